@@ -1,0 +1,60 @@
+"""Where the station keeps its data, and which database it uses.
+
+Data directory: `--data-dir`, else `NURSESTATION_DATA_DIR`, else the platform's per-user data
+directory. Database: `--db`, else `NURSESTATION_DB_URL`, else SQLite in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+APP_NAME = "NurseStation"
+DB_FILENAME = "nursestation.sqlite3"
+CLINIC_FILENAME = "clinic.json"
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """Resolved paths and URL for one run of the app or a command."""
+
+    data_dir: Path
+    db_url: str
+    station: str
+
+    @property
+    def clinic_file(self) -> Path:
+        """The clinic's own overrides of the default settings (optional)."""
+        return self.data_dir / CLINIC_FILENAME
+
+    @property
+    def pki_dir(self) -> Path:
+        """Clinic CA and its key."""
+        return self.data_dir / "pki"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file when the database is SQLite on disk, else None."""
+        prefix = "sqlite:///"
+        if self.db_url.startswith(prefix) and self.db_url != "sqlite://":
+            return Path(self.db_url[len(prefix) :])
+        return None
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory from platformdirs."""
+    return PlatformDirs(APP_NAME, appauthor=False).user_data_path
+
+
+def resolve_config(data_dir: str | None = None, db_url: str | None = None) -> StationConfig:
+    """Apply the documented precedence: option, environment variable, default."""
+    ddir = Path(
+        data_dir or os.environ.get("NURSESTATION_DATA_DIR") or default_data_dir()
+    ).expanduser()
+    url = db_url or os.environ.get("NURSESTATION_DB_URL") or f"sqlite:///{ddir / DB_FILENAME}"
+    station = os.environ.get("NURSESTATION_STATION") or socket.gethostname()
+    return StationConfig(data_dir=ddir.resolve(), db_url=url, station=station)

@@ -1,0 +1,432 @@
+"""SQLAlchemy 2 typed models. Clinical facts are insert-only rows (enforced by triggers in the
+migrations); a correction is a new row that points at the row it supersedes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from nursestation.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+utc = Annotated[datetime, mapped_column(UTCDateTime())]
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention (Alembic batch mode needs named constraints)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
+
+
+# ---------------------------------------------------------------- people
+
+
+class User(Base):
+    """A unique person who signs in. Roles live in UserRole (a user may hold several)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    credentials: Mapped[str] = mapped_column(String(64), default="")  # e.g. "RN"
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    signing_credential: Mapped[bytes | None] = mapped_column(LargeBinary)  # PKCS#12, key encrypted
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[utc]
+    password_changed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        """The user's roles as plain strings."""
+        return frozenset(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    """One role held by a user: nurse, charge_nurse or administrator."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class Patient(Base):
+    """A patient in the clinic's registry."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[intpk]
+    mrn: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))  # "Family, Given"
+    dob: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    reproductive_potential: Mapped[bool | None] = mapped_column(Boolean)
+    weight_kg: Mapped[float] = mapped_column(Float)
+    weight_date: Mapped[date] = mapped_column(Date)
+    weight_measured: Mapped[bool] = mapped_column(Boolean, default=True)
+    allergies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[utc]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+# ---------------------------------------------------------------- session and infusion
+
+
+class InfusionSession(Base):
+    """One visit of a patient in a chair: protocol, dose calculation and checklist at check-in.
+
+    The phase is not stored: it is derived from infusion events, discharge approval and
+    `ended_at`, so it can never disagree with them.
+    """
+
+    __tablename__ = "infusion_sessions"
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    chair: Mapped[str] = mapped_column(String(32), index=True)
+    session_type: Mapped[str] = mapped_column(String(32), default="iv_ketamine")
+    session_number: Mapped[int] = mapped_column(Integer, default=1)  # in the patient's series
+    checked_in_at: Mapped[utc]
+    checked_in_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # protocol and dose calculation, stored as shown to the nurse before start
+    dose_mg_per_kg: Mapped[float] = mapped_column(Float)
+    duration_min: Mapped[float] = mapped_column(Float)
+    concentration_mg_per_ml: Mapped[float] = mapped_column(Float)
+    weight_kg_used: Mapped[float] = mapped_column(Float)
+    total_mg: Mapped[float] = mapped_column(Float)
+    volume_ml: Mapped[float] = mapped_column(Float)
+    rate_mg_per_h: Mapped[float] = mapped_column(Float)
+    rate_ml_per_h: Mapped[float] = mapped_column(Float)
+    ketamine_lot: Mapped[str | None] = mapped_column(String(64))
+    prescriber: Mapped[str | None] = mapped_column(String(200))
+    checklist: Mapped[dict] = mapped_column(JSON, default=dict)
+    checklist_result: Mapped[dict] = mapped_column(JSON, default=dict)
+    checklist_override_reason: Mapped[str | None] = mapped_column(Text)
+    checklist_override_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checklist_override_at: Mapped[datetime | None]
+    settings_snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
+    ended_at: Mapped[datetime | None]  # discharged or cancelled
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # discharged | cancelled
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    patient: Mapped[Patient] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (Index("ix_infusion_sessions_open", "chair", "ended_at"),)
+
+
+class InfusionEvent(Base):
+    """start / pause / resume / rate_change / stop, insert-only: the timer is derived from these."""
+
+    __tablename__ = "infusion_events"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[utc]
+    rate_mg_per_h: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[utc]
+
+
+# ---------------------------------------------------------------- vitals and devices
+
+
+class VitalReading(Base):
+    """One set of vital signs observed at one time, manual or from a device. Insert-only."""
+
+    __tablename__ = "vital_readings"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    observed_at: Mapped[utc]
+    recorded_at: Mapped[utc]
+    sbp: Mapped[float | None] = mapped_column(Float)
+    dbp: Mapped[float | None] = mapped_column(Float)
+    map: Mapped[float | None] = mapped_column(Float)
+    hr: Mapped[float | None] = mapped_column(Float)
+    pulse_rate: Mapped[float | None] = mapped_column(Float)
+    spo2: Mapped[float | None] = mapped_column(Float)
+    rr: Mapped[float | None] = mapped_column(Float)
+    etco2: Mapped[float | None] = mapped_column(Float)
+    temp_c: Mapped[float | None] = mapped_column(Float)
+    on_room_air: Mapped[bool | None] = mapped_column(Boolean)
+    sedation_scale: Mapped[str | None] = mapped_column(String(16))
+    sedation_score: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # manual | device
+    entered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    device_port: Mapped[str | None] = mapped_column(String(255))
+    device_protocol: Mapped[str | None] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    soft_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_readings.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DeviceReading(Base):
+    """Every value a monitor sent, with its quality, kept raw for audit. Insert-only."""
+
+    __tablename__ = "device_readings"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    chair: Mapped[str] = mapped_column(String(32))
+    port: Mapped[str] = mapped_column(String(255))
+    protocol: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    device_time: Mapped[str | None] = mapped_column(String(40))  # as sent; may have no zone
+    host_time: Mapped[utc]
+
+
+class DeviceBinding(Base):
+    """Which monitor feeds which chair, with its port settings (configuration, editable)."""
+
+    __tablename__ = "device_bindings"
+
+    id: Mapped[intpk]
+    chair: Mapped[str] = mapped_column(String(32), unique=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(255))
+    baudrate: Mapped[int] = mapped_column(Integer, default=9600)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[utc]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+# ---------------------------------------------------------------- medications, assessments, alarms
+
+
+class MedicationAdministration(Base):
+    """A PRN dose given during the session (ketamine itself is on the session). Insert-only."""
+
+    __tablename__ = "medication_administrations"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    drug: Mapped[str] = mapped_column(String(64))
+    dose: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(16))
+    indication: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[utc]
+    recorded_at: Mapped[utc]
+    given_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    triggering_vital_id: Mapped[int | None] = mapped_column(ForeignKey("vital_readings.id"))
+    soft_max_reason: Mapped[str | None] = mapped_column(Text)
+    lot: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("medication_administrations.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MedicationResponse(Base):
+    """The reassessment after a dose (e.g. BP 5 and 10 min after labetalol). Insert-only."""
+
+    __tablename__ = "medication_responses"
+
+    id: Mapped[intpk]
+    administration_id: Mapped[int] = mapped_column(
+        ForeignKey("medication_administrations.id"), index=True
+    )
+    at: Mapped[utc]
+    recorded_at: Mapped[utc]
+    measure: Mapped[str] = mapped_column(String(32))
+    vital_id: Mapped[int | None] = mapped_column(ForeignKey("vital_readings.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Assessment(Base):
+    """A scored assessment: sedation, dissociation, Aldrete, PADSS, discharge checklist. Insert-only;
+    repeat assessments are new rows."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[utc]
+    recorded_at: Mapped[utc]
+    score: Mapped[float | None] = mapped_column(Float)
+    items: Mapped[dict] = mapped_column(JSON, default=dict)
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class DischargeOverride(Base):
+    """A charge nurse's override of one failing criterion (or a checklist hard stop), with reason."""
+
+    __tablename__ = "discharge_overrides"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    criterion: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
+
+
+class DischargeApproval(Base):
+    """The charge nurse's sign-off, meaning 'Approved for discharge'. One per session."""
+
+    __tablename__ = "discharge_approvals"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), unique=True)
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
+    meaning: Mapped[str] = mapped_column(String(64))
+    criteria: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AlarmEvent(Base):
+    """Alarm raised / cleared / acknowledged / audio paused, for the note and the audit. Insert-only."""
+
+    __tablename__ = "alarm_events"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    chair: Mapped[str] = mapped_column(String(32))
+    alarm_key: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(16))  # physiological | technical
+    priority: Mapped[str] = mapped_column(String(8))  # high | medium | low
+    event: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
+
+
+# ---------------------------------------------------------------- notes and signatures
+
+
+class Note(Base):
+    """One version of a session note. An addendum is a new version linked to the one it corrects."""
+
+    __tablename__ = "notes"
+    __table_args__ = (UniqueConstraint("session_id", "version"),)
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("notes.id"))
+    addendum_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[utc]
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class NoteDocument(Base):
+    """The PDF bytes of a note after each signature (signing is an incremental update). Insert-only."""
+
+    __tablename__ = "note_documents"
+    __table_args__ = (UniqueConstraint("note_id", "seq"),)
+
+    id: Mapped[intpk]
+    note_id: Mapped[int] = mapped_column(ForeignKey("notes.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))  # signed | countersigned
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[utc]
+
+
+class NoteSignature(Base):
+    """Who signed which document, when, and with what meaning. Insert-only."""
+
+    __tablename__ = "note_signatures"
+
+    id: Mapped[intpk]
+    document_id: Mapped[int] = mapped_column(ForeignKey("note_documents.id"), index=True)
+    signer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    signer_name: Mapped[str] = mapped_column(String(200))
+    meaning: Mapped[str] = mapped_column(String(64))
+    field_name: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[utc]
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditEvent(Base):
+    """The audit trail: append-only (triggers) and hash-chained to detect edits outside the app."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[intpk]
+    at: Mapped[utc]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    station: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# Tables whose rows may never be updated or deleted once written (triggers in the migrations).
+APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "infusion_events",
+    "vital_readings",
+    "device_readings",
+    "medication_administrations",
+    "medication_responses",
+    "assessments",
+    "discharge_overrides",
+    "discharge_approvals",
+    "alarm_events",
+    "notes",
+    "note_documents",
+    "note_signatures",
+    "audit_events",
+)
