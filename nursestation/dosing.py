@@ -1,0 +1,224 @@
+"""Weight-based ketamine dose calculation: mg, volume and pump rate from weight and protocol.
+
+Rounding (half-up, decimals from resources/clinic/session.json "rounding", default 0.1):
+the total mg is weight × mg/kg rounded to `mg_decimals`; the volume, the mg/h and the mL/h are
+computed from that rounded total (the dose actually drawn up) and each rounded once, so the
+numbers shown agree with each other and with the order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+
+from nursestation.clinic import ClinicSettings, ConfigError, load_defaults
+from nursestation.errors import OUT_OF_RANGE, DomainError
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive allowed range with its unit, for validation messages."""
+
+    low: float
+    high: float
+    unit: str
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def text(self) -> str:
+        return f"{_num(self.low)}–{_num(self.high)} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The ordered regimen: mg per kg, infusion minutes, and bag/syringe concentration."""
+
+    dose_mg_per_kg: float
+    duration_min: float
+    concentration_mg_per_ml: float
+
+
+@dataclass(frozen=True)
+class DosingLimits:
+    """Allowed ranges for each dosing input and the rounding rules (from session.json)."""
+
+    dose_mg_per_kg: Range
+    duration_min: Range
+    concentration_mg_per_ml: Range
+    weight_kg: Range
+    weight_soft_kg: Range
+    mg_decimals: int
+    ml_decimals: int
+    rate_decimals: int
+    default_protocol: Protocol
+
+    @classmethod
+    def shipped(cls) -> DosingLimits:
+        """The limits from the shipped resources/clinic/session.json (no clinic overrides)."""
+        return _shipped_limits()
+
+    @classmethod
+    def from_settings(cls, settings: ClinicSettings) -> DosingLimits:
+        """Build from the clinic's `session` section; refuses inconsistent ranges."""
+        s = settings.section("session")
+        p = s["protocol"]
+        w = s["weight"]
+        r = s["rounding"]
+
+        def rng(group: dict[str, float], unit: str, name: str) -> Range:
+            out = Range(float(group["allowed_min"]), float(group["allowed_max"]), unit)
+            if out.low > out.high:
+                raise ConfigError("session", name, "allowed_min must not exceed allowed_max")
+            if not out.contains(float(group["default"])):
+                raise ConfigError("session", name, "default must lie inside the allowed range")
+            return out
+
+        weight = Range(float(w["allowed_min_kg"]), float(w["allowed_max_kg"]), "kg")
+        soft = Range(float(w["soft_min_kg"]), float(w["soft_max_kg"]), "kg")
+        if weight.low > weight.high or soft.low > soft.high:
+            raise ConfigError("session", "session.weight", "minimum must not exceed maximum")
+        return cls(
+            dose_mg_per_kg=rng(p["dose_mg_per_kg"], "mg/kg", "session.protocol.dose_mg_per_kg"),
+            duration_min=rng(p["duration_min"], "min", "session.protocol.duration_min"),
+            concentration_mg_per_ml=rng(
+                p["concentration_mg_per_ml"], "mg/mL", "session.protocol.concentration_mg_per_ml"
+            ),
+            weight_kg=weight,
+            weight_soft_kg=soft,
+            mg_decimals=int(r["mg_decimals"]),
+            ml_decimals=int(r["ml_decimals"]),
+            rate_decimals=int(r["rate_decimals"]),
+            default_protocol=Protocol(
+                dose_mg_per_kg=float(p["dose_mg_per_kg"]["default"]),
+                duration_min=float(p["duration_min"]["default"]),
+                concentration_mg_per_ml=float(p["concentration_mg_per_ml"]["default"]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class DoseCalculation:
+    """The computed order: inputs, rounded total mg, volume and rates, plus soft warnings."""
+
+    weight_kg: float
+    dose_mg_per_kg: float
+    duration_min: float
+    concentration_mg_per_ml: float
+    total_mg: float
+    volume_ml: float
+    rate_mg_per_h: float
+    rate_ml_per_h: float
+    warnings: tuple[str, ...] = field(default=())
+    mg_decimals: int = field(default=1, compare=False)
+    ml_decimals: int = field(default=1, compare=False)
+    rate_decimals: int = field(default=1, compare=False)
+
+    @property
+    def protocol(self) -> Protocol:
+        return Protocol(self.dose_mg_per_kg, self.duration_min, self.concentration_mg_per_ml)
+
+    def lines(self) -> list[str]:
+        """Human-readable calculation, one step per line, for the order screen and the note."""
+        mg = f"{self.total_mg:.{self.mg_decimals}f} mg"
+        return [
+            f"Dose: {_num(self.weight_kg)} kg × {_num(self.dose_mg_per_kg)} mg/kg = {mg}",
+            f"Volume: {mg} ÷ {_num(self.concentration_mg_per_ml)} mg/mL"
+            f" = {self.volume_ml:.{self.ml_decimals}f} mL",
+            f"Rate: {mg} over {_num(self.duration_min)} min"
+            f" = {self.rate_mg_per_h:.{self.rate_decimals}f} mg/h"
+            f" = {self.rate_ml_per_h:.{self.rate_decimals}f} mL/h",
+            *(f"Warning: {w}" for w in self.warnings),
+        ]
+
+
+@lru_cache(maxsize=1)
+def _shipped_limits() -> DosingLimits:
+    return DosingLimits.from_settings(load_defaults())
+
+
+def _num(x: float) -> str:
+    """An input as typed: no trailing '.0' on whole numbers."""
+    return f"{x:.10g}"
+
+
+def _dec(x: float) -> Decimal:
+    # str() first so 0.1 is decimal 0.1, not its binary approximation
+    return Decimal(str(x))
+
+
+def _round(x: Decimal, decimals: int) -> Decimal:
+    return x.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def _check(name: str, label: str, value: float, allowed: Range) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DomainError(
+            OUT_OF_RANGE, f"{label} must be a number: allowed {allowed.text()}.", field=name
+        )
+    value = float(value)
+    if not math.isfinite(value) or not allowed.contains(value):
+        raise DomainError(
+            OUT_OF_RANGE,
+            f"{label} {_num(value)} {allowed.unit} is out of range: allowed {allowed.text()}.",
+            field=name,
+        )
+    return value
+
+
+def validate_protocol(protocol: Protocol, limits: DosingLimits) -> None:
+    """Raise DomainError(out_of_range) naming the first protocol field outside its range."""
+    _check("dose_mg_per_kg", "Dose", protocol.dose_mg_per_kg, limits.dose_mg_per_kg)
+    _check("duration_min", "Duration", protocol.duration_min, limits.duration_min)
+    _check(
+        "concentration_mg_per_ml",
+        "Concentration",
+        protocol.concentration_mg_per_ml,
+        limits.concentration_mg_per_ml,
+    )
+
+
+def weight_warnings(weight_kg: float, limits: DosingLimits) -> tuple[str, ...]:
+    """Soft warnings for a weight inside the hard range but outside the usual band."""
+    if limits.weight_soft_kg.contains(weight_kg):
+        return ()
+    return (
+        f"Weight {_num(weight_kg)} kg is outside the usual {limits.weight_soft_kg.text()}:"
+        " confirm it was measured correctly.",
+    )
+
+
+def calculate_dose(
+    weight_kg: float, protocol: Protocol, limits: DosingLimits | None = None
+) -> DoseCalculation:
+    """Total mg, volume and pump rates for `weight_kg` on `protocol`.
+
+    Every input is checked against `limits` (DomainError out_of_range naming the field and the
+    allowed range). `limits=None` means the shipped session.json; the service layer must pass
+    `DosingLimits.from_settings(clinic_settings)` so a clinic's narrower ranges apply.
+    """
+    limits = limits or DosingLimits.shipped()
+    weight = _check("weight_kg", "Weight", weight_kg, limits.weight_kg)
+    validate_protocol(protocol, limits)
+    total = _round(_dec(weight) * _dec(protocol.dose_mg_per_kg), limits.mg_decimals)
+    conc = _dec(protocol.concentration_mg_per_ml)
+    minutes = _dec(protocol.duration_min)
+    volume = _round(total / conc, limits.ml_decimals)
+    rate_mg = _round(total * 60 / minutes, limits.rate_decimals)
+    rate_ml = _round(total * 60 / (minutes * conc), limits.rate_decimals)
+    return DoseCalculation(
+        weight_kg=weight,
+        dose_mg_per_kg=float(protocol.dose_mg_per_kg),
+        duration_min=float(protocol.duration_min),
+        concentration_mg_per_ml=float(protocol.concentration_mg_per_ml),
+        total_mg=float(total),
+        volume_ml=float(volume),
+        rate_mg_per_h=float(rate_mg),
+        rate_ml_per_h=float(rate_ml),
+        warnings=weight_warnings(weight, limits),
+        mg_decimals=limits.mg_decimals,
+        ml_decimals=limits.ml_decimals,
+        rate_decimals=limits.rate_decimals,
+    )
