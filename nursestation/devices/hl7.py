@@ -1,0 +1,365 @@
+"""HL7 v2 ORU^R01 over MLLP decoder (`hl7-mllp`), devices.md §1.5 and §1.8.
+
+MLLP frame: 0x0B, message (segments separated by CR), 0x1C 0x0D. OBX rows are mapped to
+parameters by a configurable table keyed on the OBX-3 mnemonic or numeric code. When the sender
+asks for an acknowledgement, an original-mode ACK (MSA|AA) is queued for `take_replies()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from nursestation.clinic import ClinicSettings, load_defaults
+from nursestation.devices.base import BaseDecoder
+from nursestation.devices.reading import (
+    PARAMS,
+    QUESTIONABLE,
+    REASON_NO_VALUE,
+    REASON_SENTINEL,
+    UNAVAILABLE,
+    VALID,
+    PlausibleRanges,
+    Reading,
+    make_reading,
+)
+
+PROTOCOL = "hl7-mllp"
+SB = b"\x0b"
+EB_CR = b"\x1c\x0d"
+MAX_MESSAGE = 256 * 1024
+
+# Units per parameter family, matched against every component of OBX-6 (case-insensitive).
+_MMHG = {"266016", "mdc_dim_mmhg", "mm[hg]", "mmhg"}
+_KPA = {"268842", "mdc_dim_kilo_pascal", "kpa"}
+_PERCENT = {"262688", "mdc_dim_percent", "%"}
+_PER_MIN = {
+    "264864",
+    "264928",
+    "mdc_dim_beat_per_min",
+    "mdc_dim_resp_per_min",
+    "{beat}/min",
+    "{breath}/min",
+    "{resp}/min",
+    "/min",
+    "bpm",
+    "rpm",
+    "brpm",
+}
+_CELSIUS = {"268192", "mdc_dim_degc", "cel", "c", "°c", "degc"}
+_FAHRENHEIT = {"268160", "mdc_dim_fahr", "[degf]", "f", "°f", "degf"}
+
+_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$")
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+
+
+@dataclass(frozen=True)
+class HL7Config:
+    """The OBX-3 → parameter table and the no-value sentinels."""
+
+    code_map: Mapping[str, str]
+    sentinels: tuple[float, ...]
+    receiving_application: str = "NurseStation"
+
+    @classmethod
+    def from_settings(cls, settings: ClinicSettings) -> HL7Config:
+        """Build from the `devices.hl7` clinic settings section."""
+        section = settings.section("devices.hl7")
+        return cls.from_dict(section)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> HL7Config:
+        """Build from `{"code_map": {...}, "sentinels": [...]}`; unknown parameters are refused."""
+        code_map = dict(data["code_map"])  # type: ignore[call-overload]
+        for key, param in code_map.items():
+            if param not in PARAMS:
+                raise ValueError(f"HL7 code '{key}' maps to unknown parameter '{param}'")
+        sentinels = tuple(float(x) for x in data["sentinels"])  # type: ignore[attr-defined]
+        return cls(code_map=code_map, sentinels=sentinels)
+
+    @classmethod
+    def default(cls) -> HL7Config:
+        """The shipped defaults (resources/clinic/devices.json), loaded once."""
+        return _default_config()
+
+    def param_for(self, identifier: str) -> str | None:
+        """The parameter for an OBX-3 value `code^mnemonic^system`, mnemonic first."""
+        parts = identifier.split("^")
+        code = parts[0].strip()
+        name = parts[1].strip() if len(parts) > 1 else ""
+        if name and name in self.code_map:
+            return self.code_map[name]
+        if code and code in self.code_map:
+            return self.code_map[code]
+        return None
+
+    def is_sentinel(self, value: float) -> bool:
+        """True when `value` is one of the configured no-value codes."""
+        return any(math.isclose(value, s, rel_tol=0, abs_tol=1e-6) for s in self.sentinels)
+
+
+@functools.cache
+def _default_config() -> HL7Config:
+    return HL7Config.from_settings(load_defaults())
+
+
+def parse_hl7_time(text: str) -> datetime | None:
+    """An HL7 TS/DTM (`YYYY[MM[DD[HH[MM[SS]]]]][.S][+ZZZZ]`); aware when an offset is given."""
+    text = text.split("^", 1)[0].strip()
+    m = _TS.match(text)
+    if not m:
+        return None
+    year, month, day, hour, minute, second, offset = m.groups()
+    try:
+        when = datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+        )
+    except ValueError:
+        return None  # e.g. the all-zero "no measurement" time 00000000000000
+    if offset:
+        sign = 1 if offset[0] == "+" else -1
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+        if delta >= timedelta(hours=24):
+            return None
+        when = when.replace(tzinfo=timezone(sign * delta))
+    return when
+
+
+def mllp_wrap(message: str | bytes) -> bytes:
+    """Frame one HL7 message for MLLP (segments must already be separated by CR)."""
+    body = message.encode("utf-8") if isinstance(message, str) else message
+    return SB + body + EB_CR
+
+
+def hl7_timestamp(when: datetime) -> str:
+    """`YYYYMMDDHHMMSS+ZZZZ` for an aware datetime (naive is written without an offset)."""
+    if when.tzinfo is None:
+        return when.strftime("%Y%m%d%H%M%S")
+    return when.strftime("%Y%m%d%H%M%S%z")
+
+
+def build_ack(
+    msh: Sequence[str], sep: str, code: str, host_time: datetime, app: str = "NurseStation"
+) -> str:
+    """An original-mode ACK for a received MSH split on `sep`: `MSA|<code>|<MSH-10>`."""
+    enc = msh[1] if len(msh) > 1 and msh[1] else "^~\\&"
+
+    def f(n: int) -> str:
+        return msh[n - 1] if len(msh) >= n else ""
+
+    trigger = f(9).split(enc[0])[1] if enc[0] in f(9) else ""
+    control = f(10)
+    fields = [
+        "MSH",
+        enc,
+        app,
+        "",
+        f(3),
+        f(4),
+        hl7_timestamp(host_time.astimezone(UTC)),
+        "",
+        f"ACK{enc[0]}{trigger}{enc[0]}ACK" if trigger else "ACK",
+        f"ACK{control}"[:20] if control else "ACK",
+        f(11) or "P",
+        f(12) or "2.6",
+    ]
+    msa = ["MSA", code, control]
+    return sep.join(fields) + "\r" + sep.join(msa) + "\r"
+
+
+def _ack_wanted(msh: Sequence[str]) -> bool:
+    """Original mode (MSH-15/16 empty) always expects an ACK; enhanced mode says AL/SU."""
+    accept = msh[14].strip().upper() if len(msh) > 14 else ""
+    application = msh[15].strip().upper() if len(msh) > 15 else ""
+    if not accept and not application:
+        return True
+    return accept in ("AL", "SU") or application in ("AL", "SU")
+
+
+def _unit_factor(param: str, unit_field: str) -> tuple[str, float, float] | None:
+    """(kind, scale, offset) to convert a value to the contract unit; None when unknown."""
+    components = {c.strip().lower() for c in unit_field.split("^") if c.strip()}
+    if not components:
+        return ("ok", 1.0, 0.0)
+    if param == "temp":
+        if components & _FAHRENHEIT:
+            return ("F", 5.0 / 9.0, -32.0)
+        if components & _CELSIUS:
+            return ("ok", 1.0, 0.0)
+        return None
+    if param in ("sbp", "dbp", "map", "etco2"):
+        if components & _MMHG:
+            return ("ok", 1.0, 0.0)
+        if components & _KPA:
+            return ("kPa", 7.50062, 0.0)
+        return None
+    if param in ("spo2", "pi"):
+        return ("ok", 1.0, 0.0) if components & _PERCENT else None
+    return ("ok", 1.0, 0.0) if components & _PER_MIN else None
+
+
+class HL7Decoder(BaseDecoder):
+    """Incremental decoder for HL7 v2 observation messages in MLLP frames."""
+
+    protocol = PROTOCOL
+
+    def __init__(
+        self, config: HL7Config | None = None, ranges: PlausibleRanges | None = None
+    ) -> None:
+        super().__init__(ranges, max_buffer=MAX_MESSAGE)
+        self.config = config if config is not None else HL7Config.default()
+
+    def _overflow(self) -> None:
+        # A message larger than the cap can never complete: drop it whole.
+        self.stats.rejected += 1
+        self.stats.bytes_skipped += len(self._buf)
+        self._buf.clear()
+
+    def _decode(self, host_time: datetime) -> list[Reading]:
+        buf = self._buf
+        out: list[Reading] = []
+        while True:
+            start = buf.find(SB)
+            if start < 0:
+                self.stats.bytes_skipped += len(buf)
+                buf.clear()
+                break
+            if start > 0:
+                self.stats.bytes_skipped += start
+                del buf[:start]
+            end = buf.find(EB_CR, 1)
+            nxt = buf.find(SB, 1)
+            if nxt > 0 and (end < 0 or nxt < end):
+                # A new frame began before this one ended: the first one is incomplete.
+                self.stats.rejected += 1
+                self.stats.bytes_skipped += nxt
+                del buf[:nxt]
+                continue
+            if end < 0:
+                break
+            body = bytes(buf[1:end])
+            del buf[: end + 2]
+            out.extend(self._message(body, host_time))
+        return out
+
+    def _message(self, body: bytes, host_time: datetime) -> list[Reading]:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body.decode("latin-1")
+        segments = [s for s in re.split(r"\r\n|\r|\n", text) if s.strip()]
+        if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
+            self.stats.rejected += 1
+            return []
+        sep = segments[0][3]
+        msh = segments[0].split(sep)
+        comp = msh[1][:1] or "^"
+        self.stats.frames += 1
+        message_type = msh[8].split(comp)[0] if len(msh) > 8 else ""
+        if _ack_wanted(msh):
+            code = "AA" if message_type in ("ORU", "") else "AR"
+            ack = build_ack(msh, sep, code, host_time, self.config.receiving_application)
+            self._replies += mllp_wrap(ack)
+        if message_type not in ("ORU", ""):
+            return []
+        return self._observations(segments, sep, comp, msh, host_time)
+
+    def _observations(
+        self, segments: list[str], sep: str, comp: str, msh: list[str], host_time: datetime
+    ) -> list[Reading]:
+        msg_time = parse_hl7_time(msh[6]) if len(msh) > 6 else None
+        msg_device = _device_id(msh[2] if len(msh) > 2 else "", comp)
+        obr_time: datetime | None = None
+        row_device: str | None = None
+        times: dict[str, datetime] = {}
+        out: list[Reading] = []
+        for segment in segments[1:]:
+            fields = segment.split(sep)
+            kind = fields[0]
+            if kind == "OBR":
+                obr_time = parse_hl7_time(fields[7]) if len(fields) > 7 else None
+                continue
+            if kind != "OBX":
+                continue
+
+            def f(n: int, fields: list[str] = fields) -> str:
+                return fields[n].strip() if len(fields) > n else ""
+
+            sub_id = f(4)
+            row_time = parse_hl7_time(f(14)) if f(14) else None
+            if row_time is not None and sub_id:
+                times[sub_id] = row_time
+            equipment = _device_id(f(18), comp)
+            if equipment:
+                row_device = equipment
+            param = self.config.param_for(f(3))
+            if param is None:
+                continue
+            device_time = row_time or _parent_time(sub_id, times) or obr_time or msg_time
+            device_id = equipment or row_device or msg_device
+            out.append(
+                self._obx_reading(param, f(5), f(6), f(11), device_time, host_time, device_id)
+            )
+        return out
+
+    def _obx_reading(
+        self,
+        param: str,
+        raw_value: str,
+        unit_field: str,
+        status: str,
+        device_time: datetime | None,
+        host_time: datetime,
+        device_id: str | None,
+    ) -> Reading:
+        def reading(value: float | None, quality: str, reason: str | None) -> Reading:
+            return make_reading(
+                PROTOCOL, param, value, quality, reason, device_time, host_time, device_id
+            )
+
+        if status.upper() == "X":
+            return reading(None, UNAVAILABLE, "cannot_obtain")
+        if not raw_value:
+            return reading(None, UNAVAILABLE, REASON_NO_VALUE)
+        if not _NUMBER.match(raw_value):
+            return reading(None, UNAVAILABLE, "not_numeric")
+        number = float(raw_value)
+        if self.config.is_sentinel(number):
+            return reading(None, UNAVAILABLE, REASON_SENTINEL)
+        factor = _unit_factor(param, unit_field)
+        if factor is None:
+            # Keep the raw number but never as truth: we cannot tell what unit it is in.
+            return reading(number, QUESTIONABLE, "unknown_unit")
+        _, scale, offset = factor
+        value = round((number + offset) * scale, 2) if (scale, offset) != (1.0, 0.0) else number
+        return reading(value, VALID, None)
+
+
+def _parent_time(sub_id: str, times: Mapping[str, datetime]) -> datetime | None:
+    """The observation time of the nearest containing row (`1.0.1` for `1.0.1.1`)."""
+    parts = sub_id.split(".")
+    while len(parts) > 1:
+        parts.pop()
+        when = times.get(".".join(parts))
+        if when is not None:
+            return when
+    return None
+
+
+def _device_id(field: str, comp: str) -> str | None:
+    """An equipment identifier from `id^namespace^...` (EUI-64 form preferred)."""
+    parts = [p.strip() for p in field.split(comp)]
+    if not parts or not any(parts):
+        return None
+    if len(parts) >= 3 and parts[2].upper() == "EUI-64" and parts[1]:
+        return parts[1]  # MSH-3 form: application^EUI-64 id^EUI-64
+    return parts[0] or None

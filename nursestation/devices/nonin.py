@@ -1,0 +1,213 @@
+"""Nonin serial data format decoders: `nonin-df8`, `nonin-df7` (and `nonin-df2`), devices.md §1.2.
+
+DF8: 4-byte frames once a second, no checksum; the only byte with bit 7 set is the status byte.
+DF7/DF2: 5-byte frames with a checksum, 75 frames/s, 25 frames per packet; the FLOAT byte of each
+frame carries one value of a fixed schedule, so values are read only from complete packets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nursestation.devices.base import BaseDecoder
+from nursestation.devices.reading import (
+    QUESTIONABLE,
+    REASON_NO_VALUE,
+    UNAVAILABLE,
+    VALID,
+    PlausibleRanges,
+    Reading,
+    make_reading,
+)
+
+MISSING_HR = 511
+MISSING_SPO2 = 127
+FRAMES_PER_PACKET = 25
+
+# DF2/DF7 status byte bits.
+SNSD = 0x40  # sensor disconnect (OEM III); reserved on the 9560
+ARTF = 0x20
+OOT = 0x10
+SNSA = 0x08
+RPRF = 0x04
+GPRF = 0x02
+SYNC = 0x01
+
+# DF8 status byte bits (different layout from DF2/DF7).
+DF8_R = 0x40  # treated as "sensor disconnected" by [S25]
+DF8_OOT = 0x20
+DF8_LPRF = 0x10
+DF8_ARTF = 0x04
+DF8_SNSA = 0x08  # in STATUS2
+
+
+def _quality(
+    unavailable: str | None, questionable: str | None, value: int, missing: int
+) -> tuple[str, str | None]:
+    if value == missing:
+        return UNAVAILABLE, unavailable or REASON_NO_VALUE
+    if unavailable:
+        return UNAVAILABLE, unavailable
+    if questionable:
+        return QUESTIONABLE, questionable
+    return VALID, None
+
+
+class NoninDF8Decoder(BaseDecoder):
+    """Nonin Data Format #8: STATUS, HR-D, SpO2-D, STATUS2."""
+
+    protocol = "nonin-df8"
+
+    def __init__(self, ranges: PlausibleRanges | None = None) -> None:
+        super().__init__(ranges)
+        self._synced = False
+
+    def reset(self) -> None:
+        super().reset()
+        self._synced = False
+
+    def _decode(self, host_time: datetime) -> list[Reading]:
+        buf = self._buf
+        out: list[Reading] = []
+        i = 0
+        while len(buf) - i >= 4:
+            s1, hr_lo, spo2, s2 = buf[i], buf[i + 1], buf[i + 2], buf[i + 3]
+            if s1 < 0x80 or hr_lo >= 0x80 or spo2 >= 0x80 or s2 >= 0x80:
+                if self._synced:
+                    self.stats.rejected += 1
+                    self._synced = False
+                self.stats.bytes_skipped += 1
+                i += 1
+                continue
+            i += 4
+            self._synced = True
+            self.stats.frames += 1
+            hr = (s1 & 0x03) << 7 | hr_lo
+            if s1 & DF8_R:
+                bad: str | None = "sensor_disconnected"
+            elif s2 & DF8_SNSA:
+                bad = "sensor_alarm"
+            else:
+                bad = None
+            if s1 & DF8_OOT:
+                doubt: str | None = "out_of_track"
+            elif s1 & DF8_ARTF:
+                doubt = "artifact"
+            elif s1 & DF8_LPRF:
+                doubt = "low_perfusion"
+            else:
+                doubt = None
+            out.extend(_pair(self.protocol, spo2, hr, bad, doubt, host_time))
+        del buf[:i]
+        return out
+
+
+def _pair(
+    protocol: str, spo2: int, hr: int, bad: str | None, doubt: str | None, host_time: datetime
+) -> list[Reading]:
+    q, why = _quality(bad, doubt, spo2, MISSING_SPO2)
+    spo2_r = make_reading(
+        protocol, "spo2", None if spo2 == MISSING_SPO2 else spo2, q, why, None, host_time, None
+    )
+    q, why = _quality(bad, doubt, hr, MISSING_HR)
+    hr_r = make_reading(
+        protocol, "pulse_rate", None if hr == MISSING_HR else hr, q, why, None, host_time, None
+    )
+    return [spo2_r, hr_r]
+
+
+class NoninPacketDecoder(BaseDecoder):
+    """Nonin Data Format #7 (or #2 with `start_byte=True`): checksummed frames, 25-frame packets.
+
+    Reports the display values (SpO2-D frame 9, HR-D frames 20/21) once per complete packet; the
+    status of all 25 frames decides the quality. A checksum failure drops the partial packet.
+    """
+
+    def __init__(self, start_byte: bool = False, ranges: PlausibleRanges | None = None) -> None:
+        super().__init__(ranges)
+        self.start_byte = start_byte
+        self.protocol = "nonin-df2" if start_byte else "nonin-df7"
+        self._synced = False
+        self._packet: list[tuple[int, int]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self._synced = False
+        self._packet = []
+
+    def _valid(self, i: int) -> bool:
+        buf = self._buf
+        if self.start_byte and buf[i] != 0x01:
+            return False
+        status = buf[i + 1] if self.start_byte else buf[i]
+        if not status & 0x80:
+            return False
+        return (buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3]) & 0xFF == buf[i + 4]
+
+    def _decode(self, host_time: datetime) -> list[Reading]:
+        buf = self._buf
+        out: list[Reading] = []
+        i = 0
+        while len(buf) - i >= 5:
+            if not self._valid(i):
+                if self._synced:
+                    self.stats.rejected += 1
+                    self._synced = False
+                    self._packet = []
+                self.stats.bytes_skipped += 1
+                i += 1
+                continue
+            status = buf[i + 1] if self.start_byte else buf[i]
+            value = buf[i + 3]
+            i += 5
+            self._synced = True
+            self.stats.frames += 1
+            out.extend(self._frame(status, value, host_time))
+        del buf[:i]
+        return out
+
+    def _frame(self, status: int, value: int, host_time: datetime) -> list[Reading]:
+        if status & SYNC:
+            if self._packet:
+                self.stats.rejected += 1  # SYNC came early: frames were lost
+            self._packet = [(status, value)]
+            return []
+        if not self._packet:
+            return []  # waiting for the first frame of a packet
+        self._packet.append((status, value))
+        if len(self._packet) < FRAMES_PER_PACKET:
+            return []
+        packet, self._packet = self._packet, []
+        return self._packet_readings(packet, host_time)
+
+    def _packet_readings(self, packet: list[tuple[int, int]], host_time: datetime) -> list[Reading]:
+        floats = [v for _, v in packet]
+        if any(v > 0x7F for v in floats):
+            self.stats.rejected += 1  # FLOAT is 7-bit by spec: this packet is corrupt
+            return []
+        spo2 = floats[8] & 0x7F
+        hr = (floats[19] & 0x03) << 7 | (floats[20] & 0x7F)
+        statuses = [s for s, _ in packet]
+        bad: str | None = None
+        if any(s & SNSD for s in statuses):
+            bad = "sensor_disconnected"
+        elif any(s & SNSA for s in statuses):
+            bad = "sensor_alarm"
+        doubt: str | None = None
+        if any(s & OOT for s in statuses):
+            doubt = "out_of_track"
+        elif any(s & ARTF for s in statuses):
+            doubt = "artifact"
+        elif any(s & RPRF and not s & GPRF for s in statuses):
+            doubt = "low_perfusion"
+        return _pair(self.protocol, spo2, hr, bad, doubt, host_time)
+
+
+def NoninDF7Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder:
+    """Decoder for `nonin-df7`."""
+    return NoninPacketDecoder(start_byte=False, ranges=ranges)
+
+
+def NoninDF2Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder:
+    """Decoder for `nonin-df2` (an extension beyond the contract's protocol list)."""
+    return NoninPacketDecoder(start_byte=True, ranges=ranges)
