@@ -1,0 +1,956 @@
+"""Render a session note (NoteContent) to PDF bytes with reportlab platypus.
+
+Pure function of its input: the same NoteContent gives byte-identical output (reportlab's
+invariant mode, fixed timestamps, embedded DejaVu Sans). Signature boxes are left blank on the last
+page at the coordinates in `nursestation.report.layout.NOTE_SIGNATURE_LAYOUT`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache
+from io import BytesIO
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reportlab.graphics.charts.legends import Legend
+from reportlab.graphics.charts.lineplots import LinePlot
+from reportlab.graphics.shapes import Drawing, Group, Line, String
+from reportlab.graphics.widgets.markers import makeMarker
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.flowables import CondPageBreak
+
+from nursestation.note_content import (
+    VITAL_PARAMS,
+    ChartMarker,
+    ChartSeries,
+    NoteContent,
+    SignatureSlot,
+    VitalsRow,
+)
+from nursestation.report.layout import (
+    MARGIN_BOTTOM,
+    MARGIN_TOP,
+    MARGIN_X,
+    NOTE_SIGNATURE_LAYOUT,
+    PAGE_HEIGHT,
+    PAGE_WIDTH,
+    SIGNATURE_BAND_HEIGHT,
+    SignatureBox,
+)
+from nursestation.resources import resource_path
+
+FONT = "NoteSans"
+FONT_BOLD = "NoteSans-Bold"
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+
+ACTION_FG = colors.HexColor("#b71c1c")
+ACTION_BG = colors.HexColor("#fde2e2")
+NOTIFY_FG = colors.HexColor("#7a4f00")
+NOTIFY_BG = colors.HexColor("#fff1c4")
+HEAD_BG = colors.HexColor("#e8edf3")
+RULE = colors.HexColor("#9aa5b1")
+MUTED = colors.HexColor("#666666")
+OK_FG = colors.HexColor("#1b5e20")
+
+
+@cache
+def register_fonts() -> str:
+    """Register DejaVu Sans (regular, bold, italics) once per process; returns the family name."""
+    files = {
+        FONT: "DejaVuSans.ttf",
+        FONT_BOLD: "DejaVuSans-Bold.ttf",
+        "NoteSans-Oblique": "DejaVuSans-Oblique.ttf",
+        "NoteSans-BoldOblique": "DejaVuSans-BoldOblique.ttf",
+    }
+    for name, file in files.items():
+        pdfmetrics.registerFont(TTFont(name, str(resource_path("fonts", file))))
+    pdfmetrics.registerFontFamily(
+        FONT,
+        normal=FONT,
+        bold=FONT_BOLD,
+        italic="NoteSans-Oblique",
+        boldItalic="NoteSans-BoldOblique",
+    )
+    return FONT
+
+
+@cache
+def _styles() -> dict[str, ParagraphStyle]:
+    register_fonts()
+    body = ParagraphStyle("body", fontName=FONT, fontSize=8.5, leading=10.5)
+    return {
+        "body": body,
+        "small": ParagraphStyle("small", parent=body, fontSize=7.2, leading=8.6),
+        "cell": ParagraphStyle("cell", parent=body, fontSize=7.5, leading=9),
+        "title": ParagraphStyle("title", parent=body, fontName=FONT_BOLD, fontSize=14, leading=17),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=body,
+            fontName=FONT_BOLD,
+            fontSize=10.5,
+            leading=13,
+            spaceBefore=8,
+            spaceAfter=3,
+            backColor=HEAD_BG,
+            borderPadding=(2, 3, 2, 3),
+        ),
+        "banner": ParagraphStyle(
+            "banner",
+            parent=body,
+            fontName=FONT_BOLD,
+            fontSize=9.5,
+            leading=12,
+            textColor=ACTION_FG,
+            backColor=ACTION_BG,
+            borderColor=ACTION_FG,
+            borderWidth=1,
+            borderPadding=5,
+            spaceBefore=4,
+            spaceAfter=8,
+        ),
+        "right": ParagraphStyle("right", parent=body, alignment=TA_RIGHT),
+    }
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _zone(name: str | None) -> tzinfo:
+    """The display zone: a named IANA zone, else the station's local zone."""
+    if name:
+        return ZoneInfo(name)
+    local = datetime.now(UTC).astimezone().tzinfo
+    assert local is not None
+    return local
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    if x is None:
+        return "—"
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.{digits}f}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Fmt:
+    """Date/time formatting in the note's display zone."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.zone)
+
+    def hm(self, when: datetime | None) -> str:
+        return "—" if when is None else self.local(when).strftime("%H:%M")
+
+    def full(self, when: datetime | None) -> str:
+        return "—" if when is None else self.local(when).strftime("%Y-%m-%d %H:%M %Z")
+
+    def zone_label(self, when: datetime) -> str:
+        local = self.local(when)
+        return f"{local.tzname()} (UTC{local.strftime('%z')[:3]}:{local.strftime('%z')[3:]})"
+
+
+def _p(text: str, style: str = "cell") -> Paragraph:
+    return Paragraph(text, _styles()[style])
+
+
+def _table(
+    rows: list[list[Any]],
+    widths: Sequence[float],
+    extra: Iterable[tuple[Any, ...]] = (),
+    header: bool = True,
+) -> Table:
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
+    style: list[tuple[Any, ...]] = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        ("LEADING", (0, 0), (-1, -1), 9),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("GRID", (0, 0), (-1, -1), 0.4, RULE),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+    ]
+    if header:
+        style += [
+            ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
+            ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
+        ]
+    table.setStyle(TableStyle(style + list(extra)))
+    return table
+
+
+def _none(text: str = "None recorded.") -> Paragraph:
+    return _p(f"<i>{text}</i>", "body")
+
+
+def _flag_colours(flag: str) -> tuple[colors.Color, colors.Color]:
+    return (ACTION_FG, ACTION_BG) if "action" in flag.lower() else (NOTIFY_FG, NOTIFY_BG)
+
+
+# ---------------------------------------------------------------- page chrome
+
+
+def _canvas_class(header: tuple[str, str, str, str], footer_left: str, footer_right: str) -> type:
+    """A Canvas that defers page chrome to save() so it can print "Page x of y"."""
+
+    class NoteCanvas(Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for number, state in enumerate(self._pages, start=1):
+                self.__dict__.update(state)
+                self._chrome(number, total)
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+        def _chrome(self, number: int, total: int) -> None:
+            self.saveState()
+            top = PAGE_HEIGHT - 26
+            self.setFont(FONT_BOLD, 9)
+            self.drawString(MARGIN_X, top, header[0])
+            self.drawRightString(PAGE_WIDTH - MARGIN_X, top, header[1])
+            self.setFont(FONT, 7.5)
+            self.drawString(MARGIN_X, top - 11, header[2])
+            self.drawRightString(PAGE_WIDTH - MARGIN_X, top - 11, header[3])
+            self.setStrokeColor(RULE)
+            self.setLineWidth(0.6)
+            self.line(MARGIN_X, top - 16, PAGE_WIDTH - MARGIN_X, top - 16)
+            self.line(MARGIN_X, 38, PAGE_WIDTH - MARGIN_X, 38)
+            self.setFont(FONT, 7)
+            self.setFillColor(MUTED)
+            self.drawString(MARGIN_X, 28, footer_left)
+            self.drawString(MARGIN_X, 19, footer_right)
+            self.setFillColor(colors.black)
+            self.setFont(FONT_BOLD, 8)
+            self.drawRightString(PAGE_WIDTH - MARGIN_X, 28, f"Page {number} of {total}")
+            self.restoreState()
+
+    return NoteCanvas
+
+
+# ---------------------------------------------------------------- signature band
+
+
+class SignatureBand(Flowable):
+    """Takes the rest of the last page so the signature boxes land at fixed page coordinates."""
+
+    def __init__(self, slots: Sequence[SignatureSlot], boxes: Sequence[SignatureBox]) -> None:
+        super().__init__()
+        self.slots = list(slots)
+        self.boxes = {b.field_name: b for b in boxes}
+        self._origin = (0.0, 0.0)
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        self.width = avail_width
+        # Fill what is left (the band then ends at the frame bottom); too little left -> next page.
+        self.height = (
+            avail_height - 1 if avail_height >= SIGNATURE_BAND_HEIGHT else SIGNATURE_BAND_HEIGHT
+        )
+        return self.width, self.height
+
+    def split(self, avail_width: float, avail_height: float) -> list[Flowable]:
+        return []
+
+    def drawOn(self, canvas: Canvas, x: float, y: float, _sW: float = 0) -> None:
+        self._origin = (x, y)
+        super().drawOn(canvas, x, y, _sW)
+
+    def draw(self) -> None:
+        c = self.canv
+        ox, oy = self._origin
+        tops = [b.y2 for b in self.boxes.values()]
+        heading_y = max(tops) + 36 - oy
+        left = MARGIN_X - ox
+        c.setFont(FONT_BOLD, 10)
+        c.drawString(left, heading_y, "Signatures")
+        c.setFont(FONT, 7)
+        c.setFillColor(MUTED)
+        c.drawString(
+            left + pdfmetrics.stringWidth("Signatures", FONT_BOLD, 10) + 8,
+            heading_y,
+            "Each signature shows the signer's printed name, the date and time with time zone, "
+            "and its meaning.",
+        )
+        for slot in self.slots:
+            box = self.boxes.get(slot.field_name)
+            if box is None:
+                continue
+            x, y = box.x1 - ox, box.y1 - oy
+            c.setFillColor(colors.black)
+            c.setFont(FONT_BOLD, 8.5)
+            c.drawString(x, y + box.height + 18, slot.role)
+            c.setFont(FONT, 7.5)
+            c.drawString(x, y + box.height + 7, f"Meaning: {slot.meaning}")
+            c.setStrokeColor(RULE)
+            c.setDash(3, 2)
+            c.setLineWidth(0.8)
+            c.rect(x, y, box.width, box.height, stroke=1, fill=0)
+            c.setDash()
+            c.setFillColor(MUTED)
+            c.setFont(FONT, 6.5)
+            c.drawString(x, y - 9, f"Digital signature field “{slot.field_name}” (PAdES)")
+        c.setFillColor(colors.black)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    h = n.header
+    series = f"#{h.session_number}" if h.session_number is not None else "—"
+    rows = [
+        ["Patient", _p(f"<b>{_esc(h.patient_name)}</b>"), "MRN", h.mrn, "DOB", h.dob.isoformat()],
+        ["Session date", h.session_date.isoformat(), "Chair", h.chair, "Session in series", series],
+        [
+            "Clinic",
+            _p(_esc(n.clinic_name)),
+            "Nurse",
+            _p(_esc(h.nurse)),
+            "Prescriber",
+            _p(_esc(h.prescriber or "—")),
+        ],
+        [
+            "Protocol",
+            _p(_esc(h.protocol)),
+            "Allergies",
+            _p(_esc(h.allergies)),
+            "Note",
+            f"{n.note_id} v{n.version}",
+        ],
+    ]
+    label_cols = [(c, 0) for c in (0, 2, 4)]
+    extra = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c, _ in label_cols]
+    extra += [("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c, _ in label_cols]
+    out: list[Flowable] = [_p("IV Ketamine Infusion — Session Note", "title"), Spacer(1, 4)]
+    if n.addendum:
+        a = n.addendum
+        out.append(
+            _p(
+                f"ADDENDUM — version {n.version} supersedes note {_esc(a.supersedes_note_id)} "
+                f"version {a.supersedes_version}. Reason: {_esc(a.reason)}. Entered by "
+                f"{_esc(a.entered_by)} at {f.full(a.entered_at)}. The earlier signed version is "
+                "kept unchanged.",
+                "banner",
+            )
+        )
+    out.append(_table(rows, [62, 152, 52, 92, 84, 84], extra, header=False))
+    return out
+
+
+def _vitals_line(v: VitalsRow, f: _Fmt) -> str:
+    parts = [
+        f"BP {_num(v.sbp)}/{_num(v.dbp)} (MAP {_num(v.map)}) mmHg",
+        f"HR {_num(v.hr)} /min",
+        f"SpO2 {_num(v.spo2)} %",
+        f"RR {_num(v.rr)} /min",
+    ]
+    if v.etco2 is not None:
+        parts.append(f"EtCO2 {_num(v.etco2)} mmHg")
+    if v.temp is not None:
+        parts.append(f"Temp {_num(v.temp)} °C")
+    return f"{f.hm(v.observed_at)} ({_esc(v.source)}): " + ", ".join(parts)
+
+
+def _preprocedure_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Pre-procedure checklist and baseline", "h2")]
+    if n.checklist:
+        rows = [["Check", "Answer", "Note"]]
+        rows += [[_p(_esc(r.item)), _p(_esc(r.answer)), _p(_esc(r.note))] for r in n.checklist]
+        out.append(_table(rows, [200, 130, CONTENT_WIDTH - 330]))
+    else:
+        out.append(_none("No checklist recorded."))
+    out.append(Spacer(1, 3))
+    if n.baseline_vitals:
+        out.append(_p(f"<b>Baseline vitals</b> {_esc(_vitals_line(n.baseline_vitals, f))}", "body"))
+    else:
+        out.append(_none("No baseline vitals recorded."))
+    return out
+
+
+def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Infusion record", "h2")]
+    inf = n.infusion
+    if inf is None:
+        return [*out, _none("Infusion not started.")]
+    d = inf.dose
+    weight = f"{_num(d.weight_kg)} kg" + (
+        f" (weighed {d.weight_recorded_on.isoformat()})" if d.weight_recorded_on else ""
+    )
+    calc = [
+        ["Drug", _p(_esc(inf.drug)), "Lot / expiry", f"{inf.lot} / {inf.expiry}"],
+        ["Weight", weight, "Diluent", _p(_esc(inf.diluent))],
+        [
+            "Dose",
+            f"{_num(d.dose_mg_per_kg, 2)} mg/kg × {_num(d.weight_kg)} kg = {_num(d.total_mg)} mg",
+            "IV site",
+            _p(_esc(inf.site)),
+        ],
+        [
+            "Concentration",
+            f"{_num(d.total_mg)} mg in {_num(d.volume_ml)} mL = {_num(d.concentration_mg_per_ml, 3)} mg/mL",
+            "Planned duration",
+            f"{_num(d.duration_min)} min",
+        ],
+        [
+            "Rate",
+            f"{_num(d.rate_mg_per_h)} mg/h = {_num(d.rate_ml_per_h)} mL/h",
+            "Delivered",
+            _p(f"<b>{_num(inf.delivered_mg)} mg</b> over {_num(inf.minutes_infused)} min infused"),
+        ],
+    ]
+    extra = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c in (0, 2)]
+    extra += [("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c in (0, 2)]
+    out.append(_table(calc, [70, 200, 84, CONTENT_WIDTH - 354], extra, header=False))
+    out.append(Spacer(1, 4))
+    rows: list[list[Any]] = [["Time", "Event", "Rate", "Reason", "By"]]
+    for e in inf.events:
+        rate = f"{_num(e.rate_ml_per_h)} mL/h" if e.rate_ml_per_h is not None else ""
+        rows.append([f.hm(e.at), e.kind, rate, _p(_esc(e.reason)), _p(_esc(e.by))])
+    out.append(_table(rows, [40, 70, 60, 246, CONTENT_WIDTH - 416]))
+    return out
+
+
+def _vitals_cells(v: VitalsRow) -> tuple[list[str], list[str]]:
+    """Value texts (with ▲/▼ on flagged values) and the flag sentences for the Notes column."""
+    texts: dict[str, str] = {}
+    notes: list[str] = []
+    for param in VITAL_PARAMS:
+        value = v.value(param)
+        flag = v.flags.get(param)
+        text = _num(value)
+        if flag:
+            text += "▼" if flag.upper().startswith("LOW") else "▲"
+            notes.append(f"{_label(param)} {_num(value)} {flag}")
+        texts[param] = text
+    bp = f"{texts['sbp']}/{texts['dbp']}"
+    return [
+        bp,
+        texts["map"],
+        texts["hr"],
+        texts["spo2"],
+        texts["rr"],
+        texts["etco2"],
+        texts["temp"],
+    ], notes
+
+
+def _label(param: str) -> str:
+    return {"spo2": "SpO2", "etco2": "EtCO2", "temp": "Temp"}.get(param, param.upper())
+
+
+def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Intra-procedure and recovery flowsheet", "h2")]
+    if not n.vitals:
+        return [*out, _none()]
+    header = [
+        "Observed",
+        "Entered",
+        "Source",
+        "BP",
+        "MAP",
+        "HR",
+        "SpO2",
+        "RR",
+        "EtCO2",
+        "Temp",
+        "Sedation",
+        "Flags and notes",
+    ]
+    rows: list[list[Any]] = [header]
+    extra: list[tuple[Any, ...]] = [("ALIGN", (3, 1), (9, -1), "RIGHT")]
+    devices: dict[str, str] = {}
+    col_of = {"sbp": 3, "dbp": 3, "map": 4, "hr": 5, "spo2": 6, "rr": 7, "etco2": 8, "temp": 9}
+    for i, v in enumerate(n.vitals, start=1):
+        values, notes = _vitals_cells(v)
+        entered = f.hm(v.recorded_at) if v.recorded_at != v.observed_at else "="
+        note_parts = [
+            f'<font color="{ACTION_FG.hexval()}"><b>{_esc(t)}</b></font>'
+            if "action" in t.lower()
+            else f'<font color="{NOTIFY_FG.hexval()}"><b>{_esc(t)}</b></font>'
+            for t in notes
+        ]
+        if v.late:
+            entered += " LATE"
+            note_parts.append(f"<b>Late entry</b> (entered {f.hm(v.recorded_at)})")
+        if v.superseded:
+            note_parts.insert(0, "<b>SUPERSEDED</b>")
+            extra.append(("TEXTCOLOR", (0, i), (10, i), MUTED))
+            extra.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#f0f0f0")))
+        if v.correction:
+            note_parts.append(_esc(v.correction))
+        if v.source == "manual":
+            source = "manual"
+        else:
+            source = devices.setdefault(v.source, f"dev {len(devices) + 1}")
+        rows.append(
+            [
+                f.hm(v.observed_at),
+                entered,
+                _p(_esc(source), "small"),
+                *values,
+                _p(_esc(v.sedation or ""), "small"),
+                _p("; ".join(note_parts), "small"),
+            ]
+        )
+        if not v.superseded:
+            for param, flag in v.flags.items():
+                col = col_of.get(param)
+                if col is None:
+                    continue
+                fg, bg = _flag_colours(flag)
+                extra += [
+                    ("TEXTCOLOR", (col, i), (col, i), fg),
+                    ("BACKGROUND", (col, i), (col, i), bg),
+                    ("FONTNAME", (col, i), (col, i), FONT_BOLD),
+                ]
+    widths = [44, 50, 34, 56, 28, 24, 30, 22, 32, 30, 46, CONTENT_WIDTH - 396]
+    out.append(_table(rows, widths, extra))
+    out.append(Spacer(1, 2))
+    out.append(
+        _p(
+            f'Flags: <font color="{ACTION_FG.hexval()}"><b>▲/▼ red = action threshold</b></font>, '
+            f'<font color="{NOTIFY_FG.hexval()}"><b>▲/▼ amber = notify threshold</b></font>; '
+            "each flag is also written out in the last column. “=” entered at the time observed; "
+            "LATE = entered after the clinic's late-entry limit. Superseded rows stay on the record. "
+            "Sources: manual = typed by the nurse"
+            + "".join(f"; {code} = {_esc(name)}" for name, code in devices.items())
+            + ".",
+            "small",
+        )
+    )
+    return out
+
+
+def _chart(
+    title: str,
+    series: Sequence[ChartSeries],
+    markers: Sequence[ChartMarker],
+    y_range: tuple[float, float],
+    y_step: float,
+    x_label: Callable[[float], str],
+    x_range: tuple[float, float],
+) -> Drawing:
+    width, height = CONTENT_WIDTH, 168.0
+    d = Drawing(width, height)
+    plot = LinePlot()
+    plot.x, plot.y, plot.width, plot.height = 34, 28, width - 120, height - 48
+    palette = [colors.HexColor(c) for c in ("#c62828", "#1565c0", "#6a1b9a", "#2e7d32", "#00838f")]
+    plot.data = [list(s.points) for s in series]
+    plot.joinedLines = 1
+    for i, _s in enumerate(series):
+        plot.lines[i].strokeColor = palette[i % len(palette)]
+        plot.lines[i].strokeWidth = 1.2
+        plot.lines[i].symbol = makeMarker(
+            "FilledCircle", size=2.6, fillColor=palette[i % len(palette)]
+        )
+    xmin, xmax = x_range
+    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = xmin, xmax
+    step = 15 if xmax - xmin > 90 else 10
+    first = xmin + (-xmin % step)
+    plot.xValueAxis.valueSteps = [first + k * step for k in range(int((xmax - first) // step) + 1)]
+    plot.xValueAxis.labelTextFormat = x_label
+    plot.xValueAxis.labels.fontName = FONT
+    plot.xValueAxis.labels.fontSize = 6.5
+    plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = y_range
+    plot.yValueAxis.valueStep = y_step
+    plot.yValueAxis.labels.fontName = FONT
+    plot.yValueAxis.labels.fontSize = 6.5
+    plot.yValueAxis.visibleGrid = 1
+    plot.yValueAxis.gridStrokeColor = colors.HexColor("#e3e3e3")
+    d.add(plot)
+    d.add(String(0, height - 10, title, fontName=FONT_BOLD, fontSize=8.5))
+
+    # Markers: a dashed line each; labels of markers closer than 9 pt share one rotated label.
+    def x_of(m: float) -> float:
+        return plot.x + (m - xmin) / (xmax - xmin) * plot.width
+
+    clusters: list[list[ChartMarker]] = []
+    for m in sorted(markers, key=lambda m: m.minute):
+        if not xmin <= m.minute <= xmax:
+            continue
+        if clusters and x_of(m.minute) - x_of(clusters[-1][-1].minute) < 9:
+            clusters[-1].append(m)
+        else:
+            clusters.append([m])
+    for cluster in clusters:
+        for m in cluster:
+            x = x_of(m.minute)
+            d.add(
+                Line(
+                    x,
+                    plot.y,
+                    x,
+                    plot.y + plot.height,
+                    strokeColor=MUTED,
+                    strokeWidth=0.6,
+                    strokeDashArray=[2, 2],
+                )
+            )
+        label = Group(
+            String(
+                0,
+                0,
+                ", ".join(m.label for m in cluster),
+                fontName=FONT,
+                fontSize=6,
+                fillColor=MUTED,
+                textAnchor="end",
+            )
+        )
+        label.rotate(90)
+        label.translate(plot.y + plot.height - 2, -(x_of(cluster[-1].minute) + 6.5))
+        d.add(label)
+    legend = Legend()
+    legend.x, legend.y = plot.x + plot.width + 14, plot.y + plot.height
+    legend.fontName, legend.fontSize = FONT, 7
+    legend.alignment = "right"
+    legend.colorNamePairs = [(palette[i % len(palette)], s.name) for i, s in enumerate(series)]
+    legend.deltay = 10
+    legend.dx = legend.dy = 6
+    d.add(legend)
+    return d
+
+
+def _chart_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Trends", "h2")]
+    if not any(s.points for s in n.chart_series):
+        return [*out, _none("No vitals to chart.")]
+    xs = [p[0] for s in n.chart_series for p in s.points] + [m.minute for m in n.chart_markers]
+    xmin, xmax = min(xs), max(xs)
+    xmin = 5 * (xmin // 5)
+    xmax = max(xmin + 10, 5 * -(-xmax // 5))
+    start = (
+        n.infusion.events[0].at
+        if n.infusion and n.infusion.events
+        else n.vitals[0].observed_at
+        if n.vitals
+        else n.generated_at
+    )
+
+    def x_label(minute: float) -> str:
+        return f.hm(start + timedelta(minutes=minute))
+
+    bp = [s for s in n.chart_series if s.chart == "bp"]
+    hr = [s for s in n.chart_series if s.chart == "hr_spo2"]
+    if bp:
+        out.append(
+            _chart(
+                "Blood pressure (mmHg): systolic, diastolic, mean",
+                bp,
+                n.chart_markers,
+                (40, 200),
+                20,
+                x_label,
+                (xmin, xmax),
+            )
+        )
+    if hr:
+        out.append(
+            _chart(
+                "Heart rate (/min) and SpO2 (%)",
+                hr,
+                n.chart_markers,
+                (40, 110),
+                10,
+                x_label,
+                (xmin, xmax),
+            )
+        )
+    out.append(
+        _p(
+            f"x axis: clock time, {f.zone_label(start)}; dashed lines mark infusion events and medications.",
+            "small",
+        )
+    )
+    return out
+
+
+def _medication_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("PRN medications", "h2")]
+    if not n.medications:
+        return [*out, _none("No PRN medications given.")]
+    rows: list[list[Any]] = [
+        [
+            "Time",
+            "Drug and dose",
+            "Indication",
+            "Pre-dose vitals",
+            "Response / reassessment",
+            "Nurse",
+        ]
+    ]
+    extra: list[tuple[Any, ...]] = []
+    for i, m in enumerate(n.medications, start=1):
+        drug = f"<b>{_esc(m.drug)}</b> {_num(m.dose, 2)} {_esc(m.unit)} {_esc(m.route)}"
+        if m.override_reason:
+            drug += f'<br/><font color="{ACTION_FG.hexval()}"><b>OVERRIDE:</b> {_esc(m.override_reason)}</font>'
+            extra.append(("BACKGROUND", (1, i), (1, i), ACTION_BG))
+        rows.append(
+            [
+                f.hm(m.at),
+                _p(drug),
+                _p(_esc(m.indication)),
+                _p(_esc(m.pre_vitals)),
+                _p(_esc(m.response)),
+                _p(_esc(m.nurse)),
+            ]
+        )
+    out.append(_table(rows, [32, 150, 80, 86, 110, CONTENT_WIDTH - 458], extra))
+    return out
+
+
+def _assessment_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Assessments and scores", "h2")]
+    if not n.assessments:
+        return [*out, _none()]
+    rows: list[list[Any]] = [["Time", "Scale", "Score", "Detail"]]
+    rows += [
+        [f.hm(a.at), _p(_esc(a.scale)), _num(a.score), _p(_esc(a.detail))] for a in n.assessments
+    ]
+    out.append(_table(rows, [40, 110, 40, CONTENT_WIDTH - 190]))
+    return out
+
+
+def _alarm_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Alarms and responses", "h2")]
+    if not n.alarms:
+        return [*out, _none("No alarms.")]
+    rows: list[list[Any]] = [["Time", "Priority", "Alarm", "Acknowledged", "Response"]]
+    extra: list[tuple[Any, ...]] = []
+    for i, a in enumerate(n.alarms, start=1):
+        ack = (
+            f"{a.acknowledged_by} {f.hm(a.acknowledged_at)}"
+            if a.acknowledged_by
+            else "NOT acknowledged"
+        )
+        rows.append(
+            [f.hm(a.at), a.priority.upper(), _p(_esc(a.text)), _p(_esc(ack)), _p(_esc(a.response))]
+        )
+        if a.priority.lower() == "high":
+            extra += [
+                ("TEXTCOLOR", (1, i), (1, i), ACTION_FG),
+                ("FONTNAME", (1, i), (1, i), FONT_BOLD),
+            ]
+        elif a.priority.lower() == "medium":
+            extra += [
+                ("TEXTCOLOR", (1, i), (1, i), NOTIFY_FG),
+                ("FONTNAME", (1, i), (1, i), FONT_BOLD),
+            ]
+    out.append(_table(rows, [36, 50, 170, 110, CONTENT_WIDTH - 366], extra))
+    return out
+
+
+def _discharge_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Recovery and discharge", "h2")]
+    dc = n.discharge
+    if dc is None:
+        return [*out, _none("Discharge not yet assessed.")]
+    rows: list[list[Any]] = [[f"{dc.scale_name} ({f.hm(dc.assessed_at)})", "Score", "Detail"]]
+    rows += [
+        [_p(_esc(i.name)), f"{_num(i.score)} / {_num(i.max_score)}", _p(_esc(i.detail))]
+        for i in dc.items
+    ]
+    rows.append(["Total", f"{_num(dc.total)} / {_num(dc.max_total)}", ""])
+    items = _table(
+        rows, [150, 50, CONTENT_WIDTH - 200], [("FONTNAME", (0, -1), (1, -1), FONT_BOLD)]
+    )
+    crit: list[list[Any]] = [["Discharge criterion", "Result", "Evidence"]]
+    extra: list[tuple[Any, ...]] = []
+    for i, c in enumerate(dc.criteria, start=1):
+        crit.append([_p(_esc(c.text)), "✔ met" if c.met else "✘ NOT MET", _p(_esc(c.evidence))])
+        fg, bg = (OK_FG, colors.white) if c.met else (ACTION_FG, ACTION_BG)
+        extra += [
+            ("TEXTCOLOR", (1, i), (1, i), fg),
+            ("BACKGROUND", (1, i), (1, i), bg),
+            ("FONTNAME", (1, i), (1, i), FONT_BOLD),
+        ]
+    criteria = _table(crit, [200, 62, CONTENT_WIDTH - 262], extra)
+    facts = [
+        [
+            "Escort",
+            _p(_esc(dc.escort or "—")),
+            "Instructions given",
+            "yes" if dc.instructions_given else "NO",
+        ],
+        [
+            "Condition",
+            _p(_esc(dc.condition or "—")),
+            "Next appointment",
+            _p(_esc(dc.next_appointment or "—")),
+        ],
+        [
+            "Approved by",
+            _p(_esc(dc.approved_by or "not yet approved")),
+            "Approved at",
+            f.full(dc.approved_at),
+        ],
+    ]
+    fx = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c in (0, 2)] + [
+        ("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c in (0, 2)
+    ]
+    out += [
+        items,
+        Spacer(1, 4),
+        criteria,
+        Spacer(1, 4),
+        _table(facts, [70, 200, 86, CONTENT_WIDTH - 356], fx, header=False),
+    ]
+    return out
+
+
+def _override_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    out: list[Flowable] = [_p("Overrides", "h2")]
+    rows_src = n.all_overrides
+    if not rows_src:
+        return [*out, _none("No overrides.")]
+    rows: list[list[Any]] = [["Time", "Rule overridden", "Reason", "By"]]
+    rows += [[f.hm(o.at), _p(_esc(o.what)), _p(_esc(o.reason)), _p(_esc(o.by))] for o in rows_src]
+    out.append(_table(rows, [36, 150, 240, CONTENT_WIDTH - 426]))
+    return out
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _doc(buf: BytesIO, title: str, author: str) -> SimpleDocTemplate:
+    return SimpleDocTemplate(
+        buf,
+        pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=title,
+        author=author,
+        creator="NurseStation",
+        invariant=1,
+    )
+
+
+def render_note_pdf(
+    content: NoteContent, layout: Sequence[SignatureBox] = NOTE_SIGNATURE_LAYOUT
+) -> bytes:
+    """Render the session note; signature boxes are left blank on the last page at `layout`."""
+    register_fonts()
+    f = _Fmt(_zone(content.display_tz))
+    h = content.header
+    gen = content.generated_at
+    title = f"Session note {content.note_id} v{content.version} — {h.patient_name}"
+    buf = BytesIO()
+    doc = _doc(buf, title, content.clinic_name)
+    story: list[Flowable] = []
+    story += _header_section(content, f)
+    story += _preprocedure_section(content, f)
+    story += _infusion_section(content, f)
+    story += _flowsheet_section(content, f)
+    story += [CondPageBreak(200), *_chart_section(content, f)]
+    story += _medication_section(content, f)
+    story += _assessment_section(content, f)
+    story += _alarm_section(content, f)
+    story += [KeepTogether(_discharge_section(content, f))]
+    story += [KeepTogether(_override_section(content, f))]
+    story.append(Spacer(1, 6))
+    story.append(SignatureBand(content.signature_slots, layout))
+    addendum = " — ADDENDUM" if content.addendum else ""
+    canvas_cls = _canvas_class(
+        (
+            content.clinic_name,
+            f"{h.patient_name} · MRN {h.mrn}",
+            f"IV ketamine session note{addendum}",
+            f"DOB {h.dob.isoformat()} · Session {h.session_date.isoformat()} · Chair {h.chair}",
+        ),
+        f"Generated {gen.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')} ({f.full(gen)}) · "
+        f"NurseStation {content.app_version}",
+        f"Note {content.note_id} version {content.version} · a signed note never changes; "
+        "corrections are made as addenda",
+    )
+    doc.build(story, canvasmaker=canvas_cls)
+    return buf.getvalue()
+
+
+def render_discharge_instructions_pdf(
+    clinic_name: str,
+    patient_name: str,
+    escort: str,
+    text_lines: Sequence[str],
+    generated_at: datetime,
+    *,
+    display_tz: str | None = None,
+) -> bytes:
+    """The patient's printable discharge instruction sheet (one item per line of `text_lines`)."""
+    register_fonts()
+    if generated_at.tzinfo is None:
+        raise ValueError("generated_at must be timezone-aware")
+    f = _Fmt(_zone(display_tz))
+    s = _styles()
+    big = ParagraphStyle(
+        "big",
+        parent=s["body"],
+        fontSize=11,
+        leading=15,
+        spaceAfter=5,
+        leftIndent=14,
+        bulletIndent=0,
+    )
+    buf = BytesIO()
+    doc = _doc(buf, f"Discharge instructions — {patient_name}", clinic_name)
+    story: list[Flowable] = [
+        _p("After your ketamine infusion: discharge instructions", "title"),
+        Spacer(1, 6),
+        _p(f"<b>Patient:</b> {_esc(patient_name)}", "body"),
+        _p(f"<b>Going home with:</b> {_esc(escort or '—')}", "body"),
+        _p(f"<b>Printed:</b> {f.full(generated_at)}", "body"),
+        Spacer(1, 10),
+    ]
+    story += [Paragraph(_esc(line), big, bulletText="•") for line in text_lines]
+    story += [
+        Spacer(1, 24),
+        _table(
+            [["Patient / escort signature", ""], ["Nurse", ""]],
+            [160, CONTENT_WIDTH - 160],
+            [
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("TOPPADDING", (0, 0), (-1, -1), 12),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 12),
+            ],
+            header=False,
+        ),
+    ]
+    canvas_cls = _canvas_class(
+        (clinic_name, patient_name, "Discharge instructions", ""),
+        f"Printed {generated_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')} ({f.full(generated_at)})",
+        "Keep this sheet. If you feel unwell, call the clinic or your emergency number.",
+    )
+    doc.build(story, canvasmaker=canvas_cls)
+    return buf.getvalue()
