@@ -1,0 +1,259 @@
+"""Users and sign-in: unique accounts, Argon2id passwords, lockout with a growing delay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nursestation.app.context import Actor, AppContext
+from nursestation.db.models import User, UserRole
+from nursestation.errors import (
+    BAD_INPUT,
+    BAD_PASSWORD,
+    DUPLICATE,
+    LOCKED_OUT,
+    NOT_FOUND,
+    NOT_PERMITTED,
+    DomainError,
+)
+from nursestation.permissions import ROLES
+from nursestation.security import (
+    check_password_policy,
+    hash_password,
+    lockout_delay,
+    verify_password,
+)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as shown in lists (never the password hash)."""
+
+    id: int
+    username: str
+    full_name: str
+    credentials: str
+    roles: frozenset[str]
+    disabled: bool
+    must_change_password: bool
+
+
+def _info(u: User) -> UserInfo:
+    return UserInfo(
+        u.id,
+        u.username,
+        u.full_name,
+        u.credentials,
+        u.role_names,
+        u.disabled,
+        u.must_change_password,
+    )
+
+
+def actor_of(u: User) -> Actor:
+    """The Actor for a user row."""
+    return Actor(u.id, u.username, u.full_name, u.role_names)
+
+
+def user_count(ctx: AppContext) -> int:
+    """How many accounts exist (0 means the first-run wizard must create an administrator)."""
+    with ctx.tx() as s:
+        return s.execute(select(func.count(User.id))).scalar_one()
+
+
+def _validate_new_user(username: str, full_name: str, roles: set[str], password: str) -> None:
+    if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+        raise DomainError(
+            BAD_INPUT,
+            "User name must be letters, digits, '.', '_' or '-' (e.g. rn.ana).",
+            field="username",
+        )
+    if not full_name.strip():
+        raise DomainError(
+            BAD_INPUT, "Full name is required (it is printed on signatures).", field="full_name"
+        )
+    unknown = roles - set(ROLES)
+    if not roles or unknown:
+        raise DomainError(
+            BAD_INPUT, f"Roles must be one or more of {', '.join(ROLES)}.", field="roles"
+        )
+    check_password_policy(password, username)
+
+
+def create_user(
+    ctx: AppContext,
+    actor: Actor | None,
+    *,
+    username: str,
+    full_name: str,
+    roles: set[str] | frozenset[str],
+    password: str,
+    credentials: str = "",
+    must_change_password: bool = True,
+) -> UserInfo:
+    """Create an account. With no actor this is only allowed for the very first user, who must be
+    an administrator (the first-run wizard and `nursestation user add` on an empty database)."""
+    roles = set(roles)
+    _validate_new_user(username, full_name, roles, password)
+    with ctx.tx() as s:
+        if actor is None:
+            if s.execute(select(func.count(User.id))).scalar_one() > 0:
+                raise DomainError(NOT_PERMITTED, "Only an administrator may add users.")
+            if "administrator" not in roles:
+                raise DomainError(
+                    BAD_INPUT, "The first user must be an administrator.", field="roles"
+                )
+        else:
+            ctx.require(actor, "manage_users")
+        if s.execute(select(User.id).where(User.username == username)).first():
+            raise DomainError(
+                DUPLICATE, f"User name '{username}' is already taken.", field="username"
+            )
+        now = ctx.now()
+        user = User(
+            username=username,
+            full_name=full_name.strip(),
+            credentials=credentials,
+            password_hash=hash_password(password),
+            must_change_password=must_change_password,
+            created_at=now,
+            password_changed_at=now,
+            roles=[UserRole(role=r) for r in sorted(roles)],
+        )
+        s.add(user)
+        s.flush()
+        _issue_signing_credential(ctx, user, password)
+        ctx.audit(
+            s,
+            actor,
+            "user.create",
+            "user",
+            user.id,
+            after={"username": username, "full_name": full_name, "roles": sorted(roles)},
+            username=username if actor is None else None,
+        )
+        return _info(user)
+
+
+def _issue_signing_credential(ctx: AppContext, user: User, password: str) -> None:
+    """Clinical users get a personal signing key from the clinic CA (see app.pki)."""
+    if not (user.role_names & {"nurse", "charge_nurse"}):
+        return
+    from nursestation.app.pki import issue_for_user
+
+    issue_for_user(ctx, user, password)
+
+
+def list_users(ctx: AppContext, actor: Actor) -> list[UserInfo]:
+    """All accounts, for administrators."""
+    ctx.require(actor, "manage_users")
+    with ctx.tx() as s:
+        return [_info(u) for u in s.execute(select(User).order_by(User.username)).scalars()]
+
+
+def set_disabled(ctx: AppContext, actor: Actor, username: str, disabled: bool = True) -> UserInfo:
+    """Disable (or re-enable) an account; accounts are never deleted (audit trail refers to them)."""
+    ctx.require(actor, "manage_users")
+    with ctx.tx() as s:
+        user = _get(s, username)
+        before = {"disabled": user.disabled}
+        user.disabled = disabled
+        ctx.audit(
+            s,
+            actor,
+            "user.disable" if disabled else "user.enable",
+            "user",
+            user.id,
+            before,
+            {"disabled": disabled},
+        )
+        return _info(user)
+
+
+def _get(s: Session, username: str) -> User:
+    user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise DomainError(NOT_FOUND, f"No user named '{username}'.", field="username")
+    return user
+
+
+def _check_lockout(user: User, now: datetime) -> None:
+    if user.locked_until is not None and now < user.locked_until:
+        wait = int((user.locked_until - now).total_seconds()) + 1
+        raise DomainError(
+            LOCKED_OUT,
+            f"Too many failed attempts for '{user.username}': try again in {wait} s.",
+        )
+
+
+def authenticate(
+    ctx: AppContext, username: str, password: str, *, purpose: str = "sign_in"
+) -> Actor:
+    """Check a password. Failures are counted and audited; repeated failures lock the account
+    for a growing delay. `purpose` is "sign_in", "unlock" or "signature" (re-asked at signing)."""
+    now = ctx.now()
+    with ctx.tx() as s:
+        user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None or user.disabled:
+            ctx.audit(
+                s,
+                None,
+                f"{purpose}.failed",
+                "user",
+                None,
+                after={"username": username, "why": "unknown or disabled"},
+                username=username,
+            )
+            failure = DomainError(BAD_PASSWORD, "User name or password is not correct.")
+        else:
+            _check_lockout(user, now)
+            if verify_password(user.password_hash, password):
+                user.failed_attempts = 0
+                user.locked_until = None
+                ctx.audit(s, actor_of(user), f"{purpose}.ok", "user", user.id)
+                return actor_of(user)
+            user.failed_attempts += 1
+            delay = lockout_delay(user.failed_attempts)
+            user.locked_until = now + delay if delay.total_seconds() > 0 else None
+            ctx.audit(
+                s,
+                None,
+                f"{purpose}.failed",
+                "user",
+                user.id,
+                after={"username": username, "failed_attempts": user.failed_attempts},
+                username=username,
+            )
+            failure = DomainError(BAD_PASSWORD, "User name or password is not correct.")
+    # Raised after the transaction committed, so the failure and its count are kept.
+    raise failure
+
+
+def reauthenticate(ctx: AppContext, actor: Actor, password: str) -> None:
+    """Re-ask the signed-in user's password before a signature (Part 11 §11.200)."""
+    authenticate(ctx, actor.username, password, purpose="signature")
+
+
+def change_password(ctx: AppContext, actor: Actor, old_password: str, new_password: str) -> None:
+    """Change one's own password (required at first sign-in); re-wraps the signing key."""
+    authenticate(ctx, actor.username, old_password, purpose="password_change")
+    check_password_policy(new_password, actor.username)
+    with ctx.tx() as s:
+        user = _get(s, actor.username)
+        user.password_hash = hash_password(new_password)
+        user.must_change_password = False
+        user.password_changed_at = ctx.now()
+        if user.signing_credential is not None:
+            from nursestation.app.pki import rewrap_for_user
+
+            rewrap_for_user(user, old_password, new_password)
+        ctx.audit(s, actor, "user.password_change", "user", user.id)
+
+
+def must_change_password(ctx: AppContext, actor: Actor) -> bool:
+    """True when the user still has the password an administrator gave them."""
+    with ctx.tx() as s:
+        return _get(s, actor.username).must_change_password
