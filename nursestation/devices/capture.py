@@ -1,0 +1,323 @@
+"""The capture worker: one thread per port that opens, reads, decodes, reconnects and watches.
+
+States reported through `on_state(state, detail)`:
+`connecting` (opening the port), `receiving` (valid frames arriving), `silent` (no valid frame for
+the protocol's silence time: values are stale), `unreadable` (bytes arrive but none form a valid
+frame: baud rate, output mode or cable), `disconnected` (the port failed or vanished; a reconnect
+follows with exponential backoff, or the worker was stopped).
+Both callbacks run on the worker thread: a GUI adapter must hand them over to its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import serial
+
+from nursestation.clinic import ClinicSettings, load_defaults
+from nursestation.clock import Clock, SystemClock
+from nursestation.devices.base import BaseDecoder
+from nursestation.devices.rawlog import RawRecorder
+from nursestation.devices.reading import NIBP_PARAMS, DecodeStats, Reading
+from nursestation.devices.registry import decoder_for
+
+log = logging.getLogger(__name__)
+
+CONNECTING = "connecting"
+RECEIVING = "receiving"
+SILENT = "silent"
+UNREADABLE = "unreadable"
+DISCONNECTED = "disconnected"
+STATES = (CONNECTING, RECEIVING, SILENT, UNREADABLE, DISCONNECTED)
+
+DEFAULT_BAUD = {"masimo-ascii": 9600, "nonin-df8": 9600, "nonin-df7": 9600, "nonin-df2": 9600}
+
+ReadingsCallback = Callable[[list[Reading]], None]
+StateCallback = Callable[[str, str], None]
+PortFactory = Callable[[], serial.SerialBase]
+
+
+@dataclass(frozen=True)
+class CaptureTimings:
+    """Watchdog times from the `devices.capture` settings section."""
+
+    silence_s: Mapping[str, float]
+    unreadable_s: float
+
+    @classmethod
+    def from_settings(cls, settings: ClinicSettings) -> CaptureTimings:
+        """Build from clinic settings."""
+        section = settings.section("devices.capture")
+        return cls(
+            silence_s={k: float(v) for k, v in section["silence_s"].items()},
+            unreadable_s=float(section["unreadable_s"]),
+        )
+
+    def silence_for(self, protocol: str) -> float:
+        """Seconds without a valid frame before `protocol` is reported silent."""
+        return self.silence_s.get(protocol, max(self.silence_s.values(), default=3.0))
+
+
+class NibpDeduplicator:
+    """Passes each NIBP measurement once: monitors repeat the last one with its old time.
+
+    A sys/dia/mean reading whose device (measurement) time is not newer than the last one passed
+    for the same device and parameter is dropped. Readings without a device time pass.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str | None, str], datetime] = {}
+
+    def filter(self, readings: list[Reading]) -> list[Reading]:
+        """The readings minus re-sent NIBP measurements."""
+        out: list[Reading] = []
+        for r in readings:
+            if r.param in NIBP_PARAMS and r.device_time is not None:
+                key = (r.device_id, r.param)
+                last = self._last.get(key)
+                if last is not None and _not_newer(r.device_time, last):
+                    continue
+                self._last[key] = r.device_time
+            out.append(r)
+        return out
+
+
+def _not_newer(when: datetime, last: datetime) -> bool:
+    try:
+        return when <= last
+    except TypeError:  # naive vs aware: only an identical stamp is a repeat
+        return when.replace(tzinfo=None) == last.replace(tzinfo=None)
+
+
+class CaptureWorker(threading.Thread):
+    """Reads one port (any pyserial URL) and delivers readings and state changes by callback."""
+
+    def __init__(
+        self,
+        url: str,
+        protocol: str,
+        on_readings: ReadingsCallback,
+        on_state: StateCallback,
+        *,
+        settings: ClinicSettings | None = None,
+        baudrate: int | None = None,
+        serial_options: Mapping[str, object] | None = None,
+        port_factory: PortFactory | None = None,
+        read_timeout: float = 0.05,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 2.0,
+        silence_s: float | None = None,
+        unreadable_s: float | None = None,
+        reopen_silent_s: float = 60.0,
+        clock: Clock | None = None,
+        recorder: RawRecorder | None = None,
+        dedupe_nibp: bool = True,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name or f"capture {url}", daemon=True)
+        settings = settings if settings is not None else load_defaults()
+        timings = CaptureTimings.from_settings(settings)
+        self.url = url
+        self.protocol = protocol
+        self.decoder: BaseDecoder = decoder_for(protocol, settings)
+        self.on_readings = on_readings
+        self.on_state = on_state
+        self.baudrate = baudrate or DEFAULT_BAUD.get(protocol, 9600)
+        self.serial_options = dict(serial_options or {})
+        self.port_factory = port_factory
+        self.read_timeout = read_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.silence_s = silence_s if silence_s is not None else timings.silence_for(protocol)
+        self.unreadable_s = unreadable_s if unreadable_s is not None else timings.unreadable_s
+        self.reopen_silent_s = reopen_silent_s
+        self.clock = clock or SystemClock()
+        self.recorder = recorder
+        self._dedupe = NibpDeduplicator() if dedupe_nibp else None
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._state = ""
+        self._latest: dict[str, Reading] = {}
+        self._port: serial.SerialBase | None = None
+        self.connections = 0
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def state(self) -> str:
+        """The last reported state."""
+        return self._state
+
+    @property
+    def stats(self) -> DecodeStats:
+        """Decoder counters across all connections."""
+        return self.decoder.stats
+
+    @property
+    def stale(self) -> bool:
+        """True when the latest values must not be shown as current (not receiving)."""
+        return self._state != RECEIVING
+
+    def latest(self) -> dict[str, Reading]:
+        """The last reading per parameter (check `stale` before showing them as current)."""
+        with self._lock:
+            return dict(self._latest)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to finish, close the port and wait for it."""
+        self._stop_event.set()
+        port = self._port
+        if port is not None:
+            # Not every URL handler supports cancel_read; the short read timeout covers those.
+            with contextlib.suppress(Exception):
+                port.cancel_read()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    # ------------------------------------------------------------ thread body
+
+    def run(self) -> None:
+        backoff = self.backoff_initial
+        while not self._stop_event.is_set():
+            self._set_state(CONNECTING, f"opening {self.url}")
+            try:
+                port = self._open()
+            except Exception as exc:
+                self._set_state(DISCONNECTED, f"cannot open {self.url}: {_describe(exc)}")
+                if self._stop_event.wait(backoff):
+                    break
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            self._port = port
+            self.connections += 1
+            frames_before = self.decoder.stats.frames
+            try:
+                self._pump(port)
+                reason = "stopped"
+            except Exception as exc:
+                # Any exception means the link is gone (SerialException, OSError, termios.error…).
+                reason = f"{self.url}: {_describe(exc)}"
+            finally:
+                self._port = None
+                _close_quietly(port)
+            self._set_state(DISCONNECTED, reason)
+            if self._stop_event.is_set():
+                break
+            if self.decoder.stats.frames > frames_before:
+                backoff = self.backoff_initial  # the link worked: retry quickly
+            if self._stop_event.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.backoff_max)
+        if self._state != DISCONNECTED:
+            self._set_state(DISCONNECTED, "stopped")
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def _open(self) -> serial.SerialBase:
+        if self.port_factory is not None:
+            return self.port_factory()
+        options: dict[str, object] = {
+            "baudrate": self.baudrate,
+            "timeout": self.read_timeout,
+            "write_timeout": 1.0,
+        }
+        if "://" not in self.url:
+            options["exclusive"] = True
+        options.update(self.serial_options)
+        return serial.serial_for_url(self.url, **options)
+
+    def _pump(self, port: serial.SerialBase) -> None:
+        self.decoder.reset()
+        opened = time.monotonic()
+        last_frame: float | None = None
+        last_bytes: float | None = None
+        last_path_check = opened
+        frames_seen = self.decoder.stats.frames
+        is_path = "://" not in self.url
+        while not self._stop_event.is_set():
+            waiting = port.in_waiting
+            data = port.read(waiting or 1)
+            mono = time.monotonic()
+            if data:
+                now = self.clock.now()
+                last_bytes = mono
+                if self.recorder is not None:
+                    self.recorder.rx(now, data)
+                readings = self.decoder.feed(data, now)
+                reply = self.decoder.take_replies()
+                if reply:
+                    port.write(reply)
+                    if self.recorder is not None:
+                        self.recorder.tx(now, reply)
+                if self.decoder.stats.frames != frames_seen:
+                    frames_seen = self.decoder.stats.frames
+                    last_frame = mono
+                    if self._state != RECEIVING:
+                        self._set_state(RECEIVING, f"{self.protocol} frames from {self.url}")
+                if self._dedupe is not None:
+                    readings = self._dedupe.filter(readings)
+                if readings:
+                    self._deliver(readings)
+            if is_path and mono - last_path_check >= 1.0:
+                last_path_check = mono
+                if not os.path.exists(self.url):
+                    raise OSError(f"{self.url} vanished")
+            self._watchdog(mono, opened, last_frame, last_bytes)
+
+    def _watchdog(
+        self, mono: float, opened: float, last_frame: float | None, last_bytes: float | None
+    ) -> None:
+        reference = last_frame if last_frame is not None else opened
+        quiet = mono - reference
+        if quiet < self.silence_s:
+            return
+        junk = (
+            last_bytes is not None and last_bytes > reference and mono - last_bytes < self.silence_s
+        )
+        if junk and quiet >= self.unreadable_s:
+            if self._state != UNREADABLE:
+                self._set_state(
+                    UNREADABLE,
+                    f"bytes arrive but no valid {self.protocol} frame for {quiet:.0f} s: "
+                    "check baud rate, device output mode and cable; values are stale",
+                )
+        elif self._state not in (SILENT, UNREADABLE) or (self._state == UNREADABLE and not junk):
+            self._set_state(SILENT, f"no valid frame for {quiet:.0f} s; values are stale")
+        if quiet >= self.reopen_silent_s:
+            raise TimeoutError(f"no valid frame for {quiet:.0f} s; reopening the port")
+
+    def _deliver(self, readings: list[Reading]) -> None:
+        with self._lock:
+            for r in readings:
+                self._latest[r.param] = r
+        try:
+            self.on_readings(readings)
+        except Exception:
+            log.exception("on_readings callback failed for %s", self.url)
+
+    def _set_state(self, state: str, detail: str) -> None:
+        self._state = state
+        if self.recorder is not None:
+            self.recorder.event(self.clock.now(), state, detail)
+        try:
+            self.on_state(state, detail)
+        except Exception:
+            log.exception("on_state callback failed for %s", self.url)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _close_quietly(port: serial.SerialBase) -> None:
+    # Closing a vanished device can fail; it is gone either way.
+    with contextlib.suppress(Exception):
+        port.close()
