@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -217,7 +217,7 @@ class ChecklistSettings:
     required_vitals: tuple[str, ...]
     hard_limits: tuple[StartLimit, ...]
     caution_limits: tuple[StartLimit, ...]
-    session_types: tuple[str, ...] = field(default=("iv_ketamine", "spravato"))
+    session_types: tuple[str, ...]
 
     @classmethod
     def from_settings(cls, settings: ClinicSettings) -> ChecklistSettings:

@@ -55,6 +55,22 @@ class DosingLimits:
     rate_decimals: int
     default_protocol: Protocol
 
+    def protocol(
+        self,
+        dose_mg_per_kg: float | None = None,
+        duration_min: float | None = None,
+        concentration_mg_per_ml: float | None = None,
+    ) -> Protocol:
+        """A protocol with the clinic defaults filled in for any value not given (unvalidated)."""
+        d = self.default_protocol
+        return Protocol(
+            d.dose_mg_per_kg if dose_mg_per_kg is None else dose_mg_per_kg,
+            d.duration_min if duration_min is None else duration_min,
+            d.concentration_mg_per_ml
+            if concentration_mg_per_ml is None
+            else concentration_mg_per_ml,
+        )
+
     @classmethod
     def shipped(cls) -> DosingLimits:
         """The limits from the shipped resources/clinic/session.json (no clinic overrides)."""

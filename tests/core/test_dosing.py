@@ -153,3 +153,9 @@ def test_inconsistent_clinic_range_refused() -> None:
     )
     with pytest.raises(ConfigError):
         DosingLimits.from_settings(settings)  # default 0.5 outside 0.1–0.4
+
+
+def test_protocol_defaults_fill_gaps(limits: DosingLimits) -> None:
+    assert limits.protocol(duration_min=60) == Protocol(0.5, 60, 1.0)
+    assert limits.protocol(0.75, None, 10) == Protocol(0.75, 40, 10)
+    assert limits.protocol() == limits.default_protocol
