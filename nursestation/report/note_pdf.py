@@ -131,7 +131,7 @@ def _styles() -> dict[str, ParagraphStyle]:
 # ---------------------------------------------------------------- formatting
 
 
-def _zone(name: str | None) -> tzinfo:
+def display_zone(name: str | None) -> tzinfo:
     """The display zone: a named IANA zone, else the station's local zone."""
     if name:
         return ZoneInfo(name)
@@ -562,7 +562,7 @@ def _chart(
     x_range: tuple[float, float],
 ) -> Drawing:
     width, height = CONTENT_WIDTH, 168.0
-    d = Drawing(width, height)
+    d = Drawing(width, height, initialFontName=FONT)
     plot = LinePlot()
     plot.x, plot.y, plot.width, plot.height = 34, 28, width - 120, height - 48
     palette = [colors.HexColor(c) for c in ("#c62828", "#1565c0", "#6a1b9a", "#2e7d32", "#00838f")]
@@ -855,6 +855,8 @@ def _doc(buf: BytesIO, title: str, author: str) -> SimpleDocTemplate:
         author=author,
         creator="NurseStation",
         invariant=1,
+        # Otherwise every page references (unembedded) Helvetica as its initial font.
+        initialFontName=FONT,
     )
 
 
@@ -863,7 +865,7 @@ def render_note_pdf(
 ) -> bytes:
     """Render the session note; signature boxes are left blank on the last page at `layout`."""
     register_fonts()
-    f = _Fmt(_zone(content.display_tz))
+    f = _Fmt(display_zone(content.display_tz))
     h = content.header
     gen = content.generated_at
     title = f"Session note {content.note_id} v{content.version} — {h.patient_name}"
@@ -912,7 +914,7 @@ def render_discharge_instructions_pdf(
     register_fonts()
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
-    f = _Fmt(_zone(display_tz))
+    f = _Fmt(display_zone(display_tz))
     s = _styles()
     big = ParagraphStyle(
         "big",

@@ -1,0 +1,298 @@
+"""The clinic's own certificate authority and each clinical user's signing credential.
+
+Layout of the CA directory (created once, e.g. under the platformdirs data dir):
+
+- ``ca.pem``       the CA certificate (public; auditors verify notes against it)
+- ``ca-key.pem``   the CA private key, PKCS#8 encrypted with a random passphrase
+- ``ca-key.pass``  that passphrase, file mode 0600 (readable by the OS user only)
+
+Trade-off, stated plainly: a nurse station has no HSM and no operator who can type a CA
+passphrase at every user issue, so the passphrase lives next to the key, protected only by the OS
+account's file permissions. Encrypting the key then guards against the key file alone leaking
+(copied into a ticket, a backup that skips the pass file), not against anyone who can read the
+OS user's files — such a person can issue certificates in the clinic's name. A clinic that wants
+more passes its own `passphrase` (kept in its password manager) to `create_ca`/`load_ca` and no
+pass file is written; with several stations the CA should live on the administrator's machine
+only, and stations need just ``ca.pem``.
+
+User credentials are PKCS#12 blobs (EC P-256 key + certificate + CA certificate) encrypted with
+the user's own password, which is never stored. Certificates carry digitalSignature and
+contentCommitment (non-repudiation), which pyHanko's validator requires.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from nursestation.clock import ensure_utc
+from nursestation.errors import BAD_INPUT, BAD_PASSWORD, DUPLICATE, NOT_FOUND, DomainError
+
+CA_CERT_FILE = "ca.pem"
+CA_KEY_FILE = "ca-key.pem"
+CA_PASS_FILE = "ca-key.pass"
+# Validity periods are IT policy, not clinical numbers: the CA outlives many user certificates;
+# users re-issue every three years. Backdating absorbs station clock skew.
+CA_VALID_DAYS = 20 * 365
+USER_VALID_DAYS = 3 * 365
+BACKDATE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ClinicCA:
+    """The loaded CA: its certificate and private key."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The CA certificate as PEM."""
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def clinic_name(self) -> str:
+        """The organisation named in the CA certificate."""
+        attrs = self.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        return str(attrs[0].value) if attrs else ""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A user's unlocked signing credential (only in memory, only while signing)."""
+
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def full_name(self) -> str:
+        """The printed name in the certificate (its common name)."""
+        return _attr(self.cert, NameOID.COMMON_NAME)
+
+    @property
+    def username(self) -> str:
+        return _attr(self.cert, NameOID.USER_ID)
+
+    @property
+    def role(self) -> str:
+        return _attr(self.cert, NameOID.TITLE)
+
+
+def _attr(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
+    attrs = cert.subject.get_attributes_for_oid(oid)
+    return str(attrs[0].value) if attrs else ""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create a file readable by the OS user only (mode fixed at creation, no race)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def create_ca(
+    directory: Path | str,
+    clinic_name: str,
+    now: datetime,
+    *,
+    passphrase: bytes | None = None,
+) -> ClinicCA:
+    """Create the clinic CA in `directory` (refuses to overwrite an existing one).
+
+    Without `passphrase` a random one is generated and written to ``ca-key.pass`` (mode 0600).
+    """
+    directory = Path(directory)
+    now = ensure_utc(now)
+    if (directory / CA_CERT_FILE).exists() or (directory / CA_KEY_FILE).exists():
+        raise DomainError(DUPLICATE, f"A clinic CA already exists in {directory}.")
+    if not clinic_name.strip():
+        raise DomainError(
+            BAD_INPUT, "The clinic name for the CA must not be empty.", field="clinic_name"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, clinic_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{clinic_name} signing CA"),
+        ]
+    )
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=CA_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    if passphrase is None:
+        passphrase = secrets.token_urlsafe(32).encode()
+        _write_private(directory / CA_PASS_FILE, passphrase)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    _write_private(directory / CA_KEY_FILE, key_pem)
+    (directory / CA_CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return ClinicCA(cert=cert, key=key)
+
+
+def load_ca_cert(directory: Path | str) -> x509.Certificate:
+    """The clinic CA certificate (all that verification needs)."""
+    path = Path(directory) / CA_CERT_FILE
+    if not path.exists():
+        raise DomainError(NOT_FOUND, f"No clinic CA certificate at {path}.")
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def load_ca(directory: Path | str, *, passphrase: bytes | None = None) -> ClinicCA:
+    """The CA with its key; the passphrase comes from ``ca-key.pass`` unless given."""
+    directory = Path(directory)
+    cert = load_ca_cert(directory)
+    if passphrase is None:
+        pass_path = directory / CA_PASS_FILE
+        if not pass_path.exists():
+            raise DomainError(
+                NOT_FOUND, f"No CA passphrase file at {pass_path}; pass the passphrase."
+            )
+        passphrase = pass_path.read_bytes()
+    try:
+        key = serialization.load_pem_private_key(
+            (directory / CA_KEY_FILE).read_bytes(), password=passphrase
+        )
+    except ValueError as exc:
+        raise DomainError(BAD_PASSWORD, "The clinic CA passphrase is not correct.") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise DomainError(BAD_INPUT, "The clinic CA key is not an EC key.")
+    return ClinicCA(cert=cert, key=key)
+
+
+def ensure_ca(directory: Path | str, clinic_name: str, now: datetime) -> ClinicCA:
+    """Load the CA in `directory`, creating it on first use."""
+    if (Path(directory) / CA_CERT_FILE).exists():
+        return load_ca(directory)
+    return create_ca(directory, clinic_name, now)
+
+
+def issue_user_credential(
+    ca: ClinicCA,
+    username: str,
+    full_name: str,
+    role: str,
+    password: str,
+    *,
+    now: datetime,
+) -> bytes:
+    """A PKCS#12 credential for one user: EC P-256 key and certificate, encrypted with `password`."""
+    now = ensure_utc(now)
+    if not password:
+        raise DomainError(BAD_INPUT, "A signing password must not be empty.", field="password")
+    if not username.strip() or not full_name.strip():
+        raise DomainError(BAD_INPUT, "Username and full name must not be empty.", field="username")
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = [
+        x509.NameAttribute(NameOID.COMMON_NAME, full_name),
+        x509.NameAttribute(NameOID.USER_ID, username),
+        x509.NameAttribute(NameOID.TITLE, role),
+    ]
+    if ca.clinic_name:
+        subject.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, ca.clinic_name))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(subject))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(min(now + timedelta(days=USER_VALID_DAYS), ca.cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return _pack(username, key, cert, [ca.cert], password)
+
+
+def _pack(
+    username: str,
+    key: ec.EllipticCurvePrivateKey,
+    cert: x509.Certificate,
+    chain: list[x509.Certificate],
+    password: str,
+) -> bytes:
+    return pkcs12.serialize_key_and_certificates(
+        username.encode(),
+        key,
+        cert,
+        chain,
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+
+
+def open_credential(p12: bytes, password: str) -> Credential:
+    """Unlock a PKCS#12 credential; a wrong password raises DomainError("bad_password")."""
+    try:
+        key, cert, chain = pkcs12.load_key_and_certificates(p12, password.encode())
+    except ValueError as exc:
+        raise DomainError(
+            BAD_PASSWORD,
+            "The password is not correct for this signing credential.",
+            field="password",
+        ) from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or cert is None:
+        raise DomainError(BAD_INPUT, "The signing credential holds no EC key and certificate.")
+    return Credential(key=key, cert=cert, chain=tuple(chain))
+
+
+def rewrap_credential(p12: bytes, old_password: str, new_password: str) -> bytes:
+    """Re-encrypt a credential under a new password (same key and certificate)."""
+    if not new_password:
+        raise DomainError(BAD_INPUT, "A signing password must not be empty.", field="new_password")
+    cred = open_credential(p12, old_password)
+    return _pack(cred.username or "user", cred.key, cred.cert, list(cred.chain), new_password)

@@ -1,0 +1,259 @@
+"""PAdES B-B signing of session notes with pyHanko: the nurse signs, the charge nurse countersigns.
+
+Both visible signature fields are created in one incremental update before the first signature
+(`prepare_signature_fields`), so the countersignature only fills an existing field and the
+first signature stays valid (coverage ENTIRE_REVISION, modification level FORM_FILLING).
+
+The visible stamp is drawn with reportlab in DejaVu Sans (printed name, date and time with zone,
+meaning: 21 CFR 11.50) and placed in the field as a static appearance. That avoids the
+`pyhanko[opentype]` extra (fonttools + uharfbuzz), which is not installed; pyHanko's built-in
+stamp font is Courier with WinAnsi encoding and would garble names outside Latin-1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from pyhanko.keys.internal import (
+    translate_pyca_cryptography_cert_to_asn1,
+    translate_pyca_cryptography_key_to_asn1,
+)
+from pyhanko.pdf_utils import layout as ph_layout
+from pyhanko.pdf_utils.content import PdfContent
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import PdfSigningSession
+from pyhanko.stamp import StaticStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_PERMITTED, DomainError
+from nursestation.report.layout import NOTE_SIGNATURE_LAYOUT, SignatureBox
+from nursestation.report.pki import open_credential
+
+CertLike = x509.Certificate | bytes
+
+
+def as_x509(cert: CertLike) -> x509.Certificate:
+    """A cryptography certificate from a certificate object or PEM/DER bytes."""
+    if isinstance(cert, x509.Certificate):
+        return cert
+    if cert.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(cert)
+    return x509.load_der_x509_certificate(cert)
+
+
+def _page_count(reader: PdfFileReader) -> int:
+    return int(reader.root["/Pages"]["/Count"])
+
+
+def prepare_signature_fields(
+    pdf: bytes, layout: Sequence[SignatureBox] = NOTE_SIGNATURE_LAYOUT
+) -> bytes:
+    """Add every (empty, visible) signature field of `layout` in one incremental update."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf))
+    existing = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev)}
+    pages = _page_count(writer.prev)
+    for box in layout:
+        if box.field_name in existing:
+            raise DomainError(INVALID_STATE, f"The note already has a field {box.field_name}.")
+        page = box.page if box.page >= 0 else pages + box.page
+        if not 0 <= page < pages:
+            raise DomainError(BAD_INPUT, f"Signature page {box.page} is outside 1–{pages}.")
+        fields.append_signature_field(
+            writer, fields.SigFieldSpec(sig_field_name=box.field_name, on_page=page, box=box.box)
+        )
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def format_signing_time(when: datetime, display_tz: str | None = None) -> str:
+    """E.g. "2026-03-02 11:02 EST (UTC−05:00)": local date and time with its zone."""
+    from nursestation.report.note_pdf import display_zone
+
+    local = when.astimezone(display_zone(display_tz))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def render_stamp_pdf(
+    width: float,
+    height: float,
+    signer_name: str,
+    credentials: str,
+    when_text: str,
+    meaning: str,
+    issuer: str,
+) -> bytes:
+    """A one-page PDF the size of the signature box: the human-readable signature manifestation."""
+    from reportlab.lib import colors
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen.canvas import Canvas
+
+    from nursestation.report.note_pdf import FONT, FONT_BOLD, register_fonts
+
+    register_fonts()
+    buf = BytesIO()
+    c = Canvas(buf, pagesize=(width, height), invariant=1, pageCompression=1, initialFontName=FONT)
+    c.setFillColor(colors.HexColor("#eef6ee"))
+    c.setStrokeColor(colors.HexColor("#2e7d32"))
+    c.setLineWidth(1.2)
+    c.rect(0.6, 0.6, width - 1.2, height - 1.2, stroke=1, fill=1)
+    pad = 6.0
+
+    def line(text: str, y: float, font: str, size: float, color: str = "#000000") -> None:
+        # Shrink to fit rather than run past the box edge.
+        while size > 5 and stringWidth(text, font, size) > width - 2 * pad:
+            size -= 0.25
+        c.setFont(font, size)
+        c.setFillColor(colors.HexColor(color))
+        c.drawString(pad, y, text)
+
+    top = height - pad
+    line("Digitally signed (PAdES) by", top - 7, FONT, 6.5, "#2e7d32")
+    line(signer_name, top - 20, FONT_BOLD, 11)
+    line(credentials, top - 30, FONT, 7, "#444444")
+    line(f"Date and time: {when_text}", top - 42, FONT, 7.5)
+    line(f"Meaning: {meaning}", top - 53, FONT_BOLD, 7.5)
+    line(f"Certificate issued by {issuer}", top - 64, FONT, 6, "#666666")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+class _PdfBytesPage(PdfContent):
+    """Like pyHanko's ImportedPdfPage, but from bytes in memory instead of a file name."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+    def render(self) -> bytes:
+        writer = self._ensure_writer
+        xobj = writer.import_page_as_xobject(PdfFileReader(BytesIO(self.data)), page_ix=0)
+        self.resources.xobject["/StampBackground"] = xobj
+        x1, y1, x2, y2 = xobj.get_object()["/BBox"]
+        self.box = ph_layout.BoxConstraints(width=abs(x2 - x1), height=abs(y2 - y1))
+        return b"/StampBackground Do"
+
+
+class _TimedPdfSigner(signers.PdfSigner):
+    """PdfSigner whose signing time is the caller's `when`, not the wall clock, so the stamp, the
+    /M entry and the simulated clock of a scenario all agree."""
+
+    def __init__(self, *args: Any, system_time: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._system_time = system_time
+
+    def init_signing_session(
+        self, pdf_out: Any, existing_fields_only: bool = False
+    ) -> PdfSigningSession:
+        session = super().init_signing_session(pdf_out, existing_fields_only=existing_fields_only)
+        session.system_time = self._system_time
+        return session
+
+
+def sign_note(
+    pdf: bytes,
+    field_name: str,
+    p12: bytes,
+    password: str,
+    signer_name: str,
+    meaning: str,
+    when: datetime,
+    ca_cert: CertLike,
+    *,
+    display_tz: str | None = None,
+    location: str | None = None,
+) -> bytes:
+    """Sign the empty field `field_name` (PAdES B-B, SHA-256) as an incremental update.
+
+    Raises DomainError: bad_password (wrong password), not_permitted (certificate not from the
+    clinic CA or not valid at `when`), invalid_state (no such field, or it is already signed).
+    """
+    if when.tzinfo is None:
+        raise ValueError("sign_note needs an aware datetime")
+    cred = open_credential(p12, password)
+    ca = as_x509(ca_cert)
+    try:
+        cred.cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise DomainError(
+            NOT_PERMITTED, "This signing certificate was not issued by the clinic's CA."
+        ) from exc
+    when_utc = when.astimezone(UTC)
+    if not cred.cert.not_valid_before_utc <= when_utc <= cred.cert.not_valid_after_utc:
+        raise DomainError(
+            NOT_PERMITTED,
+            f"The signing certificate of {cred.full_name} is not valid on {when_utc:%Y-%m-%d}.",
+        )
+    reader = PdfFileReader(BytesIO(pdf))
+    found = list(fields.enumerate_sig_fields(reader, with_name=field_name))
+    if not found:
+        raise DomainError(INVALID_STATE, f"The note has no signature field {field_name}.")
+    if found[0][1] is not None:
+        raise DomainError(INVALID_STATE, f"The signature field {field_name} is already signed.")
+    box = _field_size(found[0][2])
+
+    credentials = " · ".join(p for p in (cred.role, f"user {cred.username}") if p)
+    stamp_pdf = render_stamp_pdf(
+        box[0],
+        box[1],
+        signer_name,
+        credentials,
+        format_signing_time(when, display_tz),
+        meaning,
+        _common_name(ca),
+    )
+    style = StaticStampStyle(
+        background=_PdfBytesPage(stamp_pdf),
+        border_width=0,
+        background_opacity=1.0,
+        background_layout=ph_layout.SimpleBoxLayoutRule(
+            x_align=ph_layout.AxisAlignment.ALIGN_MID,
+            y_align=ph_layout.AxisAlignment.ALIGN_MID,
+            margins=ph_layout.Margins.uniform(0),
+        ),
+    )
+    asn1_ca = translate_pyca_cryptography_cert_to_asn1(ca)
+    signer = signers.SimpleSigner(
+        signing_cert=translate_pyca_cryptography_cert_to_asn1(cred.cert),
+        signing_key=translate_pyca_cryptography_key_to_asn1(cred.key),
+        cert_registry=SimpleCertificateStore.from_certs([asn1_ca]),
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=meaning,
+        name=signer_name,
+        location=location,
+    )
+    pdf_signer = _TimedPdfSigner(meta, signer=signer, stamp_style=style, system_time=when)
+    writer = IncrementalPdfFileWriter(BytesIO(pdf))
+    out = BytesIO()
+    pdf_signer.sign_pdf(writer, existing_fields_only=True, output=out)
+    return out.getvalue()
+
+
+def _field_size(field_ref: Any) -> tuple[float, float]:
+    """Width and height of a (merged field/widget) signature field's /Rect."""
+    field = field_ref.get_object()
+    rect = field.get("/Rect")
+    if rect is None and "/Kids" in field:
+        rect = field["/Kids"][0].get_object()["/Rect"]
+    x1, y1, x2, y2 = (float(v) for v in rect)
+    return abs(x2 - x1), abs(y2 - y1)
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    from cryptography.x509.oid import NameOID
+
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else cert.subject.rfc4514_string()
