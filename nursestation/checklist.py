@@ -203,7 +203,7 @@ class StartLimit:
 
 @dataclass(frozen=True)
 class ChecklistSettings:
-    """Checklist and start-limit rules from session.json (and observation-free NPO rules)."""
+    """Checklist rules, NPO hours per session type and baseline start limits (session.json)."""
 
     rules: dict[str, ItemRule]
     override_min_reason_chars: int
