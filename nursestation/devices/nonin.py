@@ -39,6 +39,7 @@ DF8_OOT = 0x20
 DF8_LPRF = 0x10
 DF8_ARTF = 0x04
 DF8_SNSA = 0x08  # in STATUS2
+DF8_RESERVED2 = 0x50  # STATUS2 bits 6 and 4 are not defined by any documented device
 
 
 def _quality(
@@ -72,7 +73,16 @@ class NoninDF8Decoder(BaseDecoder):
         i = 0
         while len(buf) - i >= 4:
             s1, hr_lo, spo2, s2 = buf[i], buf[i + 1], buf[i + 2], buf[i + 3]
-            if s1 < 0x80 or hr_lo >= 0x80 or spo2 >= 0x80 or s2 >= 0x80:
+            # No checksum in DF8: besides the bit-7 shape, refuse reserved STATUS2 bits and SpO2
+            # codes a device never sends (101–126), which catch most misaligned windows.
+            if (
+                s1 < 0x80
+                or hr_lo >= 0x80
+                or spo2 >= 0x80
+                or s2 >= 0x80
+                or s2 & DF8_RESERVED2
+                or 100 < spo2 < MISSING_SPO2
+            ):
                 if self._synced:
                     self.stats.rejected += 1
                     self._synced = False
