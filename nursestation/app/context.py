@@ -62,7 +62,12 @@ class AppContext:
         engine = make_engine(config.db_url)
         if migrate:
             upgrade_to_head(engine)
-        return cls(config, settings, engine, clock)
+        ctx = cls(config, settings, engine, clock)
+        if migrate:
+            from nursestation.app.pki import ensure_clinic_ca
+
+            ensure_clinic_ca(ctx)
+        return ctx
 
     def close(self) -> None:
         """Release database connections."""

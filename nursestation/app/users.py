@@ -83,6 +83,36 @@ def _validate_new_user(username: str, full_name: str, roles: set[str], password:
     check_password_policy(password, username)
 
 
+def _insert_user(
+    ctx: AppContext,
+    s: Session,
+    *,
+    username: str,
+    full_name: str,
+    roles: set[str],
+    password: str,
+    credentials: str,
+    must_change_password: bool,
+) -> User:
+    if s.execute(select(User.id).where(User.username == username)).first():
+        raise DomainError(DUPLICATE, f"User name '{username}' is already taken.", field="username")
+    now = ctx.now()
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        credentials=credentials,
+        password_hash=hash_password(password),
+        must_change_password=must_change_password,
+        created_at=now,
+        password_changed_at=now,
+        roles=[UserRole(role=r) for r in sorted(roles)],
+    )
+    s.add(user)
+    s.flush()
+    _issue_signing_credential(ctx, user, password)
+    return user
+
+
 def create_user(
     ctx: AppContext,
     actor: Actor | None,
@@ -106,26 +136,20 @@ def create_user(
                 raise DomainError(
                     BAD_INPUT, "The first user must be an administrator.", field="roles"
                 )
+            # The first administrator chose their own password: no forced change.
+            must_change_password = False
         else:
             ctx.require(actor, "manage_users")
-        if s.execute(select(User.id).where(User.username == username)).first():
-            raise DomainError(
-                DUPLICATE, f"User name '{username}' is already taken.", field="username"
-            )
-        now = ctx.now()
-        user = User(
+        user = _insert_user(
+            ctx,
+            s,
             username=username,
-            full_name=full_name.strip(),
+            full_name=full_name,
+            roles=roles,
+            password=password,
             credentials=credentials,
-            password_hash=hash_password(password),
             must_change_password=must_change_password,
-            created_at=now,
-            password_changed_at=now,
-            roles=[UserRole(role=r) for r in sorted(roles)],
         )
-        s.add(user)
-        s.flush()
-        _issue_signing_credential(ctx, user, password)
         ctx.audit(
             s,
             actor,
@@ -134,6 +158,42 @@ def create_user(
             user.id,
             after={"username": username, "full_name": full_name, "roles": sorted(roles)},
             username=username if actor is None else None,
+        )
+        return _info(user)
+
+
+def provision_user(
+    ctx: AppContext,
+    *,
+    username: str,
+    full_name: str,
+    roles: set[str] | frozenset[str],
+    password: str,
+    credentials: str = "",
+) -> UserInfo:
+    """Installer / scenario set-up path: create an account without an administrator session.
+    Audited as 'user.provision' so it is never mistaken for an in-app change."""
+    roles = set(roles)
+    _validate_new_user(username, full_name, roles, password)
+    with ctx.tx() as s:
+        user = _insert_user(
+            ctx,
+            s,
+            username=username,
+            full_name=full_name,
+            roles=roles,
+            password=password,
+            credentials=credentials,
+            must_change_password=False,
+        )
+        ctx.audit(
+            s,
+            None,
+            "user.provision",
+            "user",
+            user.id,
+            after={"username": username, "full_name": full_name, "roles": sorted(roles)},
+            username="(setup)",
         )
         return _info(user)
 

@@ -1,0 +1,1 @@
+"""The Qt user interface: thin widgets that show state and forward intent to the use cases."""
