@@ -216,7 +216,11 @@ def check_dose(
         )
 
     # Entry validation first: nothing else is meaningful for an impossible number.
-    if not isinstance(dose, int | float | Decimal) or not math.isfinite(float(dose)):
+    if (
+        isinstance(dose, bool)
+        or not isinstance(dose, int | float | Decimal)
+        or not math.isfinite(float(dose))
+    ):
         problems.append(DoseProblem(OUT_OF_RANGE, f"{name} dose {dose!r} is not a number.", "dose"))
         return result(0, 0, False, None)
     try:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nursestation.clinic import load_defaults
 from nursestation.dose_checks import (
@@ -132,6 +134,7 @@ def test_bad_unit_and_impossible_doses(f: Formulary) -> None:
     assert check(ond, -4).codes == ("out_of_range",)
     assert check(ond, 0.0004).codes == ("out_of_range",)  # below the 0.001 mg resolution
     assert check(ond, float("nan")).codes == ("out_of_range",)
+    assert check(ond, True).codes == ("out_of_range",)
     ket = f.get("ketamine")
     assert check(ket, 0.5, unit="mg/kg").accepted
     assert check(ket, 35, unit="mg").codes == ("bad_input",)
@@ -363,3 +366,20 @@ def test_reassessment_done_and_sorted_across_administrations(f: Formulary) -> No
         ("l1", 10, DUE),
         ("o1", 30, UPCOMING),
     ]
+
+
+@given(
+    prior=st.lists(st.integers(min_value=1, max_value=200), max_size=8),
+    dose=st.integers(min_value=1, max_value=200),
+)
+def test_cumulative_property_exact_in_thousandths(prior: list[int], dose: int) -> None:
+    """For any history of clonidine doses (in mcg), the dose is refused for the session total
+    exactly when the thousandth-exact sum passes 0.7 mg, however the floats add up."""
+    clo = Formulary.from_settings(load_defaults()).get("clonidine")
+    history = [
+        PriorDose("clonidine", m / 1000, "mg", "PO", T0 - timedelta(hours=10 - i))
+        for i, m in enumerate(prior)
+    ]
+    r = check(clo, dose / 1000, prior_doses=history, confirmed_soft=True, soft_reason="order")
+    assert ("cumulative_max" in r.codes) == (sum(prior) + dose > 700)
+    assert r.session_total_after == (sum(prior) + dose) / 1000
