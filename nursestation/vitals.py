@@ -81,7 +81,8 @@ class VitalsInput:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VitalsInput:
-        """Build from a dict (scenario step, form); unknown keys are refused, `temp` is accepted."""
+        """Build from a dict (scenario step, form); unknown keys are refused, `temp` is accepted,
+        numeric text becomes a float and blank text None."""
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
@@ -91,6 +92,11 @@ class VitalsInput:
                 raise DomainError(
                     BAD_INPUT, f"Unknown vital sign '{key}': allowed {allowed}.", field=key
                 )
+            if isinstance(value, str) and name != "sedation_scale":
+                # Typed or JSON text becomes a number when it is one; anything else is kept so
+                # validation can name it ("HR '7x' is not a number").
+                number, ok = _coerce(value)
+                value = number if ok else value
             kwargs[name] = value
         return cls(**kwargs)
 

@@ -219,6 +219,8 @@ def test_unknown_field_refused() -> None:
         VitalsInput.from_mapping({"pulse": 70})
     assert (err.value.code, err.value.field) == ("bad_input", "pulse")
     assert VitalsInput.from_mapping({"temp": 36.6}).temp_c == 36.6
+    vi = VitalsInput.from_mapping({"sbp": "128", "dbp": " ", "hr": "7x", "sedation_scale": "rass"})
+    assert (vi.sbp, vi.dbp, vi.hr, vi.sedation_scale) == (128.0, None, "7x", "rass")
 
 
 def test_is_late() -> None:
