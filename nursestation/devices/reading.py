@@ -157,8 +157,11 @@ class PlausibleRanges:
         return bounds[0] <= value <= bounds[1]
 
     def check(self, reading: Reading) -> Reading:
-        """Return the reading, downgraded to questionable/implausible when its value is out of range."""
-        if reading.quality == UNAVAILABLE or reading.value is None:
+        """Return the reading, downgraded to questionable/implausible when its value is out of range.
+
+        Only valid readings change: an already questionable one keeps its more specific reason.
+        """
+        if reading.quality != VALID or reading.value is None:
             return reading
         if self.contains(reading.param, reading.value):
             return reading

@@ -154,7 +154,7 @@ def test_clinic_override_changes_the_range() -> None:
 def test_from_dict_refuses_unknown_param_and_inverted_range() -> None:
     with pytest.raises(ValueError, match="unknown device parameter 'glucose'"):
         PlausibleRanges.from_dict({"glucose": {"min": 1, "max": 2}})
-    with pytest.raises(ValueError, match="min 5.0 is above max 1.0"):
+    with pytest.raises(ValueError, match=r"min 5\.0 is above max 1\.0"):
         PlausibleRanges.from_dict({"spo2": {"min": 5, "max": 1}})
 
 
@@ -162,3 +162,8 @@ def test_reading_equality_includes_host_time() -> None:
     a = Reading("p", "spo2", 97.0, "%", VALID, None, None, HOST, None)
     b = Reading("p", "spo2", 97.0, "%", VALID, None, None, HOST + timedelta(seconds=1), None)
     assert a != b
+
+
+def test_questionable_keeps_its_specific_reason_when_out_of_range() -> None:
+    r = make_reading("x", "temp", 310, QUESTIONABLE, "unknown_unit", None, HOST, None)
+    assert PlausibleRanges.default().check(r) == r
