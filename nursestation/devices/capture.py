@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,6 +148,8 @@ class CaptureWorker(threading.Thread):
         self._latest: dict[str, Reading] = {}
         self._port: serial.SerialBase | None = None
         self.connections = 0
+        # The delays actually waited before each reconnect, newest last (for diagnostics/tests).
+        self.retry_delays: deque[float] = deque(maxlen=64)
 
     # ------------------------------------------------------------ public API
 
@@ -191,6 +194,7 @@ class CaptureWorker(threading.Thread):
                 port = self._open()
             except Exception as exc:
                 self._set_state(DISCONNECTED, f"cannot open {self.url}: {_describe(exc)}")
+                self.retry_delays.append(backoff)
                 if self._stop_event.wait(backoff):
                     break
                 backoff = min(backoff * 2, self.backoff_max)
@@ -212,6 +216,7 @@ class CaptureWorker(threading.Thread):
                 break
             if self.decoder.stats.frames > frames_before:
                 backoff = self.backoff_initial  # the link worked: retry quickly
+            self.retry_delays.append(backoff)
             if self._stop_event.wait(backoff):
                 break
             backoff = min(backoff * 2, self.backoff_max)
