@@ -14,10 +14,10 @@ from io import BytesIO
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reportlab import rl_config
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, Group, Line, String
-from reportlab.graphics.widgets.markers import makeMarker
+from reportlab.graphics.shapes import Drawing, Group, Line, Path, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
@@ -54,6 +54,11 @@ from nursestation.report.layout import (
     SignatureBox,
 )
 from nursestation.resources import resource_path
+
+# Process-wide reportlab switches: binary (not ASCII85) streams are smaller and faster to write,
+# and attribute validation of chart shapes is a development aid that costs ~6 ms per note.
+rl_config.useA85 = 0
+rl_config.shapeChecking = 0
 
 FONT = "NoteSans"
 FONT_BOLD = "NoteSans-Bold"
@@ -176,12 +181,35 @@ def _p(text: str, style: str = "cell") -> Paragraph:
     return Paragraph(text, _styles()[style])
 
 
+class _Text(str):
+    """Plain cell text: stays a cheap string if it fits its column, else becomes a Paragraph."""
+
+
+def _t(text: str) -> _Text:
+    return _Text(text)
+
+
+def _fit_cells(rows: list[list[Any]], widths: Sequence[float]) -> list[list[Any]]:
+    # Paragraphs cost ~50x a plain string to lay out; most cells are short.
+    out = []
+    for row in rows:
+        new = []
+        for cell, width in zip(row, widths, strict=True):
+            if isinstance(cell, _Text):
+                fits = "\n" not in cell and pdfmetrics.stringWidth(cell, FONT, 7.5) <= width - 6
+                cell = str(cell) if fits else _p(_esc(cell))
+            new.append(cell)
+        out.append(new)
+    return out
+
+
 def _table(
     rows: list[list[Any]],
     widths: Sequence[float],
     extra: Iterable[tuple[Any, ...]] = (),
     header: bool = True,
 ) -> Table:
+    rows = _fit_cells(rows, widths)
     table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
     style: list[tuple[Any, ...]] = [
         ("FONTNAME", (0, 0), (-1, -1), FONT),
@@ -334,17 +362,17 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         ["Session date", h.session_date.isoformat(), "Chair", h.chair, "Session in series", series],
         [
             "Clinic",
-            _p(_esc(n.clinic_name)),
+            _t(n.clinic_name),
             "Nurse",
-            _p(_esc(h.nurse)),
+            _t(h.nurse),
             "Prescriber",
-            _p(_esc(h.prescriber or "—")),
+            _t(h.prescriber or "—"),
         ],
         [
             "Protocol",
-            _p(_esc(h.protocol)),
+            _t(h.protocol),
             "Allergies",
-            _p(_esc(h.allergies)),
+            _t(h.allergies),
             "Note",
             f"{n.note_id} v{n.version}",
         ],
@@ -386,7 +414,7 @@ def _preprocedure_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     out: list[Flowable] = [_p("Pre-procedure checklist and baseline", "h2")]
     if n.checklist:
         rows = [["Check", "Answer", "Note"]]
-        rows += [[_p(_esc(r.item)), _p(_esc(r.answer)), _p(_esc(r.note))] for r in n.checklist]
+        rows += [[_t(r.item), _t(r.answer), _t(r.note)] for r in n.checklist]
         out.append(_table(rows, [200, 130, CONTENT_WIDTH - 330]))
     else:
         out.append(_none("No checklist recorded."))
@@ -408,13 +436,13 @@ def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         f" (weighed {d.weight_recorded_on.isoformat()})" if d.weight_recorded_on else ""
     )
     calc = [
-        ["Drug", _p(_esc(inf.drug)), "Lot / expiry", f"{inf.lot} / {inf.expiry}"],
-        ["Weight", weight, "Diluent", _p(_esc(inf.diluent))],
+        ["Drug", _t(inf.drug), "Lot / expiry", f"{inf.lot} / {inf.expiry}"],
+        ["Weight", weight, "Diluent", _t(inf.diluent)],
         [
             "Dose",
             f"{_num(d.dose_mg_per_kg, 2)} mg/kg × {_num(d.weight_kg)} kg = {_num(d.total_mg)} mg",
             "IV site",
-            _p(_esc(inf.site)),
+            _t(inf.site),
         ],
         [
             "Concentration",
@@ -436,7 +464,7 @@ def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     rows: list[list[Any]] = [["Time", "Event", "Rate", "Reason", "By"]]
     for e in inf.events:
         rate = f"{_num(e.rate_ml_per_h)} mL/h" if e.rate_ml_per_h is not None else ""
-        rows.append([f.hm(e.at), e.kind, rate, _p(_esc(e.reason)), _p(_esc(e.by))])
+        rows.append([f.hm(e.at), e.kind, rate, _t(e.reason), _t(e.by)])
     out.append(_table(rows, [40, 70, 60, 246, CONTENT_WIDTH - 416]))
     return out
 
@@ -517,10 +545,10 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             [
                 f.hm(v.observed_at),
                 entered,
-                _p(_esc(source), "small"),
+                _t(source),
                 *values,
-                _p(_esc(v.sedation or ""), "small"),
-                _p("; ".join(note_parts), "small"),
+                _t(v.sedation or ""),
+                _p("; ".join(note_parts), "small") if note_parts else "",
             ]
         )
         if not v.superseded:
@@ -534,7 +562,7 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
                     ("BACKGROUND", (col, i), (col, i), bg),
                     ("FONTNAME", (col, i), (col, i), FONT_BOLD),
                 ]
-    widths = [44, 50, 34, 56, 28, 24, 30, 22, 32, 30, 46, CONTENT_WIDTH - 396]
+    widths = [44, 50, 38, 56, 28, 24, 30, 22, 32, 30, 46, CONTENT_WIDTH - 400]
     out.append(_table(rows, widths, extra))
     out.append(Spacer(1, 2))
     out.append(
@@ -571,9 +599,6 @@ def _chart(
     for i, _s in enumerate(series):
         plot.lines[i].strokeColor = palette[i % len(palette)]
         plot.lines[i].strokeWidth = 1.2
-        plot.lines[i].symbol = makeMarker(
-            "FilledCircle", size=2.6, fillColor=palette[i % len(palette)]
-        )
     xmin, xmax = x_range
     plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = xmin, xmax
     step = 15 if xmax - xmin > 90 else 10
@@ -589,6 +614,22 @@ def _chart(
     plot.yValueAxis.visibleGrid = 1
     plot.yValueAxis.gridStrokeColor = colors.HexColor("#e3e3e3")
     d.add(plot)
+    # A small square per measurement, so interpolated stretches are visible. One Path per series:
+    # LinePlot's marker widgets (or one Circle per point) cost 7-13 ms per note.
+    ymin, ymax = y_range
+    half = 1.2
+    for i, s in enumerate(series):
+        dots = Path(fillColor=palette[i % len(palette)], strokeColor=None)
+        for mx, my in s.points:
+            if xmin <= mx <= xmax and ymin <= my <= ymax:
+                cx = plot.x + (mx - xmin) / (xmax - xmin) * plot.width
+                cy = plot.y + (my - ymin) / (ymax - ymin) * plot.height
+                dots.moveTo(cx - half, cy - half)
+                dots.lineTo(cx + half, cy - half)
+                dots.lineTo(cx + half, cy + half)
+                dots.lineTo(cx - half, cy + half)
+                dots.closePath()
+        d.add(dots)
     d.add(String(0, height - 10, title, fontName=FONT_BOLD, fontSize=8.5))
 
     # Markers: a dashed line each; labels of markers closer than 9 pt share one rotated label.
@@ -720,10 +761,10 @@ def _medication_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             [
                 f.hm(m.at),
                 _p(drug),
-                _p(_esc(m.indication)),
-                _p(_esc(m.pre_vitals)),
-                _p(_esc(m.response)),
-                _p(_esc(m.nurse)),
+                _t(m.indication),
+                _t(m.pre_vitals),
+                _t(m.response),
+                _t(m.nurse),
             ]
         )
     out.append(_table(rows, [32, 150, 80, 86, 110, CONTENT_WIDTH - 458], extra))
@@ -735,9 +776,7 @@ def _assessment_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     if not n.assessments:
         return [*out, _none()]
     rows: list[list[Any]] = [["Time", "Scale", "Score", "Detail"]]
-    rows += [
-        [f.hm(a.at), _p(_esc(a.scale)), _num(a.score), _p(_esc(a.detail))] for a in n.assessments
-    ]
+    rows += [[f.hm(a.at), _t(a.scale), _num(a.score), _t(a.detail)] for a in n.assessments]
     out.append(_table(rows, [40, 110, 40, CONTENT_WIDTH - 190]))
     return out
 
@@ -754,9 +793,7 @@ def _alarm_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             if a.acknowledged_by
             else "NOT acknowledged"
         )
-        rows.append(
-            [f.hm(a.at), a.priority.upper(), _p(_esc(a.text)), _p(_esc(ack)), _p(_esc(a.response))]
-        )
+        rows.append([f.hm(a.at), a.priority.upper(), _t(a.text), _t(ack), _t(a.response)])
         if a.priority.lower() == "high":
             extra += [
                 ("TEXTCOLOR", (1, i), (1, i), ACTION_FG),
@@ -777,10 +814,7 @@ def _discharge_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     if dc is None:
         return [*out, _none("Discharge not yet assessed.")]
     rows: list[list[Any]] = [[f"{dc.scale_name} ({f.hm(dc.assessed_at)})", "Score", "Detail"]]
-    rows += [
-        [_p(_esc(i.name)), f"{_num(i.score)} / {_num(i.max_score)}", _p(_esc(i.detail))]
-        for i in dc.items
-    ]
+    rows += [[_t(i.name), f"{_num(i.score)} / {_num(i.max_score)}", _t(i.detail)] for i in dc.items]
     rows.append(["Total", f"{_num(dc.total)} / {_num(dc.max_total)}", ""])
     items = _table(
         rows, [150, 50, CONTENT_WIDTH - 200], [("FONTNAME", (0, -1), (1, -1), FONT_BOLD)]
@@ -788,7 +822,7 @@ def _discharge_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     crit: list[list[Any]] = [["Discharge criterion", "Result", "Evidence"]]
     extra: list[tuple[Any, ...]] = []
     for i, c in enumerate(dc.criteria, start=1):
-        crit.append([_p(_esc(c.text)), "✔ met" if c.met else "✘ NOT MET", _p(_esc(c.evidence))])
+        crit.append([_t(c.text), "✔ met" if c.met else "✘ NOT MET", _t(c.evidence)])
         fg, bg = (OK_FG, colors.white) if c.met else (ACTION_FG, ACTION_BG)
         extra += [
             ("TEXTCOLOR", (1, i), (1, i), fg),
@@ -799,19 +833,19 @@ def _discharge_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     facts = [
         [
             "Escort",
-            _p(_esc(dc.escort or "—")),
+            _t(dc.escort or "—"),
             "Instructions given",
             "yes" if dc.instructions_given else "NO",
         ],
         [
             "Condition",
-            _p(_esc(dc.condition or "—")),
+            _t(dc.condition or "—"),
             "Next appointment",
-            _p(_esc(dc.next_appointment or "—")),
+            _t(dc.next_appointment or "—"),
         ],
         [
             "Approved by",
-            _p(_esc(dc.approved_by or "not yet approved")),
+            _t(dc.approved_by or "not yet approved"),
             "Approved at",
             f.full(dc.approved_at),
         ],
@@ -835,7 +869,7 @@ def _override_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     if not rows_src:
         return [*out, _none("No overrides.")]
     rows: list[list[Any]] = [["Time", "Rule overridden", "Reason", "By"]]
-    rows += [[f.hm(o.at), _p(_esc(o.what)), _p(_esc(o.reason)), _p(_esc(o.by))] for o in rows_src]
+    rows += [[f.hm(o.at), _t(o.what), _t(o.reason), _t(o.by)] for o in rows_src]
     out.append(_table(rows, [36, 150, 240, CONTENT_WIDTH - 426]))
     return out
 
