@@ -359,6 +359,7 @@ class Note(Base):
     version: Mapped[int] = mapped_column(Integer)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("notes.id"))
     addendum_reason: Mapped[str | None] = mapped_column(Text)
+    addendum_text: Mapped[str | None] = mapped_column(Text)  # the late entry itself
     created_at: Mapped[utc]
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 

@@ -334,6 +334,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("supersedes_id", sa.Integer(), nullable=True),
         sa.Column("addendum_reason", sa.Text(), nullable=True),
+        sa.Column("addendum_text", sa.Text(), nullable=True),
         sa.Column("created_at", nursestation.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
