@@ -421,6 +421,14 @@ def checklist_json(result: ChecklistResult) -> dict[str, Any]:
     }
 
 
+def preview_checklist(ctx: AppContext, actor: Actor, session_id: int) -> list[dict[str, Any]]:
+    """The checklist as it would be evaluated if the nurse pressed Start now."""
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        return checklist_json(evaluate_start_in(ctx, s, row))["items"]
+
+
 def _start_gate(ctx: AppContext, s: Session, row: InfusionSession) -> None:
     """Checklist and baseline vitals must pass, or a charge nurse has overridden them."""
     result = evaluate_start_in(ctx, s, row)

@@ -1,0 +1,132 @@
+"""The chair board: one card per chair, derived fresh from the stored data every refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import SessionSummary, summary_in
+from nursestation.db.models import InfusionSession, VitalReading
+from nursestation.infusion import PHASES
+from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
+
+PHASE_LABELS = {
+    "empty": "Empty",
+    "checked_in": "Checked in",
+    "infusing": "Infusing",
+    "paused": "Paused",
+    "observation": "Observation",
+    "ready_for_discharge": "Ready for discharge",
+    "discharged": "Discharged",
+}
+assert set(PHASES) <= set(PHASE_LABELS)
+
+
+@dataclass(frozen=True)
+class LatestVitals:
+    """The newest valid values on a chair card, each with its time."""
+
+    observed_at: datetime
+    sbp: float | None
+    dbp: float | None
+    hr: float | None
+    spo2: float | None
+    rr: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ChairCard:
+    """Everything one chair shows on the board."""
+
+    chair: str
+    session: SessionSummary | None
+    vitals_due: VitalsDue | None
+    latest: LatestVitals | None
+    alarm: Any = None  # app.alarms.AlarmBadge when an alarm is active
+    reassessments: tuple[Any, ...] = field(default=())
+    device_state: str | None = None
+
+    @property
+    def phase(self) -> str:
+        """Phase key, or "empty" when no patient is in the chair."""
+        return self.session.state.phase if self.session else "empty"
+
+    @property
+    def phase_label(self) -> str:
+        """Phase in words for the card."""
+        return PHASE_LABELS[self.phase]
+
+
+def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
+    superseded = select(VitalReading.supersedes_id).where(
+        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
+    )
+    r = s.execute(
+        select(VitalReading)
+        .where(VitalReading.session_id == session_id, VitalReading.id.not_in(superseded))
+        .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if r is None:
+        return None
+    return LatestVitals(r.observed_at, r.sbp, r.dbp, r.hr or r.pulse_rate, r.spo2, r.rr, r.source)
+
+
+def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:
+    """Alarms, reassessment timers and device link state from their own modules."""
+    out: dict[str, Any] = {}
+    from nursestation.app import alarms
+
+    out["alarm"] = alarms.highest_alarm(ctx, chair)
+    if session_id is not None:
+        try:
+            from nursestation.app import medications
+        except ImportError:  # medications wiring not installed in this build
+            medications = None  # type: ignore[assignment]
+        if medications is not None:
+            out["reassessments"] = tuple(medications.reassessments_for_chair(ctx, session_id))
+    device = getattr(ctx, "device_states", {}).get(chair)
+    if device is not None:
+        out["device_state"] = device
+    return out
+
+
+def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
+    """One card per clinic chair, in the clinic's chair order."""
+    ctx.require(actor, "view_board")
+    schedule = VitalsScheduleSettings.from_settings(ctx.settings)
+    now = ctx.now()
+    cards: list[ChairCard] = []
+    with ctx.tx() as s:
+        rows = {
+            r.chair: r
+            for r in s.execute(
+                select(InfusionSession).where(InfusionSession.ended_at.is_(None))
+            ).scalars()
+        }
+        summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
+        latest = {chair: _latest_vitals(s, row.id) for chair, row in rows.items()}
+    for chair in ctx.settings.get("general.chairs"):
+        summary = summaries.get(chair)
+        due = None
+        if summary is not None:
+            last = latest[chair]
+            due = vitals_due_for_state(
+                summary.state, last.observed_at if last else None, schedule, now
+            )
+        cards.append(
+            ChairCard(
+                chair=chair,
+                session=summary,
+                vitals_due=due,
+                latest=latest.get(chair),
+                **_extras(ctx, chair, summary.id if summary else None),
+            )
+        )
+    return cards

@@ -1,0 +1,240 @@
+"""The chair board: every chair at a glance, refreshed every second from the stored data."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from nursestation.app.board import ChairCard, board_cards
+from nursestation.errors import DomainError
+from nursestation.ui.station import Station
+from nursestation.ui.style import (
+    ALARM_COLOURS,
+    ALARM_TEXT_COLOURS,
+    DUE_COLOURS,
+    PHASE_COLOURS,
+    fmt_num,
+    local_hm,
+    mmss,
+)
+
+REFRESH_MS = 1000
+
+
+def timer_lines(card: ChairCard) -> list[str]:
+    """The timer text of a card, derived from the session state."""
+    if card.session is None:
+        return []
+    st = card.session.state
+    if st.phase == "checked_in":
+        return [f"Planned {card.session.dose.total_mg:g} mg over {st.planned_duration_min:g} min"]
+    if st.phase in ("infusing", "paused"):
+        lines = [f"Infused {mmss(st.infused_s)} · left {mmss(st.remaining_s)}"]
+        if st.overrun_s > 0:
+            lines = [f"Infused {mmss(st.infused_s)} · OVER by {mmss(st.overrun_s)}"]
+        lines.append(f"{st.delivered_mg:.1f} of {st.planned_total_mg:g} mg")
+        if st.phase == "paused":
+            lines.append(f"PAUSED: {st.pause_reason or ''}")
+        return lines
+    lines = [f"Infused {st.infused_min:.0f} min · {st.delivered_mg:.1f} mg"]
+    if st.observation_remaining_s is not None:
+        if st.observation_remaining_s > 0:
+            lines.append(
+                f"Observation {mmss(st.observation_elapsed_s)} · min. left {mmss(st.observation_remaining_s)}"
+            )
+        else:
+            lines.append(f"Observation {mmss(st.observation_elapsed_s)} · minimum reached")
+    return lines
+
+
+def vitals_line(card: ChairCard) -> str:
+    """Latest BP, HR, SpO2, RR with their time."""
+    v = card.latest
+    if v is None:
+        return "No vitals yet"
+    bp = f"{fmt_num(v.sbp)}/{fmt_num(v.dbp)}" if v.sbp is not None else "—/—"
+    return f"BP {bp}  HR {fmt_num(v.hr)}  SpO₂ {fmt_num(v.spo2)}  RR {fmt_num(v.rr)}  ({local_hm(v.observed_at)})"
+
+
+def due_line(card: ChairCard) -> tuple[str, str]:
+    """Vitals reminder text and its status key."""
+    due = card.vitals_due
+    if due is None or due.status == "none":
+        return "", "none"
+    if due.status == "ok":
+        return f"Vitals due {local_hm(due.next_due_at)} (in {due.minutes_until:.0f} min)", "ok"
+    word = "OVERDUE" if due.status == "overdue" else "Vitals DUE"
+    return f"{word} since {local_hm(due.next_due_at)} ({due.overdue_by_min:.0f} min)", due.status
+
+
+class ChairCardWidget(QFrame):
+    """One chair. Clicking it opens the session (or check-in for an empty chair)."""
+
+    clicked = Signal(str)
+
+    def __init__(self, chair: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chair = chair
+        self.setObjectName(f"chair-{chair}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setMinimumSize(260, 170)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        lay = QVBoxLayout(self)
+        lay.setSpacing(2)
+        self.title = QLabel()
+        self.title.setStyleSheet("font-size: 13pt; font-weight: bold;")
+        self.patient = QLabel()
+        self.patient.setStyleSheet("font-size: 12pt;")
+        self.phase = QLabel()
+        self.phase.setStyleSheet("font-weight: bold;")
+        self.timers = QLabel()
+        self.vitals = QLabel()
+        self.due = QLabel()
+        self.extra = QLabel()
+        self.alarm = QLabel()
+        self.alarm.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.alarm.setWordWrap(True)
+        for w in (
+            self.title,
+            self.patient,
+            self.phase,
+            self.timers,
+            self.vitals,
+            self.due,
+            self.extra,
+            self.alarm,
+        ):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        self._flash_on = True
+        self._card: ChairCard | None = None
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.chair)
+        super().mouseReleaseEvent(event)
+
+    def show_card(self, card: ChairCard, hide_patient: bool = False) -> None:
+        """Render the card; `hide_patient` keeps only chair, phase and alarms (locked screen)."""
+        self._card = card
+        self.title.setText(f"Chair {card.chair}")
+        if card.session is None:
+            self.patient.setText("—")
+        elif hide_patient:
+            self.patient.setText("(locked)")
+        else:
+            p = card.session.patient
+            self.patient.setText(f"{p.name} · {p.mrn}")
+        self.phase.setText(card.phase_label.upper())
+        show_details = not hide_patient
+        self.timers.setText("\n".join(timer_lines(card)) if show_details else "")
+        self.vitals.setText(vitals_line(card) if card.session and show_details else "")
+        text, status = due_line(card)
+        self.due.setText(text if show_details else "")
+        self.due.setStyleSheet(f"color: {DUE_COLOURS[status]}; font-weight: bold;")
+        extras = []
+        for r in card.reassessments:
+            extras.append(getattr(r, "text", str(r)))
+        if card.device_state:
+            extras.append(f"Monitor: {card.device_state}")
+        self.extra.setText("\n".join(extras) if show_details else "")
+        self._paint()
+
+    def alarm_text(self) -> str:
+        """The alarm line as shown (empty when no alarm)."""
+        return self.alarm.text()
+
+    def flash(self) -> None:
+        """Toggle the flashing of a high or medium alarm (called by the board's flash timer)."""
+        self._flash_on = not self._flash_on
+        self._paint()
+
+    def _paint(self) -> None:
+        card = self._card
+        if card is None:
+            return
+        bg = PHASE_COLOURS.get(card.phase, "#ffffff")
+        badge = card.alarm
+        if badge is None:
+            self.alarm.setText("")
+            self.alarm.setStyleSheet("")
+            self.setStyleSheet(
+                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}"
+            )
+            return
+        kind = "TECHNICAL " if getattr(badge, "technical", False) else ""
+        ack = " (acknowledged)" if getattr(badge, "acknowledged", False) else ""
+        more = f" +{badge.count - 1} more" if getattr(badge, "count", 1) > 1 else ""
+        self.alarm.setText(f"{badge.marker} {badge.symbol} {kind}{badge.text}{ack}{more}")
+        colour = ALARM_COLOURS.get(badge.priority, "#ffffff")
+        text_colour = ALARM_TEXT_COLOURS.get(badge.priority, "#000")
+        flashing = badge.flash_hz > 0 and not ack and badge.audio_paused_s is None
+        lit = self._flash_on or not flashing
+        self.alarm.setStyleSheet(
+            f"background: {colour if lit else '#ffffff'}; color: {text_colour if lit else '#000'};"
+            " font-weight: bold; padding: 4px; border-radius: 4px;"
+        )
+        self.setStyleSheet(
+            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}"
+        )
+
+
+class ChairBoard(QWidget):
+    """Grid of chair cards; emits `chair_clicked(chair)`."""
+
+    chair_clicked = Signal(str)
+
+    def __init__(self, station: Station, parent: QWidget | None = None, columns: int = 3) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.columns = columns
+        self._cards: dict[str, ChairCardWidget] = {}
+        self._grid = QGridLayout(self)
+        self._grid.setSpacing(10)
+        self.message = QLabel()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(REFRESH_MS)
+        # High alarms flash at 2 Hz (1.4–2.8 Hz band, clinical.md §7.1): toggle every 250 ms.
+        self._flash = QTimer(self)
+        self._flash.timeout.connect(self._flash_cards)
+        self._flash.start(250)
+        station.changed.connect(self.refresh)
+        station.locked_changed.connect(lambda _locked: self.refresh())
+        self.refresh()
+
+    def card(self, chair: str) -> ChairCardWidget:
+        """The widget of one chair."""
+        return self._cards[chair]
+
+    def _ensure_cards(self, chairs: list[str]) -> None:
+        if list(self._cards) == chairs:
+            return
+        for w in self._cards.values():
+            w.setParent(None)
+        self._cards.clear()
+        for i, chair in enumerate(chairs):
+            w = ChairCardWidget(chair, self)
+            w.clicked.connect(self.chair_clicked)
+            self._cards[chair] = w
+            self._grid.addWidget(w, i // self.columns, i % self.columns)
+
+    def refresh(self) -> None:
+        """Re-read every chair from the database (cheap: one transaction)."""
+        actor = self.station.signed_in
+        if actor is None:
+            return
+        try:
+            cards = board_cards(self.station.ctx, actor)
+        except DomainError as exc:
+            self.message.setText(exc.message)
+            return
+        self._ensure_cards([c.chair for c in cards])
+        for c in cards:
+            self._cards[c.chair].show_card(c, hide_patient=self.station.locked)
+
+    def _flash_cards(self) -> None:
+        for w in self._cards.values():
+            if w._card is not None and w._card.alarm is not None:
+                w.flash()

@@ -1,0 +1,315 @@
+"""Check-in: find or register the patient, the ordered protocol with a live dose calculation, and
+the pre-infusion checklist. A refusal keeps everything typed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from PySide6.QtCore import QDate, QDateTime, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nursestation.app import patients, sessions
+from nursestation.app.patients import PatientInfo
+from nursestation.dosing import DosingLimits, Protocol
+from nursestation.errors import DomainError
+from nursestation.ui.feedback import show_refusal
+from nursestation.ui.station import Station
+
+
+def _qdt(when: datetime) -> QDateTime:
+    return QDateTime.fromSecsSinceEpoch(int(when.timestamp()))
+
+
+def _py(qdt: QDateTime) -> datetime:
+    return datetime.fromtimestamp(qdt.toSecsSinceEpoch(), tz=UTC)
+
+
+class CheckInDialog(QDialog):
+    """Seat a patient in a chair. `session_id` is set after a successful check-in."""
+
+    def __init__(self, station: Station, chair: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.chair = chair
+        self.session_id: int | None = None
+        self.patient: PatientInfo | None = None
+        self.setWindowTitle(f"Check in to chair {chair}")
+        self.resize(900, 700)
+        limits = DosingLimits.from_settings(station.ctx.settings)
+        proto = limits.default_protocol
+        now = station.ctx.now()
+
+        root = QHBoxLayout(self)
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        root.addLayout(left, 1)
+        root.addLayout(right, 1)
+
+        # --- patient
+        pbox = QGroupBox("Patient")
+        pl = QVBoxLayout(pbox)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search by MRN or name")
+        self.search.textChanged.connect(self._search)
+        self.results = QListWidget()
+        self.results.itemSelectionChanged.connect(self._pick)
+        pl.addWidget(self.search)
+        pl.addWidget(self.results)
+        new = QGroupBox("New patient")
+        nf = QFormLayout(new)
+        self.mrn = QLineEdit()
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("Family, Given")
+        self.dob = QDateEdit()
+        self.dob.setDisplayFormat("yyyy-MM-dd")
+        self.dob.setDate(QDate(1980, 1, 1))
+        self.weight = QDoubleSpinBox()
+        self.weight.setRange(0, 1000)
+        self.weight.setDecimals(1)
+        self.weight.setSuffix(" kg")
+        self.allergies = QLineEdit()
+        self.allergies.setPlaceholderText("comma separated, empty if none")
+        self.sex = QComboBox()
+        self.sex.addItems(["", "female", "male", "other"])
+        self.repro = QCheckBox("Of reproductive potential")
+        nf.addRow("MRN", self.mrn)
+        nf.addRow("Name", self.name)
+        nf.addRow("Date of birth", self.dob)
+        nf.addRow("Weight", self.weight)
+        nf.addRow("Allergies", self.allergies)
+        nf.addRow("Sex", self.sex)
+        nf.addRow("", self.repro)
+        self.register_btn = QPushButton("Register patient")
+        self.register_btn.clicked.connect(self.on_register)
+        nf.addRow("", self.register_btn)
+        pl.addWidget(new)
+        self.chosen = QLabel("No patient chosen")
+        self.chosen.setStyleSheet("font-weight: bold;")
+        pl.addWidget(self.chosen)
+        left.addWidget(pbox)
+
+        # --- protocol
+        obox = QGroupBox("Order")
+        of = QFormLayout(obox)
+        self.session_type = QComboBox()
+        self.session_type.addItems(station.ctx.settings.get("session.session_types"))
+        self.dose = self._spin(
+            limits.dose_mg_per_kg.low, limits.dose_mg_per_kg.high, proto.dose_mg_per_kg, 2, " mg/kg"
+        )
+        self.duration = self._spin(
+            limits.duration_min.low, limits.duration_min.high, proto.duration_min, 0, " min"
+        )
+        self.conc = self._spin(
+            limits.concentration_mg_per_ml.low,
+            limits.concentration_mg_per_ml.high,
+            proto.concentration_mg_per_ml,
+            2,
+            " mg/mL",
+        )
+        self.lot = QLineEdit()
+        self.calc = QLabel()
+        self.calc.setWordWrap(True)
+        self.calc.setStyleSheet("font-family: monospace;")
+        for w in (self.dose, self.duration, self.conc):
+            w.valueChanged.connect(self._update_calc)
+        of.addRow("Session type", self.session_type)
+        of.addRow("Dose", self.dose)
+        of.addRow("Duration", self.duration)
+        of.addRow("Concentration", self.conc)
+        of.addRow("Ketamine lot", self.lot)
+        of.addRow(self.calc)
+        left.addWidget(obox)
+
+        # --- checklist
+        cbox = QGroupBox("Pre-infusion checklist")
+        cf = QFormLayout(cbox)
+        self.consent = QCheckBox("Consent confirmed for this session")
+        self.identity = QCheckBox("Identity confirmed with two identifiers")
+        self.solids = QDateTimeEdit(_qdt(now.replace(hour=0, minute=0)))
+        self.liquids = QDateTimeEdit(_qdt(now.replace(hour=0, minute=0)))
+        for w in (self.solids, self.liquids):
+            w.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.escort_name = QLineEdit()
+        self.escort_phone = QLineEdit()
+        self.pregnancy = QComboBox()
+        self.pregnancy.addItems(["", "negative", "positive", "not_applicable"])
+        self.contra_screened = QCheckBox("Contraindications screened")
+        self.contra = QLineEdit()
+        self.contra.setPlaceholderText("findings, comma separated; empty if none")
+        self.inter_screened = QCheckBox("Interacting medications screened")
+        self.inter = QLineEdit()
+        self.inter.setPlaceholderText("taken today, comma separated; empty if none")
+        self.iv_site = QLineEdit()
+        self.iv_gauge = QSpinBox()
+        self.iv_gauge.setRange(14, 26)
+        self.iv_gauge.setValue(22)
+        self.iv_patent = QCheckBox("IV patent")
+        cf.addRow(self.consent)
+        cf.addRow(self.identity)
+        cf.addRow("Last solids", self.solids)
+        cf.addRow("Last clear liquids", self.liquids)
+        cf.addRow("Escort name", self.escort_name)
+        cf.addRow("Escort phone", self.escort_phone)
+        cf.addRow("Pregnancy screen", self.pregnancy)
+        cf.addRow(self.contra_screened)
+        cf.addRow("Contraindications", self.contra)
+        cf.addRow(self.inter_screened)
+        cf.addRow("Interacting meds", self.inter)
+        cf.addRow("IV site", self.iv_site)
+        cf.addRow("IV gauge", self.iv_gauge)
+        cf.addRow(self.iv_patent)
+        right.addWidget(cbox)
+        note = QLabel("Baseline vitals are recorded in the session view before the start.")
+        note.setWordWrap(True)
+        right.addWidget(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.checkin_btn = buttons.addButton("Check in", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.on_check_in)
+        buttons.rejected.connect(self.reject)
+        right.addWidget(buttons)
+        self._search("")
+        self._update_calc()
+
+    @staticmethod
+    def _spin(lo: float, hi: float, value: float, decimals: int, suffix: str) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setRange(lo, hi)
+        w.setValue(value)
+        w.setSuffix(suffix)
+        return w
+
+    # ---------------------------------------------------------------- patient
+
+    def _search(self, text: str) -> None:
+        self.results.clear()
+        try:
+            found = self.station.read(patients.find_patients, text)
+        except DomainError:
+            return
+        for p in found:
+            item = QListWidgetItem(f"{p.name} · {p.mrn} · {p.dob:%Y-%m-%d} · {p.weight_kg:g} kg")
+            item.setData(Qt.ItemDataRole.UserRole, p.mrn)
+            self.results.addItem(item)
+
+    def _pick(self) -> None:
+        items = self.results.selectedItems()
+        if not items:
+            return
+        mrn = items[0].data(Qt.ItemDataRole.UserRole)
+        self.patient = self.station.read(patients.get_patient, mrn)
+        self._show_patient()
+
+    def _show_patient(self) -> None:
+        p = self.patient
+        if p is None:
+            return
+        allergies = ", ".join(p.allergies) or "NKA"
+        self.chosen.setText(f"{p.name} · MRN {p.mrn} · {p.weight_kg:g} kg · allergies: {allergies}")
+        if p.reproductive_potential is False:
+            self.pregnancy.setCurrentText("not_applicable")
+        self._update_calc()
+
+    def on_register(self) -> None:
+        """Register the new patient typed on the left and choose them."""
+        d = self.dob.date()
+        try:
+            self.patient = self.station.write(
+                patients.register_patient,
+                mrn=self.mrn.text(),
+                name=self.name.text(),
+                dob=date(d.year(), d.month(), d.day()),
+                weight_kg=self.weight.value(),
+                allergies=[a for a in self.allergies.text().split(",") if a.strip()],
+                sex=self.sex.currentText() or None,
+                reproductive_potential=self.repro.isChecked() if self.sex.currentText() else None,
+            )
+        except DomainError as exc:
+            show_refusal(self, exc)
+            return
+        self._search(self.patient.mrn)
+        self._show_patient()
+
+    # ---------------------------------------------------------------- order
+
+    def protocol(self) -> Protocol:
+        """The order as typed."""
+        return Protocol(self.dose.value(), self.duration.value(), self.conc.value())
+
+    def _update_calc(self) -> None:
+        if self.patient is None:
+            self.calc.setText("Choose a patient to see the dose calculation.")
+            return
+        try:
+            calc = sessions.preview_dose(self.station.ctx, self.patient.weight_kg, self.protocol())
+            self.calc.setText("\n".join(calc.lines()))
+        except DomainError as exc:
+            self.calc.setText(exc.message)
+
+    def answers(self) -> dict[str, Any]:
+        """The checklist answers as typed (unanswered items stay out)."""
+        a: dict[str, Any] = {
+            "consent_confirmed": self.consent.isChecked(),
+            "identity_two_identifiers": self.identity.isChecked(),
+            "last_solids_at": _py(self.solids.dateTime()).isoformat(),
+            "last_clear_liquids_at": _py(self.liquids.dateTime()).isoformat(),
+            "contraindications_screened": self.contra_screened.isChecked(),
+            "contraindications": [x.strip() for x in self.contra.text().split(",") if x.strip()],
+            "interacting_medications_screened": self.inter_screened.isChecked(),
+            "interacting_medications": [
+                x.strip() for x in self.inter.text().split(",") if x.strip()
+            ],
+            "iv_gauge": self.iv_gauge.value(),
+            "iv_patent": self.iv_patent.isChecked(),
+        }
+        for key, w in (
+            ("escort_name", self.escort_name),
+            ("escort_phone", self.escort_phone),
+            ("iv_site", self.iv_site),
+        ):
+            if w.text().strip():
+                a[key] = w.text().strip()
+        if self.pregnancy.currentText():
+            a["pregnancy_screen"] = self.pregnancy.currentText()
+        return a
+
+    def on_check_in(self) -> None:
+        """Check in; on refusal the dialog stays open with everything typed."""
+        if self.patient is None:
+            show_refusal(self, DomainError("bad_input", "Choose or register a patient first."))
+            return
+        try:
+            summary = self.station.write(
+                sessions.check_in,
+                mrn=self.patient.mrn,
+                chair=self.chair,
+                protocol=self.protocol(),
+                checklist=self.answers(),
+                session_type=self.session_type.currentText(),
+                ketamine_lot=self.lot.text().strip() or None,
+            )
+        except DomainError as exc:
+            show_refusal(self, exc)
+            return
+        self.session_id = summary.id
+        self.accept()

@@ -1,0 +1,103 @@
+"""Start the desktop app: settings first (a bad clinic file stops here, before anything is
+written), then the database, the first-run wizard or sign-in, then the main window."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from nursestation.clinic import ConfigError, load_clinic_settings
+from nursestation.config import StationConfig, resolve_config
+
+
+def _application():  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from nursestation.ui.style import APP_STYLESHEET
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("NurseStation")
+    app.setStyleSheet(APP_STYLESHEET)
+    return app
+
+
+def _fatal(title: str, message: str) -> int:
+    print(f"nursestation: {message}", file=sys.stderr)
+    try:
+        from PySide6.QtWidgets import QMessageBox
+
+        _application()
+        QMessageBox.critical(None, title, message)
+    except Exception:  # no display: stderr already has the message
+        pass
+    return 2
+
+
+def build_window(config: StationConfig, *, hint: str = "", username: str = "", auto_actor=None):  # type: ignore[no-untyped-def]
+    """Open the context and return (app, window) after sign-in, or (app, None) when cancelled."""
+    from nursestation.app.context import AppContext
+    from nursestation.app.users import user_count
+    from nursestation.ui.login import FirstRunDialog, LoginDialog
+    from nursestation.ui.main_window import MainWindow
+    from nursestation.ui.station import Station
+
+    settings = load_clinic_settings(config.clinic_file)
+    app = _application()
+    ctx = AppContext.open(config, settings=settings)
+    station = Station(ctx)
+    if auto_actor is not None:
+        station.set_actor(auto_actor(ctx))
+    else:
+        if user_count(ctx) == 0:
+            first = FirstRunDialog(ctx)
+            if not first.exec():
+                return app, None
+            username = first.created or ""
+        login = LoginDialog(ctx, username=username, hint=hint)
+        if not login.exec() or login.actor is None:
+            return app, None
+        station.set_actor(login.actor)
+    window = MainWindow(station)
+    return app, window
+
+
+def run_gui(config: StationConfig) -> int:
+    """`nursestation`: the app on this station's data."""
+    try:
+        app, window = build_window(config)
+    except ConfigError as exc:
+        return _fatal("Clinic settings", str(exc))
+    if window is None:
+        return 0
+    window.show()
+    return app.exec()
+
+
+def run_demo(data_dir: str | None, keep: bool = False) -> int:
+    """`nursestation demo`: a throw-away data directory with demo users, patients and sessions."""
+    from nursestation.app.context import AppContext
+    from nursestation.app.demo import DEMO_PASSWORD, seed_demo
+    from nursestation.clock import SystemClock
+
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="nursestation-demo-")
+        data_dir = tmp.name
+    config = resolve_config(str(Path(data_dir)), f"sqlite:///{Path(data_dir) / 'demo.sqlite3'}")
+    ctx = AppContext.open(config)
+    names = seed_demo(ctx, SystemClock())
+    ctx.close()
+    hint = (
+        f"Demo station. Users: {names.nurse} (nurse), {names.charge} (charge nurse), "
+        f"{names.admin} (administrator); password {DEMO_PASSWORD}"
+    )
+    try:
+        app, window = build_window(config, hint=hint, username=names.nurse)
+        if window is None:
+            return 0
+        window.show()
+        return app.exec()
+    finally:
+        if tmp is not None and not keep:
+            tmp.cleanup()

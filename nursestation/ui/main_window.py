@@ -1,0 +1,93 @@
+"""The main window: the chair board, the session view, and the station toolbar."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
+
+from nursestation import __version__
+from nursestation.app import sessions
+from nursestation.errors import DomainError
+from nursestation.ui.board import ChairBoard
+from nursestation.ui.checkin_dialog import CheckInDialog
+from nursestation.ui.login import LoginDialog
+from nursestation.ui.session_view import SessionView
+from nursestation.ui.station import Station
+
+
+class MainWindow(QMainWindow):
+    """One per station. Closing it never loses data: everything is committed as it is entered."""
+
+    def __init__(self, station: Station, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.setWindowTitle(f"NurseStation — {station.ctx.settings.get('general.clinic_name')}")
+        self.resize(1280, 800)
+        self.stack = QStackedWidget()
+        self.board = ChairBoard(station)
+        self.board.chair_clicked.connect(self.open_chair)
+        self.session_view = SessionView(station)
+        self.session_view.back.connect(self.show_board)
+        self.stack.addWidget(self.board)
+        self.stack.addWidget(self.session_view)
+        self.setCentralWidget(self.stack)
+        self._toolbar()
+        station.actor_changed.connect(self._update_user)
+        self._update_user()
+
+    def _toolbar(self) -> None:
+        tb = QToolBar("Station")
+        tb.setMovable(False)
+        self.addToolBar(tb)
+        self.board_action = QAction("Chair board", self)
+        self.board_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.board_action.triggered.connect(self.show_board)
+        tb.addAction(self.board_action)
+        self.switch_action = QAction("Switch user", self)
+        self.switch_action.triggered.connect(self.switch_user)
+        tb.addAction(self.switch_action)
+        self.extra_actions: list[QAction] = []
+        tb.addSeparator()
+        self.user_label = QLabel()
+        self.user_label.setStyleSheet("padding: 0 12px; font-weight: bold;")
+        tb.addWidget(self.user_label)
+        self.statusBar().showMessage(
+            f"NurseStation {__version__} · data in {self.station.ctx.config.data_dir}"
+        )
+
+    def _update_user(self) -> None:
+        actor = self.station.signed_in
+        if actor is None:
+            self.user_label.setText("Not signed in")
+            return
+        roles = ", ".join(sorted(r.replace("_", " ") for r in actor.roles))
+        self.user_label.setText(f"{actor.full_name} ({roles})")
+
+    def show_board(self) -> None:
+        """Back to the board."""
+        self.stack.setCurrentWidget(self.board)
+        self.board.refresh()
+
+    def open_chair(self, chair: str) -> None:
+        """Open the chair's session, or offer check-in when the chair is empty."""
+        try:
+            session_id = sessions.session_id_for_chair(self.station.ctx, chair)
+        except DomainError:
+            if not self.station.can("check_in"):
+                return
+            dlg = CheckInDialog(self.station, chair, self)
+            if not dlg.exec() or dlg.session_id is None:
+                return
+            session_id = dlg.session_id
+        self.open_session(session_id)
+
+    def open_session(self, session_id: int) -> None:
+        """Show one session."""
+        self.session_view.set_session(session_id)
+        self.stack.setCurrentWidget(self.session_view)
+
+    def switch_user(self) -> None:
+        """Quick switch at a shared station: sign another user in without closing anything."""
+        dlg = LoginDialog(self.station.ctx, self, title="Switch user")
+        if dlg.exec() and dlg.actor is not None:
+            self.station.set_actor(dlg.actor)

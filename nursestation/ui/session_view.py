@@ -1,0 +1,292 @@
+"""The session view: patient header, dose calculation, the infusion timer and its controls, the
+pre-infusion checklist, and tabs for vitals, medications, discharge and the note."""
+
+from __future__ import annotations
+
+import importlib
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nursestation.app import sessions
+from nursestation.app.board import PHASE_LABELS
+from nursestation.app.sessions import SessionSummary
+from nursestation.errors import DomainError
+from nursestation.ui.feedback import ask_text, show_refusal
+from nursestation.ui.station import Station
+from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
+
+# (tab title, module, class): panels built by each area, each `(station, parent)` with set_session().
+PANELS = (
+    ("Vitals", "nursestation.ui.vitals_panel", "VitalsPanel"),
+    ("Medications", "nursestation.ui.medications_panel", "MedicationsPanel"),
+    ("Discharge", "nursestation.ui.discharge_panel", "DischargePanel"),
+    ("Session note", "nursestation.ui.note_panel", "NotePanel"),
+)
+
+STATUS_MARKS = {"ok": "✓", "warning": "!", "hard_stop": "✗", "missing": "?"}
+
+
+class SessionView(QWidget):
+    """Everything about one chair's session; `back` returns to the board."""
+
+    back = Signal()
+
+    def __init__(self, station: Station, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.session_id: int | None = None
+        self.summary: SessionSummary | None = None
+
+        root = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.back_btn = QPushButton("◀ Board")
+        self.back_btn.clicked.connect(self.back)
+        self.header = QLabel()
+        self.header.setStyleSheet("font-size: 14pt; font-weight: bold;")
+        self.header.setWordWrap(True)
+        top.addWidget(self.back_btn)
+        top.addWidget(self.header, 1)
+        root.addLayout(top)
+        self.subheader = QLabel()
+        self.subheader.setWordWrap(True)
+        root.addWidget(self.subheader)
+
+        mid = QHBoxLayout()
+        root.addLayout(mid)
+        mid.addWidget(self._timer_box(), 3)
+        mid.addWidget(self._checklist_box(), 2)
+
+        self.tabs = QTabWidget()
+        self.panels: dict[str, QWidget] = {}
+        for title, module, cls in PANELS:
+            panel = self._make_panel(module, cls)
+            self.panels[title] = panel
+            self.tabs.addTab(panel, title)
+        root.addWidget(self.tabs, 1)
+
+        self._tick = QTimer(self)
+        self._tick.timeout.connect(self.refresh)
+        self._tick.start(1000)
+        station.changed.connect(self.refresh)
+
+    def _make_panel(self, module: str, cls: str) -> QWidget:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            return QLabel("This part of the session is not installed in this build.")
+        widget: QWidget = getattr(mod, cls)(self.station, self)
+        return widget
+
+    # ---------------------------------------------------------------- layout
+
+    def _timer_box(self) -> QGroupBox:
+        box = QGroupBox("Infusion")
+        g = QGridLayout(box)
+        self.phase = QLabel()
+        self.phase.setStyleSheet("font-size: 16pt; font-weight: bold; padding: 4px;")
+        self.big = QLabel()
+        self.big.setStyleSheet("font-size: 22pt; font-family: monospace;")
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.dose = QLabel()
+        self.dose.setWordWrap(True)
+        g.addWidget(self.phase, 0, 0, 1, 5)
+        g.addWidget(self.big, 1, 0, 1, 5)
+        g.addWidget(self.detail, 2, 0, 1, 5)
+        g.addWidget(self.dose, 3, 0, 1, 5)
+        self.start_btn = QPushButton("▶ Start")
+        self.pause_btn = QPushButton("❚❚ Pause")
+        self.resume_btn = QPushButton("▶ Resume")
+        self.rate_btn = QPushButton("Rate…")
+        self.stop_btn = QPushButton("■ Stop")
+        for i, b in enumerate(
+            (self.start_btn, self.pause_btn, self.resume_btn, self.rate_btn, self.stop_btn)
+        ):
+            b.setMinimumHeight(40)
+            g.addWidget(b, 4, i)
+        self.start_btn.clicked.connect(self.on_start)
+        self.pause_btn.clicked.connect(self.on_pause)
+        self.resume_btn.clicked.connect(self.on_resume)
+        self.rate_btn.clicked.connect(self.on_rate)
+        self.stop_btn.clicked.connect(self.on_stop)
+        return box
+
+    def _checklist_box(self) -> QGroupBox:
+        box = QGroupBox("Pre-infusion checklist")
+        lay = QVBoxLayout(box)
+        self.checklist = QListWidget()
+        self.checklist.setMinimumHeight(120)
+        lay.addWidget(self.checklist)
+        row = QHBoxLayout()
+        self.override_btn = QPushButton("Override hard stops…")
+        self.override_btn.clicked.connect(self.on_override)
+        row.addWidget(self.override_btn)
+        row.addStretch(1)
+        lay.addLayout(row)
+        return box
+
+    # ---------------------------------------------------------------- data
+
+    def set_session(self, session_id: int | None) -> None:
+        """Show a session (None clears the view)."""
+        self.session_id = session_id
+        for panel in self.panels.values():
+            if hasattr(panel, "set_session"):
+                panel.set_session(session_id)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the session and redraw (every second while visible, and after changes)."""
+        if self.session_id is None or self.station.signed_in is None or self.station.locked:
+            return
+        try:
+            self.summary = self.station.read(sessions.get_summary, self.session_id)
+        except DomainError as exc:
+            self.header.setText(exc.message)
+            return
+        self._render(self.summary)
+
+    def _render(self, sm: SessionSummary) -> None:
+        p = sm.patient
+        age = p.age_on(sm.checked_in_at.date())
+        allergies = ", ".join(p.allergies) if p.allergies else "no known allergies"
+        self.header.setText(f"Chair {sm.chair} — {p.name}  ·  MRN {p.mrn}")
+        self.subheader.setText(
+            f"DOB {p.dob:%Y-%m-%d} ({age} y) · {p.weight_kg:g} kg (weighed {p.weight_date:%Y-%m-%d}) · "
+            f"Allergies: {allergies} · Session #{sm.session_number} · "
+            f"{sm.session_type.replace('_', ' ')} · checked in {local_hm(sm.checked_in_at)}"
+        )
+        st = sm.state
+        label = PHASE_LABELS[st.phase]
+        self.phase.setText(label.upper())
+        self.phase.setStyleSheet(
+            f"font-size: 16pt; font-weight: bold; padding: 4px; background: {PHASE_COLOURS[st.phase]};"
+        )
+        if st.phase == "checked_in":
+            self.big.setText("not started")
+            self.detail.setText(
+                f"Planned {st.planned_total_mg:g} mg over {st.planned_duration_min:g} min"
+            )
+        elif st.phase in ("infusing", "paused"):
+            over = f"   OVER {mmss(st.overrun_s)}" if st.overrun_s > 0 else ""
+            self.big.setText(f"{mmss(st.infused_s)} infused · {mmss(st.remaining_s)} left{over}")
+            rate = f"{st.current_rate_mg_per_h:g} mg/h" if st.is_running else "pump paused"
+            paused = (
+                f" · paused since {local_hm(st.paused_at)}: {st.pause_reason}"
+                if st.phase == "paused"
+                else ""
+            )
+            self.detail.setText(
+                f"Delivered {st.delivered_mg:.1f} of {st.planned_total_mg:g} mg · {rate} · "
+                f"started {local_hm(st.started_at)}{paused}"
+            )
+        else:
+            remaining = st.observation_remaining_s or 0.0
+            obs = (
+                f"minimum observation reached ({st.min_observation_min:g} min)"
+                if remaining <= 0
+                else f"{mmss(remaining)} until the {st.min_observation_min:g}-min minimum"
+            )
+            self.big.setText(f"Observation {mmss(st.observation_elapsed_s)}")
+            self.detail.setText(
+                f"Infused {st.infused_min:.1f} min · delivered {st.delivered_mg:.1f} mg · "
+                f"stopped {local_hm(st.stopped_at)} · {obs}"
+            )
+        lot = f" · lot {sm.ketamine_lot}" if sm.ketamine_lot else ""
+        self.dose.setText(" | ".join(sm.dose.lines()) + lot)
+        pump = st.pump
+        can = self.station.can
+        open_session = sm.ended_at is None
+        self.start_btn.setEnabled(open_session and pump == "not_started" and can("start_infusion"))
+        self.pause_btn.setEnabled(open_session and pump == "running" and can("pause_infusion"))
+        self.resume_btn.setEnabled(open_session and pump == "paused" and can("resume_infusion"))
+        self.rate_btn.setEnabled(
+            open_session and pump in ("running", "paused") and can("change_rate")
+        )
+        self.stop_btn.setEnabled(
+            open_session and pump in ("running", "paused") and can("stop_infusion")
+        )
+        self._render_checklist(sm)
+
+    def _render_checklist(self, sm: SessionSummary) -> None:
+        items = (sm.checklist_result or {}).get("items")
+        if not items and sm.state.pump == "not_started":
+            try:
+                items = self.station.read(sessions.preview_checklist, sm.id)
+            except DomainError as exc:
+                items = [{"status": "missing", "label": "Checklist", "message": exc.message}]
+        self.checklist.clear()
+        for it in items or []:
+            mark = STATUS_MARKS.get(it["status"], "?")
+            extra = " (overridden)" if it.get("overridden") else ""
+            QListWidgetItem(f"{mark} {it['label']}: {it['message']}{extra}", self.checklist)
+        blocking = [
+            it
+            for it in items or []
+            if it["status"] in ("hard_stop", "missing") and not it.get("overridden")
+        ]
+        self.override_btn.setEnabled(
+            bool(blocking)
+            and sm.state.pump == "not_started"
+            and self.station.can("override_checklist")
+        )
+
+    # ---------------------------------------------------------------- actions
+
+    def _do(self, fn, *args) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            self.station.write(fn, self.session_id, *args)
+            return True
+        except DomainError as exc:
+            show_refusal(self, exc)
+            return False
+
+    def on_start(self) -> None:
+        """Start the pump (the service checks the checklist and the baseline vitals)."""
+        self._do(sessions.start_infusion)
+
+    def on_pause(self) -> None:
+        """Pause with a reason (required)."""
+        reason = ask_text(self, "Pause infusion", "Reason for the pause:")
+        if reason:
+            self._do(sessions.pause_infusion, reason)
+
+    def on_resume(self) -> None:
+        """Resume at the last set rate."""
+        self._do(sessions.resume_infusion)
+
+    def on_rate(self) -> None:
+        """Record a new pump rate in mg/h."""
+        current = self.summary.state.set_rate_mg_per_h if self.summary else 0.0
+        rate, ok = QInputDialog.getDouble(
+            self, "Change rate", "New rate (mg/h):", current or 0.0, 0.1, 1000.0, 1
+        )
+        if ok:
+            reason = ask_text(self, "Change rate", "Reason for the rate change:")
+            self._do(sessions.change_rate, rate, reason)
+
+    def on_stop(self) -> None:
+        """Stop the pump; observation starts."""
+        reason = ask_text(self, "Stop infusion", "Reason (e.g. completed):") or "completed"
+        self._do(sessions.stop_infusion, reason)
+
+    def on_override(self) -> None:
+        """Charge nurse: let the start go ahead despite overridable hard stops, with a reason."""
+        reason = ask_text(self, "Override hard stops", "Written reason for the override:")
+        if reason:
+            self._do(sessions.override_checklist, reason)
