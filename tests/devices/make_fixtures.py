@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python tests/devices/make_fixtures.py. Verbatim lines come from devices.md §1.1,
 §1.5 and §1.8; Nonin frames are the synthetic (spec-exact) frames of §1.2. Where devices.md gives
-only OBX rows (Comen), a minimal MSH/OBR header is added and marked synthetic in FIXTURES.md.
+only OBX rows (Comen), a minimal MSH/OBR header is added and marked synthetic in fixtures/FIXTURES.md.
 """
 
 from __future__ import annotations

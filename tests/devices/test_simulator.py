@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -11,6 +13,7 @@ import pytest
 from nursestation.devices.capture import NibpDeduplicator
 from nursestation.devices.simulator import (
     Fault,
+    FdSink,
     PatientModel,
     SessionPlayer,
     masimo_line,
@@ -113,3 +116,35 @@ def test_cable_pull_ends_the_session() -> None:
 def test_unknown_fault_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault 'fire'"):
         Fault(1, "fire")
+
+
+def test_fd_sink_and_on_demand_faults() -> None:
+    read_fd, write_fd = os.pipe()
+    player = SessionPlayer("nonin-df8", duration_s=40, speed=400)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while data := os.read(read_fd, 4096):
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    player.inject("probe_off", duration_s=5)  # applied at the first frame
+    player.inject("garbage")
+    sink = FdSink(write_fd)
+    assert player.play(sink) == "done"
+    sink.close()
+    reader.join()
+    os.close(read_fd)
+    readings, dec = decode("nonin-df8", b"".join(chunks))
+    qualities = [r.quality for r in readings if r.param == "spo2"]
+    assert qualities[:5] == ["unavailable"] * 5
+    assert qualities[5:] == ["valid"] * 35
+    # Seeded garbage: 24 bytes before the first frame, none of them forming a frame.
+    assert dec.stats.to_json_dict() == {
+        "frames": 40,
+        "readings": 80,
+        "rejected": 0,
+        "bytes_skipped": 24,
+    }
+    assert player.frames_written == 40
