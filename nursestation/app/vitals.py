@@ -12,8 +12,15 @@ from sqlalchemy.orm import Session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import get_session_row
 from nursestation.db.models import VitalReading
-from nursestation.errors import INVALID_STATE, DomainError
-from nursestation.vitals import VitalRanges, VitalsInput, compute_map, ensure_storable, is_late
+from nursestation.errors import INVALID_STATE, NOT_FOUND, DomainError
+from nursestation.vitals import (
+    VitalRanges,
+    VitalsInput,
+    compute_map,
+    ensure_observed_time,
+    ensure_storable,
+    is_late,
+)
 
 
 @dataclass(frozen=True)
@@ -117,28 +124,32 @@ def record_vitals(
     soft_confirmed: bool = False,
 ) -> VitalsRecord:
     """Store one manual reading. Hard-range values are refused (out_of_range); soft-range values
-    need `soft_confirmed` (else confirmation_required). MAP is computed when not given."""
+    need `soft_confirmed` (else confirmation_required). MAP is computed when not given. The
+    observed time defaults to now; entered long after it, the reading is marked late. Alarms are
+    re-evaluated in the same transaction."""
+    from nursestation.app.alarms import alarm_center
+
     ctx.require(actor, "record_vitals")
     ranges = VitalRanges.from_settings(ctx.settings)
     v = values if isinstance(values, VitalsInput) else VitalsInput.from_mapping(values)
     ensure_storable(v, ranges, soft_confirmed=soft_confirmed)
     now = ctx.now()
     observed = observed_at or now
+    ensure_observed_time(observed, now, ranges)
     late_after = float(ctx.settings.get("general.late_entry_after_min"))
     with ctx.tx() as s:
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
-        mean = v.map
-        if mean is None and v.sbp is not None and v.dbp is not None:
-            mean = compute_map(v.sbp, v.dbp)
+        center = alarm_center(ctx, s)
+        late = is_late(observed, now, late_after)
         reading = VitalReading(
             session_id=row.id,
             observed_at=observed,
             recorded_at=now,
             sbp=v.sbp,
             dbp=v.dbp,
-            map=mean,
+            map=_mean(v),
             hr=v.hr,
             spo2=v.spo2,
             rr=v.rr,
@@ -148,10 +159,133 @@ def record_vitals(
             sedation_score=v.sedation_score,
             source="manual",
             entered_by=actor.user_id,
-            late=is_late(observed, now, late_after),
+            late=late,
             soft_confirmed=soft_confirmed,
         )
         s.add(reading)
         s.flush()
-        ctx.audit(s, actor, "vitals.record", "vital_reading", reading.id, after=v.as_dict())
+        ctx.audit(
+            s,
+            actor,
+            "vitals.record",
+            "vital_reading",
+            reading.id,
+            after={
+                **v.as_dict(),
+                "map": reading.map,
+                "observed_at": observed.isoformat(),
+                "late": late,
+                "soft_confirmed": soft_confirmed,
+            },
+        )
+        center.evaluate_session(s, row.id)
         return _record(reading, {actor.user_id: actor.full_name}, None)
+
+
+def _mean(v: VitalsInput) -> float | None:
+    """Measured MAP when given, else computed from SBP/DBP."""
+    if v.map is not None:
+        return v.map
+    if v.sbp is not None and v.dbp is not None:
+        return compute_map(v.sbp, v.dbp)
+    return None
+
+
+def _input_of(r: VitalReading) -> VitalsInput:
+    return VitalsInput(
+        sbp=r.sbp,
+        dbp=r.dbp,
+        map=r.map,
+        hr=r.hr,
+        spo2=r.spo2,
+        rr=r.rr,
+        etco2=r.etco2,
+        temp_c=r.temp_c,
+        sedation_scale=r.sedation_scale,
+        sedation_score=r.sedation_score,
+    )
+
+
+def correct_vitals(
+    ctx: AppContext,
+    actor: Actor,
+    reading_id: int,
+    values: VitalsInput | dict[str, Any],
+    reason: str,
+    *,
+    soft_confirmed: bool = False,
+) -> VitalsRecord:
+    """Correct a stored reading: a new row that supersedes it (the original stays in the
+    flowsheet, marked corrected). `values` are the fields that change (None clears one); the
+    others are carried over. A changed SBP or DBP recomputes MAP unless MAP is given."""
+    from nursestation.app.alarms import alarm_center
+    from nursestation.vitals import ensure_correction, input_name
+
+    ctx.require(actor, "correct_vitals")
+    ranges = VitalRanges.from_settings(ctx.settings)
+    given = values.as_dict() if isinstance(values, VitalsInput) else dict(values)
+    given = {input_name(k): val for k, val in given.items()}
+    now = ctx.now()
+    with ctx.tx() as s:
+        original = s.get(VitalReading, reading_id)
+        if original is None:
+            raise DomainError(NOT_FOUND, f"No vital-signs reading #{reading_id}.")
+        newer = s.execute(
+            select(VitalReading.id).where(VitalReading.supersedes_id == reading_id)
+        ).scalar_one_or_none()
+        if newer is not None:
+            raise DomainError(
+                INVALID_STATE,
+                f"Reading #{reading_id} was already corrected by #{newer}: correct #{newer}.",
+            )
+        row = get_session_row(s, original.session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
+        old = _input_of(original)
+        merged = {**old.as_dict(), **given}
+        merged = {k: val for k, val in merged.items() if val is not None}
+        if "map" not in given and ("sbp" in given or "dbp" in given):
+            merged.pop("map", None)
+        corrected = VitalsInput.from_mapping(merged)
+        corrected = VitalsInput.from_mapping({**corrected.as_dict(), "map": _mean(corrected)})
+        changes = ensure_correction(old, corrected, reason, ranges)
+        ensure_storable(corrected, ranges, soft_confirmed=soft_confirmed)
+        center = alarm_center(ctx, s)
+        new = VitalReading(
+            session_id=row.id,
+            observed_at=original.observed_at,
+            recorded_at=now,
+            sbp=corrected.sbp,
+            dbp=corrected.dbp,
+            map=corrected.map,
+            hr=corrected.hr,
+            pulse_rate=original.pulse_rate,
+            spo2=corrected.spo2,
+            rr=corrected.rr,
+            etco2=corrected.etco2,
+            temp_c=corrected.temp_c,
+            on_room_air=original.on_room_air,
+            sedation_scale=corrected.sedation_scale,
+            sedation_score=corrected.sedation_score,
+            source="manual",
+            entered_by=actor.user_id,
+            late=original.late,
+            soft_confirmed=soft_confirmed,
+            is_baseline=original.is_baseline,
+            supersedes_id=original.id,
+            correction_reason=reason.strip(),
+        )
+        s.add(new)
+        s.flush()
+        ctx.audit(
+            s,
+            actor,
+            "vitals.correct",
+            "vital_reading",
+            new.id,
+            before={k: old_new[0] for k, old_new in changes.items()} | {"id": original.id},
+            after={k: old_new[1] for k, old_new in changes.items()}
+            | {"id": new.id, "reason": reason.strip()},
+        )
+        center.evaluate_session(s, row.id)
+        return _record(new, {actor.user_id: actor.full_name}, None)

@@ -1,0 +1,483 @@
+"""The alarm center: one `AlarmManager` per AppContext, fed by stored readings and device link
+states, driven by the context's clock, every change persisted to alarm_events and the audit trail
+in the same transaction as the change that caused it.
+
+Restart policy: the manager's state lives in memory, the events in the database. When the center
+is created (lazily, on first use after start-up) it rebuilds the physiological alarms of every
+open session from the stored readings: for each parameter the newest valid, not superseded value
+is evaluated against the session baseline. Those alarms come back *unacknowledged* (better one
+acknowledgement too many than a silent alarm) and are logged as `restored`. Technical alarms are
+not restored: the capture workers report their link state again when they start.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from nursestation import infusion
+from nursestation.alarms import (
+    Alarm,
+    AlarmConfig,
+    AlarmManager,
+    ChairAlarmState,
+    Priority,
+)
+from nursestation.alarms import AlarmEvent as CoreAlarmEvent
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import baseline_vitals, events_of, open_session_in_chair
+from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
+from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
+from nursestation.vitals import VitalsInput
+
+SEDATION_KINDS = ("moaas", "rass")  # assessments.kind values that carry a sedation score
+
+
+@dataclass(frozen=True)
+class AlarmBadge:
+    """What a chair card shows about the chair's most urgent alarm."""
+
+    chair: str
+    priority: str  # "high" | "medium" | "low"
+    text: str
+    marker: str  # "***" / "**" / "*"
+    symbol: str
+    colour: str
+    flash_hz: float  # 0 = steady (low priority, or audio paused)
+    acknowledged: bool
+    technical: bool
+    audio_paused_s: float | None  # seconds left of the audio pause, None when not paused
+    count: int  # active alarms on the chair
+
+    @property
+    def label(self) -> str:
+        """Marker, symbol and text: the alarm readable without colour."""
+        return f"{self.marker} {self.symbol} {self.text}"
+
+
+@dataclass(frozen=True)
+class AlarmLogEntry:
+    """One stored alarm event, for the session view and the note."""
+
+    id: int
+    at: datetime
+    chair: str
+    alarm_key: str
+    category: str
+    priority: str
+    event: str
+    text: str
+    user: str | None
+
+
+def _new_alarm_id(chair: str) -> str:
+    # Unique across restarts (the manager's own counter starts again at 1 after a restart).
+    return f"{chair}-{uuid.uuid4().hex[:12]}"
+
+
+def _reading_input(r: VitalReading) -> VitalsInput:
+    return VitalsInput(
+        sbp=r.sbp,
+        dbp=r.dbp,
+        map=r.map,
+        hr=r.hr if r.hr is not None else r.pulse_rate,
+        spo2=r.spo2,
+        rr=r.rr,
+        etco2=r.etco2,
+        temp_c=r.temp_c,
+        sedation_scale=r.sedation_scale,
+        sedation_score=r.sedation_score,
+    )
+
+
+def _superseded(session_id: int) -> Any:
+    return select(VitalReading.supersedes_id).where(
+        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
+    )
+
+
+def current_picture(s: Session, session_id: int) -> VitalsInput:
+    """The newest valid value of every parameter of a session (not superseded readings only),
+    the sedation score from readings or sedation assessments, whichever is newer."""
+    rows = s.execute(
+        select(VitalReading)
+        .where(
+            VitalReading.session_id == session_id,
+            VitalReading.id.not_in(_superseded(session_id)),
+        )
+        .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
+        .execution_options(yield_per=100)
+    ).scalars()
+    found: dict[str, Any] = {}
+    sedation: tuple[datetime, str, float] | None = None
+    wanted = {"sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c"}
+    for r in rows:
+        vi = _reading_input(r)
+        for name in wanted - found.keys():
+            value = getattr(vi, name)
+            if value is not None:
+                found[name] = value
+        if sedation is None and r.sedation_scale and r.sedation_score is not None:
+            sedation = (r.observed_at, r.sedation_scale, r.sedation_score)
+        if found.keys() >= wanted and sedation is not None:
+            break
+    a = s.execute(
+        select(Assessment)
+        .where(Assessment.session_id == session_id, Assessment.kind.in_(SEDATION_KINDS))
+        .order_by(Assessment.at.desc(), Assessment.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if a is not None and a.score is not None and (sedation is None or a.at >= sedation[0]):
+        sedation = (a.at, a.kind, a.score)
+    if sedation is not None:
+        found["sedation_scale"], found["sedation_score"] = sedation[1], sedation[2]
+    return VitalsInput(**found)
+
+
+def session_baseline(s: Session, session_id: int) -> VitalsInput | None:
+    """The pre-infusion baseline (sessions.baseline_vitals before the first start), or None
+    while the infusion has not started (change from baseline means nothing before it)."""
+    starts = [e.at for e in events_of(s, session_id) if e.kind == infusion.START]
+    if not starts:
+        return None
+    row = baseline_vitals(s, session_id, before=starts[0])
+    return _reading_input(row) if row is not None else None
+
+
+class AlarmCenter:
+    """The station's alarm state (one per AppContext) and the only writer of alarm_events."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.config = AlarmConfig.from_settings(ctx.settings)
+        self.manager = AlarmManager(self.config, id_factory=_new_alarm_id)
+        # The board (GUI thread) and capture workers may both report; one change at a time.
+        self._lock = threading.RLock()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _bind(self, s: Session) -> None:
+        """Undo in-memory changes if the caller's transaction rolls back, so memory and database
+        never disagree about which alarms were raised."""
+        if s.info.get("alarm_center_bound"):
+            return
+        backup = copy.deepcopy(self.manager)
+        s.info["alarm_center_bound"] = True
+        live = {"armed": True}  # listeners cannot be removed while SQLAlchemy dispatches them
+
+        def _rollback(session: Session) -> None:
+            if live["armed"]:
+                with self._lock:
+                    self.manager = backup
+            _done(session)
+
+        def _done(session: Session) -> None:
+            live["armed"] = False
+            session.info.pop("alarm_center_bound", None)
+
+        event.listen(s, "after_rollback", _rollback)
+        event.listen(s, "after_commit", _done)
+
+    def _persist(
+        self,
+        s: Session,
+        events: Iterable[CoreAlarmEvent],
+        *,
+        actor: Actor | None = None,
+        session_id: int | None = None,
+        as_kind: str | None = None,
+    ) -> list[CoreAlarmEvent]:
+        """Write each event to alarm_events and the audit trail in `s`."""
+        out = list(events)
+        sessions: dict[str, int | None] = {}
+        for ev in out:
+            sid = session_id
+            if sid is None:
+                if ev.chair not in sessions:
+                    row = open_session_in_chair(s, ev.chair)
+                    sessions[ev.chair] = row.id if row else None
+                sid = sessions[ev.chair]
+            kind = as_kind if (as_kind and ev.kind == "raised") else ev.kind
+            s.add(
+                AlarmEvent(
+                    session_id=sid,
+                    chair=ev.chair,
+                    alarm_key=ev.alarm_id or f"{ev.chair}:audio",
+                    category=ev.alarm_kind or "audio",
+                    priority=ev.priority or "none",
+                    event=kind,
+                    text=ev.text,
+                    user_id=actor.user_id if actor else None,
+                    at=ev.at,
+                )
+            )
+            self.ctx.audit(
+                s,
+                actor,
+                f"alarm.{kind}",
+                "alarm",
+                ev.alarm_id or f"{ev.chair}:audio",
+                after={
+                    "chair": ev.chair,
+                    "session_id": sid,
+                    "priority": ev.priority,
+                    "category": ev.alarm_kind,
+                    "text": ev.text,
+                    "at": ev.at.isoformat(),
+                },
+                username=None if actor else "(system)",
+            )
+        if out:
+            s.flush()
+        return out
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def evaluate_session(
+        self, s: Session, session_id: int, *, as_kind: str | None = None
+    ) -> list[CoreAlarmEvent]:
+        """Bring a session's physiological alarms in line with its newest values (call inside
+        the transaction that stored a reading, a correction or an assessment)."""
+        row = s.get(InfusionSession, session_id)
+        if row is None or row.ended_at is not None:
+            return []
+        picture = current_picture(s, session_id)
+        limits = VitalLimits.from_settings(self.ctx.settings)
+        breaches = evaluate(picture, session_baseline(s, session_id), limits)
+        # Every parameter is judged from the picture; parameters never measured keep no alarm.
+        checked = set(PARAMS) | {SEDATION_PARAM}
+        with self._lock:
+            self._bind(s)
+            events = self.manager.update(row.chair, breaches, self.ctx.now(), checked=checked)
+        return self._persist(s, events, session_id=session_id, as_kind=as_kind)
+
+    def raise_technical(
+        self, chair: str, code: str, text: str, priority: Priority | None = None
+    ) -> list[CoreAlarmEvent]:
+        """Raise or refresh a technical alarm (device link lost, no data, unreadable data)."""
+        with self._lock, self.ctx.tx() as s:
+            self._bind(s)
+            events = self.manager.raise_technical(
+                chair, code, text, self.ctx.now(), priority=priority
+            )
+            return self._persist(s, events)
+
+    def clear_technical(self, chair: str, code: str) -> list[CoreAlarmEvent]:
+        """The technical condition is over."""
+        with self._lock, self.ctx.tx() as s:
+            self._bind(s)
+            events = self.manager.clear_technical(chair, code, self.ctx.now())
+            return self._persist(s, events)
+
+    def tick(self) -> list[CoreAlarmEvent]:
+        """Audio pauses that ran out and escalations, persisted; cheap when nothing is due."""
+        with self._lock:
+            probe = copy.deepcopy(self.manager)
+            if not probe.tick(self.ctx.now()):
+                return []
+            with self.ctx.tx() as s:
+                self._bind(s)
+                events = self.manager.tick(self.ctx.now())
+                return self._persist(s, events)
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    def acknowledge(
+        self, actor: Actor, chair: str, alarm_id: str | None = None
+    ) -> list[CoreAlarmEvent]:
+        """Acknowledge one alarm, or every unacknowledged alarm of the chair."""
+        with self._lock, self.ctx.tx() as s:
+            self._bind(s)
+            now = self.ctx.now()
+            if alarm_id is None:
+                events = self.manager.acknowledge_all(chair, actor.username, now)
+            else:
+                events = self.manager.acknowledge(chair, alarm_id, actor.username, now)
+            return self._persist(s, events, actor=actor)
+
+    def pause_audio(self, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
+        """Pause the chair's tones for the clinic's pause time (2 min by default)."""
+        with self._lock, self.ctx.tx() as s:
+            self._bind(s)
+            ev = self.manager.pause_audio(chair, actor.username, self.ctx.now())
+            return self._persist(s, [ev], actor=actor)
+
+    def resume_audio(self, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
+        """End an audio pause early."""
+        with self._lock, self.ctx.tx() as s:
+            self._bind(s)
+            ev = self.manager.resume_audio(chair, actor.username, self.ctx.now())
+            return self._persist(s, [ev] if ev else [], actor=actor)
+
+    # -- restart --------------------------------------------------------------------------------
+
+    def restore(self, s: Session) -> list[CoreAlarmEvent]:
+        """Rebuild physiological alarms of every open session (see the module docstring)."""
+        ids = s.execute(
+            select(InfusionSession.id).where(InfusionSession.ended_at.is_(None))
+        ).scalars()
+        events: list[CoreAlarmEvent] = []
+        for sid in list(ids):
+            events += self.evaluate_session(s, sid, as_kind="restored")
+        return events
+
+    def reevaluate_all(self) -> list[CoreAlarmEvent]:
+        """Re-judge every open session, e.g. after the clinic's limits changed."""
+        with self.ctx.tx() as s:
+            ids = list(
+                s.execute(
+                    select(InfusionSession.id).where(InfusionSession.ended_at.is_(None))
+                ).scalars()
+            )
+            events: list[CoreAlarmEvent] = []
+            for sid in ids:
+                events += self.evaluate_session(s, sid)
+            return events
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def state(self, chair: str) -> ChairAlarmState:
+        """A snapshot of one chair's alarms as of the context clock."""
+        with self._lock:
+            return self.manager.state(chair, self.ctx.now())
+
+    def badge(self, chair: str) -> AlarmBadge | None:
+        """The chair card's badge, or None when the chair has no alarm."""
+        st = self.state(chair)
+        top = st.highest
+        if top is None:
+            return None
+        a: Alarm = top.alarm
+        return AlarmBadge(
+            chair=chair,
+            priority=a.priority,
+            text=a.text,
+            marker=top.marker,
+            symbol=top.symbol,
+            colour=top.colour,
+            flash_hz=top.flash_hz,
+            acknowledged=a.acknowledged,
+            technical=a.kind == "technical",
+            audio_paused_s=st.audio_paused_remaining_s or None,
+            count=len(st.alarms),
+        )
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
+    """The context's alarm center, created (and restored from the database) on first use.
+    Pass `s` when calling inside an open transaction so the restore uses it."""
+    center = getattr(ctx, "alarm_center", None)
+    if center is not None:
+        return center
+    with _CREATE_LOCK:
+        center = getattr(ctx, "alarm_center", None)
+        if center is not None:
+            return center
+        center = AlarmCenter(ctx)
+        if s is not None:
+            center.restore(s)
+        else:
+            with ctx.tx() as own:
+                center.restore(own)
+        ctx.alarm_center = center  # type: ignore[attr-defined]
+        return center
+
+
+# ---------------------------------------------------------------- service functions
+
+
+def highest_alarm(ctx: AppContext, chair: str) -> AlarmBadge | None:
+    """The chair's most urgent alarm for its card (the board calls this every second): ticks
+    the clock first so pause countdowns and escalations are current."""
+    center = alarm_center(ctx)
+    center.tick()
+    return center.badge(chair)
+
+
+def chair_alarms(ctx: AppContext, chair: str) -> ChairAlarmState:
+    """Every alarm of a chair with how it looks now (the alarm strip)."""
+    center = alarm_center(ctx)
+    center.tick()
+    return center.state(chair)
+
+
+def on_reading_stored(ctx: AppContext, s: Session, session_id: int) -> list[CoreAlarmEvent]:
+    """Call inside the transaction that stored a reading (manual or device, valid only), a
+    correction or a sedation assessment: alarms follow in the same transaction."""
+    return alarm_center(ctx, s).evaluate_session(s, session_id)
+
+
+def raise_technical(
+    ctx: AppContext, chair: str, code: str, text: str, priority: Priority | None = None
+) -> list[CoreAlarmEvent]:
+    """A device problem on a chair (codes in nursestation.alarms.TECHNICAL_CODES)."""
+    return alarm_center(ctx).raise_technical(chair, code, text, priority)
+
+
+def clear_technical(ctx: AppContext, chair: str, code: str) -> list[CoreAlarmEvent]:
+    """The device problem is over."""
+    return alarm_center(ctx).clear_technical(chair, code)
+
+
+def acknowledge_alarm(
+    ctx: AppContext, actor: Actor, chair: str, alarm_id: str | None = None
+) -> list[CoreAlarmEvent]:
+    """Acknowledge one alarm (or all of the chair's when `alarm_id` is None)."""
+    ctx.require(actor, "acknowledge_alarm")
+    return alarm_center(ctx).acknowledge(actor, chair, alarm_id)
+
+
+def pause_alarm_audio(ctx: AppContext, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
+    """Silence the chair's tones for the clinic's audio pause; visual signals stay."""
+    ctx.require(actor, "pause_alarm_audio")
+    return alarm_center(ctx).pause_audio(actor, chair)
+
+
+def resume_alarm_audio(ctx: AppContext, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
+    """End the chair's audio pause early."""
+    ctx.require(actor, "pause_alarm_audio")
+    return alarm_center(ctx).resume_audio(actor, chair)
+
+
+def tick_alarms(ctx: AppContext) -> list[CoreAlarmEvent]:
+    """Advance time-driven alarm behaviour (scenario runner, timers)."""
+    return alarm_center(ctx).tick()
+
+
+def alarm_log(ctx: AppContext, actor: Actor, session_id: int) -> list[AlarmLogEntry]:
+    """Every stored alarm event of a session, oldest first."""
+    ctx.require(actor, "view_session")
+    from nursestation.db.models import User
+
+    with ctx.tx() as s:
+        names = dict(s.execute(select(User.id, User.full_name)).tuples().all())
+        rows = s.execute(
+            select(AlarmEvent)
+            .where(AlarmEvent.session_id == session_id)
+            .order_by(AlarmEvent.at, AlarmEvent.id)
+        ).scalars()
+        return [
+            AlarmLogEntry(
+                r.id,
+                r.at,
+                r.chair,
+                r.alarm_key,
+                r.category,
+                r.priority,
+                r.event,
+                r.text,
+                names.get(r.user_id) if r.user_id else None,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,288 @@
+"""The alarm center through the service layer: readings raise alarms against clinic limits and the
+session baseline, acknowledgement, audio pause with breakthrough, technical alarms, persistence
+to alarm_events and the audit trail, rollback safety and the restart policy."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from nursestation.app import alarms, sessions, vitals
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.patients import register_patient
+from nursestation.app.users import authenticate, provision_user
+from nursestation.db.models import AlarmEvent, AuditEvent
+from nursestation.dosing import Protocol
+from nursestation.errors import DomainError
+
+PASSWORD = "Correct-Horse-42"
+CHECKLIST: dict[str, Any] = {
+    "consent_confirmed": True,
+    "identity_two_identifiers": True,
+    "last_solids_at": "2026-03-02T01:00:00+00:00",
+    "last_clear_liquids_at": "2026-03-02T06:30:00+00:00",
+    "escort_name": "John Doe",
+    "escort_phone": "555-0100",
+    "pregnancy_screen": "negative",
+    "contraindications_screened": True,
+    "contraindications": [],
+    "interacting_medications_screened": True,
+    "interacting_medications": [],
+    "iv_site": "left forearm",
+    "iv_gauge": 22,
+    "iv_patent": True,
+}
+NORMAL = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
+
+
+def nurse(ctx: AppContext, username: str = "rn.ana", role: str = "nurse") -> Actor:
+    provision_user(ctx, username=username, full_name=username, roles={role}, password=PASSWORD)
+    return authenticate(ctx, username, PASSWORD)
+
+
+def seated(ctx: AppContext, actor: Actor, chair: str = "1", mrn: str = "K-1") -> int:
+    register_patient(
+        ctx,
+        actor,
+        mrn=mrn,
+        name="Doe, Jane",
+        dob=date(1985, 4, 2),
+        weight_kg=70,
+        sex="male",
+    )
+    s = sessions.check_in(
+        ctx, actor, mrn=mrn, chair=chair, protocol=Protocol(0.5, 40, 1.0), checklist=CHECKLIST
+    )
+    return s.id
+
+
+def started(ctx: AppContext, actor: Actor, clock: Any, chair: str = "1", mrn: str = "K-1") -> int:
+    sid = seated(ctx, actor, chair, mrn)
+    vitals.record_vitals(ctx, actor, sid, NORMAL)
+    clock.advance(minutes=2)
+    sessions.start_infusion(ctx, actor, sid)
+    clock.advance(minutes=5)
+    return sid
+
+
+def events(ctx: AppContext) -> list[tuple[str, str, str]]:
+    with ctx.tx() as s:
+        rows = s.execute(select(AlarmEvent).order_by(AlarmEvent.id)).scalars()
+        return [(r.event, r.priority, r.category) for r in rows]
+
+
+def audit_actions(ctx: AppContext, prefix: str = "alarm.") -> list[str]:
+    with ctx.tx() as s:
+        rows = s.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars()
+        return [a for a in rows if a.startswith(prefix)]
+
+
+def test_critical_reading_raises_high_alarm_persisted_and_audited(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    assert alarms.highest_alarm(ctx, "1") is None
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 210, "dbp": 100}, soft_confirmed=True)
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None
+    assert (badge.priority, badge.marker, badge.colour) == ("high", "***", "red")
+    assert "SBP 210" in badge.text and not badge.acknowledged and not badge.technical
+    assert badge.flash_hz > 0 and badge.audio_paused_s is None
+    assert badge.count >= 1
+    assert ("raised", "high", "physiological") in events(ctx)
+    assert "alarm.raised" in audit_actions(ctx)
+    with ctx.tx() as s:
+        row = s.execute(select(AlarmEvent).where(AlarmEvent.priority == "high")).scalars().first()
+        assert row.session_id == sid and row.chair == "1"
+
+
+def test_baseline_change_alarm_uses_the_pre_infusion_baseline(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    # HR 76 -> 118: below the absolute action limit (120), but 55 % above baseline (critical 50 %).
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "hr": 118})
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.priority == "high"
+    assert "baseline 76" in badge.text
+
+
+def test_high_alarm_latches_until_acknowledged(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "spo2": 86}, soft_confirmed=True)
+    clock.advance(minutes=1)
+    vitals.record_vitals(ctx, ana, sid, NORMAL)
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.priority == "high"  # latched
+    assert "condition_ended" in [e for e, _, _ in events(ctx)]
+    alarms.acknowledge_alarm(ctx, ana, "1")
+    assert alarms.highest_alarm(ctx, "1") is None
+    assert audit_actions(ctx)[-2:] == ["alarm.acknowledged", "alarm.cleared"]
+
+
+def test_acknowledged_alarm_stays_visible_while_condition_persists(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 210, "dbp": 100}, soft_confirmed=True)
+    alarms.acknowledge_alarm(ctx, ana, "1")
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.acknowledged
+    with ctx.tx() as s:
+        acks = s.execute(select(AlarmEvent).where(AlarmEvent.event == "acknowledged")).scalars()
+        acks = list(acks)
+        assert len(acks) == 3  # SBP critical, MAP action, DBP advisory
+        assert {a.user_id for a in acks} == {ana.user_id}
+
+
+def test_audio_pause_counts_down_and_higher_priority_breaks_through(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 185, "dbp": 100})  # action -> medium
+    assert alarms.highest_alarm(ctx, "1").priority == "medium"
+    alarms.pause_alarm_audio(ctx, ana, "1")
+    assert alarms.chair_alarms(ctx, "1").audio_on is False
+    clock.advance(seconds=30)
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge.audio_paused_s == pytest.approx(90)
+    assert badge.flash_hz == 0  # steady while paused
+    clock.advance(seconds=10)
+    vitals.record_vitals(
+        ctx, ana, sid, {**NORMAL, "sbp": 185, "dbp": 100, "spo2": 85}, soft_confirmed=True
+    )
+    state = alarms.chair_alarms(ctx, "1")
+    assert state.audio_paused_remaining_s == 0 and state.audio_on
+    assert state.highest.alarm.priority == "high"
+    assert "breakthrough" in [e for e, _, _ in events(ctx)]
+
+
+def test_audio_pause_expires_after_two_minutes_and_tone_returns(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 185, "dbp": 100})
+    alarms.pause_alarm_audio(ctx, ana, "1")
+    clock.advance(seconds=119)
+    assert alarms.chair_alarms(ctx, "1").audio_on is False
+    clock.advance(seconds=2)
+    state = alarms.chair_alarms(ctx, "1")
+    assert state.audio_on and state.audio_paused_remaining_s == 0
+    assert audit_actions(ctx)[-1] == "alarm.audio_resumed"
+
+
+def test_technical_alarms_are_kept_apart(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    alarms.raise_technical(ctx, "1", "device_link_lost", "Monitor link lost on /dev/ttyUSB0")
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge.technical and badge.priority == "medium"
+    vitals.record_vitals(ctx, ana, sid, NORMAL)  # a normal reading does not clear it
+    assert alarms.highest_alarm(ctx, "1").technical
+    alarms.clear_technical(ctx, "1", "device_link_lost")
+    assert alarms.highest_alarm(ctx, "1") is None
+    assert ("raised", "medium", "technical") in events(ctx)
+    assert ("cleared", "medium", "technical") in events(ctx)
+
+
+def test_technical_alarm_on_an_empty_chair_has_no_session(ctx) -> None:
+    alarms.raise_technical(ctx, "4", "device_link_lost", "Monitor link lost")
+    with ctx.tx() as s:
+        row = s.execute(select(AlarmEvent)).scalar_one()
+        assert row.session_id is None and row.chair == "4"
+
+
+def test_acknowledge_needs_a_clinical_role(ctx, clock) -> None:
+    ana = nurse(ctx)
+    admin = nurse(ctx, "admin", "administrator")
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "spo2": 86}, soft_confirmed=True)
+    with pytest.raises(DomainError) as exc:
+        alarms.acknowledge_alarm(ctx, admin, "1")
+    assert exc.value.code == "not_permitted"
+    with pytest.raises(DomainError):
+        alarms.pause_alarm_audio(ctx, admin, "1")
+    assert not alarms.highest_alarm(ctx, "1").acknowledged
+
+
+def test_rolled_back_transaction_leaves_no_alarm_in_memory(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), ctx.tx() as s:
+        from nursestation.db.models import VitalReading
+
+        s.add(
+            VitalReading(
+                session_id=sid,
+                observed_at=clock.now(),
+                recorded_at=clock.now(),
+                spo2=80,
+                source="device",
+                device_port="loop://",
+                device_protocol="nonin-df8",
+            )
+        )
+        s.flush()
+        alarms.on_reading_stored(ctx, s, sid)
+        assert alarms.alarm_center(ctx).badge("1") is not None
+        raise Boom
+    assert alarms.highest_alarm(ctx, "1") is None
+    assert events(ctx) == []
+
+
+def test_correction_reevaluates_alarms(ctx, clock) -> None:
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    rec = vitals.record_vitals(ctx, ana, sid, {**NORMAL, "spo2": 86}, soft_confirmed=True)
+    assert alarms.highest_alarm(ctx, "1").priority == "high"
+    vitals.correct_vitals(ctx, ana, rec.id, {"spo2": 96}, "typo: 96 not 86")
+    # High latches: the condition is over but the alarm waits for an acknowledgement.
+    assert alarms.highest_alarm(ctx, "1").priority == "high"
+    alarms.acknowledge_alarm(ctx, ana, "1")
+    assert alarms.highest_alarm(ctx, "1") is None
+
+
+def test_restart_restores_alarms_of_open_sessions(station, clock) -> None:
+    ctx = AppContext.open(station, clock=clock)
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 210, "dbp": 100}, soft_confirmed=True)
+    # A later device reading carrying only SpO2 must not hide the BP alarm after restart.
+    with ctx.tx() as s:
+        from nursestation.db.models import VitalReading
+
+        clock.advance(minutes=1)
+        s.add(
+            VitalReading(
+                session_id=sid,
+                observed_at=clock.now(),
+                recorded_at=clock.now(),
+                spo2=97,
+                source="device",
+                device_port="loop://",
+                device_protocol="nonin-df8",
+            )
+        )
+    ctx.close()
+
+    ctx2 = AppContext.open(station, clock=clock)
+    try:
+        badge = alarms.highest_alarm(ctx2, "1")
+        assert badge is not None and badge.priority == "high" and "SBP 210" in badge.text
+        assert not badge.acknowledged
+        assert ("restored", "high", "physiological") in events(ctx2)
+        assert "alarm.restored" in audit_actions(ctx2)
+    finally:
+        ctx2.close()
+
+
+def test_closed_session_does_not_restore(station, clock) -> None:
+    ctx = AppContext.open(station, clock=clock)
+    try:
+        assert alarms.highest_alarm(ctx, "1") is None
+        assert events(ctx) == []
+    finally:
+        ctx.close()
