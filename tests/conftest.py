@@ -8,16 +8,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NURSESTATION_STATION", "test-station")
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support import CHECKLIST_OK, PASSWORD, T0
 
 from nursestation.clock import FakeClock
 from nursestation.config import StationConfig, resolve_config
-
-T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
-PASSWORD = "Correct-Horse-42"
 
 
 @pytest.fixture
@@ -38,3 +35,67 @@ def ctx(station: StationConfig, clock: FakeClock) -> Iterator[object]:
     c = AppContext.open(station, clock=clock)
     yield c
     c.close()
+
+
+@pytest.fixture
+def people(ctx: object) -> dict[str, object]:
+    """Three signed-in actors: nurse, charge (charge nurse) and admin, password PASSWORD."""
+    from nursestation.app.users import authenticate, provision_user
+
+    out: dict[str, object] = {}
+    for key, username, full, role in (
+        ("nurse", "rn.ana", "Ana Ruiz, RN", "nurse"),
+        ("charge", "cn.ben", "Ben Ode, RN", "charge_nurse"),
+        ("admin", "ad.dana", "Dana Admin", "administrator"),
+    ):
+        provision_user(ctx, username=username, full_name=full, roles={role}, password=PASSWORD)  # type: ignore[arg-type]
+        out[key] = authenticate(ctx, username, PASSWORD)  # type: ignore[arg-type]
+    return out
+
+
+@pytest.fixture
+def checked_in(ctx: object, people: dict[str, object]) -> int:
+    """Jane Doe (70 kg) checked in to chair 1 on 0.5 mg/kg over 40 min at 1 mg/mL; returns the
+    session id. No vitals yet."""
+    from datetime import date
+
+    from nursestation.app import patients, sessions
+    from nursestation.dosing import Protocol
+
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx,
+        nurse,
+        mrn="K-1001",
+        name="Doe, Jane",
+        dob=date(1985, 4, 2),
+        weight_kg=70,  # type: ignore[arg-type]
+        sex="female",
+        reproductive_potential=True,
+    )
+    s = sessions.check_in(
+        ctx,
+        nurse,
+        mrn="K-1001",
+        chair="1",
+        protocol=Protocol(0.5, 40, 1.0),  # type: ignore[arg-type]
+        checklist=CHECKLIST_OK,
+    )
+    return s.id
+
+
+@pytest.fixture
+def infusing(ctx: object, people: dict[str, object], checked_in: int, clock: FakeClock) -> int:
+    """The `checked_in` session with baseline vitals, started 5 minutes after T0."""
+    from datetime import timedelta
+
+    from nursestation.app import sessions, vitals
+
+    nurse = people["nurse"]
+    clock.advance(minutes=3)
+    vitals.record_vitals(
+        ctx, nurse, checked_in, {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
+    )  # type: ignore[arg-type]
+    clock.set(T0 + timedelta(minutes=5))
+    sessions.start_infusion(ctx, nurse, checked_in)  # type: ignore[arg-type]
+    return checked_in

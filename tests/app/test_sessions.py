@@ -1,0 +1,186 @@
+"""Session use cases: check-in, checklist gate, pump events, derived state, permissions, audit."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+from support import CHECKLIST_OK, T0
+
+from nursestation.app import board, patients, sessions, vitals
+from nursestation.db.models import AuditEvent, InfusionEvent
+from nursestation.dosing import Protocol
+from nursestation.errors import DomainError
+
+
+def test_check_in_stores_the_dose_calculation(ctx, people, checked_in) -> None:
+    s = sessions.get_summary(ctx, people["nurse"], checked_in)
+    assert (s.dose.total_mg, s.dose.volume_ml, s.dose.rate_mg_per_h, s.dose.rate_ml_per_h) == (
+        35.0,
+        35.0,
+        52.5,
+        52.5,
+    )
+    assert s.state.phase == "checked_in"
+    assert s.session_number == 1
+
+
+def test_duplicate_mrn_and_impossible_values_are_refused(ctx, people) -> None:
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="A1", name="Doe, J", dob=date(1980, 1, 1), weight_kg=70
+    )
+    with pytest.raises(DomainError) as e:
+        patients.register_patient(
+            ctx, nurse, mrn="A1", name="X, Y", dob=date(1980, 1, 1), weight_kg=70
+        )
+    assert e.value.code == "duplicate" and "A1" in e.value.message
+    with pytest.raises(DomainError) as e:
+        patients.register_patient(
+            ctx, nurse, mrn="A2", name="X, Y", dob=date(1980, 1, 1), weight_kg=19
+        )
+    assert e.value.code == "out_of_range" and "20–350 kg" in e.value.message
+    with pytest.raises(DomainError) as e:
+        patients.register_patient(
+            ctx, nurse, mrn="A3", name="X, Y", dob=date(2030, 1, 1), weight_kg=70
+        )
+    assert e.value.field == "dob"
+
+
+def test_search_by_mrn_or_name(ctx, people) -> None:
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="K-77", name="Okafor, Chidi", dob=date(1979, 1, 1), weight_kg=80
+    )
+    patients.register_patient(
+        ctx, nurse, mrn="Z-1", name="Doe, Jane", dob=date(1985, 1, 1), weight_kg=60
+    )
+    assert [p.mrn for p in patients.find_patients(ctx, nurse, "K-7")] == ["K-77"]
+    assert [p.mrn for p in patients.find_patients(ctx, nurse, "jane")] == ["Z-1"]
+
+
+def test_start_without_baseline_vitals_is_refused(ctx, people, checked_in) -> None:
+    with pytest.raises(DomainError) as e:
+        sessions.start_infusion(ctx, people["nurse"], checked_in)
+    assert e.value.code == "checklist_incomplete"
+    assert "Baseline" in e.value.message
+
+
+def test_missing_checklist_item_blocks_start(ctx, people, clock) -> None:
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="M1", name="Roe, R", dob=date(1980, 1, 1), weight_kg=70
+    )
+    answers = {k: v for k, v in CHECKLIST_OK.items() if k != "escort_phone"}
+    s = sessions.check_in(
+        ctx, nurse, mrn="M1", chair="2", protocol=Protocol(0.5, 40, 1), checklist=answers
+    )
+    vitals.record_vitals(ctx, nurse, s.id, {"sbp": 120, "dbp": 80, "hr": 70, "spo2": 98, "rr": 14})
+    with pytest.raises(DomainError) as e:
+        sessions.start_infusion(ctx, nurse, s.id)
+    assert e.value.code == "checklist_incomplete"
+    assert e.value.field == "escort"
+
+
+def test_hard_stop_needs_a_charge_nurse_override_with_reason(ctx, people, checked_in) -> None:
+    nurse, charge = people["nurse"], people["charge"]
+    vitals.record_vitals(
+        ctx,
+        nurse,
+        checked_in,
+        {"sbp": 186, "dbp": 96, "hr": 80, "spo2": 98, "rr": 14},
+        soft_confirmed=True,
+    )
+    with pytest.raises(DomainError) as e:
+        sessions.start_infusion(ctx, nurse, checked_in)
+    assert e.value.code == "criteria_not_met"
+    with pytest.raises(DomainError) as e:
+        sessions.override_checklist(ctx, nurse, checked_in, "prescriber reviewed and agreed")
+    assert e.value.code == "not_permitted"
+    with pytest.raises(DomainError) as e:
+        sessions.override_checklist(ctx, charge, checked_in, "ok")
+    assert e.value.code == "bad_input"
+    sessions.override_checklist(ctx, charge, checked_in, "Prescriber Dr Lee reviewed BP, proceed")
+    s = sessions.start_infusion(ctx, nurse, checked_in)
+    assert s.state.phase == "infusing"
+    assert any(it["overridden"] for it in s.checklist_result["items"])
+    with ctx.tx() as db:
+        actions = db.execute(select(AuditEvent.action)).scalars().all()
+    assert "session.checklist_override" in actions
+
+
+def test_pause_resume_stop_derive_minutes_and_mg(ctx, people, infusing, clock) -> None:
+    nurse = people["nurse"]
+    clock.set(T0 + timedelta(minutes=15))  # 10 min running
+    sessions.pause_infusion(ctx, nurse, infusing, "nausea")
+    clock.set(T0 + timedelta(minutes=20))  # 5 min paused
+    sessions.resume_infusion(ctx, nurse, infusing)
+    clock.set(T0 + timedelta(minutes=50))  # 30 min more
+    s = sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    assert s.state.phase == "observation"
+    assert s.state.infused_s == 40 * 60
+    assert s.state.delivered_mg == pytest.approx(35.0)
+    assert s.state.paused_s == 5 * 60
+    clock.set(T0 + timedelta(minutes=80))
+    s = sessions.get_summary(ctx, nurse, infusing)
+    assert s.state.observation_remaining_s == 30 * 60  # 60-min default minimum
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        (lambda ctx, a, sid: sessions.resume_infusion(ctx, a, sid), "invalid_state"),
+        (lambda ctx, a, sid: sessions.start_infusion(ctx, a, sid), "invalid_state"),
+    ],
+)
+def test_impossible_transitions_are_refused(ctx, people, infusing, action, code) -> None:
+    with pytest.raises(DomainError) as e:
+        action(ctx, people["nurse"], infusing)
+    assert e.value.code == code
+
+
+def test_stop_twice_is_refused_and_nothing_is_stored(ctx, people, infusing, clock) -> None:
+    nurse = people["nurse"]
+    clock.advance(minutes=40)
+    sessions.stop_infusion(ctx, nurse, infusing)
+    with pytest.raises(DomainError) as e:
+        sessions.stop_infusion(ctx, nurse, infusing)
+    assert e.value.code == "invalid_state"
+    with ctx.tx() as db:
+        kinds = db.execute(select(InfusionEvent.kind).order_by(InfusionEvent.id)).scalars().all()
+    assert kinds == ["start", "stop"]
+
+
+def test_administrator_cannot_chart(ctx, people, checked_in) -> None:
+    with pytest.raises(DomainError) as e:
+        vitals.record_vitals(ctx, people["admin"], checked_in, {"sbp": 120, "dbp": 80})
+    assert e.value.code == "not_permitted"
+
+
+def test_occupied_chair_and_double_check_in_refused(ctx, people, checked_in) -> None:
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="B2", name="Roe, R", dob=date(1980, 1, 1), weight_kg=70
+    )
+    with pytest.raises(DomainError) as e:
+        sessions.check_in(ctx, nurse, mrn="B2", chair="1", protocol=Protocol(0.5, 40, 1))
+    assert "occupied" in e.value.message
+    with pytest.raises(DomainError) as e:
+        sessions.check_in(ctx, nurse, mrn="K-1001", chair="2", protocol=Protocol(0.5, 40, 1))
+    assert "already checked in" in e.value.message
+
+
+def test_board_shows_each_chair_phase_and_vitals_due(ctx, people, infusing, clock) -> None:
+    clock.set(T0 + timedelta(minutes=16))
+    cards = {c.chair: c for c in board.board_cards(ctx, people["nurse"])}
+    assert cards["1"].phase == "infusing"
+    assert cards["2"].phase == "empty"
+    # infusion started at +5, baseline at +3 does not count: first reading was due at the start
+    assert cards["1"].vitals_due is not None and cards["1"].vitals_due.status == "overdue"
+    vitals.record_vitals(
+        ctx, people["nurse"], infusing, {"sbp": 130, "dbp": 84, "hr": 78, "spo2": 98, "rr": 14}
+    )
+    cards = {c.chair: c for c in board.board_cards(ctx, people["nurse"])}
+    assert cards["1"].vitals_due.status == "ok"
+    assert cards["1"].latest is not None and cards["1"].latest.sbp == 130

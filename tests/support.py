@@ -1,0 +1,25 @@
+"""Constants shared by tests (importable because pytest puts tests/ on the path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+PASSWORD = "Correct-Horse-42"
+
+CHECKLIST_OK = {
+    "consent_confirmed": True,
+    "identity_two_identifiers": True,
+    "last_solids_at": "2026-03-02T04:00:00+00:00",
+    "last_clear_liquids_at": "2026-03-02T10:00:00+00:00",
+    "escort_name": "John Doe",
+    "escort_phone": "555-0100",
+    "pregnancy_screen": "negative",
+    "contraindications_screened": True,
+    "contraindications": [],
+    "interacting_medications_screened": True,
+    "interacting_medications": [],
+    "iv_site": "left forearm",
+    "iv_gauge": 22,
+    "iv_patent": True,
+}
