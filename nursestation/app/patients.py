@@ -11,6 +11,7 @@ from nursestation.app.context import Actor, AppContext
 from nursestation.db.models import Patient
 from nursestation.dosing import DosingLimits
 from nursestation.errors import BAD_INPUT, DUPLICATE, NOT_FOUND, OUT_OF_RANGE, DomainError
+from nursestation.vitals import fmt_number
 
 MAX_AGE_YEARS = 120  # a date of birth further back than this is a typing error, not a patient
 
@@ -75,7 +76,7 @@ def _validate(
     if not isinstance(weight_kg, int | float) or not limits.weight_kg.contains(float(weight_kg)):
         raise DomainError(
             OUT_OF_RANGE,
-            f"Weight {weight_kg} kg is impossible: allowed {limits.weight_kg.text()}.",
+            f"Weight {fmt_number(weight_kg)} kg is impossible: allowed {limits.weight_kg.text()}.",
             field="weight_kg",
         )
     if weight_date > today:
