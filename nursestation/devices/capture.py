@@ -38,6 +38,15 @@ UNREADABLE = "unreadable"
 DISCONNECTED = "disconnected"
 STATES = (CONNECTING, RECEIVING, SILENT, UNREADABLE, DISCONNECTED)
 
+# Worker state → technical alarm code of nursestation.alarms.TECHNICAL_CODES (None: clear them).
+TECHNICAL_CODE_FOR_STATE: dict[str, str | None] = {
+    RECEIVING: None,
+    CONNECTING: None,
+    SILENT: "no_device_data",
+    UNREADABLE: "unreadable_data",
+    DISCONNECTED: "device_link_lost",
+}
+
 DEFAULT_BAUD = {"masimo-ascii": 9600, "nonin-df8": 9600, "nonin-df7": 9600, "nonin-df2": 9600}
 
 ReadingsCallback = Callable[[list[Reading]], None]

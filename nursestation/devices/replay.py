@@ -18,7 +18,7 @@ import serial
 from nursestation.clinic import ClinicSettings
 from nursestation.clock import Clock, SystemClock
 from nursestation.devices.base import BaseDecoder
-from nursestation.devices.rawlog import is_raw_capture, read_raw_capture
+from nursestation.devices.rawlog import RawRecorder, is_raw_capture, read_raw_capture
 from nursestation.devices.reading import Reading
 from nursestation.devices.registry import PROTOCOLS, decoder_for
 
@@ -34,6 +34,7 @@ def run_replay(
     out: TextIO,
     err: TextIO,
     duration_s: float | None = None,
+    record_path: str | None = None,
     *,
     settings: ClinicSettings | None = None,
     clock: Clock | None = None,
@@ -42,13 +43,17 @@ def run_replay(
     """Decode `input_path` (raw bytes or a raw-capture file) or the live port `url`.
 
     A live port is read until `duration_s` passes (forever when None), the port closes, or the
-    user interrupts; HL7 ACKs are sent back on it. Returns the exit code.
+    user interrupts; HL7 ACKs are sent back on it, and with `record_path` its bytes are also
+    written to a raw-capture file (see rawlog.py). Returns the exit code.
     """
     if protocol not in PROTOCOLS:
         err.write(f"Unknown protocol '{protocol}': use one of {', '.join(PROTOCOLS)}.\n")
         return EXIT_USAGE
     if (input_path is None) == (url is None):
         err.write("Give exactly one of --input FILE or --url URL.\n")
+        return EXIT_USAGE
+    if record_path is not None and url is None:
+        err.write("--record needs --url: only a live port can be recorded.\n")
         return EXIT_USAGE
     if duration_s is not None and duration_s <= 0:
         err.write(f"Duration {duration_s} s is not allowed: it must be above 0 s.\n")
@@ -77,10 +82,20 @@ def run_replay(
         except (serial.SerialException, OSError, ValueError) as exc:
             err.write(f"Port {url} cannot be opened: {exc}.\n")
             return EXIT_USAGE
+        recorder = None
+        if record_path is not None:
+            try:
+                recorder = RawRecorder(record_path, protocol, url, clock.now())
+            except OSError as exc:
+                port.close()
+                err.write(f"Record file {record_path} cannot be written: {exc.strerror or exc}.\n")
+                return EXIT_USAGE
         try:
-            _replay_port(port, decoder, clock, emit, duration_s)
+            _replay_port(port, decoder, clock, emit, duration_s, recorder)
         finally:
             port.close()
+            if recorder is not None:
+                recorder.close()
     out.flush()
     err.write(json.dumps(decoder.stats.to_json_dict()) + "\n")
     return EXIT_OK
@@ -105,16 +120,22 @@ def _replay_port(
     clock: Clock,
     emit: Callable[[list[Reading]], None],
     duration_s: float | None,
+    recorder: RawRecorder | None,
 ) -> None:
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         while deadline is None or time.monotonic() < deadline:
             data = port.read(port.in_waiting or 1)
             if data:
-                emit(decoder.feed(data, clock.now()))
+                now = clock.now()
+                if recorder is not None:
+                    recorder.rx(now, data)
+                emit(decoder.feed(data, now))
                 reply = decoder.take_replies()
                 if reply:
                     port.write(reply)
+                    if recorder is not None:
+                        recorder.tx(now, reply)
     except KeyboardInterrupt:
         pass
     except (serial.SerialException, OSError):

@@ -12,6 +12,7 @@ import pytest
 
 from nursestation.clock import FakeClock
 from nursestation.devices import ports
+from nursestation.devices.rawlog import read_raw_capture
 from nursestation.devices.replay import run_replay
 from nursestation.devices.simulator import SessionPlayer, TcpServerSink
 from tests.devices.conftest import FIXTURES, HOST_TIME
@@ -106,16 +107,18 @@ def test_raw_binary_uses_the_given_clock(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("pulse-ox", "x", None), "Unknown protocol 'pulse-ox'"),
-        (("masimo-ascii", None, None), "Give exactly one of --input FILE or --url URL."),
-        (("masimo-ascii", "a", "loop://"), "Give exactly one of --input FILE or --url URL."),
-        (("masimo-ascii", "/nonexistent/capture.txt", None), "does not exist"),
-        (("masimo-ascii", None, "/dev/does-not-exist-42"), "cannot be opened"),
+        (("pulse-ox", "x", None, None), "Unknown protocol 'pulse-ox'"),
+        (("masimo-ascii", None, None, None), "Give exactly one of --input FILE or --url URL."),
+        (("masimo-ascii", "a", "loop://", None), "Give exactly one of --input FILE or --url URL."),
+        (("masimo-ascii", "/nonexistent/capture.txt", None, None), "does not exist"),
+        (("masimo-ascii", None, "/dev/does-not-exist-42", None), "cannot be opened"),
+        (("masimo-ascii", "x", None, "rec.rawcap"), "--record needs --url"),
     ],
 )
 def test_bad_usage_exits_2_with_one_sentence(args: tuple, message: str) -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert run_replay(*args, out, err) == 2
+    protocol, input_path, url, record = args
+    assert run_replay(protocol, input_path, url, out, err, record_path=record) == 2
     assert message in err.getvalue()
     assert err.getvalue().count("\n") == 1
     assert out.getvalue() == ""
@@ -126,7 +129,7 @@ def test_duration_must_be_positive() -> None:
     assert run_replay("masimo-ascii", None, "loop://", out, err, duration_s=0) == 2
 
 
-def test_live_url_over_tcp_sends_acks_and_stops_at_duration() -> None:
+def test_live_url_over_tcp_sends_acks_and_stops_at_duration(tmp_path: Path) -> None:
     sink = TcpServerSink()
     player = SessionPlayer("hl7-mllp", duration_s=90, speed=120)
     result: dict[str, object] = {}
@@ -138,8 +141,11 @@ def test_live_url_over_tcp_sends_acks_and_stops_at_duration() -> None:
     thread = threading.Thread(target=serve)
     thread.start()
     out, err = io.StringIO(), io.StringIO()
+    record = tmp_path / "live.rawcap"
     try:
-        code = run_replay("hl7-mllp", None, sink.url, out, err, duration_s=1.5)
+        code = run_replay(
+            "hl7-mllp", None, sink.url, out, err, duration_s=1.5, record_path=str(record)
+        )
     finally:
         thread.join()
         sink.close()
@@ -149,6 +155,11 @@ def test_live_url_over_tcp_sends_acks_and_stops_at_duration() -> None:
     assert summary["frames"] == 18  # 90 s of messages every 5 s; NIBP from 60 s
     assert {line["param"] for line in lines} >= {"hr", "spo2", "rr", "etco2", "temp", "sbp"}
     assert b"MSA|AA|SIM000000" in sink.received
+    # The recording replays to the same lines; the ACKs we sent are in it as "tx".
+    code2, lines2, err2 = replay("hl7-mllp", record)
+    assert code2 == 0 and lines2 == lines and json.loads(err2) == summary
+    sent = b"".join(c.data for c in read_raw_capture(record, directions=("tx",)))
+    assert sent.count(b"MSA|AA|") == 18
 
 
 def test_list_ports_maps_pyserial_fields(monkeypatch: pytest.MonkeyPatch) -> None:
