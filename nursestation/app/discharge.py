@@ -12,7 +12,8 @@ Stored data this module reads and writes:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,11 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
-from nursestation.app.context import AppContext
-from nursestation.app.sessions import baseline_vitals, events_of, min_observation_for
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import (
+    baseline_vitals,
+    events_of,
+    get_session_row,
+    min_observation_for,
+)
+from nursestation.app.users import reauthenticate
 from nursestation.clock import ensure_utc
 from nursestation.db.models import (
     Assessment,
+    DischargeApproval,
     DischargeOverride,
     InfusionSession,
     MedicationAdministration,
@@ -45,7 +53,7 @@ from nursestation.discharge import (
     evaluate_discharge,
     score_items,
 )
-from nursestation.errors import DomainError
+from nursestation.errors import BAD_INPUT, INVALID_STATE, OBSERVATION_INCOMPLETE, DomainError
 
 KIND_CHECKLIST = "discharge_checklist"
 KIND_SEDATION = "sedation"
@@ -149,8 +157,6 @@ def latest_snapshot(
 
 def _with_room_air(snap: VitalSnapshot, answer: bool | None) -> VitalSnapshot:
     if snap.on_room_air is None and answer is not None:
-        from dataclasses import replace
-
         return replace(snap, on_room_air=answer)
     return snap
 
@@ -161,6 +167,7 @@ class Recorded:
 
     row: InfusionSession
     config: DischargeConfig
+    readings: tuple[VitalReading, ...]
     started_at: datetime | None
     stopped_at: datetime | None
     min_observation_min: int
@@ -306,7 +313,7 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
             .order_by(DischargeOverride.at, DischargeOverride.id)
         ).scalars()
     )
-    names = dict(s.execute(select(User.id, User.full_name)).tuples().all())
+    names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
     overrides = tuple(
         Override(o.criterion, o.reason, names.get(o.by_user, f"user {o.by_user}"), o.at)
         for o in overrides_rows
@@ -316,6 +323,7 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
     return Recorded(
         row=row,
         config=config,
+        readings=tuple(readings),
         started_at=started,
         stopped_at=stopped,
         min_observation_min=math.ceil(min_observation_for(ctx, row)),
@@ -342,3 +350,841 @@ def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:
     """True when every required discharge criterion holds or is overridden, as of ctx.now()
     (called by sessions.summary_in for a stopped session)."""
     return load_recorded(ctx, s, row).evaluate(ctx.now()).ready
+
+
+# ---------------------------------------------------------------- DTOs for the screen and note
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One score item with its published wording, the pre-fill and the nurse's last entry."""
+
+    id: str
+    label: str
+    wording: tuple[str, str, str]  # for scores 2, 1, 0
+    prefilled: int | None
+    prefill_evidence: str
+    entered: int | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class SheetView:
+    """A discharge score: items pre-filled from the data recorded now, and the last stored entry."""
+
+    scale: str
+    name: str
+    threshold: int
+    required: bool
+    items: tuple[ItemView, ...]
+    assessed_at: datetime | None
+    assessed_by: str | None
+    total: int | None
+    pending: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    """A charge nurse's acceptance of a failing criterion."""
+
+    criterion: str
+    label: str
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    """One clinic discharge criterion: met or not, why, and the evidence used."""
+
+    id: str
+    label: str
+    required: bool
+    met: bool
+    satisfied: bool
+    reason: str
+    evidence: str
+    override: OverrideView | None
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """The charge nurse's sign-off."""
+
+    by: str
+    at: datetime
+    meaning: str
+
+
+@dataclass(frozen=True)
+class AssessmentItemView:
+    """One scored item of a stored assessment."""
+
+    id: str
+    label: str
+    score: int | None
+    wording: str
+    prefilled: int | None
+    prefill_evidence: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class AssessmentView:
+    """One stored discharge-related assessment (repeat assessments are all kept)."""
+
+    id: int
+    kind: str
+    name: str
+    at: datetime
+    by: str
+    score: float | None
+    threshold: int | None
+    items: tuple[AssessmentItemView, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class DischargeStatus:
+    """Readiness as of `evaluated_at`: every criterion, what fails, overrides and approval."""
+
+    session_id: int
+    evaluated_at: datetime
+    ready: bool
+    stopped_at: datetime | None
+    min_observation_min: int
+    observation_complete_at: datetime | None
+    criteria: tuple[CriterionView, ...]
+    overrides: tuple[OverrideView, ...]
+    approval: ApprovalView | None
+    ended: bool
+
+    @property
+    def failing(self) -> tuple[CriterionView, ...]:
+        """Required criteria neither met nor overridden."""
+        return tuple(c for c in self.criteria if c.required and not c.satisfied)
+
+    @property
+    def failing_ids(self) -> tuple[str, ...]:
+        """Ids of the failing criteria, in checklist order."""
+        return tuple(c.id for c in self.failing)
+
+    @property
+    def observation_remaining_min(self) -> float | None:
+        """Minutes until the observation time has elapsed (0 once it has)."""
+        if self.observation_complete_at is None:
+            return None
+        left = (self.observation_complete_at - self.evaluated_at).total_seconds() / 60
+        return max(0.0, left)
+
+
+@dataclass(frozen=True)
+class DischargeView:
+    """Everything the discharge panel shows: the status, the score sheets to fill, the answers."""
+
+    status: DischargeStatus
+    patient_name: str
+    sheets: tuple[SheetView, ...]
+    answers: dict[str, Any]
+    escort_name: str
+    upright_required_by: tuple[str, ...]
+    history: tuple[AssessmentView, ...]
+    instruction_lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DischargeNoteData:
+    """The discharge part of the session note, as plain values."""
+
+    session_id: int
+    evaluated_at: datetime
+    ready: bool
+    score_used: str
+    assessments: tuple[AssessmentView, ...]
+    criteria: tuple[CriterionView, ...]
+    overrides: tuple[OverrideView, ...]
+    approval: ApprovalView | None
+    escort: str
+    instructions_given: bool
+    next_appointment: str
+
+    def to_note_info(self) -> Any:
+        """The note renderer's DischargeInfo (latest sheet of the clinic's score)."""
+        from nursestation.note_content import (
+            CriterionRow,
+            DischargeInfo,
+            DischargeItem,
+            OverrideRow,
+        )
+
+        sheets = [a for a in self.assessments if a.kind in SCALES]
+        wanted = [a for a in sheets if a.kind == self.score_used] or sheets
+        sheet = wanted[-1] if wanted else None
+        return DischargeInfo(
+            scale_name=sheet.name if sheet else "Discharge score",
+            assessed_at=sheet.at if sheet else None,
+            items=tuple(
+                DischargeItem(i.label, float(i.score or 0), 2.0, i.wording) for i in sheet.items
+            )
+            if sheet
+            else (),
+            criteria=tuple(
+                CriterionRow(
+                    c.label,
+                    c.satisfied,
+                    c.evidence
+                    if c.met or c.override is None
+                    else f"Overridden by {c.override.by}: {c.override.reason}",
+                )
+                for c in self.criteria
+                if c.required or c.met
+            ),
+            overrides=tuple(
+                OverrideRow(f"Discharge: {o.label}", o.reason, o.by, o.at) for o in self.overrides
+            ),
+            escort=self.escort,
+            instructions_given=self.instructions_given,
+            next_appointment=self.next_appointment,
+            approved_by=self.approval.by if self.approval else None,
+            approved_at=self.approval.at if self.approval else None,
+        )
+
+
+ANSWER_LABELS: dict[str, str] = {
+    "alert_oriented": "Alert and oriented ×3",
+    "gait_steady": "Walks with a steady gait",
+    "upright_tolerated": "Tolerates upright posture",
+    "nausea_controlled": "Nausea or vomiting controlled",
+    "oral_fluids": "Tolerating oral fluids",
+    "iv_removed": "IV removed, site intact",
+    "on_room_air": "On room air (no supplemental O2)",
+    "escort_present": "Escort present",
+    "escort_name": "Escort name",
+    "escort_relationship": "Escort relationship",
+    "instructions_given": "Written instructions given",
+    "suicide_screen_positive": "Intake suicide screen positive",
+    "suicide_recheck_done": "Suicide risk re-checked",
+    "next_appointment": "Next appointment",
+}
+APPROVAL_MEANING = "Approved for discharge"
+NOTE_NOT_SIGNED = "The nurse must sign the session note before discharge approval."
+
+
+def _answer_text(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{ANSWER_LABELS.get(key, key)}: {'yes' if value else 'no'}"
+    return f"{ANSWER_LABELS.get(key, key)}: {value}"
+
+
+def assessment_view(
+    a: Assessment, config: DischargeConfig, names: dict[int, str]
+) -> AssessmentView:
+    """A stored assessment row as plain values."""
+    from nursestation.discharge import SCALE_NAMES
+    from nursestation.scales import sedation_scale
+
+    items = a.items or {}
+    by = names.get(a.by_user, f"user {a.by_user}")
+    if a.kind in SCALES:
+        sheet = sheet_from_row(a.kind, config, a)
+        defs = {i.id: i for i in score_items(a.kind, config)}
+        views = tuple(
+            AssessmentItemView(
+                e.item_id,
+                e.label,
+                e.entered,
+                defs[e.item_id].wording(e.entered) if e.entered is not None else "not scored",
+                e.prefilled,
+                e.prefill_evidence,
+                e.origin,
+            )
+            for e in sheet.entries
+        )
+        pending = [v.label for v in views if v.score is None]
+        detail = f"{sheet.subtotal}/10" + (
+            f" (not scored: {', '.join(pending)})" if pending else ""
+        )
+        return AssessmentView(
+            a.id,
+            a.kind,
+            SCALE_NAMES[a.kind],
+            a.at,
+            by,
+            a.score,
+            items.get("threshold"),
+            views,
+            detail,
+        )
+    if a.kind == KIND_SEDATION:
+        scale = sedation_scale(str(items["scale"]))
+        level = scale.level(int(items["score"]))
+        detail = f"{scale.name} {level.score} – {level.text}"
+        return AssessmentView(a.id, a.kind, scale.name, a.at, by, a.score, None, (), detail)
+    if a.kind == KIND_DISSOCIATION:
+        return AssessmentView(
+            a.id, a.kind, "Dissociation", a.at, by, a.score, None, (), str(items.get("text") or "")
+        )
+    answers = items.get("answers", {})
+    detail = "; ".join(_answer_text(k, v) for k, v in answers.items())
+    return AssessmentView(a.id, a.kind, "Discharge checklist", a.at, by, None, None, (), detail)
+
+
+def _override_view(o: Override, labels: dict[str, str]) -> OverrideView:
+    assert o.at is not None
+    return OverrideView(
+        o.criterion_id, labels.get(o.criterion_id, o.criterion_id), o.reason, o.by, o.at
+    )
+
+
+def _status(
+    rec: Recorded, ev: DischargeEvaluation, approval: DischargeApproval | None
+) -> DischargeStatus:
+    labels = {c.id: c.label for c in rec.config.checklist}
+    criteria = tuple(
+        CriterionView(
+            id=c.id,
+            label=c.label,
+            required=c.required,
+            met=c.met,
+            satisfied=c.satisfied,
+            reason=c.reason,
+            evidence=c.evidence,
+            override=_override_view(c.override, labels) if c.override else None,
+        )
+        for c in ev.criteria
+    )
+    approval_view = (
+        ApprovalView(
+            rec.names.get(approval.by_user, f"user {approval.by_user}"),
+            approval.at,
+            approval.meaning,
+        )
+        if approval is not None
+        else None
+    )
+    return DischargeStatus(
+        session_id=rec.row.id,
+        evaluated_at=ev.evaluated_at,
+        ready=ev.ready,
+        stopped_at=rec.stopped_at,
+        min_observation_min=rec.min_observation_min,
+        observation_complete_at=ev.observation_complete_at,
+        criteria=criteria,
+        overrides=tuple(_override_view(o, labels) for o in rec.overrides if o.at is not None),
+        approval=approval_view,
+        ended=rec.row.ended_at is not None,
+    )
+
+
+def _approval_row(s: Session, session_id: int) -> DischargeApproval | None:
+    return s.execute(
+        select(DischargeApproval).where(DischargeApproval.session_id == session_id)
+    ).scalar_one_or_none()
+
+
+def _evaluate_in(
+    ctx: AppContext, s: Session, row: InfusionSession
+) -> tuple[Recorded, DischargeEvaluation, DischargeApproval | None]:
+    """Evaluate as of now, or as of the approval for an approved session (what was signed)."""
+    rec = load_recorded(ctx, s, row)
+    approval = _approval_row(s, row.id)
+    when = approval.at if approval is not None else ctx.now()
+    return rec, rec.evaluate(when), approval
+
+
+def status_in(ctx: AppContext, s: Session, session_id: int) -> DischargeStatus:
+    """The discharge status inside an open transaction."""
+    rec, ev, approval = _evaluate_in(ctx, s, get_session_row(s, session_id))
+    return _status(rec, ev, approval)
+
+
+def get_status(ctx: AppContext, actor: Actor, session_id: int) -> DischargeStatus:
+    """Which discharge criteria hold now, which fail and why."""
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        return status_in(ctx, s, session_id)
+
+
+def _sheet_view(rec: Recorded, scale: str, fresh: ScoreSheet) -> SheetView:
+    from nursestation.discharge import SCALE_NAMES
+
+    stored_row = rec.score_rows.get(scale)
+    stored = sheet_from_row(scale, rec.config, stored_row) if stored_row is not None else None
+    items = []
+    for item, e in zip(score_items(scale, rec.config), fresh.entries, strict=True):
+        last = stored.entry(item.id) if stored is not None else None
+        items.append(
+            ItemView(
+                id=item.id,
+                label=item.label,
+                wording=(item.level_2, item.level_1, item.level_0),
+                prefilled=e.prefilled,
+                prefill_evidence=e.prefill_evidence,
+                entered=last.entered if last else None,
+                origin=last.origin if last else "pending",
+            )
+        )
+    return SheetView(
+        scale=scale,
+        name=SCALE_NAMES[scale],
+        threshold=rec.config.threshold(scale),
+        required=scale in rec.config.required_scales(),
+        items=tuple(items),
+        assessed_at=stored_row.at if stored_row is not None else None,
+        assessed_by=rec.names.get(stored_row.by_user) if stored_row is not None else None,
+        total=stored.total if stored is not None else None,
+        pending=stored.pending if stored is not None else tuple(i.id for i in items),
+    )
+
+
+def get_discharge(ctx: AppContext, actor: Actor, session_id: int) -> DischargeView:
+    """The discharge screen: score sheets pre-filled from the recorded data, the checklist
+    answers so far, the criteria and the assessment history."""
+    from nursestation.discharge import prefill_sheet
+
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        rec, ev, approval = _evaluate_in(ctx, s, row)
+        required = rec.config.required_scales()
+        order = [*required, *(x for x in SCALES if x not in required)]
+        sheets = tuple(
+            _sheet_view(rec, sc, prefill_sheet(sc, rec.config, rec.baseline, rec.latest))
+            for sc in order
+        )
+        return DischargeView(
+            status=_status(rec, ev, approval),
+            patient_name=row.patient.name,
+            sheets=sheets,
+            answers=dict(rec.answers),
+            escort_name=rec.escort_name(),
+            upright_required_by=rec.upright_required_by,
+            history=tuple(assessment_view(a, rec.config, rec.names) for a in rec.assessments),
+            instruction_lines=tuple(rec.config.instruction_lines()),
+        )
+
+
+# ---------------------------------------------------------------- recording an assessment
+
+
+def _check_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in answers.items():
+        if key in BOOL_ANSWERS:
+            if value is None:
+                continue
+            if not isinstance(value, bool):
+                raise DomainError(
+                    BAD_INPUT,
+                    f"{ANSWER_LABELS[key]} must be yes or no (true/false), not {value!r}.",
+                    field=key,
+                )
+            out[key] = value
+        elif key in TEXT_ANSWERS:
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise DomainError(
+                    BAD_INPUT, f"{ANSWER_LABELS[key]} must be text, not {value!r}.", field=key
+                )
+            if value.strip():
+                out[key] = value.strip()
+        else:
+            raise DomainError(
+                BAD_INPUT,
+                f"Unknown discharge answer '{key}': allowed {', '.join(ANSWER_KEYS)}.",
+                field=key,
+            )
+    return out
+
+
+CONFIRM = "confirm"  # a score value meaning "accept the pre-filled value"
+
+
+def _fill_sheet(sheet: ScoreSheet, values: Mapping[str, Any], by: str) -> ScoreSheet:
+    for item_id, value in values.items():
+        entered = sheet.confirm if value == CONFIRM else None
+        sheet = entered(item_id, by) if entered else sheet.enter(item_id, value, by)
+    return sheet
+
+
+def record_assessment(
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    *,
+    scores: Mapping[str, Mapping[str, Any]] | None = None,
+    answers: Mapping[str, Any] | None = None,
+    sedation: tuple[str, int] | None = None,
+    dissociation_resolved: bool | None = None,
+    cadss_total: int | None = None,
+    cadss_baseline: int | None = None,
+) -> DischargeStatus:
+    """Store one discharge assessment: score sheets (`{scale: {item: 0-2 or "confirm"}}`, the
+    pre-fill computed now is kept beside each entry), checklist answers, a sedation rating, a
+    dissociation check (clinician yes/no or a CADSS total). Everything is checked before
+    anything is written; each part is its own assessments row."""
+    from nursestation.discharge import SedationAssessment as _Sed
+    from nursestation.discharge import prefill_sheet
+    from nursestation.scales import ScaleSettings, cadss_check, clinician_check
+
+    ctx.require(actor, "discharge_assessment")
+    scores = dict(scores or {})
+    clean = _check_answers(answers or {})
+    if not (
+        scores or clean or sedation or dissociation_resolved is not None or cadss_total is not None
+    ):
+        raise DomainError(BAD_INPUT, "Nothing to record: score an item or answer a question.")
+    unknown = sorted(set(scores) - set(SCALES))
+    if unknown:
+        raise DomainError(
+            BAD_INPUT,
+            f"Unknown discharge score '{unknown[0]}': use {', '.join(SCALES)}.",
+            field="scale",
+        )
+    now = ctx.now()
+    sed = _Sed(str(sedation[0]), sedation[1], now) if sedation is not None else None
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
+        rec = load_recorded(ctx, s, row)
+        if (scores or clean) and rec.stopped_at is None:
+            raise DomainError(
+                INVALID_STATE,
+                "The infusion has not been stopped: discharge is assessed during observation.",
+            )
+        if rec.started_at is None and (sed or dissociation_resolved is not None or cadss_total):
+            raise DomainError(INVALID_STATE, "The infusion has not started.")
+        on_air = clean.get("on_room_air", rec.answers.get("on_room_air"))
+        latest = latest_snapshot(list(rec.readings), rec.stopped_at, on_air)
+        sheets = {
+            scale: _fill_sheet(
+                prefill_sheet(scale, rec.config, rec.baseline, latest), values, actor.username
+            )
+            for scale, values in scores.items()
+        }
+        check = None
+        if cadss_total is not None:
+            base = cadss_baseline
+            if base is None:
+                base = _pre_dose_cadss(rec)
+            check = cadss_check(cadss_total, base, ScaleSettings.from_settings(ctx.settings))
+        elif dissociation_resolved is not None:
+            check = clinician_check(dissociation_resolved)
+
+        def add(kind: str, score: float | None, items: dict[str, Any]) -> Assessment:
+            a = Assessment(
+                session_id=row.id,
+                kind=kind,
+                at=now,
+                recorded_at=now,
+                score=score,
+                items=items,
+                by_user=actor.user_id,
+            )
+            s.add(a)
+            s.flush()
+            ctx.audit(s, actor, f"discharge.assess.{kind}", "assessment", a.id, after=items)
+            return a
+
+        for scale, sheet in sheets.items():
+            add(scale, sheet.total, _sheet_json(sheet))
+        if clean:
+            add(KIND_CHECKLIST, None, {"answers": clean})
+        if sed is not None:
+            add(KIND_SEDATION, float(sed.value), {"scale": sed.scale, "score": sed.value})
+        if check is not None:
+            add(
+                KIND_DISSOCIATION,
+                float(check.cadss_total) if check.cadss_total is not None else None,
+                {
+                    "method": check.method,
+                    "resolved": check.resolved,
+                    "text": check.text,
+                    "cadss_total": check.cadss_total,
+                    "cadss_baseline": check.baseline_total,
+                },
+            )
+        return status_in(ctx, s, row.id)
+
+
+def _pre_dose_cadss(rec: Recorded) -> int | None:
+    """The CADSS total recorded before the infusion started, if any."""
+    if rec.started_at is None:
+        return None
+    pre = [
+        a
+        for a in rec.assessments
+        if a.kind == KIND_DISSOCIATION
+        and ensure_utc(a.at) <= ensure_utc(rec.started_at)
+        and (a.items or {}).get("cadss_total") is not None
+    ]
+    return int(pre[-1].items["cadss_total"]) if pre else None
+
+
+def _sheet_json(sheet: ScoreSheet) -> dict[str, Any]:
+    return {
+        "scale": sheet.scale,
+        "threshold": sheet.threshold,
+        "total": sheet.total,
+        "items": [
+            {
+                "id": e.item_id,
+                "label": e.label,
+                "prefilled": e.prefilled,
+                "prefill_evidence": e.prefill_evidence,
+                "entered": e.entered,
+                "entered_by": e.entered_by,
+                "origin": e.origin,
+            }
+            for e in sheet.entries
+        ],
+    }
+
+
+# ---------------------------------------------------------------- override, readiness, approval
+
+
+def override_criterion(
+    ctx: AppContext, actor: Actor, session_id: int, criterion: str, reason: str
+) -> DischargeStatus:
+    """A charge nurse accepts one failing criterion with a written reason (kept and shown in
+    the note). The minimum observation time cannot be overridden."""
+    ctx.require(actor, "override_discharge")
+    min_chars = int(ctx.settings.get("session.checklist.override_min_reason_chars"))
+    reason = (reason or "").strip()
+    if len(reason) < min_chars:
+        raise DomainError(
+            BAD_INPUT,
+            f"An override needs a written reason of at least {min_chars} characters.",
+            field="reason",
+        )
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, "This session has ended.")
+        rec = load_recorded(ctx, s, row)
+        ids = [c.id for c in rec.config.checklist]
+        if criterion not in ids:
+            raise DomainError(
+                BAD_INPUT,
+                f"Unknown discharge criterion '{criterion}': the clinic's are {', '.join(ids)}.",
+                field="criterion",
+            )
+        if rec.stopped_at is None:
+            raise DomainError(INVALID_STATE, "The infusion has not been stopped.")
+        ev = rec.evaluate(ctx.now())
+        c = ev.criterion(criterion)
+        if criterion == "observation_time" and not c.met:
+            raise DomainError(
+                OBSERVATION_INCOMPLETE,
+                f"The minimum observation time cannot be overridden. {c.reason}",
+                field="criterion",
+            )
+        if c.met:
+            raise DomainError(
+                INVALID_STATE,
+                f"'{c.label}' is met: there is nothing to override.",
+                field="criterion",
+            )
+        if not c.required:
+            raise DomainError(
+                INVALID_STATE,
+                f"'{c.label}' is optional at this clinic and does not block discharge.",
+                field="criterion",
+            )
+        if c.override is not None:
+            raise DomainError(
+                INVALID_STATE,
+                f"'{c.label}' was already overridden by {c.override.by}.",
+                field="criterion",
+            )
+        o = DischargeOverride(
+            session_id=row.id,
+            criterion=criterion,
+            reason=reason,
+            by_user=actor.user_id,
+            at=ctx.now(),
+        )
+        s.add(o)
+        s.flush()
+        ctx.audit(
+            s,
+            actor,
+            "discharge.override",
+            "session",
+            row.id,
+            before={"criterion": criterion, "met": False, "why": c.reason},
+            after={"criterion": criterion, "reason": reason, "override_id": o.id},
+        )
+        return status_in(ctx, s, row.id)
+
+
+def require_ready(ctx: AppContext, actor: Actor, session_id: int) -> DischargeStatus:
+    """The status when the session is ready for discharge; otherwise observation_incomplete
+    (observation time not elapsed) or criteria_not_met naming every failing criterion."""
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        rec, ev, approval = _evaluate_in(ctx, s, row)
+        if approval is None:
+            _ready_gate(rec, ev)
+        return _status(rec, ev, approval)
+
+
+def _ready_gate(rec: Recorded, ev: DischargeEvaluation) -> None:
+    if rec.stopped_at is None:
+        raise DomainError(
+            INVALID_STATE, "The infusion has not been stopped: observation has not started."
+        )
+    ev.raise_if_not_ready()
+
+
+def _notes_module() -> Any:
+    """nursestation.app.notes when another engineer's notes service is installed, else None."""
+    try:
+        from nursestation.app import notes
+    except ImportError as exc:
+        if getattr(exc, "name", None) not in ("nursestation.app.notes", None):
+            raise
+        return None
+    return notes
+
+
+def _approval_precheck(ctx: AppContext, s: Session, row: InfusionSession) -> DischargeEvaluation:
+    if _approval_row(s, row.id) is not None:
+        raise DomainError(INVALID_STATE, "This session is already approved for discharge.")
+    if row.ended_at is not None:
+        raise DomainError(INVALID_STATE, f"This session has ended ({row.end_reason}).")
+    rec = load_recorded(ctx, s, row)
+    ev = rec.evaluate(ctx.now())
+    _ready_gate(rec, ev)
+    notes = _notes_module()
+    if notes is not None and not notes.has_signed_note(s, row.id):
+        raise DomainError(INVALID_STATE, NOTE_NOT_SIGNED)
+    return ev
+
+
+def _evaluation_json(ev: DischargeEvaluation) -> dict[str, Any]:
+    return {
+        "evaluated_at": ev.evaluated_at.isoformat(),
+        "ready": ev.ready,
+        "criteria": [
+            {
+                "id": c.id,
+                "label": c.label,
+                "required": c.required,
+                "met": c.met,
+                "reason": c.reason,
+                "evidence": c.evidence,
+                "override": {
+                    "reason": c.override.reason,
+                    "by": c.override.by,
+                    "at": c.override.at.isoformat() if c.override.at else None,
+                }
+                if c.override
+                else None,
+            }
+            for c in ev.criteria
+        ],
+    }
+
+
+def approve_discharge(
+    ctx: AppContext, actor: Actor, session_id: int, password: str
+) -> DischargeStatus:
+    """The charge nurse's sign-off "Approved for discharge": password re-asked, every criterion
+    met or overridden, the nurse's note signed (when the notes service exists). Records the
+    approval, countersigns the note, and ends the session (the chair is free)."""
+    ctx.require(actor, "approve_discharge")
+    with ctx.tx() as s:
+        _approval_precheck(ctx, s, get_session_row(s, session_id))
+    reauthenticate(ctx, actor, password)
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        ev = _approval_precheck(ctx, s, row)  # again: nothing may have changed meanwhile
+        now = ctx.now()
+        approval = DischargeApproval(
+            session_id=row.id,
+            by_user=actor.user_id,
+            at=now,
+            meaning=APPROVAL_MEANING,
+            criteria=_evaluation_json(ev),
+        )
+        s.add(approval)
+        before = {"ended_at": None, "end_reason": None}
+        row.ended_at = now
+        row.end_reason = "discharged"
+        s.flush()
+        ctx.audit(
+            s,
+            actor,
+            "discharge.approve",
+            "session",
+            row.id,
+            before=before,
+            after={
+                "meaning": APPROVAL_MEANING,
+                "by": actor.full_name,
+                "at": now.isoformat(),
+                "end_reason": "discharged",
+                "overridden": [c.id for c in ev.criteria if c.override is not None],
+            },
+        )
+        notes = _notes_module()
+        if notes is not None:
+            notes.countersign_for_approval(ctx, s, row.id, actor, password, now)
+        return status_in(ctx, s, row.id)
+
+
+# ---------------------------------------------------------------- instruction sheet and note
+
+
+def instruction_sheet_pdf(ctx: AppContext, actor: Actor, session_id: int) -> bytes:
+    """The patient's printable discharge instructions from the clinic's text (PDF bytes)."""
+    from nursestation.report.note_pdf import render_discharge_instructions_pdf
+
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        rec = load_recorded(ctx, s, row)
+        escort = rec.escort_name()
+        rel = str(rec.answers.get("escort_relationship") or "")
+        if escort and rel:
+            escort = f"{escort} ({rel})"
+        patient = row.patient.name
+        ctx.audit(s, actor, "discharge.instructions_printed", "session", row.id)
+    tz_name = str(ctx.settings.get("general.timezone_display") or "local")
+    return render_discharge_instructions_pdf(
+        str(ctx.settings.get("general.clinic_name")),
+        patient,
+        escort,
+        rec.config.instruction_lines(),
+        ctx.now(),
+        display_tz=None if tz_name == "local" else tz_name,
+    )
+
+
+def discharge_for_note(ctx: AppContext, s: Session, session_id: int) -> DischargeNoteData:
+    """The discharge part of the session note inside the caller's transaction: every
+    assessment, every criterion (as of the approval once approved), overrides and approval."""
+    row = get_session_row(s, session_id)
+    rec, ev, approval = _evaluate_in(ctx, s, row)
+    status = _status(rec, ev, approval)
+    escort = rec.escort_name()
+    rel = str(rec.answers.get("escort_relationship") or "")
+    return DischargeNoteData(
+        session_id=row.id,
+        evaluated_at=ev.evaluated_at,
+        ready=ev.ready,
+        score_used=rec.config.score_used,
+        assessments=tuple(assessment_view(a, rec.config, rec.names) for a in rec.assessments),
+        criteria=status.criteria,
+        overrides=status.overrides,
+        approval=status.approval,
+        escort=f"{escort} ({rel})" if escort and rel else escort,
+        instructions_given=bool(rec.answers.get("instructions_given", False)),
+        next_appointment=str(rec.answers.get("next_appointment") or ""),
+    )
