@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -330,6 +331,7 @@ def test_raw_recording_replays_to_the_same_readings(
     assert "receiving" in events and "disconnected" in events
 
 
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX-only")
 def test_pty_end_to_end_cable_pull_and_replug(tmp_path: Path) -> None:
     """The simulator writes to a real pty; pulling it and plugging a new one at the same path
     (a symlink, like /dev/serial/by-id) resumes capture: disconnected → connecting → receiving."""
