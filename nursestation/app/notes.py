@@ -1,0 +1,1425 @@
+"""The signed session note: content from the stored session, PAdES signing, countersigning at
+discharge approval, addenda, and verification of note files (issue 8).
+
+A note version is rendered once and then only grows by incremental signature updates; the rows
+in notes / note_documents / note_signatures are append-only in the database. A correction after
+signing is an addendum: a new version (n+1) that supersedes the previous one, signed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nursestation import __version__, infusion
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import baseline_vitals, events_of, get_session_row, planned_of
+from nursestation.app.vitals import VitalsRecord, readings_in
+from nursestation.config import StationConfig
+from nursestation.db.models import (
+    AlarmEvent,
+    Assessment,
+    DischargeApproval,
+    DischargeOverride,
+    InfusionEvent,
+    InfusionSession,
+    MedicationAdministration,
+    MedicationResponse,
+    Note,
+    NoteDocument,
+    NoteSignature,
+    User,
+    VitalReading,
+)
+from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, NOT_PERMITTED, DomainError
+from nursestation.note_content import (
+    CHARGE_SLOT,
+    NURSE_SLOT,
+    AddendumInfo,
+    AlarmRow,
+    AssessmentRow,
+    ChartMarker,
+    ChartSeries,
+    ChecklistRow,
+    CriterionRow,
+    DischargeInfo,
+    DischargeItem,
+    DoseCalculation,
+    MedicationRow,
+    NoteContent,
+    NoteHeader,
+    OverrideRow,
+    SignatureSlot,
+    VitalsRow,
+)
+from nursestation.note_content import InfusionEvent as NoteInfusionEvent
+from nursestation.note_content import InfusionRecord as NoteInfusionRecord
+
+NURSE_FIELD = "NurseSignature"
+CHARGE_FIELD = "ChargeNurseSignature"
+MEANING_DOCUMENTED = "Documented by"
+MEANING_ADDENDUM = "Addendum documented by"
+MEANING_APPROVED = "Approved for discharge"
+STAGE_SIGNED = "signed"
+STAGE_COUNTERSIGNED = "countersigned"
+NONE_RECORDED = "none recorded"
+
+_EVENT_LABELS = {
+    infusion.START: "started",
+    infusion.PAUSE: "paused",
+    infusion.RESUME: "resumed",
+    infusion.RATE_CHANGE: "rate changed",
+    infusion.STOP: "stopped",
+}
+_SCALE_LABELS = {
+    "moaas": "MOAA/S",
+    "rass": "RASS",
+    "cadss": "CADSS",
+    "aldrete": "Modified Aldrete",
+    "padss": "PADSS",
+    "modified_padss": "Modified PADSS",
+    "phq9": "PHQ-9",
+    "gad7": "GAD-7",
+    "pcl5": "PCL-5",
+    "cssrs": "C-SSRS",
+    "nausea": "Nausea",
+}
+# Tier words as printed: the PDF colours a flag red when it says "action" and amber otherwise,
+# so a critical breach (beyond action) must carry the word too.
+_TIER_WORDS = {"advisory": "notify", "action": "action", "critical": "critical action"}
+
+
+# ---------------------------------------------------------------- DTOs
+
+
+@dataclass(frozen=True)
+class NoteInfo:
+    """One version of a session note as stored: who signed it and its latest document."""
+
+    note_id: int
+    label: str
+    session_id: int
+    version: int
+    stage: str
+    document_id: int
+    sha256: str
+    signed_by: str
+    signed_at: datetime
+    countersigned_by: str | None
+    countersigned_at: datetime | None
+    supersedes_id: int | None
+    addendum_reason: str | None
+    addendum_text: str | None
+    file_name: str
+
+
+@dataclass(frozen=True)
+class NoteCheck:
+    """Verification of a stored note document against the clinic CA."""
+
+    note_id: int
+    version: int
+    ok: bool
+    lines: tuple[str, ...]
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def note_label(session_id: int) -> str:
+    """The printed note identifier (one per session; versions are numbered separately)."""
+    return f"S-{session_id:06d}"
+
+
+_LABEL_RE = re.compile(r"Session note S-(\d+) v(\d+)")
+
+
+def display_tz_name(ctx: AppContext) -> str | None:
+    """The clinic's display zone (an IANA name), or None for the station's local zone."""
+    try:
+        value = ctx.settings.get("general.timezone_display")
+    except KeyError:
+        return None
+    return None if not value or value == "local" else str(value)
+
+
+def _zone(name: str | None) -> tzinfo:
+    from nursestation.report.note_pdf import display_zone
+
+    return display_zone(name)
+
+
+def _hm(when: datetime | None, tz: tzinfo) -> str:
+    return "—" if when is None else when.astimezone(tz).strftime("%H:%M")
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def file_name_for(session_date: date, mrn: str, session_id: int, version: int) -> str:
+    """date_MRN_session_vN.pdf, safe on every file system."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", mrn).strip("-") or "patient"
+    return f"{session_date.isoformat()}_{safe}_session{session_id}_v{version}.pdf"
+
+
+def _names(s: Session) -> dict[int, str]:
+    return {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
+
+
+def _optional(module: str, name: str) -> Any:
+    """A function another engineer's module may offer (e.g. medications_for_note), else None."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    return getattr(mod, name, None)
+
+
+# ---------------------------------------------------------------- content
+
+
+def build_note_content(
+    ctx: AppContext,
+    s: Session,
+    session_id: int,
+    generated_at: datetime,
+    version: int,
+    *,
+    nurse: str | None = None,
+    addendum: AddendumInfo | None = None,
+    signature_slots: tuple[SignatureSlot, ...] = (NURSE_SLOT, CHARGE_SLOT),
+) -> NoteContent:
+    """Everything the note prints, read from the session's stored rows (pure for given rows).
+
+    `nurse` is the documenting nurse printed in the header (default: who checked the patient in).
+    """
+    row = get_session_row(s, session_id)
+    tz_name = display_tz_name(ctx)
+    tz = _zone(tz_name)
+    names = _names(s)
+    patient = row.patient
+    events = events_of(s, session_id)
+    start_at = next((e.at for e in events if e.kind == infusion.START), None)
+    records = readings_in(s, session_id)
+    base = baseline_vitals(s, session_id, before=start_at) if start_at else None
+    header = NoteHeader(
+        patient_name=patient.name,
+        mrn=patient.mrn,
+        dob=patient.dob,
+        session_date=row.checked_in_at.astimezone(tz).date(),
+        chair=row.chair,
+        session_number=row.session_number,
+        protocol=_protocol_text(row),
+        nurse=nurse or names.get(row.checked_in_by, "unknown"),
+        prescriber=row.prescriber,
+        allergies=", ".join(patient.allergies or []) or NONE_RECORDED,
+    )
+    vitals_rows = _vitals_rows(ctx, records, base, tz)
+    baseline_row = next(
+        (v for r, v in zip(records, vitals_rows, strict=True) if base and r.id == base.id), None
+    )
+    infusion_rec = _infusion_record(ctx, s, row, events, generated_at, names)
+    origin = start_at or (records[0].observed_at if records else None)
+    meds = _medications(ctx, s, session_id, tz, names)
+    series, markers = _charts(records, events, meds, origin)
+    discharge = _discharge(ctx, s, row, tz, names)
+    return NoteContent(
+        note_id=note_label(session_id),
+        version=version,
+        generated_at=generated_at,
+        app_version=__version__,
+        clinic_name=str(ctx.settings.get("general.clinic_name")),
+        header=header,
+        checklist=_checklist_rows(row, events, names, tz),
+        baseline_vitals=baseline_row,
+        infusion=infusion_rec,
+        vitals=tuple(vitals_rows),
+        chart_series=series,
+        chart_markers=markers,
+        medications=meds,
+        assessments=_assessments(s, session_id),
+        alarms=_alarms(s, session_id, names, tz),
+        discharge=discharge,
+        addendum=addendum,
+        signature_slots=signature_slots,
+        display_tz=tz_name,
+    )
+
+
+def _protocol_text(row: InfusionSession) -> str:
+    kind = row.session_type.replace("_", " ")
+    return (
+        f"{kind}: {_num(row.dose_mg_per_kg)} mg/kg over {_num(row.duration_min)} min "
+        f"at {_num(row.concentration_mg_per_ml)} mg/mL"
+    )
+
+
+def _yes(value: Any) -> str:
+    if value is None:
+        return "not answered"
+    return "yes" if value else "no"
+
+
+def _local_time(raw: Any, tz: tzinfo) -> str:
+    if not raw:
+        return "not answered"
+    try:
+        return datetime.fromisoformat(str(raw)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(raw)
+
+
+def _answer_text(item_id: str, a: dict[str, Any], tz: tzinfo) -> str:
+    """The nurse's answer for one checklist item, in words."""
+    if item_id == "consent_confirmed":
+        return _yes(a.get("consent_confirmed"))
+    if item_id == "identity_two_identifiers":
+        return _yes(a.get("identity_two_identifiers"))
+    if item_id == "npo":
+        return (
+            f"solids {_local_time(a.get('last_solids_at'), tz)}; clear liquids "
+            f"{_local_time(a.get('last_clear_liquids_at'), tz)}"
+        )
+    if item_id == "escort":
+        parts = [str(a[k]) for k in ("escort_name", "escort_phone") if a.get(k)]
+        return ", ".join(parts) or "not answered"
+    if item_id == "pregnancy_screen":
+        return str(a.get("pregnancy_screen") or "not answered").replace("_", " ")
+    if item_id in ("contraindication_screen", "interacting_medications"):
+        key = "contraindications" if item_id == "contraindication_screen" else item_id
+        screened = a.get(f"{key}_screened")
+        found = ", ".join(a.get(key) or []) or "none"
+        return f"screened: {_yes(screened)}; found: {found}"
+    if item_id == "iv_access":
+        gauge = f"{a['iv_gauge']} G" if a.get("iv_gauge") else "gauge not recorded"
+        return f"{a.get('iv_site') or 'site not recorded'}, {gauge}, patent: {_yes(a.get('iv_patent'))}"
+    return ""
+
+
+def _checklist_rows(
+    row: InfusionSession,
+    events: Sequence[infusion.InfusionEvent],
+    names: dict[int, str],
+    tz: tzinfo,
+) -> tuple[ChecklistRow, ...]:
+    from nursestation.checklist import ITEM_LABELS
+
+    answers = dict(row.checklist or {})
+    result = dict(row.checklist_result or {})
+    items = {it["id"]: it for it in result.get("items", [])}
+    rows: list[ChecklistRow] = []
+    ids = list(items) or [i for i in ITEM_LABELS if i != "baseline_vitals"]
+    if not answers and not items:
+        return ()
+    for item_id in ids:
+        it = items.get(item_id, {})
+        label = it.get("label") or ITEM_LABELS.get(item_id, item_id)
+        answer = _answer_text(item_id, answers, tz) or str(it.get("status", ""))
+        status = str(it.get("status", "")).replace("_", " ")
+        note = " — ".join(p for p in (status.upper() if status else "", it.get("message", "")) if p)
+        if it.get("overridden"):
+            note += " (overridden by charge nurse)"
+        rows.append(ChecklistRow(label, answer, note))
+    if row.checklist_override_reason:
+        who = names.get(row.checklist_override_by or 0, "unknown")
+        rows.append(
+            ChecklistRow(
+                "Charge-nurse override of hard stops",
+                "overridden",
+                f"{row.checklist_override_reason} — {who} at {_hm(row.checklist_override_at, tz)}",
+            )
+        )
+    start = next((e for e in events if e.kind == infusion.START), None)
+    if result:
+        decision = "yes" if result.get("can_start") else "no"
+        rows.append(
+            ChecklistRow(
+                "OK to proceed",
+                decision,
+                f"infusion started at {_hm(start.at, tz)}" if start else "infusion not started",
+            )
+        )
+    return tuple(rows)
+
+
+def _vitals_rows(
+    ctx: AppContext, records: Sequence[VitalsRecord], base: VitalReading | None, tz: tzinfo
+) -> list[VitalsRow]:
+    from nursestation.limits import SEDATION_PARAM, VitalLimits, evaluate
+    from nursestation.vitals import SEDATION_LABELS, VitalsInput
+
+    limits = VitalLimits.from_settings(ctx.settings)
+    baseline_input = (
+        VitalsInput(sbp=base.sbp, dbp=base.dbp, map=base.map, hr=base.hr, spo2=base.spo2,
+                    rr=base.rr, etco2=base.etco2, temp_c=base.temp_c)
+        if base is not None
+        else None
+    )  # fmt: skip
+    by_id = {r.id: r for r in records}
+    out: list[VitalsRow] = []
+    for r in records:
+        values = VitalsInput(
+            sbp=r.sbp, dbp=r.dbp, map=r.map, hr=r.hr, spo2=r.spo2, rr=r.rr, etco2=r.etco2,
+            temp_c=r.temp_c, sedation_scale=r.sedation_scale, sedation_score=r.sedation_score,
+        )  # fmt: skip
+        is_base = base is not None and r.id == base.id
+        breaches = evaluate(values, None if is_base else baseline_input, limits)
+        flags: dict[str, str] = {}
+        sedation = None
+        if r.sedation_scale and r.sedation_score is not None:
+            sedation = f"{SEDATION_LABELS.get(r.sedation_scale, r.sedation_scale)} {_num(r.sedation_score)}"
+        for b in breaches:
+            word = "HIGH" if b.direction == "high" else "LOW"
+            tier = _TIER_WORDS.get(b.tier, b.tier)
+            if b.basis == "baseline" and b.change_pct is not None:
+                text = f"{word} ({tier}, {b.change_pct:+g}% vs baseline)"
+            else:
+                text = f"{word} ({tier})"
+            if b.param == SEDATION_PARAM:
+                sedation = f"{sedation} {text}" if sedation else text
+            else:
+                flags[b.param] = text
+        correction = None
+        if r.supersedes_id is not None:
+            old = by_id.get(r.supersedes_id)
+            when = _hm(old.recorded_at, tz) if old else "?"
+            correction = (
+                f"Corrects the entry made at {when}: {r.correction_reason or 'no reason given'}"
+            )
+        elif r.superseded_by is not None:
+            correction = "Superseded by a later correction"
+        out.append(
+            VitalsRow(
+                observed_at=r.observed_at,
+                recorded_at=r.recorded_at,
+                source="manual" if r.source == "manual" else r.source_detail,
+                sbp=r.sbp,
+                dbp=r.dbp,
+                map=r.map,
+                hr=r.hr,
+                spo2=r.spo2,
+                rr=r.rr,
+                etco2=r.etco2,
+                temp=r.temp_c,
+                sedation=sedation,
+                flags=flags,
+                late=r.late,
+                superseded=r.superseded_by is not None,
+                correction=correction,
+            )
+        )
+    return out
+
+
+def _drug_name(ctx: AppContext, key: str) -> str:
+    from nursestation.formulary import Formulary
+
+    try:
+        return Formulary.from_settings(ctx.settings).get(key).name
+    except (DomainError, KeyError, ValueError):
+        return key.replace("_", " ").capitalize()
+
+
+def _infusion_record(
+    ctx: AppContext,
+    s: Session,
+    row: InfusionSession,
+    events: Sequence[infusion.InfusionEvent],
+    generated_at: datetime,
+    names: dict[int, str],
+) -> NoteInfusionRecord | None:
+    if not events:
+        return None
+    planned = planned_of(row)
+    state = infusion.infusion_state(events, planned, generated_at, min_observation_min=0)
+    users = [
+        user_id
+        for (user_id,) in s.execute(
+            select(InfusionEvent.user_id)
+            .where(InfusionEvent.session_id == row.id)
+            .order_by(InfusionEvent.at, InfusionEvent.id)
+        )
+    ]
+    conc = row.concentration_mg_per_ml
+    rows: list[NoteInfusionEvent] = []
+    rate = row.rate_mg_per_h
+    for e, user_id in zip(events, users, strict=True):
+        if e.kind in (infusion.START, infusion.RESUME, infusion.RATE_CHANGE) and e.rate_mg_per_h:
+            rate = e.rate_mg_per_h
+        running = e.kind in (infusion.START, infusion.RESUME, infusion.RATE_CHANGE)
+        rows.append(
+            NoteInfusionEvent(
+                at=e.at,
+                kind=_EVENT_LABELS.get(e.kind, e.kind),
+                reason=e.reason or "",
+                rate_ml_per_h=round(rate / conc, 1) if running and conc else None,
+                by=names.get(user_id, ""),
+            )
+        )
+    checklist = row.checklist or {}
+    site = checklist.get("iv_site") or "not recorded"
+    if checklist.get("iv_gauge"):
+        site = f"{site}, {checklist['iv_gauge']} G"
+    return NoteInfusionRecord(
+        drug=_drug_name(ctx, "ketamine"),
+        dose=DoseCalculation(
+            weight_kg=row.weight_kg_used,
+            dose_mg_per_kg=row.dose_mg_per_kg,
+            total_mg=row.total_mg,
+            concentration_mg_per_ml=row.concentration_mg_per_ml,
+            volume_ml=row.volume_ml,
+            duration_min=row.duration_min,
+            rate_mg_per_h=row.rate_mg_per_h,
+            rate_ml_per_h=row.rate_ml_per_h,
+            weight_recorded_on=row.patient.weight_date,
+        ),
+        lot=row.ketamine_lot or "not recorded",
+        expiry="not recorded",
+        diluent="not recorded",
+        site=str(site),
+        events=tuple(rows),
+        minutes_infused=round(state.infused_min, 1),
+        delivered_mg=round(state.delivered_mg, 1),
+    )
+
+
+def _vitals_summary(v: VitalReading | None, tz: tzinfo) -> str:
+    if v is None:
+        return NONE_RECORDED
+    parts = []
+    if v.sbp is not None or v.dbp is not None:
+        parts.append(f"BP {_num(v.sbp)}/{_num(v.dbp)}")
+    for label, value, unit in (("HR", v.hr, ""), ("SpO2", v.spo2, " %"), ("RR", v.rr, "")):
+        if value is not None:
+            parts.append(f"{label} {_num(value)}{unit}")
+    return f"{_hm(v.observed_at, tz)}: " + ", ".join(parts)
+
+
+def _medications(
+    ctx: AppContext, s: Session, session_id: int, tz: tzinfo, names: dict[int, str]
+) -> tuple[MedicationRow, ...]:
+    provided = _optional("nursestation.app.medications", "medications_for_note")
+    if provided is not None:
+        try:
+            rows = tuple(provided(ctx, s, session_id))
+        except TypeError:  # a different signature than expected: read the tables ourselves
+            rows = None
+        if rows is not None and all(isinstance(r, MedicationRow) for r in rows):
+            return rows
+    admins = list(
+        s.execute(
+            select(MedicationAdministration)
+            .where(MedicationAdministration.session_id == session_id)
+            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
+        ).scalars()
+    )
+    superseded = {a.supersedes_id for a in admins if a.supersedes_id is not None}
+    out: list[MedicationRow] = []
+    for a in admins:
+        if a.id in superseded:
+            continue  # the correction below replaces it; the original stays in the audit trail
+        trigger = s.get(VitalReading, a.triggering_vital_id) if a.triggering_vital_id else None
+        if trigger is None:
+            trigger = s.execute(
+                select(VitalReading)
+                .where(
+                    VitalReading.session_id == session_id, VitalReading.observed_at <= a.given_at
+                )
+                .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        responses = s.execute(
+            select(MedicationResponse)
+            .where(MedicationResponse.administration_id.in_([a.id, a.supersedes_id or -1]))
+            .order_by(MedicationResponse.at, MedicationResponse.id)
+        ).scalars()
+        texts = []
+        for r in responses:
+            vital = s.get(VitalReading, r.vital_id) if r.vital_id else None
+            detail = r.text or ""
+            if vital is not None:
+                detail = f"{detail} ({_vitals_summary(vital, tz)})".strip()
+            texts.append(f"{_hm(r.at, tz)} {r.measure}: {detail}".strip())
+        indication = a.indication
+        if a.supersedes_id is not None:
+            indication += f" (corrected entry: {a.correction_reason or 'no reason given'})"
+        out.append(
+            MedicationRow(
+                at=a.given_at,
+                drug=_drug_name(ctx, a.drug),
+                dose=a.dose,
+                unit=a.unit,
+                route=a.route,
+                indication=indication + (f"; lot {a.lot}" if a.lot else ""),
+                pre_vitals=_vitals_summary(trigger, tz),
+                response="; ".join(texts) or "no reassessment recorded",
+                nurse=names.get(a.given_by, ""),
+                override_reason=a.soft_max_reason,
+            )
+        )
+    return tuple(out)
+
+
+def _charts(
+    records: Sequence[VitalsRecord],
+    events: Sequence[infusion.InfusionEvent],
+    meds: Sequence[MedicationRow],
+    origin: datetime | None,
+) -> tuple[tuple[ChartSeries, ...], tuple[ChartMarker, ...]]:
+    if origin is None:
+        return (), ()
+
+    def minute(when: datetime) -> float:
+        return round((when - origin).total_seconds() / 60.0, 2)
+
+    live = [r for r in records if r.superseded_by is None]
+    spec = (("SBP", "bp", "sbp"), ("DBP", "bp", "dbp"), ("MAP", "bp", "map"),
+            ("HR", "hr_spo2", "hr"), ("SpO2", "hr_spo2", "spo2"))  # fmt: skip
+    series = tuple(
+        ChartSeries(
+            name,
+            chart,
+            tuple(
+                (minute(r.observed_at), float(getattr(r, attr)))
+                for r in live
+                if getattr(r, attr) is not None
+            ),
+        )
+        for name, chart, attr in spec
+    )
+    markers = [ChartMarker(minute(e.at), _EVENT_LABELS[e.kind].split()[0]) for e in events
+               if e.kind in (infusion.START, infusion.PAUSE, infusion.RESUME, infusion.STOP)]  # fmt: skip
+    markers += [ChartMarker(minute(m.at), m.drug.lower()) for m in meds]
+    return tuple(s for s in series if s.points), tuple(sorted(markers, key=lambda m: m.minute))
+
+
+def _items_text(items: Any) -> str:
+    if not isinstance(items, dict) or not items:
+        return ""
+    parts = []
+    for key, value in items.items():
+        if isinstance(value, dict):
+            value = value.get("value", value.get("score", value.get("entered")))
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{str(key).replace('_', ' ')} {value}")
+    return "; ".join(parts)
+
+
+def _assessments(s: Session, session_id: int) -> tuple[AssessmentRow, ...]:
+    rows = s.execute(
+        select(Assessment)
+        .where(Assessment.session_id == session_id)
+        .order_by(Assessment.at, Assessment.id)
+    ).scalars()
+    return tuple(
+        AssessmentRow(
+            at=a.at,
+            scale=_SCALE_LABELS.get(a.kind, a.kind.replace("_", " ")),
+            score=a.score,
+            detail=_items_text(a.items),
+        )
+        for a in rows
+    )
+
+
+def _alarms(s: Session, session_id: int, names: dict[int, str], tz: tzinfo) -> tuple[AlarmRow, ...]:
+    events = list(
+        s.execute(
+            select(AlarmEvent)
+            .where(AlarmEvent.session_id == session_id)
+            .order_by(AlarmEvent.at, AlarmEvent.id)
+        ).scalars()
+    )
+    raised: dict[str, AlarmEvent] = {}
+    acks: dict[str, AlarmEvent] = {}
+    trail: dict[str, list[str]] = {}
+    for e in events:
+        if e.event == "raised" and e.alarm_key not in raised:
+            raised[e.alarm_key] = e
+        elif e.event == "acknowledged" and e.alarm_key not in acks:
+            acks[e.alarm_key] = e
+        if e.event != "raised":
+            text = e.event.replace("_", " ")
+            if e.text and e.event != "acknowledged":
+                text += f" ({e.text})"
+            trail.setdefault(e.alarm_key, []).append(f"{_hm(e.at, tz)} {text}")
+    out = []
+    for key, e in raised.items():
+        ack = acks.get(key)
+        out.append(
+            AlarmRow(
+                at=e.at,
+                priority=e.priority,
+                text=e.text,
+                acknowledged_by=names.get(ack.user_id or 0, "unknown") if ack else None,
+                acknowledged_at=ack.at if ack else None,
+                response="; ".join(trail.get(key, [])),
+            )
+        )
+    return tuple(out)
+
+
+def _criteria_from_json(data: Any) -> tuple[CriterionRow, ...]:
+    """Criteria as stored with the approval: a list, {"criteria": [...]}, or {id: {...}}."""
+    if isinstance(data, dict) and "criteria" in data:
+        data = data["criteria"]
+    if isinstance(data, dict):
+        data = [
+            {"id": k, **v} if isinstance(v, dict) else {"id": k, "met": v} for k, v in data.items()
+        ]
+    out = []
+    for c in data if isinstance(data, list) else []:
+        if not isinstance(c, dict):
+            continue
+        text = c.get("label") or c.get("text") or str(c.get("id", "")).replace("_", " ")
+        evidence = c.get("evidence") or c.get("reason") or ""
+        if c.get("override"):
+            evidence = f"{evidence} (overridden)".strip()
+        out.append(CriterionRow(str(text), bool(c.get("met")), str(evidence)))
+    return tuple(out)
+
+
+def _discharge(
+    ctx: AppContext, s: Session, row: InfusionSession, tz: tzinfo, names: dict[int, str]
+) -> DischargeInfo | None:
+    provided = _optional("nursestation.app.discharge", "discharge_for_note")
+    if provided is not None:
+        data = provided(ctx, s, row.id)
+        if not (data.assessments or data.overrides or data.approval):
+            return _with_checklist_override(None, row, names)
+        info = data.to_note_info() if hasattr(data, "to_note_info") else data
+        if isinstance(info, DischargeInfo):
+            return _with_checklist_override(info, row, names)
+    from nursestation.discharge import SCALE_NAMES, SCALES
+
+    score = s.execute(
+        select(Assessment)
+        .where(Assessment.session_id == row.id, Assessment.kind.in_(SCALES))
+        .order_by(Assessment.at.desc(), Assessment.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    overrides = tuple(
+        OverrideRow(o.criterion.replace("_", " "), o.reason, names.get(o.by_user, ""), o.at)
+        for o in s.execute(
+            select(DischargeOverride)
+            .where(DischargeOverride.session_id == row.id)
+            .order_by(DischargeOverride.at, DischargeOverride.id)
+        ).scalars()
+    )
+    approval = s.execute(
+        select(DischargeApproval).where(DischargeApproval.session_id == row.id)
+    ).scalar_one_or_none()
+    if score is None and not overrides and approval is None:
+        return _with_checklist_override(None, row, names)
+    items: list[DischargeItem] = []
+    if score is not None and isinstance(score.items, dict):
+        for key, value in score.items.items():
+            detail = ""
+            if isinstance(value, dict):
+                detail = str(value.get("wording") or value.get("detail") or "")
+                value = value.get("value", value.get("score", value.get("entered")))
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                items.append(
+                    DischargeItem(str(key).replace("_", " ").capitalize(), value, 2, detail)
+                )
+    checklist = row.checklist or {}
+    escort = ", ".join(
+        str(checklist[k]) for k in ("escort_name", "escort_phone") if checklist.get(k)
+    )
+    crit = _criteria_from_json(approval.criteria) if approval else ()
+    info = DischargeInfo(
+        scale_name=SCALE_NAMES.get(score.kind, score.kind) if score else NONE_RECORDED,
+        assessed_at=score.at if score else None,
+        items=tuple(items),
+        criteria=crit,
+        overrides=overrides,
+        escort=escort,
+        approved_by=names.get(approval.by_user, "") if approval else None,
+        approved_at=approval.at if approval else None,
+    )
+    return _with_checklist_override(info, row, names)
+
+
+def _with_checklist_override(
+    info: DischargeInfo | None, row: InfusionSession, names: dict[int, str]
+) -> DischargeInfo | None:
+    """The start-checklist override belongs in the Overrides section too (it has no other home
+    in the content model than the discharge overrides)."""
+    if info is None or not row.checklist_override_reason or row.checklist_override_at is None:
+        return info
+    extra = OverrideRow(
+        "Pre-infusion checklist hard stop",
+        row.checklist_override_reason,
+        names.get(row.checklist_override_by or 0, ""),
+        row.checklist_override_at,
+    )
+    if any(o.reason == extra.reason and o.at == extra.at for o in info.overrides):
+        return info
+    from dataclasses import replace
+
+    return replace(info, overrides=(extra, *info.overrides))
+
+
+# ---------------------------------------------------------------- stored notes
+
+
+def _latest_note(s: Session, session_id: int) -> Note | None:
+    return s.execute(
+        select(Note).where(Note.session_id == session_id).order_by(Note.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def _latest_document(s: Session, note_id: int) -> NoteDocument | None:
+    return s.execute(
+        select(NoteDocument)
+        .where(NoteDocument.note_id == note_id)
+        .order_by(NoteDocument.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def has_signed_note(s: Session, session_id: int) -> bool:
+    """True when any version of the session's note has been signed."""
+    return (
+        s.execute(
+            select(NoteDocument.id)
+            .join(Note, Note.id == NoteDocument.note_id)
+            .where(Note.session_id == session_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _info(s: Session, note: Note) -> NoteInfo:
+    doc = _latest_document(s, note.id)
+    assert doc is not None, "a note row is always written with its signed document"
+    sigs = list(
+        s.execute(
+            select(NoteSignature)
+            .join(NoteDocument, NoteDocument.id == NoteSignature.document_id)
+            .where(NoteDocument.note_id == note.id)
+            .order_by(NoteSignature.signed_at, NoteSignature.id)
+        ).scalars()
+    )
+    first = next(x for x in sigs if x.field_name == NURSE_FIELD)
+    counter = next((x for x in sigs if x.field_name == CHARGE_FIELD), None)
+    row = get_session_row(s, note.session_id)
+    return NoteInfo(
+        note_id=note.id,
+        label=note_label(note.session_id),
+        session_id=note.session_id,
+        version=note.version,
+        stage=doc.stage,
+        document_id=doc.id,
+        sha256=doc.sha256,
+        signed_by=first.signer_name,
+        signed_at=first.signed_at,
+        countersigned_by=counter.signer_name if counter else None,
+        countersigned_at=counter.signed_at if counter else None,
+        supersedes_id=note.supersedes_id,
+        addendum_reason=note.addendum_reason,
+        addendum_text=note.addendum_text,
+        file_name=file_name_for(
+            row.checked_in_at.date(), row.patient.mrn, note.session_id, note.version
+        ),
+    )
+
+
+def list_notes(ctx: AppContext, actor: Actor, session_id: int) -> list[NoteInfo]:
+    """Every signed version of the session's note, oldest first."""
+    ctx.require(actor, "view_note")
+    with ctx.tx() as s:
+        notes = s.execute(
+            select(Note).where(Note.session_id == session_id).order_by(Note.version)
+        ).scalars()
+        return [_info(s, n) for n in notes]
+
+
+def latest_note(ctx: AppContext, actor: Actor, session_id: int) -> NoteInfo | None:
+    """The newest version of the session's note, or None before it is signed."""
+    ctx.require(actor, "view_note")
+    with ctx.tx() as s:
+        note = _latest_note(s, session_id)
+        return _info(s, note) if note else None
+
+
+def note_pdf(ctx: AppContext, actor: Actor, note_id: int) -> bytes:
+    """The latest signed bytes of one note version (audited: someone read a clinical record)."""
+    ctx.require(actor, "view_note")
+    with ctx.tx() as s:
+        note = s.get(Note, note_id)
+        doc = _latest_document(s, note_id) if note else None
+        if doc is None:
+            raise DomainError(NOT_FOUND, f"No signed note {note_id}.")
+        ctx.audit(s, actor, "note.open", "note", note_id, after={"document": doc.id})
+        return bytes(doc.pdf)
+
+
+def preview_note(ctx: AppContext, actor: Actor, session_id: int) -> bytes:
+    """The unsigned note as it would be signed now (for the preview; nothing is stored)."""
+    ctx.require(actor, "view_session")
+    from nursestation.report.note_pdf import render_note_pdf
+
+    with ctx.tx() as s:
+        latest = _latest_note(s, session_id)
+        content = build_note_content(
+            ctx, s, session_id, ctx.now(), (latest.version + 1) if latest else 1,
+            nurse=_first_signer(s, latest) if latest else actor.full_name,
+        )  # fmt: skip
+    return render_note_pdf(content)
+
+
+def preview_text(ctx: AppContext, actor: Actor, session_id: int) -> str:
+    """The note's text (for stations without pdftoppm): rendered, then extracted with pypdf."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    pdf = preview_note(ctx, actor, session_id)
+    pages = PdfReader(BytesIO(pdf)).pages
+    return "\n\n".join(f"— page {i} of {len(pages)} —\n{p.extract_text()}" for i, p in
+                       enumerate(pages, start=1))  # fmt: skip
+
+
+def _first_signer(s: Session, note: Note) -> str:
+    """The nurse who signed version 1 (printed as the session's nurse on every version)."""
+    first = note
+    while first.supersedes_id is not None:
+        prev = s.get(Note, first.supersedes_id)
+        if prev is None:
+            break
+        first = prev
+    name = s.execute(
+        select(NoteSignature.signer_name)
+        .join(NoteDocument, NoteDocument.id == NoteSignature.document_id)
+        .where(NoteDocument.note_id == first.id, NoteSignature.field_name == NURSE_FIELD)
+    ).scalar_one_or_none()
+    return name or ""
+
+
+# ---------------------------------------------------------------- signing
+
+
+def _ca_pem(ctx: AppContext) -> bytes:
+    from nursestation.report.pki import CA_CERT_FILE
+
+    path = ctx.config.pki_dir / CA_CERT_FILE
+    if not path.exists():
+        raise DomainError(
+            NOT_FOUND, f"No clinic CA certificate at {path}: run `nursestation check`."
+        )
+    return path.read_bytes()
+
+
+def _credential(s: Session, actor: Actor) -> bytes:
+    user = s.get(User, actor.user_id)
+    if user is None or user.signing_credential is None:
+        raise DomainError(
+            NOT_PERMITTED,
+            f"{actor.full_name} has no signing credential: an administrator must issue one.",
+        )
+    return bytes(user.signing_credential)
+
+
+def _sign_check(row: InfusionSession, events: Sequence[infusion.InfusionEvent]) -> None:
+    """A note documents a finished infusion (or a session that ended without one)."""
+    status = infusion.infusion_status(events)
+    if status in (infusion.RUNNING, infusion.PUMP_PAUSED):
+        raise DomainError(
+            INVALID_STATE, "The infusion is still running or paused: stop it before signing."
+        )
+    if status == infusion.NOT_STARTED and row.ended_at is None:
+        raise DomainError(
+            INVALID_STATE, "The infusion has not started: there is no session to document yet."
+        )
+
+
+def _store(
+    ctx: AppContext,
+    s: Session,
+    actor: Actor,
+    *,
+    session_id: int,
+    version: int,
+    pdf: bytes,
+    meaning: str,
+    when: datetime,
+    supersedes: Note | None = None,
+    reason: str | None = None,
+    text: str | None = None,
+) -> Note:
+    note = Note(
+        session_id=session_id,
+        version=version,
+        supersedes_id=supersedes.id if supersedes else None,
+        addendum_reason=reason,
+        addendum_text=text,
+        created_at=when,
+        created_by=actor.user_id,
+    )
+    s.add(note)
+    s.flush()
+    doc = NoteDocument(
+        note_id=note.id,
+        seq=1,
+        stage=STAGE_SIGNED,
+        pdf=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        created_at=when,
+    )
+    s.add(doc)
+    s.flush()
+    s.add(
+        NoteSignature(
+            document_id=doc.id,
+            signer_id=actor.user_id,
+            signer_name=actor.full_name,
+            meaning=meaning,
+            field_name=NURSE_FIELD,
+            signed_at=when,
+        )
+    )
+    s.flush()
+    ctx.audit(
+        s,
+        actor,
+        "note.addendum" if supersedes else "note.sign",
+        "note",
+        note.id,
+        after={
+            "session_id": session_id,
+            "version": version,
+            "sha256": doc.sha256,
+            "meaning": meaning,
+            "supersedes_id": note.supersedes_id,
+            "reason": reason,
+        },
+    )
+    return note
+
+
+def _render_and_sign(
+    ctx: AppContext, content: NoteContent, p12: bytes, password: str, actor: Actor, meaning: str
+) -> bytes:
+    from nursestation.report.note_pdf import render_note_pdf
+    from nursestation.report.signing import prepare_signature_fields
+    from nursestation.report.signing import sign_note as pades_sign
+
+    prepared = prepare_signature_fields(render_note_pdf(content))
+    return pades_sign(
+        prepared,
+        NURSE_FIELD,
+        p12,
+        password,
+        actor.full_name,
+        meaning,
+        content.generated_at,
+        _ca_pem(ctx),
+        display_tz=content.display_tz,
+        location=f"{content.clinic_name}, chair {content.header.chair}",
+    )
+
+
+_ATTEMPTS = 3
+
+
+def _fingerprint(s: Session, session_id: int) -> tuple[Any, ...]:
+    """Changes whenever anything the note prints is added or edited (rows are append-only, so
+    count and highest id per table suffice; the session row carries a version counter)."""
+    out: list[Any] = [get_session_row(s, session_id).version]
+    for model in (InfusionEvent, VitalReading, MedicationAdministration, Assessment,
+                  AlarmEvent, DischargeOverride, DischargeApproval):  # fmt: skip
+        out.append(
+            s.execute(
+                select(func.count(model.id), func.max(model.id)).where(
+                    model.session_id == session_id
+                )
+            ).one()
+        )
+    out.append(
+        s.execute(
+            select(func.count(MedicationResponse.id), func.max(MedicationResponse.id))
+            .join(MedicationAdministration)
+            .where(MedicationAdministration.session_id == session_id)
+        ).one()
+    )
+    return tuple(tuple(x) if not isinstance(x, int) else x for x in out)
+
+
+def sign_note(ctx: AppContext, actor: Actor, session_id: int, password: str) -> NoteInfo:
+    """Sign the session note (version 1) as its documenting nurse: password re-asked, PDF
+    rendered with both signature fields, NurseSignature signed "Documented by", rows stored."""
+    ctx.require(actor, "sign_note")
+    from nursestation.app.users import reauthenticate
+
+    reauthenticate(ctx, actor, password)  # wrong password: bad_password, audited, kept
+    # Rendering and signing take a few hundred ms: do them outside the write transaction, then
+    # store only if the session's data did not change meanwhile (else render again).
+    for _ in range(_ATTEMPTS):
+        now = ctx.now()
+        with ctx.tx() as s:
+            row = get_session_row(s, session_id)
+            _sign_check(row, events_of(s, session_id))
+            if _latest_note(s, session_id) is not None:
+                raise DomainError(
+                    INVALID_STATE, "This note is already signed: corrections go in an addendum."
+                )
+            content = build_note_content(ctx, s, session_id, now, 1, nurse=actor.full_name)
+            p12 = _credential(s, actor)
+            seen = _fingerprint(s, session_id)
+        signed = _render_and_sign(ctx, content, p12, password, actor, MEANING_DOCUMENTED)
+        with ctx.tx() as s:
+            if _latest_note(s, session_id) is not None:
+                raise DomainError(INVALID_STATE, "Someone signed this note a moment ago.")
+            if _fingerprint(s, session_id) != seen:
+                continue
+            note = _store(
+                ctx, s, actor, session_id=session_id, version=1, pdf=signed,
+                meaning=MEANING_DOCUMENTED, when=now,
+            )  # fmt: skip
+            return _info(s, note)
+    raise DomainError(INVALID_STATE, "The session kept changing while signing: try again.")
+
+
+def countersign_for_approval(
+    ctx: AppContext,
+    s: Session,
+    session_id: int,
+    actor: Actor,
+    password: str,
+    approved_at: datetime,
+) -> NoteInfo:
+    """Inside the caller's approval transaction: the charge nurse's credential signs the field
+    ChargeNurseSignature ("Approved for discharge") as an incremental update of the latest
+    signed document of the newest note version; stored as document seq n+1 "countersigned"."""
+    ctx.require(actor, "approve_discharge")
+    from nursestation.report.signing import sign_note as pades_sign
+
+    note = _latest_note(s, session_id)
+    doc = _latest_document(s, note.id) if note else None
+    if note is None or doc is None:
+        raise DomainError(
+            INVALID_STATE,
+            "The nurse has not signed the session note yet: it must be signed before approval.",
+        )
+    if doc.stage == STAGE_COUNTERSIGNED:
+        raise DomainError(INVALID_STATE, "This note version is already countersigned.")
+    row = get_session_row(s, session_id)
+    countersigned = pades_sign(
+        bytes(doc.pdf),
+        CHARGE_FIELD,
+        _credential(s, actor),
+        password,
+        actor.full_name,
+        MEANING_APPROVED,
+        approved_at,
+        _ca_pem(ctx),
+        display_tz=display_tz_name(ctx),
+        location=f"{ctx.settings.get('general.clinic_name')}, chair {row.chair}",
+    )
+    new = NoteDocument(
+        note_id=note.id,
+        seq=doc.seq + 1,
+        stage=STAGE_COUNTERSIGNED,
+        pdf=countersigned,
+        sha256=hashlib.sha256(countersigned).hexdigest(),
+        created_at=approved_at,
+    )
+    s.add(new)
+    s.flush()
+    s.add(
+        NoteSignature(
+            document_id=new.id,
+            signer_id=actor.user_id,
+            signer_name=actor.full_name,
+            meaning=MEANING_APPROVED,
+            field_name=CHARGE_FIELD,
+            signed_at=approved_at,
+        )
+    )
+    s.flush()
+    ctx.audit(
+        s,
+        actor,
+        "note.countersign",
+        "note",
+        note.id,
+        after={"session_id": session_id, "version": note.version, "sha256": new.sha256},
+    )
+    return _info(s, note)
+
+
+def _addendum_info(
+    reason: str, text: str, previous: Note, actor: Actor, now: datetime, history: str
+) -> AddendumInfo:
+    """AddendumInfo has no field for the entry itself (yet): when it lacks one, the entry is
+    printed in the banner after the reason."""
+    names = {f.name for f in fields(AddendumInfo)}
+    base: dict[str, Any] = {
+        "supersedes_note_id": note_label(previous.session_id),
+        "supersedes_version": previous.version,
+        "entered_by": actor.full_name,
+        "entered_at": now,
+    }
+    if "text" in names:
+        return AddendumInfo(reason=reason, text=history + text, **base)  # type: ignore[call-arg]
+    return AddendumInfo(reason=f"{reason}. Addendum: {history}{text}", **base)
+
+
+def add_addendum(
+    ctx: AppContext, actor: Actor, session_id: int, reason: str, text: str, password: str
+) -> NoteInfo:
+    """A late entry after signing: note version n+1 (superseding n), re-rendered with an addendum
+    banner and the entry, signed again. Earlier versions stay as they were."""
+    ctx.require(actor, "add_addendum")
+    reason, text = (reason or "").strip(), (text or "").strip()
+    if not reason:
+        raise DomainError(BAD_INPUT, "An addendum needs a reason.", field="reason")
+    if not text:
+        raise DomainError(BAD_INPUT, "An addendum needs the text of the late entry.", field="text")
+    from nursestation.app.users import reauthenticate
+
+    reauthenticate(ctx, actor, password)
+    for _ in range(_ATTEMPTS):
+        now = ctx.now()
+        with ctx.tx() as s:
+            previous = _latest_note(s, session_id)
+            if previous is None:
+                raise DomainError(
+                    INVALID_STATE, "The note is not signed yet: sign it instead of an addendum."
+                )
+            prev_id, version = previous.id, previous.version + 1
+            content = _addendum_content(ctx, s, session_id, previous, actor, reason, text, now)
+            p12 = _credential(s, actor)
+            seen = _fingerprint(s, session_id)
+        signed = _render_and_sign(ctx, content, p12, password, actor, MEANING_ADDENDUM)
+        with ctx.tx() as s:
+            previous = _latest_note(s, session_id)
+            assert previous is not None
+            if previous.id != prev_id:
+                continue
+            if _fingerprint(s, session_id) != seen:
+                continue
+            note = _store(
+                ctx, s, actor, session_id=session_id, version=version, pdf=signed,
+                meaning=MEANING_ADDENDUM, when=now, supersedes=previous, reason=reason, text=text,
+            )  # fmt: skip
+            return _info(s, note)
+    raise DomainError(INVALID_STATE, "The session kept changing while signing: try again.")
+
+
+def _addendum_content(
+    ctx: AppContext,
+    s: Session,
+    session_id: int,
+    previous: Note,
+    actor: Actor,
+    reason: str,
+    text: str,
+    now: datetime,
+) -> NoteContent:
+    tz = _zone(display_tz_name(ctx))
+    # Earlier addenda are re-printed so the newest version carries every late entry.
+    chain: list[Note] = []
+    n: Note | None = previous
+    while n is not None and n.addendum_text:
+        chain.append(n)
+        n = s.get(Note, n.supersedes_id) if n.supersedes_id else None
+    names = _names(s)
+    history = "".join(
+        f"[v{p.version}, {p.created_at.astimezone(tz):%Y-%m-%d %H:%M}, "
+        f"{names.get(p.created_by, '')}: {p.addendum_reason} — {p.addendum_text}] "
+        for p in reversed(chain)
+    )
+    slots = (
+        SignatureSlot(NURSE_FIELD, "Addendum documented by", "Late entry, entered and signed"),
+        _charge_slot_for_addendum(s, previous),
+    )
+    return build_note_content(
+        ctx, s, session_id, now, previous.version + 1,
+        nurse=_first_signer(s, previous),
+        addendum=_addendum_info(reason, text, previous, actor, now, history),
+        signature_slots=slots,
+    )  # fmt: skip
+
+
+def _charge_slot_for_addendum(s: Session, previous: Note) -> SignatureSlot:
+    """If an earlier version carries the approval signature, say so in the (empty) box label."""
+    signed = s.execute(
+        select(Note.version)
+        .join(NoteDocument, NoteDocument.note_id == Note.id)
+        .where(Note.session_id == previous.session_id, NoteDocument.stage == STAGE_COUNTERSIGNED)
+        .order_by(Note.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if signed is None:
+        return CHARGE_SLOT
+    return SignatureSlot(
+        CHARGE_FIELD, CHARGE_SLOT.role, f"Countersigned on version {signed} (kept unchanged)"
+    )
+
+
+# ---------------------------------------------------------------- verification
+
+
+def verify_note(ctx: AppContext, actor: Actor, note_id: int) -> NoteCheck:
+    """Check the stored latest document of a note: its hash and every signature vs the CA."""
+    ctx.require(actor, "verify_note")
+    from nursestation.report.verify import verify_pdf
+
+    with ctx.tx() as s:
+        note = s.get(Note, note_id)
+        doc = _latest_document(s, note_id) if note else None
+        if note is None or doc is None:
+            raise DomainError(NOT_FOUND, f"No signed note {note_id}.")
+        pdf, sha, version = bytes(doc.pdf), doc.sha256, note.version
+    result = verify_pdf(pdf, _ca_pem(ctx))
+    lines = [_signature_line(c) for c in result.signatures]
+    hash_ok = hashlib.sha256(pdf).hexdigest() == sha
+    if not hash_ok:
+        lines.append("stored SHA-256 does not match the stored bytes")
+    if result.error:
+        lines.append(result.error)
+    return NoteCheck(note_id, version, result.ok and hash_ok, tuple(lines))
+
+
+def _signature_line(c: Any) -> str:
+    when = c.signing_time.isoformat(timespec="seconds") if c.signing_time else "time unknown"
+    verdict = "OK" if c.bottom_line else "FAILED"
+    state = "intact" if c.intact else "NOT intact"
+    trust = "trusted" if c.trusted else "NOT trusted"
+    extra = f" — {c.problem}" if c.problem else ""
+    return (
+        f"{verdict} {c.field_name}: {c.signer_name or 'unknown signer'}, "
+        f"\u201c{c.meaning}\u201d, {when}; {state}, {trust}{extra}"
+    )
+
+
+def _stored_lookup(config: StationConfig) -> tuple[Any, str]:
+    """An engine on the station database for hash look-ups, without creating or migrating it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nursestation.db.engine import make_engine
+
+    path = config.sqlite_path
+    if path is not None and not path.exists():
+        return None, f"no database at {path}: stored-note comparison skipped"
+    try:
+        engine = make_engine(config.db_url)
+        with engine.connect() as conn:
+            conn.execute(select(func.count(NoteDocument.id))).scalar_one()
+        return engine, ""
+    except SQLAlchemyError as exc:
+        return None, f"database not readable ({type(exc).__name__}): stored-note comparison skipped"
+
+
+def _compare_stored(engine: Any, data: bytes, sha: str) -> tuple[bool, str]:
+    """(ok, text) comparing a file with the stored note documents."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    with Session(engine) as s:
+        hit = s.execute(
+            select(NoteDocument, Note)
+            .join(Note, Note.id == NoteDocument.note_id)
+            .where(NoteDocument.sha256 == sha)
+        ).first()
+        if hit is not None:
+            doc, note = hit
+            latest = _latest_document(s, note.id)
+            later = (
+                ""
+                if latest is None or latest.id == doc.id
+                else f"; a later {latest.stage} document exists"
+            )
+            return True, (
+                f"matches stored note {note_label(note.session_id)} version {note.version} "
+                f"({doc.stage}){later}"
+            )
+        title = ""
+        try:
+            from io import BytesIO
+
+            info = PdfFileReader(BytesIO(data), strict=False).trailer_view.get("/Info")
+            title = str(info.get_object().get("/Title", "")) if info is not None else ""
+        except Exception:  # an unreadable /Info only means we cannot name the note
+            title = ""
+        m = _LABEL_RE.search(title)
+        if m:
+            note = s.execute(
+                select(Note).where(Note.session_id == int(m[1]), Note.version == int(m[2]))
+            ).scalar_one_or_none()
+            if note is not None:
+                return False, (
+                    f"DIFFERS from stored note {note_label(note.session_id)} version "
+                    f"{note.version}: the file is not the signed document the station keeps"
+                )
+    return True, "no stored note with this SHA-256 in this station's database"
+
+
+def verify_files(
+    config: StationConfig, files: Iterable[str], ca_path: str | None, out: TextIO
+) -> int:
+    """`nursestation verify`: one line per signature; 0 only if every signature is intact and
+    trusted by the clinic CA (and no file differs from the note stored for it); 2 if a file or
+    the CA cannot be read."""
+    import sys
+
+    from nursestation.report.pki import CA_CERT_FILE
+    from nursestation.report.verify import verify_pdf
+
+    ca_file = Path(ca_path) if ca_path else config.pki_dir / CA_CERT_FILE
+    try:
+        ca = ca_file.read_bytes()
+    except OSError as exc:
+        print(f"nursestation: cannot read the clinic CA {ca_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    engine, db_note = _stored_lookup(config)
+    worst = 0
+    try:
+        for name in files:
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                print(f"{name}: cannot read: {exc.strerror}", file=out)
+                worst = 2
+                continue
+            result = verify_pdf(data, ca)
+            if result.error:
+                print(f"{name}: UNREADABLE: {result.error}", file=out)
+                worst = 2
+                continue
+            if not result.signatures:
+                print(f"{name}: FAILED: no signatures", file=out)
+                worst = max(worst, 1)
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            for c in result.signatures:
+                print(f"{name}: {_signature_line(c)}", file=out)
+            stored_ok, stored = (
+                (True, db_note) if engine is None else _compare_stored(engine, data, sha)
+            )
+            print(f"{name}: sha256 {sha[:16]}… {stored}", file=out)
+            ok = result.ok and stored_ok
+            print(f"{name}: {'VERIFIED' if ok else 'FAILED'}", file=out)
+            if not ok:
+                worst = max(worst, 1)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return worst

@@ -1,0 +1,525 @@
+"""Signed session note: content from the stored session, PAdES sign + countersign verified with
+pypdf and pyHanko against the clinic CA, addenda, append-only rows, and `nursestation verify`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, text
+
+from nursestation.app import discharge as dc
+from nursestation.app import medications as meds
+from nursestation.app import notes, patients, sessions, users, vitals
+from nursestation.app.context import Actor, AppContext
+from nursestation.clock import FakeClock
+from nursestation.db.models import AuditEvent, Note, NoteDocument, NoteSignature
+from nursestation.dosing import Protocol
+from nursestation.errors import DomainError
+from nursestation.report.verify import verify_pdf
+
+ROOT = Path(__file__).resolve().parents[2]
+NURSE_PW = "Nurse-pass-2026"
+CHARGE_PW = "Charge-pass-2026"
+CHECKLIST = {
+    "consent_confirmed": True,
+    "identity_two_identifiers": True,
+    "last_solids_at": "2026-03-02T01:00:00+00:00",
+    "last_clear_liquids_at": "2026-03-02T10:00:00+00:00",
+    "escort_name": "John Doe",
+    "escort_phone": "555-0100",
+    "pregnancy_screen": "negative",
+    "contraindications_screened": True,
+    "contraindications": [],
+    "interacting_medications_screened": True,
+    "interacting_medications": [],
+    "iv_site": "left forearm",
+    "iv_gauge": 22,
+    "iv_patent": True,
+}
+GOOD_ANSWERS = {
+    "alert_oriented": True,
+    "gait_steady": False,
+    "nausea_controlled": True,
+    "iv_removed": True,
+    "escort_present": True,
+    "escort_relationship": "husband",
+    "instructions_given": True,
+    "on_room_air": True,
+    "suicide_screen_positive": False,
+    "next_appointment": "2026-03-05 09:00",
+}
+ALDRETE = {
+    "activity": 2,
+    "respiration": 2,
+    "circulation": "confirm",
+    "consciousness": 2,
+    "o2_saturation": "confirm",
+}
+GAIT_REASON = "Uses a walking frame at baseline; husband assists her at home."
+LABETALOL_REASON = "BP 172/104 despite rest; prescriber ordered 30 mg by phone."
+
+
+@dataclass
+class World:
+    ctx: AppContext
+    clock: FakeClock
+    nurse: Actor
+    charge: Actor
+    sid: int
+
+
+def _people(ctx: AppContext) -> tuple[Actor, Actor]:
+    users.provision_user(
+        ctx, username="rn.ana", full_name="Ana Ruiz, RN", roles={"nurse"}, password=NURSE_PW
+    )
+    users.provision_user(
+        ctx, username="cn.ben", full_name="Ben Ode, RN", roles={"charge_nurse"}, password=CHARGE_PW
+    )
+    return users.authenticate(ctx, "rn.ana", NURSE_PW), users.authenticate(ctx, "cn.ben", CHARGE_PW)
+
+
+def minimal_session(ctx: AppContext, clock: FakeClock) -> World:
+    """Check-in, baseline, a 40-min infusion, stop. No medications, no discharge data."""
+    nurse, charge = _people(ctx)
+    patients.register_patient(
+        ctx, nurse, mrn="K-1001", name="Doe, Jane", dob=date(1985, 4, 2), weight_kg=70,
+        sex="male",
+    )  # fmt: skip
+    s = sessions.check_in(
+        ctx, nurse, mrn="K-1001", chair="1", protocol=Protocol(0.5, 40, 1), checklist=CHECKLIST,
+        ketamine_lot="KET-24-118",
+    )  # fmt: skip
+    vitals.record_vitals(ctx, nurse, s.id, {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14})
+    clock.advance(minutes=2)
+    sessions.start_infusion(ctx, nurse, s.id)
+    clock.advance(minutes=40)
+    sessions.stop_infusion(ctx, nurse, s.id)
+    return World(ctx, clock, nurse, charge, s.id)
+
+
+def realistic_session(ctx: AppContext, clock: FakeClock) -> World:
+    """A 2-hour session: baseline, start, a pause for nausea with ondansetron, a BP rise treated
+    with labetalol above the usual maximum (confirmed with a reason), recovery vitals every
+    15 min, a discharge assessment with a charge-nurse override of one criterion."""
+    nurse, charge = _people(ctx)
+    patients.register_patient(
+        ctx, nurse, mrn="K-1001", name="Doe, Jane", dob=date(1985, 4, 2), weight_kg=70,
+        sex="male", allergies=["sulfa"],
+    )  # fmt: skip
+    t0 = clock.now()
+    s = sessions.check_in(
+        ctx, nurse, mrn="K-1001", chair="3", protocol=Protocol(0.5, 40, 1), checklist=CHECKLIST,
+        ketamine_lot="KET-24-118", prescriber="Dr. Mira Patel, MD",
+    )  # fmt: skip
+    sid = s.id
+
+    def at(minute: int) -> None:
+        clock.set(t0 + timedelta(minutes=minute))
+
+    def v(minute: int, **values: Any) -> Any:
+        at(minute)
+        return vitals.record_vitals(ctx, nurse, sid, values, soft_confirmed=True)
+
+    v(3, sbp=124, dbp=80, hr=74, spo2=98, rr=14, sedation_scale="moaas", sedation_score=5)
+    at(5)
+    sessions.start_infusion(ctx, nurse, sid)
+    v(15, sbp=134, dbp=84, hr=78, spo2=97, rr=14, sedation_scale="moaas", sedation_score=4)
+    at(20)
+    sessions.pause_infusion(ctx, nurse, sid, "nausea, retching")
+    ond = meds.give_medication(
+        ctx, nurse, sid, drug="ondansetron", dose=4, unit="mg", route="IV", indication="nausea"
+    )
+    at(25)
+    sessions.resume_infusion(ctx, nurse, sid)
+    v(30, sbp=148, dbp=92, hr=82, spo2=96, rr=13)
+    at(35)
+    meds.record_response(ctx, nurse, ond.id, text="nausea settled, no vomiting")
+    trigger = v(40, sbp=172, dbp=104, hr=88, spo2=96, rr=13, sedation_scale="moaas",
+                sedation_score=3)  # fmt: skip
+    lab = meds.give_medication(
+        ctx, nurse, sid, drug="labetalol", dose=30, unit="mg", route="IV",
+        indication="bp_above_limit", confirm_reason=LABETALOL_REASON, trigger_vital_id=trigger.id,
+    )  # fmt: skip
+    at(45)
+    meds.record_response(ctx, nurse, lab.id, vitals={"sbp": 158, "dbp": 96, "hr": 80})
+    at(50)
+    meds.record_response(ctx, nurse, lab.id, vitals={"sbp": 146, "dbp": 90, "hr": 78})
+    at(50)
+    sessions.stop_infusion(ctx, nurse, sid)
+    for minute, sbp, dbp in ((65, 140, 88), (80, 134, 84), (95, 130, 82), (110, 128, 80)):
+        v(minute, sbp=sbp, dbp=dbp, hr=76, spo2=98, rr=14, sedation_scale="moaas",
+          sedation_score=5)  # fmt: skip
+    at(112)
+    dc.record_assessment(
+        ctx, nurse, sid, scores={"aldrete": ALDRETE}, answers=GOOD_ANSWERS,
+        sedation=("moaas", 5), dissociation_resolved=True,
+    )  # fmt: skip
+    at(115)
+    dc.override_criterion(ctx, charge, sid, "steady_gait", GAIT_REASON)
+    at(118)
+    return World(ctx, clock, nurse, charge, sid)
+
+
+def pdf_text(pdf: bytes) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(BytesIO(pdf)).pages)
+
+
+def stored(ctx: AppContext) -> tuple[list[Note], list[NoteDocument], list[NoteSignature]]:
+    with ctx.tx() as s:
+        return (
+            list(s.execute(select(Note).order_by(Note.id)).scalars()),
+            list(s.execute(select(NoteDocument).order_by(NoteDocument.id)).scalars()),
+            list(s.execute(select(NoteSignature).order_by(NoteSignature.id)).scalars()),
+        )
+
+
+def ca_pem(ctx: AppContext) -> bytes:
+    return (ctx.config.pki_dir / "ca.pem").read_bytes()
+
+
+@pytest.fixture
+def world(ctx: AppContext, clock: FakeClock) -> World:
+    return realistic_session(ctx, clock)
+
+
+# ---------------------------------------------------------------- content
+
+
+def test_content_from_the_stored_session(world: World) -> None:
+    with world.ctx.tx() as s:
+        c = notes.build_note_content(world.ctx, s, world.sid, world.clock.now(), 1)
+    h = c.header
+    assert (h.patient_name, h.mrn, h.dob, h.chair, h.session_number) == (
+        "Doe, Jane", "K-1001", date(1985, 4, 2), "3", 1,
+    )  # fmt: skip
+    assert h.prescriber == "Dr. Mira Patel, MD" and h.allergies == "sulfa"
+    assert "0.5 mg/kg over 40 min" in h.protocol and h.nurse == "Ana Ruiz, RN"
+    inf = c.infusion
+    assert inf is not None and inf.lot == "KET-24-118"
+    assert [e.kind for e in inf.events] == ["started", "paused", "resumed", "stopped"]
+    assert inf.events[1].reason == "nausea, retching"
+    assert (inf.minutes_infused, inf.delivered_mg) == (40.0, 35.0)  # 45 min less a 5-min pause
+    assert inf.dose.total_mg == 35 and inf.dose.rate_ml_per_h == 52.5
+    # Flowsheet: 172/104 is flagged against the clinic limits; the baseline is the pre-start set.
+    assert c.baseline_vitals is not None and c.baseline_vitals.sbp == 124
+    high = next(r for r in c.vitals if r.sbp == 172)
+    assert "HIGH" in high.flags["sbp"] and "HIGH" in high.flags["dbp"]
+    assert high.sedation is not None and high.sedation.startswith("MOAA/S 3")
+    assert all(not r.flags for r in c.vitals if r.sbp == 124)
+    assert {r.source for r in c.vitals} == {"manual"}
+    # Medications with indication, pre-dose vitals, response and the soft-max reason.
+    ond, lab = c.medications
+    assert (ond.drug, ond.dose, ond.route) == ("Ondansetron", 4, "IV")
+    assert "nausea settled" in ond.response
+    assert lab.override_reason == LABETALOL_REASON
+    assert "172/104" in lab.pre_vitals and "146/90" in lab.response
+    # Discharge: the Aldrete sheet, criteria and the charge nurse's override.
+    d = c.discharge
+    assert d is not None and d.scale_name == "Modified Aldrete" and d.total == 10
+    assert any(o.reason == GAIT_REASON and o.by == "Ben Ode, RN" for o in d.overrides)
+    assert d.approved_by is None
+    assert {s.chart for s in c.chart_series} == {"bp", "hr_spo2"}
+    assert [m.label for m in c.chart_markers][:3] == ["start", "ondansetron", "paused"] or any(
+        m.label == "labetalol" for m in c.chart_markers
+    )
+    assert c.note_id == notes.note_label(world.sid) and c.version == 1
+
+
+def test_note_without_medications_or_discharge_says_none_recorded(
+    ctx: AppContext, clock: FakeClock
+) -> None:
+    w = minimal_session(ctx, clock)
+    pdf = notes.preview_note(ctx, w.nurse, w.sid)
+    body = pdf_text(pdf)
+    assert "No PRN medications given." in body
+    assert "Discharge not yet assessed." in body
+    assert "No alarms." in body
+    with ctx.tx() as s:
+        c = notes.build_note_content(ctx, s, w.sid, clock.now(), 1)
+    assert c.medications == () and c.discharge is None and c.alarms == ()
+
+
+# ---------------------------------------------------------------- sign, countersign, verify
+
+
+def test_sign_and_countersign_two_trusted_signatures(world: World, tmp_path: Path) -> None:
+    ctx = world.ctx
+    info = notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    assert (info.version, info.stage, info.signed_by) == (1, "signed", "Ana Ruiz, RN")
+    note_rows, docs, sigs = stored(ctx)
+    assert len(note_rows) == 1 and [d.seq for d in docs] == [1] and len(sigs) == 1
+    assert docs[0].sha256 == hashlib.sha256(docs[0].pdf).hexdigest()
+    assert (sigs[0].meaning, sigs[0].field_name) == ("Documented by", "NurseSignature")
+
+    world.clock.advance(minutes=5)
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    note_rows, docs, sigs = stored(ctx)
+    assert [(d.seq, d.stage) for d in docs] == [(1, "signed"), (2, "countersigned")]
+    assert [(x.field_name, x.meaning, x.signer_name) for x in sigs] == [
+        ("NurseSignature", "Documented by", "Ana Ruiz, RN"),
+        ("ChargeNurseSignature", "Approved for discharge", "Ben Ode, RN"),
+    ]
+    final = bytes(docs[1].pdf)
+    assert final.startswith(bytes(docs[0].pdf))  # an incremental update of the signed bytes
+    latest = notes.latest_note(ctx, world.nurse, world.sid)
+    assert latest is not None and latest.stage == "countersigned"
+    assert latest.countersigned_by == "Ben Ode, RN"
+
+    # pypdf: every section's text is there, on the signed file.
+    body = pdf_text(final)
+    for heading in (
+        "IV Ketamine Infusion — Session Note", "Pre-procedure checklist and baseline",
+        "Infusion record", "Intra-procedure and recovery flowsheet", "Trends", "PRN medications",
+        "Assessments and scores", "Alarms and responses", "Recovery and discharge", "Overrides",
+        "Signatures",
+    ):  # fmt: skip
+        assert heading in body, heading
+    for fact in (
+        "Doe, Jane", "K-1001", "1985-04-02", "KET-24-118", "Ondansetron", "Labetalol",
+        LABETALOL_REASON[:30], GAIT_REASON[:30], "Modified Aldrete", "nausea, retching",
+        "Ana Ruiz, RN", "Ben Ode, RN", "Approved for discharge", "Documented by",
+    ):  # fmt: skip
+        assert fact in body.replace("\n", " "), fact
+    fields = PdfReader(BytesIO(final)).get_fields() or {}
+    assert {"NurseSignature", "ChargeNurseSignature"} <= set(fields)
+
+    # pyHanko: two signatures, both intact and trusted against the clinic CA.
+    result = verify_pdf(final, ca_pem(ctx))
+    assert result.ok, result
+    assert [c.field_name for c in result.signatures] == ["NurseSignature", "ChargeNurseSignature"]
+    assert all(c.intact and c.trusted and c.bottom_line for c in result.signatures)
+    assert result.signatures[0].coverage == "ENTIRE_REVISION"
+    assert result.signatures[0].modification_level == "FORM_FILLING"
+    assert result.signatures[1].coverage == "ENTIRE_FILE"
+
+    # A CA that is not the clinic's does not trust them.
+    from nursestation.report.pki import create_ca
+
+    other = create_ca(tmp_path / "other", "Elsewhere", world.clock.now())
+    assert not verify_pdf(final, other.cert_pem).ok
+    check = notes.verify_note(ctx, world.nurse, latest.note_id)
+    assert check.ok and len(check.lines) == 2
+
+
+def test_wrong_password_is_refused_and_audited(world: World) -> None:
+    with pytest.raises(DomainError) as exc:
+        notes.sign_note(world.ctx, world.nurse, world.sid, "not-my-password")
+    assert exc.value.code == "bad_password"
+    assert stored(world.ctx) == ([], [], [])
+    with world.ctx.tx() as s:
+        failed = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "signature.failed")
+        ).scalar_one()
+        assert failed.username == "rn.ana"
+        assert not s.execute(select(AuditEvent).where(AuditEvent.action == "note.sign")).first()
+    notes.sign_note(world.ctx, world.nurse, world.sid, NURSE_PW)
+    with world.ctx.tx() as s:
+        row = s.execute(select(AuditEvent).where(AuditEvent.action == "note.sign")).scalar_one()
+        assert row.after is not None and row.after["version"] == 1
+
+
+def test_only_clinical_roles_sign_and_only_once(world: World) -> None:
+    admin_pw = "Admin-pass-2026"
+    users.provision_user(
+        world.ctx, username="ad.dana", full_name="Dana", roles={"administrator"}, password=admin_pw
+    )
+    admin = users.authenticate(world.ctx, "ad.dana", admin_pw)
+    with pytest.raises(DomainError) as exc:
+        notes.sign_note(world.ctx, admin, world.sid, admin_pw)
+    assert exc.value.code == "not_permitted"
+    notes.sign_note(world.ctx, world.nurse, world.sid, NURSE_PW)
+    with pytest.raises(DomainError) as exc:
+        notes.sign_note(world.ctx, world.nurse, world.sid, NURSE_PW)
+    assert exc.value.code == "invalid_state" and "addendum" in exc.value.message
+
+
+def test_signing_refused_while_infusing(ctx: AppContext, clock: FakeClock) -> None:
+    nurse, _ = _people(ctx)
+    patients.register_patient(
+        ctx, nurse, mrn="K-2", name="Roe, Max", dob=date(1990, 1, 1), weight_kg=80, sex="male"
+    )
+    s = sessions.check_in(
+        ctx, nurse, mrn="K-2", chair="2", protocol=Protocol(0.5, 40, 1), checklist=CHECKLIST
+    )
+    vitals.record_vitals(ctx, nurse, s.id, {"sbp": 120, "dbp": 80, "hr": 70, "spo2": 98, "rr": 14})
+    sessions.start_infusion(ctx, nurse, s.id)
+    with pytest.raises(DomainError) as exc:
+        notes.sign_note(ctx, nurse, s.id, NURSE_PW)
+    assert exc.value.code == "invalid_state"
+
+
+def test_signed_note_rows_cannot_be_changed_at_database_level(world: World) -> None:
+    notes.sign_note(world.ctx, world.nurse, world.sid, NURSE_PW)
+    path = world.ctx.config.sqlite_path
+    assert path is not None
+    # Plain SQL outside the app, as someone with the database file would try it.
+    con = sqlite3.connect(path)
+    try:
+        for stmt in (
+            "UPDATE notes SET addendum_reason = 'edited'",
+            "DELETE FROM notes",
+            "UPDATE note_documents SET pdf = x'00', sha256 = 'x'",
+            "DELETE FROM note_documents",
+            "UPDATE note_signatures SET signer_name = 'Someone Else'",
+            "DELETE FROM note_signatures",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                con.execute(stmt)
+    finally:
+        con.close()
+    with world.ctx.engine.connect() as conn:
+        with pytest.raises(Exception, match="append-only"):
+            conn.execute(text("UPDATE note_documents SET stage = 'draft'"))
+    _, docs, sigs = stored(world.ctx)
+    assert docs[0].stage == "signed" and sigs[0].signer_name == "Ana Ruiz, RN"
+
+
+# ---------------------------------------------------------------- addendum
+
+
+def test_addendum_is_a_new_signed_version_and_the_original_stays(world: World) -> None:
+    ctx = world.ctx
+    first = notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    world.clock.advance(minutes=5)
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    _, docs_before, _ = stored(ctx)
+    world.clock.advance(minutes=30)
+    with pytest.raises(DomainError) as exc:
+        notes.add_addendum(ctx, world.nurse, world.sid, "", "text", NURSE_PW)
+    assert (exc.value.code, exc.value.field) == ("bad_input", "reason")
+    with pytest.raises(DomainError) as exc:
+        notes.add_addendum(ctx, world.nurse, world.sid, "Late entry", "x", "wrong")
+    assert exc.value.code == "bad_password"
+    add = notes.add_addendum(
+        ctx, world.nurse, world.sid, "Late entry",
+        "Patient phoned at 13:10: mild headache, resolved with rest.", NURSE_PW,
+    )  # fmt: skip
+    assert (add.version, add.supersedes_id, add.addendum_reason) == (2, first.note_id, "Late entry")
+    note_rows, docs, sigs = stored(ctx)
+    assert [n.version for n in note_rows] == [1, 2]
+    assert note_rows[1].addendum_text.startswith("Patient phoned")
+    # The original version's documents are unchanged, byte for byte.
+    assert [d.sha256 for d in docs[:2]] == [d.sha256 for d in docs_before]
+    body = pdf_text(bytes(docs[2].pdf)).replace("\n", " ")
+    assert "ADDENDUM" in body and "version 2 supersedes note" in body
+    assert "Patient phoned at 13:10" in body and "Late entry" in body
+    assert "Countersigned on version 1" in body
+    assert sigs[-1].meaning == "Addendum documented by"
+    assert verify_pdf(bytes(docs[2].pdf), ca_pem(ctx)).ok
+    assert [n.version for n in notes.list_notes(ctx, world.nurse, world.sid)] == [1, 2]
+    # A second addendum carries the first one's text too.
+    world.clock.advance(minutes=10)
+    notes.add_addendum(
+        ctx, world.nurse, world.sid, "Correction", "Escort was her brother.", NURSE_PW
+    )
+    _, docs, _ = stored(ctx)
+    body3 = pdf_text(bytes(docs[-1].pdf)).replace("\n", " ")
+    assert "Escort was her brother" in body3 and "mild headache" in body3
+
+
+def test_addendum_needs_a_signed_note(ctx: AppContext, clock: FakeClock) -> None:
+    w = minimal_session(ctx, clock)
+    with pytest.raises(DomainError) as exc:
+        notes.add_addendum(ctx, w.nurse, w.sid, "Late entry", "text", NURSE_PW)
+    assert exc.value.code == "invalid_state"
+
+
+# ---------------------------------------------------------------- verify CLI
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nursestation", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def _flip(data: bytes) -> bytes:
+    """Flip one byte inside the first content stream (covered by both signatures)."""
+    at = data.index(b"stream", data.index(b"/Contents")) + 40
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+@pytest.mark.slow
+def test_verify_cli_ok_then_one_flipped_byte_fails(world: World, tmp_path: Path) -> None:
+    ctx = world.ctx
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    world.clock.advance(minutes=5)
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    _, docs, _ = stored(ctx)
+    good = tmp_path / "note.pdf"
+    good.write_bytes(bytes(docs[-1].pdf))
+    data_dir = str(ctx.config.data_dir)
+    r = _cli("verify", "--data-dir", data_dir, str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("OK ") == 2
+    assert f"matches stored note {notes.note_label(world.sid)} version 1" in r.stdout
+
+    bad = tmp_path / "tampered.pdf"
+    bad.write_bytes(_flip(good.read_bytes()))
+    r = _cli("verify", "--data-dir", data_dir, str(bad))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAILED" in r.stdout and "DIFFERS from stored note" in r.stdout
+
+    r = _cli("verify", "--data-dir", data_dir, str(tmp_path / "missing.pdf"))
+    assert r.returncode == 2
+    junk = tmp_path / "junk.pdf"
+    junk.write_bytes(b"this is not a pdf")
+    assert _cli("verify", "--data-dir", data_dir, str(junk)).returncode == 2
+
+
+def test_verify_files_without_database_and_with_explicit_ca(world: World, tmp_path: Path) -> None:
+    ctx = world.ctx
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    _, docs, _ = stored(ctx)
+    pdf = tmp_path / "n.pdf"
+    pdf.write_bytes(bytes(docs[0].pdf))
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(ca_pem(ctx))
+    from nursestation.config import resolve_config
+
+    elsewhere = resolve_config(str(tmp_path / "auditor"), None)
+    out = BytesIO()
+    import io
+
+    buf = io.StringIO()
+    assert notes.verify_files(elsewhere, [str(pdf)], str(ca), buf) == 0
+    assert "no database" in buf.getvalue() and "VERIFIED" in buf.getvalue()
+    assert not (tmp_path / "auditor").exists()  # verifying never creates a data directory
+    buf = io.StringIO()
+    assert notes.verify_files(elsewhere, [str(pdf)], str(tmp_path / "nope.pem"), buf) == 2
+    del out
+
+
+# ---------------------------------------------------------------- scenario
+
+
+@pytest.mark.slow
+def test_scenario_signs_countersigns_and_adds_an_addendum(tmp_path: Path) -> None:
+    spec = json.loads((ROOT / "examples/scenarios/signed_note.json").read_text())
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    r = _cli("scenario", "run", str(path), "--out", str(out))
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all(x["ok"] or x.get("expectation") is None for x in lines)
+    files = sorted(p.name for p in out.glob("*.pdf"))
+    assert files == [
+        "2026-03-02_K-1001_session1_v1.pdf",
+        "2026-03-02_K-1001_session1_v2.pdf",
+    ]
+    r = _cli("verify", "--data-dir", str(tmp_path / "none"), "--ca", str(out / "ca.pem"),
+             *(str(out / f) for f in files))  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
