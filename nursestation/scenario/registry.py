@@ -29,7 +29,16 @@ class StepContext:
 
         if "session_id" in step:
             return int(step["session_id"])
-        return session_id_for_chair(self.ctx, str(need(step, "chair")))
+        chair = str(need(step, "chair"))
+        try:
+            return session_id_for_chair(self.ctx, chair)
+        except DomainError:
+            # After discharge the chair is free; later steps (expect_state, sign_note,
+            # add_addendum) still mean the session that was there.
+            ended = self.notes.get("ended_sessions_by_chair", {})
+            if chair in ended:
+                return int(ended[chair])
+            raise
 
 
 StepHandler = Callable[[StepContext, Actor, dict[str, Any]], str | None]
