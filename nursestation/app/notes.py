@@ -93,6 +93,7 @@ _SCALE_LABELS = {
     "cssrs": "C-SSRS",
     "nausea": "Nausea",
 }
+_SESSION_TYPES = {"iv_ketamine": "IV ketamine", "spravato": "Spravato (esketamine)"}
 # Tier words as printed: the PDF colours a flag red when it says "action" and amber otherwise,
 # so a critical breach (beyond action) must carry the word too.
 _TIER_WORDS = {"advisory": "notify", "action": "action", "critical": "critical action"}
@@ -236,7 +237,8 @@ def build_note_content(
     origin = start_at or (records[0].observed_at if records else None)
     meds = _medications(ctx, s, session_id, tz, names)
     series, markers = _charts(records, events, meds, origin)
-    discharge = _discharge(ctx, s, row, tz, names)
+    discharge_data = _discharge_data(ctx, s, session_id)
+    discharge = _discharge(ctx, s, row, names, discharge_data)
     return NoteContent(
         note_id=note_label(session_id),
         version=version,
@@ -251,7 +253,7 @@ def build_note_content(
         chart_series=series,
         chart_markers=markers,
         medications=meds,
-        assessments=_assessments(s, session_id),
+        assessments=_assessments(s, session_id, discharge_data, names),
         alarms=_alarms(s, session_id, names, tz),
         discharge=discharge,
         addendum=addendum,
@@ -261,7 +263,7 @@ def build_note_content(
 
 
 def _protocol_text(row: InfusionSession) -> str:
-    kind = row.session_type.replace("_", " ")
+    kind = _SESSION_TYPES.get(row.session_type, row.session_type.replace("_", " "))
     return (
         f"{kind}: {_num(row.dose_mg_per_kg)} mg/kg over {_num(row.duration_min)} min "
         f"at {_num(row.concentration_mg_per_ml)} mg/mL"
@@ -306,7 +308,8 @@ def _answer_text(item_id: str, a: dict[str, Any], tz: tzinfo) -> str:
         return f"screened: {_yes(screened)}; found: {found}"
     if item_id == "iv_access":
         gauge = f"{a['iv_gauge']} G" if a.get("iv_gauge") else "gauge not recorded"
-        return f"{a.get('iv_site') or 'site not recorded'}, {gauge}, patent: {_yes(a.get('iv_patent'))}"
+        site = a.get("iv_site") or "site not recorded"
+        return f"{site}, {gauge}, patent: {_yes(a.get('iv_patent'))}"
     return ""
 
 
@@ -330,17 +333,19 @@ def _checklist_rows(
         label = it.get("label") or ITEM_LABELS.get(item_id, item_id)
         answer = _answer_text(item_id, answers, tz) or str(it.get("status", ""))
         status = str(it.get("status", "")).replace("_", " ")
-        note = " — ".join(p for p in (status.upper() if status else "", it.get("message", "")) if p)
+        parts = (status.upper() if status else "", it.get("message", ""))
+        note = " — ".join(p for p in parts if p)
         if it.get("overridden"):
             note += " (overridden by charge nurse)"
         rows.append(ChecklistRow(label, answer, note))
     if row.checklist_override_reason:
         who = names.get(row.checklist_override_by or 0, "unknown")
+        when = _hm(row.checklist_override_at, tz)
         rows.append(
             ChecklistRow(
                 "Charge-nurse override of hard stops",
                 "overridden",
-                f"{row.checklist_override_reason} — {who} at {_hm(row.checklist_override_at, tz)}",
+                f"{row.checklist_override_reason} — {who} at {when}",
             )
         )
     start = next((e for e in events if e.kind == infusion.START), None)
@@ -381,7 +386,8 @@ def _vitals_rows(
         flags: dict[str, str] = {}
         sedation = None
         if r.sedation_scale and r.sedation_score is not None:
-            sedation = f"{SEDATION_LABELS.get(r.sedation_scale, r.sedation_scale)} {_num(r.sedation_score)}"
+            label = SEDATION_LABELS.get(r.sedation_scale, r.sedation_scale)
+            sedation = f"{label} {_num(r.sedation_score)}"
         for b in breaches:
             word = "HIGH" if b.direction == "high" else "LOW"
             tier = _TIER_WORDS.get(b.tier, b.tier)
@@ -601,40 +607,62 @@ def _charts(
         )
         for name, chart, attr in spec
     )
-    markers = [ChartMarker(minute(e.at), _EVENT_LABELS[e.kind].split()[0]) for e in events
-               if e.kind in (infusion.START, infusion.PAUSE, infusion.RESUME, infusion.STOP)]  # fmt: skip
+    marked = (infusion.START, infusion.PAUSE, infusion.RESUME, infusion.STOP)
+    markers = [ChartMarker(minute(e.at), _EVENT_LABELS[e.kind]) for e in events if e.kind in marked]
     markers += [ChartMarker(minute(m.at), m.drug.lower()) for m in meds]
     return tuple(s for s in series if s.points), tuple(sorted(markers, key=lambda m: m.minute))
 
 
 def _items_text(items: Any) -> str:
+    """A readable one-line summary of an assessment's stored items (for kinds nobody else
+    describes): scalars as "key value", nested structures flattened one level."""
     if not isinstance(items, dict) or not items:
         return ""
     parts = []
     for key, value in items.items():
         if isinstance(value, dict):
-            value = value.get("value", value.get("score", value.get("entered")))
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
+            value = _items_text(value)
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value if not isinstance(v, dict | list))
+        if value in (None, "", "None"):
+            continue
         parts.append(f"{str(key).replace('_', ' ')} {value}")
     return "; ".join(parts)
 
 
-def _assessments(s: Session, session_id: int) -> tuple[AssessmentRow, ...]:
-    rows = s.execute(
+def _discharge_data(ctx: AppContext, s: Session, session_id: int) -> Any:
+    """The discharge service's note data when that service is installed, else None."""
+    provided = _optional("nursestation.app.discharge", "discharge_for_note")
+    return provided(ctx, s, session_id) if provided is not None else None
+
+
+def _assessments(
+    s: Session, session_id: int, discharge_data: Any, names: dict[int, str]
+) -> tuple[AssessmentRow, ...]:
+    views = {v.id: v for v in getattr(discharge_data, "assessments", ())}
+    out = []
+    for a in s.execute(
         select(Assessment)
         .where(Assessment.session_id == session_id)
         .order_by(Assessment.at, Assessment.id)
-    ).scalars()
-    return tuple(
-        AssessmentRow(
-            at=a.at,
-            scale=_SCALE_LABELS.get(a.kind, a.kind.replace("_", " ")),
-            score=a.score,
-            detail=_items_text(a.items),
+    ).scalars():
+        view = views.get(a.id)
+        by = names.get(a.by_user, "")
+        if view is not None:
+            scored = "; ".join(f"{i.label} {_num(i.score)}" for i in view.items)
+            detail = " — ".join(p for p in (scored, view.detail) if p)
+            out.append(AssessmentRow(a.at, view.name, view.score, f"{detail} ({by})"))
+            continue
+        detail = _items_text(a.items)
+        out.append(
+            AssessmentRow(
+                at=a.at,
+                scale=_SCALE_LABELS.get(a.kind, a.kind.replace("_", " ")),
+                score=a.score,
+                detail=f"{detail} ({by})" if detail else by,
+            )
         )
-        for a in rows
-    )
+    return tuple(out)
 
 
 def _alarms(s: Session, session_id: int, names: dict[int, str], tz: tzinfo) -> tuple[AlarmRow, ...]:
@@ -695,13 +723,15 @@ def _criteria_from_json(data: Any) -> tuple[CriterionRow, ...]:
 
 
 def _discharge(
-    ctx: AppContext, s: Session, row: InfusionSession, tz: tzinfo, names: dict[int, str]
+    ctx: AppContext,
+    s: Session,
+    row: InfusionSession,
+    names: dict[int, str],
+    data: Any,
 ) -> DischargeInfo | None:
-    provided = _optional("nursestation.app.discharge", "discharge_for_note")
-    if provided is not None:
-        data = provided(ctx, s, row.id)
+    if data is not None:
         if not (data.assessments or data.overrides or data.approval):
-            return _with_checklist_override(None, row, names)
+            return None
         info = data.to_note_info() if hasattr(data, "to_note_info") else data
         if isinstance(info, DischargeInfo):
             return _with_checklist_override(info, row, names)

@@ -378,9 +378,8 @@ def test_signed_note_rows_cannot_be_changed_at_database_level(world: World) -> N
                 con.execute(stmt)
     finally:
         con.close()
-    with world.ctx.engine.connect() as conn:
-        with pytest.raises(Exception, match="append-only"):
-            conn.execute(text("UPDATE note_documents SET stage = 'draft'"))
+    with world.ctx.engine.connect() as conn, pytest.raises(Exception, match="append-only"):
+        conn.execute(text("UPDATE note_documents SET stage = 'draft'"))
     _, docs, sigs = stored(world.ctx)
     assert docs[0].stage == "signed" and sigs[0].signer_name == "Ana Ruiz, RN"
 
