@@ -6,13 +6,18 @@ from nursestation.app.context import AppContext
 from nursestation.config import StationConfig
 from nursestation.db.models import User
 
+CA_CERT_NAME = (
+    "ca.pem"  # same name as nursestation.report.pki.CA_CERT_FILE (a test keeps them equal)
+)
+
 
 def ensure_clinic_ca(ctx: AppContext) -> None:
     """Create the clinic CA in the data directory on first run (cheap when it exists)."""
-    from nursestation.report.pki import CA_CERT_FILE, ensure_ca
-
-    if (ctx.config.pki_dir / CA_CERT_FILE).exists():
+    # Checked without importing cryptography: most starts find the CA already there.
+    if (ctx.config.pki_dir / CA_CERT_NAME).exists():
         return
+    from nursestation.report.pki import ensure_ca
+
     ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
 
 

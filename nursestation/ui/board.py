@@ -202,7 +202,8 @@ class ChairBoard(QWidget):
         self._flash.start(250)
         station.changed.connect(self.refresh)
         station.locked_changed.connect(lambda _locked: self.refresh())
-        self.refresh()
+        # First fill on the next turn of the event loop: the window appears at once.
+        QTimer.singleShot(0, self.refresh)
 
     def card(self, chair: str) -> ChairCardWidget:
         """The widget of one chair."""

@@ -69,12 +69,10 @@ class SessionView(QWidget):
         mid.addWidget(self._timer_box(), 3)
         mid.addWidget(self._checklist_box(), 2)
 
+        # The area panels (charts, PDF preview…) are built when a session is first opened, so
+        # start-up does not pay for them.
         self.tabs = QTabWidget()
         self.panels: dict[str, QWidget] = {}
-        for title, module, cls in PANELS:
-            panel = self._make_panel(module, cls)
-            self.panels[title] = panel
-            self.tabs.addTab(panel, title)
         root.addWidget(self.tabs, 1)
 
         self._tick = QTimer(self)
@@ -142,9 +140,18 @@ class SessionView(QWidget):
 
     # ---------------------------------------------------------------- data
 
+    def _ensure_panels(self) -> None:
+        if self.panels:
+            return
+        for title, module, cls in PANELS:
+            panel = self._make_panel(module, cls)
+            self.panels[title] = panel
+            self.tabs.addTab(panel, title)
+
     def set_session(self, session_id: int | None) -> None:
         """Show a session (None clears the view)."""
         self.session_id = session_id
+        self._ensure_panels()
         for panel in self.panels.values():
             if hasattr(panel, "set_session"):
                 panel.set_session(session_id)

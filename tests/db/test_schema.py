@@ -157,3 +157,16 @@ def test_transactions_take_the_write_lock_at_begin(tmp_path: Path) -> None:
             other.execute("BEGIN IMMEDIATE")
         other.close()
     a.dispose()
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from nursestation.db.migrate import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
+
+
+def test_app_pki_knows_the_ca_file_name() -> None:
+    from nursestation.app.pki import CA_CERT_NAME
+    from nursestation.report.pki import CA_CERT_FILE
+
+    assert CA_CERT_NAME == CA_CERT_FILE
