@@ -206,7 +206,9 @@ class ChairBoard(QWidget):
         QTimer.singleShot(0, self.refresh)
 
     def card(self, chair: str) -> ChairCardWidget:
-        """The widget of one chair."""
+        """The widget of one chair (filled now if the first refresh has not run yet)."""
+        if not self._cards:
+            self.refresh()
         return self._cards[chair]
 
     def _ensure_cards(self, chairs: list[str]) -> None:
