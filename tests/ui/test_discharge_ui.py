@@ -1,0 +1,246 @@
+"""The discharge panel driven as a nurse and a charge nurse would: scores pre-filled from the
+recorded vitals, the assessment saved, approval disabled with the failing criterion listed until
+the observation time has elapsed, then approved by the charge nurse with the password dialog;
+a nurse can neither click nor call approval; override with a reason; instruction sheet saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from discharge_support import CHARGE_PW, NURSE_PW, World, make_world, recovery_vitals
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QInputDialog
+from sqlalchemy import select
+
+from nursestation.app import discharge as dc
+from nursestation.db.models import Assessment, DischargeApproval, DischargeOverride, InfusionSession
+from nursestation.errors import DomainError
+from nursestation.ui import discharge_panel
+from nursestation.ui.discharge_panel import DischargePanel
+from nursestation.ui.station import Station
+
+SHOTS = Path("/tmp/nursestation-shots")
+
+
+@pytest.fixture
+def w(ctx, clock) -> World:
+    world = make_world(ctx, clock)
+    recovery_vitals(world)  # SBP 132 vs baseline 128, SpO2 98 (O2 status not recorded)
+    return world
+
+
+@pytest.fixture
+def station(ctx) -> Station:
+    return Station(ctx)
+
+
+@pytest.fixture
+def panel(qtbot, station, w) -> DischargePanel:
+    station.set_actor(w.nurse)
+    p = DischargePanel(station)
+    qtbot.addWidget(p)
+    p.set_session(w.sid)
+    p.resize(1250, 900)
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+@pytest.fixture
+def refusals(monkeypatch) -> list[str]:
+    seen: list[str] = []
+    monkeypatch.setattr(
+        discharge_panel, "show_refusal", lambda _p, exc, title="": seen.append(exc.message)
+    )
+    return seen
+
+
+def click(qtbot, widget) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def tick(qtbot, radio) -> None:
+    """Click a radio button on its indicator (the middle of a wide button is not a hit)."""
+    qtbot.mouseClick(radio, Qt.MouseButton.LeftButton, pos=QPoint(8, radio.height() // 2))
+    assert radio.isChecked()
+
+
+def pick(combo, value) -> None:
+    i = combo.findData(value)
+    assert i >= 0, value
+    combo.setCurrentIndex(i)
+
+
+def criteria_rows(p: DischargePanel) -> dict[str, tuple[str, str]]:
+    t = p.criteria_table
+    return {
+        t.item(r, 0).data(Qt.ItemDataRole.UserRole): (t.item(r, 1).text(), t.item(r, 2).text())
+        for r in range(t.rowCount())
+    }
+
+
+def fill_complete_assessment(qtbot, p: DischargePanel) -> None:
+    """What a nurse does at the chair: confirm the suggestions, score the rest, answer."""
+    aldrete = p.sheet_forms["aldrete"]
+    for item_id in ("activity", "respiration", "consciousness", "o2_saturation"):
+        tick(qtbot, aldrete.buttons[item_id][2])
+    for key in (
+        "alert_oriented",
+        "on_room_air",
+        "gait_steady",
+        "nausea_controlled",
+        "iv_removed",
+        "escort_present",
+        "instructions_given",
+    ):
+        pick(p.answer_combos[key], True)
+    pick(p.suicide_screen, False)
+    qtbot.keyClicks(p.escort_rel, "husband")
+    pick(p.sedation_scale, "moaas")
+    pick(p.sedation_score, 5)
+    pick(p.dissociation, True)
+    click(qtbot, p.save_btn)
+
+
+def test_prefilled_from_recorded_vitals(panel: DischargePanel) -> None:
+    aldrete = panel.sheet_forms["aldrete"]
+    assert panel.score_tabs.tabText(0) == "Modified Aldrete (required)"
+    assert aldrete.buttons["circulation"][2].isChecked()  # suggestion is pre-selected
+    assert aldrete.buttons["circulation"][2].text() == ("2 – BP ± 20 mmHg of pre-anaesthetic level")
+    assert aldrete.hints["circulation"].text() == (
+        "Suggested 2 from recorded data: SBP 132 vs baseline 128 mmHg (+4 mmHg) — confirm or change."
+    )
+    assert aldrete.buttons["o2_saturation"][1].isChecked()  # room air not recorded yet
+    assert aldrete.groups["activity"].checkedId() == -1  # nothing to suggest: the nurse scores it
+    assert aldrete.total.text() == "Total so far 3/10 — 3 item(s) not scored"
+    padss = panel.sheet_forms["padss"]
+    assert padss.buttons["vital_signs"][2].isChecked()
+    assert panel.escort_name.text() == "John Doe"  # from the check-in checklist
+    assert not panel.answer_combos["upright_tolerated"].isVisible()  # no IV labetalol given
+
+
+def test_approval_disabled_until_observation_then_charge_nurse_approves(
+    qtbot, panel, station, w, ctx, clock, monkeypatch, refusals
+) -> None:
+    fill_complete_assessment(qtbot, panel)
+    assert refusals == []
+    with ctx.tx() as s:
+        kinds = [a.kind for a in s.execute(select(Assessment).order_by(Assessment.id)).scalars()]
+        aldrete = s.execute(select(Assessment).where(Assessment.kind == "aldrete")).scalar_one()
+        assert aldrete.score == 10
+    assert kinds == ["aldrete", "discharge_checklist", "sedation", "dissociation"]
+    assert panel.sheet_forms["aldrete"].total.text() == (
+        "Total 10/10 — meets the clinic threshold of ≥ 9"
+    )
+
+    # Before the observation time: the banner, the table and the hint say exactly what fails.
+    assert panel.banner.text() == (
+        "NOT READY — 1 criterion not met: Minimum observation time has elapsed"
+    )
+    rows = criteria_rows(panel)
+    assert rows["observation_time"][0] == "✘ NOT MET"
+    assert "will have elapsed at" in rows["observation_time"][1]
+    optional = {"oral_fluids", "next_appointment"}  # not answered, not required by default
+    assert {k for k, r in rows.items() if r[0] == "– optional"} == optional
+    assert all(r[0] == "✔ met" for k, r in rows.items() if k not in optional | {"observation_time"})
+    assert "will have elapsed at" in panel.obs_label.text()
+    assert not panel.approve_btn.isEnabled()
+    assert "Only a charge nurse may approve discharge." in panel.approve_hint.text()
+
+    station.set_actor(w.charge)
+    panel.refresh()
+    assert not panel.approve_btn.isEnabled()
+    hint = panel.approve_hint.text()
+    assert hint.startswith("Approval is possible when these are met:")
+    assert "• Minimum observation time has elapsed: 60 min of observation are required" in hint
+    if not SHOTS.exists():
+        SHOTS.mkdir(parents=True)
+    panel.grab().save(str(SHOTS / "discharge_not_ready.png"))
+
+    # After the observation time (the 1 s timer notices the clock).
+    clock.advance(minutes=60)
+    qtbot.waitUntil(panel.approve_btn.isEnabled, timeout=5000)
+    assert panel.banner.text() == "READY FOR DISCHARGE — every criterion is met or overridden."
+    notes = dc._notes_module()
+    if notes is not None:  # approval countersigns the nurse's signed note
+        notes.sign_note(ctx, w.nurse, w.sid, NURSE_PW)
+    asked: list[str] = []
+
+    def get_text(parent, title, label, echo=None, *a, **k):
+        asked.append(title)
+        return CHARGE_PW, True
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
+    click(qtbot, panel.approve_btn)
+    assert refusals == []
+    assert asked == ["Approve discharge"]
+    with ctx.tx() as s:
+        approval = s.execute(select(DischargeApproval)).scalar_one()
+        assert (approval.by_user, approval.meaning) == (w.charge.user_id, "Approved for discharge")
+        assert s.get(InfusionSession, w.sid).end_reason == "discharged"
+    assert panel.banner.text().startswith("DISCHARGED — Approved for discharge by Ben Ode, RN at ")
+    assert not panel.approve_btn.isEnabled() and not panel.save_btn.isEnabled()
+    panel.grab().save(str(SHOTS / "discharge_approved.png"))
+
+
+def test_nurse_cannot_approve_even_when_ready(qtbot, panel, w, clock) -> None:
+    fill_complete_assessment(qtbot, panel)
+    clock.advance(minutes=60)
+    panel.refresh()
+    assert panel.banner.text().startswith("READY FOR DISCHARGE")
+    assert not panel.approve_btn.isEnabled()
+    assert panel.approve_hint.text().startswith("Only a charge nurse may approve discharge.")
+    with pytest.raises(DomainError) as exc:
+        dc.approve_discharge(w.ctx, w.nurse, w.sid, NURSE_PW)
+    assert exc.value.code == "not_permitted"
+
+
+def test_charge_nurse_overrides_failing_criterion_with_reason(
+    qtbot, panel, station, w, ctx, monkeypatch, refusals
+) -> None:
+    fill_complete_assessment(qtbot, panel)
+    pick(panel.answer_combos["gait_steady"], False)
+    click(qtbot, panel.save_btn)
+    assert criteria_rows(panel)["steady_gait"] == ("✘ NOT MET", "Gait is not steady.")
+    station.set_actor(w.charge)
+    panel.refresh()
+    assert not panel.override_btn.isEnabled()  # nothing selected yet
+    row = next(
+        r
+        for r in range(panel.criteria_table.rowCount())
+        if panel.criteria_table.item(r, 0).data(Qt.ItemDataRole.UserRole) == "steady_gait"
+    )
+    panel.criteria_table.selectRow(row)
+    assert panel.override_btn.isEnabled()
+    answers = iter(["too short", "Uses a wheelchair at baseline; husband assists."])
+    monkeypatch.setattr(
+        QInputDialog, "getText", staticmethod(lambda *a, **k: (next(answers), True))
+    )
+    click(qtbot, panel.override_btn)
+    assert refusals == ["An override needs a written reason of at least 10 characters."]
+    click(qtbot, panel.override_btn)
+    result, why = criteria_rows(panel)["steady_gait"]
+    assert result == "overridden"
+    assert "Overridden by Ben Ode, RN at" in why and why.endswith("husband assists.")
+    with ctx.tx() as s:
+        o = s.execute(select(DischargeOverride)).scalar_one()
+        assert (o.criterion, o.by_user) == ("steady_gait", w.charge.user_id)
+
+
+def test_instruction_sheet_saved_and_opened(qtbot, panel, tmp_path, monkeypatch) -> None:
+    target = tmp_path / "sheet.pdf"
+    opened: list[str] = []
+    monkeypatch.setattr(
+        discharge_panel.QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(target), "PDF (*.pdf)")),
+    )
+    monkeypatch.setattr(
+        discharge_panel.QDesktopServices,
+        "openUrl",
+        staticmethod(lambda url: opened.append(url.toLocalFile()) or True),
+    )
+    click(qtbot, panel.print_btn)
+    assert target.read_bytes().startswith(b"%PDF")
+    assert opened == [str(target)]
