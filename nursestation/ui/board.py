@@ -120,7 +120,7 @@ class ChairCardWidget(QFrame):
         self._card = card
         self.title.setText(f"Chair {card.chair}")
         if card.session is None:
-            self.patient.setText("—")
+            self.patient.setText("— click to check a patient in —")
         elif hide_patient:
             self.patient.setText("(locked)")
         else:

@@ -129,6 +129,7 @@ class SessionView(QWidget):
         lay = QVBoxLayout(box)
         self.checklist = QListWidget()
         self.checklist.setMinimumHeight(120)
+        self.checklist.setWordWrap(True)
         lay.addWidget(self.checklist)
         row = QHBoxLayout()
         self.override_btn = QPushButton("Override hard stops…")
