@@ -1,0 +1,612 @@
+"""Bedside monitors in the app: chair bindings, storage of captured readings, link health.
+
+`ingest_readings` stores every reading a capture worker delivered (device_readings, raw, with
+quality) and the valid values of each frame as one vital_readings row (source "device") of the
+chair's open session, then lets the alarm center judge them, all in one transaction per batch.
+`device_state_changed` turns the worker's link state into technical alarms. Both are called on
+one thread (the GUI thread, through ui/device_bridge.py); they are not meant to run concurrently
+for the same chair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from nursestation.alarms import TECHNICAL_CODES
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import open_session_in_chair
+from nursestation.db.models import DeviceBinding, DeviceReading, User, VitalReading
+from nursestation.devices.capture import (
+    CONNECTING,
+    DISCONNECTED,
+    RECEIVING,
+    SILENT,
+    STATES,
+    TECHNICAL_CODE_FOR_STATE,
+    UNREADABLE,
+)
+from nursestation.devices.reading import NIBP_PARAMS, VALID, Reading
+from nursestation.devices.registry import PROTOCOLS
+from nursestation.errors import BAD_INPUT, DUPLICATE, NOT_FOUND, DomainError
+
+# Device parameter → vital_readings column. `pi` has no column: it stays in device_readings.
+VITAL_COLUMN: dict[str, str] = {
+    "spo2": "spo2",
+    "pulse_rate": "pulse_rate",
+    "hr": "hr",
+    "sbp": "sbp",
+    "dbp": "dbp",
+    "map": "map",
+    "rr": "rr",
+    "etco2": "etco2",
+    "temp": "temp_c",
+}
+
+# Port settings a binding may carry (pyserial keyword → allowed values). Technical, not clinical.
+BAUDRATES: tuple[int, ...] = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+SERIAL_OPTIONS: dict[str, tuple[Any, ...]] = {
+    "bytesize": (5, 6, 7, 8),
+    "parity": ("N", "E", "O", "M", "S"),
+    "stopbits": (1, 1.5, 2),
+    "rtscts": (False, True),
+    "xonxoff": (False, True),
+}
+
+STATE_LABELS: dict[str, str] = {
+    CONNECTING: "connecting",
+    RECEIVING: "receiving",
+    SILENT: "no data",
+    UNREADABLE: "unreadable data",
+    DISCONNECTED: "disconnected",
+}
+
+_TECH_TEXT: dict[str, str] = {
+    "device_link_lost": "Monitor link lost",
+    "no_device_data": "No data from monitor (values stale)",
+    "unreadable_data": "Unreadable monitor data",
+}
+
+
+# ---------------------------------------------------------------- DTOs
+
+
+@dataclass(frozen=True)
+class BindingInfo:
+    """One chair's monitor binding as the set-up dialog shows it."""
+
+    chair: str
+    protocol: str
+    url: str
+    baudrate: int
+    options: dict[str, Any]
+    enabled: bool
+    updated_at: datetime
+    updated_by: str | None
+
+
+@dataclass(frozen=True)
+class LiveValue:
+    """The newest value of one parameter from a chair's monitor, with its quality."""
+
+    param: str
+    value: float | None
+    unit: str
+    quality: str
+    reason: str | None
+    at: datetime
+
+    @property
+    def text(self) -> str:
+        """E.g. "spo2 97 %" or "spo2 — (unavailable: probe_off)"."""
+        shown = "—" if self.value is None else f"{self.value:g} {self.unit}"
+        if self.quality == VALID:
+            return f"{self.param} {shown}"
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.param} {shown} ({self.quality}{why})"
+
+
+@dataclass(frozen=True)
+class LinkHealth:
+    """A chair's monitor link: worker state, since when, the last frame and the latest values."""
+
+    chair: str
+    state: str
+    detail: str
+    since: datetime
+    last_frame_at: datetime | None
+    port: str | None
+    protocol: str | None
+    latest: tuple[LiveValue, ...]
+
+    @property
+    def label(self) -> str:
+        """The state in words."""
+        return STATE_LABELS.get(self.state, self.state)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one batch produced."""
+
+    device_rows: int
+    vital_ids: tuple[int, ...]
+    session_id: int | None
+    nibp_repeats: int  # valid NIBP values not charted because already stored for that measurement
+
+
+@dataclass
+class _Health:
+    # Mutable, in memory only (lost at restart on purpose: workers report again when they start).
+    state: str = CONNECTING
+    detail: str = ""
+    since: datetime | None = None
+    last_frame_at: datetime | None = None
+    port: str | None = None
+    protocol: str | None = None
+    latest: dict[str, LiveValue] = field(default_factory=dict)
+
+
+def _health_map(ctx: AppContext) -> dict[str, _Health]:
+    health = getattr(ctx, "device_health", None)
+    if health is None:
+        health = {}
+        ctx.device_health = health  # type: ignore[attr-defined]
+    return health
+
+
+def _states(ctx: AppContext) -> dict[str, str]:
+    states = getattr(ctx, "device_states", None)
+    if states is None:
+        states = {}
+        ctx.device_states = states  # type: ignore[attr-defined]
+    return states
+
+
+# ---------------------------------------------------------------- bindings
+
+
+def _info(b: DeviceBinding, names: Mapping[int, str]) -> BindingInfo:
+    return BindingInfo(
+        b.chair,
+        b.protocol,
+        b.url,
+        b.baudrate,
+        dict(b.options or {}),
+        b.enabled,
+        b.updated_at,
+        names.get(b.updated_by) if b.updated_by else None,
+    )
+
+
+def _bindings_in(s: Session) -> list[BindingInfo]:
+    names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
+    rows = s.execute(select(DeviceBinding)).scalars()
+    return sorted((_info(b, names) for b in rows), key=lambda b: _chair_key(b.chair))
+
+
+def _chair_key(chair: str) -> tuple[int, str]:
+    return (int(chair), "") if chair.isdigit() else (1 << 30, chair)
+
+
+def list_bindings(ctx: AppContext, actor: Actor) -> list[BindingInfo]:
+    """Every chair's binding (the set-up dialog)."""
+    ctx.require(actor, "view_board")
+    with ctx.tx() as s:
+        return _bindings_in(s)
+
+
+def enabled_bindings(ctx: AppContext) -> list[BindingInfo]:
+    """The bindings a capture bridge should run (system read, no actor: runs at start-up)."""
+    with ctx.tx() as s:
+        return [b for b in _bindings_in(s) if b.enabled]
+
+
+def get_binding(ctx: AppContext, chair: str) -> BindingInfo | None:
+    """One chair's binding, or None (system read, for the capture bridge)."""
+    with ctx.tx() as s:
+        return next((b for b in _bindings_in(s) if b.chair == chair), None)
+
+
+def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Port settings checked against SERIAL_OPTIONS; bad_input names the field and allowed values."""
+    out: dict[str, Any] = {}
+    for key, value in dict(options or {}).items():
+        allowed = SERIAL_OPTIONS.get(key)
+        if allowed is None:
+            raise DomainError(
+                BAD_INPUT,
+                f"Unknown port setting '{key}': allowed {', '.join(SERIAL_OPTIONS)}.",
+                field=key,
+            )
+        if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
+            raise DomainError(
+                BAD_INPUT,
+                f"Port setting {key} = {value!r} is not allowed: use one of "
+                f"{', '.join(str(a) for a in allowed)}.",
+                field=key,
+            )
+        out[key] = value
+    return out
+
+
+def _check_binding(
+    ctx: AppContext, chair: str, protocol: str, url: str, baudrate: int
+) -> tuple[str, str]:
+    chairs = [str(c) for c in ctx.settings.get("general.chairs")]
+    if chair not in chairs:
+        raise DomainError(
+            BAD_INPUT,
+            f"Chair '{chair}' is not a clinic chair: use {', '.join(chairs)}.",
+            field="chair",
+        )
+    if protocol not in PROTOCOLS:
+        raise DomainError(
+            BAD_INPUT,
+            f"Protocol '{protocol}' is unknown: use one of {', '.join(PROTOCOLS)}.",
+            field="protocol",
+        )
+    url = (url or "").strip()
+    if not url:
+        raise DomainError(BAD_INPUT, "Choose the monitor's port.", field="url")
+    if baudrate not in BAUDRATES:
+        raise DomainError(
+            BAD_INPUT,
+            f"Baud rate {baudrate} is not allowed: use one of "
+            f"{', '.join(str(b) for b in BAUDRATES)}.",
+            field="baudrate",
+        )
+    return chair, url
+
+
+def _save_binding(
+    ctx: AppContext,
+    actor: Actor | None,
+    chair: str,
+    protocol: str,
+    url: str,
+    baudrate: int,
+    options: Mapping[str, Any] | None,
+    enabled: bool,
+    username: str | None = None,
+) -> BindingInfo:
+    chair, url = _check_binding(ctx, str(chair), protocol, url, int(baudrate))
+    opts = validate_options(options)
+    now = ctx.now()
+    with ctx.tx() as s:
+        other = s.execute(
+            select(DeviceBinding).where(DeviceBinding.url == url, DeviceBinding.chair != chair)
+        ).scalar_one_or_none()
+        if other is not None:
+            # One port feeds one chair: two chairs charting the same monitor would be a mix-up.
+            raise DomainError(
+                DUPLICATE,
+                f"Port {url} already feeds chair {other.chair}: unbind it there first.",
+                field="url",
+            )
+        row = s.execute(
+            select(DeviceBinding).where(DeviceBinding.chair == chair)
+        ).scalar_one_or_none()
+        before = None
+        if row is None:
+            row = DeviceBinding(chair=chair)
+            s.add(row)
+        else:
+            before = _binding_dict(row)
+        row.protocol, row.url, row.baudrate = protocol, url, int(baudrate)
+        row.options, row.enabled = opts, enabled
+        row.updated_at = now
+        row.updated_by = actor.user_id if actor else None
+        s.flush()
+        ctx.audit(
+            s,
+            actor,
+            "device.bind",
+            "device_binding",
+            chair,
+            before=before,
+            after=_binding_dict(row),
+            username=username,
+        )
+        names = {actor.user_id: actor.full_name} if actor else {}
+        return _info(row, names)
+
+
+def _binding_dict(b: DeviceBinding) -> dict[str, Any]:
+    return {
+        "chair": b.chair,
+        "protocol": b.protocol,
+        "url": b.url,
+        "baudrate": b.baudrate,
+        "options": dict(b.options or {}),
+        "enabled": b.enabled,
+    }
+
+
+def bind_device(
+    ctx: AppContext,
+    actor: Actor,
+    chair: str,
+    protocol: str,
+    url: str,
+    baudrate: int,
+    options: Mapping[str, Any] | None = None,
+    *,
+    enabled: bool = True,
+) -> BindingInfo:
+    """Bind a monitor (protocol, port URL, port settings) to a chair, replacing its old binding.
+    Audited. The capture bridge must be restarted for the chair to pick it up."""
+    ctx.require(actor, "bind_device")
+    return _save_binding(ctx, actor, chair, protocol, url, baudrate, options, enabled)
+
+
+def bind_device_as_system(
+    ctx: AppContext,
+    chair: str,
+    protocol: str,
+    url: str,
+    baudrate: int,
+    options: Mapping[str, Any] | None = None,
+    *,
+    why: str = "(demo)",
+) -> BindingInfo:
+    """Bind without a signed-in user (the demo's simulated monitors); audited under `why`."""
+    return _save_binding(ctx, None, chair, protocol, url, baudrate, options, True, username=why)
+
+
+def _delete_binding(
+    ctx: AppContext, actor: Actor | None, chair: str, username: str | None = None
+) -> None:
+    with ctx.tx() as s:
+        row = s.execute(
+            select(DeviceBinding).where(DeviceBinding.chair == str(chair))
+        ).scalar_one_or_none()
+        if row is None:
+            raise DomainError(NOT_FOUND, f"Chair {chair} has no monitor bound.", field="chair")
+        before = _binding_dict(row)
+        s.delete(row)
+        ctx.audit(
+            s,
+            actor,
+            "device.unbind",
+            "device_binding",
+            str(chair),
+            before=before,
+            username=username,
+        )
+
+
+def unbind_device(ctx: AppContext, actor: Actor, chair: str) -> None:
+    """Remove a chair's monitor binding. Audited. Stop the chair's capture after this."""
+    ctx.require(actor, "bind_device")
+    _delete_binding(ctx, actor, chair)
+
+
+def unbind_device_as_system(ctx: AppContext, chair: str, *, why: str = "(demo)") -> None:
+    """Remove a binding made by `bind_device_as_system`."""
+    _delete_binding(ctx, None, chair, username=why)
+
+
+# ---------------------------------------------------------------- readings
+
+
+def split_frames(readings: Sequence[Reading]) -> list[list[Reading]]:
+    """Group a delivered batch into frames: a worker delivers what one read decoded, which may be
+    several frames. A frame ends where a parameter repeats or a periodic value's device time
+    changes (an NIBP value carries its own measurement time, so it never splits a frame)."""
+    frames: list[list[Reading]] = []
+    current: list[Reading] = []
+    seen: set[str] = set()
+    periodic_time: datetime | None = None
+    for r in readings:
+        new_time = (
+            r.param not in NIBP_PARAMS
+            and r.device_time is not None
+            and periodic_time is not None
+            and r.device_time != periodic_time
+        )
+        if current and (r.param in seen or new_time):
+            frames.append(current)
+            current, seen, periodic_time = [], set(), None
+        current.append(r)
+        seen.add(r.param)
+        if r.param not in NIBP_PARAMS and r.device_time is not None:
+            periodic_time = r.device_time
+    if current:
+        frames.append(current)
+    return frames
+
+
+def _device_time_text(r: Reading) -> str | None:
+    return None if r.device_time is None else r.device_time.isoformat()
+
+
+def _stored_nibp(
+    s: Session, session_id: int, port: str, protocol: str, readings: Sequence[Reading]
+) -> set[tuple[str | None, str, str]]:
+    """(device_id, param, device_time) of valid NIBP values this session already stored (any
+    earlier batch) for the devices in `readings`; the session_id index keeps this cheap."""
+    times = {_device_time_text(r) for r in readings}
+    conditions = []
+    for device_id in {r.device_id for r in readings}:
+        # The same device by serial number, or (none sent) the same port.
+        same = (
+            DeviceReading.device_id == device_id
+            if device_id is not None
+            else and_(DeviceReading.device_id.is_(None), DeviceReading.port == port)
+        )
+        conditions.append(same)
+    rows = s.execute(
+        select(DeviceReading.device_id, DeviceReading.param, DeviceReading.device_time).where(
+            DeviceReading.session_id == session_id,
+            DeviceReading.protocol == protocol,
+            DeviceReading.quality == VALID,
+            DeviceReading.param.in_(NIBP_PARAMS),
+            DeviceReading.device_time.in_(times),
+            or_(*conditions),
+        )
+    )
+    return {(d, p, t) for d, p, t in rows}
+
+
+def ingest_readings(
+    ctx: AppContext, chair: str, port: str, protocol: str, readings: Sequence[Reading]
+) -> IngestResult:
+    """Store one delivered batch in one transaction: every reading in device_readings; the valid
+    values of each frame as one vital_readings row (source device, observed at the host time) of
+    the chair's open session, NIBP only once per measurement time; then the alarm evaluation.
+    Without an open session the readings go to device_readings only. Questionable and
+    unavailable values never reach vital_readings."""
+    from nursestation.app.alarms import on_reading_stored
+
+    readings = list(readings)
+    if not readings:
+        return IngestResult(0, (), None, 0)
+    now = ctx.now()
+    vital_ids: list[int] = []
+    repeats = 0
+    with ctx.tx() as s:
+        session = open_session_in_chair(s, chair)
+        sid = session.id if session is not None else None
+        nibp_valid = [
+            r for r in readings if r.param in NIBP_PARAMS and r.is_valid and r.device_time
+        ]
+        already: set[tuple[str | None, str, str]] = set()
+        if sid is not None and nibp_valid:
+            already = _stored_nibp(s, sid, port, protocol, nibp_valid)
+        for r in readings:
+            s.add(
+                DeviceReading(
+                    session_id=sid,
+                    chair=chair,
+                    port=port,
+                    protocol=protocol,
+                    device_id=r.device_id,
+                    param=r.param,
+                    value=r.value,
+                    unit=r.unit,
+                    quality=r.quality,
+                    reason=r.reason,
+                    device_time=_device_time_text(r),
+                    host_time=r.host_time,
+                )
+            )
+        if sid is not None:
+            for frame in split_frames(readings):
+                values: dict[str, float] = {}
+                device_id = None
+                for r in frame:
+                    column = VITAL_COLUMN.get(r.param)
+                    if column is None or not r.is_valid or r.value is None:
+                        continue
+                    key = (r.device_id, r.param, _device_time_text(r))
+                    if r.param in NIBP_PARAMS and r.device_time is not None:
+                        if key in already:
+                            repeats += 1
+                            continue
+                        already.add(key)  # a repeat later in this same batch is one too
+                    values[column] = r.value
+                    device_id = device_id or r.device_id
+                if not values:
+                    continue
+                row = VitalReading(
+                    session_id=sid,
+                    observed_at=frame[0].host_time,
+                    recorded_at=now,
+                    source="device",
+                    device_port=port,
+                    device_protocol=protocol,
+                    device_id=device_id,
+                    **values,
+                )
+                s.add(row)
+                s.flush()
+                vital_ids.append(row.id)
+            if vital_ids:
+                on_reading_stored(ctx, s, sid)
+    _note_readings(ctx, chair, port, protocol, readings)
+    return IngestResult(len(readings), tuple(vital_ids), sid, repeats)
+
+
+def _note_readings(
+    ctx: AppContext, chair: str, port: str, protocol: str, readings: Sequence[Reading]
+) -> None:
+    h = _health_map(ctx).setdefault(chair, _Health(since=ctx.now()))
+    h.port, h.protocol = port, protocol
+    for r in readings:
+        h.latest[r.param] = LiveValue(r.param, r.value, r.unit, r.quality, r.reason, r.host_time)
+        h.last_frame_at = r.host_time
+
+
+# ---------------------------------------------------------------- link state
+
+
+def device_state_changed(
+    ctx: AppContext,
+    chair: str,
+    state: str,
+    detail: str,
+    *,
+    port: str | None = None,
+    protocol: str | None = None,
+) -> None:
+    """A capture worker's state for `chair`: kept in `ctx.device_states` (the chair board) and
+    turned into technical alarms: silent, unreadable and disconnected raise theirs (and end the
+    other two), receiving ends them all. Connecting changes no alarm: a reconnect attempt is not
+    a recovery, and clearing on it would make the alarm flap at every retry."""
+    from nursestation.app import alarms
+
+    if state not in STATES:
+        raise DomainError(BAD_INPUT, f"Unknown device state '{state}'.", field="state")
+    _states(ctx)[chair] = state
+    h = _health_map(ctx).setdefault(chair, _Health())
+    if h.state != state or h.since is None:
+        h.since = ctx.now()
+    h.state, h.detail = state, detail
+    if port is not None:
+        h.port = port
+    if protocol is not None:
+        h.protocol = protocol
+    if state == CONNECTING:
+        return
+    code = TECHNICAL_CODE_FOR_STATE.get(state)
+    for other in TECHNICAL_CODES:
+        if other != code:
+            alarms.clear_technical(ctx, chair, other)
+    if code is not None:
+        where = f" ({protocol} on {port})" if port and protocol else ""
+        alarms.raise_technical(ctx, chair, code, f"{_TECH_TEXT[code]}{where}: {detail}")
+
+
+def device_link_closed(ctx: AppContext, chair: str) -> None:
+    """The chair's capture was stopped on purpose (unbind, restart, shutdown): forget its state
+    and end its technical alarms (a stopped worker is not a failed link)."""
+    from nursestation.app import alarms
+
+    _states(ctx).pop(chair, None)
+    _health_map(ctx).pop(chair, None)
+    for code in TECHNICAL_CODES:
+        alarms.clear_technical(ctx, chair, code)
+
+
+def link_health(ctx: AppContext, chair: str) -> LinkHealth | None:
+    """The chair's monitor link as last reported (None when no capture ran for it)."""
+    h = _health_map(ctx).get(chair)
+    if h is None:
+        return None
+    latest = tuple(sorted(h.latest.values(), key=lambda v: v.param))
+    return LinkHealth(
+        chair,
+        h.state,
+        h.detail,
+        h.since or ctx.now(),
+        h.last_frame_at,
+        h.port,
+        h.protocol,
+        latest,
+    )
