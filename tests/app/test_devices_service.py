@@ -22,9 +22,9 @@ from nursestation.db.models import (
     VitalReading,
 )
 from nursestation.devices import decoder_for
+from nursestation.devices.hl7 import mllp_wrap
 from nursestation.devices.reading import QUESTIONABLE, UNAVAILABLE, VALID, make_reading
 from nursestation.devices.simulator import PatientModel, hl7_oru, masimo_line
-from nursestation.devices.hl7 import mllp_wrap
 from nursestation.errors import DomainError
 
 PORT = "/dev/ttyUSB0"
