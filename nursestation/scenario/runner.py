@@ -24,6 +24,7 @@ STEP_MODULES = (
     "nursestation.scenario.steps_medications",
     "nursestation.scenario.steps_discharge",
     "nursestation.scenario.steps_notes",
+    "nursestation.scenario.steps_security",
 )
 
 
