@@ -85,12 +85,9 @@ def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, An
 
     out["alarm"] = alarms.highest_alarm(ctx, chair)
     if session_id is not None:
-        try:
-            from nursestation.app import medications
-        except ImportError:  # medications wiring not installed in this build
-            medications = None  # type: ignore[assignment]
-        if medications is not None:
-            out["reassessments"] = tuple(medications.reassessments_for_chair(ctx, session_id))
+        from nursestation.app import medications
+
+        out["reassessments"] = tuple(medications.reassessments_for_chair(ctx, session_id))
     device = getattr(ctx, "device_states", {}).get(chair)
     if device is not None:
         out["device_state"] = device

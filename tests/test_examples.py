@@ -1,0 +1,70 @@
+"""Every example scenario passes; an unexpected refusal makes the run fail with its error code."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nursestation.cli import main
+from nursestation.scenario import run_scenario
+
+EXAMPLES = sorted(
+    (Path(__file__).resolve().parent.parent / "examples" / "scenarios").glob("*.json")
+)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_scenario_exits_0(path: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    rc = run_scenario(json.loads(path.read_text()), out=out, out_dir=tmp_path / "notes")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rc == 0, [line for line in lines if "expectation" in line]
+    assert lines, "a scenario must have steps"
+
+
+def _impossible(tmp_path: Path, step: dict) -> Path:
+    spec = json.loads((EXAMPLES[0].parent / "refused_steps.json").read_text())
+    spec["steps"] = [*spec["steps"][1:3], step]
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(spec))
+    return f
+
+
+def test_unexpected_impossible_transition_fails_with_invalid_state(tmp_path: Path, capsys) -> None:
+    f = _impossible(tmp_path, {"t": "+0:05", "as": "rn.ana", "do": "resume_infusion", "chair": "1"})
+    assert main(["scenario", "run", str(f)]) == 1
+    last = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (last["ok"], last["error"]) == (False, "invalid_state")
+    assert last["expectation"].startswith("not met")
+
+
+def test_missing_checklist_item_fails_with_checklist_incomplete(tmp_path: Path, capsys) -> None:
+    f = _impossible(tmp_path, {"t": "+0:05", "as": "rn.ana", "do": "start_infusion", "chair": "1"})
+    assert main(["scenario", "run", str(f)]) == 1
+    last = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert last["error"] == "checklist_incomplete"
+
+
+def test_expected_rejection_with_the_wrong_code_is_not_met(tmp_path: Path, capsys) -> None:
+    f = _impossible(
+        tmp_path,
+        {
+            "t": "+0:05",
+            "as": "rn.ana",
+            "do": "resume_infusion",
+            "chair": "1",
+            "expect": "rejected",
+            "error": "not_permitted",
+        },
+    )
+    assert main(["scenario", "run", str(f)]) == 1
+
+
+def test_malformed_scenario_exits_2(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "x.json"
+    f.write_text('{"steps": []')
+    assert main(["scenario", "run", str(f)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
