@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import get_session_row
 from nursestation.db.models import VitalReading
-from nursestation.errors import INVALID_STATE, NOT_FOUND, DomainError
+from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
 from nursestation.vitals import (
     VitalRanges,
     VitalsInput,
@@ -102,7 +102,7 @@ def readings_in(s: Session, session_id: int) -> list[VitalsRecord]:
             .order_by(VitalReading.observed_at, VitalReading.id)
         ).scalars()
     )
-    names = dict(s.execute(select(User.id, User.full_name)).tuples().all())
+    names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
     by = {r.supersedes_id: r.id for r in rows if r.supersedes_id is not None}
     return [_record(r, names, by.get(r.id)) for r in rows]
 
@@ -132,6 +132,8 @@ def record_vitals(
     ctx.require(actor, "record_vitals")
     ranges = VitalRanges.from_settings(ctx.settings)
     v = values if isinstance(values, VitalsInput) else VitalsInput.from_mapping(values)
+    if not {k for k in v.as_dict() if k != "sedation_scale"}:
+        raise DomainError(BAD_INPUT, "Enter at least one value.", field=None)
     ensure_storable(v, ranges, soft_confirmed=soft_confirmed)
     now = ctx.now()
     observed = observed_at or now
@@ -289,3 +291,332 @@ def correct_vitals(
         )
         center.evaluate_session(s, row.id)
         return _record(new, {actor.user_id: actor.full_name}, None)
+
+
+# ---------------------------------------------------------------- flowsheet and trend
+
+
+@dataclass(frozen=True)
+class ValueFlag:
+    """A stored value outside a limit, as the flowsheet marks it (text as well as colour)."""
+
+    param: str
+    tier: str  # advisory | action | critical
+    direction: str  # high | low
+    text: str  # the breach sentence, for a tooltip
+
+    @property
+    def mark(self) -> str:
+        """Short text mark beside the value, e.g. "▲ACTION"."""
+        return ("▲" if self.direction == "high" else "▼") + self.tier.upper()
+
+
+@dataclass(frozen=True)
+class FlowsheetRow:
+    """One reading with its limit flags; `corrected_by` is the id of the row that replaced it."""
+
+    record: VitalsRecord
+    flags: dict[str, ValueFlag]
+
+    @property
+    def corrected_by(self) -> int | None:
+        return self.record.superseded_by
+
+
+@dataclass(frozen=True)
+class ChartMarker:
+    """A vertical marker on the trend: an infusion event or a medication given."""
+
+    at: datetime
+    kind: str  # start | pause | resume | rate_change | stop | medication
+    label: str
+
+
+@dataclass(frozen=True)
+class TrendData:
+    """Charted series (valid, not superseded readings only) and markers of a session."""
+
+    times: tuple[datetime, ...]
+    series: dict[str, tuple[float | None, ...]]  # sbp, dbp, map, hr, spo2
+    markers: tuple[ChartMarker, ...]
+
+
+def _flags(rec: VitalsRecord, baseline: VitalsInput | None, lim: Any) -> dict[str, ValueFlag]:
+    from nursestation.limits import evaluate
+
+    vi = VitalsInput(
+        sbp=rec.sbp,
+        dbp=rec.dbp,
+        map=rec.map,
+        hr=rec.hr,
+        spo2=rec.spo2,
+        rr=rec.rr,
+        etco2=rec.etco2,
+        temp_c=rec.temp_c,
+        sedation_scale=rec.sedation_scale,
+        sedation_score=rec.sedation_score,
+    )
+    return {
+        b.param: ValueFlag(b.param, b.tier, b.direction, b.text)
+        for b in evaluate(vi, baseline, lim)
+    }
+
+
+def flowsheet(ctx: AppContext, actor: Actor, session_id: int) -> list[FlowsheetRow]:
+    """Every reading of a session (originals and corrections) with out-of-limit flags judged
+    against the clinic limits and the pre-infusion baseline."""
+    from nursestation.app.alarms import session_baseline
+    from nursestation.limits import VitalLimits
+
+    ctx.require(actor, "view_session")
+    lim = VitalLimits.from_settings(ctx.settings)
+    with ctx.tx() as s:
+        get_session_row(s, session_id)
+        base = session_baseline(s, session_id)
+        return [FlowsheetRow(r, _flags(r, base, lim)) for r in readings_in(s, session_id)]
+
+
+_EVENT_LABELS = {
+    "start": "Infusion start",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "rate_change": "Rate",
+    "stop": "Infusion stop",
+}
+CHART_PARAMS = ("sbp", "dbp", "map", "hr", "spo2")
+
+
+def trend_data(ctx: AppContext, actor: Actor, session_id: int) -> TrendData:
+    """What the trend chart draws: valid current readings (corrected originals left out) and
+    markers for infusion events and medications given."""
+    from nursestation.app.sessions import events_of
+    from nursestation.db.models import MedicationAdministration
+
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        get_session_row(s, session_id)
+        rows = [r for r in readings_in(s, session_id) if r.superseded_by is None]
+        markers: list[ChartMarker] = []
+        for e in events_of(s, session_id):
+            label = _EVENT_LABELS.get(e.kind, e.kind)
+            if e.kind == "rate_change" and e.rate_mg_per_h is not None:
+                label = f"Rate {e.rate_mg_per_h:g} mg/h"
+            elif e.kind == "pause" and e.reason:
+                label = f"Paused: {e.reason}"
+            markers.append(ChartMarker(e.at, e.kind, label))
+        meds = list(
+            s.execute(
+                select(MedicationAdministration)
+                .where(MedicationAdministration.session_id == session_id)
+                .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
+            ).scalars()
+        )
+        replaced = {m.supersedes_id for m in meds if m.supersedes_id is not None}
+        for m in meds:
+            if m.id not in replaced:
+                markers.append(
+                    ChartMarker(m.given_at, "medication", f"{m.drug} {m.dose:g} {m.unit} {m.route}")
+                )
+    markers.sort(key=lambda mk: mk.at)
+    return TrendData(
+        times=tuple(r.observed_at for r in rows),
+        series={p: tuple(getattr(r, p) for r in rows) for p in CHART_PARAMS},
+        markers=tuple(markers),
+    )
+
+
+# ---------------------------------------------------------------- assessments
+
+
+@dataclass(frozen=True)
+class AssessmentRecord:
+    """A stored sedation or dissociation assessment."""
+
+    id: int
+    kind: str  # moaas | rass | cadss | dissociation
+    at: datetime
+    score: float | None
+    text: str
+
+
+def record_assessment(
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    kind: str,
+    *,
+    score: int | None = None,
+    items: list[int] | None = None,
+    baseline_total: int | None = None,
+    resolved: bool | None = None,
+    at: datetime | None = None,
+) -> AssessmentRecord:
+    """Store a sedation score (kind "moaas" or "rass") or a dissociation check (kind "cadss"
+    with 23 item scores, or "dissociation" with the clinician's resolved yes/no). A sedation
+    score is judged against the sedation limits and may raise an alarm."""
+    from nursestation import scales
+    from nursestation.app.alarms import alarm_center
+    from nursestation.db.models import Assessment
+
+    ctx.require(actor, "record_assessment")
+    now = ctx.now()
+    when = at or now
+    ensure_observed_time(when, now, VitalRanges.from_settings(ctx.settings))
+    settings = scales.ScaleSettings.from_settings(ctx.settings)
+    stored_items: dict[str, Any] = {}
+    if kind in scales.SEDATION_SCALES:
+        if score is None:
+            raise DomainError(BAD_INPUT, f"{kind.upper()} needs a score.", field="score")
+        level = scales.sedation_scale(kind).level(score)
+        value: float | None = float(score)
+        text = f"{scales.sedation_scale(kind).name} {score}: {level.text}"
+        stored_items = {"text": level.text}
+    elif kind == "cadss":
+        total = scales.cadss_total(list(items or []))
+        check = scales.cadss_check(total, baseline_total, settings)
+        value, text = float(total), check.text
+        stored_items = {
+            "items": list(items or []),
+            "baseline_total": baseline_total,
+            "resolved": check.resolved,
+        }
+    elif kind == "dissociation":
+        check = scales.clinician_check(resolved)  # type: ignore[arg-type]
+        value, text = None, check.text
+        stored_items = {"resolved": check.resolved}
+    else:
+        raise DomainError(
+            BAD_INPUT,
+            f"Assessment '{kind}' is unknown: allowed moaas, rass, cadss, dissociation.",
+            field="kind",
+        )
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
+        center = alarm_center(ctx, s)
+        a = Assessment(
+            session_id=row.id,
+            kind=kind,
+            at=when,
+            recorded_at=now,
+            score=value,
+            items={**stored_items, "text": text},
+            by_user=actor.user_id,
+        )
+        s.add(a)
+        s.flush()
+        ctx.audit(
+            s,
+            actor,
+            "assessment.record",
+            "assessment",
+            a.id,
+            after={"kind": kind, "score": value, "text": text, "at": when.isoformat()},
+        )
+        if kind in scales.SEDATION_SCALES:
+            center.evaluate_session(s, row.id)
+        return AssessmentRecord(a.id, kind, when, value, text)
+
+
+# ---------------------------------------------------------------- clinic limits
+
+
+@dataclass(frozen=True)
+class LimitSetting:
+    """One alarm limit as the settings screen shows it, with where its value comes from."""
+
+    key: str  # "sbp.critical.high"
+    value: float
+    unit: str | None
+    source: str | None
+    overridden: bool
+
+
+def limit_settings(ctx: AppContext) -> list[LimitSetting]:
+    """Every tiered limit and baseline-change percentage with its source."""
+    out: list[LimitSetting] = []
+    for st in ctx.settings:
+        if st.path.startswith(("vitals.limits.", "vitals.baseline_change.")) and isinstance(
+            st.value, int | float
+        ):
+            key = st.path.removeprefix("vitals.limits.").removeprefix("vitals.")
+            out.append(
+                LimitSetting(key, float(st.value), st.unit, st.source, st.overridden_by is not None)
+            )
+    return out
+
+
+def update_limits(
+    ctx: AppContext, actor: Actor, changes: dict[str, float], reason: str
+) -> list[LimitSetting]:
+    """Change clinic alarm limits ("sbp.critical.high": 190, "baseline_change.action_pct": 35).
+    Needs change_limits and a role named in vitals.limit_editors, and a reason. The clinic
+    override file is rewritten atomically, the audit trail gets before and after, and every
+    open session is judged again against the new limits."""
+    import json
+    import os
+    import tempfile
+
+    from nursestation.app.alarms import alarm_center
+    from nursestation.clinic import ConfigError
+    from nursestation.errors import OUT_OF_RANGE
+    from nursestation.limits import VitalLimits
+
+    ctx.require(actor, "change_limits")
+    lim = VitalLimits.from_settings(ctx.settings)
+    if not any(lim.can_edit(r) for r in actor.roles):
+        lim.ensure_can_edit(sorted(actor.roles)[0])
+    if not reason or not reason.strip():
+        raise DomainError(BAD_INPUT, "A limit change needs a reason.", field="reason")
+    if not changes:
+        raise DomainError(BAD_INPUT, "No limit to change.", field=None)
+    path = ctx.config.clinic_file
+    current: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    updated = json.loads(json.dumps(current))
+    before: dict[str, Any] = {}
+    stamp = ctx.now().isoformat(timespec="seconds")
+    for key, value in changes.items():
+        full = f"vitals.limits.{key}" if not key.startswith("baseline_change.") else f"vitals.{key}"
+        try:
+            before[key] = ctx.settings.get(full)
+        except KeyError:
+            raise DomainError(BAD_INPUT, f"Unknown limit '{key}'.", field=key) from None
+        node = updated
+        parts = full.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = {
+            "value": value,
+            "source": f"changed by {actor.full_name or actor.username} on {stamp}: {reason.strip()}",
+        }
+    try:
+        new_settings = ctx.settings.with_overrides(updated, str(path))
+        VitalLimits.from_settings(new_settings)  # tiers must still nest
+    except ConfigError as exc:
+        raise DomainError(OUT_OF_RANGE, str(exc), field=exc.key) from None
+    with ctx.tx() as s:
+        ctx.audit(
+            s,
+            actor,
+            "limits.update",
+            "clinic_settings",
+            "vitals.limits",
+            before=before,
+            after={**changes, "reason": reason.strip()},
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".clinic-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(updated, f, indent=2, ensure_ascii=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    ctx.settings = new_settings
+    alarm_center(ctx).reevaluate_all()
+    return limit_settings(ctx)
