@@ -1,0 +1,1173 @@
+"""Administrator export of signed session notes (issue 10): PDF, CSV, FHIR R4 and a manifest.
+
+The export is written into a temporary folder beside the destination and renamed into place at
+the end, in the same transaction as its audit row, so a destination folder exists exactly when
+the export finished and was audited. Every note is checked (stored hash and every signature
+against the clinic CA) before it is written; a session with a note that fails is left out unless
+the administrator asks for it (`include_failed`), and then it is marked in the manifest.
+
+FHIR resources are built with the R4B models of fhir.resources (FHIR 4.3.0, wire-compatible with
+R4 4.0.1 for the resources used here) and every Bundle is validated by the model before writing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nursestation import __version__, infusion
+from nursestation.app.context import Actor, AppContext
+from nursestation.app.sessions import events_of, min_observation_for, planned_of
+from nursestation.db.models import (
+    DischargeApproval,
+    InfusionSession,
+    MedicationAdministration,
+    Note,
+    NoteDocument,
+    NoteSignature,
+    Patient,
+    User,
+    VitalReading,
+)
+from nursestation.errors import BAD_INPUT, DomainError
+
+FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
+STATUSES: tuple[str, ...] = ("signed", "approved", "addended")
+STATUS_HELP = {
+    "signed": "signed by the nurse, not yet countersigned at discharge approval",
+    "approved": "countersigned at discharge approval",
+    "addended": "has at least one signed addendum (note version 2 or later)",
+}
+MANIFEST = "manifest.json"
+CSV_FILE = "sessions.csv"
+PDF_DIR = "pdf"
+FHIR_DIR = "fhir"
+CA_FILE = "ca.pem"
+MANIFEST_FORMAT = "nursestation-export/1"
+
+Progress = Callable[[int, int], bool]
+
+# CSV/formula injection (OWASP "CSV Injection"): a cell starting with one of these is prefixed
+# with an apostrophe so a spreadsheet shows it as text instead of evaluating it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+
+# FHIR code systems and LOINC codes (FHIR R4 vital-signs value set, hl7.org/fhir/R4/
+# valueset-observation-vitalsignresult.html; SpO2 59408-5 with 2708-6 as in the US Core pulse
+# oximetry profile; MAP 8478-0 and EtCO2 19889-5 from LOINC).
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+BP_PARTS = (
+    ("sbp", "8480-6", "Systolic blood pressure"),
+    ("dbp", "8462-4", "Diastolic blood pressure"),
+    ("map", "8478-0", "Mean blood pressure"),
+)
+# column -> (codings, unit text, UCUM code)
+VITAL_CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
+    "hr": ((("8867-4", "Heart rate"),), "beats/minute", "/min"),
+    "spo2": (
+        (
+            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+            ("2708-6", "Oxygen saturation in Arterial blood"),
+        ),
+        "%",
+        "%",
+    ),
+    "rr": ((("9279-1", "Respiratory rate"),), "breaths/minute", "/min"),
+    "temp_c": ((("8310-5", "Body temperature"),), "C", "Cel"),
+    "etco2": (
+        (("19889-5", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration"),),
+        "mmHg",
+        "mm[Hg]",
+    ),
+}
+_UCUM_UNITS = {"mg": "mg", "mcg": "ug", "ug": "ug", "g": "g", "mL": "mL", "ml": "mL"}
+_GENDER = {"female": "female", "male": "male", "other": "other", "intersex": "other"}
+_ID_SYSTEM = "urn:nursestation"
+
+
+# ---------------------------------------------------------------- filter, formats, result
+
+
+def _parse_date(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise DomainError(
+            BAD_INPUT, f"The {name} date '{text}' is not a date: use YYYY-MM-DD.", field=name
+        ) from None
+
+
+def _blank(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which sessions to export: session dates (clinic display zone) and optional narrowing."""
+
+    date_from: date
+    date_to: date
+    mrn: str | None = None
+    chair: str | None = None
+    signer: str | None = None  # user name or full name of anyone who signed a version
+    status: str | None = None  # one of STATUSES
+
+    def __post_init__(self) -> None:
+        if self.date_to < self.date_from:
+            raise DomainError(
+                BAD_INPUT,
+                f"The date range is empty: 'to' ({self.date_to}) is before 'from' "
+                f"({self.date_from}).",
+                field="to",
+            )
+        if self.status is not None and self.status not in STATUSES:
+            raise DomainError(
+                BAD_INPUT,
+                f"Unknown status '{self.status}': allowed {', '.join(STATUSES)}.",
+                field="status",
+            )
+
+    @classmethod
+    def from_strings(
+        cls,
+        date_from: str,
+        date_to: str,
+        *,
+        mrn: str | None = None,
+        chair: str | None = None,
+        signer: str | None = None,
+        status: str | None = None,
+    ) -> ExportFilter:
+        """From command-line or form text: ISO dates, blank fields mean 'any'."""
+        st = _blank(status)
+        return cls(
+            _parse_date(date_from, "from"),
+            _parse_date(date_to, "to"),
+            mrn=_blank(mrn),
+            chair=_blank(chair),
+            signer=_blank(signer),
+            status=st.lower() if st else None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """For the manifest and the audit row."""
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "mrn": self.mrn,
+            "chair": self.chair,
+            "signer": self.signer,
+            "status": self.status,
+        }
+
+
+def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
+    """'pdf,csv' -> ('pdf', 'csv') in canonical order; unknown or no format is bad_input."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    chosen = {x.strip().lower() for x in items if x and x.strip()}
+    unknown = sorted(chosen - set(FORMATS))
+    if unknown:
+        raise DomainError(
+            BAD_INPUT,
+            f"Unknown export format '{unknown[0]}': allowed {', '.join(FORMATS)}.",
+            field="format",
+        )
+    if not chosen:
+        raise DomainError(
+            BAD_INPUT, f"Choose at least one format: {', '.join(FORMATS)}.", field="format"
+        )
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    """One embedded signature as verified."""
+
+    field_name: str
+    signer: str
+    meaning: str
+    signed_at: str | None
+    intact: bool
+    trusted: bool
+    ok: bool
+    problem: str
+
+
+@dataclass(frozen=True)
+class ExportedNote:
+    """One note version considered by the export, with its verification."""
+
+    session_id: int
+    note_id: int
+    version: int
+    document_id: int
+    stage: str
+    sha256: str
+    size: int
+    verified: bool
+    problems: tuple[str, ...]
+    signatures: tuple[SignatureResult, ...]
+    included: bool
+    file: str | None  # path inside the export, when the PDF was written
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export did (or would have done, when cancelled)."""
+
+    destination: Path
+    formats: tuple[str, ...]
+    sessions: int
+    notes: tuple[ExportedNote, ...]
+    files: int
+    cancelled: bool = False
+    manifest_sha256: str | None = None
+
+    @property
+    def failed(self) -> tuple[ExportedNote, ...]:
+        """Notes that did not verify (left out, or included and marked)."""
+        return tuple(n for n in self.notes if not n.verified)
+
+    @property
+    def exported(self) -> tuple[ExportedNote, ...]:
+        """Notes in the export."""
+        return tuple(n for n in self.notes if n.included)
+
+    @property
+    def ok(self) -> bool:
+        """Finished, and every note considered verified."""
+        return not self.cancelled and not self.failed
+
+    def summary(self) -> str:
+        """One or two sentences for the command line and the dialog."""
+        if self.cancelled:
+            return "Export cancelled: nothing was written."
+        n, s = len(self.exported), self.sessions
+        text = (
+            f"Exported {n} note version{'s' if n != 1 else ''} of {s} session"
+            f"{'s' if s != 1 else ''} to {self.destination} ({', '.join(self.formats)}; "
+            f"{self.files} files listed in {MANIFEST})."
+        )
+        if not self.notes:
+            text = f"No signed notes matched the filter: an empty export is in {self.destination}."
+        failed = self.failed
+        if failed:
+            names = ", ".join(f"session {x.session_id} v{x.version}" for x in failed[:5])
+            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+            fate = (
+                "included and marked in the manifest"
+                if all(x.included for x in failed)
+                else "left out with their sessions (use include failed to export them marked)"
+            )
+            text += f" {len(failed)} failed verification ({names}{more}): {fate}."
+        return text
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def display_tz(ctx: AppContext) -> tzinfo:
+    """The clinic display zone (session dates are days in this zone)."""
+    from nursestation.app.notes import display_tz_name
+    from nursestation.report.note_pdf import display_zone
+
+    return display_zone(display_tz_name(ctx))
+
+
+def csv_cell(value: Any) -> str:
+    """Text for one CSV cell; formula-like text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return ""
+    r = round(float(x), digits)
+    return str(int(r)) if r.is_integer() else f"{r:g}"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "patient"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _check_destination(out_dir: str | os.PathLike[str]) -> Path:
+    dest = Path(out_dir).expanduser().absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DomainError(
+            BAD_INPUT,
+            f"The destination {dest} already exists and is not an empty folder: choose a new one.",
+            field="out",
+        )
+    if not dest.parent.is_dir():
+        raise DomainError(
+            BAD_INPUT, f"The folder {dest.parent} does not exist: create it first.", field="out"
+        )
+    return dest
+
+
+def _move_into_place(tmp: Path, dest: Path) -> None:
+    # rename() cannot replace a non-empty folder; an empty destination is removed first.
+    if dest.exists():
+        dest.rmdir()
+    os.replace(tmp, dest)
+
+
+# ---------------------------------------------------------------- selection
+
+
+@dataclass
+class _Doc:
+    id: int
+    seq: int
+    stage: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class _Version:
+    note_id: int
+    version: int
+    supersedes_id: int | None
+    created_at: datetime
+    latest: _Doc | None = None
+    signatures: list[tuple[str, str, str, datetime, int]] = field(default_factory=list)
+    # (signer_name, meaning, field_name, signed_at, signer_id)
+
+
+@dataclass
+class _Candidate:
+    session_id: int
+    local_date: date
+    mrn: str
+    versions: list[_Version]
+
+    @property
+    def approved(self) -> bool:
+        return any(v.latest is not None and v.latest.stage == "countersigned" for v in
+                   self.versions)  # fmt: skip
+
+    @property
+    def addended(self) -> bool:
+        return any(v.version > 1 for v in self.versions)
+
+
+def _select(ctx: AppContext, s: Session, flt: ExportFilter, tz: tzinfo) -> list[_Candidate]:
+    """Sessions in the range with at least one signed note, narrowed by the filter."""
+    start = datetime.combine(flt.date_from, time.min, tz).astimezone(UTC)
+    end = datetime.combine(flt.date_to + timedelta(days=1), time.min, tz).astimezone(UTC)
+    q = (
+        select(InfusionSession.id, InfusionSession.checked_in_at, Patient.mrn)
+        .join(Patient, Patient.id == InfusionSession.patient_id)
+        .where(
+            InfusionSession.checked_in_at >= start,
+            InfusionSession.checked_in_at < end,
+            InfusionSession.id.in_(select(Note.session_id)),
+        )
+        .order_by(InfusionSession.checked_in_at, InfusionSession.id)
+    )
+    if flt.mrn:
+        q = q.where(Patient.mrn == flt.mrn)
+    if flt.chair:
+        q = q.where(InfusionSession.chair == flt.chair)
+    rows = s.execute(q).all()
+    by_session: dict[int, _Candidate] = {
+        sid: _Candidate(sid, at.astimezone(tz).date(), mrn, []) for sid, at, mrn in rows
+    }
+    ids = list(by_session)
+    versions: dict[int, _Version] = {}
+    for part in _chunks(ids):
+        for n in s.execute(
+            select(Note).where(Note.session_id.in_(part)).order_by(Note.session_id, Note.version)
+        ).scalars():
+            v = _Version(n.id, n.version, n.supersedes_id, n.created_at)
+            versions[n.id] = v
+            by_session[n.session_id].versions.append(v)
+    note_ids = list(versions)
+    for part in _chunks(note_ids):
+        docs = s.execute(
+            select(
+                NoteDocument.id,
+                NoteDocument.note_id,
+                NoteDocument.seq,
+                NoteDocument.stage,
+                NoteDocument.sha256,
+                func.length(NoteDocument.pdf),
+            ).where(NoteDocument.note_id.in_(part))
+        ).all()
+        for did, nid, seq, stage, sha, size in docs:
+            v = versions[nid]
+            if v.latest is None or seq > v.latest.seq:
+                v.latest = _Doc(did, seq, stage, sha, int(size or 0))
+        sigs = s.execute(
+            select(
+                NoteDocument.note_id,
+                NoteSignature.signer_name,
+                NoteSignature.meaning,
+                NoteSignature.field_name,
+                NoteSignature.signed_at,
+                NoteSignature.signer_id,
+            )
+            .join(NoteDocument, NoteDocument.id == NoteSignature.document_id)
+            .where(NoteDocument.note_id.in_(part))
+            .order_by(NoteSignature.signed_at, NoteSignature.id)
+        ).all()
+        for nid, name, meaning, fld, at, uid in sigs:
+            versions[nid].signatures.append((name, meaning, fld, at, uid))
+    out = [c for c in by_session.values() if any(v.latest for v in c.versions)]
+    if flt.signer:
+        wanted = flt.signer.casefold()
+        users = {
+            uid: (un.casefold(), full.casefold())
+            for uid, un, full in s.execute(select(User.id, User.username, User.full_name))
+        }
+        out = [
+            c for c in out
+            if any(wanted in users.get(sig[4], ("", "")) or wanted == sig[0].casefold()
+                   for v in c.versions for sig in v.signatures)
+        ]  # fmt: skip
+    if flt.status == "signed":
+        out = [c for c in out if not c.approved]
+    elif flt.status == "approved":
+        out = [c for c in out if c.approved]
+    elif flt.status == "addended":
+        out = [c for c in out if c.addended]
+    for c in out:
+        c.versions = [v for v in c.versions if v.latest is not None]
+    return out
+
+
+# ---------------------------------------------------------------- verification
+
+
+def _verify(pdf: bytes, stored_sha: str, ca: bytes) -> tuple[bool, tuple[str, ...], tuple[
+        SignatureResult, ...]]:  # fmt: skip
+    """(ok, problems, signatures): the stored hash and every signature against the clinic CA."""
+    from nursestation.report.verify import verify_pdf
+
+    problems: list[str] = []
+    if hashlib.sha256(pdf).hexdigest() != stored_sha:
+        problems.append("the stored SHA-256 does not match the stored bytes")
+    result = verify_pdf(pdf, ca)
+    if result.error:
+        problems.append(result.error)
+    elif not result.signatures:
+        problems.append("no signatures")
+    sigs = tuple(
+        SignatureResult(
+            field_name=c.field_name,
+            signer=c.signer_name,
+            meaning=c.meaning,
+            signed_at=c.signing_time.isoformat() if c.signing_time else None,
+            intact=c.intact,
+            trusted=c.trusted,
+            ok=c.bottom_line,
+            problem=c.problem,
+        )
+        for c in result.signatures
+    )
+    for c in sigs:
+        if not c.ok:
+            why = c.problem or ", ".join(
+                w for w, bad in (("not intact", not c.intact), ("not trusted", not c.trusted))
+                if bad
+            ) or "failed"  # fmt: skip
+            problems.append(f"{c.field_name} ({c.signer or 'unknown signer'}): {why}")
+    return result.ok and not problems, tuple(problems), sigs
+
+
+# ---------------------------------------------------------------- per-session data
+
+
+@dataclass
+class _SessionData:
+    row: InfusionSession
+    patient: Patient
+    local_date: date
+    state: infusion.InfusionState
+    events: list[infusion.InfusionEvent]
+    vitals: list[VitalReading]
+    meds: list[MedicationAdministration]
+    approval: DischargeApproval | None
+    names: dict[int, str]
+
+
+def _current(rows: Sequence[Any]) -> list[Any]:
+    """Rows not superseded by a later correction."""
+    replaced = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [r for r in rows if r.id not in replaced]
+
+
+def _load(ctx: AppContext, s: Session, c: _Candidate, names: dict[int, str]) -> _SessionData:
+    row = s.get(InfusionSession, c.session_id)
+    assert row is not None
+    events = events_of(s, row.id)
+    state = infusion.infusion_state(
+        events,
+        planned_of(row),
+        ctx.now(),
+        min_observation_min=min_observation_for(ctx, row),
+        discharged=row.end_reason == "discharged",
+    )
+    vitals = list(
+        s.execute(
+            select(VitalReading)
+            .where(VitalReading.session_id == row.id)
+            .order_by(VitalReading.observed_at, VitalReading.id)
+        ).scalars()
+    )
+    meds = list(
+        s.execute(
+            select(MedicationAdministration)
+            .where(MedicationAdministration.session_id == row.id)
+            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
+        ).scalars()
+    )
+    approval = s.execute(
+        select(DischargeApproval).where(DischargeApproval.session_id == row.id)
+    ).scalar_one_or_none()
+    return _SessionData(
+        row, row.patient, c.local_date, state, events, _current(vitals), _current(meds),
+        approval, names,
+    )  # fmt: skip
+
+
+def _drug_names(ctx: AppContext) -> Callable[[str], str]:
+    from nursestation.formulary import Formulary
+
+    try:
+        f: Formulary | None = Formulary.from_settings(ctx.settings)
+    except Exception:  # a formulary problem must not stop an export of stored records
+        f = None
+
+    def name(key: str) -> str:
+        try:
+            return f.get(key).name if f is not None else key
+        except (DomainError, KeyError, ValueError):
+            return key.replace("_", " ").capitalize()
+
+    return name
+
+
+def _protocol(row: InfusionSession) -> str:
+    kind = {"iv_ketamine": "IV ketamine", "spravato": "Spravato (esketamine)"}.get(
+        row.session_type, row.session_type.replace("_", " ")
+    )
+    return (
+        f"{kind} {_num(row.dose_mg_per_kg)} mg/kg over {_num(row.duration_min)} min "
+        f"at {_num(row.concentration_mg_per_ml)} mg/mL"
+    )
+
+
+def _iso(when: datetime | None, tz: tzinfo) -> str:
+    return "" if when is None else when.astimezone(tz).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- CSV
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "note",
+    "session_date",
+    "patient_name",
+    "mrn",
+    "date_of_birth",
+    "chair",
+    "session_number",
+    "protocol",
+    "checked_in_at",
+    "infusion_started_at",
+    "infusion_stopped_at",
+    "minutes_infused",
+    "mg_delivered",
+    "mg_planned",
+    "ketamine_lot",
+    "medications_given",
+    "discharge_time",
+    "approved_by",
+    "signers",
+    "status",
+    "note_versions",
+    "note_sha256",
+    "verification",
+)
+
+
+def _csv_row(
+    d: _SessionData,
+    c: _Candidate,
+    checks: dict[int, ExportedNote],
+    tz: tzinfo,
+    drug: Callable[[str], str],
+) -> list[str]:
+    from nursestation.app.medications import indication_label
+    from nursestation.app.notes import note_label
+
+    row, p, st = d.row, d.patient, d.state
+    meds = "; ".join(
+        f"{drug(m.drug)} {_num(m.dose)} {m.unit} {m.route} ({indication_label(m.indication)}) "
+        f"at {m.given_at.astimezone(tz):%H:%M}"
+        for m in d.meds
+    )
+    signers = "; ".join(
+        f"{name}: {meaning} (v{v.version}, {at.astimezone(tz):%Y-%m-%d %H:%M})"
+        for v in c.versions
+        for name, meaning, _f, at, _u in v.signatures
+    )
+    latest = c.versions[-1]
+    assert latest.latest is not None
+    status = ["approved" if c.approved else "signed"] + (["addended"] if c.addended else [])
+    failed = [f"v{v.version}" for v in c.versions if not checks[v.note_id].verified]
+    discharge = row.ended_at if row.end_reason == "discharged" else None
+    values: list[Any] = [
+        row.id,
+        note_label(row.id),
+        d.local_date.isoformat(),
+        p.name,
+        p.mrn,
+        p.dob.isoformat(),
+        row.chair,
+        row.session_number,
+        _protocol(row),
+        _iso(row.checked_in_at, tz),
+        _iso(st.started_at, tz),
+        _iso(st.stopped_at, tz),
+        _num(st.infused_min, 1),
+        _num(st.delivered_mg, 2),
+        _num(row.total_mg, 2),
+        row.ketamine_lot or "",
+        meds,
+        _iso(discharge or (d.approval.at if d.approval else None), tz),
+        d.names.get(d.approval.by_user, "") if d.approval else "",
+        signers,
+        ", ".join(status),
+        ", ".join(f"v{v.version}" for v in c.versions),
+        latest.latest.sha256,
+        f"FAILED: {', '.join(failed)}" if failed else "verified",
+    ]
+    return [csv_cell(v) for v in values]
+
+
+# ---------------------------------------------------------------- FHIR
+
+
+class _Ids:
+    """Stable resource ids: UUIDv5 under a namespace derived from the clinic CA."""
+
+    def __init__(self, ca: bytes) -> None:
+        self.ns = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nursestation:" + hashlib.sha256(ca)
+                             .hexdigest())  # fmt: skip
+
+    def __call__(self, kind: str, key: object) -> str:
+        return str(uuid.uuid5(self.ns, f"{kind}/{key}"))
+
+
+def _ref(rid: str, display: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"reference": f"urn:uuid:{rid}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _quantity(value: float, unit: str, code: str | None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": float(value), "unit": unit}
+    if code:
+        q.update(system=UCUM, code=code)
+    return q
+
+
+def _patient_resource(p: Patient, pid: str) -> dict[str, Any]:
+    name: dict[str, Any] = {"text": p.name}
+    family, _, given = p.name.partition(",")
+    if given.strip():
+        name.update(family=family.strip(), given=given.split())
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": f"{_ID_SYSTEM}:mrn", "value": p.mrn}],
+        "name": [name],
+        "gender": _GENDER.get((p.sex or "").lower(), "unknown"),
+        "birthDate": p.dob.isoformat(),
+    }
+
+
+def _vital_observations(d: _SessionData, ids: _Ids, pid: str, eid: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    category = [{"coding": [{"system": OBS_CATEGORY, "code": "vital-signs",
+                             "display": "Vital Signs"}]}]  # fmt: skip
+    for r in d.vitals:
+        base: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "amended" if r.supersedes_id else "final",
+            "category": category,
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "effectiveDateTime": _utc(r.observed_at),
+            "issued": _utc(r.recorded_at),
+        }
+        if r.source == "manual" and r.entered_by:
+            base["performer"] = [{"display": d.names.get(r.entered_by, "")}]
+        if r.source != "manual":
+            label = " ".join(x for x in (r.device_protocol, r.device_id) if x) or "monitor"
+            base["device"] = {"display": label}
+        parts = [(col, code, text) for col, code, text in BP_PARTS if getattr(r, col) is not None]
+        if parts:
+            out.append({
+                **base,
+                "id": ids("obs", f"{r.id}/bp"),
+                "code": {"coding": [{"system": LOINC, "code": BP_PANEL[0],
+                                     "display": BP_PANEL[1]}], "text": "Blood pressure"},
+                "component": [
+                    {"code": {"coding": [{"system": LOINC, "code": code, "display": text}]},
+                     "valueQuantity": _quantity(getattr(r, col), "mmHg", "mm[Hg]")}
+                    for col, code, text in parts
+                ],
+            })  # fmt: skip
+        hr = r.hr if r.hr is not None else r.pulse_rate
+        values = {"hr": hr, "spo2": r.spo2, "rr": r.rr, "temp_c": r.temp_c, "etco2": r.etco2}
+        for col, value in values.items():
+            if value is None:
+                continue
+            codings, unit, ucum = VITAL_CODES[col]
+            out.append({
+                **base,
+                "id": ids("obs", f"{r.id}/{col}"),
+                "code": {"coding": [{"system": LOINC, "code": c, "display": t}
+                                    for c, t in codings], "text": codings[0][1]},
+                "valueQuantity": _quantity(value, unit, ucum),
+            })  # fmt: skip
+    return out
+
+
+def _medication_resources(
+    d: _SessionData, ids: _Ids, pid: str, eid: str, drug: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    from nursestation.app.medications import indication_label
+
+    row, st = d.row, d.state
+    out: list[dict[str, Any]] = []
+    if st.started_at is not None:
+        period: dict[str, Any] = {"start": _utc(st.started_at)}
+        if st.stopped_at is not None:
+            period["end"] = _utc(st.stopped_at)
+        dosage: dict[str, Any] = {
+            "text": f"{_protocol(row)}; {_num(st.delivered_mg)} mg delivered over "
+                    f"{_num(st.infused_min, 1)} min",
+            "route": {"text": "IV"},
+            "dose": _quantity(round(st.delivered_mg, 2), "mg", "mg"),
+            "rateQuantity": _quantity(row.rate_mg_per_h, "mg/h", "mg/h"),
+        }  # fmt: skip
+        ket: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": ids("ketamine", row.id),
+            "status": "completed" if st.stopped_at is not None else "in-progress",
+            "medicationCodeableConcept": {"text": "Ketamine (IV infusion)"},
+            "subject": _ref(pid),
+            "context": _ref(eid),
+            "effectivePeriod": period,
+            "dosage": dosage,
+        }
+        if row.ketamine_lot:
+            ket["note"] = [{"text": f"Lot {row.ketamine_lot}"}]
+        out.append(ket)
+    for m in d.meds:
+        unit_code = _UCUM_UNITS.get(m.unit)
+        res: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": ids("med", m.id),
+            "status": "completed",
+            "medicationCodeableConcept": {"text": drug(m.drug)},
+            "subject": _ref(pid),
+            "context": _ref(eid),
+            "effectiveDateTime": _utc(m.given_at),
+            "performer": [{"actor": {"display": d.names.get(m.given_by, "")}}],
+            "reasonCode": [{"text": indication_label(m.indication)}],
+            "dosage": {"route": {"text": m.route},
+                       "dose": _quantity(m.dose, m.unit, unit_code)},
+        }  # fmt: skip
+        notes = [x for x in (m.soft_max_reason, m.note) if x]
+        if m.lot:
+            notes.append(f"Lot {m.lot}")
+        if notes:
+            res["note"] = [{"text": t} for t in notes]
+        out.append(res)
+    return out
+
+
+def _procedure(d: _SessionData, ids: _Ids, pid: str, eid: str) -> dict[str, Any] | None:
+    st = d.state
+    if st.started_at is None:
+        return None
+    period: dict[str, Any] = {"start": _utc(st.started_at)}
+    if st.stopped_at is not None:
+        period["end"] = _utc(st.stopped_at)
+    return {
+        "resourceType": "Procedure",
+        "id": ids("procedure", d.row.id),
+        "status": "completed" if st.stopped_at is not None else "in-progress",
+        "code": {"text": "Intravenous ketamine infusion"},
+        "subject": _ref(pid),
+        "encounter": _ref(eid),
+        "performedPeriod": period,
+        "performer": [{"actor": {"display": d.names.get(d.row.checked_in_by, "")}}],
+        "note": [{"text": f"{_num(st.infused_min, 1)} min infused, {_num(st.delivered_mg)} mg "
+                          f"delivered of {_num(d.row.total_mg)} mg planned; "
+                          f"{st.pause_count} pause(s)"}],
+    }  # fmt: skip
+
+
+def _document_references(
+    d: _SessionData,
+    c: _Candidate,
+    checks: dict[int, ExportedNote],
+    ids: _Ids,
+    pid: str,
+    eid: str,
+    with_pdf: bool,
+    pdf_sha1: dict[int, str],
+) -> list[dict[str, Any]]:
+    from nursestation.app.notes import CHARGE_FIELD, note_label
+
+    out: list[dict[str, Any]] = []
+    newest = max(v.version for v in c.versions)
+    by_note = {v.note_id: v for v in c.versions}
+    for v in c.versions:
+        chk = checks[v.note_id]
+        assert v.latest is not None
+        attachment: dict[str, Any] = {
+            "contentType": "application/pdf",
+            "size": v.latest.size,
+            "hash": pdf_sha1[v.note_id],
+            "title": f"Session note {note_label(d.row.id)} v{v.version}",
+            "creation": _utc(v.created_at),
+        }
+        if with_pdf and chk.file:
+            attachment["url"] = f"../{chk.file}"
+        authors = [name for name, _m, fld, _a, _u in v.signatures if fld != CHARGE_FIELD]
+        counter = [name for name, _m, fld, _a, _u in v.signatures if fld == CHARGE_FIELD]
+        last_signed = max(at for *_x, at, _u in v.signatures) if v.signatures else v.created_at
+        doc: dict[str, Any] = {
+            "resourceType": "DocumentReference",
+            "id": ids("document", v.note_id),
+            "identifier": [{"system": f"{_ID_SYSTEM}:note-sha256", "value": v.latest.sha256}],
+            "status": "current" if v.version == newest else "superseded",
+            "docStatus": "final" if v.version == 1 else "amended",
+            "type": {"text": "Infusion session nursing note (signed PDF)"},
+            "subject": _ref(pid),
+            "date": _utc(last_signed),
+            "author": [{"display": n} for n in authors] or None,
+            "authenticator": {"display": counter[0]} if counter else None,
+            "description": ("verified against the clinic CA" if chk.verified
+                            else "FAILED verification: " + "; ".join(chk.problems)),
+            "content": [{"attachment": attachment}],
+            "context": {"encounter": [_ref(eid)]},
+        }  # fmt: skip
+        prev = by_note.get(v.supersedes_id) if v.supersedes_id else None
+        if prev is not None:
+            doc["relatesTo"] = [{"code": "replaces",
+                                 "target": _ref(ids("document", prev.note_id))}]  # fmt: skip
+        out.append({k: val for k, val in doc.items() if val is not None})
+    return out
+
+
+def session_bundle(
+    d: _SessionData,
+    c: _Candidate,
+    checks: dict[int, ExportedNote],
+    ids: _Ids,
+    drug: Callable[[str], str],
+    with_pdf: bool,
+    pdf_sha1: dict[int, str],
+    tz: tzinfo,
+) -> Any:
+    """One FHIR R4 (R4B models) collection Bundle for a session, validated by the model."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from nursestation.app.notes import note_label
+
+    row = d.row
+    pid, eid = ids("patient", d.patient.id), ids("encounter", row.id)
+    encounter_period: dict[str, Any] = {"start": _utc(row.checked_in_at)}
+    if row.ended_at is not None:
+        encounter_period["end"] = _utc(row.ended_at)
+    encounter = {
+        "resourceType": "Encounter",
+        "id": eid,
+        "identifier": [{"system": f"{_ID_SYSTEM}:session", "value": note_label(row.id)}],
+        "status": "finished" if row.ended_at is not None else "in-progress",
+        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "type": [{"text": _protocol(row)}],
+        "subject": _ref(pid),
+        "period": encounter_period,
+        "location": [{"location": {"display": f"Chair {row.chair}"}}],
+    }
+    resources: list[dict[str, Any]] = [_patient_resource(d.patient, pid), encounter]
+    resources += _vital_observations(d, ids, pid, eid)
+    resources += _medication_resources(d, ids, pid, eid, drug)
+    proc = _procedure(d, ids, pid, eid)
+    if proc is not None:
+        resources.append(proc)
+    resources += _document_references(d, c, checks, ids, pid, eid, with_pdf, pdf_sha1)
+    bundle = {
+        "resourceType": "Bundle",
+        "id": ids("bundle", row.id),
+        "identifier": {"system": f"{_ID_SYSTEM}:session", "value": note_label(row.id)},
+        "type": "collection",
+        "timestamp": _utc(datetime.now(UTC)),
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+    return Bundle.model_validate(bundle)
+
+
+def fhir_file_name(session_date: date, mrn: str, session_id: int) -> str:
+    """date_MRN_sessionN.json, like the PDF names."""
+    return f"{session_date.isoformat()}_{_safe(mrn)}_session{session_id}.json"
+
+
+# ---------------------------------------------------------------- the export
+
+
+def export_notes(
+    ctx: AppContext,
+    actor: Actor,
+    flt: ExportFilter,
+    out_dir: str | os.PathLike[str],
+    formats: Sequence[str] = FORMATS,
+    *,
+    include_failed: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export the signed notes matching `flt` into the new folder `out_dir`.
+
+    `progress(done, total)` is called once before the first session and after each one; when
+    it returns False the export stops and nothing is left on disk. Administrators only.
+    """
+    ctx.require(actor, "export_notes")
+    formats = parse_formats(formats)
+    dest = _check_destination(out_dir)
+    from nursestation.app.notes import _ca_pem, file_name_for
+
+    ca = _ca_pem(ctx)
+    tz = display_tz(ctx)
+    with ctx.tx() as s:
+        candidates = _select(ctx, s, flt, tz)
+        names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
+    total = len(candidates)
+    audit_base = {
+        "filter": flt.as_json(),
+        "formats": list(formats),
+        "include_failed": include_failed,
+        "destination": str(dest),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    done = 0
+    try:
+        if progress is not None and not progress(0, total):
+            return _cancelled(ctx, actor, tmp, dest, formats, audit_base, 0, total)
+        for sub, fmt in ((PDF_DIR, "pdf"), (FHIR_DIR, "fhir")):
+            if fmt in formats:
+                (tmp / sub).mkdir()
+        (tmp / CA_FILE).write_bytes(ca)
+        ids, drug = _Ids(ca), _drug_names(ctx)
+        noted: list[ExportedNote] = []
+        csv_rows: list[list[str]] = []
+        sessions = 0
+        for c in candidates:
+            with ctx.tx() as s:
+                d = _load(ctx, s, c, names)
+                pdfs: dict[int, bytes] = {}
+                for v in c.versions:
+                    assert v.latest is not None
+                    pdfs[v.note_id] = _pdf_bytes(s, v.latest.id)
+            checks: dict[int, ExportedNote] = {}
+            for v in c.versions:
+                assert v.latest is not None
+                pdf = pdfs[v.note_id]
+                ok, problems, sigs = _verify(pdf, v.latest.sha256, ca)
+                checks[v.note_id] = ExportedNote(
+                    session_id=c.session_id, note_id=v.note_id, version=v.version,
+                    document_id=v.latest.id, stage=v.latest.stage, sha256=v.latest.sha256,
+                    size=len(pdf), verified=ok, problems=problems, signatures=sigs,
+                    included=False, file=None,
+                )  # fmt: skip
+            include = include_failed or all(x.verified for x in checks.values())
+            if include:
+                sessions += 1
+                for v in c.versions:
+                    name = file_name_for(c.local_date, c.mrn, c.session_id, v.version)
+                    rel = f"{PDF_DIR}/{name}" if "pdf" in formats else None
+                    if rel:
+                        (tmp / rel).write_bytes(pdfs[v.note_id])
+                    checks[v.note_id] = _replace(checks[v.note_id], included=True, file=rel)
+                if "csv" in formats:
+                    csv_rows.append(_csv_row(d, c, checks, tz, drug))
+                if "fhir" in formats:
+                    sha1 = {
+                        k: base64.b64encode(hashlib.sha1(p).digest()).decode(
+                            "ascii"
+                        )  # FHIR Attachment.hash is SHA-1
+                        for k, p in pdfs.items()
+                    }
+                    bundle = session_bundle(d, c, checks, ids, drug, "pdf" in formats, sha1, tz)
+                    path = tmp / FHIR_DIR / fhir_file_name(c.local_date, c.mrn, c.session_id)
+                    path.write_text(bundle.model_dump_json(indent=2, by_alias=True,
+                                                           exclude_none=True), encoding="utf-8")  # fmt: skip
+            noted.extend(checks[v.note_id] for v in c.versions)
+            done += 1
+            if progress is not None and not progress(done, total):
+                return _cancelled(ctx, actor, tmp, dest, formats, audit_base, done, total)
+        if "csv" in formats:
+            with (tmp / CSV_FILE).open("w", encoding="utf-8-sig", newline="") as f:
+                w = csv.writer(f, dialect="excel")
+                w.writerow(CSV_COLUMNS)
+                w.writerows(csv_rows)
+        manifest_sha, files = _write_manifest(ctx, actor, tmp, flt, formats, include_failed,
+                                              noted, sessions)  # fmt: skip
+        result = ExportResult(dest, formats, sessions, tuple(noted), files,
+                              manifest_sha256=manifest_sha)  # fmt: skip
+        _finish(ctx, actor, tmp, dest, audit_base, result)
+        return result
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, DomainError | KeyboardInterrupt):
+            _audit_quietly(ctx, actor, "notes.export_failed",
+                           {**audit_base, "done": done, "total": total,
+                            "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+        raise
+
+
+def _pdf_bytes(s: Session, document_id: int) -> bytes:
+    doc = s.get(NoteDocument, document_id)
+    assert doc is not None
+    return bytes(doc.pdf)
+
+
+def _replace(n: ExportedNote, **changes: Any) -> ExportedNote:
+    from dataclasses import replace
+
+    return replace(n, **changes)
+
+
+def _write_manifest(
+    ctx: AppContext,
+    actor: Actor,
+    tmp: Path,
+    flt: ExportFilter,
+    formats: tuple[str, ...],
+    include_failed: bool,
+    noted: list[ExportedNote],
+    sessions: int,
+) -> tuple[str, int]:
+    """manifest.json: every file with its SHA-256 and size, and every note's verification."""
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "created_at": _utc(ctx.now()),
+        "created_by": {"username": actor.username, "full_name": actor.full_name},
+        "station": ctx.config.station,
+        "app_version": __version__,
+        "fhir_version": "4.3.0 (R4B models; R4-compatible resources)" if "fhir" in formats
+        else None,
+        "filter": flt.as_json(),
+        "formats": list(formats),
+        "include_failed": include_failed,
+        "sessions": sessions,
+        "notes": [
+            {**{k: v for k, v in asdict(n).items() if k not in ("signatures", "problems")},
+             "verification": "verified" if n.verified else "FAILED",
+             "problems": list(n.problems),
+             "signatures": [asdict(x) for x in n.signatures]}
+            for n in noted
+        ],
+        "files": [
+            {"path": p.relative_to(tmp).as_posix(), "sha256": _sha256_file(p),
+             "size": p.stat().st_size}
+            for p in files
+        ],
+    }  # fmt: skip
+    data = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
+    (tmp / MANIFEST).write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), len(files)
+
+
+def _finish(
+    ctx: AppContext, actor: Actor, tmp: Path, dest: Path, base: dict[str, Any], r: ExportResult
+) -> None:
+    """Audit and move into place together: the folder exists only if the audit row does."""
+    moved = False
+    try:
+        with ctx.tx() as s:
+            ctx.audit(
+                s, actor, "notes.export", "export", dest.name,
+                after={**base, "sessions": r.sessions, "notes": len(r.exported),
+                       "failed_verification": len(r.failed), "files": r.files,
+                       "manifest_sha256": r.manifest_sha256},
+            )  # fmt: skip
+            s.flush()
+            _move_into_place(tmp, dest)
+            moved = True
+    except BaseException:
+        if moved:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _cancelled(
+    ctx: AppContext,
+    actor: Actor,
+    tmp: Path,
+    dest: Path,
+    formats: tuple[str, ...],
+    base: dict[str, Any],
+    done: int,
+    total: int,
+) -> ExportResult:
+    shutil.rmtree(tmp, ignore_errors=True)
+    _audit_quietly(ctx, actor, "notes.export_cancelled", {**base, "done": done, "total": total})
+    return ExportResult(dest, formats, 0, (), 0, cancelled=True)
+
+
+def _audit_quietly(ctx: AppContext, actor: Actor, action: str, after: dict[str, Any]) -> None:
+    try:
+        with ctx.tx() as s:
+            ctx.audit(s, actor, action, "export", None, after=after)
+    except Exception:  # the export's own outcome (cancel, first error) is what the caller needs
+        pass
