@@ -1,0 +1,350 @@
+"""Qt adapter for bedside-monitor capture: one CaptureWorker thread per enabled chair binding,
+its callbacks handed to the GUI thread, where the device services store readings and raise
+technical alarms. Also the demo's simulated monitors (`start_demo_monitors`).
+
+Threading: a worker's callbacks only put an item in a thread-safe inbox and emit a queued
+signal; the GUI thread drains the inbox in order and calls the services (a few ms per batch,
+see bench/device_ingest.py). SQLite is therefore written from one thread only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+
+from nursestation.app import devices as device_service
+from nursestation.app.devices import BindingInfo
+from nursestation.devices.capture import CaptureWorker
+from nursestation.devices.reading import Reading
+from nursestation.ui.station import Station
+
+log = logging.getLogger(__name__)
+
+# How long after stored readings the views are told to refresh (coalesces many chairs' batches).
+NOTIFY_MS = 500
+# Undelivered batches kept for a retry when the database refused a write (a few minutes' worth
+# for a full clinic); beyond that the oldest are dropped and logged.
+MAX_UNSAVED_BATCHES = 20_000
+
+
+@dataclass(frozen=True)
+class _Run:
+    chair: str
+    generation: int
+    binding: BindingInfo
+    worker: CaptureWorker
+
+
+@dataclass(frozen=True)
+class _Item:
+    kind: str  # "readings" | "state"
+    chair: str
+    generation: int
+    url: str
+    protocol: str
+    payload: Any
+
+
+class DeviceBridge(QObject):
+    """Runs the capture workers of a station and stores what they deliver, on the GUI thread."""
+
+    readings_stored = Signal(str)  # chair
+    state_changed = Signal(str, str, str)  # chair, state, detail
+    ingest_failed = Signal(str, str)  # chair, message
+    _wake = Signal()
+
+    def __init__(
+        self,
+        station: Station,
+        parent: QObject | None = None,
+        *,
+        worker_options: Mapping[str, Any] | None = None,
+        notify_ms: int = NOTIFY_MS,
+    ) -> None:
+        super().__init__(parent if parent is not None else station)
+        self.station = station
+        self.ctx = station.ctx
+        self.worker_options = dict(worker_options or {})
+        self._inbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._runs: dict[str, _Run] = {}
+        self._generations = itertools.count(1)
+        self._unsaved: deque[_Item] = deque()
+        # Seconds spent storing each batch on the GUI thread (newest last), for diagnostics.
+        self.ingest_seconds: deque[float] = deque(maxlen=2000)
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._notify = QTimer(self)
+        self._notify.setSingleShot(True)
+        self._notify.setInterval(notify_ms)
+        self._notify.timeout.connect(self.station.changed.emit)
+        station.device_bridge = self  # type: ignore[attr-defined]  # the Devices dialog finds it
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop_all)
+
+    # ------------------------------------------------------------ control
+
+    def start_all(self) -> list[str]:
+        """Start a worker for every enabled binding not running yet; returns the chairs started."""
+        started = []
+        for b in device_service.enabled_bindings(self.ctx):
+            if b.chair not in self._runs:
+                self._start(b)
+                started.append(b.chair)
+        return started
+
+    def stop_all(self) -> None:
+        """Stop every worker, store what they delivered, and forget their link states."""
+        runs = list(self._runs.values())
+        self._runs.clear()
+        for run in runs:
+            run.worker.stop(timeout=0)  # ask all first, then wait: stops run in parallel
+        for run in runs:
+            run.worker.stop()
+        self._drain()
+        for run in runs:
+            self._closed(run.chair)
+
+    def restart(self, chair: str) -> bool:
+        """Stop the chair's worker and start it again from its stored binding (after a bind or
+        unbind); returns True when a worker runs for the chair afterwards."""
+        run = self._runs.pop(chair, None)
+        if run is not None:
+            run.worker.stop()
+            self._drain()
+            self._closed(chair)
+        binding = device_service.get_binding(self.ctx, chair)
+        if binding is None or not binding.enabled:
+            return False
+        self._start(binding)
+        return True
+
+    def running(self) -> dict[str, BindingInfo]:
+        """The bindings whose worker runs, by chair."""
+        return {chair: run.binding for chair, run in self._runs.items()}
+
+    def worker(self, chair: str) -> CaptureWorker | None:
+        """The chair's capture worker (diagnostics and tests)."""
+        run = self._runs.get(chair)
+        return run.worker if run else None
+
+    # ------------------------------------------------------------ workers
+
+    def _start(self, b: BindingInfo) -> None:
+        generation = next(self._generations)
+        chair, url, protocol = b.chair, b.url, b.protocol
+
+        def on_readings(readings: list[Reading]) -> None:  # worker thread
+            self._post(_Item("readings", chair, generation, url, protocol, readings))
+
+        def on_state(state: str, detail: str) -> None:  # worker thread
+            self._post(_Item("state", chair, generation, url, protocol, (state, detail)))
+
+        worker = CaptureWorker(
+            url,
+            protocol,
+            on_readings,
+            on_state,
+            settings=self.ctx.settings,
+            baudrate=b.baudrate,
+            serial_options=b.options,
+            clock=self.ctx.clock,
+            name=f"capture chair {chair}",
+            **self.worker_options,
+        )
+        self._runs[chair] = _Run(chair, generation, b, worker)
+        worker.start()
+
+    def _post(self, item: _Item) -> None:
+        self._inbox.put(item)
+        self._wake.emit()
+
+    def _closed(self, chair: str) -> None:
+        try:
+            device_service.device_link_closed(self.ctx, chair)
+        except Exception:
+            log.exception("closing the device link of chair %s failed", chair)
+        self.state_changed.emit(chair, "", "")
+        self._notify.start()
+
+    # ------------------------------------------------------------ GUI thread
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item.kind == "readings":
+                self._store(item)
+            else:
+                self._state(item)
+
+    def _store(self, item: _Item) -> None:
+        # Readings are stored even from a worker already stopped: they are real monitor data.
+        self._unsaved.append(item)
+        while self._unsaved:
+            head = self._unsaved[0]
+            t0 = time.perf_counter()
+            try:
+                device_service.ingest_readings(
+                    self.ctx, head.chair, head.url, head.protocol, head.payload
+                )
+            except Exception as exc:
+                log.exception("storing monitor readings of chair %s failed", head.chair)
+                self.ingest_failed.emit(head.chair, str(exc))
+                while len(self._unsaved) > MAX_UNSAVED_BATCHES:
+                    lost = self._unsaved.popleft()
+                    log.error("dropped an unsaved batch of chair %s", lost.chair)
+                return  # kept in order; retried with the next batch
+            self.ingest_seconds.append(time.perf_counter() - t0)
+            self._unsaved.popleft()
+            self.readings_stored.emit(head.chair)
+        if not self._notify.isActive():
+            self._notify.start()
+
+    def _state(self, item: _Item) -> None:
+        run = self._runs.get(item.chair)
+        if run is None or run.generation != item.generation:
+            return  # a worker stopped on purpose: its "disconnected" is no failure
+        state, detail = item.payload
+        try:
+            device_service.device_state_changed(
+                self.ctx, item.chair, state, detail, port=item.url, protocol=item.protocol
+            )
+        except Exception:
+            log.exception("device state of chair %s could not be recorded", item.chair)
+        self.state_changed.emit(item.chair, state, detail)
+        # A link problem must show at once, not at the next board tick.
+        self.station.changed.emit()
+
+
+# ---------------------------------------------------------------- demo monitors
+
+DEMO_PROTOCOLS: tuple[str, ...] = ("masimo-ascii", "hl7-mllp", "nonin-df8")
+DEMO_DURATION_S = 8 * 3600.0
+
+
+class _AckDrainingPty:
+    """A PtyPort sink that also discards what the reader writes back (HL7 ACKs), so the pty
+    buffer never fills during a long demo."""
+
+    def __init__(self, pty: Any) -> None:
+        self.pty = pty
+
+    def write(self, data: bytes) -> None:
+        self.pty.write(data)
+        self.pty.read_available()
+
+    def close(self) -> None:
+        self.pty.close()
+
+
+@dataclass
+class DemoMonitor:
+    """One simulated monitor feeding one chair."""
+
+    chair: str
+    protocol: str
+    url: str
+    sink: Any
+    player: Any
+    thread: threading.Thread
+
+
+class DemoMonitors:
+    """The running simulated monitors of `nursestation demo`; `stop()` ends them all."""
+
+    def __init__(
+        self,
+        bridge: DeviceBridge,
+        monitors: Sequence[DemoMonitor],
+        stop_event: threading.Event,
+        tmp: tempfile.TemporaryDirectory[str] | None,
+    ) -> None:
+        self.bridge = bridge
+        self.monitors = list(monitors)
+        self._stop = stop_event
+        self._tmp = tmp
+
+    def stop(self) -> None:
+        """Stop the players and the chairs' capture, unbind the demo monitors."""
+        self._stop.set()
+        for m in self.monitors:
+            m.thread.join(timeout=2.0)
+        for m in self.monitors:
+            with contextlib.suppress(Exception):
+                m.sink.close()
+        self.bridge.stop_all()
+        for m in self.monitors:
+            with contextlib.suppress(Exception):
+                device_service.unbind_device_as_system(self.bridge.ctx, m.chair)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self.monitors = []
+
+
+def start_demo_monitors(
+    station: Station,
+    *,
+    protocols: Sequence[str] = DEMO_PROTOCOLS,
+    speed: float = 1.0,
+    use_tcp: bool | None = None,
+    bridge: DeviceBridge | None = None,
+) -> DemoMonitors:
+    """Start a simulated monitor for every occupied chair (a pseudo-terminal per chair, or TCP on
+    127.0.0.1 where there are no ptys), bind it to the chair and start the capture bridge."""
+    from nursestation.app.sessions import open_sessions
+    from nursestation.devices.simulator import PatientModel, PtyPort, SessionPlayer, TcpServerSink
+
+    ctx = station.ctx
+    if use_tcp is None:
+        use_tcp = not hasattr(os, "openpty") or sys.platform == "win32"
+    bridge = bridge or getattr(station, "device_bridge", None) or DeviceBridge(station)
+    tmp = None if use_tcp else tempfile.TemporaryDirectory(prefix="nursestation-monitors-")
+    stop = threading.Event()
+    monitors: list[DemoMonitor] = []
+    for i, summary in enumerate(open_sessions(ctx)):
+        chair = summary.chair
+        protocol = protocols[i % len(protocols)]
+        sink: Any
+        if use_tcp:
+            sink = TcpServerSink()
+            url = sink.url
+        else:
+            assert tmp is not None
+            link = Path(tmp.name) / f"chair-{chair}"
+            sink = _AckDrainingPty(PtyPort(link))
+            url = str(link)
+        player = SessionPlayer(
+            protocol,
+            duration_s=DEMO_DURATION_S,
+            speed=speed,
+            start=ctx.now(),
+            patient=PatientModel(seed=i + 1),
+            seed=i + 1,
+            nibp_interval_s=120.0,
+        )
+        device_service.bind_device_as_system(ctx, chair, protocol, url, 9600)
+        thread = threading.Thread(
+            target=player.play, args=(sink, stop), name=f"demo monitor {chair}", daemon=True
+        )
+        monitors.append(DemoMonitor(chair, protocol, url, sink, player, thread))
+    for m in monitors:
+        bridge.restart(m.chair)
+        m.thread.start()
+    return DemoMonitors(bridge, monitors, stop, tmp)
