@@ -1,0 +1,212 @@
+"""The alarm strip of one chair: every active alarm with its marker, symbol and text (colour is
+never the only signal), Acknowledge, and "Pause audio 2:00" with its countdown. Also the
+functions the chair board can use to style an alarm badge.
+
+Audio: the strip calls QApplication.beep() at each priority's repeat interval while the chair's
+tone should sound (not acknowledged, not paused). The bedside monitor stays the primary alarm
+device; this is a secondary display (clinical.md §7.2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nursestation.alarms import AlarmDisplay, ChairAlarmState
+from nursestation.app import alarms
+from nursestation.app.alarms import AlarmBadge
+from nursestation.errors import DomainError
+from nursestation.ui.feedback import show_refusal
+from nursestation.ui.station import Station
+from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS, mmss
+
+FLASH_MS = 125  # toggle resolution; each alarm flashes at its own rate (0.6 Hz, 2 Hz)
+
+
+def badge_text(badge: AlarmBadge) -> str:
+    """The alarm line of a chair card, readable without colour."""
+    kind = "TECHNICAL " if badge.technical else ""
+    ack = " (acknowledged)" if badge.acknowledged else ""
+    more = f" +{badge.count - 1} more" if badge.count > 1 else ""
+    paused = f" [audio paused {mmss(badge.audio_paused_s)}]" if badge.audio_paused_s else ""
+    return f"{badge.marker} {badge.symbol} {kind}{badge.text}{ack}{more}{paused}"
+
+
+def badge_style(priority: str, lit: bool = True) -> str:
+    """Style sheet of an alarm label: IEC colours when lit, plain when the flash is off."""
+    bg = ALARM_COLOURS.get(priority, "#ffffff") if lit else "#ffffff"
+    fg = ALARM_TEXT_COLOURS.get(priority, "#000000") if lit else "#000000"
+    border = ALARM_COLOURS.get(priority, "#999999")
+    return (
+        f"background: {bg}; color: {fg}; border: 2px solid {border}; border-radius: 4px;"
+        " font-weight: bold; padding: 3px 6px;"
+    )
+
+
+def flash_lit(flash_hz: float, t_ms: int) -> bool:
+    """Whether a flashing signal is in its on phase at `t_ms` (steady when flash_hz is 0)."""
+    if flash_hz <= 0:
+        return True
+    period = 1000.0 / flash_hz
+    return (t_ms % period) < period / 2
+
+
+class AlarmStrip(QFrame):
+    """Active alarms of one chair with Acknowledge and audio pause (refreshes every second)."""
+
+    acknowledged = Signal()
+
+    def __init__(self, station: Station, chair: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.chair = chair
+        self.state: ChairAlarmState | None = None
+        self._labels: list[tuple[QLabel, AlarmDisplay]] = []
+        self._t_ms = 0
+        self._last_beep: datetime | None = None
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+
+        root = QHBoxLayout(self)
+        root.setContentsMargins(4, 4, 4, 4)
+        self.list_box = QVBoxLayout()
+        self.list_box.setSpacing(2)
+        self.empty = QLabel("No active alarms")
+        self.empty.setStyleSheet("color: #555;")
+        self.list_box.addWidget(self.empty)
+        root.addLayout(self.list_box, 1)
+        buttons = QVBoxLayout()
+        self.ack_btn = QPushButton("Acknowledge")
+        self.ack_btn.setToolTip("Acknowledge every alarm of this chair")
+        self.ack_btn.clicked.connect(self.acknowledge)
+        pause_s = alarms.alarm_center(station.ctx).config.audio_pause_s
+        self.pause_label = f"Pause audio {mmss(pause_s)}"
+        self.pause_btn = QPushButton(self.pause_label)
+        self.pause_btn.clicked.connect(self.pause_audio)
+        self.countdown = QLabel("")
+        buttons.addWidget(self.ack_btn)
+        buttons.addWidget(self.pause_btn)
+        buttons.addWidget(self.countdown)
+        root.addLayout(buttons)
+
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
+        self._flash = QTimer(self)
+        self._flash.timeout.connect(self._flash_step)
+        self._flash.start(FLASH_MS)
+        station.changed.connect(self.refresh)
+        self.refresh()
+
+    def set_chair(self, chair: str | None) -> None:
+        """Show another chair (None: nothing)."""
+        self.chair = chair
+        self._last_beep = None
+        self.refresh()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def alarm_lines(self) -> list[str]:
+        """The alarm texts as shown, most urgent first (for tests and accessibility)."""
+        return [label.text() for label, _ in self._labels]
+
+    def refresh(self) -> None:
+        """Re-read the chair's alarms (ticks the alarm center: countdowns, escalation)."""
+        if self.chair is None:
+            self.state = None
+        else:
+            self.state = alarms.chair_alarms(self.station.ctx, self.chair)
+        self._render()
+        self._maybe_beep()
+
+    def _render(self) -> None:
+        for label, _ in self._labels:
+            label.setParent(None)
+            label.deleteLater()
+        self._labels.clear()
+        st = self.state
+        shown = st.alarms if st else ()
+        self.empty.setVisible(not shown)
+        for d in shown:
+            a = d.alarm
+            extra = []
+            if a.kind == "technical":
+                extra.append("TECHNICAL")
+            if a.acknowledged:
+                extra.append(f"acknowledged by {a.acknowledged_by}")
+            if a.state == "latched":
+                extra.append("condition over, acknowledge to clear")
+            suffix = f"  [{'; '.join(extra)}]" if extra else ""
+            label = QLabel(f"{d.label}{suffix}")
+            label.setWordWrap(True)
+            label.setProperty("priority", a.priority)
+            label.setStyleSheet(badge_style(a.priority, True))
+            self.list_box.addWidget(label)
+            self._labels.append((label, d))
+        can_ack = self.station.can("acknowledge_alarm")
+        unacked = any(not d.alarm.acknowledged for d in shown)
+        self.ack_btn.setEnabled(can_ack and unacked)
+        remaining = st.audio_paused_remaining_s if st else 0.0
+        if remaining > 0:
+            self.pause_btn.setText(f"Audio paused {mmss(remaining)}")
+            self.pause_btn.setEnabled(False)
+            self.countdown.setText(f"Tone returns in {mmss(remaining)}")
+        else:
+            self.pause_btn.setText(self.pause_label)
+            self.pause_btn.setEnabled(bool(shown) and self.station.can("pause_alarm_audio"))
+            on = st is not None and st.audio_on
+            self.countdown.setText(f"Tone on: {st.audio_priority}" if on and st else "")
+
+    def _flash_step(self) -> None:
+        self._t_ms += FLASH_MS
+        for label, d in self._labels:
+            # Acknowledged or audio-paused alarms stay lit (steady), as the manager reports.
+            hz = 0.0 if d.alarm.acknowledged else d.flash_hz
+            label.setStyleSheet(badge_style(d.alarm.priority, flash_lit(hz, self._t_ms)))
+
+    def _maybe_beep(self) -> None:
+        st = self.state
+        if st is None or not st.audio_on or st.audio_priority is None:
+            return
+        repeat = alarms.alarm_center(self.station.ctx).config.styles[st.audio_priority]
+        now = self.station.ctx.now()
+        if (
+            self._last_beep is None
+            or (now - self._last_beep).total_seconds() >= repeat.audio_repeat_s
+        ):
+            self._last_beep = now
+            QApplication.beep()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def acknowledge(self) -> None:
+        """Acknowledge every alarm of the chair as the signed-in nurse."""
+        if self.chair is None:
+            return
+        try:
+            self.station.write(alarms.acknowledge_alarm, self.chair)
+        except DomainError as exc:
+            show_refusal(self, exc, "Not acknowledged")
+            return
+        self.acknowledged.emit()
+        self.refresh()
+
+    def pause_audio(self) -> None:
+        """Pause the chair's tones for the clinic's pause time; a higher alarm breaks through."""
+        if self.chair is None:
+            return
+        try:
+            self.station.write(alarms.pause_alarm_audio, self.chair)
+        except DomainError as exc:
+            show_refusal(self, exc, "Audio not paused")
+            return
+        self.refresh()

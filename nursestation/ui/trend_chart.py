@@ -1,0 +1,140 @@
+"""Live trend of a session: blood pressure (systolic, diastolic, mean) above, HR and SpO2 below,
+against wall-clock time, with infusion start/pause/stop and medications marked by labelled
+vertical lines. New data only marks the chart dirty; a 1 Hz timer redraws (never per sample)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from nursestation.app.vitals import ChartMarker, TrendData
+
+REDRAW_MS = 1000
+# Curve look: colour AND line style/symbol differ, so the chart reads in greyscale too.
+CURVES = {
+    "sbp": ("SBP", "#c62828", "t", pg.QtCore.Qt.PenStyle.SolidLine),
+    "dbp": ("DBP", "#1565c0", "t1", pg.QtCore.Qt.PenStyle.SolidLine),
+    "map": ("MAP", "#6a1b9a", "o", pg.QtCore.Qt.PenStyle.DashLine),
+    "hr": ("HR", "#2e7d32", "s", pg.QtCore.Qt.PenStyle.SolidLine),
+    "spo2": ("SpO2", "#00838f", "d", pg.QtCore.Qt.PenStyle.DashLine),
+}
+MARKER_COLOURS = {
+    "start": "#2e7d32",
+    "resume": "#2e7d32",
+    "pause": "#b26a00",
+    "rate_change": "#555555",
+    "stop": "#c62828",
+    "medication": "#1565c0",
+}
+
+
+def _xs(data: TrendData) -> np.ndarray:
+    return np.array([t.timestamp() for t in data.times], dtype=float)
+
+
+def _ys(values: tuple[float | None, ...]) -> np.ndarray:
+    # Missing values are NaN: pyqtgraph leaves a gap (connect="finite") instead of a false line.
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+class TrendChart(QWidget):
+    """Two stacked plots sharing the time axis."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+        self.layout_ = pg.GraphicsLayoutWidget()
+        self.bp_plot = self.layout_.addPlot(
+            row=0, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+        )
+        self.hr_plot = self.layout_.addPlot(
+            row=1, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+        )
+        self.hr_plot.setXLink(self.bp_plot)
+        self.bp_plot.setLabel("left", "BP", units="mmHg")
+        self.hr_plot.setLabel("left", "HR /min · SpO2 %")
+        for plot in (self.bp_plot, self.hr_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setMouseEnabled(x=True, y=False)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for key, (name, colour, symbol, style) in CURVES.items():
+            plot = self.bp_plot if key in ("sbp", "dbp", "map") else self.hr_plot
+            pen = pg.mkPen(colour, width=2, style=style)
+            self.curves[key] = plot.plot(
+                [],
+                [],
+                name=name,
+                pen=pen,
+                symbol=symbol,
+                symbolSize=7,
+                symbolBrush=colour,
+                symbolPen=colour,
+                connect="finite",
+            )
+        self.marker_lines: list[pg.InfiniteLine] = []
+        self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
+        self._pending: TrendData | None = None
+        self.data: TrendData | None = None
+        self.redraws = 0
+        root = QVBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.addWidget(self.layout_)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start(REDRAW_MS)
+
+    def set_data(self, data: TrendData) -> None:
+        """Queue new data; the chart redraws on its next timer tick."""
+        self._pending = data
+
+    def redraw(self) -> None:
+        """Draw the queued data (no-op when nothing changed)."""
+        data = self._pending
+        if data is None:
+            return
+        self._pending = None
+        self.data = data
+        self.redraws += 1
+        xs = _xs(data)
+        for key, curve in self.curves.items():
+            curve.setData(xs, _ys(data.series.get(key, ())))
+        self._draw_markers(data.markers)
+        if len(xs):
+            pad = 120.0
+            self.bp_plot.setXRange(xs.min() - pad, xs.max() + pad, padding=0)
+
+    def _draw_markers(self, markers: tuple[ChartMarker, ...]) -> None:
+        for plot, line in self._placed:
+            plot.removeItem(line)
+        self._placed.clear()
+        self.marker_lines.clear()
+        for i, m in enumerate(markers):
+            colour = MARKER_COLOURS.get(m.kind, "#555555")
+            # Horizontal text right of the line, staggered so neighbouring labels do not overlap.
+            opts = {
+                "position": 0.97 - 0.12 * (i % 3),
+                "color": colour,
+                "fill": (255, 255, 255, 220),
+                "anchors": [(0, 0), (0, 0)],
+            }
+            for plot, labelled in ((self.bp_plot, True), (self.hr_plot, False)):
+                line = pg.InfiniteLine(
+                    pos=m.at.timestamp(),
+                    angle=90,
+                    pen=pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                    label=m.label if labelled else None,
+                    labelOpts=opts if labelled else None,
+                )
+                plot.addItem(line)
+                self._placed.append((plot, line))
+                self.marker_lines.append(line)
+
+    def marker_labels(self) -> list[str]:
+        """Labels of the markers drawn (for tests)."""
+        labels = (getattr(ln, "label", None) for ln in self.marker_lines)
+        return [lb.format for lb in labels if lb is not None]

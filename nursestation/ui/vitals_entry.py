@@ -1,0 +1,403 @@
+"""Manual vital-signs entry at the chair: one small form, checked as the nurse types.
+
+A hard problem (a value no living patient can have) is shown next to its field and disables Save;
+a soft problem is shown in amber and asked about at Save. Nothing typed is lost on a refusal. The
+same form corrects a stored reading (with a reason). `VitalsEntryDialog` wraps it for the
+Ctrl+Shift+V shortcut the main window wires.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nursestation.app import vitals as vitals_service
+from nursestation.app.vitals import VitalsRecord
+from nursestation.errors import DomainError
+from nursestation.scales import SEDATION_SCALES
+from nursestation.ui.feedback import confirm, show_refusal
+from nursestation.ui.station import Station
+from nursestation.ui.style import fmt_num
+from nursestation.vitals import (
+    FIELD_INFO,
+    VitalRanges,
+    VitalsInput,
+    is_late,
+    range_key,
+    validate_vitals,
+)
+
+# (VitalsInput attribute, optional?) in the order a nurse reads them off the monitor.
+FIELDS: tuple[tuple[str, bool], ...] = (
+    ("sbp", False),
+    ("dbp", False),
+    ("hr", False),
+    ("spo2", False),
+    ("rr", False),
+    ("etco2", True),
+    ("temp_c", True),
+)
+HARD_STYLE = "color: #b00020; font-weight: bold;"
+SOFT_STYLE = "color: #8a5a00;"
+
+
+class VitalsEntryForm(QWidget):
+    """SBP, DBP (MAP shown live), HR, SpO2, RR, optional EtCO2 and temperature, sedation score,
+    observed time. Emits `saved(record)` after a successful save."""
+
+    saved = Signal(object)
+
+    def __init__(
+        self,
+        station: Station,
+        parent: QWidget | None = None,
+        *,
+        session_id: int | None = None,
+        correcting: VitalsRecord | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.session_id = session_id
+        self.correcting = correcting
+        self.ranges = VitalRanges.from_settings(station.ctx.settings)
+        self.edits: dict[str, QLineEdit] = {}
+        self.messages: dict[str, QLabel] = {}
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(2)
+        row = 0
+        for name, optional in FIELDS:
+            info = FIELD_INFO[range_key(name)]
+            fr = self.ranges.for_field(name)
+            label = QLabel(f"{info.label}{' (optional)' if optional else ''}")
+            edit = QLineEdit()
+            edit.setObjectName(f"vitals-{name}")
+            edit.setPlaceholderText(f"{fmt_num(fr.soft_min)}–{fmt_num(fr.soft_max)}")
+            edit.setMaximumWidth(90)
+            edit.setAccessibleName(info.label)
+            edit.textEdited.connect(self.revalidate)
+            unit = QLabel(info.unit)
+            msg = QLabel("")
+            msg.setWordWrap(True)
+            self.edits[name] = edit
+            self.messages[name] = msg
+            grid.addWidget(label, row, 0)
+            grid.addWidget(edit, row, 1)
+            grid.addWidget(unit, row, 2)
+            grid.addWidget(msg, row, 3)
+            row += 1
+            if name == "dbp":
+                self.map_value = QLabel("MAP —")
+                self.map_value.setObjectName("vitals-map")
+                self.messages["map"] = QLabel("")
+                self.messages["map"].setWordWrap(True)
+                grid.addWidget(QLabel("MAP (calculated)"), row, 0)
+                grid.addWidget(self.map_value, row, 1, 1, 2)
+                grid.addWidget(self.messages["map"], row, 3)
+                row += 1
+        # Sedation: a scale and a score picked from the scale's wording.
+        self.scale = QComboBox()
+        self.scale.addItem("— none —", None)
+        for key, sc in SEDATION_SCALES.items():
+            if key in self.ranges.sedation:
+                self.scale.addItem(sc.name, key)
+        self.score = QComboBox()
+        self.scale.currentIndexChanged.connect(self._fill_scores)
+        self.score.currentIndexChanged.connect(lambda _i: self.revalidate())
+        sed = QHBoxLayout()
+        sed.addWidget(self.scale)
+        sed.addWidget(self.score, 1)
+        self.messages["sedation_score"] = QLabel("")
+        grid.addWidget(QLabel("Sedation"), row, 0)
+        grid.addLayout(sed, row, 1, 1, 2)
+        grid.addWidget(self.messages["sedation_score"], row, 3)
+        row += 1
+        self.observed = QDateTimeEdit()
+        self.observed.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.observed.setCalendarPopup(True)
+        self.observed.dateTimeChanged.connect(lambda _d: self._update_late())
+        now_btn = QPushButton("Now")
+        now_btn.setToolTip("Observed time = now")
+        now_btn.clicked.connect(self.reset_time)
+        obs = QHBoxLayout()
+        obs.addWidget(self.observed, 1)
+        obs.addWidget(now_btn)
+        self.late_label = QLabel("")
+        self.late_label.setStyleSheet(SOFT_STYLE)
+        grid.addWidget(QLabel("Observed at"), row, 0)
+        grid.addLayout(obs, row, 1, 1, 2)
+        grid.addWidget(self.late_label, row, 3)
+        row += 1
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("why the values are corrected (required)")
+        self.reason.textEdited.connect(lambda _t: self.revalidate())
+        if correcting is not None:
+            grid.addWidget(QLabel("Reason"), row, 0)
+            grid.addWidget(self.reason, row, 1, 1, 3)
+            row += 1
+        grid.setColumnStretch(3, 1)
+
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.save_btn = QPushButton("Save correction" if correcting else "Save vitals")
+        self.save_btn.setObjectName("vitals-save")
+        self.save_btn.setDefault(True)
+        self.save_btn.clicked.connect(self.save)
+        self.clear_btn = QPushButton("Clear")
+        self.clear_btn.clicked.connect(self.clear)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.clear_btn)
+        bottom.addWidget(self.save_btn)
+
+        root = QVBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.addLayout(grid)
+        root.addLayout(bottom)
+        self._fill_scores()
+        if correcting is not None:
+            self._prefill(correcting)
+        self.reset_time()
+        self.revalidate()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def set_session(self, session_id: int | None) -> None:
+        """Enter vitals for another session (the typed values are kept)."""
+        self.session_id = session_id
+        self.revalidate()
+
+    def _prefill(self, rec: VitalsRecord) -> None:
+        for name, _ in FIELDS:
+            value = getattr(rec, name)
+            self.edits[name].setText("" if value is None else fmt_num(value))
+        if rec.sedation_scale:
+            self.scale.setCurrentIndex(max(0, self.scale.findData(rec.sedation_scale)))
+            if rec.sedation_score is not None:
+                self.score.setCurrentIndex(max(0, self.score.findData(int(rec.sedation_score))))
+        self.observed.setEnabled(False)
+
+    def _fill_scores(self) -> None:
+        key = self.scale.currentData()
+        self.score.blockSignals(True)
+        self.score.clear()
+        self.score.addItem("—", None)
+        if key is not None:
+            for score, text in SEDATION_SCALES[key].choices():
+                self.score.addItem(text, score)
+        self.score.blockSignals(False)
+        self.score.setEnabled(key is not None)
+        self.revalidate()
+
+    def reset_time(self) -> None:
+        """Observed time back to now (the station clock)."""
+        when = self.correcting.observed_at if self.correcting else self.station.ctx.now()
+        self.observed.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+        self._update_late()
+
+    def observed_at(self) -> datetime:
+        """The observed time as an aware UTC datetime (minute precision as shown)."""
+        return datetime.fromtimestamp(self.observed.dateTime().toSecsSinceEpoch(), UTC)
+
+    def _observed_for_save(self) -> datetime | None:
+        # "Now" (unchanged to the minute) saves the exact station time, not the truncated minute.
+        now = self.station.ctx.now()
+        chosen = self.observed_at()
+        return None if abs((now - chosen).total_seconds()) < 60 else chosen
+
+    def _update_late(self) -> None:
+        if self.correcting is not None:
+            self.late_label.setText("")
+            return
+        late_after = float(self.station.ctx.settings.get("general.late_entry_after_min"))
+        late = is_late(self.observed_at(), self.station.ctx.now(), late_after)
+        self.late_label.setText(
+            f"Late entry: observed more than {fmt_num(late_after)} min ago" if late else ""
+        )
+
+    def raw_values(self) -> dict[str, Any]:
+        """What is typed, as text (blank fields left out) plus the sedation pick."""
+        out: dict[str, Any] = {
+            name: e.text().strip() for name, e in self.edits.items() if e.text().strip()
+        }
+        if self.scale.currentData() is not None and self.score.currentData() is not None:
+            out["sedation_scale"] = self.scale.currentData()
+            out["sedation_score"] = self.score.currentData()
+        return out
+
+    def values(self) -> VitalsInput:
+        """The typed values as a VitalsInput (text that is not a number stays text)."""
+        return VitalsInput.from_mapping(self.raw_values())
+
+    def message_for(self, field: str) -> str:
+        """The message shown next to a field (empty when fine)."""
+        return self.messages[field].text()
+
+    # -- live checking -------------------------------------------------------------------------
+
+    def revalidate(self, *_args: object) -> None:
+        """Check every field as typed; hard problems disable Save."""
+        if not hasattr(self, "save_btn"):
+            return
+        v = self.values()
+        result = validate_vitals(v, self.ranges)
+        for msg in self.messages.values():
+            msg.setText("")
+            msg.setStyleSheet("")
+        for p in result.problems:
+            key = "sedation_score" if p.field.startswith("sedation") else p.field
+            msg = self.messages.get(key)
+            if msg is None or (msg.text() and p.tier == "soft"):
+                continue
+            msg.setText(p.message if p.tier == "hard" else f"⚠ {p.message}")
+            msg.setStyleSheet(HARD_STYLE if p.tier == "hard" else SOFT_STYLE)
+        mean = v.mean_arterial if result.ok else result.computed_map
+        self.map_value.setText(f"MAP {fmt_num(mean)} mmHg" if mean is not None else "MAP —")
+        has_value = bool({k for k in v.as_dict() if k != "sedation_scale"})
+        reason_ok = self.correcting is None or bool(self.reason.text().strip())
+        ok = result.ok and has_value and reason_ok and self.session_id is not None
+        self.save_btn.setEnabled(ok and self.station.can("record_vitals"))
+        if result.hard:
+            self.status.setText(f"Not saved: {len(result.hard)} value(s) impossible, see above.")
+            self.status.setStyleSheet(HARD_STYLE)
+        elif result.soft:
+            self.status.setText("Unusual value(s): you will be asked to confirm.")
+            self.status.setStyleSheet(SOFT_STYLE)
+        elif self.correcting is not None and not reason_ok:
+            self.status.setText("A correction needs a reason.")
+            self.status.setStyleSheet("")
+        else:
+            self.status.setText("")
+            self.status.setStyleSheet("")
+        self._update_late()
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Empty the form for the next reading."""
+        for e in self.edits.values():
+            e.clear()
+        self.scale.setCurrentIndex(0)
+        self.reason.clear()
+        self.reset_time()
+        self.revalidate()
+
+    def save(self) -> VitalsRecord | None:
+        """Store the reading (asking about soft values first); the form is kept on refusal."""
+        if self.session_id is None:
+            return None
+        v = self.values()
+        result = validate_vitals(v, self.ranges)
+        if result.hard:
+            self.revalidate()
+            return None
+        confirmed = False
+        if result.soft:
+            text = "\n".join(p.message for p in result.soft)
+            if not confirm(self, "Confirm unusual values", f"{text}\n\nSave these values?"):
+                self.status.setText("Not saved: check the values marked ⚠ and save again.")
+                return None
+            confirmed = True
+        try:
+            if self.correcting is not None:
+                changed = {
+                    k: val
+                    for k, val in self.raw_values().items()
+                    if k not in ("sedation_scale", "sedation_score")
+                } | {
+                    name: None
+                    for name, e in self.edits.items()
+                    if not e.text().strip() and getattr(self.correcting, name) is not None
+                }
+                sv = self.values()
+                changed |= {
+                    "sedation_scale": sv.sedation_scale,
+                    "sedation_score": sv.sedation_score,
+                }
+                rec = self.station.write(
+                    vitals_service.correct_vitals,
+                    self.correcting.id,
+                    changed,
+                    self.reason.text().strip(),
+                    soft_confirmed=confirmed,
+                )
+            else:
+                rec = self.station.write(
+                    vitals_service.record_vitals,
+                    self.session_id,
+                    v,
+                    observed_at=self._observed_for_save(),
+                    soft_confirmed=confirmed,
+                )
+        except DomainError as exc:
+            field = exc.field if exc.field in self.messages else None
+            if field:
+                self.messages[field].setText(exc.message)
+                self.messages[field].setStyleSheet(HARD_STYLE)
+            show_refusal(self, exc, "Vitals not saved")
+            return None
+        self.status.setText(f"Saved #{rec.id}" + (" (late entry)" if rec.late else ""))
+        self.status.setStyleSheet("color: #2e7d32;")
+        if self.correcting is None:
+            kept = self.status.text()
+            self.clear()
+            self.status.setText(kept)
+            self.status.setStyleSheet("color: #2e7d32;")
+        self.saved.emit(rec)
+        return rec
+
+
+class VitalsEntryDialog(QDialog):
+    """The entry form as a small dialog (Ctrl+Shift+V, or "Correct…" on the flowsheet)."""
+
+    def __init__(
+        self,
+        station: Station,
+        session_id: int,
+        parent: QWidget | None = None,
+        *,
+        correcting: VitalsRecord | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(
+            f"Correct vitals #{correcting.id}" if correcting else "Record vital signs"
+        )
+        self.form = VitalsEntryForm(station, self, session_id=session_id, correcting=correcting)
+        self.record: VitalsRecord | None = None
+        self.form.saved.connect(self._saved)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        buttons.rejected.connect(self.reject)
+        root = QVBoxLayout(self)
+        root.addWidget(self.form)
+        root.addWidget(buttons)
+        first = self.form.edits["sbp"]
+        first.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _saved(self, rec: VitalsRecord) -> None:
+        self.record = rec
+        self.accept()
+
+
+def open_vitals_entry(
+    station: Station, session_id: int, parent: QWidget | None = None
+) -> VitalsRecord | None:
+    """Show the entry dialog modally; the stored record, or None when cancelled."""
+    dlg = VitalsEntryDialog(station, session_id, parent)
+    dlg.exec()
+    return dlg.record
