@@ -289,3 +289,32 @@ def test_empty_reading_is_refused(ctx) -> None:
         vitals.record_vitals(ctx, ana, sid, {"sbp": "", "hr": None})
     assert exc.value.code == "bad_input"
     assert rows(ctx) == []
+
+
+def test_example_vitals_scenario_meets_every_expectation() -> None:
+    import io
+    from pathlib import Path
+
+    from nursestation.scenario.runner import run_scenario
+
+    path = Path(__file__).resolve().parents[2] / "examples/scenarios/vitals_alarms.json"
+    out = io.StringIO()
+    assert run_scenario(json.loads(path.read_text()), out=out) == 0, out.getvalue()
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    by_do = {(x["do"], x["ok"]) for x in lines}
+    assert ("correct_vitals", True) in by_do and ("assess", True) in by_do
+    assert [x["error"] for x in lines if not x["ok"]] == ["out_of_range", "confirmation_required"]
+
+
+def test_alarms_state_check_reports_a_mismatch(ctx, clock) -> None:
+    from nursestation.scenario import steps_vitals
+    from nursestation.scenario.registry import StepContext
+
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "spo2": 86}, soft_confirmed=True)
+    sc = StepContext(ctx=ctx, clock=clock, actors={}, passwords={}, out_dir=None)
+    assert steps_vitals._alarms(sc, ana, sid, ["high:spo2"]) is None
+    assert steps_vitals._alarms(sc, ana, sid, {"highest": "high", "count": 1}) is None
+    assert "expected none" in steps_vitals._alarms(sc, ana, sid, [])
+    assert "highest alarm is high" in steps_vitals._alarms(sc, ana, sid, {"highest": "low"})
