@@ -64,6 +64,16 @@ def signed_station(data_dir: Path) -> Path:
     return data_dir
 
 
+_TEMPLATE: dict[str, Path] = {}
+
+
+def template_dir(base: Path) -> Path:
+    """`signed_station` run once per test process (signing is slow), under `base`."""
+    if "dir" not in _TEMPLATE:
+        _TEMPLATE["dir"] = signed_station(base / "data")
+    return _TEMPLATE["dir"]
+
+
 def copy_station(src: Path, dst: Path) -> Path:
     """A private copy of a data directory (database and clinic PKI)."""
     shutil.copytree(src, dst)

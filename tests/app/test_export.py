@@ -26,7 +26,7 @@ from export_support import (
     Cloner,
     Copy,
     copy_station,
-    signed_station,
+    template_dir,
 )
 from sqlalchemy import select, text
 
@@ -40,15 +40,12 @@ from nursestation.report.verify import verify_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 RANGE = ("2026-03-01", "2026-03-31")
-_CACHE: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="session")
 def signed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The signed-note scenario run once per test session (signing is slow)."""
-    if "dir" not in _CACHE:
-        _CACHE["dir"] = signed_station(tmp_path_factory.mktemp("signed") / "data")
-    return _CACHE["dir"]
+    return template_dir(tmp_path_factory.mktemp("signed"))
 
 
 @pytest.fixture
