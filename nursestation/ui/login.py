@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -12,9 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nursestation.app import users
+from nursestation.app import access, users
 from nursestation.app.context import Actor, AppContext
-from nursestation.errors import DomainError
+from nursestation.errors import BAD_PASSWORD, LOCKED_OUT, DomainError
 
 
 class LoginDialog(QDialog):
@@ -52,23 +53,116 @@ class LoginDialog(QDialog):
         self.error.setStyleSheet("color: #c62828;")
         self.error.setWordWrap(True)
         lay.addWidget(self.error)
+        self.wait_label = QLabel()
+        self.wait_label.setStyleSheet("color: #c62828; font-weight: bold;")
+        lay.addWidget(self.wait_label)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
+        self.buttons = buttons
         buttons.accepted.connect(self.try_sign_in)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         (self.password if username else self.username).setFocus()
 
     def try_sign_in(self) -> None:
-        """Check the password; on failure keep the user name and clear the password."""
+        """Check the password; on failure keep the user name and clear the password. A user
+        whose password an administrator set must choose a new one before going on."""
+        password = self.password.text()
         try:
-            self.actor = users.authenticate(
-                self.ctx, self.username.text().strip(), self.password.text()
-            )
+            actor = access.sign_in(self.ctx, self.username.text().strip(), password)
         except DomainError as exc:
             self.error.setText(exc.message)
             self.password.clear()
+            if exc.code in (BAD_PASSWORD, LOCKED_OUT):
+                self._start_countdown()
+            return
+        if users.must_change_password(self.ctx, actor):
+            change = ChangePasswordDialog(self.ctx, actor, password, self)
+            if not change.exec():
+                self.error.setText(
+                    "Choose a new password to continue: the one you were given is temporary."
+                )
+                self.password.clear()
+                return
+        self.actor = actor
+        self.accept()
+
+    def _start_countdown(self) -> None:
+        """While the account is locked out, count the seconds down and hold the OK button."""
+        self._wait_user = self.username.text().strip()
+        if access.wait_seconds(self.ctx, self._wait_user) <= 0:
+            return
+        if not hasattr(self, "_countdown"):
+            self._countdown = QTimer(self)
+            self._countdown.timeout.connect(self._tick)
+        self._countdown.start(1000)
+        self._tick()
+
+    def _tick(self) -> None:
+        wait = access.wait_seconds(self.ctx, self._wait_user)
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        if wait <= 0 or self.username.text().strip() != self._wait_user:
+            self._countdown.stop()
+            ok.setEnabled(True)
+            self.wait_label.setText("")
+            return
+        ok.setEnabled(False)
+        self.wait_label.setText(f"Too many failed attempts: try again in {wait} s.")
+
+
+class ChangePasswordDialog(QDialog):
+    """First sign-in with a password set by an administrator: choose a new one (Part 11
+    §11.300: only the genuine owner knows it). Re-wraps the personal signing key."""
+
+    def __init__(
+        self, ctx: AppContext, actor: Actor, old_password: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.actor = actor
+        self._old = old_password
+        self.setWindowTitle("NurseStation — choose your password")
+        lay = QVBoxLayout(self)
+        intro = QLabel(
+            f"{actor.full_name}: the password you were given is temporary. Choose your own; "
+            "nobody else, administrators included, should know it."
+        )
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        form = QFormLayout()
+        self.new_password = QLineEdit()
+        self.new_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.repeat = QLineEdit()
+        self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("New password", self.new_password)
+        form.addRow("Repeat new password", self.repeat)
+        lay.addLayout(form)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c62828;")
+        self.error.setWordWrap(True)
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.change)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.new_password.setFocus()
+
+    def change(self) -> None:
+        """Store the new password; policy refusals are shown and the fields kept."""
+        new = self.new_password.text()
+        if new != self.repeat.text():
+            self.error.setText("The two new passwords differ.")
+            return
+        if new == self._old:
+            self.error.setText("The new password must differ from the temporary one.")
+            return
+        try:
+            users.change_password(self.ctx, self.actor, self._old, new)
+        except DomainError as exc:
+            self.error.setText(exc.message)
             return
         self.accept()
 

@@ -6,10 +6,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
 
 from nursestation import __version__
-from nursestation.app import sessions
+from nursestation.app import access, sessions
 from nursestation.errors import DomainError
 from nursestation.ui.board import ChairBoard
 from nursestation.ui.checkin_dialog import CheckInDialog
+from nursestation.ui.idle_lock import ScreenLocker
 from nursestation.ui.login import LoginDialog
 from nursestation.ui.session_view import SessionView
 from nursestation.ui.station import Station
@@ -32,6 +33,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.session_view)
         self.setCentralWidget(self.stack)
         self._toolbar()
+        # Automatic lock after general.idle_lock_min; the board stays up without patient details.
+        self.locker = ScreenLocker(station, self, stack=self.stack, board=self.board)
         station.actor_changed.connect(self._update_user)
         self._update_user()
 
@@ -46,6 +49,17 @@ class MainWindow(QMainWindow):
         self.switch_action = QAction("Switch user", self)
         self.switch_action.triggered.connect(self.switch_user)
         tb.addAction(self.switch_action)
+        self.lock_action = QAction("Lock", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.triggered.connect(lambda: self.locker.lock("manual"))
+        tb.addAction(self.lock_action)
+        # Administrators only (shown by _update_user).
+        self.users_action = QAction("Users", self)
+        self.users_action.triggered.connect(self.open_users)
+        tb.addAction(self.users_action)
+        self.audit_action = QAction("Audit trail", self)
+        self.audit_action.triggered.connect(self.open_audit)
+        tb.addAction(self.audit_action)
         self.extra_actions: list[QAction] = []
         tb.addSeparator()
         self.user_label = QLabel()
@@ -56,6 +70,8 @@ class MainWindow(QMainWindow):
         )
 
     def _update_user(self) -> None:
+        self.users_action.setVisible(self.station.can("manage_users"))
+        self.audit_action.setVisible(self.station.can("view_audit"))
         actor = self.station.signed_in
         if actor is None:
             self.user_label.setText("Not signed in")
@@ -90,4 +106,17 @@ class MainWindow(QMainWindow):
         """Quick switch at a shared station: sign another user in without closing anything."""
         dlg = LoginDialog(self.station.ctx, self, title="Switch user")
         if dlg.exec() and dlg.actor is not None:
+            access.record_switch(self.station.ctx, self.station.signed_in, dlg.actor)
             self.station.set_actor(dlg.actor)
+
+    def open_users(self) -> None:
+        """User administration (administrators)."""
+        from nursestation.ui.users_dialog import UsersDialog
+
+        UsersDialog(self.station, self).exec()
+
+    def open_audit(self) -> None:
+        """The audit trail viewer (administrators)."""
+        from nursestation.ui.audit_viewer import AuditViewer
+
+        AuditViewer(self.station, self).exec()
