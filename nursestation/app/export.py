@@ -489,14 +489,15 @@ def _verify(pdf: bytes, stored_sha: str, ca: bytes) -> tuple[bool, tuple[str, ..
         problems.append("no signatures")
     sigs = tuple(
         SignatureResult(
-            field_name=c.field_name,
-            signer=c.signer_name,
-            meaning=c.meaning,
+            # plain str/bool: pyHanko's string objects keep a reference to the whole parsed PDF
+            field_name=str(c.field_name),
+            signer=str(c.signer_name),
+            meaning=str(c.meaning),
             signed_at=c.signing_time.isoformat() if c.signing_time else None,
-            intact=c.intact,
-            trusted=c.trusted,
-            ok=c.bottom_line,
-            problem=c.problem,
+            intact=bool(c.intact),
+            trusted=bool(c.trusted),
+            ok=bool(c.bottom_line),
+            problem=str(c.problem),
         )
         for c in result.signatures
     )
@@ -1111,7 +1112,9 @@ def _write_manifest(
         "include_failed": include_failed,
         "sessions": sessions,
         "notes": [
-            {**{k: v for k, v in asdict(n).items() if k not in ("signatures", "problems")},
+            {"session_id": n.session_id, "note_id": n.note_id, "version": n.version,
+             "document_id": n.document_id, "stage": n.stage, "sha256": n.sha256,
+             "size": n.size, "included": n.included, "file": n.file,
              "verification": "verified" if n.verified else "FAILED",
              "problems": list(n.problems),
              "signatures": [asdict(x) for x in n.signatures]}
