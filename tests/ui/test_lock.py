@@ -210,3 +210,29 @@ def test_switch_user_action_is_audited_and_admin_tools_follow_the_role(
             {"username": "rn.ana"},
             {"username": "ad.dana", "while_locked": False},
         )
+
+
+def test_a_dialog_waiting_in_exec_is_covered_not_ended(qtbot, window) -> None:
+    """A modal form open when the lock comes keeps running: its exec() does not return."""
+    from PySide6.QtCore import QTimer
+
+    form = CheckInDialog(window.station, "2", window)
+    qtbot.addWidget(form)
+    seen: dict[str, object] = {}
+
+    def while_open() -> None:
+        qtbot.keyClicks(form.name, "Roe, Rick")
+        window.locker.lock("idle")
+        cover = form.findChild(QWidget, "lock-cover")
+        seen["covered"] = cover is not None and cover.isVisible()
+        seen["still_open"] = form.isVisible()
+        lock = window.locker.dialog
+        lock.password.setText(PASSWORD)
+        lock.try_unlock()
+        seen["unlocked"] = not window.station.locked
+        seen["name"] = form.name.text()
+        form.reject()  # the nurse closes the form herself
+
+    QTimer.singleShot(0, while_open)
+    form.exec()
+    assert seen == {"covered": True, "still_open": True, "unlocked": True, "name": "Roe, Rick"}
