@@ -71,12 +71,15 @@ def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path:
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data), json.dumps(CHECKLIST_OK), PASSWORD],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line, "the app did not start"
+    if not line:  # the app died before showing its window: say why
+        proc.kill()
+        raise AssertionError(f"the app did not start: {proc.communicate(timeout=10)[1][-2000:]}")
     session_id = json.loads(line)["session"]
     os.kill(proc.pid, signal.SIGKILL)  # mid-infusion, window open, timers running
     proc.wait(timeout=10)
