@@ -68,10 +68,11 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path: Path) -> None:
     data = tmp_path / "station"
+    errlog = (tmp_path / "app-stderr.txt").open("w")  # a file, not a pipe: a full pipe would block Qt
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data), json.dumps(CHECKLIST_OK), PASSWORD],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errlog,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
@@ -79,10 +80,13 @@ def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path:
     line = proc.stdout.readline()
     if not line:  # the app died before showing its window: say why
         proc.kill()
-        raise AssertionError(f"the app did not start: {proc.communicate(timeout=10)[1][-2000:]}")
+        proc.wait(timeout=10)
+        errlog.close()
+        raise AssertionError("the app did not start: " + (tmp_path / "app-stderr.txt").read_text()[-2000:])
     session_id = json.loads(line)["session"]
     os.kill(proc.pid, signal.SIGKILL)  # mid-infusion, window open, timers running
     proc.wait(timeout=10)
+    errlog.close()
 
     config = resolve_config(str(data), None)
     probe = AppContext.open(config)
