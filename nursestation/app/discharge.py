@@ -529,10 +529,12 @@ class DischargeNoteData:
             )
             if sheet
             else (),
+            # An overridden criterion stays "not met" in the note; the evidence says who
+            # accepted it and why (the Overrides section repeats it).
             criteria=tuple(
                 CriterionRow(
                     c.label,
-                    c.satisfied,
+                    c.met,
                     c.evidence
                     if c.met or c.override is None
                     else f"Overridden by {c.override.by}: {c.override.reason}",

@@ -284,7 +284,8 @@ def test_override_rules_and_record(w: World) -> None:
     ]
     info = note.to_note_info()
     assert info.overrides[0].reason == reason
-    assert any("Overridden by Ben Ode, RN" in c.evidence for c in info.criteria)
+    [gait_row] = [c for c in info.criteria if "Overridden by Ben Ode, RN" in c.evidence]
+    assert gait_row.met is False  # the note says it was not met, and who accepted it
 
 
 # ---------------------------------------------------------------- approval
