@@ -184,7 +184,7 @@ class DischargePanel(QWidget):
         split.setSizes([560, 690])
 
         self._tick = QTimer(self)
-        self._tick.timeout.connect(self.refresh)
+        self._tick.timeout.connect(self._on_tick)
         self._tick.start(1000)
         station.changed.connect(self.refresh)
         self._update_enabled()
@@ -316,6 +316,16 @@ class DischargePanel(QWidget):
         self.session_id = session_id
         self.view = None
         self.refresh(reload_form=True)
+
+    def _on_tick(self) -> None:
+        # The countdown only matters on screen; a hidden tab refreshes on `changed` and on show.
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event: Any) -> None:
+        """Catch up when the tab is shown (the timer skips hidden tabs)."""
+        super().showEvent(event)
+        self.refresh()
 
     def refresh(self, reload_form: bool = False) -> None:
         """Re-read the status (every second and on every change); the form the nurse is filling
