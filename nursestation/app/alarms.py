@@ -16,7 +16,7 @@ import copy
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -104,31 +104,80 @@ def _superseded(session_id: int) -> Any:
     )
 
 
-def current_picture(s: Session, session_id: int) -> VitalsInput:
-    """The newest valid value of every parameter of a session (not superseded readings only),
-    the sedation score from readings or sedation assessments, whichever is newer."""
-    rows = s.execute(
-        select(VitalReading)
-        .where(
-            VitalReading.session_id == session_id,
-            VitalReading.id.not_in(_superseded(session_id)),
-        )
-        .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
-        .execution_options(yield_per=100)
-    ).scalars()
-    found: dict[str, Any] = {}
+_COLUMNS = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c", "pulse_rate")
+
+
+@dataclass
+class _Picture:
+    """Newest value per column of one session: {column: ((observed_at, id), value)}."""
+
+    last_id: int = 0
+    values: dict[str, tuple[tuple[datetime, int], Any]] = field(default_factory=dict)
+
+    def merge(self, r: Any) -> None:
+        key = (r.observed_at, r.id)
+        for name in (*_COLUMNS, "sedation"):
+            if name == "sedation":
+                if r.sedation_scale is None or r.sedation_score is None:
+                    continue
+                value: Any = (r.sedation_scale, r.sedation_score)
+            else:
+                value = getattr(r, name)
+                if value is None:
+                    continue
+            old = self.values.get(name)
+            if old is None or key >= old[0]:
+                self.values[name] = (key, value)
+        self.last_id = max(self.last_id, r.id)
+
+
+def _rows(s: Session, session_id: int, after_id: int = 0, *, live_only: bool) -> list[Any]:
+    cols = [getattr(VitalReading, c) for c in _COLUMNS]
+    stmt = select(
+        VitalReading.id,
+        VitalReading.observed_at,
+        VitalReading.supersedes_id,
+        VitalReading.sedation_scale,
+        VitalReading.sedation_score,
+        *cols,
+    ).where(VitalReading.session_id == session_id, VitalReading.id > after_id)
+    if live_only:
+        stmt = stmt.where(VitalReading.id.not_in(_superseded(session_id)))
+    return list(s.execute(stmt.order_by(VitalReading.id)))
+
+
+def _refresh_picture(s: Session, session_id: int, pic: _Picture | None) -> _Picture:
+    """Bring a cached picture up to date with rows stored since; a correction (a row that
+    supersedes another) rebuilds it, since the superseded value must drop out."""
+    if pic is not None:
+        new = _rows(s, session_id, pic.last_id, live_only=False)
+        if not any(r.supersedes_id is not None for r in new):
+            for r in new:
+                pic.merge(r)
+            return pic
+    pic = _Picture()
+    for r in _rows(s, session_id, live_only=True):
+        pic.merge(r)
+    # Superseded rows are excluded above but their ids still count as seen.
+    top = s.execute(
+        select(VitalReading.id)
+        .where(VitalReading.session_id == session_id)
+        .order_by(VitalReading.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    pic.last_id = max(pic.last_id, top or 0)
+    return pic
+
+
+def _picture_input(s: Session, session_id: int, pic: _Picture) -> VitalsInput:
+    found: dict[str, Any] = {name: pic.values[name][1] for name in _COLUMNS if name in pic.values}
+    pr = found.pop("pulse_rate", None)
+    if "hr" not in found and pr is not None:
+        found["hr"] = pr  # oximeter pulse rate stands in when no ECG/cuff HR exists
     sedation: tuple[datetime, str, float] | None = None
-    wanted = {"sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c"}
-    for r in rows:
-        vi = _reading_input(r)
-        for name in wanted - found.keys():
-            value = getattr(vi, name)
-            if value is not None:
-                found[name] = value
-        if sedation is None and r.sedation_scale and r.sedation_score is not None:
-            sedation = (r.observed_at, r.sedation_scale, r.sedation_score)
-        if found.keys() >= wanted and sedation is not None:
-            break
+    if "sedation" in pic.values:
+        (at, _id), (scale, score) = pic.values["sedation"]
+        sedation = (at, scale, score)
     a = s.execute(
         select(Assessment)
         .where(Assessment.session_id == session_id, Assessment.kind.in_(SEDATION_KINDS))
@@ -140,6 +189,12 @@ def current_picture(s: Session, session_id: int) -> VitalsInput:
     if sedation is not None:
         found["sedation_scale"], found["sedation_score"] = sedation[1], sedation[2]
     return VitalsInput(**found)
+
+
+def current_picture(s: Session, session_id: int) -> VitalsInput:
+    """The newest valid value of every parameter of a session (not superseded readings only),
+    the sedation score from readings or sedation assessments, whichever is newer."""
+    return _picture_input(s, session_id, _refresh_picture(s, session_id, None))
 
 
 def session_baseline(s: Session, session_id: int) -> VitalsInput | None:
@@ -161,6 +216,9 @@ class AlarmCenter:
         self.manager = AlarmManager(self.config, id_factory=_new_alarm_id)
         # The board (GUI thread) and capture workers may both report; one change at a time.
         self._lock = threading.RLock()
+        # Per-session newest values, updated incrementally: a device stream stores a row every
+        # second or two, and re-reading the whole session each time would grow without bound.
+        self._pictures: dict[int, _Picture] = {}
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -177,6 +235,7 @@ class AlarmCenter:
             if live["armed"]:
                 with self._lock:
                     self.manager = backup
+                    self._pictures.clear()  # may hold rows that were never committed
             _done(session)
 
         def _done(session: Session) -> None:
@@ -249,7 +308,11 @@ class AlarmCenter:
         row = s.get(InfusionSession, session_id)
         if row is None or row.ended_at is not None:
             return []
-        picture = current_picture(s, session_id)
+        with self._lock:
+            self._bind(s)
+            pic = _refresh_picture(s, session_id, self._pictures.get(session_id))
+            self._pictures[session_id] = pic
+            picture = _picture_input(s, session_id, pic)
         limits = VitalLimits.from_settings(self.ctx.settings)
         breaches = evaluate(picture, session_baseline(s, session_id), limits)
         # Every parameter is judged from the picture; parameters never measured keep no alarm.

@@ -286,3 +286,25 @@ def test_closed_session_does_not_restore(station, clock) -> None:
         assert events(ctx) == []
     finally:
         ctx.close()
+
+
+def test_late_entry_observed_before_newer_reading_does_not_alarm(ctx, clock) -> None:
+    from datetime import timedelta
+
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    clock.advance(minutes=15)
+    vitals.record_vitals(ctx, ana, sid, NORMAL)  # the newest observation: normal
+    vitals.record_vitals(
+        ctx,
+        ana,
+        sid,
+        {**NORMAL, "spo2": 86},
+        observed_at=clock.now() - timedelta(minutes=12),
+        soft_confirmed=True,
+    )
+    assert alarms.highest_alarm(ctx, "1") is None
+    # ...and the flowsheet still flags it.
+    sheet = vitals.flowsheet(ctx, ana, sid)
+    late = [r for r in sheet if r.record.late]
+    assert late and late[0].flags["spo2"].tier == "critical"
