@@ -39,6 +39,7 @@ NOTIFY_MS = 500
 # Undelivered batches kept for a retry when the database refused a write (a few minutes' worth
 # for a full clinic); beyond that the oldest are dropped and logged.
 MAX_UNSAVED_BATCHES = 20_000
+RETRY_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class DeviceBridge(QObject):
         self._notify.setSingleShot(True)
         self._notify.setInterval(notify_ms)
         self._notify.timeout.connect(self.station.changed.emit)
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.setInterval(RETRY_MS)
+        self._retry.timeout.connect(self._flush_unsaved)
         station.device_bridge = self  # type: ignore[attr-defined]  # the Devices dialog finds it
         app = QCoreApplication.instance()
         if app is not None:
@@ -196,6 +201,9 @@ class DeviceBridge(QObject):
     def _store(self, item: _Item) -> None:
         # Readings are stored even from a worker already stopped: they are real monitor data.
         self._unsaved.append(item)
+        self._flush_unsaved()
+
+    def _flush_unsaved(self) -> None:
         while self._unsaved:
             head = self._unsaved[0]
             t0 = time.perf_counter()
@@ -209,7 +217,8 @@ class DeviceBridge(QObject):
                 while len(self._unsaved) > MAX_UNSAVED_BATCHES:
                     lost = self._unsaved.popleft()
                     log.error("dropped an unsaved batch of chair %s", lost.chair)
-                return  # kept in order; retried with the next batch
+                self._retry.start()  # kept in order; retried with the next batch or in 1 s
+                return
             self.ingest_seconds.append(time.perf_counter() - t0)
             self._unsaved.popleft()
             self.readings_stored.emit(head.chair)

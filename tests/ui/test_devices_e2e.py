@@ -235,3 +235,83 @@ def test_a_nurse_sees_the_dialog_but_cannot_bind(
     assert not dialog.bind_button.isEnabled() and not dialog.unbind_button.isEnabled()
     assert "charge nurse" in dialog.message.text()
     assert "No serial port found" in dialog.ports_note.text()
+
+
+def test_demo_monitors_feed_every_occupied_chair_and_stop_cleanly(
+    ctx: Any, clock: Any, qtbot: Any
+) -> None:
+    from nursestation.app.demo import DEMO_PASSWORD, seed_demo
+    from nursestation.app.users import authenticate
+    from nursestation.ui.device_bridge import DeviceBridge, start_demo_monitors
+    from nursestation.ui.station import Station
+
+    names = seed_demo(ctx, clock)
+    station = Station(ctx)
+    station.set_actor(authenticate(ctx, names.nurse, DEMO_PASSWORD))
+    bridge = DeviceBridge(station, worker_options=WORKER, notify_ms=100)
+    monitors = start_demo_monitors(station, speed=5.0, bridge=bridge)
+    try:
+        chairs = {m.chair: m.protocol for m in monitors.monitors}
+        assert chairs == {"1": "masimo-ascii", "2": "hl7-mllp", "3": "nonin-df8"}
+
+        def fed() -> set[str]:
+            with ctx.tx() as s:
+                found = s.execute(
+                    select(DeviceReading.chair).where(DeviceReading.quality == VALID).distinct()
+                ).scalars()
+                return set(found)
+
+        qtbot.waitUntil(lambda: fed() == set(chairs), timeout=WAIT_MS)
+        qtbot.waitUntil(
+            lambda: all(ctx.device_states.get(c) == "receiving" for c in chairs), timeout=WAIT_MS
+        )
+        assert {b.chair for b in dev.enabled_bindings(ctx)} == set(chairs)
+    finally:
+        monitors.stop()
+    assert dev.enabled_bindings(ctx) == [] and bridge.running() == {}
+    assert ctx.device_states == {}
+    # Stopping on purpose is not a link failure: no technical alarm was ever raised.
+    assert [e for e in db_rows(ctx, AlarmEvent) if e.category == "technical"] == []
+
+
+def test_a_refused_write_is_retried_in_order_with_the_next_batch(
+    ctx: Any, people: dict[str, Any], infusing: int, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing a monitor sent is lost when the database refuses one write (e.g. locked)."""
+    from datetime import timedelta
+
+    from support import T0
+
+    from nursestation.devices.reading import make_reading
+    from nursestation.ui.device_bridge import DeviceBridge, _Item
+    from nursestation.ui.station import Station
+
+    station = Station(ctx)
+    station.set_actor(people["nurse"])
+    bridge = DeviceBridge(station)
+    failures: list[str] = []
+    bridge.ingest_failed.connect(lambda chair, msg: failures.append(msg))
+    real = dev.ingest_readings
+    calls = {"n": 0}
+
+    def flaky(*args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database is locked")
+        return real(*args)
+
+    monkeypatch.setattr(dev, "ingest_readings", flaky)
+    host = T0 + timedelta(minutes=10)
+
+    def post(spo2: int) -> None:
+        r = make_reading("masimo-ascii", "spo2", spo2, VALID, None, None, host, "SN1")
+        bridge._post(_Item("readings", "1", 0, "/dev/ttyUSB0", "masimo-ascii", [r]))
+
+    def stored() -> list[float]:
+        return [v.spo2 for v in db_rows(ctx, VitalReading) if v.source == "device"]
+
+    post(96)  # refused once, kept, retried by the bridge's timer
+    qtbot.waitUntil(lambda: stored() == [96], timeout=WAIT_MS)
+    assert failures == ["database is locked"]
+    post(97)
+    qtbot.waitUntil(lambda: stored() == [96, 97], timeout=WAIT_MS)
