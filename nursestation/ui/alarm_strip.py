@@ -72,6 +72,7 @@ class AlarmStrip(QFrame):
         self.chair = chair
         self.state: ChairAlarmState | None = None
         self._labels: list[tuple[QLabel, AlarmDisplay]] = []
+        self._spare: list[QLabel] = []
         self._t_ms = 0
         self._last_beep: datetime | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -129,14 +130,18 @@ class AlarmStrip(QFrame):
         self._maybe_beep()
 
     def _render(self) -> None:
-        for label, _ in self._labels:
-            label.setParent(None)
-            label.deleteLater()
-        self._labels.clear()
         st = self.state
         shown = st.alarms if st else ()
         self.empty.setVisible(not shown)
-        for d in shown:
+        # Labels are reused (not rebuilt each second) so the strip never flickers.
+        pool = [label for label, _ in self._labels] + self._spare
+        while len(pool) < len(shown):
+            label = QLabel()
+            label.setWordWrap(True)
+            self.list_box.addWidget(label)
+            pool.append(label)
+        self._labels = []
+        for label, d in zip(pool, shown, strict=False):
             a = d.alarm
             extra = []
             if a.kind == "technical":
@@ -146,12 +151,15 @@ class AlarmStrip(QFrame):
             if a.state == "latched":
                 extra.append("condition over, acknowledge to clear")
             suffix = f"  [{'; '.join(extra)}]" if extra else ""
-            label = QLabel(f"{d.label}{suffix}")
-            label.setWordWrap(True)
+            label.setText(f"{d.label}{suffix}")
             label.setProperty("priority", a.priority)
             label.setStyleSheet(badge_style(a.priority, True))
-            self.list_box.addWidget(label)
+            label.show()
             self._labels.append((label, d))
+        for label in pool[len(shown) :]:
+            label.hide()
+            label.setText("")
+        self._spare = pool[len(shown) :]
         can_ack = self.station.can("acknowledge_alarm")
         unacked = any(not d.alarm.acknowledged for d in shown)
         self.ack_btn.setEnabled(can_ack and unacked)

@@ -358,4 +358,5 @@ def test_sixty_minute_session_screenshot(ui, qtbot, clock, tmp_path) -> None:
     assert panel.alarm_strip is not None and panel.alarm_strip.alarm_lines()
     out = os.environ.get("VITALS_SCREENSHOT", str(tmp_path / "vitals_panel.png"))
     qtbot.wait(50)
+    panel.alarm_strip.refresh()  # flash phase "on" for the picture
     assert panel.grab().save(out)
