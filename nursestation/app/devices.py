@@ -579,8 +579,10 @@ def device_state_changed(
         if other != code:
             alarms.clear_technical(ctx, chair, other)
     if code is not None:
-        where = f" ({protocol} on {port})" if port and protocol else ""
-        alarms.raise_technical(ctx, chair, code, f"{_TECH_TEXT[code]}{where}: {detail}")
+        # Short enough for a chair card; the worker's full detail is in link_health().detail.
+        port_name = (port or "").rstrip("/").rsplit("/", 1)[-1]
+        where = f" ({protocol}, {port_name})" if port_name and protocol else ""
+        alarms.raise_technical(ctx, chair, code, f"{_TECH_TEXT[code]}{where}")
 
 
 def device_link_closed(ctx: AppContext, chair: str) -> None:

@@ -99,6 +99,7 @@ class DevicesDialog(QDialog):
         self.ports_table = QTableWidget(0, len(PORT_COLUMNS))
         self.ports_table.setHorizontalHeaderLabels(PORT_COLUMNS)
         self._table_defaults(self.ports_table)
+        self.ports_table.horizontalHeader().setStretchLastSection(True)
         self.ports_table.itemSelectionChanged.connect(self._port_picked)
         self.refresh_ports_button = QPushButton("Refresh ports")
         self.refresh_ports_button.clicked.connect(self.refresh_ports)
