@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,6 +128,8 @@ def create_user(
     """Create an account. With no actor this is only allowed for the very first user, who must be
     an administrator (the first-run wizard and `nursestation user add` on an empty database)."""
     roles = set(roles)
+    if actor is not None:  # who may do it comes before whether the input is right
+        ctx.require(actor, "manage_users")
     _validate_new_user(username, full_name, roles, password)
     with ctx.tx() as s:
         if actor is None:
@@ -242,7 +245,7 @@ def _get(s: Session, username: str) -> User:
 
 def _check_lockout(user: User, now: datetime) -> None:
     if user.locked_until is not None and now < user.locked_until:
-        wait = int((user.locked_until - now).total_seconds()) + 1
+        wait = math.ceil((user.locked_until - now).total_seconds())
         raise DomainError(
             LOCKED_OUT,
             f"Too many failed attempts for '{user.username}': try again in {wait} s.",

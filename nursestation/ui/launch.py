@@ -71,6 +71,9 @@ def run_gui(config: StationConfig) -> int:
     if window is None:
         return 0
     window.show()
+    window.start_monitors(
+        window.station.ctx.settings.get("general.simulated_monitor_when_none_attached")
+    )
     return app.exec()
 
 
@@ -97,6 +100,10 @@ def run_demo(data_dir: str | None, keep: bool = False) -> int:
         if window is None:
             return 0
         window.show()
+        from nursestation.ui.device_bridge import start_demo_monitors
+
+        window.demo_monitors = start_demo_monitors(window.station, bridge=window.device_bridge)
+        window.statusBar().showMessage("DEMO STATION: simulated monitors on every occupied chair")
         return app.exec()
     finally:
         if tmp is not None and not keep:

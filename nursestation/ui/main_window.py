@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
 
 from nursestation import __version__
@@ -35,6 +35,11 @@ class MainWindow(QMainWindow):
         self._toolbar()
         # Automatic lock after general.idle_lock_min; the board stays up without patient details.
         self.locker = ScreenLocker(station, self, stack=self.stack, board=self.board)
+        from nursestation.ui.device_bridge import DeviceBridge
+
+        self.device_bridge = DeviceBridge(station)
+        station.device_bridge = self.device_bridge  # type: ignore[attr-defined]
+        self.demo_monitors = None
         station.actor_changed.connect(self._update_user)
         self._update_user()
 
@@ -60,6 +65,17 @@ class MainWindow(QMainWindow):
         self.audit_action = QAction("Audit trail", self)
         self.audit_action.triggered.connect(self.open_audit)
         tb.addAction(self.audit_action)
+        self.export_action = QAction("Export notes", self)
+        self.export_action.triggered.connect(self.open_export)
+        tb.addAction(self.export_action)
+        self.devices_action = QAction("Monitors", self)
+        self.devices_action.triggered.connect(self.open_devices)
+        tb.addAction(self.devices_action)
+        # One shortcut from anywhere in a session: the vitals entry form.
+        self.vitals_action = QAction("Enter vitals", self)
+        self.vitals_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.vitals_action.triggered.connect(self.enter_vitals)
+        self.addAction(self.vitals_action)
         self.extra_actions: list[QAction] = []
         tb.addSeparator()
         self.user_label = QLabel()
@@ -72,6 +88,7 @@ class MainWindow(QMainWindow):
     def _update_user(self) -> None:
         self.users_action.setVisible(self.station.can("manage_users"))
         self.audit_action.setVisible(self.station.can("view_audit"))
+        self.export_action.setVisible(self.station.can("export_notes"))
         actor = self.station.signed_in
         if actor is None:
             self.user_label.setText("Not signed in")
@@ -114,6 +131,53 @@ class MainWindow(QMainWindow):
         from nursestation.ui.users_dialog import UsersDialog
 
         UsersDialog(self.station, self).exec()
+
+    def open_export(self) -> None:
+        """Export signed notes (administrators)."""
+        from nursestation.ui.export_dialog import ExportDialog
+
+        ExportDialog(self.station, self).exec()
+
+    def open_devices(self) -> None:
+        """Bedside monitors: ports, chair bindings, link health."""
+        from nursestation.ui.devices_dialog import DevicesDialog
+
+        DevicesDialog(self.station, self).exec()
+        self.device_bridge.start_all()
+
+    def enter_vitals(self) -> None:
+        """Ctrl+Shift+V: the vitals form for the session on screen."""
+        from nursestation.ui.vitals_entry import open_vitals_entry
+
+        sid = self.session_view.session_id
+        if (
+            self.stack.currentWidget() is self.session_view
+            and sid is not None
+            and self.station.can("record_vitals")
+        ):
+            open_vitals_entry(self.station, sid, self)
+
+    def start_monitors(self, simulate_if_none: bool) -> None:
+        """Capture from the bound monitors; with none bound and no serial port present, play a
+        simulated monitor on each occupied chair when the clinic allows it (clearly labelled)."""
+        from nursestation.devices.ports import list_ports
+        from nursestation.ui.device_bridge import start_demo_monitors
+
+        started = self.device_bridge.start_all()
+        if started or not simulate_if_none or list_ports():
+            return
+        self.demo_monitors = start_demo_monitors(self.station, bridge=self.device_bridge)
+        if self.demo_monitors.monitors:
+            self.statusBar().showMessage(
+                "SIMULATED MONITORS: no monitor is attached, chairs are fed by the built-in simulator"
+            )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop capture threads cleanly; every entry is already committed."""
+        if self.demo_monitors is not None:
+            self.demo_monitors.stop()
+        self.device_bridge.stop_all()
+        event.accept()
 
     def open_audit(self) -> None:
         """The audit trail viewer (administrators)."""

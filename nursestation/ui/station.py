@@ -41,7 +41,9 @@ class Station(QObject):
     def set_actor(self, actor: Actor | None) -> None:
         """Switch the signed-in user (None signs out)."""
         self._actor = actor
-        self.locked = False
+        if self.locked:
+            self.locked = False
+            self.locked_changed.emit(False)
         self.actor_changed.emit()
         self.changed.emit()
 
