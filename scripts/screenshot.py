@@ -36,17 +36,25 @@ def main(out: Path) -> None:
     assert window is not None
     window.resize(1280, 800)
     window.show()
+    from nursestation.ui.device_bridge import start_demo_monitors
+
+    window.demo_monitors = start_demo_monitors(window.station, bridge=window.device_bridge, speed=1.0)
 
     def board() -> None:
         window.grab().save(str(out / "board.png"))
-        window.open_chair("1")
-        QTimer.singleShot(600, session)
+        window.open_chair("2")
+        QTimer.singleShot(1500, session)
 
     def session() -> None:
         window.grab().save(str(out / "session.png"))
+        for i, name in enumerate(("medications", "discharge", "note"), start=1):
+            window.session_view.tabs.setCurrentIndex(i)
+            app.processEvents()
+            window.grab().save(str(out / f"session-{name}.png"))
+        window.close()
         app.quit()
 
-    QTimer.singleShot(800, board)
+    QTimer.singleShot(6000, board)  # let the simulated monitors deliver a few frames
     app.exec()
     print(f"saved {out / 'board.png'} and {out / 'session.png'}")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
@@ -29,7 +29,8 @@ assert set(PHASES) <= set(PHASE_LABELS)
 
 @dataclass(frozen=True)
 class LatestVitals:
-    """The newest valid values on a chair card, each with its time."""
+    """The newest value of each vital on a chair card: a monitor streaming SpO2 every second
+    must not hide the last blood pressure. `bp_at` is when that BP was observed."""
 
     observed_at: datetime
     sbp: float | None
@@ -38,6 +39,7 @@ class LatestVitals:
     spo2: float | None
     rr: float | None
     source: str
+    bp_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,34 @@ def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
     superseded = select(VitalReading.supersedes_id).where(
         VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
     )
-    r = s.execute(
+    current = (
         select(VitalReading)
         .where(VitalReading.session_id == session_id, VitalReading.id.not_in(superseded))
         .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if r is None:
+    )
+    newest = s.execute(current.limit(1)).scalar_one_or_none()
+    if newest is None:
         return None
-    return LatestVitals(r.observed_at, r.sbp, r.dbp, r.hr or r.pulse_rate, r.spo2, r.rr, r.source)
+    values: dict[str, float | None] = {}
+    for name, column in (
+        ("hr", func.coalesce(VitalReading.hr, VitalReading.pulse_rate)),
+        ("spo2", VitalReading.spo2),
+        ("rr", VitalReading.rr),
+    ):
+        values[name] = s.execute(
+            current.with_only_columns(column).where(column.is_not(None)).limit(1)
+        ).scalar_one_or_none()
+    bp = s.execute(current.where(VitalReading.sbp.is_not(None)).limit(1)).scalar_one_or_none()
+    return LatestVitals(
+        observed_at=newest.observed_at,
+        sbp=bp.sbp if bp else None,
+        dbp=bp.dbp if bp else None,
+        hr=values["hr"],
+        spo2=values["spo2"],
+        rr=values["rr"],
+        source=newest.source,
+        bp_at=bp.observed_at if bp else None,
+    )
 
 
 def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:

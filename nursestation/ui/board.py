@@ -53,8 +53,8 @@ def vitals_line(card: ChairCard) -> str:
     v = card.latest
     if v is None:
         return "No vitals yet"
-    bp = f"{fmt_num(v.sbp)}/{fmt_num(v.dbp)}" if v.sbp is not None else "—/—"
-    return f"BP {bp}  HR {fmt_num(v.hr)}  SpO₂ {fmt_num(v.spo2)}  RR {fmt_num(v.rr)}  ({local_hm(v.observed_at)})"
+    bp = f"{fmt_num(v.sbp)}/{fmt_num(v.dbp)} ({local_hm(v.bp_at)})" if v.sbp is not None else "—/—"
+    return f"BP {bp}  HR {fmt_num(v.hr)}  SpO₂ {fmt_num(v.spo2)}  RR {fmt_num(v.rr)}  at {local_hm(v.observed_at)}"
 
 
 def due_line(card: ChairCard) -> tuple[str, str]:

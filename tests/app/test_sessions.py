@@ -184,3 +184,24 @@ def test_board_shows_each_chair_phase_and_vitals_due(ctx, people, infusing, cloc
     cards = {c.chair: c for c in board.board_cards(ctx, people["nurse"])}
     assert cards["1"].vitals_due.status == "ok"
     assert cards["1"].latest is not None and cards["1"].latest.sbp == 130
+
+
+def test_board_keeps_the_last_bp_when_a_monitor_streams_spo2(ctx, people, infusing, clock) -> None:
+    nurse = people["nurse"]
+    clock.set(T0 + timedelta(minutes=10))
+    vitals.record_vitals(
+        ctx, nurse, infusing, {"sbp": 142, "dbp": 88, "hr": 80, "spo2": 97, "rr": 14}
+    )
+    clock.set(T0 + timedelta(minutes=11))
+    vitals.record_vitals(ctx, nurse, infusing, {"spo2": 95, "hr": 84})
+    card = {c.chair: c for c in board.board_cards(ctx, nurse)}["1"]
+    assert card.latest is not None
+    assert (card.latest.sbp, card.latest.dbp, card.latest.spo2, card.latest.hr, card.latest.rr) == (
+        142,
+        88,
+        95,
+        84,
+        14,
+    )
+    assert card.latest.bp_at == T0 + timedelta(minutes=10)
+    assert card.latest.observed_at == T0 + timedelta(minutes=11)
