@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in
 from nursestation.db.models import InfusionSession, VitalReading
+from nursestation.db.queries import current_rows
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -66,13 +67,8 @@ class ChairCard:
 
 
 def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
-    superseded = select(VitalReading.supersedes_id).where(
-        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
-    )
-    current = (
-        select(VitalReading)
-        .where(VitalReading.session_id == session_id, VitalReading.id.not_in(superseded))
-        .order_by(VitalReading.observed_at.desc(), VitalReading.id.desc())
+    current = current_rows(VitalReading, session_id).order_by(
+        VitalReading.observed_at.desc(), VitalReading.id.desc()
     )
     newest = s.execute(current.limit(1)).scalar_one_or_none()
     if newest is None:

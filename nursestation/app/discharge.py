@@ -40,6 +40,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
+from nursestation.db.queries import current_rows
 from nursestation.discharge import (
     SCALES,
     DischargeConfig,
@@ -95,11 +96,7 @@ def display_tz(ctx: AppContext) -> tzinfo:
 
 def _not_superseded(s: Session, model: Any, session_id: int) -> list[Any]:
     """Rows of an insert-only table for a session, without those a correction replaced."""
-    rows = list(
-        s.execute(select(model).where(model.session_id == session_id).order_by(model.id)).scalars()
-    )
-    replaced = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in replaced]
+    return list(s.execute(current_rows(model, session_id).order_by(model.id)).scalars())
 
 
 def snapshot_of(r: VitalReading | None) -> VitalSnapshot | None:

@@ -44,6 +44,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
+from nursestation.db.queries import drop_superseded
 from nursestation.errors import BAD_INPUT, DomainError
 
 FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
@@ -529,8 +530,7 @@ class _SessionData:
 
 def _current(rows: Sequence[Any]) -> list[Any]:
     """Rows not superseded by a later correction."""
-    replaced = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in replaced]
+    return drop_superseded(rows)
 
 
 def _load(ctx: AppContext, s: Session, c: _Candidate, names: dict[int, str]) -> _SessionData:

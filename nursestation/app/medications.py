@@ -39,6 +39,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
+from nursestation.db.queries import current_rows
 from nursestation.dose_checks import PriorDose, check_dose, format_amount
 from nursestation.errors import (
     BAD_INPUT,
@@ -260,15 +261,13 @@ def _drug_or_none(f: Formulary, key: str) -> Drug | None:
 
 def _current_rows(s: Session, session_id: int) -> list[MedicationAdministration]:
     """The session's administrations in time order, without rows a correction replaced."""
-    rows = list(
+    return list(
         s.execute(
-            select(MedicationAdministration)
-            .where(MedicationAdministration.session_id == session_id)
-            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
+            current_rows(MedicationAdministration, session_id).order_by(
+                MedicationAdministration.given_at, MedicationAdministration.id
+            )
         ).scalars()
     )
-    replaced = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in replaced]
 
 
 def _responses(s: Session, admin_ids: Sequence[int]) -> dict[int, list[MedicationResponse]]:
@@ -325,14 +324,7 @@ def _latest_reading(
     s: Session, session_id: int, at: datetime, need_bp: bool
 ) -> VitalReading | None:
     """The newest current (not superseded) reading observed at or before `at`."""
-    superseded = select(VitalReading.supersedes_id).where(
-        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
-    )
-    stmt = select(VitalReading).where(
-        VitalReading.session_id == session_id,
-        VitalReading.id.not_in(superseded),
-        VitalReading.observed_at <= at,
-    )
+    stmt = current_rows(VitalReading, session_id).where(VitalReading.observed_at <= at)
     if need_bp:
         stmt = stmt.where(VitalReading.sbp.is_not(None))
     return s.execute(

@@ -40,6 +40,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
+from nursestation.db.queries import current_rows
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, NOT_PERMITTED, DomainError
 from nursestation.note_content import (
     CHARGE_SLOT,
@@ -526,18 +527,13 @@ def _medications(
             rows = None
         if rows is not None and all(isinstance(r, MedicationRow) for r in rows):
             return rows
-    admins = list(
-        s.execute(
-            select(MedicationAdministration)
-            .where(MedicationAdministration.session_id == session_id)
-            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
-        ).scalars()
-    )
-    superseded = {a.supersedes_id for a in admins if a.supersedes_id is not None}
+    admins = s.execute(
+        current_rows(MedicationAdministration, session_id).order_by(
+            MedicationAdministration.given_at, MedicationAdministration.id
+        )
+    ).scalars()
     out: list[MedicationRow] = []
-    for a in admins:
-        if a.id in superseded:
-            continue  # the correction below replaces it; the original stays in the audit trail
+    for a in admins:  # a corrected dose shows as its correction; the original stays stored
         trigger = s.get(VitalReading, a.triggering_vital_id) if a.triggering_vital_id else None
         if trigger is None:
             trigger = s.execute(

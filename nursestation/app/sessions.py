@@ -19,6 +19,7 @@ from nursestation.db.models import (
     InfusionSession,
     VitalReading,
 )
+from nursestation.db.queries import current_rows
 from nursestation.dosing import DoseCalculation, DosingLimits, Protocol, calculate_dose
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
 from nursestation.infusion import InfusionState, Planned
@@ -323,14 +324,7 @@ def baseline_vitals(
     s: Session, session_id: int, before: datetime | None = None
 ) -> VitalReading | None:
     """The baseline: the latest valid, not superseded reading before the infusion started."""
-    superseded = select(VitalReading.supersedes_id).where(
-        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
-    )
-    stmt = select(VitalReading).where(
-        VitalReading.session_id == session_id,
-        VitalReading.id.not_in(superseded),
-        VitalReading.sbp.is_not(None),
-    )
+    stmt = current_rows(VitalReading, session_id).where(VitalReading.sbp.is_not(None))
     if before is not None:
         stmt = stmt.where(VitalReading.observed_at <= before)
     return s.execute(
