@@ -524,7 +524,7 @@ def alarm_log(ctx: AppContext, actor: Actor, session_id: int) -> list[AlarmLogEn
     from nursestation.db.models import User
 
     with ctx.tx() as s:
-        names = dict(s.execute(select(User.id, User.full_name)).tuples().all())
+        names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
         rows = s.execute(
             select(AlarmEvent)
             .where(AlarmEvent.session_id == session_id)
