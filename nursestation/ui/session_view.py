@@ -24,6 +24,7 @@ from nursestation.app import sessions
 from nursestation.app.board import PHASE_LABELS
 from nursestation.app.sessions import SessionSummary
 from nursestation.errors import DomainError
+from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
@@ -63,6 +64,9 @@ class SessionView(QWidget):
         self.subheader = QLabel()
         self.subheader.setWordWrap(True)
         root.addWidget(self.subheader)
+        # The chair's alarms sit above everything else in the session, with acknowledge / pause.
+        self.alarm_strip = AlarmStrip(station, None, self)
+        root.addWidget(self.alarm_strip)
 
         mid = QHBoxLayout()
         root.addLayout(mid)
@@ -167,6 +171,7 @@ class SessionView(QWidget):
         except DomainError as exc:
             self.header.setText(exc.message)
             return
+        self.alarm_strip.set_chair(self.summary.chair)
         self._render(self.summary)
 
     def _render(self, sm: SessionSummary) -> None:
