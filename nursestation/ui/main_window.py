@@ -158,13 +158,13 @@ class MainWindow(QMainWindow):
             open_vitals_entry(self.station, sid, self)
 
     def start_monitors(self, simulate_if_none: bool) -> None:
-        """Capture from the bound monitors; with none bound and no serial port present, play a
-        simulated monitor on each occupied chair when the clinic allows it (clearly labelled)."""
-        from nursestation.devices.ports import list_ports
+        """Capture from the bound monitors; with no monitor bound to any chair, play a simulated
+        monitor on each occupied chair when the clinic allows it (clearly labelled). A serial port
+        that merely exists (a PC's legacy ttyS0) does not count as an attached monitor."""
         from nursestation.ui.device_bridge import start_demo_monitors
 
         started = self.device_bridge.start_all()
-        if started or not simulate_if_none or list_ports():
+        if started or not simulate_if_none:
             return
         self.demo_monitors = start_demo_monitors(self.station, bridge=self.device_bridge)
         if self.demo_monitors.monitors:
