@@ -172,6 +172,8 @@ class SessionView(QWidget):
             self.header.setText(exc.message)
             return
         self.alarm_strip.set_chair(self.summary.chair)
+        # Shown only while the chair has alarms: the space belongs to the session otherwise.
+        self.alarm_strip.setVisible(bool(self.alarm_strip.alarm_lines()))
         self._render(self.summary)
 
     def _render(self, sm: SessionSummary) -> None:
