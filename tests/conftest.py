@@ -17,6 +17,25 @@ from nursestation.clock import FakeClock
 from nursestation.config import StationConfig, resolve_config
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _collect_garbage_in_the_main_thread() -> Iterator[None]:
+    """Worker threads (export, note preview, capture) must never run the cyclic collector while
+    it could free Qt objects of earlier tests: collect only here, in the main thread."""
+    import gc
+
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_test() -> Iterator[None]:
+    yield
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture
 def station(tmp_path: Path) -> StationConfig:
     """A fresh data directory with SQLite inside it."""

@@ -14,11 +14,14 @@ from nursestation.config import StationConfig, resolve_config
 def _application():  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QApplication
 
+    from nursestation.ui.main_thread_gc import MainThreadGC
     from nursestation.ui.style import APP_STYLESHEET
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("NurseStation")
     app.setStyleSheet(APP_STYLESHEET)
+    if not hasattr(app, "_ns_gc"):
+        app._ns_gc = MainThreadGC(app)  # type: ignore[attr-defined]
     return app
 
 
