@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CHECKLIST_OK as CHECKLIST
 
 from nursestation.app import discharge as dc
 from nursestation.app import patients, sessions, users, vitals
@@ -19,22 +20,6 @@ from nursestation.dosing import Protocol
 ROOT = Path(__file__).resolve().parents[1]
 NURSE_PW = "Nurse-pass-2026"
 CHARGE_PW = "Charge-pass-2026"
-CHECKLIST = {
-    "consent_confirmed": True,
-    "identity_two_identifiers": True,
-    "last_solids_at": "2026-03-02T01:00:00+00:00",
-    "last_clear_liquids_at": "2026-03-02T10:00:00+00:00",
-    "escort_name": "John Doe",
-    "escort_phone": "555-0100",
-    "pregnancy_screen": "not_applicable",
-    "contraindications_screened": True,
-    "contraindications": [],
-    "interacting_medications_screened": True,
-    "interacting_medications": [],
-    "iv_site": "left forearm",
-    "iv_gauge": 22,
-    "iv_patent": True,
-}
 BASELINE = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
 GOOD_ANSWERS = {
     "alert_oriented": True,

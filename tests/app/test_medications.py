@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from support import CHECKLIST_OK as CHECKLIST
+from support import PASSWORD
 
 from nursestation.app import medications as meds
 from nursestation.app import patients, sessions, users, vitals
@@ -21,27 +23,9 @@ from nursestation.db.models import AuditEvent, MedicationAdministration, Medicat
 from nursestation.dosing import Protocol
 from nursestation.errors import DomainError
 
-PASSWORD = "Correct-Horse-42"
 REPO = Path(__file__).resolve().parents[2]
 # The example scenarios this area adds; each must run to exit 0.
 MY_SCENARIOS = ("labetalol_titration.json",)
-
-CHECKLIST: dict[str, Any] = {
-    "consent_confirmed": True,
-    "identity_two_identifiers": True,
-    "last_solids_at": "2026-03-02T06:00:00+00:00",
-    "last_clear_liquids_at": "2026-03-02T11:30:00+00:00",
-    "escort_name": "John Doe",
-    "escort_phone": "555-0100",
-    "pregnancy_screen": "negative",
-    "contraindications_screened": True,
-    "contraindications": [],
-    "interacting_medications_screened": True,
-    "interacting_medications": [],
-    "iv_site": "left forearm",
-    "iv_gauge": 22,
-    "iv_patent": True,
-}
 
 
 def _user(ctx: AppContext, username: str, roles: set[str], name: str) -> Actor:

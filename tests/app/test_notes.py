@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, text
+from support import CHECKLIST_OK as CHECKLIST
 
 from nursestation.app import discharge as dc
 from nursestation.app import medications as meds
@@ -31,22 +32,6 @@ from nursestation.report.verify import verify_pdf
 ROOT = Path(__file__).resolve().parents[2]
 NURSE_PW = "Nurse-pass-2026"
 CHARGE_PW = "Charge-pass-2026"
-CHECKLIST = {
-    "consent_confirmed": True,
-    "identity_two_identifiers": True,
-    "last_solids_at": "2026-03-02T01:00:00+00:00",
-    "last_clear_liquids_at": "2026-03-02T10:00:00+00:00",
-    "escort_name": "John Doe",
-    "escort_phone": "555-0100",
-    "pregnancy_screen": "negative",
-    "contraindications_screened": True,
-    "contraindications": [],
-    "interacting_medications_screened": True,
-    "interacting_medications": [],
-    "iv_site": "left forearm",
-    "iv_gauge": 22,
-    "iv_patent": True,
-}
 GOOD_ANSWERS = {
     "alert_oriented": True,
     "gait_steady": False,

@@ -8,12 +8,13 @@ import contextlib
 import json
 import math
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from support import CHECKLIST_OK as CHECKLIST
+from support import PASSWORD
 
 from nursestation.app import alarms, sessions, vitals
 from nursestation.app.context import Actor, AppContext
@@ -24,23 +25,6 @@ from nursestation.dosing import Protocol
 from nursestation.errors import DomainError
 from nursestation.vitals import VitalRanges
 
-PASSWORD = "Correct-Horse-42"
-CHECKLIST: dict[str, Any] = {
-    "consent_confirmed": True,
-    "identity_two_identifiers": True,
-    "last_solids_at": "2026-03-02T01:00:00+00:00",
-    "last_clear_liquids_at": "2026-03-02T06:30:00+00:00",
-    "escort_name": "John Doe",
-    "escort_phone": "555-0100",
-    "pregnancy_screen": "negative",
-    "contraindications_screened": True,
-    "contraindications": [],
-    "interacting_medications_screened": True,
-    "interacting_medications": [],
-    "iv_site": "left forearm",
-    "iv_gauge": 22,
-    "iv_patent": True,
-}
 NORMAL = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
+from support import CHECKLIST_OK as CHECKLIST
+from support import PASSWORD
 
 from nursestation.app import alarms, sessions, vitals
 from nursestation.app.context import Actor, AppContext
@@ -24,23 +25,6 @@ from nursestation.ui.station import Station
 from nursestation.ui.vitals_entry import VitalsEntryForm
 from nursestation.ui.vitals_panel import VitalsPanel
 
-PASSWORD = "Correct-Horse-42"
-CHECKLIST: dict[str, Any] = {
-    "consent_confirmed": True,
-    "identity_two_identifiers": True,
-    "last_solids_at": "2026-03-02T01:00:00+00:00",
-    "last_clear_liquids_at": "2026-03-02T06:30:00+00:00",
-    "escort_name": "John Doe",
-    "escort_phone": "555-0100",
-    "pregnancy_screen": "negative",
-    "contraindications_screened": True,
-    "contraindications": [],
-    "interacting_medications_screened": True,
-    "interacting_medications": [],
-    "iv_site": "left forearm",
-    "iv_gauge": 22,
-    "iv_patent": True,
-}
 NORMAL = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
 
 
