@@ -819,6 +819,42 @@ def _latest_document(s: Session, note_id: int) -> NoteDocument | None:
     ).scalar_one_or_none()
 
 
+def _store_signed_document(
+    s: Session,
+    note: Note,
+    seq: int,
+    stage: str,
+    pdf: bytes,
+    actor: Actor,
+    meaning: str,
+    field_name: str,
+    when: datetime,
+) -> NoteDocument:
+    """Insert the signed PDF bytes with their hash and the signature that produced them."""
+    doc = NoteDocument(
+        note_id=note.id,
+        seq=seq,
+        stage=stage,
+        pdf=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        created_at=when,
+    )
+    s.add(doc)
+    s.flush()
+    s.add(
+        NoteSignature(
+            document_id=doc.id,
+            signer_id=actor.user_id,
+            signer_name=actor.full_name,
+            meaning=meaning,
+            field_name=field_name,
+            signed_at=when,
+        )
+    )
+    s.flush()
+    return doc
+
+
 def has_signed_note(s: Session, session_id: int) -> bool:
     """True when any version of the session's note has been signed."""
     return (
@@ -1001,27 +1037,7 @@ def _store(
     )
     s.add(note)
     s.flush()
-    doc = NoteDocument(
-        note_id=note.id,
-        seq=1,
-        stage=STAGE_SIGNED,
-        pdf=pdf,
-        sha256=hashlib.sha256(pdf).hexdigest(),
-        created_at=when,
-    )
-    s.add(doc)
-    s.flush()
-    s.add(
-        NoteSignature(
-            document_id=doc.id,
-            signer_id=actor.user_id,
-            signer_name=actor.full_name,
-            meaning=meaning,
-            field_name=NURSE_FIELD,
-            signed_at=when,
-        )
-    )
-    s.flush()
+    doc = _store_signed_document(s, note, 1, STAGE_SIGNED, pdf, actor, meaning, NURSE_FIELD, when)
     ctx.audit(
         s,
         actor,
@@ -1159,27 +1175,17 @@ def countersign_for_approval(
         display_tz=display_tz_name(ctx),
         location=f"{ctx.settings.get('general.clinic_name')}, chair {row.chair}",
     )
-    new = NoteDocument(
-        note_id=note.id,
-        seq=doc.seq + 1,
-        stage=STAGE_COUNTERSIGNED,
-        pdf=countersigned,
-        sha256=hashlib.sha256(countersigned).hexdigest(),
-        created_at=approved_at,
+    new = _store_signed_document(
+        s,
+        note,
+        doc.seq + 1,
+        STAGE_COUNTERSIGNED,
+        countersigned,
+        actor,
+        MEANING_APPROVED,
+        CHARGE_FIELD,
+        approved_at,
     )
-    s.add(new)
-    s.flush()
-    s.add(
-        NoteSignature(
-            document_id=new.id,
-            signer_id=actor.user_id,
-            signer_name=actor.full_name,
-            meaning=MEANING_APPROVED,
-            field_name=CHARGE_FIELD,
-            signed_at=approved_at,
-        )
-    )
-    s.flush()
     ctx.audit(
         s,
         actor,
