@@ -65,31 +65,13 @@ _BP_PARAMS = ("sbp", "dbp", "map")
 
 @dataclass(frozen=True)
 class DrugChoice:
-    """One pick-list entry for the give-dose dialog: the formulary values that prefill the form
-    plus what this session has had of the drug so far."""
+    """One pick-list entry for the give-dose dialog: the formulary drug that prefills the form
+    plus what this session has had of it so far."""
 
-    key: str
-    name: str
-    drug_class: str
-    indications: tuple[str, ...]
-    routes: tuple[str, ...]
-    unit: str
-    usual_dose: float
-    soft_max_single: float
-    hard_max_single: float
-    min_interval_min: int
-    cumulative_max: float
-    reassess_min: tuple[int, ...]
-    reassess_measure: str
-    caution: str
+    drug: Drug
     given_so_far: float
     last_given_at: datetime | None
     next_allowed_at: datetime | None
-
-    @property
-    def has_soft_band(self) -> bool:
-        """True when doses above `soft_max_single` (up to the hard max) need a written reason."""
-        return self.soft_max_single < self.hard_max_single
 
 
 @dataclass(frozen=True)
@@ -381,20 +363,7 @@ def drug_choices(
         nxt = last + timedelta(minutes=d.min_interval_min) if last and d.min_interval_min else None
         out.append(
             DrugChoice(
-                key=d.key,
-                name=d.name,
-                drug_class=d.drug_class,
-                indications=d.indications,
-                routes=d.routes,
-                unit=d.unit,
-                usual_dose=d.usual_dose,
-                soft_max_single=d.soft_max_single,
-                hard_max_single=d.hard_max_single,
-                min_interval_min=d.min_interval_min,
-                cumulative_max=d.cumulative_max,
-                reassess_min=d.reassess_min,
-                reassess_measure=d.reassess_measure,
-                caution=d.caution,
+                drug=d,
                 given_so_far=float(format_amount(total)),
                 last_given_at=last,
                 next_allowed_at=nxt,

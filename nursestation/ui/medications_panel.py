@@ -150,7 +150,9 @@ class GiveDoseDialog(QDialog):
         self.drug.blockSignals(True)
         self.drug.clear()
         for c in self._choices:
-            self.drug.addItem(f"{c.name} — usual {fmt_number(c.usual_dose)} {c.unit}", c.key)
+            self.drug.addItem(
+                f"{c.drug.name} — usual {fmt_number(c.drug.usual_dose)} {c.drug.unit}", c.drug.key
+            )
         self.drug.blockSignals(False)
         self._prefill()
 
@@ -158,26 +160,26 @@ class GiveDoseDialog(QDialog):
         c = self.choice()
         if c is None:
             return
-        self.dose.setText(fmt_number(c.usual_dose))
-        self.unit.setText(c.unit)
+        self.dose.setText(fmt_number(c.drug.usual_dose))
+        self.unit.setText(c.drug.unit)
         self.route.clear()
-        self.route.addItems(list(c.routes))
+        self.route.addItems(list(c.drug.routes))
         self.reason.clear()
         band = (
-            f"usual max {fmt_number(c.soft_max_single)} {c.unit} (above it a reason), "
-            if c.has_soft_band
+            f"usual max {fmt_number(c.drug.soft_max_single)} {c.drug.unit} (above it a reason), "
+            if c.drug.has_soft_band
             else ""
         )
         nxt = ""
         if c.next_allowed_at is not None and c.next_allowed_at > self.station.ctx.now():
             nxt = f" · next dose allowed at {_hm(c.next_allowed_at)}"
         self.limits.setText(
-            f"Limits: {band}max single {fmt_number(c.hard_max_single)} {c.unit} · every "
-            f"{c.min_interval_min} min · session max {fmt_number(c.cumulative_max)} {c.unit} "
-            f"(given {fmt_number(c.given_so_far)} {c.unit}){nxt}"
+            f"Limits: {band}max single {fmt_number(c.drug.hard_max_single)} {c.drug.unit} · every "
+            f"{c.drug.min_interval_min} min · session max {fmt_number(c.drug.cumulative_max)} {c.drug.unit} "
+            f"(given {fmt_number(c.given_so_far)} {c.drug.unit}){nxt}"
         )
-        self.caution.setText(c.caution)
-        pre = self.station.read(meds.pre_dose_vitals, self.session_id, c.key)
+        self.caution.setText(c.drug.caution)
+        pre = self.station.read(meds.pre_dose_vitals, self.session_id, c.drug.key)
         if pre is None:
             self.trigger.setText("Pre-dose vitals: none recorded yet")
         else:
@@ -190,7 +192,7 @@ class GiveDoseDialog(QDialog):
     def _dose_changed(self) -> None:
         c = self.choice()
         value = self._dose_value()
-        above = c is not None and value is not None and value > c.soft_max_single
+        above = c is not None and value is not None and value > c.drug.soft_max_single
         self.reason.setEnabled(bool(above))
 
     def _dose_value(self) -> float | None:
@@ -212,8 +214,8 @@ class GiveDoseDialog(QDialog):
             self._refuse(
                 DomainError(
                     "out_of_range",
-                    f"Dose '{self.dose.text()}' is not a number: enter the {c.name} dose in "
-                    f"{c.unit} (max {fmt_number(c.hard_max_single)} {c.unit}).",
+                    f"Dose '{self.dose.text()}' is not a number: enter the {c.drug.name} dose in "
+                    f"{c.drug.unit} (max {fmt_number(c.drug.hard_max_single)} {c.drug.unit}).",
                     field="dose",
                 )
             )
@@ -223,9 +225,9 @@ class GiveDoseDialog(QDialog):
                 self.record = self.station.write(
                     meds.give_medication,
                     self.session_id,
-                    drug=c.key,
+                    drug=c.drug.key,
                     dose=value,
-                    unit=c.unit,
+                    unit=c.drug.unit,
                     route=self.route.currentText(),
                     indication=str(self.indication.currentData()),
                     confirm_reason=self.reason.text().strip() or None,
@@ -275,7 +277,8 @@ class ResponseDialog(QDialog):
         if not measure:
             choices = [c for c in station.read(meds.drug_choices, administration.session_id)]
             measure = next(
-                (c.reassess_measure for c in choices if c.key == administration.drug_key), ""
+                (c.drug.reassess_measure for c in choices if c.drug.key == administration.drug_key),
+                "",
             )
         self.measure = measure
         self.setWindowTitle(f"Response to {administration.drug_name}")

@@ -387,11 +387,11 @@ def test_drug_choices_filter_by_indication_and_prefill(
     assert meds.prn_indications(ctx)[:3] == ["nausea", "vomiting", "bp_above_limit"]
     assert "mood_disorder" not in meds.prn_indications(ctx)
     bp = meds.drug_choices(ctx, nurse, sid, "bp_above_limit")
-    assert [c.key for c in bp] == ["labetalol", "clonidine", "hydralazine"]
+    assert [c.drug.key for c in bp] == ["labetalol", "clonidine", "hydralazine"]
     high_bp(ctx, nurse, sid)
     give(ctx, nurse, sid, "labetalol", 20)
     lab = meds.drug_choices(ctx, nurse, sid, "bp_above_limit")[0]
-    assert (lab.usual_dose, lab.routes, lab.given_so_far) == (20.0, ("IV",), 20.0)
+    assert (lab.drug.usual_dose, lab.drug.routes, lab.given_so_far) == (20.0, ("IV",), 20.0)
     assert lab.next_allowed_at == clock.now() + timedelta(minutes=10)
 
 
