@@ -10,7 +10,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from nursestation.errors import BAD_INPUT, DomainError
 
 # argon2-cffi's defaults follow RFC 9106's second recommended option (Argon2id, 64 MiB, t=3).
-_HASHER = PasswordHasher()
+PRODUCTION_HASHER = PasswordHasher()
+# The hasher in use; the test suite swaps in cheap parameters (tests/conftest.py). A stored hash
+# carries its own parameters, so verification works whichever hasher made it.
+_HASHER = PRODUCTION_HASHER
 
 MIN_PASSWORD_LENGTH = 10
 LOCKOUT_FREE_ATTEMPTS = 3

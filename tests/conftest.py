@@ -24,16 +24,35 @@ def _collect_garbage_in_the_main_thread() -> Iterator[None]:
     import gc
 
     gc.disable()
+    gc.collect()
+    gc.freeze()
     yield
+    gc.unfreeze()
     gc.enable()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id with minimal cost in tests (tests/core/test_security.py asserts the production
+    parameters); hashes made here still verify, since each hash carries its parameters."""
+    from argon2 import PasswordHasher
+
+    from nursestation import security
+
+    security._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security._HASHER = security.PRODUCTION_HASHER
 
 
 @pytest.fixture(autouse=True)
 def _collect_after_each_test() -> Iterator[None]:
+    """Collect in the main thread after each test, then freeze the survivors: the next collection
+    only scans what later tests allocate, instead of the whole heap every time."""
     yield
     import gc
 
     gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture
