@@ -65,6 +65,9 @@ MAX_NONE_REFS_FALL = 5000
 MAX_FRAME_LAG_PER_CHAIR = 2
 # How often the figures are sampled.
 CHECK_S = 5.0
+# A GUI thread still busy this long after the run should have ended is hung: the figures are
+# printed from another thread and the process exits (a soak must always end with its line).
+HANG_GRACE_S = 60.0
 # The slope is judged only over at least this much run after warm-up: over a few minutes one
 # allocator step (Python arenas, SQLite's page cache, a rendered note page: a few MiB each) would
 # extrapolate to hundreds of MiB/h. Shorter runs are judged by RSS_STEP_MIB below instead.
@@ -162,6 +165,20 @@ class StallSampler(threading.Thread):
         return ours[0] if len(ours) == 1 else f"{ours[0]} → … → {ours[-1]}"
 
 
+class HangGuard(threading.Thread):
+    """Ends a run whose GUI thread cannot get back to the event loop to finish it."""
+
+    def __init__(self, soak: Soak) -> None:
+        super().__init__(name="soak hang guard", daemon=True)
+        self.soak = soak
+
+    def run(self) -> None:
+        while not self.soak.finished:
+            time.sleep(1.0)
+            if time.perf_counter() > self.soak.deadline + HANG_GRACE_S and not self.soak.finished:
+                self.soak.end_hung()
+
+
 class Soak:
     """Drives the window, answers its dialogs, samples the figures and judges them."""
 
@@ -186,6 +203,8 @@ class Soak:
         self.frame_lag_strikes = 0
         self.none_breached = False
         self.finished = False
+        self.deadline = float("inf")
+        self.last_readings = (0, 0, 0)
         self.sampler = StallSampler(threading.get_ident(), threshold_s=(PROBE_MS + 100) / 1000)
 
         self.probe = QTimer()
@@ -270,6 +289,8 @@ class Soak:
 
         self.window = window
         self.checker.start()
+        self.deadline = time.perf_counter() + self.minutes * 60
+        HangGuard(self).start()
         self._driver = self._nurse()
         self.step_timer.start(BOARD_MS)
         QTimer.singleShot(int(self.minutes * 60_000), self.finish)
@@ -452,7 +473,7 @@ class Soak:
         self._act(self.sampler.action)
         self._sample()
         w = self.window
-        sent, pending, stored = self.readings()
+        sent, pending, stored = self.last_readings = self.readings()
         if sent - pending != stored:
             self.breach(f"readings: {sent} handed over, {pending} pending, {stored} stored")
         _, _, lag = self.frames()
@@ -502,6 +523,24 @@ class Soak:
         self.responder.stop()
         self.sampler.stop()
         self.app.quit()
+
+    def end_hung(self) -> None:
+        """From the hang guard: figures so far (readings from the last check), then exit 1."""
+        now = time.perf_counter()
+        last = self._last_probe if self._last_probe is not None else now
+        stuck_ms = (now - last) * 1000.0 - PROBE_MS
+        self.stalls.append(stuck_ms)
+        self.breach(
+            f"GUI thread unresponsive for {stuck_ms / 1000:.0f} s: the run could not end "
+            f"(doing: {self.sampler.action})"
+        )
+        self.final_readings = self.last_readings
+        self.final_frames = self.frames()
+        line, _ = self.report()
+        self.print_stall_sources()
+        print(line, flush=True)
+        sys.stderr.flush()
+        os._exit(1)
 
     def readings_after_close(self) -> tuple[int, int, int]:
         """Readings after the workers stopped and the bridge drained: must match exactly."""
