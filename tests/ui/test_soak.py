@@ -109,3 +109,47 @@ def test_soak_helpers() -> None:
     assert soak.percentile([], 99) == 0.0
     assert soak.slope_per_hour([(0.0, 100.0), (1800.0, 110.0), (3600.0, 120.0)]) == 20.0
     assert soak.rss_bytes() > 0
+
+
+def test_bridge_counts_received_and_unsaved_readings(  # type: ignore[no-untyped-def]
+    qtbot, monkeypatch, ctx, people, checked_in, clock
+) -> None:
+    """The soak's reading check: what the workers handed over = stored + waiting for a retry."""
+    from sqlalchemy import func, select
+
+    from nursestation.app import devices as device_service
+    from nursestation.db.models import DeviceReading
+    from nursestation.devices.reading import VALID, make_reading
+    from nursestation.ui import device_bridge
+    from nursestation.ui.station import Station
+
+    station = Station(ctx)
+    station.set_actor(people["nurse"])
+    bridge = device_bridge.DeviceBridge(station)
+    now = clock.now()
+    batch = [
+        make_reading("masimo-ascii", p, v, VALID, None, None, now, "SN1")
+        for p, v in (("spo2", 97.0), ("pulse_rate", 72.0), ("pi", 3.1))
+    ]
+
+    def post() -> None:
+        bridge._post(device_bridge._Item("readings", "1", 1, "/dev/ttyS9", "masimo-ascii", batch))
+
+    def stored() -> int:
+        with ctx.tx() as s:
+            return s.execute(select(func.count(DeviceReading.id))).scalar_one()
+
+    post()
+    qtbot.waitUntil(lambda: bridge.readings_received == 3)
+    assert bridge.unsaved_readings() == 0 and stored() == 3
+
+    def refuse(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database is locked")
+
+    with monkeypatch.context() as m:
+        m.setattr(device_service, "ingest_readings", refuse)
+        post()
+        qtbot.waitUntil(lambda: bridge.readings_received == 6)
+        assert bridge.unsaved_readings() == 3 and stored() == 3  # kept for the retry
+    bridge._flush_unsaved()
+    assert bridge.unsaved_readings() == 0 and stored() == 6
