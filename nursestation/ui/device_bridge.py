@@ -86,6 +86,9 @@ class DeviceBridge(QObject):
         self._unsaved: deque[_Item] = deque()
         # Seconds spent storing each batch on the GUI thread (newest last), for diagnostics.
         self.ingest_seconds: deque[float] = deque(maxlen=2000)
+        # Readings the workers handed over, counted on the GUI thread as they are taken from the
+        # inbox (scripts/soak.py checks that each of them is stored).
+        self.readings_received = 0
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._notify = QTimer(self)
         self._notify.setSingleShot(True)
@@ -141,6 +144,10 @@ class DeviceBridge(QObject):
         """The bindings whose worker runs, by chair."""
         return {chair: run.binding for chair, run in self._runs.items()}
 
+    def unsaved_readings(self) -> int:
+        """Readings received but not stored yet (kept for a retry after a refused write)."""
+        return sum(len(item.payload) for item in self._unsaved)
+
     def worker(self, chair: str) -> CaptureWorker | None:
         """The chair's capture worker (diagnostics and tests)."""
         run = self._runs.get(chair)
@@ -194,6 +201,7 @@ class DeviceBridge(QObject):
             except queue.Empty:
                 return
             if item.kind == "readings":
+                self.readings_received += len(item.payload)
                 self._store(item)
             else:
                 self._state(item)
