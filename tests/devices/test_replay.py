@@ -85,11 +85,11 @@ def test_every_protocol_fixture(protocol: str, name: str, summary: dict) -> None
 
 def test_garbage_file_still_exits_zero_with_counts(tmp_path: Path) -> None:
     path = tmp_path / "junk.bin"
-    path.write_bytes(b"\xff" * 100 + (FIXTURES / "nonin_df8.bin").read_bytes()[:6])
+    path.write_bytes(b"\xff" * 100 + (FIXTURES / "nonin_df8.bin").read_bytes() + b"\x80\x48")
     code, lines, err = replay("nonin-df8", path)
     assert code == 0
-    assert len(lines) == 2
-    assert json.loads(err) == {"frames": 1, "readings": 2, "rejected": 0, "bytes_skipped": 100}
+    assert len(lines) == 8
+    assert json.loads(err) == {"frames": 4, "readings": 8, "rejected": 0, "bytes_skipped": 100}
 
 
 def test_raw_capture_file_uses_recorded_host_times() -> None:
