@@ -72,7 +72,7 @@ STATE_LABELS: dict[str, str] = {
 _TECH_TEXT: dict[str, str] = {
     "device_link_lost": "Monitor link lost",
     "no_device_data": "No data from monitor (values stale)",
-    "unreadable_data": "Unreadable monitor data",
+    "unreadable_data": "Monitor data unreadable",
 }
 
 

@@ -336,3 +336,17 @@ def test_simulator_leftovers_are_removed_at_start_up_audited_as_system(
     assert "simulator" in str(unbinds[0].after) and "no longer exists" in str(unbinds[1].after)
     assert dev.remove_simulator_leftovers(ctx) == []  # nothing left to clean, nothing audited
     assert len([a for a in rows(ctx, AuditEvent) if a.action == "device.unbind"]) == 2
+
+
+def test_unreadable_data_is_a_technical_alarm_named_for_the_nurse(ctx: Any, infusing: int) -> None:
+    dev.device_state_changed(
+        ctx, "1", "unreadable", "bytes but no frame", port=PORT, protocol="nonin-df8"
+    )
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.technical
+    assert badge.text == "Monitor data unreadable (nonin-df8, ttyUSB0)"
+    dev.device_state_changed(ctx, "1", "silent", "noise stopped")  # replaces it, not added
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.count == 1 and "No data" in badge.text
+    dev.device_state_changed(ctx, "1", "receiving", "frames")
+    assert alarms.highest_alarm(ctx, "1") is None
