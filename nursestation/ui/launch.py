@@ -94,7 +94,7 @@ def start_capture(window, demo: bool = False) -> list[str]:  # type: ignore[no-u
     bound = {b.chair for b in device_service.enabled_bindings(ctx)}
     unbound = [c for c in chairs if c not in bound]
     if not bound:
-        message = "No monitor bound to any chair: vitals are entered by hand (Devices… to bind)"
+        message = "No monitor bound to any chair: vitals are entered by hand (Monitors to bind one)"
     elif unbound:
         message = f"No monitor on chair {', '.join(unbound)}"
     else:
