@@ -36,6 +36,9 @@ PROTOCOL = "hl7-mllp"
 REASON_NOT_NUMERIC = "not_numeric"
 REASON_NOT_FINITE = "not_finite"
 REASON_UNKNOWN_UNIT = "unknown_unit"
+REASON_RETRACTED = "retracted"
+# OBX-11 result statuses (HL7 table 0085) W "post original as wrong" and D "delete".
+RETRACTING_STATUSES = ("W", "D")
 SB = b"\x0b"
 EB_CR = b"\x1c\x0d"
 MAX_MESSAGE = 256 * 1024
@@ -434,6 +437,10 @@ class HL7Decoder(BaseDecoder):
 
         if status.upper() == "X":
             return reading(None, UNAVAILABLE, "cannot_obtain")
+        if status.upper() in RETRACTING_STATUSES:
+            # "Wrong"/"deleted": the sender withdraws a value. Never a value to chart; a stored
+            # reading is never rewritten from here (the ACK says so, see _value_problem).
+            return reading(None, UNAVAILABLE, REASON_RETRACTED)
         if not raw_value:
             return reading(None, UNAVAILABLE, REASON_NO_VALUE)
         if not _NUMBER.match(raw_value):
@@ -465,6 +472,15 @@ def _value_problem(
             f"OBX {seq}: value {_shown(raw_value)} of {_shown(identifier, quote=False)} is not a "
             "finite number "
             "in ASCII digits",
+        )
+    if reading.reason == REASON_RETRACTED:
+        return SegmentProblem(
+            "OBX",
+            seq,
+            11,
+            ERR_TABLE_VALUE,
+            f"OBX {seq}: result status W/D (withdraw) of {_shown(identifier, quote=False)} is "
+            "not applied: stored readings are only corrected by a person",
         )
     if reading.reason == REASON_UNKNOWN_UNIT:
         return SegmentProblem(

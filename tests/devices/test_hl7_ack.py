@@ -161,3 +161,21 @@ def test_simulator_messages_are_all_accepted() -> None:
     dec.feed(SessionPlayer("hl7-mllp", duration_s=600).render(), HOST_TIME)
     acks = dec.take_replies()
     assert acks.count(b"MSA|AA|") == 120 and b"MSA|AE" not in acks
+
+
+@pytest.mark.parametrize(
+    ("status", "taken"), [("F", True), ("R", True), ("W", False), ("D", False)]
+)
+def test_a_withdrawn_value_is_never_valid_and_not_acknowledged_as_applied(
+    status: str, taken: bool
+) -> None:
+    row = f"OBX|1|NM|8867-4^Heart rate^LN||72|/min|||||{status}"
+    readings, ack = feed(message(row))
+    if taken:
+        assert [(r.value, r.quality) for r in readings] == [(72.0, "valid")]
+        assert ack[1][1] == "AA"
+    else:
+        assert [(r.value, r.quality, r.reason) for r in readings] == [
+            (None, "unavailable", "retracted")
+        ]
+        assert ack[1][1] == "AE" and ack[2][2] == "OBX^1^11"
