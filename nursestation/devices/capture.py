@@ -262,8 +262,11 @@ class CaptureWorker(threading.Thread):
 
     def run(self) -> None:
         backoff = self.backoff_initial
+        quiet_reopen = False
         while not self._stop_event.is_set():
-            self._set_state(CONNECTING, f"opening {self.url}")
+            if not quiet_reopen:
+                self._set_state(CONNECTING, f"opening {self.url}")
+            quiet_reopen = False
             try:
                 port = self._open()
             except Exception as exc:
@@ -279,13 +282,21 @@ class CaptureWorker(threading.Thread):
             try:
                 self._pump(port)
                 reason = "stopped"
+            except _Reopen:
+                # Our own reopen after a long silence or noise: the link did not fail, so the
+                # silent/unreadable state (and its alarm) stays instead of flapping to "link lost".
+                quiet_reopen = True
+                reason = ""
             except Exception as exc:
                 # Any exception means the link is gone (SerialException, OSError, termios.error…).
                 reason = f"{self.url}: {_describe(exc)}"
             finally:
                 self._port = None
                 _close_quietly(port)
-            self._set_state(DISCONNECTED, reason)
+            if quiet_reopen and not self._stop_event.is_set():
+                self.retry_delays.append(0.0)
+                continue
+            self._set_state(DISCONNECTED, reason or "stopped")
             if self._stop_event.is_set():
                 break
             if self.decoder.stats.frames > frames_before:
@@ -317,7 +328,7 @@ class CaptureWorker(threading.Thread):
         opened = self._monotonic()
         watch = LinkWatch(self.silence_s, self.unreadable_s, opened)
         last_path_check = opened
-        frames_seen = self.decoder.stats.frames
+        units_seen = self.decoder.complete_units
         is_path = "://" not in self.url
         while not self._stop_event.is_set():
             waiting = port.in_waiting
@@ -334,11 +345,11 @@ class CaptureWorker(threading.Thread):
                     port.write(reply)
                     if self.recorder is not None:
                         self.recorder.tx(now, reply)
-                framed = self.decoder.stats.frames != frames_seen
+                framed = self.decoder.complete_units != units_seen
                 skipped = self.decoder.stats.bytes_skipped - skipped_before
                 watch.on_bytes(mono, len(data), skipped, framed)
                 if framed:
-                    frames_seen = self.decoder.stats.frames
+                    units_seen = self.decoder.complete_units
                     if self._state != RECEIVING:
                         self._set_state(RECEIVING, f"{self.protocol} frames from {self.url}")
                 if self._dedupe is not None:
@@ -363,7 +374,7 @@ class CaptureWorker(threading.Thread):
         elif verdict == SILENT and self._state != SILENT:
             self._set_state(SILENT, f"no valid frame for {quiet:.0f} s; values are stale")
         if quiet >= self.reopen_silent_s:
-            raise TimeoutError(f"no valid frame for {quiet:.0f} s; reopening the port")
+            raise _Reopen(f"no valid frame for {quiet:.0f} s; reopening the port")
 
     def _deliver(self, readings: list[Reading]) -> None:
         with self._lock:
@@ -382,6 +393,10 @@ class CaptureWorker(threading.Thread):
             self.on_state(state, detail)
         except Exception:
             log.exception("on_state callback failed for %s", self.url)
+
+
+class _Reopen(Exception):
+    """Raised inside the pump to close and reopen a port that gave no valid frame for long."""
 
 
 def _describe(exc: BaseException) -> str:

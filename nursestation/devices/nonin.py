@@ -166,6 +166,7 @@ class NoninPacketDecoder(BaseDecoder):
         self.protocol = "nonin-df2" if start_byte else "nonin-df7"
         self._synced = False
         self._packet: list[tuple[int, int]] = []
+        self.packets = 0  # complete packets whose slots held up
 
     def reset(self) -> None:
         super().reset()
@@ -229,6 +230,7 @@ class NoninPacketDecoder(BaseDecoder):
             return []
         spo2 = floats[8]
         hr = (floats[19] & 0x03) << 7 | floats[20]
+        self.packets += 1
         statuses = [s for s, _ in packet]
         bad: str | None = None
         if any(s & SNSD for s in statuses):
@@ -243,6 +245,11 @@ class NoninPacketDecoder(BaseDecoder):
         elif any(s & RPRF and not s & GPRF for s in statuses):
             doubt = "low_perfusion"
         return _pair(self.protocol, spo2, hr, bad, doubt, host_time)
+
+    @property
+    def complete_units(self) -> int:
+        """Whole packets, not frames (see BaseDecoder.complete_units)."""
+        return self.packets
 
 
 def NoninDF7Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder:

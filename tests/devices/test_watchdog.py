@@ -13,6 +13,7 @@ import pytest
 import serial
 
 from nursestation.devices.capture import (
+    DISCONNECTED,
     RECEIVING,
     SILENT,
     UNREADABLE,
@@ -198,3 +199,35 @@ def test_worker_df8_glitch_relocks_without_unreadable(loop: serial.SerialBase) -
     finally:
         worker.stop()
     assert UNREADABLE not in rec.names()
+
+
+def test_reopen_after_long_noise_keeps_unreadable_without_link_lost(
+    loop: serial.SerialBase,
+) -> None:
+    clock = FakeMonotonic()
+    rec = Recorder()
+    worker = CaptureWorker(
+        "loop://",
+        "nonin-df7",
+        rec.on_readings,
+        rec.on_state,
+        port_factory=loop_factory(loop),
+        silence_s=SILENCE,
+        unreadable_s=UNREADABLE_S,
+        reopen_silent_s=10.0,
+        monotonic=clock,
+    )
+    worker.start()
+    rnd = random.Random(9)
+    try:
+        for _ in range(30):  # 15 s of noise: unreadable at 3 s, a reopen at 10 s
+            loop.write(rnd.randbytes(100))
+            step(loop, clock, 0.5)
+        assert wait_for(lambda: worker.connections >= 2)
+        assert worker.state == UNREADABLE
+    finally:
+        worker.stop()
+    names = rec.names()
+    assert names[:2] == ["connecting", UNREADABLE]
+    assert DISCONNECTED not in names[:-1]  # only the final stop
+    assert names[-1] == DISCONNECTED
