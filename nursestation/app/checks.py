@@ -124,7 +124,7 @@ def _serial(config: StationConfig) -> CheckResult:
     ports = list(list_ports.comports())
     if not ports:
         return CheckResult(
-            "serial ports", True, "none attached (monitors can be simulated; see Devices)"
+            "serial ports", True, "none attached (vitals by hand; bind a monitor in Devices)"
         )
     return CheckResult("serial ports", True, ", ".join(p.device for p in ports))
 

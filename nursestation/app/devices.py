@@ -10,9 +10,12 @@ for the same chair.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -69,7 +72,7 @@ STATE_LABELS: dict[str, str] = {
 _TECH_TEXT: dict[str, str] = {
     "device_link_lost": "Monitor link lost",
     "no_device_data": "No data from monitor (values stale)",
-    "unreadable_data": "Unreadable monitor data",
+    "unreadable_data": "Monitor data unreadable",
 }
 
 
@@ -390,6 +393,70 @@ def unbind_device(ctx: AppContext, actor: Actor, chair: str) -> None:
 def unbind_device_as_system(ctx: AppContext, chair: str, *, why: str = "(demo)") -> None:
     """Remove a binding made by `bind_device_as_system`."""
     _delete_binding(ctx, None, chair, username=why)
+
+
+# ---------------------------------------------------------------- start-up clean-up
+
+CLEANUP_USERNAME = "(start-up clean-up)"
+# The directory prefix of the demo's pseudo-terminal links (ui/device_bridge.py).
+DEMO_PTY_PREFIX = "nursestation-monitors-"
+
+
+def simulator_leftover_reason(b: BindingInfo | DeviceBinding) -> str | None:
+    """Why a binding can only be a simulator's leftover, or None for a real monitor's binding.
+
+    Two kinds: a binding no user made (`updated_by` empty: only the demo's simulated monitors
+    bind as the system), and a pseudo-terminal or temporary-directory port that no longer
+    exists (a pty lives only as long as the program that opened it). A missing real port such
+    as /dev/ttyUSB0 is kept: an unplugged cable is a link problem the nurse must see.
+    """
+    updated_by = b.updated_by
+    if updated_by is None:
+        return "bound by a simulator, not by a user"
+    url = b.url
+    if "://" in url or os.path.exists(url):
+        return None
+    if _is_ephemeral_path(url):
+        return f"pseudo-terminal {url} no longer exists"
+    return None
+
+
+def _is_ephemeral_path(url: str) -> bool:
+    if url.startswith("/dev/pts/") or DEMO_PTY_PREFIX in url:
+        return True
+    try:
+        return Path(url).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def remove_simulator_leftovers(ctx: AppContext) -> list[str]:
+    """Remove the bindings a simulator left behind (see `simulator_leftover_reason`), each
+    audited as the system with its reason, in one transaction; end the chairs' technical alarms.
+    Runs at start-up before capture starts, so such a binding never becomes a permanent "link
+    lost" alarm. Returns the chairs cleaned."""
+    removed: list[str] = []
+    with ctx.tx() as s:
+        for row in list(s.execute(select(DeviceBinding)).scalars()):
+            reason = simulator_leftover_reason(row)
+            if reason is None:
+                continue
+            before = _binding_dict(row)
+            s.delete(row)
+            ctx.audit(
+                s,
+                None,
+                "device.unbind",
+                "device_binding",
+                row.chair,
+                before=before,
+                after={"reason": reason},
+                username=CLEANUP_USERNAME,
+            )
+            removed.append(row.chair)
+    for chair in removed:
+        device_link_closed(ctx, chair)
+    return removed
 
 
 # ---------------------------------------------------------------- readings

@@ -23,6 +23,9 @@ class Decoder(Protocol):
 
     def reset(self) -> None: ...
 
+    @property
+    def complete_units(self) -> int: ...
+
 
 class BaseDecoder:
     """Keeps the byte buffer, the counters, the plausibility check and pending replies."""
@@ -74,6 +77,14 @@ class BaseDecoder:
         """Forget any partial frame (after a reconnect); counters are kept."""
         self._buf.clear()
         self._replies.clear()
+
+    @property
+    def complete_units(self) -> int:
+        """How many complete, trusted units (a line, a locked DF8 frame, a whole DF7 packet, an
+        HL7 message) were decoded: the capture watchdog's sign of a live link. For most
+        protocols that is the frame count; a DF7 frame alone proves little (noise passes its
+        8-bit checksum now and then), so the packet decoder counts packets."""
+        return self.stats.frames
 
     @property
     def buffered(self) -> int:

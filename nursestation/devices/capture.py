@@ -106,6 +106,69 @@ def _not_newer(when: datetime, last: datetime) -> bool:
         return when.replace(tzinfo=None) == last.replace(tzinfo=None)
 
 
+class LinkWatch:
+    """Judges a port from when bytes and valid frames arrived (monotonic seconds; Qt-free and
+    clock-free, so it is tested with plain numbers).
+
+    - silent: no valid frame for `silence_s` (values are stale).
+    - unreadable: no valid frame for `unreadable_after` = min(unreadable_s, silence_s), while
+      bytes kept arriving (for at least `sustain_s`, the last one within `unreadable_after`)
+      and the decoder threw most of them away: noise, a wrong baud rate or output mode. So
+      noise is reported within the silence time, and instead of "silent", not after it.
+    A quiet pause is never "unreadable": the junk window restarts after a gap of
+    `unreadable_after` without bytes (so the first bytes after a pause are not "sustained"),
+    and bytes the decoder keeps (a frame in progress, a lock being confirmed) are no junk.
+    """
+
+    SUSTAIN_S = 1.0
+
+    def __init__(self, silence_s: float, unreadable_s: float, opened: float) -> None:
+        self.silence_s = silence_s
+        self.unreadable_after = min(unreadable_s, silence_s)
+        self.sustain_s = min(self.SUSTAIN_S, self.unreadable_after / 2)
+        self.opened = opened
+        self.last_frame: float | None = None
+        self.last_bytes: float | None = None
+        self.junk_since: float | None = None
+        self.junk_bytes = 0
+        self.junk_skipped = 0
+
+    def on_bytes(self, mono: float, count: int, skipped: int, framed: bool) -> None:
+        """`count` bytes read at `mono`; the decoder skipped `skipped` bytes while reading them,
+        and `framed` says whether they completed at least one valid frame."""
+        if framed:
+            self.last_frame = mono
+            self.junk_since = None
+            self.junk_bytes = self.junk_skipped = 0
+        else:
+            gap = self.last_bytes is not None and mono - self.last_bytes >= self.unreadable_after
+            if self.junk_since is None or gap:
+                self.junk_since = mono
+                self.junk_bytes = self.junk_skipped = 0
+            self.junk_bytes += count
+            self.junk_skipped += skipped
+        self.last_bytes = mono
+
+    def quiet(self, mono: float) -> float:
+        """Seconds since the last valid frame (or since the port opened)."""
+        return mono - (self.last_frame if self.last_frame is not None else self.opened)
+
+    def verdict(self, mono: float) -> str | None:
+        """UNREADABLE, SILENT, or None while frames arrive in time."""
+        if (
+            self.junk_since is not None
+            and self.last_bytes is not None
+            and self.quiet(mono) >= self.unreadable_after
+            and mono - self.junk_since >= self.sustain_s
+            and mono - self.last_bytes < self.unreadable_after
+            and self.junk_skipped * 2 > self.junk_bytes
+        ):
+            return UNREADABLE
+        if self.quiet(mono) >= self.silence_s:
+            return SILENT
+        return None
+
+
 class CaptureWorker(threading.Thread):
     """Reads one port (any pyserial URL) and delivers readings and state changes by callback."""
 
@@ -130,6 +193,7 @@ class CaptureWorker(threading.Thread):
         recorder: RawRecorder | None = None,
         dedupe_nibp: bool = True,
         name: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name=name or f"capture {url}", daemon=True)
         settings = settings if settings is not None else load_defaults()
@@ -150,6 +214,7 @@ class CaptureWorker(threading.Thread):
         self.reopen_silent_s = reopen_silent_s
         self.clock = clock or SystemClock()
         self.recorder = recorder
+        self._monotonic = monotonic  # the watchdog's clock (a fake one in tests)
         self._dedupe = NibpDeduplicator() if dedupe_nibp else None
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -197,8 +262,11 @@ class CaptureWorker(threading.Thread):
 
     def run(self) -> None:
         backoff = self.backoff_initial
+        quiet_reopen = False
         while not self._stop_event.is_set():
-            self._set_state(CONNECTING, f"opening {self.url}")
+            if not quiet_reopen:
+                self._set_state(CONNECTING, f"opening {self.url}")
+            quiet_reopen = False
             try:
                 port = self._open()
             except Exception as exc:
@@ -214,13 +282,21 @@ class CaptureWorker(threading.Thread):
             try:
                 self._pump(port)
                 reason = "stopped"
+            except _Reopen:
+                # Our own reopen after a long silence or noise: the link did not fail, so the
+                # silent/unreadable state (and its alarm) stays instead of flapping to "link lost".
+                quiet_reopen = True
+                reason = ""
             except Exception as exc:
                 # Any exception means the link is gone (SerialException, OSError, termios.error…).
                 reason = f"{self.url}: {_describe(exc)}"
             finally:
                 self._port = None
                 _close_quietly(port)
-            self._set_state(DISCONNECTED, reason)
+            if quiet_reopen and not self._stop_event.is_set():
+                self.retry_delays.append(0.0)
+                continue
+            self._set_state(DISCONNECTED, reason or "stopped")
             if self._stop_event.is_set():
                 break
             if self.decoder.stats.frames > frames_before:
@@ -249,30 +325,31 @@ class CaptureWorker(threading.Thread):
 
     def _pump(self, port: serial.SerialBase) -> None:
         self.decoder.reset()
-        opened = time.monotonic()
-        last_frame: float | None = None
-        last_bytes: float | None = None
+        opened = self._monotonic()
+        watch = LinkWatch(self.silence_s, self.unreadable_s, opened)
         last_path_check = opened
-        frames_seen = self.decoder.stats.frames
+        units_seen = self.decoder.complete_units
         is_path = "://" not in self.url
         while not self._stop_event.is_set():
             waiting = port.in_waiting
             data = port.read(waiting or 1)
-            mono = time.monotonic()
+            mono = self._monotonic()
             if data:
                 now = self.clock.now()
-                last_bytes = mono
                 if self.recorder is not None:
                     self.recorder.rx(now, data)
+                skipped_before = self.decoder.stats.bytes_skipped
                 readings = self.decoder.feed(data, now)
                 reply = self.decoder.take_replies()
                 if reply:
                     port.write(reply)
                     if self.recorder is not None:
                         self.recorder.tx(now, reply)
-                if self.decoder.stats.frames != frames_seen:
-                    frames_seen = self.decoder.stats.frames
-                    last_frame = mono
+                framed = self.decoder.complete_units != units_seen
+                skipped = self.decoder.stats.bytes_skipped - skipped_before
+                watch.on_bytes(mono, len(data), skipped, framed)
+                if framed:
+                    units_seen = self.decoder.complete_units
                     if self._state != RECEIVING:
                         self._set_state(RECEIVING, f"{self.protocol} frames from {self.url}")
                 if self._dedupe is not None:
@@ -283,29 +360,21 @@ class CaptureWorker(threading.Thread):
                 last_path_check = mono
                 if not os.path.exists(self.url):
                     raise OSError(f"{self.url} vanished")
-            self._watchdog(mono, opened, last_frame, last_bytes)
+            self._watchdog(watch, mono)
 
-    def _watchdog(
-        self, mono: float, opened: float, last_frame: float | None, last_bytes: float | None
-    ) -> None:
-        reference = last_frame if last_frame is not None else opened
-        quiet = mono - reference
-        if quiet < self.silence_s:
-            return
-        junk = (
-            last_bytes is not None and last_bytes > reference and mono - last_bytes < self.silence_s
-        )
-        if junk and quiet >= self.unreadable_s:
-            if self._state != UNREADABLE:
-                self._set_state(
-                    UNREADABLE,
-                    f"bytes arrive but no valid {self.protocol} frame for {quiet:.0f} s: "
-                    "check baud rate, device output mode and cable; values are stale",
-                )
-        elif self._state not in (SILENT, UNREADABLE) or (self._state == UNREADABLE and not junk):
+    def _watchdog(self, watch: LinkWatch, mono: float) -> None:
+        verdict = watch.verdict(mono)
+        quiet = watch.quiet(mono)
+        if verdict == UNREADABLE and self._state != UNREADABLE:
+            self._set_state(
+                UNREADABLE,
+                f"bytes arrive but no valid {self.protocol} frame for {quiet:.0f} s: "
+                "check baud rate, device output mode and cable; values are stale",
+            )
+        elif verdict == SILENT and self._state != SILENT:
             self._set_state(SILENT, f"no valid frame for {quiet:.0f} s; values are stale")
         if quiet >= self.reopen_silent_s:
-            raise TimeoutError(f"no valid frame for {quiet:.0f} s; reopening the port")
+            raise _Reopen(f"no valid frame for {quiet:.0f} s; reopening the port")
 
     def _deliver(self, readings: list[Reading]) -> None:
         with self._lock:
@@ -324,6 +393,10 @@ class CaptureWorker(threading.Thread):
             self.on_state(state, detail)
         except Exception:
             log.exception("on_state callback failed for %s", self.url)
+
+
+class _Reopen(Exception):
+    """Raised inside the pump to close and reopen a port that gave no valid frame for long."""
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,8 +1,12 @@
 """HL7 v2 ORU^R01 over MLLP decoder (`hl7-mllp`), devices.md §1.5 and §1.8.
 
 MLLP frame: 0x0B, message (segments separated by CR), 0x1C 0x0D. OBX rows are mapped to
-parameters by a configurable table keyed on the OBX-3 mnemonic or numeric code. When the sender
-asks for an acknowledgement, an original-mode ACK (MSA|AA) is queued for `take_replies()`.
+parameters by a configurable table keyed on the OBX-3 mnemonic or code (MDC, LOINC, vendor).
+When the sender asks for an acknowledgement, an original-mode ACK is queued for
+`take_replies()`: `MSA|AA` only when every OBX row that carries a value was decoded (a number in
+ASCII digits, finite, in a known unit, for a known observation); otherwise `MSA|AE` with an ERR
+segment per row naming the segment, its sequence and the field, so a sender never believes a
+value was taken that was not. Other message types are answered `MSA|AR`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from nursestation.devices.reading import (
 )
 
 PROTOCOL = "hl7-mllp"
+REASON_NOT_NUMERIC = "not_numeric"
+REASON_NOT_FINITE = "not_finite"
+REASON_UNKNOWN_UNIT = "unknown_unit"
+REASON_RETRACTED = "retracted"
+# OBX-11 result statuses (HL7 table 0085) W "post original as wrong" and D "delete".
+RETRACTING_STATUSES = ("W", "D")
 SB = b"\x0b"
 EB_CR = b"\x1c\x0d"
 MAX_MESSAGE = 256 * 1024
@@ -43,7 +53,11 @@ _PER_MIN = {
     "mdc_dim_beat_per_min",
     "mdc_dim_resp_per_min",
     "{beat}/min",
+    "{beats}/min",
     "{breath}/min",
+    "{breaths}/min",
+    "beats/min",
+    "breaths/min",
     "{resp}/min",
     "/min",
     "bpm",
@@ -53,8 +67,28 @@ _PER_MIN = {
 _CELSIUS = {"268192", "mdc_dim_degc", "cel", "c", "°c", "degc"}
 _FAHRENHEIT = {"268160", "mdc_dim_fahr", "[degf]", "f", "°f", "degf"}
 
-_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d+)?([+-]\d{4})?$")
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+# ASCII digits only: Python's \d also matches other scripts' digits ('٩' is 9 to float()).
+_TS = re.compile(
+    r"^([0-9]{4})([0-9]{2})?([0-9]{2})?([0-9]{2})?([0-9]{2})?([0-9]{2})?(?:\.[0-9]+)?"
+    r"([+-][0-9]{4})?$"
+)
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+# HL7 table 0357 message error condition codes used in ERR.
+ERR_DATA_TYPE = ("102", "Data type error")
+ERR_TABLE_VALUE = ("103", "Table value not found")
+ERR_UNSUPPORTED_TYPE = ("200", "Unsupported message type")
+
+
+@dataclass(frozen=True)
+class SegmentProblem:
+    """Why one segment's value was not taken: where (segment, its sequence, field) and what."""
+
+    segment: str
+    sequence: int
+    field: int
+    code: tuple[str, str]
+    text: str
 
 
 @dataclass(frozen=True)
@@ -147,10 +181,32 @@ def hl7_timestamp(when: datetime) -> str:
     return when.strftime("%Y%m%d%H%M%S%z")
 
 
+def hl7_escape(text: str, sep: str, enc: str) -> str:
+    """`text` with the message's delimiters written as HL7 escape sequences (\\F\\, \\S\\ ...)."""
+    comp, rep_, esc, sub = (enc + "^~\\&"[len(enc) :])[:4]
+    names = {esc: "E", sep: "F", comp: "S", rep_: "R", sub: "T"}
+    out = []
+    for ch in text:
+        if ch in names:
+            out.append(f"{esc}{names[ch]}{esc}")
+        elif ch in "\r\n" or not ch.isprintable():
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def build_ack(
-    msh: Sequence[str], sep: str, code: str, host_time: datetime, app: str = "NurseStation"
+    msh: Sequence[str],
+    sep: str,
+    code: str,
+    host_time: datetime,
+    app: str = "NurseStation",
+    problems: Sequence[SegmentProblem] = (),
 ) -> str:
-    """An original-mode ACK for a received MSH split on `sep`: `MSA|<code>|<MSH-10>`."""
+    """An original-mode ACK for a received MSH split on `sep`: `MSA|<code>|<MSH-10>`, and for
+    AE/AR a short MSA-3 text and one ERR segment per problem (HL7 v2.5 layout from MSH-12 2.5
+    on: ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 text; ERR-1 before 2.5)."""
     enc = msh[1] if len(msh) > 1 and msh[1] else "^~\\&"
 
     def f(n: int) -> str:
@@ -173,7 +229,31 @@ def build_ack(
         f(12) or "2.6",
     ]
     msa = ["MSA", code, control]
-    return sep.join(fields) + "\r" + sep.join(msa) + "\r"
+    if problems:
+        first = problems[0]
+        count = f"{len(problems)} rows not taken; " if len(problems) > 1 else ""
+        msa.append(hl7_escape(f"{count}{first.text}"[:80], sep, enc))  # 80: MSA-3 length in 2.3
+    segments = [sep.join(fields), sep.join(msa)]
+    comp, sub = enc[0], (enc[3] if len(enc) > 3 else "&")
+    v25 = _version_at_least(f(12) or "2.6", (2, 5))
+    for p in problems:
+        text = hl7_escape(p.text, sep, enc)
+        where = comp.join([p.segment, str(p.sequence), str(p.field)])
+        error = comp.join([p.code[0], hl7_escape(p.code[1], sep, enc), "HL70357"])
+        if v25:
+            segments.append(sep.join(["ERR", "", where, error, "E", "", "", "", text]))
+        else:
+            old_error = sub.join([p.code[0], hl7_escape(p.code[1], sep, enc), "HL70357"])
+            segments.append(sep.join(["ERR", comp.join([where, old_error])]))
+    return "\r".join(segments) + "\r"
+
+
+def _version_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    parts = version.split("^", 1)[0].split(".")
+    try:
+        return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) >= wanted
+    except ValueError:
+        return True  # unreadable version: answer in the current layout
 
 
 def _ack_wanted(msh: Sequence[str]) -> bool:
@@ -261,27 +341,42 @@ class HL7Decoder(BaseDecoder):
             self.stats.rejected += 1
             return []
         sep = segments[0][3]
+        if sep.isalnum() or sep.isspace():
+            self.stats.rejected += 1  # not an MSH field separator: nothing here can be read
+            return []
         msh = segments[0].split(sep)
         comp = msh[1][:1] or "^"
         self.stats.frames += 1
         message_type = msh[8].split(comp)[0] if len(msh) > 8 else ""
+        readings: list[Reading] = []
+        problems: list[SegmentProblem] = []
+        if message_type in ("ORU", ""):
+            readings, problems = self._observations(segments, sep, comp, msh, host_time)
+            code = "AE" if problems else "AA"
+        else:
+            code = "AR"
+            problems = [
+                SegmentProblem(
+                    "MSH", 1, 9, ERR_UNSUPPORTED_TYPE, f"message type {msh[8]} is not accepted"
+                )
+            ]
         if _ack_wanted(msh):
-            code = "AA" if message_type in ("ORU", "") else "AR"
-            ack = build_ack(msh, sep, code, host_time, self.config.receiving_application)
+            ack = build_ack(msh, sep, code, host_time, self.config.receiving_application, problems)
             self._replies += mllp_wrap(ack)
-        if message_type not in ("ORU", ""):
-            return []
-        return self._observations(segments, sep, comp, msh, host_time)
+        return readings
 
     def _observations(
         self, segments: list[str], sep: str, comp: str, msh: list[str], host_time: datetime
-    ) -> list[Reading]:
+    ) -> tuple[list[Reading], list[SegmentProblem]]:
+        """The readings of the OBX rows, and a problem for each row whose value was not taken."""
         msg_time = parse_hl7_time(msh[6]) if len(msh) > 6 else None
         msg_device = _device_id(msh[2] if len(msh) > 2 else "", comp)
         obr_time: datetime | None = None
         row_device: str | None = None
         times: dict[str, datetime] = {}
         out: list[Reading] = []
+        problems: list[SegmentProblem] = []
+        obx_seq = 0
         for segment in segments[1:]:
             fields = segment.split(sep)
             kind = fields[0]
@@ -290,6 +385,7 @@ class HL7Decoder(BaseDecoder):
                 continue
             if kind != "OBX":
                 continue
+            obx_seq += 1
 
             def f(n: int, fields: list[str] = fields) -> str:
                 return fields[n].strip() if len(fields) > n else ""
@@ -303,13 +399,26 @@ class HL7Decoder(BaseDecoder):
                 row_device = equipment
             param = self.config.param_for(f(3))
             if param is None:
+                if f(5) and f(11).upper() != "X":
+                    problems.append(
+                        SegmentProblem(
+                            "OBX",
+                            obx_seq,
+                            3,
+                            ERR_TABLE_VALUE,
+                            f"OBX {obx_seq}: observation {_shown(f(3), quote=False)} is not "
+                            "one NurseStation records",
+                        )
+                    )
                 continue
             device_time = row_time or _parent_time(sub_id, times) or obr_time or msg_time
             device_id = equipment or row_device or msg_device
-            out.append(
-                self._obx_reading(param, f(5), f(6), f(11), device_time, host_time, device_id)
-            )
-        return out
+            reading = self._obx_reading(param, f(5), f(6), f(11), device_time, host_time, device_id)
+            out.append(reading)
+            problem = _value_problem(reading, f(3), f(5), f(6), obx_seq)
+            if problem is not None:
+                problems.append(problem)
+        return out, problems
 
     def _obx_reading(
         self,
@@ -328,20 +437,69 @@ class HL7Decoder(BaseDecoder):
 
         if status.upper() == "X":
             return reading(None, UNAVAILABLE, "cannot_obtain")
+        if status.upper() in RETRACTING_STATUSES:
+            # "Wrong"/"deleted": the sender withdraws a value. Never a value to chart; a stored
+            # reading is never rewritten from here (the ACK says so, see _value_problem).
+            return reading(None, UNAVAILABLE, REASON_RETRACTED)
         if not raw_value:
             return reading(None, UNAVAILABLE, REASON_NO_VALUE)
         if not _NUMBER.match(raw_value):
-            return reading(None, UNAVAILABLE, "not_numeric")
+            return reading(None, UNAVAILABLE, REASON_NOT_NUMERIC)
         number = float(raw_value)
+        if not math.isfinite(number):
+            return reading(None, UNAVAILABLE, REASON_NOT_FINITE)  # e.g. 400 digits: inf
         if self.config.is_sentinel(number):
             return reading(None, UNAVAILABLE, REASON_SENTINEL)
         factor = _unit_factor(param, unit_field)
         if factor is None:
             # Keep the raw number but never as truth: we cannot tell what unit it is in.
-            return reading(number, QUESTIONABLE, "unknown_unit")
+            return reading(number, QUESTIONABLE, REASON_UNKNOWN_UNIT)
         _, scale, offset = factor
         value = round((number + offset) * scale, 2) if (scale, offset) != (1.0, 0.0) else number
         return reading(value, VALID, None)
+
+
+def _value_problem(
+    reading: Reading, identifier: str, raw_value: str, unit: str, seq: int
+) -> SegmentProblem | None:
+    """Why an OBX value of a known observation was not taken as a number, or None."""
+    if reading.reason in (REASON_NOT_NUMERIC, REASON_NOT_FINITE):
+        return SegmentProblem(
+            "OBX",
+            seq,
+            5,
+            ERR_DATA_TYPE,
+            f"OBX {seq}: value {_shown(raw_value)} of {_shown(identifier, quote=False)} is not a "
+            "finite number "
+            "in ASCII digits",
+        )
+    if reading.reason == REASON_RETRACTED:
+        return SegmentProblem(
+            "OBX",
+            seq,
+            11,
+            ERR_TABLE_VALUE,
+            f"OBX {seq}: result status W/D (withdraw) of {_shown(identifier, quote=False)} is "
+            "not applied: stored readings are only corrected by a person",
+        )
+    if reading.reason == REASON_UNKNOWN_UNIT:
+        return SegmentProblem(
+            "OBX",
+            seq,
+            6,
+            ERR_TABLE_VALUE,
+            f"OBX {seq}: unit {_shown(unit)} of {_shown(identifier, quote=False)} is not "
+            f"understood for {reading.param}",
+        )
+    return None
+
+
+def _shown(text: str, quote: bool = True, limit: int = 40) -> str:
+    """`text` for an ACK: ASCII only (other characters as \\uXXXX), at most `limit` characters."""
+    shown = text.encode("ascii", "backslashreplace").decode("ascii")
+    if len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return f"'{shown}'" if quote else shown
 
 
 def _parent_time(sub_id: str, times: Mapping[str, datetime]) -> datetime | None:

@@ -23,6 +23,7 @@ from nursestation.devices.reading import (
 
 PROTOCOL = "masimo-ascii"
 MAX_LINE = 1024
+REASON_NO_STATUS = "no_status"
 
 # EXC bits that make every value on the line unavailable (CONTRACTS.md Masimo rule), in priority order.
 EXC_UNAVAILABLE: tuple[tuple[int, str], ...] = (
@@ -145,13 +146,20 @@ class MasimoDecoder(BaseDecoder):
         keys = TREND_KEYS if trend else LIVE_KEYS
         if not any(k in fields for k in keys if k != "PI"):
             raise _BadLine("no SpO2 or pulse field")
-        exc_text = fields.get("EXC", "0").split(":", 1)[0]
+        exc_field = fields.get("EXC")
+        exc_text = (exc_field or "0").split(":", 1)[0]
         if not _HEX.match(exc_text):
             raise _BadLine(f"EXC is not hex: {exc_text!r}")
         alarm = fields.get("ALARM")
         if alarm is not None and not _HEX.match(alarm):
             raise _BadLine(f"ALARM is not hex: {alarm!r}")
-        quality, reason = exc_quality(int(exc_text, 16))
+        if exc_field is None:
+            # Every documented line shape carries EXC: without it nothing says the sensor was on
+            # the patient, so a value is never valid (devices.md: never trust a value without
+            # its status).
+            quality, reason = QUESTIONABLE, REASON_NO_STATUS
+        else:
+            quality, reason = exc_quality(int(exc_text, 16))
         serial = fields.get("SN")
         device_id = serial if serial and serial.isdigit() else None
         values = [(param, parse_value(fields[key])) for key, param in keys.items() if key in fields]

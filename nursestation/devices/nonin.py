@@ -55,9 +55,18 @@ def _quality(
 
 
 class NoninDF8Decoder(BaseDecoder):
-    """Nonin Data Format #8: STATUS, HR-D, SpO2-D, STATUS2."""
+    """Nonin Data Format #8: STATUS, HR-D, SpO2-D, STATUS2.
+
+    DF8 has no checksum, so one 4-byte window that has the right shape proves nothing: a DF7
+    or DF2 stream, or line noise, contains such windows by chance. Frame sync is therefore
+    declared only after LOCK_FRAMES consecutive well-formed frames, 4 bytes apart, and is lost
+    at the first malformed one; no value is reported before the lock. Three frames are enough
+    to refuse a 5-byte-frame Nonin stream outright: 12 bytes of it hold two status bytes
+    (bit 7 set) 5 bytes apart, while DF8 allows bit 7 only every 4th byte.
+    """
 
     protocol = "nonin-df8"
+    LOCK_FRAMES = 3
 
     def __init__(self, ranges: PlausibleRanges | None = None) -> None:
         super().__init__(ranges)
@@ -67,49 +76,67 @@ class NoninDF8Decoder(BaseDecoder):
         super().reset()
         self._synced = False
 
+    @staticmethod
+    def _well_formed(buf: bytearray, i: int) -> bool:
+        """Bit 7 only in the status byte, no reserved STATUS2 bit, no SpO2 code a device never
+        sends (101-126)."""
+        s1, hr_lo, spo2, s2 = buf[i], buf[i + 1], buf[i + 2], buf[i + 3]
+        if s1 < 0x80 or hr_lo >= 0x80 or spo2 >= 0x80 or s2 >= 0x80 or s2 & DF8_RESERVED2:
+            return False
+        return not 100 < spo2 < MISSING_SPO2
+
     def _decode(self, host_time: datetime) -> list[Reading]:
         buf = self._buf
         out: list[Reading] = []
         i = 0
         while len(buf) - i >= 4:
-            s1, hr_lo, spo2, s2 = buf[i], buf[i + 1], buf[i + 2], buf[i + 3]
-            # No checksum in DF8: besides the bit-7 shape, refuse reserved STATUS2 bits and SpO2
-            # codes a device never sends (101–126), which catch most misaligned windows.
-            if (
-                s1 < 0x80
-                or hr_lo >= 0x80
-                or spo2 >= 0x80
-                or s2 >= 0x80
-                or s2 & DF8_RESERVED2
-                or 100 < spo2 < MISSING_SPO2
-            ):
-                if self._synced:
-                    self.stats.rejected += 1
-                    self._synced = False
+            if self._synced:
+                if self._well_formed(buf, i):
+                    out.extend(self._frame(buf, i, host_time))
+                    i += 4
+                    continue
+                self._synced = False
+                self.stats.rejected += 1  # lost sync: look for a new lock from this byte
+            need = 4 * self.LOCK_FRAMES
+            ok = True
+            for k in range(0, need, 4):
+                if len(buf) - i - k < 4:
+                    break  # so far so good: wait for the rest of the lock run
+                if not self._well_formed(buf, i + k):
+                    ok = False
+                    break
+            if not ok:
                 self.stats.bytes_skipped += 1
                 i += 1
                 continue
-            i += 4
+            if len(buf) - i < need:
+                break
             self._synced = True
-            self.stats.frames += 1
-            hr = (s1 & 0x03) << 7 | hr_lo
-            if s1 & DF8_R:
-                bad: str | None = "sensor_disconnected"
-            elif s2 & DF8_SNSA:
-                bad = "sensor_alarm"
-            else:
-                bad = None
-            if s1 & DF8_OOT:
-                doubt: str | None = "out_of_track"
-            elif s1 & DF8_ARTF:
-                doubt = "artifact"
-            elif s1 & DF8_LPRF:
-                doubt = "low_perfusion"
-            else:
-                doubt = None
-            out.extend(_pair(self.protocol, spo2, hr, bad, doubt, host_time))
+            for k in range(0, need, 4):
+                out.extend(self._frame(buf, i + k, host_time))
+            i += need
         del buf[:i]
         return out
+
+    def _frame(self, buf: bytearray, i: int, host_time: datetime) -> list[Reading]:
+        s1, hr_lo, spo2, s2 = buf[i], buf[i + 1], buf[i + 2], buf[i + 3]
+        self.stats.frames += 1
+        hr = (s1 & 0x03) << 7 | hr_lo
+        if s1 & DF8_R:
+            bad: str | None = "sensor_disconnected"
+        elif s2 & DF8_SNSA:
+            bad = "sensor_alarm"
+        else:
+            bad = None
+        if s1 & DF8_OOT:
+            doubt: str | None = "out_of_track"
+        elif s1 & DF8_ARTF:
+            doubt = "artifact"
+        elif s1 & DF8_LPRF:
+            doubt = "low_perfusion"
+        else:
+            doubt = None
+        return _pair(self.protocol, spo2, hr, bad, doubt, host_time)
 
 
 def _pair(
@@ -139,6 +166,7 @@ class NoninPacketDecoder(BaseDecoder):
         self.protocol = "nonin-df2" if start_byte else "nonin-df7"
         self._synced = False
         self._packet: list[tuple[int, int]] = []
+        self.packets = 0  # complete packets whose slots held up
 
     def reset(self) -> None:
         super().reset()
@@ -195,8 +223,14 @@ class NoninPacketDecoder(BaseDecoder):
         if any(v > 0x7F for v in floats):
             self.stats.rejected += 1  # FLOAT is 7-bit by spec: this packet is corrupt
             return []
-        spo2 = floats[8] & 0x7F
-        hr = (floats[19] & 0x03) << 7 | (floats[20] & 0x7F)
+        # The MSB slots of HR and HR-D carry 2 bits; a display SpO2 of 101-126 is no code a
+        # device sends. Either means the packet is not what it claims to be.
+        if floats[0] & ~0x03 or floats[19] & ~0x03 or 100 < floats[8] < MISSING_SPO2:
+            self.stats.rejected += 1
+            return []
+        spo2 = floats[8]
+        hr = (floats[19] & 0x03) << 7 | floats[20]
+        self.packets += 1
         statuses = [s for s, _ in packet]
         bad: str | None = None
         if any(s & SNSD for s in statuses):
@@ -211,6 +245,11 @@ class NoninPacketDecoder(BaseDecoder):
         elif any(s & RPRF and not s & GPRF for s in statuses):
             doubt = "low_perfusion"
         return _pair(self.protocol, spo2, hr, bad, doubt, host_time)
+
+    @property
+    def complete_units(self) -> int:
+        """Whole packets, not frames (see BaseDecoder.complete_units)."""
+        return self.packets
 
 
 def NoninDF7Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder:

@@ -74,10 +74,37 @@ def run_gui(config: StationConfig) -> int:
     if window is None:
         return 0
     window.show()
-    window.start_monitors(
-        window.station.ctx.settings.get("general.simulated_monitor_when_none_attached")
-    )
+    start_capture(window)
     return app.exec()
+
+
+def start_capture(window, demo: bool = False) -> list[str]:  # type: ignore[no-untyped-def]
+    """Capture from the monitors bound to chairs, after removing bindings a simulator left
+    behind; returns the chairs whose capture started. A real station never starts a simulator
+    (only `nursestation demo` does, after this): with no monitor bound the status bar says so
+    and the chairs show no monitor values, only what is entered by hand."""
+    from nursestation.app import devices as device_service
+
+    ctx = window.station.ctx
+    cleaned = device_service.remove_simulator_leftovers(ctx)
+    started = window.start_monitors()
+    if demo:
+        return started
+    chairs = [str(c) for c in ctx.settings.get("general.chairs")]
+    bound = {b.chair for b in device_service.enabled_bindings(ctx)}
+    unbound = [c for c in chairs if c not in bound]
+    if not bound:
+        message = "No monitor bound to any chair: vitals are entered by hand (Monitors to bind one)"
+    elif unbound:
+        message = f"No monitor on chair {', '.join(unbound)}"
+    else:
+        message = ""
+    if cleaned:
+        removed = f"removed simulator bindings left on chair {', '.join(cleaned)}"
+        message = f"{message}; {removed}" if message else removed.capitalize()
+    if message:
+        window.statusBar().showMessage(message)
+    return started
 
 
 def run_demo(data_dir: str | None, keep: bool = False) -> int:
@@ -105,6 +132,7 @@ def run_demo(data_dir: str | None, keep: bool = False) -> int:
         window.show()
         from nursestation.ui.device_bridge import start_demo_monitors
 
+        start_capture(window, demo=True)
         window.demo_monitors = start_demo_monitors(window.station, bridge=window.device_bridge)
         window.statusBar().showMessage("DEMO STATION: simulated monitors on every occupied chair")
         return app.exec()

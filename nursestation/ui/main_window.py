@@ -157,20 +157,10 @@ class MainWindow(QMainWindow):
         ):
             open_vitals_entry(self.station, sid, self)
 
-    def start_monitors(self, simulate_if_none: bool) -> None:
-        """Capture from the bound monitors; with no monitor bound to any chair, play a simulated
-        monitor on each occupied chair when the clinic allows it (clearly labelled). A serial port
-        that merely exists (a PC's legacy ttyS0) does not count as an attached monitor."""
-        from nursestation.ui.device_bridge import start_demo_monitors
-
-        started = self.device_bridge.start_all()
-        if started or not simulate_if_none:
-            return
-        self.demo_monitors = start_demo_monitors(self.station, bridge=self.device_bridge)
-        if self.demo_monitors.monitors:
-            self.statusBar().showMessage(
-                "SIMULATED MONITORS: no monitor is attached, chairs are fed by the built-in simulator"
-            )
+    def start_monitors(self) -> list[str]:
+        """Capture from the monitors bound to chairs; returns the chairs started. Never starts a
+        simulator: only `nursestation demo` does (ui/launch.py run_demo)."""
+        return self.device_bridge.start_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop capture threads cleanly; every entry is already committed."""

@@ -300,3 +300,53 @@ def test_one_transaction_per_batch(
     with ctx.tx() as s:
         assert s.execute(select(func.count(DeviceReading.id))).scalar_one() == 0
     assert device_vitals(ctx) == []
+
+
+# ---------------------------------------------------------------- start-up clean-up
+
+
+def test_simulator_leftovers_are_removed_at_start_up_audited_as_system(
+    ctx: Any, people: dict[str, Any], tmp_path: Any
+) -> None:
+    charge = people["charge"]
+    live_pty = tmp_path / "live-pty"
+    live_pty.touch()  # a pseudo-terminal link that still exists
+    # Chair 1: the demo simulator's binding (made by the system), its pty long gone.
+    dev.bind_device_as_system(ctx, "1", "nonin-df8", "/tmp/nursestation-monitors-x/chair-1", 9600)
+    # Chair 2: a user bound a pseudo-terminal that no longer exists.
+    dev.bind_device(ctx, charge, "2", "masimo-ascii", "/dev/pts/987654", 9600)
+    # Chair 3: a user's real port, unplugged now: kept (the nurse must see the link problem).
+    dev.bind_device(ctx, charge, "3", "masimo-ascii", "/dev/ttyUSB7", 9600)
+    # Chair 4: a user's binding to a temporary path that still exists: kept.
+    dev.bind_device(ctx, charge, "4", "hl7-mllp", str(live_pty), 9600)
+    # Chair 5: a user's TCP gateway: kept.
+    dev.bind_device(ctx, charge, "5", "hl7-mllp", "socket://10.0.0.5:2575", 9600)
+    dev.device_state_changed(ctx, "1", "disconnected", "gone", port="x", protocol="nonin-df8")
+    assert alarms.highest_alarm(ctx, "1") is not None  # the permanent "link lost" of before
+
+    assert dev.remove_simulator_leftovers(ctx) == ["1", "2"]
+
+    assert [b.chair for b in dev.enabled_bindings(ctx)] == ["3", "4", "5"]
+    assert alarms.highest_alarm(ctx, "1") is None
+    unbinds = [a for a in rows(ctx, AuditEvent) if a.action == "device.unbind"]
+    assert [(a.entity_id, a.user_id, a.username) for a in unbinds] == [
+        ("1", None, dev.CLEANUP_USERNAME),
+        ("2", None, dev.CLEANUP_USERNAME),
+    ]
+    assert "simulator" in str(unbinds[0].after) and "no longer exists" in str(unbinds[1].after)
+    assert dev.remove_simulator_leftovers(ctx) == []  # nothing left to clean, nothing audited
+    assert len([a for a in rows(ctx, AuditEvent) if a.action == "device.unbind"]) == 2
+
+
+def test_unreadable_data_is_a_technical_alarm_named_for_the_nurse(ctx: Any, infusing: int) -> None:
+    dev.device_state_changed(
+        ctx, "1", "unreadable", "bytes but no frame", port=PORT, protocol="nonin-df8"
+    )
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.technical
+    assert badge.text == "Monitor data unreadable (nonin-df8, ttyUSB0)"
+    dev.device_state_changed(ctx, "1", "silent", "noise stopped")  # replaces it, not added
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.count == 1 and "No data" in badge.text
+    dev.device_state_changed(ctx, "1", "receiving", "frames")
+    assert alarms.highest_alarm(ctx, "1") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 
 from nursestation.devices import decoder_for
 from nursestation.devices.reading import Reading
+from nursestation.devices.simulator import TcpServerSink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOST_TIME = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -37,3 +40,16 @@ def summary(readings: list[Reading]) -> list[tuple[str, float | None, str, str |
 @pytest.fixture
 def host_time() -> datetime:
     return HOST_TIME
+
+
+def collect_acks(sink: TcpServerSink, count: int, timeout: float = 60.0) -> None:
+    """Read the client's ACKs into `sink.received` until `count` arrived (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while sink.received.count(b"MSA|") < count and time.monotonic() < deadline:
+        assert sink.client is not None
+        ready, _, _ = select.select([sink.client], [], [], 0.1)
+        if ready:
+            chunk = sink.client.recv(65536)
+            if not chunk:
+                break
+            sink.received += chunk

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from nursestation.devices.nonin import ARTF, GPRF, OOT, RPRF, SNSA, SNSD, NoninPacketDecoder
+from nursestation.devices.nonin import (
+    ARTF,
+    GPRF,
+    OOT,
+    RPRF,
+    SNSA,
+    SNSD,
+    NoninDF8Decoder,
+    NoninPacketDecoder,
+)
 from nursestation.devices.simulator import nonin_df8_frame, nonin_packet
 from tests.devices.conftest import HOST_TIME, decode, fixture_bytes, summary
 
 # ------------------------------------------------------------------ DF8
+
+LOCK = NoninDF8Decoder.LOCK_FRAMES  # DF8 reports values only after this many aligned frames
 
 
 def test_df8_spec_frames() -> None:
@@ -46,38 +57,45 @@ def test_df8_spec_frames() -> None:
     ],
 )
 def test_df8_status_bits(status: int, status2: int, quality: str, reason: str | None) -> None:
-    readings, _ = decode("nonin-df8", nonin_df8_frame(72, 97, status, status2))
+    readings, _ = decode("nonin-df8", nonin_df8_frame(72, 97, status, status2) * LOCK)
     assert [(r.value, r.quality, r.reason) for r in readings] == [
         (97.0, quality, reason),
         (72.0, quality, reason),
-    ]
+    ] * LOCK
 
 
 def test_df8_hr_boundaries() -> None:
-    readings, _ = decode("nonin-df8", nonin_df8_frame(300, 97) + nonin_df8_frame(301, 97))
+    data = nonin_df8_frame(300, 97) + nonin_df8_frame(301, 97) + nonin_df8_frame(72, 97)
+    readings, _ = decode("nonin-df8", data)
     assert summary(readings)[1] == ("pulse_rate", 300.0, "valid", None)
     assert summary(readings)[3] == ("pulse_rate", 301.0, "questionable", "implausible")
 
 
 def test_df8_half_frame_and_garbage_resync() -> None:
     frame = nonin_df8_frame(72, 97)
-    data = frame[:2] + b"\x13\x37" + frame + frame[:3] + frame
+    data = frame[:2] + b"\x13\x37" + frame * LOCK + frame[:3] + frame * LOCK
     readings, dec = decode("nonin-df8", data)
-    assert [r.value for r in readings] == [97, 72, 97, 72]
-    assert dec.stats.frames == 2
+    assert [r.value for r in readings] == [97, 72] * 2 * LOCK
+    assert dec.stats.frames == 2 * LOCK
     assert dec.stats.bytes_skipped == 7
-    assert dec.stats.rejected == 1  # one loss of sync after the first good frame
+    assert dec.stats.rejected == 1  # one loss of sync after the first lock
 
 
 def test_df8_false_frame_from_noise_is_never_valid() -> None:
-    # DF8 has no checksum: a half frame followed by two low bytes looks like a frame.
+    # DF8 has no checksum: a half frame followed by two low bytes looks like a frame, and it
+    # is aligned with the real frames after it, so the lock takes it in; the range check
+    # keeps its value out of the valid ones.
     frame = nonin_df8_frame(72, 97)
-    readings, _ = decode("nonin-df8", frame[:2] + b"\x13\x00" + frame)
+    readings, _ = decode("nonin-df8", frame[:2] + b"\x13\x00" + frame * LOCK)
     assert summary(readings)[0] == ("spo2", 19.0, "questionable", "implausible")
-    assert summary(readings)[2:] == [
-        ("spo2", 97.0, "valid", None),
-        ("pulse_rate", 72.0, "valid", None),
-    ]
+    assert (
+        summary(readings)[2:]
+        == [
+            ("spo2", 97.0, "valid", None),
+            ("pulse_rate", 72.0, "valid", None),
+        ]
+        * LOCK
+    )
 
 
 def test_df8_reserved_bits_and_impossible_spo2_are_refused() -> None:
@@ -90,8 +108,8 @@ def test_df8_reserved_bits_and_impossible_spo2_are_refused() -> None:
 def test_df8_corrupted_frame_is_rejected() -> None:
     good = nonin_df8_frame(72, 97)
     bad = good[:2] + bytes([good[2] | 0x80]) + good[3:]
-    readings, dec = decode("nonin-df8", good + bad + good)
-    assert [r.value for r in readings] == [97, 72, 97, 72]
+    readings, dec = decode("nonin-df8", good * LOCK + bad + good * LOCK)
+    assert [r.value for r in readings] == [97, 72] * 2 * LOCK
     assert dec.stats.rejected == 1
 
 
@@ -225,3 +243,52 @@ def test_df2_spec_frames() -> None:
 def test_df2_packet_from_encoder() -> None:
     readings, _ = decode("nonin-df2", nonin_packet(64, 99, start_byte=True))
     assert summary(readings) == [("spo2", 99.0, "valid", None), ("pulse_rate", 64.0, "valid", None)]
+
+
+# ------------------------------------------------------------------ DF8 frame lock
+
+
+def test_df8_needs_three_aligned_frames_before_any_value() -> None:
+    frame = nonin_df8_frame(72, 97)
+    dec = NoninDF8Decoder()
+    assert dec.feed(frame * (LOCK - 1), HOST_TIME) == []  # two frames: not yet trusted
+    readings = dec.feed(frame, HOST_TIME)  # the third one locks: all three count
+    assert [r.value for r in readings] == [97, 72] * LOCK
+    assert [r.value for r in dec.feed(frame, HOST_TIME)] == [97, 72]  # locked: one by one
+
+
+def test_df8_two_frames_then_noise_yield_nothing() -> None:
+    frame = nonin_df8_frame(72, 97)
+    readings, dec = decode("nonin-df8", frame * (LOCK - 1) + b"\xff\xff\xff\xff")
+    assert readings == []
+    assert dec.stats.frames == 0
+
+
+def test_df8_loses_the_lock_at_a_malformed_frame_and_needs_a_new_one() -> None:
+    frame = nonin_df8_frame(72, 97)
+    bad = b"\x80\x48\x61\x10"  # STATUS2 bit 4 is reserved
+    readings, dec = decode("nonin-df8", frame * LOCK + bad + frame * (LOCK - 1))
+    assert [r.value for r in readings] == [97, 72] * LOCK  # the two after the break wait
+    assert dec.stats.rejected == 1
+
+
+@pytest.mark.parametrize(
+    ("slot", "value", "kept"),
+    [
+        (19, 0x03, True),  # HR-D MSB: two bits, 0x03 is the top of the range (part of 511)
+        (19, 0x04, False),  # a third bit is no HR-D MSB
+        (0, 0x04, False),  # nor in the recording HR MSB slot
+        (8, 100, True),  # SpO2-D 100 %
+        (8, 101, False),  # 101-126 is no code a device sends
+        (8, 127, True),  # 127: missing
+    ],
+)
+def test_df7_packet_slots_outside_their_spec_reject_the_packet(
+    slot: int, value: int, kept: bool
+) -> None:
+    floats = [0] * 25
+    floats[8], floats[20] = 98, 70
+    floats[slot] = value
+    readings, dec = decode("nonin-df7", hand_packet([GPRF] * 25, floats))
+    assert (len(readings) == 2) is kept
+    assert dec.stats.rejected == (0 if kept else 1)

@@ -15,7 +15,7 @@ from nursestation.devices import ports
 from nursestation.devices.rawlog import read_raw_capture
 from nursestation.devices.replay import run_replay
 from nursestation.devices.simulator import SessionPlayer, TcpServerSink
-from tests.devices.conftest import FIXTURES, HOST_TIME
+from tests.devices.conftest import FIXTURES, HOST_TIME, collect_acks
 
 
 def replay(protocol: str, path: Path | str | None, url: str | None = None, **kw: object):
@@ -85,11 +85,11 @@ def test_every_protocol_fixture(protocol: str, name: str, summary: dict) -> None
 
 def test_garbage_file_still_exits_zero_with_counts(tmp_path: Path) -> None:
     path = tmp_path / "junk.bin"
-    path.write_bytes(b"\xff" * 100 + (FIXTURES / "nonin_df8.bin").read_bytes()[:6])
+    path.write_bytes(b"\xff" * 100 + (FIXTURES / "nonin_df8.bin").read_bytes() + b"\x80\x48")
     code, lines, err = replay("nonin-df8", path)
     assert code == 0
-    assert len(lines) == 2
-    assert json.loads(err) == {"frames": 1, "readings": 2, "rejected": 0, "bytes_skipped": 100}
+    assert len(lines) == 8
+    assert json.loads(err) == {"frames": 4, "readings": 8, "rejected": 0, "bytes_skipped": 100}
 
 
 def test_raw_capture_file_uses_recorded_host_times() -> None:
@@ -129,14 +129,19 @@ def test_duration_must_be_positive() -> None:
     assert run_replay("masimo-ascii", None, "loop://", out, err, duration_s=0) == 2
 
 
-def test_live_url_over_tcp_sends_acks_and_stops_at_duration(tmp_path: Path) -> None:
+def test_live_url_over_tcp_sends_acks_and_records(tmp_path: Path) -> None:
+    """Deterministic on a busy machine: the replay ends when the sender closes the link after
+    the last ACK came back, not after a wall-clock time in which all frames must have arrived
+    (`duration_s` is only a safety bound here)."""
     sink = TcpServerSink()
     player = SessionPlayer("hl7-mllp", duration_s=90, speed=120)
     result: dict[str, object] = {}
 
     def serve() -> None:
-        sink.wait_for_client()
+        sink.wait_for_client(timeout=60)
         result["end"] = player.play(sink)
+        collect_acks(sink, 18)
+        sink.close()  # the monitor goes away: that ends the replay like the end of a file
 
     thread = threading.Thread(target=serve)
     thread.start()
@@ -144,22 +149,40 @@ def test_live_url_over_tcp_sends_acks_and_stops_at_duration(tmp_path: Path) -> N
     record = tmp_path / "live.rawcap"
     try:
         code = run_replay(
-            "hl7-mllp", None, sink.url, out, err, duration_s=1.5, record_path=str(record)
+            "hl7-mllp", None, sink.url, out, err, duration_s=120, record_path=str(record)
         )
     finally:
         thread.join()
         sink.close()
-    assert code == 0
+    assert code == 0 and result["end"] == "done"
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     summary = json.loads(err.getvalue())
     assert summary["frames"] == 18  # 90 s of messages every 5 s; NIBP from 60 s
     assert {line["param"] for line in lines} >= {"hr", "spo2", "rr", "etco2", "temp", "sbp"}
-    assert b"MSA|AA|SIM000000" in sink.received
+    assert sink.received.count(b"MSA|AA|") == 18
+    assert b"MSA|AA|SIM000000" in sink.received and b"MSA|AA|SIM000017" in sink.received
     # The recording replays to the same lines; the ACKs we sent are in it as "tx".
     code2, lines2, err2 = replay("hl7-mllp", record)
     assert code2 == 0 and lines2 == lines and json.loads(err2) == summary
     sent = b"".join(c.data for c in read_raw_capture(record, directions=("tx",)))
     assert sent.count(b"MSA|AA|") == 18
+
+
+def test_live_url_stops_at_duration_when_nothing_arrives() -> None:
+    sink = TcpServerSink()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        code = run_replay("hl7-mllp", None, sink.url, out, err, duration_s=0.3)
+    finally:
+        sink.close()
+    assert code == 0
+    assert out.getvalue() == ""
+    assert json.loads(err.getvalue()) == {
+        "frames": 0,
+        "readings": 0,
+        "rejected": 0,
+        "bytes_skipped": 0,
+    }
 
 
 def test_list_ports_maps_pyserial_fields(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -315,3 +315,60 @@ def test_a_refused_write_is_retried_in_order_with_the_next_batch(
     assert failures == ["database is locked"]
     post(97)
     qtbot.waitUntil(lambda: stored() == [96, 97], timeout=WAIT_MS)
+
+
+def test_noise_on_the_port_shows_monitor_data_unreadable_and_charts_nothing(
+    ctx: Any, people: dict[str, Any], infusing: int, qtbot: Any, tmp_path: Path
+) -> None:
+    """Line noise on a bound port: a technical alarm "Monitor data unreadable" on the card, no
+    value stored as valid, nothing charted; when the monitor sends real lines again it ends."""
+    import random
+
+    from nursestation.ui.board import ChairBoard
+    from nursestation.ui.device_bridge import DeviceBridge
+    from nursestation.ui.station import Station
+
+    station = Station(ctx)
+    station.set_actor(people["charge"])
+    board = ChairBoard(station)
+    qtbot.addWidget(board)
+    # Short watch times for the test; the rule (noise → unreadable within the silence time) is
+    # the same as with the clinic's 3 s.
+    options = {**WORKER, "silence_s": 1.5, "unreadable_s": 5.0}
+    bridge = DeviceBridge(station, worker_options=options, notify_ms=100)
+    pty = PtyPort(tmp_path / "chair-1")
+    stop = threading.Event()
+    rnd = random.Random(3)
+
+    def noise() -> None:
+        while not stop.is_set():
+            pty.write(rnd.randbytes(120))
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=noise)
+    card = board.card("1")
+    try:
+        dev.bind_device(ctx, people["charge"], "1", "masimo-ascii", str(tmp_path / "chair-1"), 9600)
+        assert bridge.start_all() == ["1"]
+        writer.start()
+        qtbot.waitUntil(lambda: "Monitor data unreadable" in card.alarm_text(), timeout=WAIT_MS)
+        assert "TECHNICAL" in card.alarm_text()
+        assert "Monitor: unreadable" in card.extra.text()
+        worker = bridge.worker("1")
+        assert worker is not None and worker.stats.bytes_skipped > 0
+        assert [r for r in db_rows(ctx, DeviceReading) if r.quality == VALID] == []
+        assert [v for v in db_rows(ctx, VitalReading) if v.source == "device"] == []
+        stop.set()
+        writer.join()
+        player = SessionPlayer("masimo-ascii", duration_s=60, speed=5)
+        feeder = threading.Thread(target=player.play, args=(pty, threading.Event()))
+        feeder.start()
+        qtbot.waitUntil(lambda: "Monitor: receiving" in card.extra.text(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: "TECHNICAL" not in card.alarm_text(), timeout=WAIT_MS)
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join()
+        bridge.stop_all()
+        pty.close()
+    feeder.join(15)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,13 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 from support import PASSWORD
 
-from nursestation.app.demo import DEMO_PASSWORD
+from nursestation.app import devices as device_service
+from nursestation.app.context import AppContext
+from nursestation.app.demo import DEMO_PASSWORD, seed_demo
+from nursestation.clock import SystemClock
 from nursestation.config import resolve_config
 from nursestation.db.engine import make_engine, make_session_factory
-from nursestation.db.models import DeviceReading, User
+from nursestation.db.models import AuditEvent, DeviceReading, User, VitalReading
 from nursestation.ui import launch, login
 
 
@@ -42,6 +46,9 @@ def run_briefly(monkeypatch):
         main = next(w for w in windows if w.__class__.__name__ == "MainWindow")
         seen["status"] = main.statusBar().currentMessage()
         seen["chair1"] = main.board.card("1").patient.text()
+        seen["demo_monitors"] = main.demo_monitors
+        seen["capturing"] = dict(main.device_bridge.running())
+        seen["threads"] = [t.name for t in threading.enumerate()]
         main.close()
         return 0
 
@@ -84,3 +91,45 @@ def test_first_run_creates_the_administrator_then_signs_in(
         assert admin.role_names == {"administrator"}
     engine.dispose()
     assert (config.pki_dir / "ca.pem").exists()
+
+
+def test_a_real_station_plays_no_simulator_and_removes_simulator_leftovers(
+    qapp, tmp_path: Path, monkeypatch, run_briefly
+) -> None:
+    """`nursestation` (not demo) on a station with patients in chairs and no monitor bound: no
+    simulator starts, the charts get no device value, the status bar says there is no monitor;
+    a binding a simulator left behind (its pty gone) is removed, audited as the system."""
+    config = resolve_config(str(tmp_path / "station"), None)
+    ctx = AppContext.open(config)
+    names = seed_demo(ctx, SystemClock())  # real users, patients in chairs; a real station
+    device_service.bind_device_as_system(
+        ctx, "6", "nonin-df8", str(tmp_path / "nursestation-monitors-old" / "chair-6"), 9600
+    )
+    ctx.close()
+    monkeypatch.setattr(login.LoginDialog, "exec", _sign_in_as(names.nurse, DEMO_PASSWORD))
+    assert launch.run_gui(config) == 0
+    assert "Doe, Jane" in str(run_briefly["chair1"])  # chair 1 is occupied
+    assert run_briefly["demo_monitors"] is None
+    assert run_briefly["capturing"] == {}
+    assert not [t for t in run_briefly["threads"] if "monitor" in t or "capture" in t]
+    status = str(run_briefly["status"])
+    assert "No monitor bound to any chair" in status and "chair 6" in status
+    engine = make_engine(config.db_url)
+    with make_session_factory(engine)() as s:
+        assert s.execute(select(func.count(DeviceReading.id))).scalar_one() == 0
+        device_rows = select(func.count(VitalReading.id)).where(VitalReading.source == "device")
+        assert s.execute(device_rows).scalar_one() == 0
+        unbind = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "device.unbind")
+        ).scalar_one()
+        assert (unbind.entity_id, unbind.user_id, unbind.username) == (
+            "6",
+            None,
+            device_service.CLEANUP_USERNAME,
+        )
+    engine.dispose()
+    ctx = AppContext.open(config)
+    try:
+        assert device_service.enabled_bindings(ctx) == []
+    finally:
+        ctx.close()
