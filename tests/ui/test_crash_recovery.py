@@ -68,9 +68,7 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path: Path) -> None:
     data = tmp_path / "station"
-    errlog = (tmp_path / "app-stderr.txt").open(
-        "w"
-    )  # a file, not a pipe: a full pipe would block Qt
+    errlog = (tmp_path / "app-stderr.txt").open("w")  # a file, not a pipe: a full pipe would block Qt
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data), json.dumps(CHECKLIST_OK), PASSWORD],
         stdout=subprocess.PIPE,
@@ -84,9 +82,7 @@ def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path:
         proc.kill()
         proc.wait(timeout=10)
         errlog.close()
-        raise AssertionError(
-            "the app did not start: " + (tmp_path / "app-stderr.txt").read_text()[-2000:]
-        )
+        raise AssertionError("the app did not start: " + (tmp_path / "app-stderr.txt").read_text()[-2000:])
     session_id = json.loads(line)["session"]
     os.kill(proc.pid, signal.SIGKILL)  # mid-infusion, window open, timers running
     proc.wait(timeout=10)
@@ -103,10 +99,9 @@ def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path:
     # Independent arithmetic from the stored event times, at a chosen instant after the restart.
     check_at = resume.at + timedelta(minutes=7, seconds=30)
     running_s = (pause.at - start.at).total_seconds() + (check_at - resume.at).total_seconds()
-    expected_mg = (
-        52.5 * (pause.at - start.at).total_seconds() / 3600
-        + 30.0 * (check_at - resume.at).total_seconds() / 3600
-    )
+    expected_mg = 52.5 * (pause.at - start.at).total_seconds() / 3600 + 30.0 * (
+        check_at - resume.at
+    ).total_seconds() / 3600
 
     clock = FakeClock(check_at)
     ctx = AppContext.open(config, clock=clock)
