@@ -380,3 +380,9 @@ def test_late_entry_boundary_is_the_clinic_setting(ctx, clock) -> None:
     assert not inside.late and outside.late
     sheet = vitals.flowsheet(ctx, ana, sid)
     assert [r.record.late for r in sheet] == [True, False]
+    # The note's flowsheet rows carry the mark (the PDF prints "Late entry (entered HH:MM)").
+    from nursestation.app.notes import build_note_content
+
+    with ctx.tx() as s:
+        content = build_note_content(ctx, s, sid, clock.now(), 1)
+    assert [v.late for v in content.vitals] == [True, False]
