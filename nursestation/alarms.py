@@ -143,6 +143,7 @@ class AlarmEvent:
     user: str | None
     at: datetime
     alarm_kind: AlarmKind | None = None
+    source: str | None = None  # the alarm's vital parameter or technical code
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,15 @@ class AlarmManager:
         user: str | None = None,
     ) -> AlarmEvent:
         return AlarmEvent(
-            kind, alarm.chair, alarm.id, alarm.priority, text or alarm.text, user, at, alarm.kind
+            kind,
+            alarm.chair,
+            alarm.id,
+            alarm.priority,
+            text or alarm.text,
+            user,
+            at,
+            alarm.kind,
+            alarm.source,
         )
 
     # -- raising and clearing ---------------------------------------------------------------
@@ -366,6 +375,12 @@ class AlarmManager:
             if alarm.kind == "technical" and alarm.source == code:
                 events += self._end_condition(alarm, now)
         return events
+
+    def reinstate(self, alarm: Alarm) -> None:
+        """Put back an alarm known from before a restart, with its identity, acknowledgement and
+        latch as they were (no event: nothing happened to it). The next `update` judges it
+        against the current values like any other present alarm."""
+        self._put(alarm)
 
     # -- operator actions -------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from nursestation.errors import (
     CONFIRMATION_REQUIRED,
     CUMULATIVE_MAX,
     DOSE_ABOVE_MAX,
+    INDICATION_NOT_MET,
     INTERVAL_TOO_SHORT,
     NOT_PERMITTED,
     OUT_OF_RANGE,
@@ -452,3 +453,62 @@ def reassessments_due(
             )
     out.sort(key=lambda r: (r.due_at, r.admin_id, r.offset_min))
     return out
+
+
+# ---------------------------------------------------------------- indications naming a vital
+
+# Indications that name a vital sign, and the words for that vital. A dose for one of them
+# needs a current reading that meets it.
+VITAL_INDICATIONS: dict[str, str] = {"bp_above_limit": "BP"}
+
+
+@dataclass(frozen=True)
+class IndicationReading:
+    """The newest reading of the measure an indication names, as of the dose time."""
+
+    observed_at: datetime
+    text: str  # "BP 126/80"
+    breaches: tuple[str, ...]  # the limit breaches that meet the indication, as text
+
+
+def check_indication(
+    drug: Drug,
+    indication: str,
+    reading: IndicationReading | None,
+    given_at: datetime,
+    max_age_min: float,
+    display_tz: tzinfo = UTC,
+) -> DoseProblem | None:
+    """A PRN dose for an indication that names a vital ("BP above limit") needs the newest
+    reading of that vital, observed at most `max_age_min` minutes before the dose, to meet it.
+    None when met, or when the indication names no vital; else an `indication_not_met` problem
+    (a charge nurse may override it with a written reason)."""
+    label = VITAL_INDICATIONS.get(indication.casefold())
+    if label is None:
+        return None
+    given_at = ensure_utc(given_at)
+    needed = (
+        f"{drug.name} for {label} above limit needs a {label} above its limit measured at most "
+        f"{max_age_min:g} min before the dose"
+    )
+    tail = ": record a current reading, or a charge nurse may override with a written reason."
+    if reading is None:
+        return DoseProblem(
+            INDICATION_NOT_MET, f"{needed}; there is no {label} in this session{tail}", "indication"
+        )
+    at = _fmt_time(reading.observed_at, given_at, display_tz)
+    age = given_at - ensure_utc(reading.observed_at)
+    if age > timedelta(minutes=max_age_min):
+        return DoseProblem(
+            INDICATION_NOT_MET,
+            f"{needed}; the latest {label} ({reading.text}) is from {at}, "
+            f"{math.floor(age.total_seconds() / 60)} min before{tail}",
+            "indication",
+        )
+    if not reading.breaches:
+        return DoseProblem(
+            INDICATION_NOT_MET,
+            f"{needed}; the latest {label} at {at} is {reading.text}, within limits{tail}",
+            "indication",
+        )
+    return None

@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "acknowledge_alarm": _CLINICAL,
     "pause_alarm_audio": _CLINICAL,
     "give_medication": _CLINICAL,
+    "override_prn_indication": _CHARGE,
     "record_response": _CLINICAL,
     "discharge_assessment": _CLINICAL,
     "override_discharge": _CHARGE,

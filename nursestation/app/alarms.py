@@ -3,11 +3,15 @@ states, driven by the context's clock, every change persisted to alarm_events an
 in the same transaction as the change that caused it.
 
 Restart policy: the manager's state lives in memory, the events in the database. When the center
-is created (lazily, on first use after start-up) it rebuilds the physiological alarms of every
-open session from the stored readings: for each parameter the newest valid, not superseded value
-is evaluated against the session baseline. Those alarms come back *unacknowledged* (better one
-acknowledgement too many than a silent alarm) and are logged as `restored`. Technical alarms are
-not restored: the capture workers report their link state again when they start.
+is created (lazily, on first use after start-up) it first reinstates every physiological alarm of
+an open session that alarm_events show raised and not cleared, under its own id and with its
+acknowledgement (who and when) and latch as stored: an acknowledgement given before a restart is
+still true after it, and the note says so. Then each open session is judged again from the
+stored readings (the newest valid, not superseded value of each parameter against the session
+baseline): a reinstated alarm whose condition is over ends as it would have, and a condition with
+no stored alarm (older rows without a source, changed limits) is raised unacknowledged and
+logged as `restored`. Technical alarms are not restored: the capture workers report their link
+state again when they start.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import copy
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import infusion
 from nursestation.alarms import (
+    PRIORITY_RANK,
     Alarm,
     AlarmConfig,
     AlarmManager,
@@ -276,6 +281,7 @@ class AlarmCenter:
                     text=ev.text,
                     user_id=actor.user_id if actor else None,
                     at=ev.at,
+                    source=ev.source,
                 )
             )
             self.ctx.audit(
@@ -384,12 +390,17 @@ class AlarmCenter:
 
     def restore(self, s: Session) -> list[CoreAlarmEvent]:
         """Rebuild physiological alarms of every open session (see the module docstring)."""
-        ids = s.execute(
-            select(InfusionSession.id).where(InfusionSession.ended_at.is_(None))
-        ).scalars()
+        open_rows = list(
+            s.execute(select(InfusionSession).where(InfusionSession.ended_at.is_(None))).scalars()
+        )
+        with self._lock:
+            self._bind(s)
+            for row in open_rows:
+                for alarm in stored_alarms(s, row.id, row.chair):
+                    self.manager.reinstate(alarm)
         events: list[CoreAlarmEvent] = []
-        for sid in list(ids):
-            events += self.evaluate_session(s, sid, as_kind="restored")
+        for row in open_rows:
+            events += self.evaluate_session(s, row.id, as_kind="restored")
         return events
 
     def reevaluate_all(self) -> list[CoreAlarmEvent]:
@@ -432,6 +443,49 @@ class AlarmCenter:
             audio_paused_s=st.audio_paused_remaining_s or None,
             count=len(st.alarms),
         )
+
+
+def stored_alarms(s: Session, session_id: int, chair: str) -> list[Alarm]:
+    """The physiological alarms of a session that alarm_events show present (raised or restored,
+    not cleared), each as it stood: first raise time, latest text, acknowledgement, latch."""
+    from nursestation.db.models import User
+
+    usernames = {uid: name for uid, name in s.execute(select(User.id, User.username))}
+    rows = s.execute(
+        select(AlarmEvent)
+        .where(
+            AlarmEvent.session_id == session_id,
+            AlarmEvent.category == "physiological",
+            AlarmEvent.source.is_not(None),
+        )
+        .order_by(AlarmEvent.at, AlarmEvent.id)
+    ).scalars()
+    present: dict[str, Alarm] = {}
+    for e in rows:
+        a = present.get(e.alarm_key)
+        if e.event in ("raised", "restored"):
+            if a is None and e.priority in PRIORITY_RANK:
+                present[e.alarm_key] = Alarm(
+                    e.alarm_key,
+                    chair,
+                    "physiological",
+                    str(e.source),
+                    e.priority,  # type: ignore[arg-type]
+                    e.text,
+                    e.at,
+                )
+        elif a is None:
+            continue
+        elif e.event == "cleared":
+            del present[e.alarm_key]
+        elif e.event == "acknowledged":
+            user = usernames.get(e.user_id or 0, "unknown user")
+            present[e.alarm_key] = replace(a, acknowledged_by=user, acknowledged_at=e.at)
+        elif e.event == "condition_ended":
+            present[e.alarm_key] = replace(a, condition_active=False, condition_ended_at=e.at)
+        elif e.event == "escalated":
+            present[e.alarm_key] = replace(a, escalated_at=e.at)
+    return list(present.values())
 
 
 _CREATE_LOCK = threading.Lock()

@@ -123,6 +123,18 @@ class AdministrationRecord:
     session_total: float  # this drug's session total including this dose
     cumulative_max: float
     responses: tuple[ResponseRecord, ...]
+    indication_override_reason: str | None = None  # the indication was not met at the dose
+    indication_override_by_name: str | None = None
+
+    @property
+    def indication_text(self) -> str:
+        """The indication as the note prints it, with the charge nurse's override if any."""
+        if self.indication_override_reason is None:
+            return self.indication_label
+        return (
+            f"{self.indication_label} (not met by the readings; override by "
+            f"{self.indication_override_by_name}: {self.indication_override_reason})"
+        )
 
     @property
     def dose_text(self) -> str:
@@ -413,11 +425,24 @@ def give_medication(
     trigger_vital_id: int | None = None,
     lot: str | None = None,
     note: str | None = None,
+    indication_override_reason: str | None = None,
 ) -> AdministrationRecord:
     """Record a PRN dose given by `actor` after the formulary checks: allergy, route, single-dose
-    maximum (a dose in the soft band needs `confirm_reason`), session total and interval. A
-    refusal raises DomainError with the stable code and writes nothing but an audit row."""
+    maximum (a dose in the soft band needs `confirm_reason`), session total and interval. An
+    indication that names a vital ("BP above limit") needs the newest reading of it, observed
+    within formulary.indication_reading_max_age_min before the dose, to meet it
+    (indication_not_met otherwise), unless a charge nurse gives `indication_override_reason`.
+    A refusal raises DomainError with the stable code and writes nothing but an audit row."""
     ctx.require(actor, "give_medication")
+    if indication_override_reason is not None:
+        ctx.require(actor, "override_prn_indication")
+        if not indication_override_reason.strip():
+            raise DomainError(
+                BAD_INPUT,
+                "An indication override needs a written reason.",
+                field="indication_override_reason",
+            )
+    override = (indication_override_reason or "").strip() or None
     d = formulary(ctx).get(drug)
     if d.drug_class == "infusion":
         raise DomainError(
@@ -469,8 +494,13 @@ def give_medication(
             display_tz=tz,
         )
         refusal = result.refusals[0] if result.refusals else None
+        unmet = None
         if refusal is None:
-            pre = _linked_vitals(ctx, s, session_id, d, when, trigger_vital_id)
+            pre = _linked_vitals(ctx, s, session_id, d, when, trigger_vital_id, indication)
+            unmet = _indication_problem(ctx, s, d, indication, pre, when, tz)
+            if unmet is not None and override is None:
+                refusal = unmet
+        if refusal is None:
             adm = MedicationAdministration(
                 session_id=session_id,
                 drug=d.key,
@@ -485,6 +515,9 @@ def give_medication(
                 soft_max_reason=result.soft_reason,
                 lot=(lot or "").strip() or None,
                 note=(note or "").strip() or None,
+                # Kept only when the override was needed: a reason for nothing is not recorded.
+                indication_override_reason=override if unmet is not None else None,
+                indication_override_by=actor.user_id if unmet is not None else None,
             )
             s.add(adm)
             s.flush()
@@ -504,6 +537,8 @@ def give_medication(
                     "given_at": when.isoformat(),
                     "trigger_vital_id": adm.triggering_vital_id,
                     "soft_max_reason": result.soft_reason,
+                    "indication_not_met": unmet.message if unmet is not None else None,
+                    "indication_override_reason": adm.indication_override_reason,
                     "session_total_before": result.session_total_before,
                     "session_total_after": result.session_total_after,
                     "lot": adm.lot,
@@ -540,10 +575,14 @@ def _linked_vitals(
     d: Drug,
     when: datetime,
     trigger_vital_id: int | None,
+    indication: str = "",
 ) -> PreDoseVitals | None:
     if trigger_vital_id is None:
         pre = _pre_dose(ctx, s, session_id, d, when)
-        if pre is None and _needs_bp(d):
+        # An indication naming the vital is judged by the indication rule (a charge nurse may
+        # override it); any other BP-linked dose needs a BP on file.
+        vital_indication = indication.casefold() in dose_checks.VITAL_INDICATIONS
+        if pre is None and _needs_bp(d) and not vital_indication:
             raise DomainError(
                 INVALID_STATE,
                 f"{d.name} is given for a BP above the limit: record the BP first (there is "
@@ -558,6 +597,34 @@ def _linked_vitals(
         )
     breaches = _bp_breaches(ctx, s, session_id, r) if _needs_bp(d) else ()
     return PreDoseVitals(r.id, r.observed_at, vitals_text(r), breaches)
+
+
+def _bp_only(r: VitalReading) -> str:
+    """The BP as "BP 126/80" (or "SBP 126"): the value an indication about BP is judged on."""
+    if r.sbp is not None and r.dbp is not None:
+        return f"BP {fmt_number(r.sbp)}/{fmt_number(r.dbp)}"
+    return f"SBP {fmt_number(r.sbp)}" if r.sbp is not None else vitals_text(r)
+
+
+def _indication_problem(
+    ctx: AppContext,
+    s: Session,
+    d: Drug,
+    indication: str,
+    pre: PreDoseVitals | None,
+    when: datetime,
+    tz: tzinfo,
+) -> dose_checks.DoseProblem | None:
+    """The indication rule (dose_checks.check_indication) fed from the linked reading."""
+    if indication.casefold() not in dose_checks.VITAL_INDICATIONS:
+        return None
+    reading = None
+    if pre is not None:
+        r = s.get(VitalReading, pre.vital_id)
+        text = _bp_only(r) if r is not None else pre.text
+        reading = dose_checks.IndicationReading(pre.observed_at, text, pre.breaches)
+    max_age = float(ctx.settings.get(f"{SECTION}.indication_reading_max_age_min"))
+    return dose_checks.check_indication(d, indication, reading, when, max_age, tz)
 
 
 def _record(
@@ -605,6 +672,12 @@ def _record(
         session_total=float(format_amount(total)),
         cumulative_max=d.cumulative_max if d else 0.0,
         responses=tuple(_response_record(s, r, names) for r in responses),
+        indication_override_reason=adm.indication_override_reason,
+        indication_override_by_name=(
+            names.get(adm.indication_override_by, f"user {adm.indication_override_by}")
+            if adm.indication_override_by is not None
+            else None
+        ),
     )
 
 
@@ -872,7 +945,7 @@ def medications_for_note(ctx: AppContext, s: Session, session_id: int) -> list[M
                 dose=r.dose,
                 unit=r.unit,
                 route=r.route,
-                indication=r.indication_label,
+                indication=r.indication_text,
                 pre_vitals=r.pre_vitals_text,
                 response=responses or "no response recorded",
                 nurse=r.given_by_name,

@@ -673,9 +673,11 @@ def _alarms(s: Session, session_id: int, names: dict[int, str], tz: tzinfo) -> t
     acks: dict[str, AlarmEvent] = {}
     trail: dict[str, list[str]] = {}
     for e in events:
-        if e.event == "raised" and e.alarm_key not in raised:
+        # An alarm first found at a restart ("restored") is as much an alarm as a raised one.
+        if e.event in ("raised", "restored") and e.alarm_key not in raised:
             raised[e.alarm_key] = e
-        elif e.event == "acknowledged" and e.alarm_key not in acks:
+            continue
+        if e.event == "acknowledged" and e.alarm_key not in acks:
             acks[e.alarm_key] = e
         if e.event != "raised":
             text = e.event.replace("_", " ")

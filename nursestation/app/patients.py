@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
@@ -11,9 +11,15 @@ from nursestation.app.context import Actor, AppContext
 from nursestation.db.models import Patient
 from nursestation.dosing import DosingLimits
 from nursestation.errors import BAD_INPUT, DUPLICATE, NOT_FOUND, OUT_OF_RANGE, DomainError
+from nursestation.text_checks import clean_list, clean_text
 from nursestation.vitals import fmt_number
 
 MAX_AGE_YEARS = 120  # a date of birth further back than this is a typing error, not a patient
+# Lengths are those of the columns (db/models.py): longer text would be cut or refused there.
+MAX_MRN = 64
+MAX_NAME = 200
+MAX_ALLERGY = 200
+MAX_ALLERGIES = 50  # [GK] a bound on a list typed by hand, not a clinical number
 
 
 @dataclass(frozen=True)
@@ -53,13 +59,23 @@ def info(p: Patient) -> PatientInfo:
 
 
 def _validate(
-    ctx: AppContext, mrn: str, name: str, dob: date, weight_kg: float, weight_date: date
+    ctx: AppContext,
+    mrn: str,
+    name: str,
+    dob: date | None,
+    weight_kg: float | None,
+    weight_date: date,
 ) -> None:
     today = ctx.now().date()
-    if not mrn.strip():
-        raise DomainError(BAD_INPUT, "MRN is required.", field="mrn")
-    if not name.strip():
-        raise DomainError(BAD_INPUT, "Name is required (Family, Given).", field="name")
+    clean_text(mrn, field="mrn", label="MRN", max_len=MAX_MRN)
+    clean_text(name, field="name", label="Name (Family, Given)", max_len=MAX_NAME)
+    # Both drive the dose and the note: required, never assumed (Convention 12).
+    if dob is None:
+        raise DomainError(BAD_INPUT, "Date of birth is required.", field="dob")
+    if not isinstance(dob, date) or isinstance(dob, datetime):
+        raise DomainError(BAD_INPUT, "Date of birth must be a date (YYYY-MM-DD).", field="dob")
+    if weight_kg is None:
+        raise DomainError(BAD_INPUT, "Weight is required (kg).", field="weight_kg")
     if dob > today:
         raise DomainError(
             OUT_OF_RANGE,
@@ -73,7 +89,11 @@ def _validate(
             field="dob",
         )
     limits = DosingLimits.from_settings(ctx.settings)
-    if not isinstance(weight_kg, int | float) or not limits.weight_kg.contains(float(weight_kg)):
+    if (
+        isinstance(weight_kg, bool)
+        or not isinstance(weight_kg, int | float)
+        or not limits.weight_kg.contains(float(weight_kg))
+    ):
         raise DomainError(
             OUT_OF_RANGE,
             f"Weight {fmt_number(weight_kg)} kg is impossible: allowed {limits.weight_kg.text()}.",
@@ -91,19 +111,30 @@ def register_patient(
     *,
     mrn: str,
     name: str,
-    dob: date,
-    weight_kg: float,
+    dob: date | None,
+    weight_kg: float | None,
     weight_date: date | None = None,
     weight_measured: bool = True,
     allergies: list[str] | tuple[str, ...] = (),
     sex: str | None = None,
     reproductive_potential: bool | None = None,
 ) -> PatientInfo:
-    """Add a patient; a duplicate MRN or an impossible value is refused with a clear message."""
+    """Add a patient; a duplicate MRN or an impossible value is refused with a clear message
+    naming the field. Date of birth and weight are required. Allergies must be a list (a string
+    is refused, not split into letters); names and entries refuse control and text-direction
+    characters (nursestation.text_checks)."""
     ctx.require(actor, "register_patient")
     weight_date = weight_date or ctx.now().date()
-    mrn = mrn.strip()
     _validate(ctx, mrn, name, dob, weight_kg, weight_date)
+    assert dob is not None and weight_kg is not None  # checked above
+    mrn = mrn.strip()
+    allergy_list = clean_list(
+        allergies,
+        field="allergies",
+        label="Allergies",
+        max_len=MAX_ALLERGY,
+        max_items=MAX_ALLERGIES,
+    )
     with ctx.tx() as s:
         if s.execute(select(Patient.id).where(Patient.mrn == mrn)).first():
             raise DomainError(DUPLICATE, f"MRN {mrn} is already registered.", field="mrn")
@@ -114,7 +145,7 @@ def register_patient(
             weight_kg=float(weight_kg),
             weight_date=weight_date,
             weight_measured=weight_measured,
-            allergies=[a.strip() for a in allergies if a.strip()],
+            allergies=allergy_list,
             sex=sex,
             reproductive_potential=reproductive_potential,
             created_at=ctx.now(),

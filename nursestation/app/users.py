@@ -18,6 +18,7 @@ from nursestation.errors import (
     LOCKED_OUT,
     NOT_FOUND,
     NOT_PERMITTED,
+    OUT_OF_RANGE,
     DomainError,
 )
 from nursestation.permissions import ROLES
@@ -27,6 +28,13 @@ from nursestation.security import (
     lockout_delay,
     verify_password,
 )
+from nursestation.text_checks import clean_text
+
+# The user name column is 64 long (db/models.py User). The full name is also the common name of
+# the user's signing certificate, which X.509 limits to 64 bytes of UTF-8 (RFC 5280 ub-common-name):
+# a longer name crashed certificate issuance.
+MAX_USERNAME = 64
+MAX_FULL_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -66,15 +74,35 @@ def user_count(ctx: AppContext) -> int:
 
 
 def _validate_new_user(username: str, full_name: str, roles: set[str], password: str) -> None:
-    if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+    if (
+        not isinstance(username, str)
+        or not username
+        or not username.replace(".", "").replace("_", "").replace("-", "").isalnum()
+    ):
         raise DomainError(
             BAD_INPUT,
             "User name must be letters, digits, '.', '_' or '-' (e.g. rn.ana).",
             field="username",
         )
-    if not full_name.strip():
+    if len(username) > MAX_USERNAME:
+        raise DomainError(
+            OUT_OF_RANGE,
+            f"User name is {len(username)} characters long: allowed 1–{MAX_USERNAME}.",
+            field="username",
+        )
+    if isinstance(full_name, str) and not full_name.strip():
         raise DomainError(
             BAD_INPUT, "Full name is required (it is printed on signatures).", field="full_name"
+        )
+    # Printed on every signature: no control or text-direction characters, column length.
+    clean_text(full_name, field="full_name", label="Full name", max_len=MAX_FULL_NAME)
+    size = len(full_name.strip().encode("utf-8"))
+    if size > MAX_FULL_NAME:
+        raise DomainError(
+            OUT_OF_RANGE,
+            f"Full name is {size} bytes in UTF-8: allowed at most {MAX_FULL_NAME} (it names the "
+            "signing certificate); shorten it.",
+            field="full_name",
         )
     unknown = roles - set(ROLES)
     if not roles or unknown:

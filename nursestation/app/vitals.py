@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -125,8 +125,10 @@ def record_vitals(
 ) -> VitalsRecord:
     """Store one manual reading. Hard-range values are refused (out_of_range); soft-range values
     need `soft_confirmed` (else confirmation_required). MAP is computed when not given. The
-    observed time defaults to now; entered long after it, the reading is marked late. Alarms are
-    re-evaluated in the same transaction."""
+    observed time defaults to now; it must lie between the session's check-in and now (plus the
+    clinic's clock-skew allowance), else bad_input on field observed_at naming that range.
+    Entered more than general.late_entry_after_min after it, the reading is marked late. Alarms
+    are re-evaluated in the same transaction."""
     from nursestation.app.alarms import alarm_center
 
     ctx.require(actor, "record_vitals")
@@ -143,6 +145,7 @@ def record_vitals(
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
+        ensure_after_check_in(observed, row.checked_in_at, now, ranges)
         center = alarm_center(ctx, s)
         late = is_late(observed, now, late_after)
         reading = VitalReading(
@@ -182,6 +185,32 @@ def record_vitals(
         )
         center.evaluate_session(s, row.id)
         return _record(reading, {actor.user_id: actor.full_name}, None)
+
+
+def _local_text(when: datetime, now: datetime) -> str:
+    """A time as the station shows it: HH:MM today, else the date too (the message names it)."""
+    local = when.astimezone()
+    same_day = local.date() == now.astimezone().date()
+    return local.strftime("%H:%M") if same_day else local.strftime("%Y-%m-%d %H:%M")
+
+
+def ensure_after_check_in(
+    observed: datetime, checked_in_at: datetime, now: datetime, ranges: VitalRanges
+) -> None:
+    """Refuse an observation time before the session's check-in: nothing measured before the
+    patient was seated belongs to this session (a baseline stored before its check-in would let
+    an earlier visit's values stand as this infusion's baseline)."""
+    from nursestation.clock import ensure_utc
+
+    if ensure_utc(observed) < ensure_utc(checked_in_at):
+        latest = ensure_utc(now) + timedelta(seconds=ranges.max_future_s)
+        raise DomainError(
+            BAD_INPUT,
+            f"Observed at {_local_text(observed, now)} is before the check-in at "
+            f"{_local_text(checked_in_at, now)}: allowed from {_local_text(checked_in_at, now)} "
+            f"to {_local_text(latest, now)}.",
+            field="observed_at",
+        )
 
 
 def _mean(v: VitalsInput) -> float | None:
@@ -494,6 +523,7 @@ def record_assessment(
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
+        ensure_after_check_in(when, row.checked_in_at, now, VitalRanges.from_settings(ctx.settings))
         center = alarm_center(ctx, s)
         a = Assessment(
             session_id=row.id,

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_records"
 
 
 def alembic_config(url: str) -> Config:

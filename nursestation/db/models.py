@@ -267,6 +267,9 @@ class MedicationAdministration(Base):
     note: Mapped[str | None] = mapped_column(Text)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("medication_administrations.id"))
     correction_reason: Mapped[str | None] = mapped_column(Text)
+    # A charge nurse's reason for giving a PRN dose whose indication no current reading met.
+    indication_override_reason: Mapped[str | None] = mapped_column(Text)
+    indication_override_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class MedicationResponse(Base):
@@ -343,6 +346,9 @@ class AlarmEvent(Base):
     text: Mapped[str] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[utc]
+    # The vital parameter or technical code the alarm is about: a restart restores the same
+    # alarm (and its acknowledgement) from it.
+    source: Mapped[str | None] = mapped_column(String(32))
 
 
 # ---------------------------------------------------------------- notes and signatures

@@ -34,6 +34,7 @@ def _give(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         confirm_reason=st.get("confirm_reason"),
         lot=st.get("lot"),
         note=st.get("note"),
+        indication_override_reason=st.get("indication_override_reason"),
     )
     text = (
         f"{rec.dose_text} given ({rec.indication_label}); session total "
@@ -41,6 +42,8 @@ def _give(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     )
     if rec.soft_max_reason:
         text += f"; above the usual maximum, reason: {rec.soft_max_reason}"
+    if rec.indication_override_reason:
+        text += f"; indication not met, override: {rec.indication_override_reason}"
     return text
 
 

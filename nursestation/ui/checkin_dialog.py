@@ -3,15 +3,14 @@ the pre-infusion checklist. A refusal keeps everything typed."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateEdit,
-    QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -31,17 +29,58 @@ from PySide6.QtWidgets import (
 from nursestation.app import patients, sessions
 from nursestation.app.patients import PatientInfo
 from nursestation.dosing import DosingLimits, Protocol
-from nursestation.errors import DomainError
+from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
 
 
-def _qdt(when: datetime) -> QDateTime:
-    return QDateTime.fromSecsSinceEpoch(int(when.timestamp()))
+def _required(text: str, field: str, label: str, example: str) -> str:
+    value = text.strip()
+    if not value:
+        raise DomainError(BAD_INPUT, f"{label} is required: enter it as {example}.", field=field)
+    return value
 
 
-def _py(qdt: QDateTime) -> datetime:
-    return datetime.fromtimestamp(qdt.toSecsSinceEpoch(), tz=UTC)
+def _parse_date(text: str, field: str, label: str) -> date:
+    """A typed date (YYYY-MM-DD); empty or malformed is refused naming the field."""
+    value = _required(text, field, label, "YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(
+            BAD_INPUT, f"{label} '{value}' is not a date: enter it as YYYY-MM-DD.", field=field
+        ) from None
+
+
+def _parse_number(text: str, field: str, label: str) -> float:
+    """A typed number (a decimal comma is accepted); empty or not a number is refused."""
+    value = _required(text, field, label, "a number")
+    try:
+        number = float(value.replace(",", "."))
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise DomainError(BAD_INPUT, f"{label} '{value}' is not a number.", field=field)
+    return number
+
+
+def _parse_time(text: str, now: datetime, field: str, label: str) -> datetime:
+    """A typed local time: "HH:MM" (today at the station) or "YYYY-MM-DD HH:MM", as aware UTC."""
+    value = _required(text, field, label, "HH:MM today or YYYY-MM-DD HH:MM")
+    local_now = now.astimezone()
+    try:
+        if len(value) <= 5:
+            t = datetime.strptime(value, "%H:%M").time()
+            when = datetime.combine(local_now.date(), t)
+        else:
+            when = datetime.strptime(value, "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise DomainError(
+            BAD_INPUT,
+            f"{label} '{value}' is not a time: enter HH:MM today or YYYY-MM-DD HH:MM.",
+            field=field,
+        ) from None
+    return when.replace(tzinfo=local_now.tzinfo).astimezone(UTC)
 
 
 class CheckInDialog(QDialog):
@@ -57,7 +96,6 @@ class CheckInDialog(QDialog):
         self.resize(900, 700)
         limits = DosingLimits.from_settings(station.ctx.settings)
         proto = limits.default_protocol
-        now = station.ctx.now()
 
         root = QHBoxLayout(self)
         left = QVBoxLayout()
@@ -80,13 +118,14 @@ class CheckInDialog(QDialog):
         self.mrn = QLineEdit()
         self.name = QLineEdit()
         self.name.setPlaceholderText("Family, Given")
-        self.dob = QDateEdit()
-        self.dob.setDisplayFormat("yyyy-MM-dd")
-        self.dob.setDate(QDate(1980, 1, 1))
-        self.weight = QDoubleSpinBox()
-        self.weight.setRange(0, 1000)
-        self.weight.setDecimals(1)
-        self.weight.setSuffix(" kg")
+        # Date of birth and weight start empty (Convention 12): a date or weight nobody entered
+        # would be taken for the patient's and would drive the dose.
+        self.dob = QLineEdit()
+        self.dob.setObjectName("dob")
+        self.dob.setPlaceholderText("YYYY-MM-DD (required)")
+        self.weight = QLineEdit()
+        self.weight.setObjectName("weight")
+        self.weight.setPlaceholderText("kg, measured (required)")
         self.allergies = QLineEdit()
         self.allergies.setPlaceholderText("comma separated, empty if none")
         self.sex = QComboBox()
@@ -145,10 +184,13 @@ class CheckInDialog(QDialog):
         cf = QFormLayout(cbox)
         self.consent = QCheckBox("Consent confirmed for this session")
         self.identity = QCheckBox("Identity confirmed with two identifiers")
-        self.solids = QDateTimeEdit(_qdt(now.replace(hour=0, minute=0)))
-        self.liquids = QDateTimeEdit(_qdt(now.replace(hour=0, minute=0)))
+        # Fasting times start empty: the patient is asked, nothing is assumed.
+        self.solids = QLineEdit()
+        self.solids.setObjectName("last_solids_at")
+        self.liquids = QLineEdit()
+        self.liquids.setObjectName("last_clear_liquids_at")
         for w in (self.solids, self.liquids):
-            w.setDisplayFormat("yyyy-MM-dd HH:mm")
+            w.setPlaceholderText("HH:MM today, or YYYY-MM-DD HH:MM (required)")
         self.escort_name = QLineEdit()
         self.escort_phone = QLineEdit()
         self.pregnancy = QComboBox()
@@ -160,9 +202,10 @@ class CheckInDialog(QDialog):
         self.inter = QLineEdit()
         self.inter.setPlaceholderText("taken today, comma separated; empty if none")
         self.iv_site = QLineEdit()
-        self.iv_gauge = QSpinBox()
-        self.iv_gauge.setRange(14, 26)
-        self.iv_gauge.setValue(22)
+        self.iv_gauge = QComboBox()
+        self.iv_gauge.addItem("", None)  # unanswered until the nurse picks the cannula's gauge
+        for g in range(14, 27):
+            self.iv_gauge.addItem(f"{g} G", g)
         self.iv_patent = QCheckBox("IV patent")
         cf.addRow(self.consent)
         cf.addRow(self.identity)
@@ -231,15 +274,17 @@ class CheckInDialog(QDialog):
         self._update_calc()
 
     def on_register(self) -> None:
-        """Register the new patient typed on the left and choose them."""
-        d = self.dob.date()
+        """Register the new patient typed on the left and choose them (an empty or malformed
+        date of birth or weight is refused naming the field; everything typed stays)."""
         try:
+            dob = _parse_date(self.dob.text(), "dob", "Date of birth")
+            weight = _parse_number(self.weight.text(), "weight_kg", "Weight")
             self.patient = self.station.write(
                 patients.register_patient,
                 mrn=self.mrn.text(),
                 name=self.name.text(),
-                dob=date(d.year(), d.month(), d.day()),
-                weight_kg=self.weight.value(),
+                dob=dob,
+                weight_kg=weight,
                 allergies=[a for a in self.allergies.text().split(",") if a.strip()],
                 sex=self.sex.currentText() or None,
                 reproductive_potential=self.repro.isChecked() if self.sex.currentText() else None,
@@ -267,21 +312,32 @@ class CheckInDialog(QDialog):
             self.calc.setText(exc.message)
 
     def answers(self) -> dict[str, Any]:
-        """The checklist answers as typed (unanswered items stay out)."""
+        """The checklist answers as typed (unanswered items stay out: an unticked box is not a
+        "no" nobody said). A malformed or missing fasting time is refused naming the field."""
+        now = self.station.ctx.now()
         a: dict[str, Any] = {
-            "consent_confirmed": self.consent.isChecked(),
-            "identity_two_identifiers": self.identity.isChecked(),
-            "last_solids_at": _py(self.solids.dateTime()).isoformat(),
-            "last_clear_liquids_at": _py(self.liquids.dateTime()).isoformat(),
-            "contraindications_screened": self.contra_screened.isChecked(),
+            "last_solids_at": _parse_time(
+                self.solids.text(), now, "last_solids_at", "Last solids"
+            ).isoformat(),
+            "last_clear_liquids_at": _parse_time(
+                self.liquids.text(), now, "last_clear_liquids_at", "Last clear liquids"
+            ).isoformat(),
             "contraindications": [x.strip() for x in self.contra.text().split(",") if x.strip()],
-            "interacting_medications_screened": self.inter_screened.isChecked(),
             "interacting_medications": [
                 x.strip() for x in self.inter.text().split(",") if x.strip()
             ],
-            "iv_gauge": self.iv_gauge.value(),
-            "iv_patent": self.iv_patent.isChecked(),
         }
+        for key, box in (
+            ("consent_confirmed", self.consent),
+            ("identity_two_identifiers", self.identity),
+            ("contraindications_screened", self.contra_screened),
+            ("interacting_medications_screened", self.inter_screened),
+            ("iv_patent", self.iv_patent),
+        ):
+            if box.isChecked():
+                a[key] = True
+        if self.iv_gauge.currentData() is not None:
+            a["iv_gauge"] = int(self.iv_gauge.currentData())
         for key, w in (
             ("escort_name", self.escort_name),
             ("escort_phone", self.escort_phone),
@@ -299,12 +355,13 @@ class CheckInDialog(QDialog):
             show_refusal(self, DomainError("bad_input", "Choose or register a patient first."))
             return
         try:
+            checklist = self.answers()
             summary = self.station.write(
                 sessions.check_in,
                 mrn=self.patient.mrn,
                 chair=self.chair,
                 protocol=self.protocol(),
-                checklist=self.answers(),
+                checklist=checklist,
                 session_type=self.session_type.currentText(),
                 ketamine_lot=self.lot.text().strip() or None,
             )

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from nursestation.app import medications as meds
-from nursestation.errors import CONFIRMATION_REQUIRED, DomainError
+from nursestation.errors import CONFIRMATION_REQUIRED, INDICATION_NOT_MET, DomainError
 from nursestation.ui.feedback import ask_text, confirm, show_refusal
 from nursestation.ui.station import Station
 from nursestation.vitals import fmt_number
@@ -220,6 +220,7 @@ class GiveDoseDialog(QDialog):
                 )
             )
             return
+        override: str | None = None
         while True:
             try:
                 self.record = self.station.write(
@@ -232,6 +233,7 @@ class GiveDoseDialog(QDialog):
                     indication=str(self.indication.currentData()),
                     confirm_reason=self.reason.text().strip() or None,
                     lot=self.lot.text().strip() or None,
+                    indication_override_reason=override,
                 )
             except DomainError as exc:
                 if exc.code == CONFIRMATION_REQUIRED and not self.reason.text().strip():
@@ -239,6 +241,19 @@ class GiveDoseDialog(QDialog):
                     if reason:
                         self.reason.setEnabled(True)
                         self.reason.setText(reason)
+                        continue
+                if (
+                    exc.code == INDICATION_NOT_MET
+                    and override is None
+                    and self.station.can("override_prn_indication")
+                ):
+                    # Only a charge nurse is asked; Cancel gives nothing (the refusal stands).
+                    override = ask_text(
+                        self,
+                        "Indication not met",
+                        exc.message + "\n\nGive anyway? Charge nurse's reason:",
+                    )
+                    if override:
                         continue
                 self._refuse(exc)
                 return

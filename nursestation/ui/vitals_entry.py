@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
@@ -52,6 +52,7 @@ FIELDS: tuple[tuple[str, bool], ...] = (
     ("etco2", True),
     ("temp_c", True),
 )
+CLOCK_FOLLOW_MS = 1000  # the shown "now" moves with the clock to within a second
 HARD_STYLE = "color: #b00020; font-weight: bold;"
 SOFT_STYLE = "color: #8a5a00;"
 
@@ -129,17 +130,27 @@ class VitalsEntryForm(QWidget):
         grid.addWidget(self.messages["sedation_score"], row, 3)
         row += 1
         self.observed = QDateTimeEdit()
+        self.observed.setObjectName("vitals-observed")
         self.observed.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.observed.setCalendarPopup(True)
-        self.observed.dateTimeChanged.connect(lambda _d: self._update_late())
+        self.observed.dateTimeChanged.connect(self._observed_changed)
+        # Until the nurse changes it, the observed time is "now" and follows the station clock:
+        # a form opened at 14:52 and saved at 15:02 stores 15:02, not the time it was opened.
+        self.time_edited = False
+        self._setting_time = False
+        self._clock_timer = QTimer(self)
+        self._clock_timer.setInterval(CLOCK_FOLLOW_MS)
+        self._clock_timer.timeout.connect(self.follow_clock)
+        self._clock_timer.start()
         now_btn = QPushButton("Now")
-        now_btn.setToolTip("Observed time = now")
+        now_btn.setToolTip("Observed time = now (follows the clock again)")
         now_btn.clicked.connect(self.reset_time)
         obs = QHBoxLayout()
         obs.addWidget(self.observed, 1)
         obs.addWidget(now_btn)
         self.late_label = QLabel("")
         self.late_label.setStyleSheet(SOFT_STYLE)
+        self.late_label.setWordWrap(True)
         grid.addWidget(QLabel("Observed at"), row, 0)
         grid.addLayout(obs, row, 1, 1, 2)
         grid.addWidget(self.late_label, row, 3)
@@ -205,21 +216,39 @@ class VitalsEntryForm(QWidget):
         self.score.setEnabled(key is not None)
         self.revalidate()
 
-    def reset_time(self) -> None:
-        """Observed time back to now (the station clock)."""
-        when = self.correcting.observed_at if self.correcting else self.station.ctx.now()
-        self.observed.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+    def _show_time(self, when: datetime) -> None:
+        self._setting_time = True
+        try:
+            self.observed.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+        finally:
+            self._setting_time = False
+
+    def _observed_changed(self, _qdt: QDateTime) -> None:
+        if not self._setting_time:
+            self.time_edited = True  # the nurse chose a time: it stays until "Now" or Clear
         self._update_late()
+
+    def reset_time(self) -> None:
+        """Observed time back to now (the station clock), following the clock again."""
+        when = self.correcting.observed_at if self.correcting else self.station.ctx.now()
+        self.time_edited = False
+        self._show_time(when)
+        self._update_late()
+
+    def follow_clock(self) -> None:
+        """Keep the shown observed time on the station clock while the nurse has not changed
+        it (runs on a timer)."""
+        if self.correcting is None and not self.time_edited:
+            self._show_time(self.station.ctx.now())
 
     def observed_at(self) -> datetime:
         """The observed time as an aware UTC datetime (minute precision as shown)."""
         return datetime.fromtimestamp(self.observed.dateTime().toSecsSinceEpoch(), UTC)
 
     def _observed_for_save(self) -> datetime | None:
-        # "Now" (unchanged to the minute) saves the exact station time, not the truncated minute.
-        now = self.station.ctx.now()
-        chosen = self.observed_at()
-        return None if abs((now - chosen).total_seconds()) < 60 else chosen
+        # Not changed by the nurse: the exact station time of the save (None = now in the use
+        # case), never the time the form was opened. Changed: exactly what the nurse chose.
+        return self.observed_at() if self.time_edited else None
 
     def _update_late(self) -> None:
         if self.correcting is not None:
@@ -227,6 +256,7 @@ class VitalsEntryForm(QWidget):
             return
         late_after = float(self.station.ctx.settings.get("general.late_entry_after_min"))
         late = is_late(self.observed_at(), self.station.ctx.now(), late_after)
+        self.late_label.setStyleSheet(SOFT_STYLE)
         self.late_label.setText(
             f"Late entry: observed more than {fmt_num(late_after)} min ago" if late else ""
         )
@@ -350,6 +380,9 @@ class VitalsEntryForm(QWidget):
             if field:
                 self.messages[field].setText(exc.message)
                 self.messages[field].setStyleSheet(HARD_STYLE)
+            elif exc.field == "observed_at":
+                self.late_label.setText(exc.message)
+                self.late_label.setStyleSheet(HARD_STYLE)
             show_refusal(self, exc, "Vitals not saved")
             return None
         self.status.setText(f"Saved #{rec.id}" + (" (late entry)" if rec.late else ""))

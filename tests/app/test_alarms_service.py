@@ -14,6 +14,7 @@ from support import PASSWORD
 
 from nursestation.app import alarms, sessions, vitals
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.notes import build_note_content
 from nursestation.app.patients import register_patient
 from nursestation.app.users import authenticate, provision_user
 from nursestation.db.models import AlarmEvent, AuditEvent
@@ -258,8 +259,99 @@ def test_restart_restores_alarms_of_open_sessions(station, clock) -> None:
         badge = alarms.highest_alarm(ctx2, "1")
         assert badge is not None and badge.priority == "high" and "SBP 210" in badge.text
         assert not badge.acknowledged
+        # The same alarm comes back (one raise, no duplicate): it was stored with its source.
+        assert events(ctx2).count(("raised", "high", "physiological")) == 1
+        assert ("restored", "high", "physiological") not in events(ctx2)
+    finally:
+        ctx2.close()
+
+
+def test_restart_raises_a_condition_no_stored_alarm_covers_as_restored(station, clock) -> None:
+    """A breaching reading with no alarm stored for it (written around the alarm center, as
+    rows from before alarm sources were stored) is raised at restart and logged `restored`."""
+    from nursestation.db.models import VitalReading
+
+    ctx = AppContext.open(station, clock=clock)
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    with ctx.tx() as s:
+        s.add(
+            VitalReading(
+                session_id=sid,
+                observed_at=clock.now(),
+                recorded_at=clock.now(),
+                sbp=210,
+                dbp=100,
+                source="manual",
+                entered_by=ana.user_id,
+            )
+        )
+    ctx.close()
+    ctx2 = AppContext.open(station, clock=clock)
+    try:
+        badge = alarms.highest_alarm(ctx2, "1")
+        assert badge is not None and "SBP 210" in badge.text and not badge.acknowledged
         assert ("restored", "high", "physiological") in events(ctx2)
         assert "alarm.restored" in audit_actions(ctx2)
+        # The note lists it like any other alarm (not hidden for lacking a "raised" row).
+        with ctx2.tx() as s:
+            content = build_note_content(ctx2, s, sid, clock.now(), 1)
+        assert any("SBP 210" in a.text and a.acknowledged_by is None for a in content.alarms)
+    finally:
+        ctx2.close()
+
+
+def test_acknowledgement_survives_a_restart_and_the_note_says_who_and_when(station, clock) -> None:
+    """Issue 13: after a restart the note said two critical alarms were "NOT acknowledged"
+    although the nurse had acknowledged them."""
+    from datetime import timedelta
+
+    ctx = AppContext.open(station, clock=clock)
+    ana = nurse(ctx)
+    ana_name = "rn.ana"  # nurse() gives the full name = the user name
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(
+        ctx, ana, sid, {**NORMAL, "sbp": 210, "dbp": 100, "spo2": 85}, soft_confirmed=True
+    )
+    present = alarms.chair_alarms(ctx, "1").alarms
+    assert len([d for d in present if d.alarm.priority == "high"]) >= 2
+    clock.advance(seconds=40)
+    acked_at = clock.now()
+    alarms.acknowledge_alarm(ctx, ana, "1")
+    before = {d.alarm.id: d.alarm for d in alarms.chair_alarms(ctx, "1").alarms}
+    assert before and all(a.acknowledged for a in before.values())
+    with ctx.tx() as s:  # stored when it happened: an alarm_events row and an audit row
+        acks = list(
+            s.execute(select(AlarmEvent).where(AlarmEvent.event == "acknowledged")).scalars()
+        )
+        assert {a.alarm_key for a in acks} == set(before)
+        assert all(a.user_id == ana.user_id and a.at == acked_at for a in acks)
+    assert audit_actions(ctx).count("alarm.acknowledged") == len(before)
+    ctx.close()
+
+    clock.advance(minutes=3)
+    ctx2 = AppContext.open(station, clock=clock)
+    try:
+        after = {d.alarm.id: d.alarm for d in alarms.chair_alarms(ctx2, "1").alarms}
+        assert set(after) == set(before)  # the same alarms, not new ones
+        for key, a in after.items():
+            assert a.acknowledged_by == ana_name and a.acknowledged_at == acked_at, key
+        assert not alarms.chair_alarms(ctx2, "1").audio_on  # acknowledged alarms stay quiet
+        assert ("restored", "high", "physiological") not in events(ctx2)
+        with ctx2.tx() as s:
+            content = build_note_content(ctx2, s, sid, clock.now(), 1)
+        assert len([a for a in content.alarms if a.priority == "high"]) >= 2
+        assert len(content.alarms) == len(before)
+        for row in content.alarms:
+            assert row.acknowledged_by == ana_name and row.acknowledged_at == acked_at
+        # The conditions end after the restart: acknowledged alarms clear, nothing new is raised.
+        clock.advance(minutes=1)
+        vitals.record_vitals(ctx2, ana, sid, NORMAL)
+        assert alarms.chair_alarms(ctx2, "1").alarms == ()
+        with ctx2.tx() as s:
+            content = build_note_content(ctx2, s, sid, clock.now() + timedelta(seconds=1), 1)
+        assert all(a.acknowledged_by == ana_name for a in content.alarms)
+        assert all("cleared" in a.response for a in content.alarms)
     finally:
         ctx2.close()
 

@@ -285,8 +285,104 @@ def test_antihypertensive_needs_a_bp_on_record(ctx: AppContext, clock: FakeClock
     )
     sid = sessions.check_in(ctx, nurse, mrn="K-2", chair="2", protocol=Protocol(0.5, 40, 1)).id
     e = refused(give, ctx, nurse, sid, "labetalol", 20)
-    assert e.code == "invalid_state" and "record the BP first" in e.message
+    assert e.code == "indication_not_met" and "there is no BP in this session" in e.message
     assert admin_count(ctx) == 0
+
+
+# ---------------------------------------------------------------- indication naming a vital
+
+
+def test_labetalol_refused_with_a_normal_bp(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    """Issue 13: labetalol was given with the latest BP at 126/80."""
+    nurse, sid = nurse_sid
+    high_bp(ctx, nurse, sid)  # an earlier high BP does not count: the newest one is normal
+    clock.advance(minutes=2)
+    vitals.record_vitals(ctx, nurse, sid, {"sbp": 126, "dbp": 80, "hr": 74})
+    for drug in ("labetalol", "clonidine"):
+        e = refused(give, ctx, nurse, sid, drug, 20 if drug == "labetalol" else 0.1)
+        assert e.code == "indication_not_met" and e.field == "indication"
+        assert "BP 126/80, within limits" in e.message
+        assert "charge nurse may override" in e.message
+    assert admin_count(ctx) == 0
+    codes = [a.after["code"] for a in audits(ctx, "medication.refused")]
+    assert codes == ["indication_not_met", "indication_not_met"]
+
+
+def test_labetalol_allowed_with_a_high_bp_inside_the_window(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    nurse, sid = nurse_sid
+    window = float(ctx.settings.get("formulary.indication_reading_max_age_min"))
+    assert window == 10
+    bp_id = high_bp(ctx, nurse, sid)
+    clock.advance(minutes=window)  # exactly at the limit: still current
+    rec = give(ctx, nurse, sid, "labetalol", 20)
+    assert rec.trigger_vital_id == bp_id and rec.indication_override_reason is None
+    assert "BP 186/104" in rec.pre_vitals_text
+    with ctx.tx() as s:
+        row = s.get(MedicationAdministration, rec.id)
+        assert row.indication_override_reason is None and row.indication_override_by is None
+
+
+def test_labetalol_refused_when_the_high_bp_is_older_than_the_window(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    nurse, sid = nurse_sid
+    high_bp(ctx, nurse, sid)
+    clock.advance(minutes=10, seconds=1)
+    e = refused(give, ctx, nurse, sid, "labetalol", 20)
+    assert e.code == "indication_not_met"
+    assert "the latest BP (BP 186/104) is from" in e.message and "10 min before" in e.message
+    assert "at most 10 min before the dose" in e.message
+    assert admin_count(ctx) == 0
+
+
+def test_charge_nurse_overrides_with_a_reason_and_the_note_says_so(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    nurse, sid = nurse_sid
+    charge = _user(ctx, "cn.ben", {"charge_nurse"}, "Ben Ode, RN")
+    vitals.record_vitals(ctx, nurse, sid, {"sbp": 126, "dbp": 80})
+    why = "symptomatic: severe headache, cuff reading unreliable, arterial line 190/110"
+    e = refused(give, ctx, charge, sid, "labetalol", 20, indication_override_reason="   ")
+    assert e.code == "bad_input" and e.field == "indication_override_reason"
+    rec = give(ctx, charge, sid, "labetalol", 20, indication_override_reason=why)
+    assert rec.indication_override_reason == why
+    assert rec.indication_override_by_name == "Ben Ode, RN"
+    with ctx.tx() as s:
+        row = s.get(MedicationAdministration, rec.id)
+        assert (
+            row.indication_override_reason == why and row.indication_override_by == charge.user_id
+        )
+    (a,) = audits(ctx, "medication.give")
+    assert a.after["indication_override_reason"] == why
+    assert "within limits" in a.after["indication_not_met"]
+    with ctx.tx() as s:
+        (row_text,) = [r.indication for r in meds.medications_for_note(ctx, s, sid)]
+    assert row_text == f"BP above limit (not met by the readings; override by Ben Ode, RN: {why})"
+
+
+def test_an_override_that_was_not_needed_is_not_recorded(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    nurse, sid = nurse_sid
+    charge = _user(ctx, "cn.ben", {"charge_nurse"}, "Ben Ode, RN")
+    high_bp(ctx, nurse, sid)
+    rec = give(ctx, charge, sid, "labetalol", 20, indication_override_reason="just in case")
+    assert rec.indication_override_reason is None
+
+
+def test_a_nurse_cannot_override_the_indication(
+    ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
+) -> None:
+    nurse, sid = nurse_sid
+    vitals.record_vitals(ctx, nurse, sid, {"sbp": 126, "dbp": 80})
+    before = len(audits(ctx, "medication.refused"))
+    e = refused(give, ctx, nurse, sid, "labetalol", 20, indication_override_reason="I think so")
+    assert e.code == "not_permitted" and "Charge nurse" in e.message
+    assert admin_count(ctx) == 0 and len(audits(ctx, "medication.refused")) == before
 
 
 # ---------------------------------------------------------------- responses and timers

@@ -164,6 +164,19 @@ SERVICES: dict[str, list[Call]] = {
             indication="nausea",
         )
     ],
+    "override_prn_indication": [
+        lambda w, a: medications.give_medication(
+            w.ctx,
+            a,
+            w.session_id,
+            drug="labetalol",
+            dose=20,
+            unit="mg",
+            route="IV",
+            indication="bp_above_limit",
+            indication_override_reason="test reason",
+        )
+    ],
     "record_response": [lambda w, a: medications.record_response(w.ctx, a, 10**6, text="settled")],
     "discharge_assessment": [
         lambda w, a: discharge.record_assessment(w.ctx, a, w.session_id, answers={})

@@ -75,6 +75,7 @@ def test_soft_value_needs_confirmation(ctx) -> None:
 def test_observed_time_and_late_marking(ctx, clock) -> None:
     ana = user(ctx)
     sid = seated(ctx, ana)
+    clock.advance(minutes=30)  # the patient has been seated for 30 min
     on_time = vitals.record_vitals(
         ctx, ana, sid, NORMAL, observed_at=clock.now() - timedelta(minutes=5)
     )
@@ -302,3 +303,86 @@ def test_alarms_state_check_reports_a_mismatch(ctx, clock) -> None:
     assert steps_vitals._alarms(sc, ana, sid, {"highest": "high", "count": 1}) is None
     assert "expected none" in steps_vitals._alarms(sc, ana, sid, [])
     assert "highest alarm is high" in steps_vitals._alarms(sc, ana, sid, {"highest": "low"})
+
+
+def test_observed_time_before_check_in_is_refused_naming_the_range(ctx, clock) -> None:
+    from nursestation.db.models import InfusionSession
+
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    with ctx.tx() as s:
+        checked_in_at = s.get(InfusionSession, sid).checked_in_at
+    clock.advance(minutes=10)
+    # Just outside: one second before the check-in (the baseline of issue 13 was stored so).
+    with pytest.raises(DomainError) as exc:
+        vitals.record_vitals(
+            ctx, ana, sid, NORMAL, observed_at=checked_in_at - timedelta(seconds=1)
+        )
+    assert exc.value.code == "bad_input" and exc.value.field == "observed_at"
+    local = checked_in_at.astimezone().strftime("%H:%M")
+    assert f"before the check-in at {local}" in exc.value.message
+    assert f"allowed from {local} to " in exc.value.message
+    assert rows(ctx) == []
+    # Just inside: at the check-in itself; 10 min before now is not late (limit is "more than").
+    rec = vitals.record_vitals(ctx, ana, sid, NORMAL, observed_at=checked_in_at)
+    assert rec.observed_at == checked_in_at and not rec.late
+    # A sedation assessment obeys the same bound.
+    with pytest.raises(DomainError) as exc:
+        vitals.record_assessment(
+            ctx, ana, sid, "moaas", score=5, at=checked_in_at - timedelta(minutes=1)
+        )
+    assert exc.value.field == "observed_at"
+
+
+def test_baseline_before_check_in_is_impossible(ctx, clock) -> None:
+    """Issue 13: a baseline was stored observed before its check-in. The start gate finds only
+    readings from this check-in on."""
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    clock.advance(minutes=3)
+    with pytest.raises(DomainError):
+        vitals.record_vitals(ctx, ana, sid, NORMAL, observed_at=clock.now() - timedelta(minutes=4))
+    with ctx.tx() as s:
+        assert sessions.baseline_vitals(s, sid) is None
+
+
+def test_future_observed_time_tolerance_boundary(ctx, clock) -> None:
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    allowed = VitalRanges.from_settings(ctx.settings).max_future_s
+    rec = vitals.record_vitals(
+        ctx, ana, sid, NORMAL, observed_at=clock.now() + timedelta(seconds=allowed)
+    )
+    assert rec.id
+    with pytest.raises(DomainError) as exc:
+        vitals.record_vitals(
+            ctx, ana, sid, NORMAL, observed_at=clock.now() + timedelta(seconds=allowed + 1)
+        )
+    assert exc.value.field == "observed_at" and "allowed at most" in exc.value.message
+
+
+def test_late_entry_boundary_is_the_clinic_setting(ctx, clock) -> None:
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    clock.advance(minutes=30)
+    late_after = float(ctx.settings.get("general.late_entry_after_min"))
+    assert late_after == 10
+    inside = vitals.record_vitals(
+        ctx, ana, sid, NORMAL, observed_at=clock.now() - timedelta(minutes=late_after)
+    )
+    outside = vitals.record_vitals(
+        ctx,
+        ana,
+        sid,
+        NORMAL,
+        observed_at=clock.now() - timedelta(minutes=late_after, seconds=1),
+    )
+    assert not inside.late and outside.late
+    sheet = vitals.flowsheet(ctx, ana, sid)
+    assert [r.record.late for r in sheet] == [True, False]
+    # The note's flowsheet rows carry the mark (the PDF prints "Late entry (entered HH:MM)").
+    from nursestation.app.notes import build_note_content
+
+    with ctx.tx() as s:
+        content = build_note_content(ctx, s, sid, clock.now(), 1)
+    assert [v.late for v in content.vitals] == [True, False]

@@ -209,3 +209,45 @@ def test_administrator_cannot_give(qtbot, ctx, people, infusing) -> None:
     p.set_session(infusing)
     assert not p.give_btn.isEnabled()
     assert p.table.rowCount() == 0  # an administrator does not see clinical data
+
+
+def test_labetalol_with_a_normal_bp_is_refused_and_only_a_charge_nurse_is_offered_override(
+    qtbot, panel, ctx, people, clock, refusals, monkeypatch
+) -> None:
+    """Issue 13: labetalol was given with the latest BP at 126/80."""
+    clock.advance(minutes=5)
+    vitals.record_vitals(ctx, people["nurse"], panel.session_id, {"sbp": 126, "dbp": 80})
+    asked: list[str] = []
+    answer: list[str | None] = [None]
+
+    def ask(_parent, _title, label):
+        asked.append(label)
+        return answer[0]
+
+    monkeypatch.setattr(medications_panel, "ask_text", ask)
+    # The nurse: refused, not asked for an override, the form kept.
+    dlg = panel.make_give_dialog("bp_above_limit")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.drug.currentData() == "labetalol"
+    qtbot.mouseClick(dlg.save_btn, Qt.MouseButton.LeftButton)
+    assert asked == [] and len(refusals) == 1
+    assert "BP 126/80, within limits" in refusals[0] and "BP 126/80" in dlg.error.text()
+    assert dlg.result() != dlg.DialogCode.Accepted and dlg.dose.text() == "20"
+    assert _administrations(ctx) == []
+
+    # The charge nurse: asked for a reason; Cancel gives nothing.
+    panel.station.set_actor(people["charge"])
+    dlg = panel.make_give_dialog("bp_above_limit")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.mouseClick(dlg.save_btn, Qt.MouseButton.LeftButton)
+    assert len(asked) == 1 and "within limits" in asked[0] and "reason" in asked[0]
+    assert _administrations(ctx) == [] and len(refusals) == 2
+    # With a reason the dose is given and the override stored with who gave it.
+    answer[0] = "symptomatic hypertension, arterial line 192/108"
+    qtbot.mouseClick(dlg.save_btn, Qt.MouseButton.LeftButton)
+    assert dlg.result() == dlg.DialogCode.Accepted
+    (row,) = _administrations(ctx)
+    assert row.indication_override_reason == answer[0]
+    assert row.indication_override_by == people["charge"].user_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import Qt
 from sqlalchemy import select
 from support import T0
 
@@ -31,8 +31,8 @@ def window(qtbot, ctx, people):
 def _fill_check_in(qtbot, dlg: CheckInDialog) -> None:
     qtbot.keyClicks(dlg.mrn, "K-2001")
     qtbot.keyClicks(dlg.name, "Doe, Jane")
-    dlg.dob.setDate(QDate(1985, 4, 2))
-    dlg.weight.setValue(70)
+    qtbot.keyClicks(dlg.dob, "1985-04-02")
+    qtbot.keyClicks(dlg.weight, "70")
     qtbot.mouseClick(dlg.register_btn, Qt.MouseButton.LeftButton)
     dlg.consent.setChecked(True)
     dlg.identity.setChecked(True)
@@ -42,9 +42,11 @@ def _fill_check_in(qtbot, dlg: CheckInDialog) -> None:
     dlg.contra_screened.setChecked(True)
     dlg.inter_screened.setChecked(True)
     qtbot.keyClicks(dlg.iv_site, "left forearm")
+    dlg.iv_gauge.setCurrentIndex(dlg.iv_gauge.findData(22))
     dlg.iv_patent.setChecked(True)
-    dlg.solids.setDateTime(dlg.solids.dateTime().addSecs(-10 * 3600))
-    dlg.liquids.setDateTime(dlg.liquids.dateTime().addSecs(-4 * 3600))
+    now = dlg.station.ctx.now().astimezone()
+    qtbot.keyClicks(dlg.solids, (now - timedelta(hours=10)).strftime("%Y-%m-%d %H:%M"))
+    qtbot.keyClicks(dlg.liquids, (now - timedelta(hours=4)).strftime("%Y-%m-%d %H:%M"))
 
 
 def test_nurse_runs_a_session_through_the_widgets(
@@ -132,7 +134,8 @@ def test_refused_check_in_keeps_what_was_typed(qtbot, window, monkeypatch) -> No
     qtbot.addWidget(dlg)
     qtbot.keyClicks(dlg.mrn, "K-9")
     qtbot.keyClicks(dlg.name, "Roe, Rita")
-    dlg.weight.setValue(400)
+    qtbot.keyClicks(dlg.dob, "1990-05-06")
+    qtbot.keyClicks(dlg.weight, "400")
     qtbot.keyClicks(dlg.escort_name, "Sam")
     qtbot.mouseClick(dlg.register_btn, Qt.MouseButton.LeftButton)
     assert shown and "Weight 400 kg is impossible: allowed 20–350 kg" in shown[-1]

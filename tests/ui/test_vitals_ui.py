@@ -141,6 +141,7 @@ def test_concerning_value_asks_for_confirmation(ui, qtbot, questions) -> None:
 
 def test_observed_time_editable_and_late_marked(ui, qtbot, clock) -> None:
     station, sid = ui
+    clock.advance(minutes=40)  # 30 min back must still be after the check-in
     form = VitalsEntryForm(station, session_id=sid)
     qtbot.addWidget(form)
     type_values(qtbot, form, sbp="120", dbp="80")
@@ -150,6 +151,64 @@ def test_observed_time_editable_and_late_marked(ui, qtbot, clock) -> None:
     stored = readings(station.ctx)[-1]
     assert stored.late
     assert abs((clock.now() - stored.observed_at) - timedelta(minutes=30)) < timedelta(minutes=1)
+
+
+def test_observed_time_follows_the_clock_until_the_nurse_changes_it(ui, qtbot, clock) -> None:
+    """Issue 13: a reading typed at 15:02 in a form opened at 14:52 was stored as 14:52."""
+    station, sid = ui
+    form = VitalsEntryForm(station, session_id=sid)
+    qtbot.addWidget(form)
+    opened = clock.now()
+    clock.advance(minutes=10)
+    # The shown time moves with the clock (the timer runs follow_clock).
+    qtbot.waitUntil(lambda: form.observed_at() > opened + timedelta(minutes=9), timeout=3000)
+    assert not form.time_edited
+    type_values(qtbot, form, sbp="120", dbp="80")
+    qtbot.mouseClick(form.save_btn, Qt.MouseButton.LeftButton)
+    first = readings(station.ctx)[-1]
+    assert first.observed_at == clock.now() and not first.late
+
+    # The nurse steps the minutes back by five with the keyboard: that time stays.
+    clock.advance(minutes=1)
+    form.follow_clock()
+    form.observed.setFocus()
+    form.observed.setCurrentSection(form.observed.Section.MinuteSection)
+    for _ in range(5):
+        qtbot.keyClick(form.observed, Qt.Key.Key_Down)
+    assert form.time_edited
+    chosen = form.observed_at()
+    assert timedelta(minutes=4) < clock.now() - chosen <= timedelta(minutes=5)
+    clock.advance(minutes=2)
+    form.follow_clock()
+    assert form.observed_at() == chosen  # kept, not pulled back to the clock
+    type_values(qtbot, form, sbp="122", dbp="78")
+    qtbot.mouseClick(form.save_btn, Qt.MouseButton.LeftButton)
+    second = readings(station.ctx)[-1]
+    assert second.observed_at == chosen
+    # After a save the form is cleared and follows the clock again.
+    assert not form.time_edited
+
+
+def test_observed_time_before_check_in_is_refused_and_form_kept(
+    ui, qtbot, clock, questions
+) -> None:
+    from nursestation.db.models import InfusionSession
+
+    station, sid = ui
+    _asked, warned, _answer = questions
+    with station.ctx.tx() as s:
+        checked_in_at = s.get(InfusionSession, sid).checked_in_at
+    form = VitalsEntryForm(station, session_id=sid)
+    qtbot.addWidget(form)
+    type_values(qtbot, form, sbp="120", dbp="80", hr="70")
+    form.observed.setDateTime(form.observed.dateTime().addSecs(-60 * 60))
+    n = len(readings(station.ctx))
+    qtbot.mouseClick(form.save_btn, Qt.MouseButton.LeftButton)
+    assert len(readings(station.ctx)) == n
+    local = checked_in_at.astimezone().strftime("%H:%M")
+    assert warned and f"before the check-in at {local}" in warned[-1]
+    assert "before the check-in" in form.late_label.text()
+    assert form.edits["sbp"].text() == "120" and form.edits["hr"].text() == "70"
 
 
 def test_critical_reading_raises_visible_high_alarm_then_ack_and_pause(
