@@ -108,6 +108,77 @@ def judge(
     return {b.param: b for b in evaluate(vi, baseline, limits)}
 
 
+class Judge:
+    """`judge` for one session's baseline and limits, remembering answers: a monitor sends the
+    same values many times over, and the flowsheet of a long session judges thousands."""
+
+    def __init__(self, baseline: VitalsInput | None, limits: VitalLimits) -> None:
+        self.baseline = baseline
+        self.limits = limits
+        self._memo: dict[tuple[Any, ...], dict[str, LimitBreach]] = {}
+
+    def __call__(
+        self,
+        values: Mapping[str, float | None],
+        *,
+        sedation_scale: str | None = None,
+        sedation_score: float | None = None,
+        with_baseline: bool = True,
+    ) -> dict[str, LimitBreach]:
+        """The breaches of `values` (judged against the baseline unless `with_baseline` is
+        False, as for the baseline reading itself)."""
+        key = (
+            tuple(values.get(p) for p in PARAMS),
+            sedation_scale,
+            sedation_score,
+            with_baseline,
+        )
+        found = self._memo.get(key)
+        if found is None:
+            found = judge(
+                values,
+                self.baseline if with_baseline else None,
+                self.limits,
+                sedation_scale=sedation_scale,
+                sedation_score=sedation_score,
+            )
+            self._memo[key] = found
+        return found
+
+
+def reading_of(
+    row: Any,
+    judged: Judge,
+    *,
+    superseded_by: int | None = None,
+    is_baseline: bool = False,
+    payload: Any = None,
+) -> Reading:
+    """A `Reading` from a stored row (anything with the vital_readings column names as
+    attributes: id, observed_at, source, sbp … temp_c, hr, pulse_rate, supersedes_id,
+    sedation_scale, sedation_score), judged against the limits."""
+    hr, from_pulse = heart_rate(row.hr, getattr(row, "pulse_rate", None))
+    values = {p: getattr(row, p) for p in PARAMS if p != "hr"}
+    values["hr"] = hr
+    flags = judged(
+        values,
+        sedation_scale=row.sedation_scale,
+        sedation_score=row.sedation_score,
+        with_baseline=not is_baseline,
+    )
+    return Reading(
+        row.id,
+        row.observed_at,
+        "device" if row.source == "device" else "manual",
+        {p: float(v) for p, v in values.items() if v is not None},
+        flags,
+        hr_from_pulse=from_pulse,
+        superseded_by=superseded_by,
+        supersedes=row.supersedes_id,
+        payload=payload,
+    )
+
+
 @dataclass(frozen=True)
 class ParamSummary:
     """One parameter over an interval: last value, minimum and maximum with their flags."""
@@ -150,7 +221,9 @@ class FlowRow:
     @property
     def key(self) -> tuple[str, Any]:
         """Stable identity across updates: the reading id, or the interval start."""
-        return ("interval", self.at) if self.kind == "interval" else ("reading", self.reading_ids[0])
+        return (
+            ("interval", self.at) if self.kind == "interval" else ("reading", self.reading_ids[0])
+        )
 
     @property
     def sort_key(self) -> tuple[datetime, int, int]:
