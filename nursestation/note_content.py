@@ -282,7 +282,8 @@ class NoteContent:
     addendum: AddendumInfo | None = None
     signature_slots: tuple[SignatureSlot, ...] = (NURSE_SLOT, CHARGE_SLOT)
     display_tz: str | None = None
-    vitals_interval_s: int | None = None  # resolution of device data in `vitals` (None: every reading)
+    # Resolution of the device data in `vitals`, in seconds (None: every reading is a row).
+    vitals_interval_s: int | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

@@ -482,7 +482,9 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
     correction = None
     if r.supersedes_id is not None:
         when = _hm(original.recorded_at, tz) if original is not None else "?"
-        correction = f"Corrects the entry made at {when}: {r.correction_reason or 'no reason given'}"
+        correction = (
+            f"Corrects the entry made at {when}: {r.correction_reason or 'no reason given'}"
+        )
     elif reading.superseded_by is not None:
         correction = "Superseded by a later correction"
     return VitalsRow(
