@@ -127,16 +127,23 @@ class Judge:
     ) -> dict[str, LimitBreach]:
         """The breaches of `values` (judged against the baseline unless `with_baseline` is
         False, as for the baseline reading itself)."""
-        key = (
-            tuple(values.get(p) for p in PARAMS),
-            sedation_scale,
-            sedation_score,
-            with_baseline,
+        return self.of(
+            tuple(values.get(p) for p in PARAMS), sedation_scale, sedation_score, with_baseline
         )
+
+    def of(
+        self,
+        values: tuple[float | None, ...],
+        sedation_scale: str | None,
+        sedation_score: float | None,
+        with_baseline: bool,
+    ) -> dict[str, LimitBreach]:
+        """As calling it, with the values as a tuple in PARAMS order (the memo key)."""
+        key = (values, sedation_scale, sedation_score, with_baseline)
         found = self._memo.get(key)
         if found is None:
             found = judge(
-                values,
+                dict(zip(PARAMS, values, strict=True)),
                 self.baseline if with_baseline else None,
                 self.limits,
                 sedation_scale=sedation_scale,
@@ -158,19 +165,13 @@ def reading_of(
     attributes: id, observed_at, source, sbp … temp_c, hr, pulse_rate, supersedes_id,
     sedation_scale, sedation_score), judged against the limits."""
     hr, from_pulse = heart_rate(row.hr, getattr(row, "pulse_rate", None))
-    values = {p: getattr(row, p) for p in PARAMS if p != "hr"}
-    values["hr"] = hr
-    flags = judged(
-        values,
-        sedation_scale=row.sedation_scale,
-        sedation_score=row.sedation_score,
-        with_baseline=not is_baseline,
-    )
+    values = (row.sbp, row.dbp, row.map, hr, row.spo2, row.rr, row.etco2, row.temp_c)
+    flags = judged.of(values, row.sedation_scale, row.sedation_score, not is_baseline)
     return Reading(
         row.id,
         row.observed_at,
         "device" if row.source == "device" else "manual",
-        {p: float(v) for p, v in values.items() if v is not None},
+        {p: float(v) for p, v in zip(PARAMS, values, strict=True) if v is not None},
         flags,
         hr_from_pulse=from_pulse,
         superseded_by=superseded_by,

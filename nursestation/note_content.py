@@ -45,8 +45,8 @@ class VitalsRow:
 
     `kind` "interval" is a summary of the device readings observed from `observed_at` to `until`
     (`count` of them, at the clinic-set resolution): the values are the last of the interval and
-    `flags` name the interval's flagged minimum or maximum ("LOW (notify): min 89"); each flagged
-    reading is also a row of its own. `hr_from_pulse`: the HR is the oximeter's pulse rate
+    `flags` name the interval's flagged minimum or maximum ("LOW (notify): min 89", the value also
+    in `extremes`); each flagged reading is also a row of its own. `hr_from_pulse`: the HR is the oximeter's pulse rate
     (no ECG heart rate)."""
 
     observed_at: datetime
@@ -69,6 +69,7 @@ class VitalsRow:
     until: datetime | None = None
     count: int = 1
     hr_from_pulse: bool = False
+    extremes: Mapping[str, float] = field(default_factory=dict)  # interval: flagged min/max
 
     def value(self, param: str) -> float | None:
         """The value of one of VITAL_PARAMS."""

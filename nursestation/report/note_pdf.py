@@ -169,6 +169,9 @@ class _Fmt:
     def hm(self, when: datetime | None) -> str:
         return "—" if when is None else self.local(when).strftime("%H:%M")
 
+    def hms(self, when: datetime) -> str:
+        return self.local(when).strftime("%H:%M:%S")
+
     def full(self, when: datetime | None) -> str:
         return "—" if when is None else self.local(when).strftime("%Y-%m-%d %H:%M %Z")
 
@@ -479,17 +482,26 @@ def _vitals_cells(v: VitalsRow) -> tuple[list[str], list[str]]:
     for param in VITAL_PARAMS:
         value = v.value(param)
         flag = v.flags.get(param)
-        text = _num(value)
+        # Blank = not measured: most monitor rows carry SpO2 and HR only, and an empty cell
+        # costs nothing to draw.
+        text = "" if value is None else _num(value)
         if param == "hr" and v.hr_from_pulse and value is not None:
             text += " PR"
         if flag:
-            text += "▼" if flag.upper().startswith("LOW") else "▲"
+            arrow = "▼" if flag.upper().startswith("LOW") else "▲"
             if v.kind == "interval":
+                # The last value of the interval, then the flagged extreme: "99 ▼88".
+                extreme = v.extremes.get(param)
+                if extreme is None or extreme == value:
+                    text += arrow
+                else:
+                    text += f" {arrow}{_num(extreme)}"
                 notes.append(f"{_label(param)} {flag}")
             else:
+                text += arrow
                 notes.append(f"{_label(param)} {_num(value)} {flag}")
         texts[param] = text
-    bp = f"{texts['sbp']}/{texts['dbp']}"
+    bp = f"{texts['sbp'] or '—'}/{texts['dbp'] or '—'}" if texts["sbp"] or texts["dbp"] else ""
     return [
         bp,
         texts["map"],
@@ -563,9 +575,11 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             intervals += 1
             source += f" ×{v.count}"
             entered = ""
+        # A monitor reading shown in full carries its second: several may share a minute.
+        observed = f.hms(v.observed_at) if v.source != "manual" and v.kind != "interval" else None
         body.append(
             [
-                f.hm(v.observed_at),
+                observed or f.hm(v.observed_at),
                 entered,
                 _t(source),
                 *values,
@@ -585,7 +599,7 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
                     ("FONTNAME", (col, 0), (col, 0), FONT_BOLD),
                 ]
         styles.append(extra)
-    widths = [32, 44, 46, 56, 26, 34, 30, 22, 30, 28, 46, CONTENT_WIDTH - 394]
+    widths = [42, 38, 48, 56, 26, 36, 34, 22, 30, 28, 40, CONTENT_WIDTH - 400]
     # Tables of FLOWSHEET_CHUNK rows, each with its heading row: splitting one long table across
     # pages costs time quadratic in its length; chunks keep the note's build linear.
     for start in range(0, len(body), FLOWSHEET_CHUNK):
@@ -599,8 +613,9 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     interval_note = (
         f"Monitor data at {resolution} resolution: a row “dev N ×k” gives the last values of the "
         f"{resolution} starting at its time, summarising k readings; a minimum or maximum that "
-        "crossed a limit in that interval is written in the last column, and every reading that "
-        "crossed a limit is also listed in full. The full monitor stream is kept in the record "
+        "crossed a limit in that interval follows the last value (“99 ▼88”) and is written in the "
+        "last column, and every reading that crossed a limit is also listed in full, with its "
+        "second. The full monitor stream is kept in the record "
         "and in the export. "
         if intervals
         else ""
@@ -611,7 +626,7 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             f'<font color="{NOTIFY_FG.hexval()}"><b>▲/▼ amber = notify threshold</b></font>; '
             "each flag is also written out in the last column. “=” entered at the time observed; "
             "LATE = entered after the clinic's late-entry limit. Superseded rows stay on the record. "
-            "HR “PR” = pulse rate from the oximeter (no ECG heart rate). "
+            "A blank cell: not measured. HR “PR” = pulse rate from the oximeter (no ECG heart rate). "
             + interval_note
             + "Sources: manual = typed by the nurse"
             + "".join(f"; {code} = {_esc(name)}" for name, code in devices.items())
