@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, tzinfo
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import __version__, infusion
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.flowsheet import device_text, stored_vitals
 from nursestation.app.sessions import baseline_vitals, events_of, get_session_row, planned_of
 from nursestation.config import StationConfig
 from nursestation.db.models import (
@@ -218,7 +218,7 @@ def build_note_content(
     patient = row.patient
     events = events_of(s, session_id)
     start_at = next((e.at for e in events if e.kind == infusion.START), None)
-    records = _stored_vitals(s, session_id)
+    records = stored_vitals(s, session_id)
     base = baseline_vitals(s, session_id, before=start_at) if start_at else None
     header = NoteHeader(
         patient_name=patient.name,
@@ -373,32 +373,6 @@ def _checklist_rows(
     return tuple(rows)
 
 
-_VITAL_COLUMNS = (
-    VitalReading.id, VitalReading.observed_at, VitalReading.recorded_at, VitalReading.sbp,
-    VitalReading.dbp, VitalReading.map, VitalReading.hr, VitalReading.pulse_rate,
-    VitalReading.spo2, VitalReading.rr, VitalReading.etco2, VitalReading.temp_c,
-    VitalReading.sedation_scale, VitalReading.sedation_score, VitalReading.source,
-    VitalReading.entered_by, VitalReading.device_port, VitalReading.device_protocol,
-    VitalReading.device_id, VitalReading.late, VitalReading.supersedes_id,
-    VitalReading.correction_reason,
-)  # fmt: skip
-
-
-_StoredVital = namedtuple("_StoredVital", [c.key for c in _VITAL_COLUMNS])  # type: ignore[misc]
-
-
-def _stored_vitals(s: Session, session_id: int) -> list[Any]:
-    """Every stored reading of the session (device stream included) in observed order, as named
-    tuples: a 2-hour 1 Hz session is 7,200 of them; ORM objects (and SQLAlchemy rows, whose
-    attribute access is slow) cost several times more."""
-    rows = s.execute(
-        select(*_VITAL_COLUMNS)
-        .where(VitalReading.session_id == session_id)
-        .order_by(VitalReading.observed_at, VitalReading.id)
-    ).tuples()
-    return [_StoredVital._make(r) for r in rows]
-
-
 def _flowsheet_rows(
     ctx: AppContext, records: Sequence[Any], base: VitalReading | None, interval_s: int
 ) -> list[FlowRow]:
@@ -439,12 +413,6 @@ def _breach_text(b: LimitBreach) -> str:
     return f"{word} ({tier})"
 
 
-def _device_text(r: Any) -> str:
-    return f"device {r.device_protocol} on {r.device_port}" + (
-        f" (id {r.device_id})" if r.device_id else ""
-    )
-
-
 def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
     """One flowsheet row as the note prints it."""
     from nursestation.limits import SEDATION_PARAM
@@ -467,7 +435,7 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
         return VitalsRow(
             observed_at=fr.at,
             recorded_at=fr.at,
-            source=_device_text(by_id[fr.reading_ids[-1]]),
+            source=device_text(by_id[fr.reading_ids[-1]]),
             **{("temp" if p == "temp_c" else p): fr.value(p) for p in _ROW_PARAMS},
             flags=flags,
             kind="interval",
@@ -500,7 +468,7 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
     return VitalsRow(
         observed_at=r.observed_at,
         recorded_at=r.recorded_at,
-        source="manual" if r.source == "manual" else _device_text(r),
+        source="manual" if r.source == "manual" else device_text(r),
         **{("temp" if p == "temp_c" else p): reading.values.get(p) for p in _ROW_PARAMS},
         sedation=sedation,
         flags=flags,

@@ -1,8 +1,12 @@
 """Live trend of a session: blood pressure (systolic, diastolic, mean) above, HR and SpO2 below,
 against wall-clock time, with infusion start/pause/stop and medications marked by labelled
-vertical lines. New data only marks the chart dirty; a 1 Hz timer redraws (never per sample)."""
+vertical lines. New readings are appended to the chart's arrays (grown by doubling, never rebuilt
+for an append); a 1 Hz timer redraws only when points or markers arrived (never per sample).
+HR is the ECG heart rate, else the oximeter's pulse rate."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,8 +14,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from nursestation.app.vitals import ChartMarker, TrendData
+from nursestation.flowsheet import Reading
 
 REDRAW_MS = 1000
+SYMBOLS_UP_TO = 400  # beyond this many points the per-point symbols are dropped (a 1 Hz stream)
 # Curve look: colour AND line style/symbol differ, so the chart reads in greyscale too.
 CURVES = {
     "sbp": ("SBP", "#c62828", "t", pg.QtCore.Qt.PenStyle.SolidLine),
@@ -79,8 +85,10 @@ class TrendChart(QWidget):
         self.marker_lines: list[pg.InfiniteLine] = []
         self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._pending: TrendData | None = None
-        self.data: TrendData | None = None
+        self._data: TrendData | None = None
+        self._drawn_n: int | None = None
         self.redraws = 0
+        self.clear()
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
         root.addWidget(self.layout_)
@@ -92,8 +100,97 @@ class TrendChart(QWidget):
         """Queue new data; the chart redraws on its next timer tick."""
         self._pending = data
 
+    # -- fed by readings (the Vitals tab) ----------------------------------------------------
+
+    def clear(self) -> None:
+        """No points, no markers."""
+        self._n = 0
+        self._cap = 0
+        self._x = np.empty(0)
+        self._y = {key: np.empty(0) for key in self.curves}
+        self._ids: list[int] = []
+        self._markers_now: tuple[ChartMarker, ...] = ()
+        self._markers_drawn: tuple[ChartMarker, ...] | None = None
+        self._points_dirty = True
+
+    def set_readings(self, readings: list[Reading]) -> None:
+        """Chart these readings (corrected originals left out), replacing what was there."""
+        live = sorted(
+            (r for r in readings if r.superseded_by is None), key=lambda r: (r.observed_at, r.id)
+        )
+        markers = self._markers_now
+        self.clear()
+        self._markers_now = markers
+        self._extend(live)
+
+    def append(self, readings: tuple[Reading, ...] | list[Reading]) -> None:
+        """Add new readings at the end of the arrays (a reading older than the last point, e.g.
+        a late entry, is put in its place by one sort)."""
+        live = sorted(
+            (r for r in readings if r.superseded_by is None), key=lambda r: (r.observed_at, r.id)
+        )
+        if not live:
+            return
+        last = self._x[self._n - 1] if self._n else -np.inf
+        self._extend(live)
+        if live[0].observed_at.timestamp() < last:
+            order = np.argsort(self._x[: self._n], kind="stable")
+            self._x[: self._n] = self._x[: self._n][order]
+            for key in self._y:
+                self._y[key][: self._n] = self._y[key][: self._n][order]
+            self._ids = [self._ids[i] for i in order]
+
+    def set_markers(self, markers: tuple[ChartMarker, ...]) -> None:
+        """Infusion events and medications to mark (redrawn only when they change)."""
+        self._markers_now = tuple(markers)
+        self._points_dirty = True
+
+    def _extend(self, live: list[Reading]) -> None:
+        need = self._n + len(live)
+        if need > self._cap:
+            cap = max(256, need, 2 * self._cap)
+            x = np.full(cap, np.nan)
+            x[: self._n] = self._x[: self._n]
+            self._x = x
+            for key in self._y:
+                y = np.full(cap, np.nan)
+                y[: self._n] = self._y[key][: self._n]
+                self._y[key] = y
+            self._cap = cap
+        for r in live:
+            i = self._n
+            self._x[i] = r.observed_at.timestamp()
+            for key in self._y:
+                self._y[key][i] = r.values.get(key, np.nan)
+            self._ids.append(r.id)
+            self._n += 1
+        self._points_dirty = True
+
+    def _draw_points(self) -> None:
+        self._points_dirty = False
+        n = self._n
+        xs = self._x[:n]
+        symbols = n <= SYMBOLS_UP_TO
+        for key, curve in self.curves.items():
+            has_symbol = curve.opts.get("symbol") is not None
+            if symbols != has_symbol:
+                curve.setSymbol(CURVES[key][2] if symbols else None)
+            curve.setData(xs, self._y[key][:n])
+        if self._markers_now != self._markers_drawn:
+            self._markers_drawn = self._markers_now
+            self._draw_markers(self._markers_now)
+        self.redraws += 1
+        self._drawn_n = n
+        self._data = None  # built on demand (`data`): drawing does not need it
+        if n:
+            pad = 120.0
+            self.bp_plot.setXRange(xs.min() - pad, xs.max() + pad, padding=0)
+
     def redraw(self) -> None:
         """Draw the queued data (no-op when nothing changed)."""
+        if self._points_dirty:
+            self._draw_points()
+            return
         data = self._pending
         if data is None:
             return
@@ -133,6 +230,26 @@ class TrendChart(QWidget):
                 plot.addItem(line)
                 self._placed.append((plot, line))
                 self.marker_lines.append(line)
+
+    @property
+    def data(self) -> TrendData | None:
+        """What the chart shows (built on demand from the arrays when fed by readings)."""
+        if self._data is None and self._drawn_n is not None:
+            n = self._drawn_n
+            self._data = TrendData(
+                times=tuple(datetime.fromtimestamp(t, UTC) for t in self._x[:n]),
+                series={
+                    k: tuple(None if np.isnan(v) else float(v) for v in y[:n])
+                    for k, y in self._y.items()
+                },
+                markers=self._markers_drawn or (),
+            )
+        return self._data
+
+    @data.setter
+    def data(self, value: TrendData | None) -> None:
+        self._data = value
+        self._drawn_n = None
 
     def marker_labels(self) -> list[str]:
         """Labels of the markers drawn (for tests)."""
