@@ -86,7 +86,7 @@ class TrendChart(QWidget):
         self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._pending: TrendData | None = None
         self._data: TrendData | None = None
-        self._drawn_n: int | None = None
+        self._drawn_n: dict[str, int] | None = None
         self.redraws = 0
         self.clear()
         root = QVBoxLayout(self)
@@ -104,87 +104,80 @@ class TrendChart(QWidget):
 
     def clear(self) -> None:
         """No points, no markers."""
-        self._n = 0
-        self._cap = 0
-        self._x = np.empty(0)
+        # One growing array pair per series: a monitor sends SpO2 every second but BP every few
+        # minutes, and a shared time axis full of gaps would leave the BP line invisible.
+        self._n = dict.fromkeys(self.curves, 0)
+        self._x = {key: np.empty(0) for key in self.curves}
         self._y = {key: np.empty(0) for key in self.curves}
-        self._ids: list[int] = []
         self._markers_now: tuple[ChartMarker, ...] = ()
         self._markers_drawn: tuple[ChartMarker, ...] | None = None
         self._points_dirty = True
 
     def set_readings(self, readings: list[Reading]) -> None:
         """Chart these readings (corrected originals left out), replacing what was there."""
-        live = sorted(
-            (r for r in readings if r.superseded_by is None), key=lambda r: (r.observed_at, r.id)
-        )
         markers = self._markers_now
         self.clear()
         self._markers_now = markers
-        self._extend(live)
+        self.append(readings)
 
     def append(self, readings: tuple[Reading, ...] | list[Reading]) -> None:
         """Add new readings at the end of the arrays (a reading older than the last point, e.g.
-        a late entry, is put in its place by one sort)."""
+        a late entry, is put in its place by one sort of that series)."""
         live = sorted(
             (r for r in readings if r.superseded_by is None), key=lambda r: (r.observed_at, r.id)
         )
-        if not live:
-            return
-        last = self._x[self._n - 1] if self._n else -np.inf
-        self._extend(live)
-        if live[0].observed_at.timestamp() < last:
-            order = np.argsort(self._x[: self._n], kind="stable")
-            self._x[: self._n] = self._x[: self._n][order]
-            for key in self._y:
-                self._y[key][: self._n] = self._y[key][: self._n][order]
-            self._ids = [self._ids[i] for i in order]
+        for key in self.curves:
+            points = [(r.observed_at.timestamp(), r.values[key]) for r in live if key in r.values]
+            if points:
+                self._extend(key, points)
+        self._points_dirty = self._points_dirty or bool(live)
 
     def set_markers(self, markers: tuple[ChartMarker, ...]) -> None:
         """Infusion events and medications to mark (redrawn only when they change)."""
         self._markers_now = tuple(markers)
         self._points_dirty = True
 
-    def _extend(self, live: list[Reading]) -> None:
-        need = self._n + len(live)
-        if need > self._cap:
-            cap = max(256, need, 2 * self._cap)
-            x = np.full(cap, np.nan)
-            x[: self._n] = self._x[: self._n]
-            self._x = x
-            for key in self._y:
-                y = np.full(cap, np.nan)
-                y[: self._n] = self._y[key][: self._n]
-                self._y[key] = y
-            self._cap = cap
-        for r in live:
-            i = self._n
-            self._x[i] = r.observed_at.timestamp()
-            for key in self._y:
-                self._y[key][i] = r.values.get(key, np.nan)
-            self._ids.append(r.id)
-            self._n += 1
-        self._points_dirty = True
+    def _extend(self, key: str, points: list[tuple[float, float]]) -> None:
+        n = self._n[key]
+        need = n + len(points)
+        if need > len(self._x[key]):
+            cap = max(256, need, 2 * len(self._x[key]))
+            for arrays in (self._x, self._y):
+                grown = np.empty(cap)
+                grown[:n] = arrays[key][:n]
+                arrays[key] = grown
+        xs, ys = self._x[key], self._y[key]
+        last = xs[n - 1] if n else -np.inf
+        xs[n:need] = [p[0] for p in points]
+        ys[n:need] = [p[1] for p in points]
+        self._n[key] = need
+        if points[0][0] < last:
+            order = np.argsort(xs[:need], kind="stable")
+            xs[:need] = xs[:need][order]
+            ys[:need] = ys[:need][order]
 
     def _draw_points(self) -> None:
         self._points_dirty = False
-        n = self._n
-        xs = self._x[:n]
-        symbols = n <= SYMBOLS_UP_TO
+        lo, hi = np.inf, -np.inf
         for key, curve in self.curves.items():
+            n = self._n[key]
+            xs = self._x[key][:n]
+            symbols = n <= SYMBOLS_UP_TO
             has_symbol = curve.opts.get("symbol") is not None
             if symbols != has_symbol:
                 curve.setSymbol(CURVES[key][2] if symbols else None)
             curve.setData(xs, self._y[key][:n])
+            if n:
+                lo, hi = min(lo, xs[0]), max(hi, xs[n - 1])
         if self._markers_now != self._markers_drawn:
             self._markers_drawn = self._markers_now
             self._draw_markers(self._markers_now)
         self.redraws += 1
-        self._drawn_n = n
+        self._drawn_n = dict(self._n)
         self._data = None  # built on demand (`data`): drawing does not need it
-        if n:
+        if hi >= lo:
             pad = 120.0
-            self.bp_plot.setXRange(xs.min() - pad, xs.max() + pad, padding=0)
+            self.bp_plot.setXRange(lo - pad, hi + pad, padding=0)
 
     def redraw(self) -> None:
         """Draw the queued data (no-op when nothing changed)."""
@@ -233,14 +226,20 @@ class TrendChart(QWidget):
 
     @property
     def data(self) -> TrendData | None:
-        """What the chart shows (built on demand from the arrays when fed by readings)."""
+        """What the chart shows (built on demand from the arrays when fed by readings): the
+        times of all points and each series on them (None where a series has no point)."""
         if self._data is None and self._drawn_n is not None:
-            n = self._drawn_n
+            drawn = self._drawn_n
+            per = {
+                k: dict(zip(self._x[k][: drawn[k]], self._y[k][: drawn[k]], strict=True))
+                for k in self.curves
+            }
+            stamps = sorted({t for points in per.values() for t in points})
             self._data = TrendData(
-                times=tuple(datetime.fromtimestamp(t, UTC) for t in self._x[:n]),
+                times=tuple(datetime.fromtimestamp(t, UTC) for t in stamps),
                 series={
-                    k: tuple(None if np.isnan(v) else float(v) for v in y[:n])
-                    for k, y in self._y.items()
+                    k: tuple(float(per[k][t]) if t in per[k] else None for t in stamps)
+                    for k in self.curves
                 },
                 markers=self._markers_drawn or (),
             )

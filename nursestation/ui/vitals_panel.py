@@ -49,18 +49,18 @@ from nursestation.ui.vitals_entry import VitalsEntryDialog, VitalsEntryForm
 # (title, vital param or None, fixed width in px): fixed widths, so no column is re-measured
 # when rows arrive.
 COLUMNS: tuple[tuple[str, str | None, int], ...] = (
-    ("#", None, 64),
-    ("Observed", None, 110),
-    ("SBP", "sbp", 92),
-    ("DBP", "dbp", 92),
-    ("MAP", "map", 80),
-    ("HR", "hr", 100),
-    ("SpO2", "spo2", 100),
-    ("RR", "rr", 70),
-    ("EtCO2", "etco2", 70),
-    ("Temp", "temp_c", 70),
-    ("Sedation", "sedation", 110),
-    ("Source", None, 260),
+    ("#", None, 60),
+    ("Observed", None, 100),
+    ("SBP", "sbp", 130),
+    ("DBP", "dbp", 110),
+    ("MAP", "map", 110),
+    ("HR", "hr", 110),
+    ("SpO2", "spo2", 175),
+    ("RR", "rr", 60),
+    ("EtCO2", "etco2", 64),
+    ("Temp", "temp_c", 60),
+    ("Sedation", "sedation", 100),
+    ("Source", None, 240),
     ("Notes", None, 300),
 )
 TITLES = [c for c, _, _ in COLUMNS]
@@ -214,6 +214,9 @@ def cell_text(fr: FlowRow, col: int) -> str:
     if title == "Observed":
         if info is None:
             return f"{local_hm(fr.at)}–{local_hm(fr.end)}"
+        if r is not None and r.source == "device":
+            # A monitor reading shown in full carries its second: several may share a minute.
+            return info.observed_at.astimezone().strftime("%H:%M:%S")
         return local_hm(info.observed_at) + (" (late)" if info.late else "")
     if title == "Source":
         if info is None:
@@ -243,6 +246,8 @@ def cell_text(fr: FlowRow, col: int) -> str:
     if worst is None:
         return text
     extreme = s.low if worst.direction == "low" else s.high
+    if extreme == value:
+        return f"{text} {_mark(worst)}"
     label = "min" if worst.direction == "low" else "max"
     return f"{text} ({label} {fmt_num(extreme)} {_mark(worst)})"
 
@@ -255,7 +260,7 @@ def _notes(fr: FlowRow, info: RowInfo | None) -> str:
             for k, s in fr.summary.items()
             for b in s.flags
         ]
-        return "; ".join([*flagged, "double-click for every reading"])
+        return "; ".join(flagged)
     notes = []
     if info.late:
         notes.append(f"late entry (entered {local_hm(info.recorded_at)})")
