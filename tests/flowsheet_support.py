@@ -23,7 +23,7 @@ from nursestation.clock import FakeClock
 from nursestation.db.models import VitalReading
 from nursestation.dosing import Protocol
 
-DESAT_START_S = 1800  # 30 min after start: 20 s of SpO2 88 %
+DESAT_START_S = 1830  # 30.5 min after start: 20 s of SpO2 88 %
 DESAT_SECONDS = 20
 HIGH_NIBP_MIN = (25, 30)  # NIBP minutes (after start) with SBP 152: above the advisory 140
 
