@@ -603,7 +603,12 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     # Tables of FLOWSHEET_CHUNK rows, each with its heading row: splitting one long table across
     # pages costs time quadratic in its length; chunks keep the note's build linear.
     for start in range(0, len(body), FLOWSHEET_CHUNK):
-        chunk = body[start : start + FLOWSHEET_CHUNK]
+        # An empty cell as an empty flowable list: reportlab then skips it instead of drawing
+        # an empty string (most cells of a monitor row are empty).
+        chunk = [
+            [() if isinstance(c, str) and not c else c for c in row]
+            for row in body[start : start + FLOWSHEET_CHUNK]
+        ]
         extra = [("ALIGN", (3, 1), (9, -1), "RIGHT")]
         for i, row_styles in enumerate(styles[start : start + FLOWSHEET_CHUNK], start=1):
             extra += [(cmd, (c0, i), (c1, i), *rest) for cmd, (c0, _), (c1, _), *rest in row_styles]
