@@ -41,7 +41,13 @@ class ChecklistRow:
 
 @dataclass(frozen=True)
 class VitalsRow:
-    """One vital-signs set. `flags` maps a param in VITAL_PARAMS to text like "HIGH (action)"."""
+    """One vital-signs set. `flags` maps a param in VITAL_PARAMS to text like "HIGH (action)".
+
+    `kind` "interval" is a summary of the device readings observed from `observed_at` to `until`
+    (`count` of them, at the clinic-set resolution): the values are the last of the interval and
+    `flags` name the interval's flagged minimum or maximum ("LOW (notify): min 89", the value also
+    in `extremes`); each flagged reading is also a row of its own. `hr_from_pulse`: the HR is the oximeter's pulse rate
+    (no ECG heart rate)."""
 
     observed_at: datetime
     recorded_at: datetime
@@ -59,6 +65,11 @@ class VitalsRow:
     late: bool = False
     superseded: bool = False
     correction: str | None = None
+    kind: str = "reading"  # reading | interval
+    until: datetime | None = None
+    count: int = 1
+    hr_from_pulse: bool = False
+    extremes: Mapping[str, float] = field(default_factory=dict)  # interval: flagged min/max
 
     def value(self, param: str) -> float | None:
         """The value of one of VITAL_PARAMS."""
@@ -272,6 +283,8 @@ class NoteContent:
     addendum: AddendumInfo | None = None
     signature_slots: tuple[SignatureSlot, ...] = (NURSE_SLOT, CHARGE_SLOT)
     display_tz: str | None = None
+    # Resolution of the device data in `vitals`, in seconds (None: every reading is a row).
+    vitals_interval_s: int | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

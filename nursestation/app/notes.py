@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from nursestation import __version__, infusion
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.flowsheet import device_text, stored_vitals
 from nursestation.app.sessions import baseline_vitals, events_of, get_session_row, planned_of
-from nursestation.app.vitals import VitalsRecord, readings_in
 from nursestation.config import StationConfig
 from nursestation.db.models import (
     AlarmEvent,
@@ -42,6 +42,8 @@ from nursestation.db.models import (
 )
 from nursestation.db.queries import current_rows
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, NOT_PERMITTED, DomainError
+from nursestation.flowsheet import FlowRow, FlowsheetSettings, Judge, build_rows, reading_of
+from nursestation.limits import TIER_RANK, LimitBreach
 from nursestation.note_content import (
     CHARGE_SLOT,
     NURSE_SLOT,
@@ -216,7 +218,7 @@ def build_note_content(
     patient = row.patient
     events = events_of(s, session_id)
     start_at = next((e.at for e in events if e.kind == infusion.START), None)
-    records = readings_in(s, session_id)
+    records = stored_vitals(s, session_id)
     base = baseline_vitals(s, session_id, before=start_at) if start_at else None
     header = NoteHeader(
         patient_name=patient.name,
@@ -230,14 +232,22 @@ def build_note_content(
         prescriber=row.prescriber,
         allergies=", ".join(patient.allergies or []) or NONE_RECORDED,
     )
-    vitals_rows = _vitals_rows(ctx, records, base, tz)
+    interval_s = FlowsheetSettings.from_settings(ctx.settings).interval_s
+    flow = _flowsheet_rows(ctx, records, base, interval_s)
+    by_id = {r.id: r for r in records}
+    vitals_rows = [_vitals_row(fr, tz, by_id) for fr in flow]
     baseline_row = next(
-        (v for r, v in zip(records, vitals_rows, strict=True) if base and r.id == base.id), None
+        (
+            v
+            for fr, v in zip(flow, vitals_rows, strict=True)
+            if base is not None and fr.reading is not None and fr.reading.id == base.id
+        ),
+        None,
     )
     infusion_rec = _infusion_record(ctx, s, row, events, generated_at, names)
     origin = start_at or (records[0].observed_at if records else None)
     meds = _medications(ctx, s, session_id, tz, names)
-    series, markers = _charts(records, events, meds, origin)
+    series, markers = _charts(flow, events, meds, origin)
     discharge_data = _discharge_data(ctx, s, session_id)
     discharge = _discharge(ctx, s, row, names, discharge_data)
     return NoteContent(
@@ -260,6 +270,7 @@ def build_note_content(
         addendum=addendum,
         signature_slots=signature_slots,
         display_tz=tz_name,
+        vitals_interval_s=interval_s,
     )
 
 
@@ -362,74 +373,113 @@ def _checklist_rows(
     return tuple(rows)
 
 
-def _vitals_rows(
-    ctx: AppContext, records: Sequence[VitalsRecord], base: VitalReading | None, tz: tzinfo
-) -> list[VitalsRow]:
-    from nursestation.limits import SEDATION_PARAM, VitalLimits, evaluate
-    from nursestation.vitals import SEDATION_LABELS, VitalsInput
+def _flowsheet_rows(
+    ctx: AppContext, records: Sequence[Any], base: VitalReading | None, interval_s: int
+) -> list[FlowRow]:
+    """The note's flowsheet from the same core as the screen (nursestation.flowsheet): device
+    data one row per `interval_s`, manual entries, flagged readings and corrections in full."""
+    from nursestation.limits import VitalLimits
+    from nursestation.vitals import VitalsInput
 
     limits = VitalLimits.from_settings(ctx.settings)
     baseline_input = (
-        VitalsInput(sbp=base.sbp, dbp=base.dbp, map=base.map, hr=base.hr, spo2=base.spo2,
+        VitalsInput(sbp=base.sbp, dbp=base.dbp, map=base.map,
+                    hr=base.hr if base.hr is not None else base.pulse_rate, spo2=base.spo2,
                     rr=base.rr, etco2=base.etco2, temp_c=base.temp_c)
         if base is not None
         else None
     )  # fmt: skip
+    judged = Judge(baseline_input, limits)
+    superseded_by = {r.supersedes_id: r.id for r in records if r.supersedes_id is not None}
     by_id = {r.id: r for r in records}
-    out: list[VitalsRow] = []
-    for r in records:
-        values = VitalsInput(
-            sbp=r.sbp, dbp=r.dbp, map=r.map, hr=r.hr, spo2=r.spo2, rr=r.rr, etco2=r.etco2,
-            temp_c=r.temp_c, sedation_scale=r.sedation_scale, sedation_score=r.sedation_score,
-        )  # fmt: skip
-        is_base = base is not None and r.id == base.id
-        breaches = evaluate(values, None if is_base else baseline_input, limits)
-        flags: dict[str, str] = {}
-        sedation = None
-        if r.sedation_scale and r.sedation_score is not None:
-            label = SEDATION_LABELS.get(r.sedation_scale, r.sedation_scale)
-            sedation = f"{label} {_num(r.sedation_score)}"
-        for b in breaches:
-            word = "HIGH" if b.direction == "high" else "LOW"
-            tier = _TIER_WORDS.get(b.tier, b.tier)
-            if b.basis == "baseline" and b.change_pct is not None:
-                text = f"{word} ({tier}, {b.change_pct:+g}% vs baseline)"
-            else:
-                text = f"{word} ({tier})"
-            if b.param == SEDATION_PARAM:
-                sedation = f"{sedation} {text}" if sedation else text
-            else:
-                flags[b.param] = text
-        correction = None
-        if r.supersedes_id is not None:
-            old = by_id.get(r.supersedes_id)
-            when = _hm(old.recorded_at, tz) if old else "?"
-            correction = (
-                f"Corrects the entry made at {when}: {r.correction_reason or 'no reason given'}"
-            )
-        elif r.superseded_by is not None:
-            correction = "Superseded by a later correction"
-        out.append(
-            VitalsRow(
-                observed_at=r.observed_at,
-                recorded_at=r.recorded_at,
-                source="manual" if r.source == "manual" else r.source_detail,
-                sbp=r.sbp,
-                dbp=r.dbp,
-                map=r.map,
-                hr=r.hr,
-                spo2=r.spo2,
-                rr=r.rr,
-                etco2=r.etco2,
-                temp=r.temp_c,
-                sedation=sedation,
-                flags=flags,
-                late=r.late,
-                superseded=r.superseded_by is not None,
-                correction=correction,
-            )
+    readings = [
+        reading_of(
+            r,
+            judged,
+            superseded_by=superseded_by.get(r.id),
+            is_baseline=base is not None and r.id == base.id,
+            payload=(r, by_id.get(r.supersedes_id) if r.supersedes_id is not None else None),
         )
-    return out
+        for r in records
+    ]
+    return build_rows(readings, interval_s)
+
+
+def _breach_text(b: LimitBreach) -> str:
+    word = "HIGH" if b.direction == "high" else "LOW"
+    tier = _TIER_WORDS.get(b.tier, b.tier)
+    if b.basis == "baseline" and b.change_pct is not None:
+        return f"{word} ({tier}, {b.change_pct:+g}% vs baseline)"
+    return f"{word} ({tier})"
+
+
+def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
+    """One flowsheet row as the note prints it."""
+    from nursestation.limits import SEDATION_PARAM
+    from nursestation.vitals import SEDATION_LABELS
+
+    if fr.reading is None:  # an interval of device readings: last values, flagged extremes
+        flags: dict[str, str] = {}
+        extremes: dict[str, float] = {}
+        for param, summary in fr.summary.items():
+            texts = [
+                f"{_breach_text(b)}: {'min' if b.direction == 'low' else 'max'} {_num(b.value)}"
+                for b in summary.flags
+            ]
+            if texts:
+                name = "temp" if param == "temp_c" else param
+                flags[name] = "; ".join(texts)
+                # The most severe extreme is printed beside the last value.
+                worst = max(summary.flags, key=lambda b: TIER_RANK[b.tier])
+                extremes[name] = worst.value
+        return VitalsRow(
+            observed_at=fr.at,
+            recorded_at=fr.at,
+            source=device_text(by_id[fr.reading_ids[-1]]),
+            **{("temp" if p == "temp_c" else p): fr.value(p) for p in _ROW_PARAMS},
+            flags=flags,
+            kind="interval",
+            until=fr.end,
+            extremes=extremes,
+            count=fr.count,
+            hr_from_pulse=fr.hr_from_pulse,
+        )
+    reading = fr.reading
+    r, original = reading.payload
+    flags = {}
+    sedation = None
+    if r.sedation_scale and r.sedation_score is not None:
+        label = SEDATION_LABELS.get(r.sedation_scale, r.sedation_scale)
+        sedation = f"{label} {_num(r.sedation_score)}"
+    for b in reading.flags.values():
+        text = _breach_text(b)
+        if b.param == SEDATION_PARAM:
+            sedation = f"{sedation} {text}" if sedation else text
+        else:
+            flags["temp" if b.param == "temp_c" else b.param] = text
+    correction = None
+    if r.supersedes_id is not None:
+        when = _hm(original.recorded_at, tz) if original is not None else "?"
+        correction = (
+            f"Corrects the entry made at {when}: {r.correction_reason or 'no reason given'}"
+        )
+    elif reading.superseded_by is not None:
+        correction = "Superseded by a later correction"
+    return VitalsRow(
+        observed_at=r.observed_at,
+        recorded_at=r.recorded_at,
+        source="manual" if r.source == "manual" else device_text(r),
+        **{("temp" if p == "temp_c" else p): reading.values.get(p) for p in _ROW_PARAMS},
+        sedation=sedation,
+        flags=flags,
+        late=r.late,
+        superseded=reading.superseded_by is not None,
+        correction=correction,
+        hr_from_pulse=reading.hr_from_pulse,
+    )
+
+
+_ROW_PARAMS = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c")
 
 
 def _drug_name(ctx: AppContext, key: str) -> str:
@@ -577,18 +627,27 @@ def _medications(
 
 
 def _charts(
-    records: Sequence[VitalsRecord],
+    flow: Sequence[FlowRow],
     events: Sequence[infusion.InfusionEvent],
     meds: Sequence[MedicationRow],
     origin: datetime | None,
 ) -> tuple[tuple[ChartSeries, ...], tuple[ChartMarker, ...]]:
+    """Trend series at the flowsheet's resolution: each interval's last values and every reading
+    shown in full (corrected originals left out)."""
     if origin is None:
         return (), ()
 
     def minute(when: datetime) -> float:
         return round((when - origin).total_seconds() / 60.0, 2)
 
-    live = [r for r in records if r.superseded_by is None]
+    points: list[tuple[datetime, FlowRow]] = []
+    for fr in flow:
+        if fr.reading is not None:
+            if fr.reading.superseded_by is None:
+                points.append((fr.reading.observed_at, fr))
+        elif fr.last_at is not None:
+            points.append((fr.last_at, fr))
+    points.sort(key=lambda p: p[0])
     spec = (("SBP", "bp", "sbp"), ("DBP", "bp", "dbp"), ("MAP", "bp", "map"),
             ("HR", "hr_spo2", "hr"), ("SpO2", "hr_spo2", "spo2"))  # fmt: skip
     series = tuple(
@@ -596,9 +655,9 @@ def _charts(
             name,
             chart,
             tuple(
-                (minute(r.observed_at), float(getattr(r, attr)))
-                for r in live
-                if getattr(r, attr) is not None
+                (minute(at), float(value))
+                for at, fr in points
+                if (value := fr.value(attr)) is not None
             ),
         )
         for name, chart, attr in spec

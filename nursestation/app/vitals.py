@@ -418,40 +418,54 @@ CHART_PARAMS = ("sbp", "dbp", "map", "hr", "spo2")
 def trend_data(ctx: AppContext, actor: Actor, session_id: int) -> TrendData:
     """What the trend chart draws: valid current readings (corrected originals left out) and
     markers for infusion events and medications given."""
-    from nursestation.app.sessions import events_of
-    from nursestation.db.models import MedicationAdministration
-
     ctx.require(actor, "view_session")
     with ctx.tx() as s:
         get_session_row(s, session_id)
         rows = [r for r in readings_in(s, session_id) if r.superseded_by is None]
-        markers: list[ChartMarker] = []
-        for e in events_of(s, session_id):
-            label = _EVENT_LABELS.get(e.kind, e.kind)
-            if e.kind == "rate_change" and e.rate_mg_per_h is not None:
-                label = f"Rate {e.rate_mg_per_h:g} mg/h"
-            elif e.kind == "pause" and e.reason:
-                label = f"Paused: {e.reason}"
-            markers.append(ChartMarker(e.at, e.kind, label))
-        meds = list(
-            s.execute(
-                select(MedicationAdministration)
-                .where(MedicationAdministration.session_id == session_id)
-                .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
-            ).scalars()
-        )
-        replaced = {m.supersedes_id for m in meds if m.supersedes_id is not None}
-        for m in meds:
-            if m.id not in replaced:
-                markers.append(
-                    ChartMarker(m.given_at, "medication", f"{m.drug} {m.dose:g} {m.unit} {m.route}")
-                )
-    markers.sort(key=lambda mk: mk.at)
+        markers = _markers(s, session_id)
     return TrendData(
         times=tuple(r.observed_at for r in rows),
         series={p: tuple(getattr(r, p) for r in rows) for p in CHART_PARAMS},
-        markers=tuple(markers),
+        markers=markers,
     )
+
+
+def chart_markers(ctx: AppContext, actor: Actor, session_id: int) -> tuple[ChartMarker, ...]:
+    """The trend chart's markers alone (infusion events, medications given): the chart appends
+    readings as they arrive and asks for these separately."""
+    ctx.require(actor, "view_session")
+    with ctx.tx() as s:
+        get_session_row(s, session_id)
+        return _markers(s, session_id)
+
+
+def _markers(s: Session, session_id: int) -> tuple[ChartMarker, ...]:
+    from nursestation.app.sessions import events_of
+    from nursestation.db.models import MedicationAdministration
+
+    markers: list[ChartMarker] = []
+    for e in events_of(s, session_id):
+        label = _EVENT_LABELS.get(e.kind, e.kind)
+        if e.kind == "rate_change" and e.rate_mg_per_h is not None:
+            label = f"Rate {e.rate_mg_per_h:g} mg/h"
+        elif e.kind == "pause" and e.reason:
+            label = f"Paused: {e.reason}"
+        markers.append(ChartMarker(e.at, e.kind, label))
+    meds = list(
+        s.execute(
+            select(MedicationAdministration)
+            .where(MedicationAdministration.session_id == session_id)
+            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
+        ).scalars()
+    )
+    replaced = {m.supersedes_id for m in meds if m.supersedes_id is not None}
+    for m in meds:
+        if m.id not in replaced:
+            markers.append(
+                ChartMarker(m.given_at, "medication", f"{m.drug} {m.dose:g} {m.unit} {m.route}")
+            )
+    markers.sort(key=lambda mk: mk.at)
+    return tuple(markers)
 
 
 # ---------------------------------------------------------------- assessments

@@ -169,6 +169,9 @@ class _Fmt:
     def hm(self, when: datetime | None) -> str:
         return "—" if when is None else self.local(when).strftime("%H:%M")
 
+    def hms(self, when: datetime) -> str:
+        return self.local(when).strftime("%H:%M:%S")
+
     def full(self, when: datetime | None) -> str:
         return "—" if when is None else self.local(when).strftime("%Y-%m-%d %H:%M %Z")
 
@@ -469,6 +472,9 @@ def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     return out
 
 
+FLOWSHEET_CHUNK = 40  # rows per Table: reportlab splits one long table in quadratic time
+
+
 def _vitals_cells(v: VitalsRow) -> tuple[list[str], list[str]]:
     """Value texts (with ▲/▼ on flagged values) and the flag sentences for the Notes column."""
     texts: dict[str, str] = {}
@@ -476,12 +482,26 @@ def _vitals_cells(v: VitalsRow) -> tuple[list[str], list[str]]:
     for param in VITAL_PARAMS:
         value = v.value(param)
         flag = v.flags.get(param)
-        text = _num(value)
+        # Blank = not measured: most monitor rows carry SpO2 and HR only, and an empty cell
+        # costs nothing to draw.
+        text = "" if value is None else _num(value)
+        if param == "hr" and v.hr_from_pulse and value is not None:
+            text += " PR"
         if flag:
-            text += "▼" if flag.upper().startswith("LOW") else "▲"
-            notes.append(f"{_label(param)} {_num(value)} {flag}")
+            arrow = "▼" if flag.upper().startswith("LOW") else "▲"
+            if v.kind == "interval":
+                # The last value of the interval, then the flagged extreme: "99 ▼88".
+                extreme = v.extremes.get(param)
+                if extreme is None or extreme == value:
+                    text += arrow
+                else:
+                    text += f" {arrow}{_num(extreme)}"
+                notes.append(f"{_label(param)} {flag}")
+            else:
+                text += arrow
+                notes.append(f"{_label(param)} {_num(value)} {flag}")
         texts[param] = text
-    bp = f"{texts['sbp']}/{texts['dbp']}"
+    bp = f"{texts['sbp'] or '—'}/{texts['dbp'] or '—'}" if texts["sbp"] or texts["dbp"] else ""
     return [
         bp,
         texts["map"],
@@ -495,6 +515,14 @@ def _vitals_cells(v: VitalsRow) -> tuple[list[str], list[str]]:
 
 def _label(param: str) -> str:
     return {"spo2": "SpO2", "etco2": "EtCO2", "temp": "Temp"}.get(param, param.upper())
+
+
+def _resolution(seconds: int | None) -> str:
+    if seconds is None:
+        return "every reading"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
@@ -515,11 +543,13 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         "Sedation",
         "Flags and notes",
     ]
-    rows: list[list[Any]] = [header]
-    extra: list[tuple[Any, ...]] = [("ALIGN", (3, 1), (9, -1), "RIGHT")]
+    body: list[list[Any]] = []
+    styles: list[list[tuple[Any, ...]]] = []  # per body row, with row index 0
     devices: dict[str, str] = {}
     col_of = {"sbp": 3, "dbp": 3, "map": 4, "hr": 5, "spo2": 6, "rr": 7, "etco2": 8, "temp": 9}
-    for i, v in enumerate(n.vitals, start=1):
+    intervals = 0
+    for v in n.vitals:
+        extra: list[tuple[Any, ...]] = []
         values, notes = _vitals_cells(v)
         entered = f.hm(v.recorded_at) if v.recorded_at != v.observed_at else "="
         note_parts = [
@@ -533,17 +563,23 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             note_parts.append(f"<b>Late entry</b> (entered {f.hm(v.recorded_at)})")
         if v.superseded:
             note_parts.insert(0, "<b>SUPERSEDED</b>")
-            extra.append(("TEXTCOLOR", (0, i), (10, i), MUTED))
-            extra.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#f0f0f0")))
+            extra.append(("TEXTCOLOR", (0, 0), (10, 0), MUTED))
+            extra.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")))
         if v.correction:
             note_parts.append(_esc(v.correction))
         if v.source == "manual":
             source = "manual"
         else:
             source = devices.setdefault(v.source, f"dev {len(devices) + 1}")
-        rows.append(
+        if v.kind == "interval":
+            intervals += 1
+            source += f" ×{v.count}"
+            entered = ""
+        # A monitor reading shown in full carries its second: several may share a minute.
+        observed = f.hms(v.observed_at) if v.source != "manual" and v.kind != "interval" else None
+        body.append(
             [
-                f.hm(v.observed_at),
+                observed or f.hm(v.observed_at),
                 entered,
                 _t(source),
                 *values,
@@ -558,20 +594,46 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
                     continue
                 fg, bg = _flag_colours(flag)
                 extra += [
-                    ("TEXTCOLOR", (col, i), (col, i), fg),
-                    ("BACKGROUND", (col, i), (col, i), bg),
-                    ("FONTNAME", (col, i), (col, i), FONT_BOLD),
+                    ("TEXTCOLOR", (col, 0), (col, 0), fg),
+                    ("BACKGROUND", (col, 0), (col, 0), bg),
+                    ("FONTNAME", (col, 0), (col, 0), FONT_BOLD),
                 ]
-    widths = [44, 50, 38, 56, 28, 24, 30, 22, 32, 30, 46, CONTENT_WIDTH - 400]
-    out.append(_table(rows, widths, extra))
+        styles.append(extra)
+    widths = [42, 38, 48, 56, 26, 36, 34, 22, 30, 28, 40, CONTENT_WIDTH - 400]
+    # Tables of FLOWSHEET_CHUNK rows, each with its heading row: splitting one long table across
+    # pages costs time quadratic in its length; chunks keep the note's build linear.
+    for start in range(0, len(body), FLOWSHEET_CHUNK):
+        # An empty cell as an empty flowable list: reportlab then skips it instead of drawing
+        # an empty string (most cells of a monitor row are empty).
+        chunk = [
+            [() if isinstance(c, str) and not c else c for c in row]
+            for row in body[start : start + FLOWSHEET_CHUNK]
+        ]
+        extra = [("ALIGN", (3, 1), (9, -1), "RIGHT")]
+        for i, row_styles in enumerate(styles[start : start + FLOWSHEET_CHUNK], start=1):
+            extra += [(cmd, (c0, i), (c1, i), *rest) for cmd, (c0, _), (c1, _), *rest in row_styles]
+        out.append(_table([header, *chunk], widths, extra))
     out.append(Spacer(1, 2))
+    resolution = _resolution(n.vitals_interval_s)
+    interval_note = (
+        f"Monitor data at {resolution} resolution: a row “dev N ×k” gives the last values of the "
+        f"{resolution} starting at its time, summarising k readings; a minimum or maximum that "
+        "crossed a limit in that interval follows the last value (“99 ▼88”) and is written in the "
+        "last column, and every reading that crossed a limit is also listed in full, with its "
+        "second. The full monitor stream is kept in the record "
+        "and in the export. "
+        if intervals
+        else ""
+    )
     out.append(
         _p(
             f'Flags: <font color="{ACTION_FG.hexval()}"><b>▲/▼ red = action threshold</b></font>, '
             f'<font color="{NOTIFY_FG.hexval()}"><b>▲/▼ amber = notify threshold</b></font>; '
             "each flag is also written out in the last column. “=” entered at the time observed; "
             "LATE = entered after the clinic's late-entry limit. Superseded rows stay on the record. "
-            "Sources: manual = typed by the nurse"
+            "A blank cell: not measured. HR “PR” = pulse rate from the oximeter (no ECG heart rate). "
+            + interval_note
+            + "Sources: manual = typed by the nurse"
             + "".join(f"; {code} = {_esc(name)}" for name, code in devices.items())
             + ".",
             "small",

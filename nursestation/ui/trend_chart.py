@@ -1,8 +1,12 @@
 """Live trend of a session: blood pressure (systolic, diastolic, mean) above, HR and SpO2 below,
 against wall-clock time, with infusion start/pause/stop and medications marked by labelled
-vertical lines. New data only marks the chart dirty; a 1 Hz timer redraws (never per sample)."""
+vertical lines. New readings are appended to the chart's arrays (grown by doubling, never rebuilt
+for an append); a 1 Hz timer redraws only when points or markers arrived (never per sample).
+HR is the ECG heart rate, else the oximeter's pulse rate."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,8 +14,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from nursestation.app.vitals import ChartMarker, TrendData
+from nursestation.flowsheet import Reading
 
 REDRAW_MS = 1000
+SYMBOLS_UP_TO = 400  # beyond this many points the per-point symbols are dropped (a 1 Hz stream)
 # Curve look: colour AND line style/symbol differ, so the chart reads in greyscale too.
 CURVES = {
     "sbp": ("SBP", "#c62828", "t", pg.QtCore.Qt.PenStyle.SolidLine),
@@ -79,8 +85,10 @@ class TrendChart(QWidget):
         self.marker_lines: list[pg.InfiniteLine] = []
         self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._pending: TrendData | None = None
-        self.data: TrendData | None = None
+        self._data: TrendData | None = None
+        self._drawn_n: dict[str, int] | None = None
         self.redraws = 0
+        self.clear()
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
         root.addWidget(self.layout_)
@@ -92,8 +100,90 @@ class TrendChart(QWidget):
         """Queue new data; the chart redraws on its next timer tick."""
         self._pending = data
 
+    # -- fed by readings (the Vitals tab) ----------------------------------------------------
+
+    def clear(self) -> None:
+        """No points, no markers."""
+        # One growing array pair per series: a monitor sends SpO2 every second but BP every few
+        # minutes, and a shared time axis full of gaps would leave the BP line invisible.
+        self._n = dict.fromkeys(self.curves, 0)
+        self._x = {key: np.empty(0) for key in self.curves}
+        self._y = {key: np.empty(0) for key in self.curves}
+        self._markers_now: tuple[ChartMarker, ...] = ()
+        self._markers_drawn: tuple[ChartMarker, ...] | None = None
+        self._points_dirty = True
+
+    def set_readings(self, readings: list[Reading]) -> None:
+        """Chart these readings (corrected originals left out), replacing what was there."""
+        markers = self._markers_now
+        self.clear()
+        self._markers_now = markers
+        self.append(readings)
+
+    def append(self, readings: tuple[Reading, ...] | list[Reading]) -> None:
+        """Add new readings at the end of the arrays (a reading older than the last point, e.g.
+        a late entry, is put in its place by one sort of that series)."""
+        live = sorted(
+            (r for r in readings if r.superseded_by is None), key=lambda r: (r.observed_at, r.id)
+        )
+        for key in self.curves:
+            points = [(r.observed_at.timestamp(), r.values[key]) for r in live if key in r.values]
+            if points:
+                self._extend(key, points)
+        self._points_dirty = self._points_dirty or bool(live)
+
+    def set_markers(self, markers: tuple[ChartMarker, ...]) -> None:
+        """Infusion events and medications to mark (redrawn only when they change)."""
+        self._markers_now = tuple(markers)
+        self._points_dirty = True
+
+    def _extend(self, key: str, points: list[tuple[float, float]]) -> None:
+        n = self._n[key]
+        need = n + len(points)
+        if need > len(self._x[key]):
+            cap = max(256, need, 2 * len(self._x[key]))
+            for arrays in (self._x, self._y):
+                grown = np.empty(cap)
+                grown[:n] = arrays[key][:n]
+                arrays[key] = grown
+        xs, ys = self._x[key], self._y[key]
+        last = xs[n - 1] if n else -np.inf
+        xs[n:need] = [p[0] for p in points]
+        ys[n:need] = [p[1] for p in points]
+        self._n[key] = need
+        if points[0][0] < last:
+            order = np.argsort(xs[:need], kind="stable")
+            xs[:need] = xs[:need][order]
+            ys[:need] = ys[:need][order]
+
+    def _draw_points(self) -> None:
+        self._points_dirty = False
+        lo, hi = np.inf, -np.inf
+        for key, curve in self.curves.items():
+            n = self._n[key]
+            xs = self._x[key][:n]
+            symbols = n <= SYMBOLS_UP_TO
+            has_symbol = curve.opts.get("symbol") is not None
+            if symbols != has_symbol:
+                curve.setSymbol(CURVES[key][2] if symbols else None)
+            curve.setData(xs, self._y[key][:n])
+            if n:
+                lo, hi = min(lo, xs[0]), max(hi, xs[n - 1])
+        if self._markers_now != self._markers_drawn:
+            self._markers_drawn = self._markers_now
+            self._draw_markers(self._markers_now)
+        self.redraws += 1
+        self._drawn_n = dict(self._n)
+        self._data = None  # built on demand (`data`): drawing does not need it
+        if hi >= lo:
+            pad = 120.0
+            self.bp_plot.setXRange(lo - pad, hi + pad, padding=0)
+
     def redraw(self) -> None:
         """Draw the queued data (no-op when nothing changed)."""
+        if self._points_dirty:
+            self._draw_points()
+            return
         data = self._pending
         if data is None:
             return
@@ -133,6 +223,32 @@ class TrendChart(QWidget):
                 plot.addItem(line)
                 self._placed.append((plot, line))
                 self.marker_lines.append(line)
+
+    @property
+    def data(self) -> TrendData | None:
+        """What the chart shows (built on demand from the arrays when fed by readings): the
+        times of all points and each series on them (None where a series has no point)."""
+        if self._data is None and self._drawn_n is not None:
+            drawn = self._drawn_n
+            per = {
+                k: dict(zip(self._x[k][: drawn[k]], self._y[k][: drawn[k]], strict=True))
+                for k in self.curves
+            }
+            stamps = sorted({t for points in per.values() for t in points})
+            self._data = TrendData(
+                times=tuple(datetime.fromtimestamp(t, UTC) for t in stamps),
+                series={
+                    k: tuple(float(per[k][t]) if t in per[k] else None for t in stamps)
+                    for k in self.curves
+                },
+                markers=self._markers_drawn or (),
+            )
+        return self._data
+
+    @data.setter
+    def data(self, value: TrendData | None) -> None:
+        self._data = value
+        self._drawn_n = None
 
     def marker_labels(self) -> list[str]:
         """Labels of the markers drawn (for tests)."""

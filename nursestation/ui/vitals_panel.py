@@ -1,31 +1,44 @@
 """The Vitals tab of a session: the entry form, the live trend chart and the flowsheet.
 
-Flowsheet values outside a limit are flagged by colour AND text ("185 ▲ACTION"); corrected
-originals stay visible, struck through, with "corrected by #n"; late entries and the source
-(manual by whom, or which device) have their own column.
+The flowsheet is a model (`FlowsheetModel`) fed by appends and changes: device readings one row
+per clinic-set interval (last value, flagged minimum/maximum), manual entries, every flagged
+reading and corrections in full (nursestation.flowsheet); "Show every reading" switches to the raw
+stream and a double-click on an interval row lists the readings it covers. Only readings stored
+since the last look are read, and nothing is read while the tab is hidden.
+
+Values outside a limit are flagged by colour AND text ("185 ▲ACTION"); corrected originals stay
+visible, struck through, with "corrected by #n"; late entries and the source (manual by whom, or
+which device) have their own column. HR from an oximeter's pulse rate is marked "PR".
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QFont
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from nursestation.app import vitals as vitals_service
-from nursestation.app.vitals import FlowsheetRow
+from nursestation.app.flowsheet import FlowsheetDelta, RowInfo, flowsheet_since
+from nursestation.app.vitals import VitalsRecord
 from nursestation.errors import DomainError
+from nursestation.flowsheet import FlowRow, FlowsheetBuilder, Reading
+from nursestation.limits import TIER_RANK, LimitBreach
 from nursestation.scales import SEDATION_SCALES
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.station import Station
@@ -33,24 +46,267 @@ from nursestation.ui.style import fmt_num, local_hm
 from nursestation.ui.trend_chart import TrendChart
 from nursestation.ui.vitals_entry import VitalsEntryDialog, VitalsEntryForm
 
-COLUMNS = (
-    ("#", None),
-    ("Observed", None),
-    ("SBP", "sbp"),
-    ("DBP", "dbp"),
-    ("MAP", "map"),
-    ("HR", "hr"),
-    ("SpO2", "spo2"),
-    ("RR", "rr"),
-    ("EtCO2", "etco2"),
-    ("Temp", "temp_c"),
-    ("Sedation", "sedation"),
-    ("Source", None),
-    ("Notes", None),
+# (title, vital param or None, fixed width in px): fixed widths, so no column is re-measured
+# when rows arrive.
+COLUMNS: tuple[tuple[str, str | None, int], ...] = (
+    ("#", None, 60),
+    ("Observed", None, 100),
+    ("SBP", "sbp", 130),
+    ("DBP", "dbp", 110),
+    ("MAP", "map", 110),
+    ("HR", "hr", 110),
+    ("SpO2", "spo2", 175),
+    ("RR", "rr", 60),
+    ("EtCO2", "etco2", 64),
+    ("Temp", "temp_c", 60),
+    ("Sedation", "sedation", 100),
+    ("Source", None, 240),
+    ("Notes", None, 300),
 )
+TITLES = [c for c, _, _ in COLUMNS]
 # Tier backgrounds: light tints so the text mark stays readable (colour is the second signal).
 TIER_COLOURS = {"advisory": "#d8f6fa", "action": "#fff0a8", "critical": "#ffc9c9"}
+INTERVAL_BG = "#f6f8fa"
 REFRESH_MS = 2000  # device readings arrive without station.changed
+
+
+def _mark(b: LimitBreach) -> str:
+    return ("▲" if b.direction == "high" else "▼") + b.tier.upper()
+
+
+def _worst(flags: Iterable[LimitBreach]) -> LimitBreach | None:
+    return max(flags, key=lambda b: TIER_RANK[b.tier], default=None)
+
+
+class FlowsheetModel(QAbstractTableModel):
+    """Flowsheet rows, newest first, kept up to date by `add` (row inserts and dataChanged, never
+    a reset except on `load` or a change of mode)."""
+
+    def __init__(self, interval_s: int, *, every_reading: bool = False) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.every_reading = every_reading
+        self.builder = FlowsheetBuilder(interval_s, every_reading=every_reading)
+        self._rows: list[FlowRow] = []  # oldest first, as the builder keeps them
+
+    # -- feeding ---------------------------------------------------------------------------------
+
+    def load(self, readings: Iterable[Reading], *, interval_s: int | None = None) -> None:
+        """Start over with these readings (one model reset)."""
+        self.beginResetModel()
+        self.interval_s = interval_s or self.interval_s
+        self.builder = FlowsheetBuilder(self.interval_s, every_reading=self.every_reading)
+        self.builder.add(readings)
+        self._rows = list(self.builder.rows)
+        self.endResetModel()
+
+    def set_every_reading(self, on: bool) -> None:
+        """Switch between interval rows and the raw stream (a reset: the user asked for it)."""
+        if on == self.every_reading:
+            return
+        readings = sorted(self.builder.readings.values(), key=lambda r: r.id)
+        self.every_reading = on
+        self.load(readings)
+
+    def add(self, readings: Sequence[Reading]) -> None:
+        """Take new readings: inserted rows, removed rows and dataChanged, as the core reports."""
+        if not readings:
+            return
+        ch = self.builder.add(readings)
+        root = QModelIndex()
+        for i in ch.removed:  # indexes into the previous list, highest first
+            v = len(self._rows) - 1 - i
+            self.beginRemoveRows(root, v, v)
+            del self._rows[i]
+            self.endRemoveRows()
+        for i in ch.inserted:  # indexes into the new list, lowest first
+            v = len(self._rows) - i  # newest first: list position i is view row n - i
+            self.beginInsertRows(root, v, v)
+            self._rows.insert(i, self.builder.rows[i])
+            self.endInsertRows()
+        last = len(COLUMNS) - 1
+        for i in ch.changed:
+            self._rows[i] = self.builder.rows[i]
+            v = len(self._rows) - 1 - i
+            self.dataChanged.emit(self.index(v, 0), self.index(v, last))
+
+    # -- access ----------------------------------------------------------------------------------
+
+    def row_at(self, view_row: int) -> FlowRow:
+        """The flowsheet row shown at `view_row` (0 = newest)."""
+        return self._rows[len(self._rows) - 1 - view_row]
+
+    def readings_of(self, row: FlowRow) -> list[Reading]:
+        """The raw readings a row covers (for expansion)."""
+        return [self.builder.readings[i] for i in row.reading_ids]
+
+    # -- Qt model --------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid():
+            return None
+        fr = self.row_at(index.row())
+        col = index.column()
+        key = COLUMNS[col][1]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return cell_text(fr, col)
+        if role == Qt.ItemDataRole.UserRole:
+            return fr.reading.id if fr.reading is not None else None
+        corrected = fr.reading is not None and fr.reading.superseded_by is not None
+        flag = _flag(fr, key)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if flag is not None and not corrected:
+                return QBrush(QColor(TIER_COLOURS[flag.tier]))
+            if fr.kind == "interval":
+                return QBrush(QColor(INTERVAL_BG))
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if flag is not None:
+                return flag.text
+            if fr.kind == "interval" and key in fr.summary:
+                s = fr.summary[key]
+                return f"last {fmt_num(s.last)}, min {fmt_num(s.low)}, max {fmt_num(s.high)}"
+            if key == "hr" and fr.hr_from_pulse:
+                return "pulse rate from the oximeter (no ECG heart rate)"
+            return None
+        if role == Qt.ItemDataRole.FontRole:
+            if corrected:
+                f = QFont()
+                f.setStrikeOut(col not in (0, len(COLUMNS) - 1))
+                return f
+            if flag is not None and flag.tier != "advisory":
+                f = QFont()
+                f.setBold(True)
+                return f
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole and corrected:
+            return QBrush(QColor("#888888"))
+        return None
+
+
+def _flag(fr: FlowRow, key: str | None) -> LimitBreach | None:
+    if key is None:
+        return None
+    if fr.reading is not None:
+        return fr.reading.flags.get(key)
+    s = fr.summary.get(key)
+    return _worst(s.flags) if s is not None else None
+
+
+def cell_text(fr: FlowRow, col: int) -> str:
+    """The text of one flowsheet cell."""
+    title, key, _ = COLUMNS[col]
+    r = fr.reading
+    info: RowInfo | None = r.payload if r is not None else None
+    if title == "#":
+        return f"#{r.id}" if r is not None else f"×{fr.count}"
+    if title == "Observed":
+        if info is None:
+            return f"{local_hm(fr.at)}–{local_hm(fr.end)}"
+        if r is not None and r.source == "device":
+            # A monitor reading shown in full carries its second: several may share a minute.
+            return info.observed_at.astimezone().strftime("%H:%M:%S")
+        return local_hm(info.observed_at) + (" (late)" if info.late else "")
+    if title == "Source":
+        if info is None:
+            return f"device, {fr.count} readings" + (
+                " (pulse rate as HR)" if fr.hr_from_pulse else ""
+            )
+        return info.source_detail
+    if title == "Notes":
+        return _notes(fr, info)
+    if key == "sedation":
+        if info is None or info.sedation_scale is None or info.sedation_score is None:
+            return ""
+        scale = SEDATION_SCALES.get(info.sedation_scale)
+        text = f"{scale.name if scale else info.sedation_scale} {fmt_num(info.sedation_score)}"
+        flag = r.flags.get("sedation") if r is not None else None
+        return f"{text} {_mark(flag)}" if flag is not None else text
+    assert key is not None
+    value = fr.value(key)
+    if value is None:
+        return ""
+    text = fmt_num(value) + (" PR" if key == "hr" and fr.hr_from_pulse else "")
+    if r is not None:
+        flag = r.flags.get(key)
+        return f"{text} {_mark(flag)}" if flag is not None else text
+    s = fr.summary[key]
+    worst = _worst(s.flags)
+    if worst is None:
+        return text
+    extreme = s.low if worst.direction == "low" else s.high
+    if extreme == value:
+        return f"{text} {_mark(worst)}"
+    label = "min" if worst.direction == "low" else "max"
+    return f"{text} ({label} {fmt_num(extreme)} {_mark(worst)})"
+
+
+def _notes(fr: FlowRow, info: RowInfo | None) -> str:
+    if info is None:
+        flagged = [
+            f"{k.upper() if k != 'spo2' else 'SpO2'} {'min' if b.direction == 'low' else 'max'} "
+            f"{fmt_num(b.value)} {_mark(b)}"
+            for k, s in fr.summary.items()
+            for b in s.flags
+        ]
+        return "; ".join(flagged)
+    notes = []
+    if info.late:
+        notes.append(f"late entry (entered {local_hm(info.recorded_at)})")
+    if info.supersedes_id is not None:
+        notes.append(f"corrects #{info.supersedes_id}: {info.correction_reason}")
+    if fr.reading is not None and fr.reading.superseded_by is not None:
+        notes.append(f"corrected by #{fr.reading.superseded_by}")
+    return "; ".join(notes)
+
+
+def flowsheet_view(model: FlowsheetModel, parent: QWidget | None = None) -> QTableView:
+    """A table view for the model: fixed column widths and row height (nothing is measured per
+    cell), whole-row single selection, read-only."""
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    vh = view.verticalHeader()
+    vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vh.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    hh = view.horizontalHeader()
+    hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    for i, (_t, _k, width) in enumerate(COLUMNS):
+        hh.resizeSection(i, width)
+    hh.setStretchLastSection(True)
+    return view
+
+
+class ReadingsDialog(QDialog):
+    """The raw readings one interval row stands for."""
+
+    def __init__(self, readings: Sequence[Reading], interval_s: int, title: str, parent: QWidget):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.model = FlowsheetModel(interval_s, every_reading=True)
+        self.model.load(readings)
+        lay = QVBoxLayout(self)
+        self.view = flowsheet_view(self.model, self)
+        lay.addWidget(self.view)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        self.resize(1100, 520)
 
 
 class VitalsPanel(QWidget):
@@ -62,7 +318,9 @@ class VitalsPanel(QWidget):
         super().__init__(parent)
         self.station = station
         self.session_id: int | None = None
-        self.rows: list[FlowsheetRow] = []
+        self._last_id = 0
+        self._basis: tuple[Any, ...] | None = None
+        self._markers: tuple[Any, ...] | None = None
 
         root = QVBoxLayout(self)
         self.alarm_strip: AlarmStrip | None = None
@@ -82,27 +340,30 @@ class VitalsPanel(QWidget):
         top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 3)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.itemSelectionChanged.connect(self._selection_changed)
+        from nursestation.flowsheet import FlowsheetSettings
+
+        self.model = FlowsheetModel(
+            FlowsheetSettings.from_settings(station.ctx.settings).interval_s
+        )
+        self.table = flowsheet_view(self.model)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(self._expand)
 
         sheet_box = QGroupBox("Flowsheet")
         sb = QVBoxLayout(sheet_box)
         bar = QHBoxLayout()
         self.legend = QLabel(
-            "▲ above / ▼ below limit · ADVISORY · ACTION · CRITICAL · (late) = entered late"
+            "▲ above / ▼ below limit · ADVISORY · ACTION · CRITICAL · (late) = entered late · "
+            "PR = pulse rate as HR · shaded rows: monitor data per interval (double-click to expand)"
         )
         self.legend.setStyleSheet("color: #555;")
+        self.every_box = QCheckBox("Show every reading")
+        self.every_box.toggled.connect(self.model.set_every_reading)
         self.correct_btn = QPushButton("Correct selected…")
         self.correct_btn.setEnabled(False)
         self.correct_btn.clicked.connect(self.correct_selected)
         bar.addWidget(self.legend, 1)
+        bar.addWidget(self.every_box)
         bar.addWidget(self.correct_btn)
         sb.addLayout(bar)
         sb.addWidget(self.table)
@@ -116,9 +377,9 @@ class VitalsPanel(QWidget):
         self.message = QLabel("")
         root.addWidget(self.message)
 
-        station.changed.connect(self.refresh)
+        station.changed.connect(self._tick)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._tick)
         self._timer.start(REFRESH_MS)
 
     # -- session -------------------------------------------------------------------------------
@@ -126,6 +387,11 @@ class VitalsPanel(QWidget):
     def set_session(self, session_id: int | None) -> None:
         """Show another session (None: empty panel)."""
         self.session_id = session_id
+        self._last_id = 0
+        self._basis = None
+        self._markers = None
+        self.model.load([])
+        self.chart.clear()
         self.form.set_session(session_id)
         if self.alarm_strip is not None:
             chair = None
@@ -137,109 +403,136 @@ class VitalsPanel(QWidget):
         self.refresh()
         self.chart.redraw()
 
+    def _tick(self) -> None:
+        # Nothing is read for a tab nobody sees; showEvent catches up.
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()
+
     def refresh(self) -> None:
-        """Re-read the flowsheet and queue the chart (it redraws on its own timer)."""
+        """Read the readings stored since the last look and feed them to the flowsheet model and
+        the chart (no-op when nothing new arrived)."""
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
-            self.rows = []
-            self.table.setRowCount(0)
             return
         try:
-            self.rows = self.station.read(vitals_service.flowsheet, self.session_id)
-            trend = self.station.read(vitals_service.trend_data, self.session_id)
+            delta = self.station.read(flowsheet_since, self.session_id, self._last_id)
+            markers = self.station.read(vitals_service.chart_markers, self.session_id)
         except DomainError as exc:
             self.message.setText(exc.message)
             return
         self.message.setText("")
-        self.chart.set_data(trend)
-        self._fill_table()
+        if delta.basis != self._basis:
+            if self._basis is not None:
+                # Another baseline, other limits or interval: judge everything again.
+                delta = self.station.read(flowsheet_since, self.session_id, 0)
+            self._reload(delta)
+        elif delta.readings:
+            self._append(delta)
+        if markers != self._markers:
+            self._markers = markers
+            self.chart.set_markers(markers)
+
+    def _reload(self, delta: FlowsheetDelta) -> None:
+        self._basis = delta.basis
+        self._last_id = delta.last_id
+        self.model.load(delta.readings, interval_s=delta.interval_s)
+        self.chart.set_readings(list(self.model.builder.readings.values()))
+
+    def _append(self, delta: FlowsheetDelta) -> None:
+        self._last_id = delta.last_id
+        selected = self.selected_id()
+        self.model.add(delta.readings)
+        if any(r.supersedes is not None for r in delta.readings):
+            # A correction takes an earlier point off the chart: give it the current readings.
+            self.chart.set_readings(list(self.model.builder.readings.values()))
+        else:
+            self.chart.append(delta.readings)
+        if selected is not None and self.selected_id() != selected:
+            self._select(selected)
 
     # -- flowsheet -----------------------------------------------------------------------------
 
-    def _fill_table(self) -> None:
-        selected = self.selected_id()
-        rows = list(reversed(self.rows))  # newest first
-        self.table.setRowCount(len(rows))
-        for i, fr in enumerate(rows):
-            r = fr.record
-            corrected = fr.corrected_by is not None
-            for j, (_title, key) in enumerate(COLUMNS):
-                item = QTableWidgetItem(self._cell(fr, j, key))
-                item.setData(Qt.ItemDataRole.UserRole, r.id)
-                flag = fr.flags.get(key) if key else None
-                if flag is not None and not corrected:
-                    item.setBackground(QBrush(QColor(TIER_COLOURS[flag.tier])))
-                    item.setToolTip(flag.text)
-                    if flag.tier != "advisory":
-                        f = item.font()
-                        f.setBold(True)
-                        item.setFont(f)
-                if corrected:
-                    f = QFont(item.font())
-                    f.setStrikeOut(j not in (0, len(COLUMNS) - 1))
-                    item.setFont(f)
-                    item.setForeground(QBrush(QColor("#888888")))
-                self.table.setItem(i, j, item)
-            if r.id == selected:
-                self.table.selectRow(i)
-
-    def _cell(self, fr: FlowsheetRow, col: int, key: str | None) -> str:
-        r = fr.record
-        title = COLUMNS[col][0]
-        if title == "#":
-            return f"#{r.id}"
-        if title == "Observed":
-            return local_hm(r.observed_at) + (" (late)" if r.late else "")
-        if title == "Source":
-            return r.source_detail
-        if title == "Notes":
-            notes = []
-            if r.late:
-                notes.append(f"late entry (entered {local_hm(r.recorded_at)})")
-            if r.supersedes_id is not None:
-                notes.append(f"corrects #{r.supersedes_id}: {r.correction_reason}")
-            if fr.corrected_by is not None:
-                notes.append(f"corrected by #{fr.corrected_by}")
-            return "; ".join(notes)
-        if key == "sedation":
-            if r.sedation_scale is None or r.sedation_score is None:
-                return ""
-            name = (
-                SEDATION_SCALES[r.sedation_scale].name
-                if r.sedation_scale in SEDATION_SCALES
-                else r.sedation_scale
-            )
-            text = f"{name} {fmt_num(r.sedation_score)}"
-        else:
-            value = getattr(r, key) if key else None
-            if value is None:
-                return ""
-            text = fmt_num(value)
-        flag = fr.flags.get(key) if key else None
-        return f"{text} {flag.mark}" if flag is not None else text
+    @property
+    def rows(self) -> list[FlowRow]:
+        """The flowsheet rows, newest first."""
+        return [self.model.row_at(i) for i in range(self.model.rowCount())]
 
     def cell_text(self, row: int, title: str) -> str:
         """The text of a flowsheet cell (row 0 = newest), for tests."""
-        col = [c for c, _ in COLUMNS].index(title)
-        item = self.table.item(row, col)
-        return item.text() if item else ""
+        return str(self.model.data(self.model.index(row, TITLES.index(title))) or "")
 
     def selected_id(self) -> int | None:
-        """The reading id of the selected row."""
-        items = self.table.selectedItems()
-        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+        """The reading id of the selected row (None for an interval row)."""
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.data(rows[0], Qt.ItemDataRole.UserRole) if rows else None
 
-    def _selection_changed(self) -> None:
-        rid = self.selected_id()
-        row = next((fr for fr in self.rows if fr.record.id == rid), None)
+    def _select(self, reading_id: int) -> None:
+        for i in range(self.model.rowCount()):
+            fr = self.model.row_at(i)
+            if fr.reading is not None and fr.reading.id == reading_id:
+                self.table.selectRow(i)
+                return
+
+    def _selected_row(self) -> FlowRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.row_at(rows[0].row()) if rows else None
+
+    def _selection_changed(self, *_: Any) -> None:
+        fr = self._selected_row()
         self.correct_btn.setEnabled(
-            row is not None and row.corrected_by is None and self.station.can("correct_vitals")
+            fr is not None
+            and fr.reading is not None
+            and fr.reading.superseded_by is None
+            and self.station.can("correct_vitals")
         )
+
+    def _expand(self, index: QModelIndex) -> None:
+        fr = self.model.row_at(index.row())
+        if fr.kind != "interval":
+            return
+        self.expanded = ReadingsDialog(
+            self.model.readings_of(fr),
+            self.model.interval_s,
+            f"Readings {local_hm(fr.at)}–{local_hm(fr.end)} ({len(fr.reading_ids)} not flagged; "
+            "flagged readings are rows of their own)",
+            self,
+        )
+        self.expanded.open()
 
     def correct_selected(self) -> None:
         """Open the form pre-filled with the selected reading to correct it (with a reason)."""
-        rid = self.selected_id()
-        row = next((fr for fr in self.rows if fr.record.id == rid), None)
-        if row is None or self.session_id is None:
+        fr = self._selected_row()
+        if fr is None or fr.reading is None or self.session_id is None:
             return
-        dlg = VitalsEntryDialog(self.station, self.session_id, self, correcting=row.record)
+        dlg = VitalsEntryDialog(self.station, self.session_id, self, correcting=_record(fr.reading))
         dlg.exec()
+
+
+def _record(r: Reading) -> VitalsRecord:
+    """The reading as the entry form's correction mode expects it (HR: the ECG HR only)."""
+    info: RowInfo = r.payload
+    v = r.values
+    return VitalsRecord(
+        id=r.id,
+        observed_at=info.observed_at,
+        recorded_at=info.recorded_at,
+        sbp=v.get("sbp"),
+        dbp=v.get("dbp"),
+        map=v.get("map"),
+        hr=None if r.hr_from_pulse else v.get("hr"),
+        spo2=v.get("spo2"),
+        rr=v.get("rr"),
+        etco2=v.get("etco2"),
+        temp_c=v.get("temp_c"),
+        sedation_scale=info.sedation_scale,
+        sedation_score=info.sedation_score,
+        source=r.source,
+        source_detail=info.source_detail,
+        late=info.late,
+        supersedes_id=info.supersedes_id,
+        correction_reason=info.correction_reason,
+        superseded_by=r.superseded_by,
+    )

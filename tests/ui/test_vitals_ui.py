@@ -297,7 +297,8 @@ def test_panel_flowsheet_flags_corrections_and_chart(ui, qtbot, questions, clock
     assert "corrects #" in panel.cell_text(0, "Notes")
     assert panel.cell_text(1, "SBP") == "185 ▲ACTION"
     assert panel.cell_text(1, "Notes") == f"corrected by #{rec.id + 1}"
-    assert panel.table.item(1, 2).font().strikeOut()
+    struck = panel.model.data(panel.model.index(1, 2), Qt.ItemDataRole.FontRole)
+    assert struck is not None and struck.strikeOut()
     assert panel.cell_text(0, "Source") == "manual, Ana Ruiz, RN"
     qtbot.waitUntil(
         lambda: panel.chart.data is not None and len(panel.chart.data.times) == 2, timeout=3000
@@ -396,7 +397,7 @@ def test_sixty_minute_session_screenshot(ui, qtbot, clock, tmp_path) -> None:
     _, ys = panel.chart.curves["sbp"].getData()
     assert max(ys) == 204 and list(ys).index(204) == 8  # the rise peaks at 40 min
     assert panel.chart.marker_labels() == ["Infusion start", "labetalol 10 mg IV", "Infusion stop"]
-    assert panel.table.rowCount() == 13
+    assert panel.model.rowCount() == 13
     assert panel.cell_text(4, "SBP") == "204 ▲CRITICAL"
     assert panel.alarm_strip is not None and panel.alarm_strip.alarm_lines()
     out = os.environ.get("VITALS_SCREENSHOT", str(tmp_path / "vitals_panel.png"))
