@@ -56,7 +56,8 @@ def test_every_number_has_a_source() -> None:
         and isinstance(s.value, int | float)
         and not isinstance(s.value, bool)
     ]
-    assert len(numeric) == 8 * 5 + 1
+    # 5 numbers for each of 8 drugs, the overdue delay and the age of an indicating reading
+    assert len(numeric) == 8 * 5 + 2
     missing = [s.path for s in numeric if not s.source]
     assert missing == []
     schedules = [s for s in settings if s.path.endswith(".reassess_min") and s.value]
@@ -67,6 +68,7 @@ def test_every_number_has_a_source() -> None:
     assert sorted(gk) == sorted(
         [
             "formulary.reassessment_overdue_after_min",
+            "formulary.indication_reading_max_age_min",
             "formulary.drugs.ondansetron.cumulative_max",
             "formulary.drugs.metoclopramide.hard_max_single",
             "formulary.drugs.metoclopramide.cumulative_max",
