@@ -424,8 +424,11 @@ def simulator_leftover_reason(b: BindingInfo | DeviceBinding) -> str | None:
 def _is_ephemeral_path(url: str) -> bool:
     if url.startswith("/dev/pts/") or DEMO_PTY_PREFIX in url:
         return True
+    path = Path(url)
+    if not path.is_absolute():
+        return False  # "COM3" and the like: a real port name, never a temporary file
     try:
-        return Path(url).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+        return path.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
     except (OSError, ValueError):
         return False
 

@@ -8,6 +8,7 @@ page at the coordinates in `nursestation.report.layout.NOTE_SIGNATURE_LAYOUT`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from io import BytesIO
@@ -21,6 +22,7 @@ from reportlab.graphics.shapes import Drawing, Group, Line, Path, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -525,6 +527,159 @@ def _resolution(seconds: int | None) -> str:
     return f"{seconds} s"
 
 
+@dataclass
+class _SheetRow:
+    """One flowsheet row as drawn: cell texts, per-cell (colour, background, bold), notes as
+    (text, colour, bold) segments, each starting a line, and a whole-row tint."""
+
+    cells: list[str]
+    styled: dict[int, tuple[colors.Color, colors.Color, bool]]
+    notes: list[tuple[str, colors.Color, bool]]
+    muted: bool = False
+    lines: list[list[tuple[str, colors.Color, bool]]] = field(default_factory=list)
+    height: float = 0.0
+
+
+_SHEET_FONT = 7.5
+_SHEET_NOTE_FONT = 7.2  # the Notes column, as the "small" paragraph style
+_SHEET_LEADING = 9.0
+_SHEET_PAD = 2.0
+_SHEET_RIGHT = range(3, 10)  # value columns, right-aligned
+
+
+class _FlowsheetRows(Flowable):
+    """A run of flowsheet rows drawn directly on the canvas: one text object, one path of grid
+    lines and a rectangle per tinted cell. A reportlab Table spends most of a long note's render
+    time per cell (style lookup, wrap, a text object each); monitor rows are simple."""
+
+    def __init__(self, header: list[str], rows: list[_SheetRow], widths: Sequence[float]) -> None:
+        super().__init__()
+        self.hAlign = "CENTER"  # as a Table
+        self.header = header
+        self.rows = rows
+        self.widths = list(widths)
+        self.xs = [0.0]
+        for w in self.widths:
+            self.xs.append(self.xs[-1] + w)
+        self.head_h = _SHEET_LEADING + 2 * _SHEET_PAD
+        for row in rows:
+            if not row.lines:
+                row.lines = self._wrap_cells(row)
+                row.height = max(len(c) for c in row.lines) * _SHEET_LEADING + 2 * _SHEET_PAD
+
+    def _wrap_cells(self, row: _SheetRow) -> list[list[tuple[str, colors.Color, bool]]]:
+        out = []
+        for col, (text, width) in enumerate(zip(row.cells, self.widths[:-1], strict=False)):
+            fg, _bg, bold = row.styled.get(col, (MUTED if row.muted else colors.black, None, False))
+            font = FONT_BOLD if bold else FONT
+            room = width - 2 * 3
+            parts = (
+                [text]
+                if pdfmetrics.stringWidth(text, font, _SHEET_FONT) <= room
+                else simpleSplit(text, font, _SHEET_FONT, room)
+            )
+            out.append([(t, fg, bold) for t in parts])
+        notes: list[tuple[str, colors.Color, bool]] = []
+        room = self.widths[-1] - 2 * 3
+        for text, fg, bold in row.notes:
+            font = FONT_BOLD if bold else FONT
+            notes += [(t, fg, bold) for t in simpleSplit(text, font, _SHEET_NOTE_FONT, room)]
+        out.append(notes or [("", colors.black, False)])
+        return out
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        self.width = self.xs[-1]
+        self.height = self.head_h + sum(r.height for r in self.rows)
+        return self.width, self.height
+
+    def split(self, avail_width: float, avail_height: float) -> list[Flowable]:
+        used = self.head_h
+        k = 0
+        for row in self.rows:
+            if used + row.height > avail_height:
+                break
+            used += row.height
+            k += 1
+        if k == 0 or k == len(self.rows):
+            return []
+        return [
+            _FlowsheetRows(self.header, self.rows[:k], self.widths),
+            _FlowsheetRows(self.header, self.rows[k:], self.widths),
+        ]
+
+    def draw(self) -> None:
+        c = self.canv
+        top = self.height
+        right = self.xs[-1]
+        # Backgrounds first: the heading, tinted rows, flagged cells.
+        c.setFillColor(HEAD_BG)
+        c.rect(0, top - self.head_h, right, self.head_h, stroke=0, fill=1)
+        y = top - self.head_h
+        for row in self.rows:
+            y -= row.height
+            if row.muted:
+                c.setFillColor(colors.HexColor("#f0f0f0"))
+                c.rect(0, y, right, row.height, stroke=0, fill=1)
+            for col, (_fg, bg, _bold) in row.styled.items():
+                if bg is not None:
+                    c.setFillColor(bg)
+                    c.rect(self.xs[col], y, self.widths[col], row.height, stroke=0, fill=1)
+        # All text in one text object.
+        t = c.beginText()
+        state: tuple[str, Any, float] = ("", None, 0.0)
+
+        def put(
+            x: float,
+            yy: float,
+            text: str,
+            fg: colors.Color,
+            bold: bool,
+            align_right: bool,
+            size: float = _SHEET_FONT,
+        ) -> None:
+            nonlocal state
+            font = FONT_BOLD if bold else FONT
+            if state != (font, fg, size):
+                t.setFont(font, size, _SHEET_LEADING)
+                t.setFillColor(fg)
+                state = (font, fg, size)
+            if align_right:
+                x -= pdfmetrics.stringWidth(text, font, size)
+            t.setTextOrigin(x, yy)
+            t.textOut(text)
+
+        base = top - _SHEET_PAD - _SHEET_FONT
+        for col, title in enumerate(self.header):
+            put(self.xs[col] + 3, base, title, colors.black, True, False)
+        y = top - self.head_h
+        for row in self.rows:
+            first = y - _SHEET_PAD - _SHEET_FONT
+            last = len(row.lines) - 1
+            for col, lines in enumerate(row.lines):
+                right_col = col in _SHEET_RIGHT
+                x = self.xs[col + 1] - 3 if right_col else self.xs[col] + 3
+                size = _SHEET_NOTE_FONT if col == last else _SHEET_FONT
+                for i, (text, fg, bold) in enumerate(lines):
+                    if text:
+                        put(x, first - i * _SHEET_LEADING, text, fg, bold, right_col, size)
+            y -= row.height
+        c.drawText(t)
+        # Grid: one path.
+        c.setStrokeColor(RULE)
+        c.setLineWidth(0.4)
+        path = c.beginPath()
+        ys = [top, top - self.head_h]
+        for row in self.rows:
+            ys.append(ys[-1] - row.height)
+        for yy in ys:
+            path.moveTo(0, yy)
+            path.lineTo(right, yy)
+        for x in self.xs:
+            path.moveTo(x, top)
+            path.lineTo(x, ys[-1])
+        c.drawPath(path, stroke=1, fill=0)
+
+
 def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     out: list[Flowable] = [_p("Intra-procedure and recovery flowsheet", "h2")]
     if not n.vitals:
@@ -543,30 +698,23 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         "Sedation",
         "Flags and notes",
     ]
-    body: list[list[Any]] = []
-    styles: list[list[tuple[Any, ...]]] = []  # per body row, with row index 0
+    body: list[_SheetRow] = []
     devices: dict[str, str] = {}
     col_of = {"sbp": 3, "dbp": 3, "map": 4, "hr": 5, "spo2": 6, "rr": 7, "etco2": 8, "temp": 9}
     intervals = 0
     for v in n.vitals:
-        extra: list[tuple[Any, ...]] = []
         values, notes = _vitals_cells(v)
         entered = f.hm(v.recorded_at) if v.recorded_at != v.observed_at else "="
-        note_parts = [
-            f'<font color="{ACTION_FG.hexval()}"><b>{_esc(t)}</b></font>'
-            if "action" in t.lower()
-            else f'<font color="{NOTIFY_FG.hexval()}"><b>{_esc(t)}</b></font>'
-            for t in notes
+        note_parts: list[tuple[str, colors.Color, bool]] = [
+            (t, ACTION_FG if "action" in t.lower() else NOTIFY_FG, True) for t in notes
         ]
         if v.late:
             entered += " LATE"
-            note_parts.append(f"<b>Late entry</b> (entered {f.hm(v.recorded_at)})")
+            note_parts.append((f"Late entry (entered {f.hm(v.recorded_at)})", colors.black, True))
         if v.superseded:
-            note_parts.insert(0, "<b>SUPERSEDED</b>")
-            extra.append(("TEXTCOLOR", (0, 0), (10, 0), MUTED))
-            extra.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")))
+            note_parts.insert(0, ("SUPERSEDED", colors.black, True))
         if v.correction:
-            note_parts.append(_esc(v.correction))
+            note_parts.append((v.correction, colors.black, False))
         if v.source == "manual":
             source = "manual"
         else:
@@ -577,42 +725,25 @@ def _flowsheet_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             entered = ""
         # A monitor reading shown in full carries its second: several may share a minute.
         observed = f.hms(v.observed_at) if v.source != "manual" and v.kind != "interval" else None
-        body.append(
-            [
-                observed or f.hm(v.observed_at),
-                entered,
-                _t(source),
-                *values,
-                _t(v.sedation or ""),
-                _p("; ".join(note_parts), "small") if note_parts else "",
-            ]
-        )
+        styled: dict[int, tuple[colors.Color, colors.Color, bool]] = {}
         if not v.superseded:
             for param, flag in v.flags.items():
                 col = col_of.get(param)
-                if col is None:
-                    continue
-                fg, bg = _flag_colours(flag)
-                extra += [
-                    ("TEXTCOLOR", (col, 0), (col, 0), fg),
-                    ("BACKGROUND", (col, 0), (col, 0), bg),
-                    ("FONTNAME", (col, 0), (col, 0), FONT_BOLD),
-                ]
-        styles.append(extra)
-    widths = [42, 38, 48, 56, 26, 36, 34, 22, 30, 28, 40, CONTENT_WIDTH - 400]
-    # Tables of FLOWSHEET_CHUNK rows, each with its heading row: splitting one long table across
-    # pages costs time quadratic in its length; chunks keep the note's build linear.
+                if col is not None:
+                    fg, bg = _flag_colours(flag)
+                    styled[col] = (fg, bg, True)
+        body.append(
+            _SheetRow(
+                [observed or f.hm(v.observed_at), entered, source, *values, v.sedation or ""],
+                styled,
+                note_parts,
+                muted=v.superseded,
+            )
+        )
+    widths = [46, 40, 46, 52, 26, 32, 36, 20, 30, 28, 44, CONTENT_WIDTH - 400]
+    # Runs of FLOWSHEET_CHUNK rows, each with its heading row: page splitting stays linear.
     for start in range(0, len(body), FLOWSHEET_CHUNK):
-        # An empty cell as an empty flowable list: reportlab then skips it instead of drawing
-        # an empty string (most cells of a monitor row are empty).
-        chunk = [
-            [() if isinstance(c, str) and not c else c for c in row]
-            for row in body[start : start + FLOWSHEET_CHUNK]
-        ]
-        extra = [("ALIGN", (3, 1), (9, -1), "RIGHT")]
-        for i, row_styles in enumerate(styles[start : start + FLOWSHEET_CHUNK], start=1):
-            extra += [(cmd, (c0, i), (c1, i), *rest) for cmd, (c0, _), (c1, _), *rest in row_styles]
-        out.append(_table([header, *chunk], widths, extra))
+        out.append(_FlowsheetRows(header, body[start : start + FLOWSHEET_CHUNK], widths))
     out.append(Spacer(1, 2))
     resolution = _resolution(n.vitals_interval_s)
     interval_note = (

@@ -5,6 +5,7 @@ alarms."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -306,7 +307,7 @@ def test_one_transaction_per_batch(
 
 
 def test_simulator_leftovers_are_removed_at_start_up_audited_as_system(
-    ctx: Any, people: dict[str, Any], tmp_path: Any
+    ctx: Any, people: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     charge = people["charge"]
     live_pty = tmp_path / "live-pty"
@@ -321,12 +322,15 @@ def test_simulator_leftovers_are_removed_at_start_up_audited_as_system(
     dev.bind_device(ctx, charge, "4", "hl7-mllp", str(live_pty), 9600)
     # Chair 5: a user's TCP gateway: kept.
     dev.bind_device(ctx, charge, "5", "hl7-mllp", "socket://10.0.0.5:2575", 9600)
+    # Chair 6: a Windows port name, absent here, even with the working directory in /tmp: kept.
+    monkeypatch.chdir(tempfile.gettempdir())
+    dev.bind_device(ctx, charge, "6", "nonin-df8", "COM3", 9600)
     dev.device_state_changed(ctx, "1", "disconnected", "gone", port="x", protocol="nonin-df8")
     assert alarms.highest_alarm(ctx, "1") is not None  # the permanent "link lost" of before
 
     assert dev.remove_simulator_leftovers(ctx) == ["1", "2"]
 
-    assert [b.chair for b in dev.enabled_bindings(ctx)] == ["3", "4", "5"]
+    assert [b.chair for b in dev.enabled_bindings(ctx)] == ["3", "4", "5", "6"]
     assert alarms.highest_alarm(ctx, "1") is None
     unbinds = [a for a in rows(ctx, AuditEvent) if a.action == "device.unbind"]
     assert [(a.entity_id, a.user_id, a.username) for a in unbinds] == [

@@ -12,7 +12,13 @@ from flowsheet_support import DESAT_SECONDS, HIGH_NIBP_MIN, monitored_session
 from pypdf import PdfReader
 
 from nursestation.app.notes import build_note_content
-from nursestation.report.note_pdf import FLOWSHEET_CHUNK, _flowsheet_section, _Fmt, render_note_pdf
+from nursestation.report.note_pdf import (
+    FLOWSHEET_CHUNK,
+    _flowsheet_section,
+    _FlowsheetRows,
+    _Fmt,
+    render_note_pdf,
+)
 
 
 @pytest.fixture
@@ -67,13 +73,18 @@ def test_the_two_hour_note_is_a_few_pages_and_says_so(two_hours) -> None:
 
 
 def test_flowsheet_tables_are_chunked(two_hours) -> None:
-    from reportlab.platypus import Table
-
     _sess, c = two_hours
     section = _flowsheet_section(c, _Fmt(UTC))
-    tables = [t for t in section if isinstance(t, Table)]
-    assert len(tables) == -(-len(c.vitals) // FLOWSHEET_CHUNK)
-    assert all(len(t._cellvalues) <= FLOWSHEET_CHUNK + 1 for t in tables)  # + the heading row
+    runs = [t for t in section if isinstance(t, _FlowsheetRows)]
+    assert len(runs) == -(-len(c.vitals) // FLOWSHEET_CHUNK)
+    assert all(len(t.rows) <= FLOWSHEET_CHUNK for t in runs)
+    assert sum(len(t.rows) for t in runs) == len(c.vitals)
+    # A run that does not fit splits into two by whole rows, each with its heading.
+    first = runs[0]
+    _w, h = first.wrap(500, 10_000)
+    top, rest = first.split(500, h / 2)
+    assert len(top.rows) + len(rest.rows) == len(first.rows) and top.rows and rest.rows
+    assert first.split(500, 1) == []  # not even one row fits: the run moves to the next page
 
 
 def test_a_coarser_clinic_interval_gives_fewer_rows(ctx, clock) -> None:
