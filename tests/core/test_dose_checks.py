@@ -383,3 +383,28 @@ def test_cumulative_property_exact_in_thousandths(prior: list[int], dose: int) -
     r = check(clo, dose / 1000, prior_doses=history, confirmed_soft=True, soft_reason="order")
     assert ("cumulative_max" in r.codes) == (sum(prior) + dose > 700)
     assert r.session_total_after == (sum(prior) + dose) / 1000
+
+
+# ---------------------------------------------------------------- indication naming a vital
+
+
+def test_indication_rule_at_its_boundaries(f: Formulary) -> None:
+    from nursestation.dose_checks import IndicationReading, check_indication
+
+    lab, ond = f.get("labetalol"), f.get("ondansetron")
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    high = ("SBP 186 mmHg above action limit 180",)
+
+    def at(minutes: float, breaches: tuple[str, ...] = high) -> IndicationReading:
+        return IndicationReading(now - timedelta(minutes=minutes), "BP 186/104", breaches)
+
+    assert check_indication(lab, "bp_above_limit", at(10), now, 10) is None  # just inside
+    old = check_indication(lab, "bp_above_limit", at(10 + 1 / 60), now, 10)  # just outside
+    assert old is not None and old.code == "indication_not_met" and old.field == "indication"
+    assert "is from 14:49 UTC, 10 min before" in old.message
+    normal = check_indication(lab, "bp_above_limit", at(0, ()), now, 10)
+    assert normal is not None and "within limits" in normal.message
+    none = check_indication(lab, "BP_above_limit", None, now, 10)
+    assert none is not None and "no BP in this session" in none.message
+    # An indication that names no vital needs no reading.
+    assert check_indication(ond, "nausea", None, now, 10) is None
