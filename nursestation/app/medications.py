@@ -407,6 +407,21 @@ def pre_dose_vitals(
         return _pre_dose(ctx, s, session_id, d, ctx.now())
 
 
+def indication_problem(
+    ctx: AppContext, actor: Actor, session_id: int, drug: str, indication: str
+) -> str | None:
+    """Why a dose of `drug` for `indication` given now would be refused by the indication rule
+    (indication_not_met), for the give-dose dialog to say before Give is pressed; None when the
+    indication is met or names no vital."""
+    ctx.require(actor, "view_session")
+    d = formulary(ctx).get(drug)
+    now = ctx.now()
+    with ctx.tx() as s:
+        pre = _pre_dose(ctx, s, session_id, d, now)
+        problem = _indication_problem(ctx, s, d, indication or "", pre, now, _local_tz(ctx))
+    return problem.message if problem is not None else None
+
+
 # ---------------------------------------------------------------- give a dose
 
 

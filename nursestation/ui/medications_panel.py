@@ -185,6 +185,18 @@ class GiveDoseDialog(QDialog):
         else:
             extra = f" — {pre.breaches[0]}" if pre.breaches else ""
             self.trigger.setText(f"Pre-dose vitals: {pre.text} at {_hm(pre.observed_at)}{extra}")
+        # Said before Give is pressed: the indication names a vital no current reading meets.
+        unmet = self.station.read(
+            meds.indication_problem,
+            self.session_id,
+            c.drug.key,
+            str(self.indication.currentData() or ""),
+        )
+        if unmet:
+            self.trigger.setText(f"{self.trigger.text()}\n⚠ {unmet}")
+            self.trigger.setStyleSheet("color: #8a5a00;")
+        else:
+            self.trigger.setStyleSheet("")
         self.error.clear()
         self._dose_changed()
         self.adjustSize()  # the caution text differs per drug: never clip it

@@ -230,6 +230,9 @@ def test_labetalol_with_a_normal_bp_is_refused_and_only_a_charge_nurse_is_offere
     qtbot.addWidget(dlg)
     dlg.show()
     assert dlg.drug.currentData() == "labetalol"
+    # Said before Give is pressed.
+    assert "⚠ Labetalol for BP above limit" in dlg.trigger.text()
+    assert "BP 126/80, within limits" in dlg.trigger.text()
     qtbot.mouseClick(dlg.save_btn, Qt.MouseButton.LeftButton)
     assert asked == [] and len(refusals) == 1
     assert "BP 126/80, within limits" in refusals[0] and "BP 126/80" in dlg.error.text()
