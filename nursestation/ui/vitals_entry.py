@@ -138,6 +138,7 @@ class VitalsEntryForm(QWidget):
         # a form opened at 14:52 and saved at 15:02 stores 15:02, not the time it was opened.
         self.time_edited = False
         self._setting_time = False
+        self._time_refusal = ""  # a refused observed time, shown until the time is changed
         self._clock_timer = QTimer(self)
         self._clock_timer.setInterval(CLOCK_FOLLOW_MS)
         self._clock_timer.timeout.connect(self.follow_clock)
@@ -226,12 +227,14 @@ class VitalsEntryForm(QWidget):
     def _observed_changed(self, _qdt: QDateTime) -> None:
         if not self._setting_time:
             self.time_edited = True  # the nurse chose a time: it stays until "Now" or Clear
+            self._time_refusal = ""
         self._update_late()
 
     def reset_time(self) -> None:
         """Observed time back to now (the station clock), following the clock again."""
         when = self.correcting.observed_at if self.correcting else self.station.ctx.now()
         self.time_edited = False
+        self._time_refusal = ""
         self._show_time(when)
         self._update_late()
 
@@ -251,6 +254,10 @@ class VitalsEntryForm(QWidget):
         return self.observed_at() if self.time_edited else None
 
     def _update_late(self) -> None:
+        if self._time_refusal:
+            self.late_label.setText(self._time_refusal)
+            self.late_label.setStyleSheet(HARD_STYLE)
+            return
         if self.correcting is not None:
             self.late_label.setText("")
             return
@@ -381,8 +388,8 @@ class VitalsEntryForm(QWidget):
                 self.messages[field].setText(exc.message)
                 self.messages[field].setStyleSheet(HARD_STYLE)
             elif exc.field == "observed_at":
-                self.late_label.setText(exc.message)
-                self.late_label.setStyleSheet(HARD_STYLE)
+                self._time_refusal = exc.message  # kept while the nurse fixes other fields
+                self._update_late()
             show_refusal(self, exc, "Vitals not saved")
             return None
         self.status.setText(f"Saved #{rec.id}" + (" (late entry)" if rec.late else ""))

@@ -209,6 +209,12 @@ def test_observed_time_before_check_in_is_refused_and_form_kept(
     assert warned and f"before the check-in at {local}" in warned[-1]
     assert "before the check-in" in form.late_label.text()
     assert form.edits["sbp"].text() == "120" and form.edits["hr"].text() == "70"
+    type_values(qtbot, form, spo2="97")  # typing elsewhere keeps the message beside the time
+    assert "before the check-in" in form.late_label.text()
+    form.reset_time()  # "Now": the message goes, the reading saves
+    assert form.late_label.text() == ""
+    qtbot.mouseClick(form.save_btn, Qt.MouseButton.LeftButton)
+    assert len(readings(station.ctx)) == n + 1
 
 
 def test_critical_reading_raises_visible_high_alarm_then_ack_and_pause(
