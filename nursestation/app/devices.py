@@ -582,7 +582,9 @@ def ingest_readings(
                         already.add(key)  # a repeat later in this same batch is one too
                     values[column] = r.value
                     device_id = device_id or r.device_id
-                if not values:
+                # A frame received before the check-in is not this patient's reading (it stays in
+                # device_readings): it must never become the session's baseline.
+                if not values or frame[0].host_time < session.checked_in_at:
                     continue
                 row = VitalReading(
                     session_id=sid,

@@ -386,3 +386,31 @@ def test_late_entry_boundary_is_the_clinic_setting(ctx, clock) -> None:
     with ctx.tx() as s:
         content = build_note_content(ctx, s, sid, clock.now(), 1)
     assert [v.late for v in content.vitals] == [True, False]
+
+
+def test_device_frame_received_before_check_in_never_becomes_the_baseline(
+    ctx, clock, checked_in
+) -> None:
+    """A capture batch delivered just after check-in can hold frames received a moment before
+    it: they stay in device_readings and never become this session's (baseline) reading."""
+    from nursestation.app import devices
+    from nursestation.db.models import DeviceReading, InfusionSession
+    from nursestation.devices.reading import VALID, make_reading
+
+    with ctx.tx() as s:
+        checked_in_at = s.get(InfusionSession, checked_in).checked_in_at
+
+    def frame(at, sbp):
+        return [
+            make_reading("masimo-ascii", p, v, VALID, None, None, at, "SN1")
+            for p, v in (("sbp", sbp), ("dbp", 80.0), ("spo2", 97.0))
+        ]
+
+    clock.advance(seconds=5)
+    batch = frame(checked_in_at - timedelta(seconds=1), 150.0) + frame(checked_in_at, 124.0)
+    result = devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", batch)
+    assert len(result.vital_ids) == 1  # only the frame at the check-in itself
+    with ctx.tx() as s:
+        base = sessions.baseline_vitals(s, checked_in)
+        assert base is not None and base.sbp == 124 and base.observed_at == checked_in_at
+        assert s.query(DeviceReading).count() == 6  # the raw stream is all kept
