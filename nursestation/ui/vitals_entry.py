@@ -240,9 +240,11 @@ class VitalsEntryForm(QWidget):
 
     def follow_clock(self) -> None:
         """Keep the shown observed time on the station clock while the nurse has not changed
-        it (runs on a timer)."""
+        it (runs on a timer; touches the widget only when the shown minute changes)."""
         if self.correcting is None and not self.time_edited:
-            self._show_time(self.station.ctx.now())
+            now = self.station.ctx.now()
+            if int(now.timestamp()) // 60 != self.observed.dateTime().toSecsSinceEpoch() // 60:
+                self._show_time(now)
 
     def observed_at(self) -> datetime:
         """The observed time as an aware UTC datetime (minute precision as shown)."""
@@ -263,7 +265,8 @@ class VitalsEntryForm(QWidget):
             return
         late_after = float(self.station.ctx.settings.get("general.late_entry_after_min"))
         late = is_late(self.observed_at(), self.station.ctx.now(), late_after)
-        self.late_label.setStyleSheet(SOFT_STYLE)
+        if self.late_label.styleSheet() != SOFT_STYLE:  # a restyle is not free: only on change
+            self.late_label.setStyleSheet(SOFT_STYLE)
         self.late_label.setText(
             f"Late entry: observed more than {fmt_num(late_after)} min ago" if late else ""
         )
