@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nursestation.clinic import ClinicSettings, load_clinic_settings
@@ -17,6 +17,8 @@ from nursestation.config import StationConfig
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory
 from nursestation.db.migrate import upgrade_to_head
+from nursestation.db.models import User, UserRole
+from nursestation.errors import ACCOUNT_DISABLED, DomainError
 from nursestation.permissions import require
 
 
@@ -84,8 +86,44 @@ class AppContext:
             yield session
 
     def require(self, actor: Actor, use_case: str) -> None:
-        """Refuse with not_permitted unless the actor's roles allow the use case."""
-        require(actor.roles, use_case, who=actor.full_name or actor.username)
+        """Refuse with not_permitted unless the actor's roles allow the use case, and with
+        account_disabled when the account was disabled since sign-in. The account is read again
+        on every use case, so disabling it (or removing a role) takes effect at once on every
+        station and open screen."""
+        who = actor.full_name or actor.username
+        require(actor.roles, use_case, who=who)
+        disabled, roles = self._account(actor.user_id)
+        if disabled:
+            raise DomainError(
+                ACCOUNT_DISABLED,
+                f"The account '{actor.username}' has been disabled: it is signed out and can do "
+                "nothing more. Another user must sign in.",
+            )
+        require(roles, use_case, who=who)
+
+    def _account(self, user_id: int) -> tuple[bool, frozenset[str]]:
+        """(disabled, roles) of an account as stored now; unknown accounts count as disabled.
+
+        Read on a plain pooled connection outside any ORM transaction: a use case may check
+        permissions while the caller holds the write transaction, and a second BEGIN IMMEDIATE
+        would wait for it. The id is our own integer, so literal binds are safe."""
+        dialect = self.engine.dialect
+
+        def sql(stmt: Any) -> str:
+            return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+        uid = int(user_id)
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql(select(User.disabled).where(User.id == uid)))
+            row = cur.fetchone()
+            cur.execute(sql(select(UserRole.role).where(UserRole.user_id == uid)))
+            roles = frozenset(str(r[0]) for r in cur.fetchall())
+            cur.close()
+        finally:
+            raw.close()
+        return (row is None or bool(row[0])), roles
 
     def audit(
         self,
