@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nursestation.clinic import ClinicSettings, load_clinic_settings
 from nursestation.clock import Clock, SystemClock
-from nursestation.config import StationConfig
+from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory
 from nursestation.db.migrate import upgrade_to_head
@@ -60,7 +60,7 @@ class AppContext:
         """Load settings (ConfigError before anything is written), create the data directory,
         connect, and run migrations."""
         settings = settings or load_clinic_settings(config.clinic_file)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(config.data_dir)
         engine = make_engine(config.db_url)
         if migrate:
             upgrade_to_head(engine)

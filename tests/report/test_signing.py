@@ -7,6 +7,7 @@ import os
 import stat
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -404,3 +405,64 @@ def test_record_state_is_kept_in_the_signed_document(note_pdf: bytes, clinic_pki
     assert record_state(signed) == '{"vital_readings":[3,17]}'
     assert verify_pdf(signed, clinic_pki.ca.cert).ok
     assert record_state(note_pdf) is None
+
+
+# ------------------------------------------------------------------ CA creation survives a crash
+
+CA_STEPS = ("staged", pki.CA_PASS_FILE, pki.CA_KEY_FILE, pki.CA_CERT_FILE)
+
+
+class _Killed(BaseException):
+    """Stands for a kill: nothing after the step runs (not even `except Exception`)."""
+
+
+@pytest.mark.parametrize("step", CA_STEPS)
+def test_a_crash_at_any_step_of_ca_creation_leaves_a_station_that_starts(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from nursestation.app.context import AppContext
+    from nursestation.config import resolve_config
+
+    def kill_at(name: str) -> None:
+        if name == step:
+            raise _Killed(name)
+
+    config = resolve_config(str(tmp_path / "station"), None)
+    monkeypatch.setattr(pki, "_after_step", kill_at)
+    with pytest.raises(_Killed):
+        AppContext.open(config)  # the first start, killed part-way through creating the CA
+    committed = (config.pki_dir / pki.CA_CERT_FILE).exists()
+    assert committed == (step == pki.CA_CERT_FILE)  # the certificate is the commit point
+    monkeypatch.setattr(pki, "_after_step", lambda name: None)
+    ctx = AppContext.open(config)  # the next start
+    try:
+        ca = pki.load_ca(config.pki_dir)
+        assert ca.key.public_key() == ca.cert.public_key()
+        cred = pki.issue_user_credential(ca, "rn.ana", "Ana Ruiz, RN", "nurse", NURSE_PW,
+                                         now=datetime.now(UTC))  # fmt: skip
+        pki.open_credential(cred, NURSE_PW).cert.verify_directly_issued_by(ca.cert)
+    finally:
+        ctx.close()
+    assert not list(config.pki_dir.glob(pki.STAGING_PREFIX + "*"))  # no staging folder left
+    assert sorted(p.name for p in config.pki_dir.iterdir()) == sorted(
+        (pki.CA_CERT_FILE, pki.CA_KEY_FILE, pki.CA_PASS_FILE)
+    )
+
+
+def test_ca_files_and_directory_are_fsynced(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to name file descriptors")
+    monkeypatch.setattr(os, "fsync", spy)
+    ca_dir = tmp_path / "pki"
+    pki.create_ca(ca_dir, "Clinic", SAMPLE_START)
+    names = {Path(p).name for p in synced}
+    assert {pki.CA_PASS_FILE, pki.CA_KEY_FILE, pki.CA_CERT_FILE} <= names  # each file's bytes
+    assert str(ca_dir) in synced  # the renames into the directory
+    assert stat.S_IMODE(os.stat(ca_dir / pki.CA_CERT_FILE).st_mode) == 0o644
