@@ -66,7 +66,7 @@ def sign_in(ctx: AppContext, username: str, password: str, *, purpose: str = "si
 def account_active(ctx: AppContext, actor: Actor) -> bool:
     """True while the signed-in account exists and is not disabled (the station polls this to
     sign a disabled user out of every open screen at once; use cases refuse on their own)."""
-    disabled, _ = ctx._account(actor.user_id)
+    disabled, _ = ctx.account_state(actor.user_id)
     return not disabled
 
 

@@ -92,7 +92,7 @@ class AppContext:
         station and open screen."""
         who = actor.full_name or actor.username
         require(actor.roles, use_case, who=who)
-        disabled, roles = self._account(actor.user_id)
+        disabled, roles = self.account_state(actor.user_id)
         if disabled:
             raise DomainError(
                 ACCOUNT_DISABLED,
@@ -101,7 +101,7 @@ class AppContext:
             )
         require(roles, use_case, who=who)
 
-    def _account(self, user_id: int) -> tuple[bool, frozenset[str]]:
+    def account_state(self, user_id: int) -> tuple[bool, frozenset[str]]:
         """(disabled, roles) of an account as stored now; unknown accounts count as disabled.
 
         Read on a plain pooled connection outside any ORM transaction: a use case may check
