@@ -58,3 +58,14 @@ def resolve_config(data_dir: str | None = None, db_url: str | None = None) -> St
     url = db_url or os.environ.get("NURSESTATION_DB_URL") or f"sqlite:///{ddir / DB_FILENAME}"
     station = os.environ.get("NURSESTATION_STATION") or socket.gethostname()
     return StationConfig(data_dir=ddir.resolve(), db_url=url, station=station)
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Create the data directory readable by the OS user only (0700): it holds the patient
+    database and the clinic CA key. Parents are created with the usual mode; an existing
+    directory is left as the clinic set it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask; this is exact
+    return path

@@ -90,6 +90,7 @@ class DischargeConfig:
     bleeding_scored_na_2: bool
     modified_padss_threshold: int
     vitals_near_baseline_rule: str
+    vitals_near_baseline_params: tuple[str, ...]
     sedation_resolved_moaas: int
     sedation_resolved_rass: int
     checklist: tuple[ChecklistItem, ...]
@@ -146,6 +147,9 @@ class DischargeConfig:
                 bleeding_scored_na_2=bool(p["bleeding_scored_na_2"]),
                 modified_padss_threshold=int(section["modified_padss"]["threshold"]),
                 vitals_near_baseline_rule=str(section["vitals_near_baseline_rule"]),
+                vitals_near_baseline_params=_near_baseline_params(
+                    section["vitals_near_baseline_params"]
+                ),
                 sedation_resolved_moaas=int(section["sedation_resolved_moaas"]),
                 sedation_resolved_rass=int(section["sedation_resolved_rass"]),
                 checklist=tuple(items),
@@ -184,6 +188,28 @@ class DischargeConfig:
     def instruction_lines(self) -> list[str]:
         """The written discharge instructions, one line each, in file order."""
         return [text for _, text in self.instructions]
+
+
+# Vital signs the "vitals near baseline" criterion can compare: "bp" by the clinic's BP rule,
+# the others as a percentage of their baseline (the PADSS vital-signs band).
+NEAR_BASELINE_PARAMS = ("bp", "hr", "rr", "temp_c")
+
+
+def _near_baseline_params(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(
+            SECTION,
+            f"{SECTION}.vitals_near_baseline_params",
+            "must be a non-empty list of " + ", ".join(NEAR_BASELINE_PARAMS),
+        )
+    unknown = [p for p in raw if p not in NEAR_BASELINE_PARAMS]
+    if unknown:
+        raise ConfigError(
+            SECTION,
+            f"{SECTION}.vitals_near_baseline_params",
+            f"has unknown {unknown!r}; allowed: " + ", ".join(NEAR_BASELINE_PARAMS),
+        )
+    return tuple(dict.fromkeys(str(p) for p in raw))
 
 
 def min_observation_minutes(general: Mapping[str, Any], session_type: str) -> int:
@@ -769,6 +795,9 @@ def _yes(flag: bool | None, yes: str, no: str, unknown: str) -> tuple[bool, str]
     return False, unknown
 
 
+_NEAR_LABELS = {"sbp": "SBP", "dbp": "DBP", "hr": "HR", "rr": "RR", "temp_c": "Temp"}
+
+
 class _Evaluator:
     """Computes one criterion per checklist id from the inputs."""
 
@@ -827,41 +856,71 @@ class _Evaluator:
         return latest, ""
 
     def vitals_near_baseline(self) -> tuple[bool, str, str]:
+        """BP by the clinic's rule (Aldrete band and/or PADSS percent), then each other listed
+        vital sign (by default HR and RR: the PADSS vital-signs item covers BP, HR and RR) as a
+        percentage of its baseline. A listed sign missing from the baseline or from the
+        recovery readings fails: "near baseline" cannot be shown without it."""
         latest, why = self._recovery_vitals()
         if latest is None:
             return False, why, ""
-        if self.i.baseline is None:
+        base = self.i.baseline
+        if base is None:
             return False, "No baseline vital signs were recorded.", ""
-        rule = self.c.vitals_near_baseline_rule
-        if rule == "score_used":
-            scales = self.c.required_scales()
-            use_aldrete = ALDRETE in scales
-            use_padss = any(s in (PADSS, MODIFIED_PADSS) for s in scales)
-        else:
-            use_aldrete = rule in ("aldrete_circulation", "both")
-            use_padss = rule in ("padss_percent", "both")
         checks: list[tuple[str, Suggestion | None, str]] = []
-        if use_aldrete:
-            band = (
-                f"± {_num(self.c.circulation_2_within_pct)} %"
-                if self.c.circulation_mode == "percent"
-                else f"± {_num(self.c.circulation_2_within_mmhg)} mmHg"
-            )
-            checks.append(("BP", aldrete_circulation(self.c, self.i.baseline, latest), band))
-        if use_padss:
-            band = f"within {_num(self.c.padss_2_within_pct)} %"
-            checks.append(("vital signs", padss_vital_signs(self.c, self.i.baseline, latest), band))
+        params = self.c.vitals_near_baseline_params
+        pct_band = f"within {_num(self.c.padss_2_within_pct)} %"
+        if "bp" in params:
+            rule = self.c.vitals_near_baseline_rule
+            if rule == "score_used":
+                scales = self.c.required_scales()
+                use_aldrete = ALDRETE in scales
+                use_padss = any(s in (PADSS, MODIFIED_PADSS) for s in scales)
+            else:
+                use_aldrete = rule in ("aldrete_circulation", "both")
+                use_padss = rule in ("padss_percent", "both")
+            if use_aldrete:
+                band = (
+                    f"± {_num(self.c.circulation_2_within_pct)} %"
+                    if self.c.circulation_mode == "percent"
+                    else f"± {_num(self.c.circulation_2_within_mmhg)} mmHg"
+                )
+                checks.append(("BP", aldrete_circulation(self.c, base, latest), band))
+            if use_padss:
+                checks.append(("BP", self._percent(("sbp", "dbp"), base, latest), pct_band))
+        for param in params:
+            if param != "bp":
+                label = _NEAR_LABELS[param]
+                checks.append((label, self._percent((param,), base, latest), pct_band))
         evidence = "; ".join(s.evidence for _, s, _ in checks if s is not None)
         for what, s, band in checks:
             if s is None:
-                return False, f"No {what} pair (baseline and latest) to compare.", evidence
-            if s.score < 2:
                 return (
                     False,
-                    f"{what[0].upper()}{what[1:]} not {band} of baseline: {s.evidence}.",
+                    f"No {what} pair (baseline and since {self.i.observation_from_event}) "
+                    "to compare.",
                     evidence,
                 )
+            if s.score < 2:
+                return False, f"{what} not {band} of baseline: {s.evidence}.", evidence
         return True, "Vital signs are near baseline.", evidence
+
+    def _percent(
+        self, attrs: tuple[str, ...], base: VitalSnapshot, latest: VitalSnapshot
+    ) -> Suggestion | None:
+        """The worst PADSS percent band over `attrs`; None when any of them lacks a pair."""
+        parts: list[str] = []
+        worst = 2
+        for attr in attrs:
+            b, n = getattr(base, attr), getattr(latest, attr)
+            if b is None or n is None or b <= 0:
+                return None
+            dev = _pct_dev(b, n)
+            worst = min(worst, _band(dev, self.c.padss_2_within_pct, self.c.padss_1_within_pct))
+            sign = "+" if _exact(n) >= _exact(b) else "−"
+            parts.append(
+                f"{_NEAR_LABELS[attr]} {_num(n)} vs baseline {_num(b)} ({sign}{_num(dev)} %)"
+            )
+        return Suggestion(worst, "; ".join(parts))
 
     def spo2_room_air(self) -> tuple[bool, str, str]:
         latest, why = self._recovery_vitals()

@@ -35,3 +35,6 @@ CHECKLIST_INCOMPLETE = "checklist_incomplete"
 CONFIRMATION_REQUIRED = "confirmation_required"
 BAD_INPUT = "bad_input"
 INDICATION_NOT_MET = "indication_not_met"
+ACCOUNT_DISABLED = "account_disabled"  # the actor's account was disabled since sign-in
+NOTE_STALE = "note_stale"  # something was recorded after the note version was signed
+SELF_APPROVAL = "self_approval"  # the approver signed the note being approved

@@ -104,5 +104,5 @@ def stand_in_for_note(monkeypatch: pytest.MonkeyPatch) -> None:
     discharge itself stand in for it (the real note is covered by its own tests)."""
     notes = dc._notes_module()
     if notes is not None:
-        monkeypatch.setattr(notes, "has_signed_note", lambda s, sid: True)
+        monkeypatch.setattr(notes, "require_approvable", lambda ctx, s, sid, actor: None)
         monkeypatch.setattr(notes, "countersign_for_approval", lambda *a, **k: None)

@@ -1,42 +1,138 @@
-"""`nursestation check`: all PASS on a fresh install; a damaged database is named and fails."""
+"""`nursestation check` and the installation's files: the check only reads (a missing or broken
+clinic CA is a failure, never replaced), a damaged database is named, and the data directory and
+database are private to the OS user."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from support import PASSWORD
+
+from nursestation.app import users
+from nursestation.app.context import AppContext
 from nursestation.cli import main
-from nursestation.config import DB_FILENAME
+from nursestation.config import DB_FILENAME, resolve_config
+from nursestation.errors import DomainError
+from nursestation.report import pki
+
+ALL_PASS = [
+    "PASS clinic settings",
+    "PASS database",
+    "PASS audit trail",
+    "PASS clinic CA",
+    "PASS fonts",
+    "PASS Qt platform",
+    "PASS serial ports",
+]
 
 
-def test_check_passes_on_a_fresh_install(tmp_path: Path, capsys, monkeypatch) -> None:
+def _check(data: Path, capsys) -> tuple[int, list[str]]:
+    rc = main(["--data-dir", str(data), "check"])
+    return rc, capsys.readouterr().out.splitlines()
+
+
+def _first_start(data: Path, *, with_nurse: bool = False) -> None:
+    ctx = AppContext.open(resolve_config(str(data), None))
+    try:
+        if with_nurse:
+            users.provision_user(
+                ctx, username="rn.ana", full_name="Ana Ruiz, RN", roles={"nurse"},
+                password=PASSWORD,
+            )  # fmt: skip
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(autouse=True)
+def _offscreen(monkeypatch) -> None:
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    rc = main(["--data-dir", str(tmp_path / "fresh"), "check"])
-    out = capsys.readouterr().out.splitlines()
-    assert rc == 0, out
-    names = [line.split(":")[0] for line in out]
-    assert names == [
-        "PASS clinic settings",
-        "PASS database",
-        "PASS audit trail",
-        "PASS clinic CA",
-        "PASS fonts",
-        "PASS Qt platform",
-        "PASS serial ports",
-    ]
 
 
-def test_check_names_an_unreadable_database(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+def test_check_passes_after_the_first_start(tmp_path: Path, capsys) -> None:
     data = tmp_path / "station"
-    assert main(["--data-dir", str(data), "check"]) == 0
-    capsys.readouterr()
+    _first_start(data)
+    rc, out = _check(data, capsys)
+    assert rc == 0, out
+    assert [line.split(":")[0] for line in out] == ALL_PASS
+
+
+def test_check_on_a_fresh_data_dir_fails_the_ca_and_creates_none(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "fresh"
+    rc, out = _check(data, capsys)
+    assert rc == 1
+    line = next(x for x in out if x.startswith("FAIL clinic CA"))
+    assert "first start" in line and "restore the pki folder from backup" in line
+    assert not (data / "pki" / pki.CA_CERT_FILE).exists()
+
+
+def test_missing_pki_is_a_failure_and_no_new_ca_is_made(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "station"
+    _first_start(data, with_nurse=True)  # a signing key was issued by this CA
+    shutil.rmtree(data / "pki")
+    rc, out = _check(data, capsys)
+    assert rc == 1 and any(x.startswith("FAIL clinic CA: missing") for x in out)
+    assert not (data / "pki").exists() or not any((data / "pki").iterdir())
+    # Starting the app does not replace it either: a new CA would orphan every signature.
+    with pytest.raises(DomainError) as exc:
+        AppContext.open(resolve_config(str(data), None))
+    assert exc.value.code == "not_found" and "restore the pki folder" in exc.value.message
+    assert not (data / "pki" / pki.CA_CERT_FILE).exists()
+
+
+def test_a_partial_or_foreign_ca_is_a_failure(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "station"
+    _first_start(data)
+    key = data / "pki" / pki.CA_KEY_FILE
+    key.unlink()
+    rc, out = _check(data, capsys)
+    assert rc == 1 and any("FAIL clinic CA: missing" in x and "ca-key.pem" in x for x in out)
+    # Another CA's key (with its pass file) next to this certificate.
+    other = tmp_path / "other"
+    pki.create_ca(other, "Elsewhere", datetime.now(UTC))
+    shutil.copy(other / pki.CA_KEY_FILE, key)
+    shutil.copy(other / pki.CA_PASS_FILE, data / "pki" / pki.CA_PASS_FILE)
+    rc, out = _check(data, capsys)
+    assert rc == 1 and any("does not belong to" in x for x in out)
+
+
+def test_check_names_an_unreadable_database(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "station"
+    _first_start(data)
+    assert _check(data, capsys)[0] == 0
     db = data / DB_FILENAME
     for extra in ("-wal", "-shm"):
         Path(str(db) + extra).unlink(missing_ok=True)
     db.write_bytes(b"this is not a database file, it was overwritten" * 100)
-    rc = main(["--data-dir", str(data), "check"])
-    out = capsys.readouterr().out
+    rc, out = _check(data, capsys)
     assert rc == 1
-    line = next(line for line in out.splitlines() if line.startswith("FAIL database"))
+    line = next(line for line in out if line.startswith("FAIL database"))
     assert "not a database" in line
-    assert "FAIL audit trail: skipped" in out
+    assert "FAIL audit trail: skipped" in "\n".join(out)
+
+
+def test_data_directory_and_database_are_private(tmp_path: Path) -> None:
+    data = tmp_path / "deep" / "station"
+    old = os.umask(0o022)  # a typical desktop umask: group and others could read by default
+    try:
+        ctx = AppContext.open(resolve_config(str(data), None))
+        try:
+            users.provision_user(
+                ctx, username="ad.dana", full_name="Dana", roles={"administrator"},
+                password=PASSWORD,
+            )  # fmt: skip
+            db = data / DB_FILENAME
+            files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+            assert all(p.exists() for p in files)
+            modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in files}
+        finally:
+            ctx.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+    assert modes == {DB_FILENAME: 0o600, f"{DB_FILENAME}-wal": 0o600, f"{DB_FILENAME}-shm": 0o600}
+    assert stat.S_IMODE(os.stat(data / "pki").st_mode) == 0o700

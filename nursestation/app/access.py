@@ -63,6 +63,13 @@ def sign_in(ctx: AppContext, username: str, password: str, *, purpose: str = "si
         raise
 
 
+def account_active(ctx: AppContext, actor: Actor) -> bool:
+    """True while the signed-in account exists and is not disabled (the station polls this to
+    sign a disabled user out of every open screen at once; use cases refuse on their own)."""
+    disabled, _ = ctx.account_state(actor.user_id)
+    return not disabled
+
+
 def lock_screen(ctx: AppContext, actor: Actor, reason: str, idle_min: float | None = None) -> None:
     """Record that the station locked (`reason` "idle" or "manual")."""
     after: dict[str, object] = {"reason": reason}

@@ -40,10 +40,12 @@ def _settings(config: StationConfig) -> CheckResult:
 
 def _database(config: StationConfig) -> CheckResult:
     from nursestation.app.context import AppContext
-    from nursestation.db.migrate import current_revision, head_revision
+    from nursestation.db.migrate import current_revision, head_revision, upgrade_to_head
 
-    ctx = AppContext.open(config)
+    # Migrated here, but without the start-up's CA creation: the CA check only reads.
+    ctx = AppContext.open(config, migrate=False)
     try:
+        upgrade_to_head(ctx.engine)
         rev, head = current_revision(ctx.engine), head_revision()
         if rev != head:
             return CheckResult("database", False, f"at revision {rev}, expected {head}")

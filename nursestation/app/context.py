@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nursestation.clinic import ClinicSettings, load_clinic_settings
 from nursestation.clock import Clock, SystemClock
-from nursestation.config import StationConfig
+from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory
 from nursestation.db.migrate import upgrade_to_head
+from nursestation.db.models import User, UserRole
+from nursestation.errors import ACCOUNT_DISABLED, DomainError
 from nursestation.permissions import require
 
 
@@ -58,7 +60,7 @@ class AppContext:
         """Load settings (ConfigError before anything is written), create the data directory,
         connect, and run migrations."""
         settings = settings or load_clinic_settings(config.clinic_file)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(config.data_dir)
         engine = make_engine(config.db_url)
         if migrate:
             upgrade_to_head(engine)
@@ -84,8 +86,44 @@ class AppContext:
             yield session
 
     def require(self, actor: Actor, use_case: str) -> None:
-        """Refuse with not_permitted unless the actor's roles allow the use case."""
-        require(actor.roles, use_case, who=actor.full_name or actor.username)
+        """Refuse with not_permitted unless the actor's roles allow the use case, and with
+        account_disabled when the account was disabled since sign-in. The account is read again
+        on every use case, so disabling it (or removing a role) takes effect at once on every
+        station and open screen."""
+        who = actor.full_name or actor.username
+        require(actor.roles, use_case, who=who)
+        disabled, roles = self.account_state(actor.user_id)
+        if disabled:
+            raise DomainError(
+                ACCOUNT_DISABLED,
+                f"The account '{actor.username}' has been disabled: it is signed out and can do "
+                "nothing more. Another user must sign in.",
+            )
+        require(roles, use_case, who=who)
+
+    def account_state(self, user_id: int) -> tuple[bool, frozenset[str]]:
+        """(disabled, roles) of an account as stored now; unknown accounts count as disabled.
+
+        Read on a plain pooled connection outside any ORM transaction: a use case may check
+        permissions while the caller holds the write transaction, and a second BEGIN IMMEDIATE
+        would wait for it. The id is our own integer, so literal binds are safe."""
+        dialect = self.engine.dialect
+
+        def sql(stmt: Any) -> str:
+            return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+        uid = int(user_id)
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql(select(User.disabled).where(User.id == uid)))
+            row = cur.fetchone()
+            cur.execute(sql(select(UserRole.role).where(UserRole.user_id == uid)))
+            roles = frozenset(str(r[0]) for r in cur.fetchall())
+            cur.close()
+        finally:
+            raw.close()
+        return (row is None or bool(row[0])), roles
 
     def audit(
         self,

@@ -1052,7 +1052,9 @@ def _notes_module() -> Any:
     return notes
 
 
-def _approval_precheck(ctx: AppContext, s: Session, row: InfusionSession) -> DischargeEvaluation:
+def _approval_precheck(
+    ctx: AppContext, s: Session, row: InfusionSession, actor: Actor
+) -> DischargeEvaluation:
     if _approval_row(s, row.id) is not None:
         raise DomainError(INVALID_STATE, "This session is already approved for discharge.")
     if row.ended_at is not None:
@@ -1061,8 +1063,9 @@ def _approval_precheck(ctx: AppContext, s: Session, row: InfusionSession) -> Dis
     ev = rec.evaluate(ctx.now())
     _ready_gate(rec, ev)
     notes = _notes_module()
-    if notes is not None and not notes.has_signed_note(s, row.id):
-        raise DomainError(INVALID_STATE, NOTE_NOT_SIGNED)
+    if notes is not None:
+        # Signed, not by the approver, and nothing recorded after the signed version.
+        notes.require_approvable(ctx, s, row.id, actor)
     return ev
 
 
@@ -1095,15 +1098,17 @@ def approve_discharge(
     ctx: AppContext, actor: Actor, session_id: int, password: str
 ) -> DischargeStatus:
     """The charge nurse's sign-off "Approved for discharge": password re-asked, every criterion
-    met or overridden, the nurse's note signed (when the notes service exists). Records the
-    approval, countersigns the note, and ends the session (the chair is free)."""
+    met or overridden, the nurse's note signed by someone else and current (nothing recorded
+    after the signed version: note_stale; the approver's own note: self_approval). Records the
+    approval, writes it into the note and countersigns it, and ends the session (the chair is
+    free)."""
     ctx.require(actor, "approve_discharge")
     with ctx.tx() as s:
-        _approval_precheck(ctx, s, get_session_row(s, session_id))
+        _approval_precheck(ctx, s, get_session_row(s, session_id), actor)
     reauthenticate(ctx, actor, password)
     with ctx.tx() as s:
         row = get_session_row(s, session_id)
-        ev = _approval_precheck(ctx, s, row)  # again: nothing may have changed meanwhile
+        ev = _approval_precheck(ctx, s, row, actor)  # again: nothing may have changed meanwhile
         now = ctx.now()
         approval = DischargeApproval(
             session_id=row.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -41,7 +42,15 @@ from nursestation.db.models import (
     VitalReading,
 )
 from nursestation.db.queries import current_rows
-from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, NOT_PERMITTED, DomainError
+from nursestation.errors import (
+    BAD_INPUT,
+    INVALID_STATE,
+    NOT_FOUND,
+    NOT_PERMITTED,
+    NOTE_STALE,
+    SELF_APPROVAL,
+    DomainError,
+)
 from nursestation.flowsheet import FlowRow, FlowsheetSettings, Judge, build_rows, reading_of
 from nursestation.limits import TIER_RANK, LimitBreach
 from nursestation.note_content import (
@@ -1118,13 +1127,21 @@ def _store(
 
 
 def _render_and_sign(
-    ctx: AppContext, content: NoteContent, p12: bytes, password: str, actor: Actor, meaning: str
+    ctx: AppContext,
+    content: NoteContent,
+    p12: bytes,
+    password: str,
+    actor: Actor,
+    meaning: str,
+    record_state: str,
 ) -> bytes:
     from nursestation.report.note_pdf import render_note_pdf
     from nursestation.report.signing import prepare_signature_fields
     from nursestation.report.signing import sign_note as pades_sign
 
-    prepared = prepare_signature_fields(render_note_pdf(content))
+    # The record state goes into the document before the nurse signs it, so approval can tell
+    # whether anything was recorded after this version was signed.
+    prepared = prepare_signature_fields(render_note_pdf(content), record_state=record_state)
     return pades_sign(
         prepared,
         NURSE_FIELD,
@@ -1142,27 +1159,45 @@ def _render_and_sign(
 _ATTEMPTS = 3
 
 
-def _fingerprint(s: Session, session_id: int) -> tuple[Any, ...]:
+_RECORD_TABLES = (InfusionEvent, VitalReading, MedicationAdministration, Assessment, AlarmEvent,
+                  DischargeOverride, DischargeApproval)  # fmt: skip
+
+
+def _fingerprint(s: Session, session_id: int) -> dict[str, Any]:
     """Changes whenever anything the note prints is added or edited (rows are append-only, so
     count and highest id per table suffice; the session row carries a version counter)."""
-    out: list[Any] = [get_session_row(s, session_id).version]
-    for model in (InfusionEvent, VitalReading, MedicationAdministration, Assessment,
-                  AlarmEvent, DischargeOverride, DischargeApproval):  # fmt: skip
-        out.append(
-            s.execute(
-                select(func.count(model.id), func.max(model.id)).where(
-                    model.session_id == session_id
-                )
-            ).one()
-        )
-    out.append(
-        s.execute(
-            select(func.count(MedicationResponse.id), func.max(MedicationResponse.id))
-            .join(MedicationAdministration)
-            .where(MedicationAdministration.session_id == session_id)
+    out: dict[str, Any] = {"infusion_sessions": get_session_row(s, session_id).version}
+    for model in _RECORD_TABLES:
+        count, top = s.execute(
+            select(func.count(model.id), func.max(model.id)).where(model.session_id == session_id)
         ).one()
-    )
-    return tuple(tuple(x) if not isinstance(x, int) else x for x in out)
+        out[model.__tablename__] = [count, top]
+    count, top = s.execute(
+        select(func.count(MedicationResponse.id), func.max(MedicationResponse.id))
+        .join(MedicationAdministration)
+        .where(MedicationAdministration.session_id == session_id)
+    ).one()
+    out[MedicationResponse.__tablename__] = [count, top]
+    return out
+
+
+def _record_state(fingerprint: dict[str, Any]) -> str:
+    """The fingerprint as the text stored in the signed PDF (see report.signing.record_state)."""
+    return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"))
+
+
+# What a changed table means to a nurse, for the "recorded after signing" refusal.
+_RECORD_WORDS = {
+    "infusion_sessions": "session details (check-in, checklist or status)",
+    "infusion_events": "infusion events",
+    "vital_readings": "vital signs",
+    "medication_administrations": "medications",
+    "medication_responses": "medication responses",
+    "assessments": "assessments",
+    "alarm_events": "alarms or alarm acknowledgements",
+    "discharge_overrides": "discharge overrides",
+    "discharge_approvals": "discharge approval",
+}
 
 
 def sign_note(ctx: AppContext, actor: Actor, session_id: int, password: str) -> NoteInfo:
@@ -1186,7 +1221,9 @@ def sign_note(ctx: AppContext, actor: Actor, session_id: int, password: str) -> 
             content = build_note_content(ctx, s, session_id, now, 1, nurse=actor.full_name)
             p12 = _credential(s, actor)
             seen = _fingerprint(s, session_id)
-        signed = _render_and_sign(ctx, content, p12, password, actor, MEANING_DOCUMENTED)
+        signed = _render_and_sign(
+            ctx, content, p12, password, actor, MEANING_DOCUMENTED, _record_state(seen)
+        )
         with ctx.tx() as s:
             if _latest_note(s, session_id) is not None:
                 raise DomainError(INVALID_STATE, "Someone signed this note a moment ago.")
@@ -1200,6 +1237,91 @@ def sign_note(ctx: AppContext, actor: Actor, session_id: int, password: str) -> 
     raise DomainError(INVALID_STATE, "The session kept changing while signing: try again.")
 
 
+def _signed_by(s: Session, session_id: int, user_id: int) -> bool:
+    """True when `user_id` signed any version of the session's note as its documenting nurse."""
+    return (
+        s.execute(
+            select(NoteSignature.id)
+            .join(NoteDocument, NoteDocument.id == NoteSignature.document_id)
+            .join(Note, Note.id == NoteDocument.note_id)
+            .where(
+                Note.session_id == session_id,
+                NoteSignature.field_name == NURSE_FIELD,
+                NoteSignature.signer_id == user_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _refuse_self_approval(s: Session, session_id: int, actor: Actor) -> None:
+    if _signed_by(s, session_id, actor.user_id):
+        raise DomainError(
+            SELF_APPROVAL,
+            f"{actor.full_name} signed this session's note: another charge nurse must approve "
+            "the discharge (nobody approves a note they signed themselves).",
+        )
+
+
+def require_approvable(ctx: AppContext, s: Session, session_id: int, actor: Actor) -> None:
+    """Inside the approval transaction, before anything is written: the note is signed, its
+    newest version is not yet countersigned, `actor` did not sign it, and nothing was recorded
+    after that version was signed. Raises invalid_state, self_approval or note_stale."""
+    note = _latest_note(s, session_id)
+    doc = _latest_document(s, note.id) if note else None
+    if note is None or doc is None:
+        raise DomainError(
+            INVALID_STATE, "The nurse must sign the session note before discharge approval."
+        )
+    if doc.stage == STAGE_COUNTERSIGNED:
+        raise DomainError(INVALID_STATE, "This note version is already countersigned.")
+    _refuse_self_approval(s, session_id, actor)
+    from nursestation.report.signing import record_state
+
+    stored = record_state(bytes(doc.pdf))
+    now = _fingerprint(s, session_id)
+    if stored == _record_state(now):
+        return
+    what = "; ".join(_stale_parts(stored, now)) or "the record state is unknown"
+    raise DomainError(
+        NOTE_STALE,
+        f"Recorded after the nurse signed note version {note.version}: {what}. Approval needs "
+        "a signed version that contains it: the nurse signs an addendum first.",
+    )
+
+
+def _stale_parts(stored: str | None, now: dict[str, Any]) -> list[str]:
+    try:
+        then = json.loads(stored) if stored else None
+    except ValueError:
+        then = None
+    if not isinstance(then, dict):
+        return ["the signed version predates record-state binding"]
+    return [
+        _RECORD_WORDS.get(key, key.replace("_", " "))
+        for key, value in now.items()
+        if then.get(key) != value
+    ]
+
+
+def approval_record_text(
+    ctx: AppContext, actor: Actor, approved_at: datetime, note: Note, doc: NoteDocument
+) -> str:
+    """The words written into the note's approval record at approval: who, when, meaning, and
+    which signed document it approves."""
+    from nursestation.report.signing import format_signing_time
+
+    roles = ", ".join(sorted(r.replace("_", " ") for r in actor.roles)) or "no role"
+    return (
+        f"{MEANING_APPROVED} by {actor.full_name} ({roles}; user {actor.username}) on "
+        f"{format_signing_time(approved_at, display_tz_name(ctx))}. Meaning: reviewed the "
+        f"session record and approved the patient for discharge. Approves note "
+        f"{note_label(note.session_id)} version {note.version} as signed by the nurse "
+        f"(SHA-256 {doc.sha256[:16]}…)."
+    )
+
+
 def countersign_for_approval(
     ctx: AppContext,
     s: Session,
@@ -1208,10 +1330,13 @@ def countersign_for_approval(
     password: str,
     approved_at: datetime,
 ) -> NoteInfo:
-    """Inside the caller's approval transaction: the charge nurse's credential signs the field
-    ChargeNurseSignature ("Approved for discharge") as an incremental update of the latest
-    signed document of the newest note version; stored as document seq n+1 "countersigned"."""
+    """Inside the caller's approval transaction: the approval record (who, when, meaning) is
+    written into the note's approval field, then the charge nurse's credential signs the field
+    ChargeNurseSignature ("Approved for discharge") over both, as incremental updates of the
+    latest signed document of the newest note version; stored as document seq n+1
+    "countersigned". The caller has run `require_approvable` before writing anything."""
     ctx.require(actor, "approve_discharge")
+    from nursestation.report.signing import fill_approval_record, has_approval_field
     from nursestation.report.signing import sign_note as pades_sign
 
     note = _latest_note(s, session_id)
@@ -1223,9 +1348,13 @@ def countersign_for_approval(
         )
     if doc.stage == STAGE_COUNTERSIGNED:
         raise DomainError(INVALID_STATE, "This note version is already countersigned.")
+    _refuse_self_approval(s, session_id, actor)
     row = get_session_row(s, session_id)
+    pdf = bytes(doc.pdf)
+    if has_approval_field(pdf):  # notes signed before the field existed carry the stamp only
+        pdf = fill_approval_record(pdf, approval_record_text(ctx, actor, approved_at, note, doc))
     countersigned = pades_sign(
-        bytes(doc.pdf),
+        pdf,
         CHARGE_FIELD,
         _credential(s, actor),
         password,
@@ -1301,7 +1430,9 @@ def add_addendum(
             content = _addendum_content(ctx, s, session_id, previous, actor, reason, text, now)
             p12 = _credential(s, actor)
             seen = _fingerprint(s, session_id)
-        signed = _render_and_sign(ctx, content, p12, password, actor, MEANING_ADDENDUM)
+        signed = _render_and_sign(
+            ctx, content, p12, password, actor, MEANING_ADDENDUM, _record_state(seen)
+        )
         with ctx.tx() as s:
             previous = _latest_note(s, session_id)
             assert previous is not None

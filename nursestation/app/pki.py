@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
+from sqlalchemy import func, select
+
 from nursestation.app.context import AppContext
 from nursestation.config import StationConfig
-from nursestation.db.models import User
+from nursestation.db.models import NoteDocument, User
+from nursestation.errors import NOT_FOUND, DomainError
 
 CA_CERT_NAME = (
     "ca.pem"  # same name as nursestation.report.pki.CA_CERT_FILE (a test keeps them equal)
@@ -12,22 +17,46 @@ CA_CERT_NAME = (
 
 
 def ensure_clinic_ca(ctx: AppContext) -> None:
-    """Create the clinic CA in the data directory on first run (cheap when it exists)."""
+    """Create the clinic CA in the data directory on the station's first start (cheap when it
+    exists). Refuses (not_found) when the CA is missing but signing keys were already issued by
+    it: a new CA would make every earlier note fail verification, so the pki folder must be
+    restored from backup instead."""
     # Checked without importing cryptography: most starts find the CA already there.
     if (ctx.config.pki_dir / CA_CERT_NAME).exists():
+        # A creation killed after its commit leaves an empty staging folder behind.
+        for leftover in ctx.config.pki_dir.glob(".ca-new-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         return
+    _refuse_replacing_a_lost_ca(ctx)
     from nursestation.report.pki import ensure_ca
 
     ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
+
+
+def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
+    with ctx.tx() as s:
+        issued = s.execute(
+            select(func.count(User.id)).where(User.certificate_pem.is_not(None))
+        ).scalar_one()
+        signed = s.execute(select(func.count(NoteDocument.id))).scalar_one()
+    if issued or signed:
+        raise DomainError(
+            NOT_FOUND,
+            f"The clinic CA certificate {ctx.config.pki_dir / CA_CERT_NAME} is missing, but "
+            f"{issued} signing key(s) and {signed} signed note document(s) depend on it. A new "
+            "CA would make every earlier note fail verification: restore the pki folder from "
+            "backup.",
+        )
 
 
 def issue_for_user(ctx: AppContext, user: User, password: str) -> None:
     """Issue the user's key and certificate, the key encrypted with their password."""
     from cryptography.hazmat.primitives import serialization
 
-    from nursestation.report.pki import ensure_ca, issue_user_credential, open_credential
+    from nursestation.report.pki import issue_user_credential, load_ca, open_credential
 
-    ca = ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
+    ensure_clinic_ca(ctx)
+    ca = load_ca(ctx.config.pki_dir)
     role = "charge_nurse" if "charge_nurse" in user.role_names else "nurse"
     p12 = issue_user_credential(ca, user.username, user.full_name, role, password, now=ctx.now())
     user.signing_credential = p12
@@ -44,16 +73,45 @@ def rewrap_for_user(user: User, old_password: str, new_password: str) -> None:
 
 
 def ca_status(config: StationConfig) -> tuple[bool, str]:
-    """For `nursestation check`: is the clinic CA present and currently valid?"""
+    """For `nursestation check`: is the clinic CA present, whole and currently valid? Only
+    reads: a missing CA is a failure, never created here (a new CA would make every earlier
+    note fail verification)."""
     from datetime import UTC, datetime
 
-    from nursestation.report.pki import CA_CERT_FILE, load_ca_cert
+    from nursestation.report.pki import (
+        CA_CERT_FILE,
+        CA_KEY_FILE,
+        CA_PASS_FILE,
+        load_ca,
+        load_ca_cert,
+    )
 
-    path = config.pki_dir / CA_CERT_FILE
+    pki = config.pki_dir
+    path = pki / CA_CERT_FILE
     if not path.exists():
-        return False, f"missing {path} (start the app once to create it)"
-    cert = load_ca_cert(config.pki_dir)
+        return False, (
+            f"missing {path}: the app creates it at a new station's first start; if notes were "
+            "signed here, restore the pki folder from backup (a new CA would make them fail "
+            "verification)"
+        )
+    try:
+        cert = load_ca_cert(pki)
+    except ValueError as exc:
+        return False, f"{path} is not a readable certificate: {exc}"
     now = datetime.now(UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         return False, f"expired or not yet valid ({cert.not_valid_after_utc:%Y-%m-%d})"
-    return True, f"{cert.subject.rfc4514_string()} valid until {cert.not_valid_after_utc:%Y-%m-%d}"
+    key, pass_file = (pki / CA_KEY_FILE).exists(), (pki / CA_PASS_FILE).exists()
+    if pass_file and not key:
+        return False, f"missing {pki / CA_KEY_FILE}: new users cannot get a signing key"
+    if key and pass_file:
+        try:
+            ca = load_ca(pki)
+        except (DomainError, ValueError) as exc:
+            return False, f"the CA key cannot be opened: {exc}"
+        if ca.key.public_key() != cert.public_key():
+            return False, f"{pki / CA_KEY_FILE} does not belong to {path}"
+    scope = "" if key else " (certificate only: users are issued on the CA station)"
+    return True, (
+        f"{cert.subject.rfc4514_string()} valid until {cert.not_valid_after_utc:%Y-%m-%d}{scope}"
+    )

@@ -15,13 +15,14 @@ from nursestation.errors import (
     BAD_INPUT,
     BAD_PASSWORD,
     DUPLICATE,
+    INVALID_STATE,
     LOCKED_OUT,
     NOT_FOUND,
     NOT_PERMITTED,
     OUT_OF_RANGE,
     DomainError,
 )
-from nursestation.permissions import ROLES
+from nursestation.permissions import ADMINISTRATOR, ROLES
 from nursestation.security import (
     check_password_policy,
     hash_password,
@@ -245,11 +246,36 @@ def list_users(ctx: AppContext, actor: Actor) -> list[UserInfo]:
         return [_info(u) for u in s.execute(select(User).order_by(User.username)).scalars()]
 
 
+def _active_administrators(s: Session) -> set[int]:
+    return set(
+        s.execute(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == ADMINISTRATOR, User.disabled.is_(False))
+        ).scalars()
+    )
+
+
+def _keep_an_administrator(s: Session, user: User, what: str) -> None:
+    """Refuse when `user` is the last active administrator: nobody could manage users again."""
+    if _active_administrators(s) == {user.id}:
+        raise DomainError(
+            INVALID_STATE,
+            f"'{user.username}' is the last active administrator and cannot {what}: make "
+            "another account an administrator first.",
+            field="username",
+        )
+
+
 def set_disabled(ctx: AppContext, actor: Actor, username: str, disabled: bool = True) -> UserInfo:
-    """Disable (or re-enable) an account; accounts are never deleted (audit trail refers to them)."""
+    """Disable (or re-enable) an account; accounts are never deleted (audit trail refers to them).
+    A disabled account is signed out everywhere at once: every use case re-reads the account
+    (AppContext.require). The last active administrator cannot be disabled."""
     ctx.require(actor, "manage_users")
     with ctx.tx() as s:
         user = _get(s, username)
+        if disabled and not user.disabled:
+            _keep_an_administrator(s, user, "be disabled")
         before = {"disabled": user.disabled}
         user.disabled = disabled
         ctx.audit(
@@ -260,6 +286,40 @@ def set_disabled(ctx: AppContext, actor: Actor, username: str, disabled: bool = 
             user.id,
             before,
             {"disabled": disabled},
+        )
+        return _info(user)
+
+
+def set_roles(
+    ctx: AppContext, actor: Actor, username: str, roles: set[str] | frozenset[str]
+) -> UserInfo:
+    """Replace an account's roles (at least one known role). The last active administrator
+    cannot lose the administrator role. Takes effect at once for a signed-in user (every use
+    case re-reads the roles). A clinical role given here does not issue a signing key: that
+    needs the user's password, so the user is told at signing to ask for one."""
+    ctx.require(actor, "manage_users")
+    wanted = set(roles)
+    unknown = wanted - set(ROLES)
+    if not wanted or unknown:
+        raise DomainError(
+            BAD_INPUT,
+            f"Roles must be one or more of {', '.join(ROLES)}"
+            + (f"; unknown: {', '.join(sorted(unknown))}." if unknown else "."),
+            field="roles",
+        )
+    with ctx.tx() as s:
+        user = _get(s, username)
+        before = sorted(user.role_names)
+        if ADMINISTRATOR in user.role_names and ADMINISTRATOR not in wanted and not user.disabled:
+            _keep_an_administrator(s, user, "lose the administrator role")
+        for r in list(user.roles):
+            if r.role not in wanted:
+                user.roles.remove(r)
+        for role in sorted(wanted - user.role_names):
+            user.roles.append(UserRole(role=role))
+        s.flush()
+        ctx.audit(
+            s, actor, "user.roles", "user", user.id, {"roles": before}, {"roles": sorted(wanted)}
         )
         return _info(user)
 

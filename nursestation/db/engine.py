@@ -3,6 +3,7 @@ the same code path for PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,32 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    db = engine.url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _private_file(_dialect: Any, _rec: Any, _cargs: Any, _cparams: Any) -> None:
+        # The database holds patient data: create it readable by the OS user only. SQLite
+        # gives its -wal and -shm files the database file's permissions, so they follow. The
+        # umask covers anything SQLite creates while opening; returning None lets SQLAlchemy
+        # connect as usual.
+        path = _sqlite_file(engine)
+        if path is None or os.path.exists(path):
+            return
+        old = os.umask(0o077)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        except FileExistsError:  # another connection created it a moment ago
+            pass
+        finally:
+            os.umask(old)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Python 3.11's sqlite3 opens transactions implicitly and would swallow the PRAGMAs;

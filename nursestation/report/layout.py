@@ -13,7 +13,7 @@ MARGIN_BOTTOM = 52.0
 
 # The signature band is the bottom of the last page's frame; its boxes are therefore always at
 # the same page coordinates, whatever the note's length.
-SIGNATURE_BAND_HEIGHT = 150.0
+SIGNATURE_BAND_HEIGHT = 196.0
 _GAP = 20.0
 _BOX_W = (PAGE_WIDTH - 2 * MARGIN_X - _GAP) / 2
 _BOX_Y1 = MARGIN_BOTTOM + 14.0
@@ -54,4 +54,13 @@ NOTE_SIGNATURE_LAYOUT: tuple[SignatureBox, ...] = (
         PAGE_WIDTH - MARGIN_X,
         _BOX_Y2,
     ),
+)
+
+
+# The discharge approval record: a read-only text field above the signature boxes, empty until
+# the charge nurse approves; then filled with who approved, when and with what meaning, in the
+# same update that the countersignature covers (see report/signing.py).
+APPROVAL_RECORD_FIELD = "ApprovalRecord"
+APPROVAL_RECORD_BOX = SignatureBox(
+    APPROVAL_RECORD_FIELD, MARGIN_X, _BOX_Y2 + 48.0, PAGE_WIDTH - MARGIN_X, _BOX_Y2 + 82.0
 )

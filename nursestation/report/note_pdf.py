@@ -46,6 +46,7 @@ from nursestation.note_content import (
     VitalsRow,
 )
 from nursestation.report.layout import (
+    APPROVAL_RECORD_BOX,
     MARGIN_BOTTOM,
     MARGIN_TOP,
     MARGIN_X,
@@ -298,10 +299,16 @@ def _canvas_class(header: tuple[str, str, str, str], footer_left: str, footer_ri
 class SignatureBand(Flowable):
     """Takes the rest of the last page so the signature boxes land at fixed page coordinates."""
 
-    def __init__(self, slots: Sequence[SignatureSlot], boxes: Sequence[SignatureBox]) -> None:
+    def __init__(
+        self,
+        slots: Sequence[SignatureSlot],
+        boxes: Sequence[SignatureBox],
+        approval_box: SignatureBox | None = APPROVAL_RECORD_BOX,
+    ) -> None:
         super().__init__()
         self.slots = list(slots)
         self.boxes = {b.field_name: b for b in boxes}
+        self.approval_box = approval_box
         self._origin = (0.0, 0.0)
 
     def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
@@ -325,6 +332,19 @@ class SignatureBand(Flowable):
         tops = [b.y2 for b in self.boxes.values()]
         heading_y = max(tops) + 36 - oy
         left = MARGIN_X - ox
+        ab = self.approval_box
+        if ab is not None:
+            # Only a label and a frame here: the text is the field's own appearance, filled at
+            # approval and covered by the countersignature, so this page never says "pending".
+            ax, ay = ab.x1 - ox, ab.y1 - oy
+            c.setFillColor(colors.black)
+            c.setFont(FONT_BOLD, 8.5)
+            c.drawString(ax, ay + ab.height + 5, "Discharge approval record")
+            c.setStrokeColor(RULE)
+            c.setDash(3, 2)
+            c.setLineWidth(0.8)
+            c.rect(ax, ay, ab.width, ab.height, stroke=1, fill=0)
+            c.setDash()
         c.setFont(FONT_BOLD, 10)
         c.drawString(left, heading_y, "Signatures")
         c.setFont(FONT, 7)
@@ -1038,7 +1058,7 @@ def _discharge_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         ],
         [
             "Approved by",
-            _t(dc.approved_by or "not yet approved"),
+            _t(dc.approved_by or "see the discharge approval record"),
             "Approved at",
             f.full(dc.approved_at),
         ],

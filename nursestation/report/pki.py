@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,11 +96,38 @@ def _attr(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
     return str(attrs[0].value) if attrs else ""
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Create a file readable by the OS user only (mode fixed at creation, no race)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create `path` with `mode` fixed at creation (no race) and its bytes on disk (fsync)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create a file readable by the OS user only (mode fixed at creation, no race)."""
+    _write_file(path, data, 0o600)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames and new entries in `path` durable (POSIX; a no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory; its renames are already metadata-safe
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# Called after each step of CA creation with the step's name; tests replace it to simulate a
+# crash between steps (a kill leaves the files exactly as they are at that point).
+_after_step: Callable[[str], None] = lambda step: None  # noqa: E731
+STAGING_PREFIX = ".ca-new-"
 
 
 def create_ca(
@@ -110,16 +140,23 @@ def create_ca(
     """Create the clinic CA in `directory` (refuses to overwrite an existing one).
 
     Without `passphrase` a random one is generated and written to ``ca-key.pass`` (mode 0600).
+
+    Atomic and durable: every file is written and fsync'd in a staging folder inside
+    `directory`, then renamed into place with the certificate last, the directory fsync'd after
+    each rename. ``ca.pem`` is the commit point: without it no CA exists (nothing can have been
+    signed), and a key or pass file left by an interrupted creation is replaced.
     """
     directory = Path(directory)
     now = ensure_utc(now)
-    if (directory / CA_CERT_FILE).exists() or (directory / CA_KEY_FILE).exists():
+    if (directory / CA_CERT_FILE).exists():
         raise DomainError(DUPLICATE, f"A clinic CA already exists in {directory}.")
     if not clinic_name.strip():
         raise DomainError(
             BAD_INPUT, "The clinic name for the CA must not be empty.", field="clinic_name"
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in directory.glob(STAGING_PREFIX + "*"):  # from an interrupted creation
+        shutil.rmtree(leftover, ignore_errors=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -154,16 +191,29 @@ def create_ca(
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
+    names: list[str] = []
     if passphrase is None:
         passphrase = secrets.token_urlsafe(32).encode()
-        _write_private(directory / CA_PASS_FILE, passphrase)
+        _write_private(staging / CA_PASS_FILE, passphrase)
+        names.append(CA_PASS_FILE)
+    else:
+        (directory / CA_PASS_FILE).unlink(missing_ok=True)  # a stale one would be used instead
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase),
     )
-    _write_private(directory / CA_KEY_FILE, key_pem)
-    (directory / CA_CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(staging / CA_KEY_FILE, key_pem)
+    _write_file(staging / CA_CERT_FILE, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _fsync_dir(staging)
+    _after_step("staged")
+    for file_name in (*names, CA_KEY_FILE, CA_CERT_FILE):  # the certificate last: the commit
+        os.replace(staging / file_name, directory / file_name)
+        _fsync_dir(directory)
+        _after_step(file_name)
+    shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(directory)
     return ClinicCA(cert=cert, key=key)
 
 

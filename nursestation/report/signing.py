@@ -23,6 +23,7 @@ from pyhanko.keys.internal import (
     translate_pyca_cryptography_cert_to_asn1,
     translate_pyca_cryptography_key_to_asn1,
 )
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils import layout as ph_layout
 from pyhanko.pdf_utils.content import PdfContent
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -33,11 +34,23 @@ from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_PERMITTED, DomainError
-from nursestation.report.layout import NOTE_SIGNATURE_LAYOUT, SignatureBox
+from nursestation.report.layout import (
+    APPROVAL_RECORD_BOX,
+    APPROVAL_RECORD_FIELD,
+    NOTE_SIGNATURE_LAYOUT,
+    SignatureBox,
+)
 from nursestation.report.pki import open_credential
 
 CertLike = x509.Certificate | bytes
 SIGNATURE_BYTES_RESERVED = 4096
+CHARGE_FIELD = "ChargeNurseSignature"
+# /Info entry naming the state of the stored record the note was rendered from (set before the
+# nurse signs, so the nurse's signature covers it): approval compares it with the record now.
+RECORD_STATE_KEY = "/NurseStationRecordState"
+PENDING_APPROVAL_TEXT = "Not approved: filled in when a charge nurse approves the discharge."
+# Text field flags (PDF 32000-1 §12.7.3.1, §12.7.4.3): read-only, multi-line, no spell check.
+_FF_READ_ONLY, _FF_MULTILINE, _FF_DO_NOT_SPELL_CHECK = 1, 1 << 12, 1 << 22
 
 
 def as_x509(cert: CertLike) -> x509.Certificate:
@@ -54,9 +67,15 @@ def _page_count(reader: PdfFileReader) -> int:
 
 
 def prepare_signature_fields(
-    pdf: bytes, layout: Sequence[SignatureBox] = NOTE_SIGNATURE_LAYOUT
+    pdf: bytes,
+    layout: Sequence[SignatureBox] = NOTE_SIGNATURE_LAYOUT,
+    *,
+    approval_box: SignatureBox | None = APPROVAL_RECORD_BOX,
+    record_state: str | None = None,
 ) -> bytes:
-    """Add every (empty, visible) signature field of `layout` in one incremental update."""
+    """Add every (empty, visible) signature field of `layout` in one incremental update, the
+    read-only approval record text field (locked by the charge nurse's signature once that is
+    applied) and, when given, the record state the note was rendered from (/Info)."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     existing = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev)}
     pages = _page_count(writer.prev)
@@ -66,12 +85,176 @@ def prepare_signature_fields(
         page = box.page if box.page >= 0 else pages + box.page
         if not 0 <= page < pages:
             raise DomainError(BAD_INPUT, f"Signature page {box.page} is outside 1–{pages}.")
+        lock = None
+        if approval_box is not None and box.field_name == CHARGE_FIELD:
+            # The countersignature locks the approval text it certifies: a later change to it
+            # makes the charge nurse's signature fail verification.
+            lock = fields.FieldMDPSpec(
+                fields.FieldMDPAction.INCLUDE, fields=[approval_box.field_name]
+            )
         fields.append_signature_field(
-            writer, fields.SigFieldSpec(sig_field_name=box.field_name, on_page=page, box=box.box)
+            writer,
+            fields.SigFieldSpec(
+                sig_field_name=box.field_name, on_page=page, box=box.box, field_mdp_spec=lock
+            ),
         )
+    if approval_box is not None:
+        page = approval_box.page if approval_box.page >= 0 else pages + approval_box.page
+        _add_approval_field(writer, page, approval_box)
+    if record_state is not None:
+        info_ref = writer.trailer.raw_get("/Info") if "/Info" in writer.trailer else None
+        if info_ref is None:
+            info_ref = writer.set_info(generic.DictionaryObject())
+        info_ref.get_object()[generic.NameObject(RECORD_STATE_KEY)] = generic.TextStringObject(
+            record_state
+        )
+        writer.mark_update(info_ref)
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _approval_appearance(
+    writer: IncrementalPdfFileWriter, box: SignatureBox, text: str, pending: bool
+) -> generic.IndirectObject:
+    """A form XObject the size of `box` showing `text` (DejaVu, so any name prints)."""
+    data = render_approval_pdf(box.width, box.height, text, pending=pending)
+    return writer.import_page_as_xobject(PdfFileReader(BytesIO(data)), page_ix=0)
+
+
+def _add_approval_field(writer: IncrementalPdfFileWriter, page: int, box: SignatureBox) -> None:
+    page_ref = writer.find_page_for_modification(page)[0]
+    page_obj = page_ref.get_object()
+    field = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+            generic.NameObject("/FT"): generic.NameObject("/Tx"),
+            generic.NameObject("/T"): generic.TextStringObject(box.field_name),
+            generic.NameObject("/TU"): generic.TextStringObject(
+                "Discharge approval record (filled in at approval, covered by the "
+                "charge nurse's signature)"
+            ),
+            generic.NameObject("/Ff"): generic.NumberObject(
+                _FF_READ_ONLY | _FF_MULTILINE | _FF_DO_NOT_SPELL_CHECK
+            ),
+            generic.NameObject("/F"): generic.NumberObject(4),  # print
+            generic.NameObject("/Rect"): generic.ArrayObject(
+                [generic.FloatObject(v) for v in box.box]
+            ),
+            generic.NameObject("/P"): page_ref,
+            generic.NameObject("/DA"): generic.TextStringObject("/Helv 8 Tf 0 g"),
+            generic.NameObject("/AP"): generic.DictionaryObject(
+                {
+                    generic.NameObject("/N"): _approval_appearance(
+                        writer, box, PENDING_APPROVAL_TEXT, pending=True
+                    )
+                }
+            ),
+        }
+    )
+    field_ref = writer.add_object(field)
+    annots = page_obj.get("/Annots")
+    if annots is None:
+        page_obj[generic.NameObject("/Annots")] = generic.ArrayObject([field_ref])
+        writer.update_container(page_obj)
+    else:
+        annots = annots.get_object()
+        annots.append(field_ref)
+        writer.update_container(annots)
+    form = writer.root["/AcroForm"]
+    form_fields = form["/Fields"]
+    form_fields.append(field_ref)
+    writer.update_container(form_fields)
+
+
+def render_approval_pdf(width: float, height: float, text: str, *, pending: bool) -> bytes:
+    """A one-page PDF the size of the approval record box: `text`, wrapped, shrunk to fit."""
+    from reportlab.lib import colors
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.pdfgen.canvas import Canvas
+
+    from nursestation.report.note_pdf import FONT, FONT_BOLD, register_fonts
+
+    register_fonts()
+    buf = BytesIO()
+    c = Canvas(buf, pagesize=(width, height), invariant=1, pageCompression=1, initialFontName=FONT)
+    pad = 5.0
+    if not pending:
+        c.setFillColor(colors.HexColor("#eef6ee"))
+        c.setStrokeColor(colors.HexColor("#2e7d32"))
+        c.setLineWidth(1.2)
+        c.rect(0.6, 0.6, width - 1.2, height - 1.2, stroke=1, fill=1)
+    font = FONT if pending else FONT_BOLD
+    size = 8.0
+    lines = simpleSplit(text, font, size, width - 2 * pad)
+    while size > 5 and len(lines) * size * 1.2 > height - 2 * pad:
+        size -= 0.25
+        lines = simpleSplit(text, font, size, width - 2 * pad)
+    c.setFont(font, size)
+    c.setFillColor(colors.HexColor("#666666" if pending else "#000000"))
+    y = height - pad - size
+    for line in lines:
+        c.drawString(pad, y, line)
+        y -= size * 1.2
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def fill_approval_record(pdf: bytes, text: str) -> bytes:
+    """Write the approval `text` into the (empty) approval record field as an incremental update
+    (form filling, which the nurse's signature allows); the countersignature applied next
+    covers it. Raises invalid_state when the note has no such field or it is already filled."""
+    writer = IncrementalPdfFileWriter(BytesIO(pdf))
+    target = _approval_field_ref(writer.root)
+    if target is None:
+        raise DomainError(INVALID_STATE, f"The note has no field {APPROVAL_RECORD_FIELD}.")
+    field = target.get_object()
+    if field.get("/V"):
+        raise DomainError(INVALID_STATE, "The discharge approval record is already filled in.")
+    x1, y1, x2, y2 = (float(v) for v in field["/Rect"])
+    box = SignatureBox(APPROVAL_RECORD_FIELD, x1, y1, x2, y2)
+    field[generic.NameObject("/V")] = generic.TextStringObject(text)
+    field[generic.NameObject("/AP")] = generic.DictionaryObject(
+        {generic.NameObject("/N"): _approval_appearance(writer, box, text, pending=False)}
+    )
+    writer.update_container(field)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def has_approval_field(pdf: bytes) -> bool:
+    """True when the note was prepared with an approval record field."""
+    return _approval_field_ref(PdfFileReader(BytesIO(pdf), strict=False).root) is not None
+
+
+def approval_record(pdf: bytes) -> str | None:
+    """The filled-in approval record text of a note, or None while it is empty."""
+    ref = _approval_field_ref(PdfFileReader(BytesIO(pdf), strict=False).root)
+    value = ref.get_object().get("/V") if ref is not None else None
+    return str(value) if value else None
+
+
+def _approval_field_ref(root: Any) -> Any:
+    """The approval record field's indirect reference in the document catalog `root`, or None."""
+    if "/AcroForm" not in root or "/Fields" not in root["/AcroForm"]:
+        return None
+    for ref in root["/AcroForm"]["/Fields"]:
+        if ref.get_object().get("/T") == APPROVAL_RECORD_FIELD:
+            return ref
+    return None
+
+
+def record_state(pdf: bytes) -> str | None:
+    """The record state a note was rendered from (see prepare_signature_fields), if stored."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    trailer = reader.trailer_view
+    if "/Info" not in trailer:
+        return None
+    value = trailer["/Info"].get(RECORD_STATE_KEY)
+    return str(value) if value is not None else None
 
 
 def format_signing_time(when: datetime, display_tz: str | None = None) -> str:

@@ -76,6 +76,7 @@ def quiet_pyhanko_logging() -> None:
         "pyhanko.sign.validation.generic_cms",
         "pyhanko.sign.validation.pdf_embedded",
         "pyhanko.sign.validation.status",
+        "pyhanko.sign.diff_analysis.policies",  # a forbidden later change: the result says so
     ):
         logger = logging.getLogger(name)
         if _QUIET not in logger.filters:

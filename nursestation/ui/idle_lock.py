@@ -31,6 +31,7 @@ from nursestation.errors import DomainError
 from nursestation.ui.station import Station
 
 _log = logging.getLogger(__name__)
+ACCOUNT_CHECK_MS = 5_000  # how soon an open window notices that its user was disabled
 
 # Input that counts as "someone is at the station". Timer, paint and device events do not.
 ACTIVITY_EVENTS = frozenset(
@@ -123,7 +124,13 @@ class LockDialog(QDialog):
     """The lock screen: the signed-in user's password or "Switch user". It cannot be closed
     any other way (Esc and the window's close button do nothing)."""
 
-    def __init__(self, locker: ScreenLocker, actor: Actor, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        locker: ScreenLocker,
+        actor: Actor,
+        parent: QWidget | None = None,
+        reason: str = "manual",
+    ) -> None:
         super().__init__(parent)
         self.locker = locker
         self.actor = actor
@@ -142,6 +149,12 @@ class LockDialog(QDialog):
         )
         who.setWordWrap(True)
         lay.addWidget(who)
+        disabled = reason == "account_disabled"
+        if disabled:
+            who.setText(
+                f"The account of {actor.full_name} ({actor.username}) has been disabled: it is "
+                "signed out. Open forms are kept; another user must sign in to continue."
+            )
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText(f"Password of {actor.username}")
@@ -161,6 +174,11 @@ class LockDialog(QDialog):
         row.addWidget(self.switch_btn)
         lay.addLayout(row)
         self.password.setFocus()
+        if disabled:
+            self.password.setEnabled(False)
+            self.unlock_btn.setEnabled(False)
+            self.switch_btn.setDefault(True)
+            self.switch_btn.setFocus()
 
     def try_unlock(self) -> None:
         """Unlock with the same user's password; a refusal says why and clears the field."""
@@ -219,6 +237,13 @@ class ScreenLocker(QObject):
         self.board = board
         self.idle = IdleLock(station, self, interval_ms=interval_ms)
         self.idle.idle.connect(lambda: self.lock("idle"))
+        # A disabled account is signed out of this window within a few seconds, even with no
+        # one touching it: the lock screen covers every open form (nothing typed is lost) and
+        # only another user can switch in (the disabled user's password is refused).
+        self.account_timer = QTimer(self)
+        self.account_timer.setInterval(ACCOUNT_CHECK_MS)
+        self.account_timer.timeout.connect(self.check_account)
+        self.account_timer.start()
         self.dialog: LockDialog | None = None
         self._covers: list[_Cover] = []
         self._page: QWidget | None = None
@@ -240,11 +265,24 @@ class ScreenLocker(QObject):
             self._page = self.stack.currentWidget()
             self.stack.setCurrentWidget(self.board)
         self.station.set_locked(True)
-        self.dialog = LockDialog(self, actor, self.window)
+        self.dialog = LockDialog(self, actor, self.window, reason)
         self.dialog.show()
         self.dialog.raise_()
         self.dialog.activateWindow()
         self.locked.emit(True)
+
+    def check_account(self) -> None:
+        """Lock (reason "account_disabled") when the signed-in account has been disabled."""
+        actor = self.station.signed_in
+        if actor is None or self.station.locked:
+            return
+        try:
+            active = access.account_active(self.station.ctx, actor)
+        except Exception:  # a database hiccup must not sign anyone out; the next tick retries
+            _log.exception("account check failed")
+            return
+        if not active:
+            self.lock("account_disabled")
 
     def finish_unlock(self, actor: Actor, *, switched: bool) -> None:
         """Everything back as it was; a switched-in user becomes the station's user."""

@@ -368,6 +368,62 @@ def test_approval_countersigns_the_signed_note(ctx: AppContext, clock: FakeClock
     assert "Approved for discharge" in meanings and len(meanings) == 2
 
 
+# ---------------------------------------------------------------- vitals near baseline: HR, RR
+
+
+def _near(w: World) -> dc.CriterionView:
+    status = dc.record_assessment(w.ctx, w.nurse, w.sid, answers={"on_room_air": True})
+    return next(c for c in status.criteria if c.id == "vitals_near_baseline")
+
+
+def test_heart_rate_far_from_baseline_refuses_discharge(w: World) -> None:
+    """The reported case: HR 128 against a baseline of 72, BP back to baseline."""
+    complete_assessment(w)
+    w.clock.advance(minutes=60)
+    assert dc.require_ready(w.ctx, w.nurse, w.sid).ready
+    recovery_vitals(w, hr=128)
+    crit = _near(w)
+    assert not crit.met
+    assert crit.reason == "HR not within 20 % of baseline: HR 128 vs baseline 76 (+68.4 %)."
+    assert codes(dc.require_ready, w.ctx, w.nurse, w.sid) == "criteria_not_met"
+    assert codes(dc.approve_discharge, w.ctx, w.charge, w.sid, CHARGE_PW) == "criteria_not_met"
+
+
+@pytest.mark.parametrize(
+    ("param", "inside", "outside"),
+    [("hr", 91, 92), ("hr", 61, 60), ("rr", 16, 17)],  # baseline HR 76, RR 14: 20 % inclusive
+)
+def test_hr_and_rr_within_20_percent_of_baseline(
+    w: World, param: str, inside: int, outside: int
+) -> None:
+    complete_assessment(w)
+    w.clock.advance(minutes=60)
+    recovery_vitals(w, **{param: inside})
+    assert _near(w).met
+    assert dc.require_ready(w.ctx, w.nurse, w.sid).ready
+    recovery_vitals(w, **{param: outside})
+    crit = _near(w)
+    assert not crit.met and crit.reason.startswith(f"{param.upper()} not within 20 %")
+
+
+def test_oximeter_pulse_rate_counts_as_heart_rate(w: World) -> None:
+    from nursestation.app import devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    complete_assessment(w)  # manual HR 80
+    w.clock.advance(minutes=60)
+    assert _near(w).met
+    later = w.clock.now()
+    batch = [
+        make_reading("masimo-ascii", "spo2", 97, VALID, None, None, later, "SN1"),
+        make_reading("masimo-ascii", "pulse_rate", 128, VALID, None, None, later, "SN1"),
+    ]
+    devices.ingest_readings(w.ctx, "1", "/dev/ttyUSB0", "masimo-ascii", batch)
+    crit = _near(w)
+    assert not crit.met
+    assert "HR 128 vs baseline 76" in crit.reason
+
+
 # ---------------------------------------------------------------- sheet and note
 
 

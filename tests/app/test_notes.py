@@ -369,6 +369,144 @@ def test_signed_note_rows_cannot_be_changed_at_database_level(world: World) -> N
     assert docs[0].stage == "signed" and sigs[0].signer_name == "Ana Ruiz, RN"
 
 
+# ---------------------------------------------------------------- approval binds to the final record
+
+
+def _approval_state(ctx: AppContext, sid: int) -> tuple[int, bool, list[str]]:
+    from nursestation.db.models import DischargeApproval, InfusionSession
+
+    with ctx.tx() as s:
+        approvals = len(list(s.execute(select(DischargeApproval)).scalars()))
+        ended = s.get(InfusionSession, sid).ended_at is not None
+        stages = [d.stage for d in s.execute(select(NoteDocument)).scalars()]
+    return approvals, ended, stages
+
+
+def _after_signing(world: World, kind: str) -> None:
+    """Record one thing of `kind` through its use case, as happens at the chair after signing."""
+    ctx, nurse, sid = world.ctx, world.nurse, world.sid
+    if kind == "vitals":
+        vitals.record_vitals(
+            ctx, nurse, sid, {"sbp": 126, "dbp": 80, "hr": 74, "spo2": 98, "rr": 14}
+        )
+    elif kind == "correction":
+        last = vitals.list_vitals(ctx, nurse, sid)[-1]
+        vitals.correct_vitals(ctx, nurse, last.id, {"hr": 75}, "typo: HR was 75")
+    elif kind == "medication":
+        meds.give_medication(
+            ctx, nurse, sid, drug="metoclopramide", dose=10, unit="mg", route="IV",
+            indication="nausea",
+        )  # fmt: skip
+    elif kind == "assessment":
+        dc.record_assessment(ctx, nurse, sid, answers={"next_appointment": "2026-03-06 09:00"})
+    elif kind == "alarm_ack":
+        from nursestation.app import alarms
+
+        alarms.acknowledge_alarm(ctx, nurse, "3")
+    else:  # pragma: no cover - a typo in the parameter list
+        raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        ("vitals", "vital signs"),
+        ("correction", "vital signs"),
+        ("medication", "medications"),
+        ("assessment", "assessments"),
+        ("alarm_ack", "alarms or alarm acknowledgements"),
+    ],
+)
+def test_approval_refused_when_something_was_recorded_after_signing(
+    world: World, kind: str, named: str
+) -> None:
+    ctx = world.ctx
+    if kind == "alarm_ack":  # a latched critical alarm still to acknowledge when the nurse signs
+        v = {"sbp": 126, "dbp": 80, "hr": 80, "spo2": 84, "rr": 14}
+        vitals.record_vitals(ctx, world.nurse, world.sid, v, soft_confirmed=True)
+        vitals.record_vitals(
+            ctx, world.nurse, world.sid, {"sbp": 126, "dbp": 80, "hr": 74, "spo2": 98, "rr": 14}
+        )
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    world.clock.advance(minutes=2)
+    before = _approval_state(ctx, world.sid)
+    _after_signing(world, kind)
+    with pytest.raises(DomainError) as exc:
+        dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    assert exc.value.code == "note_stale"
+    assert named in exc.value.message and "addendum" in exc.value.message
+    assert _approval_state(ctx, world.sid) == before == (0, False, ["signed"])
+
+
+def test_approval_allowed_after_the_nurse_signs_an_addendum_containing_it(world: World) -> None:
+    ctx = world.ctx
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    world.clock.advance(minutes=2)
+    _after_signing(world, "vitals")
+    with pytest.raises(DomainError) as exc:
+        dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    assert exc.value.code == "note_stale"
+    world.clock.advance(minutes=1)
+    v2 = notes.add_addendum(
+        ctx, world.nurse, world.sid, "Late entry", "Recovery vitals at 120 min.", NURSE_PW
+    )
+    world.clock.advance(minutes=1)
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    latest = notes.latest_note(ctx, world.nurse, world.sid)
+    assert latest is not None and (latest.version, latest.stage) == (v2.version, "countersigned")
+    assert _approval_state(ctx, world.sid) == (1, True, ["signed", "signed", "countersigned"])
+
+
+def test_nobody_approves_a_note_they_signed(ctx: AppContext, clock: FakeClock) -> None:
+    w = realistic_session(ctx, clock)
+    users.provision_user(
+        ctx, username="cn.cat", full_name="Cat Lowe, RN", roles={"nurse", "charge_nurse"},
+        password="Cat-pass-2026",
+    )  # fmt: skip
+    cat = users.authenticate(ctx, "cn.cat", "Cat-pass-2026")
+    notes.sign_note(ctx, cat, w.sid, "Cat-pass-2026")
+    clock.advance(minutes=2)
+    with pytest.raises(DomainError) as exc:
+        dc.approve_discharge(ctx, cat, w.sid, "Cat-pass-2026")
+    assert exc.value.code == "self_approval" and "Cat Lowe, RN" in exc.value.message
+    assert _approval_state(ctx, w.sid) == (0, False, ["signed"])
+    dc.approve_discharge(ctx, w.charge, w.sid, CHARGE_PW)  # another charge nurse may
+    assert _approval_state(ctx, w.sid) == (1, True, ["signed", "countersigned"])
+
+
+def test_approved_note_shows_who_approved_when_and_meaning(world: World) -> None:
+    from pdf_support import visible_text
+
+    ctx = world.ctx
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    _, docs, _ = stored(ctx)
+    signed_text = " ".join(visible_text(bytes(docs[0].pdf)).split())
+    assert "not yet approved" not in pdf_text(bytes(docs[0].pdf))
+    assert "Not approved: filled in when a charge nurse approves" in signed_text
+    world.clock.advance(minutes=5)
+    approved_at = world.clock.now()
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    _, docs, _ = stored(ctx)
+    final = bytes(docs[-1].pdf)
+    from nursestation.report.signing import approval_record, format_signing_time
+
+    record = approval_record(final)
+    assert record is not None
+    when = format_signing_time(approved_at, notes.display_tz_name(ctx))
+    text = " ".join(visible_text(final).split())
+    for words in (
+        "Approved for discharge by Ben Ode, RN",
+        when,
+        "Meaning: reviewed the session record and approved the patient for discharge",
+        f"version 1 as signed by the nurse (SHA-256 {docs[0].sha256[:16]}",
+    ):
+        assert words in record and words in text, words
+    assert "Not approved" not in text
+    assert PdfReader(BytesIO(final)).get_form_text_fields()["ApprovalRecord"] == record
+    result = verify_pdf(final, ca_pem(ctx))
+    assert result.ok and result.signatures[0].modification_level == "FORM_FILLING"
+
+
 # ---------------------------------------------------------------- addendum
 
 

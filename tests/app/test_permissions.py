@@ -202,6 +202,7 @@ SERVICES: dict[str, list[Call]] = {
     "manage_users": [
         lambda w, a: users.list_users(w.ctx, a),
         lambda w, a: users.set_disabled(w.ctx, a, "nobody.here", True),
+        lambda w, a: users.set_roles(w.ctx, a, "nobody.here", {"nurse"}),
         # Valid input: create_user validates before its role check, so bad input would answer
         # bad_input even to a nurse.
         lambda w, a: users.create_user(
@@ -315,3 +316,106 @@ def test_table_shape_matches_the_roles_design() -> None:
     assert PERMISSIONS["approve_discharge"] == {"charge_nurse"}
     for uc in ("manage_users", "view_audit", "export_notes"):
         assert PERMISSIONS[uc] == {"administrator"}
+
+
+# ---------------------------------------------------------------- accounts: disabled, roles, last admin
+
+
+def _vitals_rows(ctx: AppContext) -> int:
+    from nursestation.db.models import VitalReading
+
+    with ctx.tx() as s:
+        return s.execute(select(func.count(VitalReading.id))).scalar_one()
+
+
+NORMAL = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
+
+
+def test_a_disabled_nurse_is_refused_at_her_next_action(
+    ctx: AppContext, people: dict[str, Actor], infusing: int
+) -> None:
+    """Her Actor (the open session view's) is still held; the account is read on every use case."""
+    from nursestation.app import access
+
+    nurse, admin = people["nurse"], people["admin"]
+    vitals.record_vitals(ctx, nurse, infusing, NORMAL)
+    before = _vitals_rows(ctx)
+    users.set_disabled(ctx, admin, "rn.ana", True)
+    for call in (
+        lambda: vitals.record_vitals(ctx, nurse, infusing, NORMAL),
+        lambda: sessions.stop_infusion(ctx, nurse, infusing),
+        lambda: board.board_cards(ctx, nurse),
+        lambda: notes.latest_note(ctx, nurse, infusing),
+    ):
+        with pytest.raises(DomainError) as exc:
+            call()
+        assert exc.value.code == "account_disabled" and "rn.ana" in exc.value.message
+    assert _vitals_rows(ctx) == before
+    assert not access.account_active(ctx, nurse)
+    with pytest.raises(DomainError) as exc:
+        access.sign_in(ctx, "rn.ana", PASSWORD)
+    assert exc.value.code == NOT_PERMITTED and "disabled" in exc.value.message
+    # Enabled again: the same held Actor works again (nothing else was changed).
+    users.set_disabled(ctx, admin, "rn.ana", False)
+    assert access.account_active(ctx, nurse)
+    vitals.record_vitals(ctx, nurse, infusing, NORMAL)
+    assert _vitals_rows(ctx) == before + 1
+
+
+def test_a_removed_role_is_refused_at_once(
+    ctx: AppContext, people: dict[str, Actor], infusing: int
+) -> None:
+    nurse, admin = people["nurse"], people["admin"]
+    users.set_roles(ctx, admin, "rn.ana", {"administrator"})
+    with pytest.raises(DomainError) as exc:
+        vitals.record_vitals(ctx, nurse, infusing, NORMAL)
+    assert exc.value.code == NOT_PERMITTED
+    # A role added since sign-in is not taken on trust either: the held Actor's roles still
+    # limit what she may do until she signs in again.
+    with pytest.raises(DomainError) as exc:
+        users.list_users(ctx, nurse)
+    assert exc.value.code == NOT_PERMITTED
+    with pytest.raises(DomainError) as exc:
+        users.set_roles(ctx, admin, "rn.ana", {"nurse", "surgeon"})
+    assert (exc.value.code, exc.value.field) == ("bad_input", "roles")
+    with pytest.raises(DomainError) as exc:
+        users.set_roles(ctx, admin, "rn.ana", set())
+    assert (exc.value.code, exc.value.field) == ("bad_input", "roles")
+
+
+def test_the_last_active_administrator_stays(ctx: AppContext, people: dict[str, Actor]) -> None:
+    admin = people["admin"]
+    for call in (
+        lambda: users.set_disabled(ctx, admin, "ad.dana", True),
+        lambda: users.set_roles(ctx, admin, "ad.dana", {"nurse"}),
+    ):
+        with pytest.raises(DomainError) as exc:
+            call()
+        assert (
+            exc.value.code == "invalid_state" and "last active administrator" in exc.value.message
+        )
+    users.create_user(
+        ctx, admin, username="ad.eli", full_name="Eli Admin", roles={"administrator"},
+        password=PASSWORD,
+    )  # fmt: skip
+    # A disabled administrator does not count: with Eli disabled, Dana is the last again.
+    users.set_disabled(ctx, admin, "ad.eli", True)
+    with pytest.raises(DomainError) as exc:
+        users.set_disabled(ctx, admin, "ad.dana", True)
+    assert exc.value.code == "invalid_state"
+    users.set_disabled(ctx, admin, "ad.eli", False)
+    # Two active administrators: one may lose the role, then the other is the last.
+    users.set_roles(ctx, admin, "ad.eli", {"nurse"})
+    with pytest.raises(DomainError) as exc:
+        users.set_roles(ctx, admin, "ad.dana", {"charge_nurse"})
+    assert exc.value.code == "invalid_state"
+    users.set_roles(ctx, admin, "ad.eli", {"nurse", "administrator"})
+    users.set_disabled(ctx, admin, "ad.dana", True)  # allowed now; Dana is signed out at once
+    with pytest.raises(DomainError) as exc:
+        users.list_users(ctx, admin)
+    assert exc.value.code == "account_disabled"
+    eli = users.authenticate(ctx, "ad.eli", PASSWORD)
+    assert {u.username: u.disabled for u in users.list_users(ctx, eli)}["ad.dana"] is True
+    with ctx.tx() as s:
+        actions = [a for (a,) in s.execute(select(AuditEvent.action)) if a.startswith("user.")]
+    assert actions.count("user.roles") == 2 and actions.count("user.disable") == 2

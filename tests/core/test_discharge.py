@@ -644,3 +644,73 @@ def test_clinic_can_make_gait_optional() -> None:
     ev = evaluate_discharge(good_inputs(config=cfg, steady_gait=False), NOW)
     assert ev.ready
     assert not ev.criterion("steady_gait").met
+
+
+# --- vitals near baseline covers BP, HR and RR (PADSS vital-signs item, issue 13) -------------
+
+
+def test_defaults_compare_bp_hr_and_rr() -> None:
+    assert CFG.vitals_near_baseline_params == ("bp", "hr", "rr")
+
+
+def test_heart_rate_far_from_baseline_fails_even_with_bp_near() -> None:
+    base = replace(BASE, hr=72)
+    ev = evaluate_discharge(
+        good_inputs(baseline=base, latest_vitals=replace(GOOD_LATEST, hr=128)), NOW
+    )
+    assert failing(ev) == [
+        ("vitals_near_baseline", "HR not within 20 % of baseline: HR 128 vs baseline 72 (+77.8 %).")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("param", "baseline", "inside", "outside"),
+    [("hr", 70, 84, 85), ("hr", 70, 56, 55), ("rr", 10, 12, 13), ("rr", 15, 12, 11)],
+)
+def test_hr_and_rr_boundary_at_20_percent(
+    param: str, baseline: float, inside: float, outside: float
+) -> None:
+    base = replace(BASE, **{param: baseline})
+    ok = evaluate_discharge(
+        good_inputs(baseline=base, latest_vitals=replace(GOOD_LATEST, **{param: inside})), NOW
+    )
+    assert ok.ready, failing(ok)
+    bad = evaluate_discharge(
+        good_inputs(baseline=base, latest_vitals=replace(GOOD_LATEST, **{param: outside})), NOW
+    )
+    assert [c.id for c in bad.failing] == ["vitals_near_baseline"]
+    assert bad.criterion("vitals_near_baseline").reason.startswith(
+        f"{param.upper()} not within 20 % of baseline"
+    )
+
+
+def test_missing_recovery_rr_fails_unless_the_clinic_drops_it() -> None:
+    latest = replace(GOOD_LATEST, rr=None)
+    ev = evaluate_discharge(good_inputs(latest_vitals=latest), NOW)
+    assert failing(ev) == [
+        (
+            "vitals_near_baseline",
+            "No RR pair (baseline and since the infusion stop) to compare.",
+        )
+    ]
+    cfg = config(vitals_near_baseline_params=["bp", "hr"])
+    assert evaluate_discharge(good_inputs(config=cfg, latest_vitals=latest), NOW).ready
+
+
+def test_padss_bp_rule_compares_sbp_and_dbp_by_percent() -> None:
+    cfg = config(score_used="padss")
+    sheets = (full_sheet("padss", cfg),)
+    ok = replace(GOOD_LATEST, sbp=144, dbp=96)  # +20 % each: inside
+    assert evaluate_discharge(good_inputs(config=cfg, latest_vitals=ok, scores=sheets), NOW).ready
+    bad = replace(GOOD_LATEST, dbp=97)  # +21.25 %
+    ev = evaluate_discharge(good_inputs(config=cfg, latest_vitals=bad, scores=sheets), NOW)
+    assert ev.criterion("vitals_near_baseline").reason == (
+        "BP not within 20 % of baseline: SBP 126 vs baseline 120 (+5 %); "
+        "DBP 97 vs baseline 80 (+21.2 %)."
+    )
+
+
+@pytest.mark.parametrize("bad", [[], ["bp", "spo2"], "bp"])
+def test_near_baseline_params_are_validated(bad: Any) -> None:
+    with pytest.raises(Exception, match="vitals_near_baseline_params"):
+        config(vitals_near_baseline_params=bad)

@@ -7,18 +7,23 @@ import os
 import stat
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
+from pdf_support import visible_text
 from pypdf import PdfReader
 
 from nursestation.errors import DomainError
 from nursestation.report import pki
 from nursestation.report.sample import SAMPLE_START
 from nursestation.report.signing import (
+    approval_record,
+    fill_approval_record,
     format_signing_time,
     prepare_signature_fields,
+    record_state,
     render_stamp_pdf,
     sign_note,
 )
@@ -151,11 +156,16 @@ def test_empty_password_is_refused(clinic_pki: Pki) -> None:
 
 def test_both_fields_exist_before_the_first_signature(prepared: bytes, note_pdf: bytes) -> None:
     reader = PdfReader(BytesIO(prepared))
-    assert set(reader.get_fields() or {}) == {"NurseSignature", "ChargeNurseSignature"}
+    assert set(reader.get_fields() or {}) == {
+        "NurseSignature",
+        "ChargeNurseSignature",
+        "ApprovalRecord",
+    }
     assert prepared.startswith(note_pdf)  # an incremental update, not a rewrite
     last = reader.pages[-1]
     rects = sorted([round(float(v)) for v in a.get_object()["/Rect"]] for a in last["/Annots"])
-    assert rects == [[43, 66, 296, 150], [316, 66, 569, 150]]
+    assert rects == [[43, 66, 296, 150], [43, 198, 569, 232], [316, 66, 569, 150]]
+    assert approval_record(prepared) is None
 
 
 def test_sign_and_countersign_verify_trusted(signed_twice: bytes, clinic_pki: Pki) -> None:
@@ -193,8 +203,12 @@ def test_stamp_shows_printed_name_time_with_zone_and_meaning() -> None:
 def test_each_signed_widget_has_a_visible_appearance(signed_twice: bytes) -> None:
     reader = PdfReader(BytesIO(signed_twice))
     widgets = [a.get_object() for a in reader.pages[-1]["/Annots"]]
-    assert {str(w["/T"]) for w in widgets} == {"NurseSignature", "ChargeNurseSignature"}
-    for widget in widgets:
+    assert {str(w["/T"]) for w in widgets} == {
+        "NurseSignature",
+        "ChargeNurseSignature",
+        "ApprovalRecord",
+    }
+    for widget in (w for w in widgets if w["/FT"] == "/Sig"):
         appearance = widget["/AP"]["/N"].get_object()
         assert appearance["/BBox"][2] == pytest.approx(253, abs=0.5)
         assert len(appearance["/Resources"]["/XObject"]) == 1  # the rendered stamp
@@ -304,3 +318,151 @@ def test_expired_certificate_cannot_sign(prepared: bytes, clinic_pki: Pki) -> No
 def test_ca_cert_may_be_given_as_pem(signed_twice: bytes, clinic_pki: Pki) -> None:
     assert verify_pdf(signed_twice, clinic_pki.ca.cert_pem).ok
     assert isinstance(pki.load_ca_cert(clinic_pki.ca_dir), x509.Certificate)
+
+
+# ------------------------------------------------------------------ discharge approval record
+
+APPROVAL_TEXT = (
+    "Approved for discharge by Ben Ode, RN (charge nurse; user cn.ben) on 2026-03-02 11:06 EST "
+    "(UTC-05:00). Meaning: reviewed the session record and approved the patient for discharge."
+)
+
+
+def _countersign(pdf: bytes, p: Pki) -> bytes:
+    return sign_note(
+        pdf,
+        "ChargeNurseSignature",
+        p.charge_p12,
+        CHARGE_PW,
+        "Ben Ode, RN",
+        CHARGE_MEANING,
+        CHARGE_AT,
+        p.ca.cert,
+        display_tz="America/New_York",
+    )
+
+
+@pytest.fixture(scope="module")
+def approved(prepared: bytes, clinic_pki: Pki) -> bytes:
+    return _countersign(
+        fill_approval_record(_nurse_sign(prepared, clinic_pki), APPROVAL_TEXT), clinic_pki
+    )
+
+
+def test_nurse_signed_note_does_not_claim_an_approval(prepared: bytes, clinic_pki: Pki) -> None:
+    text = visible_text(_nurse_sign(prepared, clinic_pki))
+    assert "Not approved: filled in when a charge nurse approves the discharge." in text
+    assert "not yet approved" not in text
+
+
+def test_approved_note_text_names_approver_time_and_meaning(
+    approved: bytes, clinic_pki: Pki
+) -> None:
+    assert approval_record(approved) == APPROVAL_TEXT
+    fields = PdfReader(BytesIO(approved)).get_form_text_fields()
+    assert fields["ApprovalRecord"] == APPROVAL_TEXT
+    text = " ".join(visible_text(approved).split())
+    for words in ("Approved for discharge by Ben Ode, RN", "2026-03-02 11:06 EST", "Meaning:"):
+        assert words in text
+    assert "Not approved" not in text
+    result = verify_pdf(approved, clinic_pki.ca.cert)
+    assert result.ok
+    nurse, charge = result.signatures
+    # Filling the approval record is form filling: the nurse's signature stays valid.
+    assert (nurse.modification_level, charge.coverage) == ("FORM_FILLING", "ENTIRE_FILE")
+
+
+def test_changing_the_approval_record_after_countersigning_fails_verification(
+    approved: bytes, clinic_pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(BytesIO(approved))
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") == "ApprovalRecord":
+            field[generic.NameObject("/V")] = generic.TextStringObject("Approved by Mallory")
+            writer.update_container(field)
+    out = BytesIO()
+    writer.write(out)
+    with caplog.at_level(logging.CRITICAL):
+        result = verify_pdf(out.getvalue(), clinic_pki.ca.cert)
+    assert not result.ok
+    nurse, charge = result.signatures
+    assert nurse.bottom_line and not charge.bottom_line  # the lock is the countersignature's
+
+
+def test_approval_record_is_filled_once(approved: bytes) -> None:
+    with pytest.raises(DomainError) as exc:
+        fill_approval_record(approved, "again")
+    assert exc.value.code == "invalid_state"
+
+
+def test_record_state_is_kept_in_the_signed_document(note_pdf: bytes, clinic_pki: Pki) -> None:
+    prepared = prepare_signature_fields(note_pdf, record_state='{"vital_readings":[3,17]}')
+    signed = _nurse_sign(prepared, clinic_pki)
+    assert record_state(signed) == '{"vital_readings":[3,17]}'
+    assert verify_pdf(signed, clinic_pki.ca.cert).ok
+    assert record_state(note_pdf) is None
+
+
+# ------------------------------------------------------------------ CA creation survives a crash
+
+CA_STEPS = ("staged", pki.CA_PASS_FILE, pki.CA_KEY_FILE, pki.CA_CERT_FILE)
+
+
+class _Killed(BaseException):
+    """Stands for a kill: nothing after the step runs (not even `except Exception`)."""
+
+
+@pytest.mark.parametrize("step", CA_STEPS)
+def test_a_crash_at_any_step_of_ca_creation_leaves_a_station_that_starts(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from nursestation.app.context import AppContext
+    from nursestation.config import resolve_config
+
+    def kill_at(name: str) -> None:
+        if name == step:
+            raise _Killed(name)
+
+    config = resolve_config(str(tmp_path / "station"), None)
+    monkeypatch.setattr(pki, "_after_step", kill_at)
+    with pytest.raises(_Killed):
+        AppContext.open(config)  # the first start, killed part-way through creating the CA
+    committed = (config.pki_dir / pki.CA_CERT_FILE).exists()
+    assert committed == (step == pki.CA_CERT_FILE)  # the certificate is the commit point
+    monkeypatch.setattr(pki, "_after_step", lambda name: None)
+    ctx = AppContext.open(config)  # the next start
+    try:
+        ca = pki.load_ca(config.pki_dir)
+        assert ca.key.public_key() == ca.cert.public_key()
+        cred = pki.issue_user_credential(ca, "rn.ana", "Ana Ruiz, RN", "nurse", NURSE_PW,
+                                         now=datetime.now(UTC))  # fmt: skip
+        pki.open_credential(cred, NURSE_PW).cert.verify_directly_issued_by(ca.cert)
+    finally:
+        ctx.close()
+    assert not list(config.pki_dir.glob(pki.STAGING_PREFIX + "*"))  # no staging folder left
+    assert sorted(p.name for p in config.pki_dir.iterdir()) == sorted(
+        (pki.CA_CERT_FILE, pki.CA_KEY_FILE, pki.CA_PASS_FILE)
+    )
+
+
+def test_ca_files_and_directory_are_fsynced(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to name file descriptors")
+    monkeypatch.setattr(os, "fsync", spy)
+    ca_dir = tmp_path / "pki"
+    pki.create_ca(ca_dir, "Clinic", SAMPLE_START)
+    names = {Path(p).name for p in synced}
+    assert {pki.CA_PASS_FILE, pki.CA_KEY_FILE, pki.CA_CERT_FILE} <= names  # each file's bytes
+    assert str(ca_dir) in synced  # the renames into the directory
+    assert stat.S_IMODE(os.stat(ca_dir / pki.CA_CERT_FILE).st_mode) == 0o644
