@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 from nursestation import __version__, infusion
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.flowsheet import device_text, stored_vitals
-from nursestation.app.sessions import baseline_vitals, events_of, get_session_row, planned_of
+from nursestation.app.sessions import (
+    NOT_TREATED,
+    baseline_vitals,
+    events_of,
+    get_session_row,
+    planned_of,
+)
 from nursestation.config import StationConfig
 from nursestation.db.models import (
     AlarmEvent,
@@ -271,6 +277,7 @@ def build_note_content(
         signature_slots=signature_slots,
         display_tz=tz_name,
         vitals_interval_s=interval_s,
+        not_treated_reason=row.end_detail if row.end_reason == NOT_TREATED else None,
     )
 
 
