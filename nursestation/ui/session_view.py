@@ -203,7 +203,7 @@ class SessionView(QWidget):
             f"font-size: 16pt; font-weight: bold; padding: 4px; background: {PHASE_COLOURS[st.phase]};"
         )
         if st.phase == "not_treated":
-            self.big.setText("NOT TREATED")
+            self.big.setText("no ketamine given · chair freed")
             self.detail.setText(
                 f"Ended {local_hm(sm.ended_at)} without treatment: {sm.end_detail or ''}"
             )

@@ -279,9 +279,11 @@ def test_a_rate_above_the_order_needs_a_reason_and_time_left_follows_it(
     assert (kind, rate) == ("rate_change", 78.75)
     assert reason == "BP fine · above the order, confirmed: prescriber: speed up"
     with ctx.tx() as db:
-        audit = db.execute(
-            select(AuditEvent).where(AuditEvent.action == "infusion.rate_change")
-        ).scalars().all()[-1]
+        audit = (
+            db.execute(select(AuditEvent).where(AuditEvent.action == "infusion.rate_change"))
+            .scalars()
+            .all()[-1]
+        )
     assert audit.after["rate_entered"] == "78.75 mL/h"
     assert audit.after["above_order_confirmed"] is True
     # a slower rate lengthens the time left
@@ -415,3 +417,63 @@ def test_checklist_completed_at_the_chair_then_start(ctx, people, clock) -> None
     assert e.value.code == "checklist_incomplete"
     sessions.update_checklist(ctx, nurse, s.id, {"escort_phone": "555-0100", "iv_patent": True})
     assert sessions.start_infusion(ctx, nurse, s.id).state.phase == "infusing"
+
+
+def test_not_treated_scenario_signed_note_and_export_say_so(tmp_path) -> None:
+    """End to end: the example scenario (refused at baseline → not treated → signed), then the
+    administrator's export in every default format."""
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from pypdf import PdfReader
+
+    from nursestation.app import export, users
+    from nursestation.app.context import AppContext
+    from nursestation.config import resolve_config
+    from nursestation.scenario.runner import run_scenario
+
+    spec = json.loads(
+        (Path(__file__).resolve().parents[2] / "examples/scenarios/not_treated.json").read_text()
+    )
+    data = tmp_path / "data"
+    out = io.StringIO()
+    assert run_scenario(spec, out=out, data_dir=str(data), out_dir=tmp_path / "notes") == 0, (
+        out.getvalue()
+    )
+    ctx = AppContext.open(resolve_config(str(data), None))
+    try:
+        users.provision_user(
+            ctx,
+            username="ad.dana",
+            full_name="Dana",
+            roles={"administrator"},
+            password="Ad-pw-2026",
+        )
+        admin = users.authenticate(ctx, "ad.dana", "Ad-pw-2026")
+        dest = tmp_path / "export"
+        flt = export.ExportFilter.from_strings("2026-03-01", "2026-03-31")
+        result = export.export_notes(ctx, admin, flt, dest, ("pdf", "csv", "fhir"))
+        assert result.ok and result.sessions == 1
+    finally:
+        ctx.close()
+    pdf = next((dest / "pdf").iterdir())
+    text = " ".join(p.extract_text() or "" for p in PdfReader(pdf).pages)
+    assert "NOT TREATED" in text and "start refused at baseline: BP 192/104" in text
+    csv_file = next(dest.rglob("*.csv"))
+    rows = list(csv.DictReader(csv_file.open(encoding="utf-8")))
+    assert any(
+        "NOT TREATED: start refused at baseline: BP 192/104 twice" in v
+        for row in rows
+        for v in row.values()
+    )
+    bundles = [json.loads(p.read_text()) for p in dest.rglob("*.json") if p.name != "manifest.json"]
+    encounters = [
+        e["resource"]
+        for b in bundles
+        for e in b.get("entry", [])
+        if e["resource"]["resourceType"] == "Encounter"
+    ]
+    assert [e["status"] for e in encounters] == ["cancelled"]
+    assert "NOT TREATED: start refused at baseline" in encounters[0]["type"][1]["text"]
