@@ -534,6 +534,16 @@ def _infusion_record(
                 by=names.get(user_id, ""),
             )
         )
+    if state.dose_complete_at is not None:
+        # derived, not typed: the moment the pump events add up to the ordered total
+        rows.append(
+            NoteInfusionEvent(
+                at=state.dose_complete_at,
+                kind="ordered dose complete",
+                reason=f"{state.planned_total_mg:g} mg delivered (derived from the pump events)",
+            )
+        )
+        rows.sort(key=lambda r: r.at)
     checklist = row.checklist or {}
     site = checklist.get("iv_site") or "not recorded"
     if checklist.get("iv_gauge"):

@@ -650,6 +650,14 @@ def end_not_treated(
         return summary_in(ctx, s, row)
 
 
+def dose_complete_alarm(ctx: AppContext, actor: Actor, session_id: int) -> SessionSummary:
+    """The session as of now, with its "dose complete: stop the pump" alarm raised when due
+    (the session view calls this every second while it shows a session whose dose is in)."""
+    summary = get_summary(ctx, actor, session_id)
+    sync_dose_complete_alarm(ctx, summary)
+    return summary
+
+
 def sync_dose_complete_alarm(ctx: AppContext, summary: SessionSummary) -> None:
     """Raise the "dose complete: stop the pump" alarm while the ordered dose is in and the
     pump has not been stopped (idempotent: an existing alarm is only refreshed)."""

@@ -181,6 +181,9 @@ class SessionView(QWidget):
         except DomainError as exc:
             self.header.setText(exc.message)
             return
+        if self.summary.state.phase == "dose_complete":
+            # time alone completes the dose: raise its alarm even if the board is not ticking
+            self.summary = self.station.read(sessions.dose_complete_alarm, self.session_id)
         self.alarm_strip.set_chair(self.summary.chair)
         # Shown only while the chair has alarms: the space belongs to the session otherwise.
         self.alarm_strip.setVisible(bool(self.alarm_strip.alarm_lines()))

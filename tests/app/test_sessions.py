@@ -319,6 +319,14 @@ def test_dose_complete_leaves_infusing_caps_the_dose_and_asks_to_stop(
         assert e.value.code == "invalid_state" and "has been delivered" in e.value.message
     s = sessions.stop_infusion(ctx, nurse, infusing, "completed")
     assert s.state.phase == "observation" and s.state.delivered_mg == 35.0
+    # the note tells when the ordered dose was complete, and the total never exceeds the order
+    from nursestation.app.notes import build_note_content
+
+    with ctx.tx() as db:
+        note = build_note_content(ctx, db, infusing, ctx.now(), 1)
+    assert note.infusion is not None and note.infusion.delivered_mg == 35.0
+    done = [e for e in note.infusion.events if e.kind == "ordered dose complete"]
+    assert [e.at for e in done] == [T0 + timedelta(minutes=30)]
     assert not any(
         "stop the pump" in a.alarm.text and a.alarm.condition_active
         for a in alarms.chair_alarms(ctx, "1").alarms

@@ -113,6 +113,8 @@ def test_nurse_runs_a_session_through_the_widgets(
     assert "Delivered 35.0 of 35 mg" in view.detail.text()
     assert view.stop_btn.isEnabled()
     assert not (view.pause_btn.isEnabled() or view.rate_btn.isEnabled())
+    view.alarm_strip.refresh()
+    assert any("stop the pump" in line for line in view.alarm_strip.alarm_lines())
 
     qtbot.mouseClick(view.stop_btn, Qt.MouseButton.LeftButton)
     _answer(qtbot, view, "completed")
