@@ -534,8 +534,11 @@ def _infusion_record(
                 by=names.get(user_id, ""),
             )
         )
-    if state.dose_complete_at is not None:
-        # derived, not typed: the moment the pump events add up to the ordered total
+    if state.dose_complete_at is not None and (
+        state.stopped_at is None or state.dose_complete_at < state.stopped_at
+    ):
+        # derived, not typed: the moment the pump events add up to the ordered total (shown
+        # only when the pump ran on after it; a stop at that very moment says it already)
         rows.append(
             NoteInfusionEvent(
                 at=state.dose_complete_at,
