@@ -14,7 +14,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from nursestation.clinic import ClinicSettings, ConfigError, load_defaults
-from nursestation.errors import OUT_OF_RANGE, DomainError
+from nursestation.errors import (
+    BAD_INPUT,
+    CONFIRMATION_REQUIRED,
+    DOSE_ABOVE_MAX,
+    OUT_OF_RANGE,
+    DomainError,
+)
+
+MG_PER_H = "mg/h"
+ML_PER_H = "mL/h"
+RATE_UNITS = (MG_PER_H, ML_PER_H)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,15 @@ class DosingLimits:
     ml_decimals: int
     rate_decimals: int
     default_protocol: Protocol
+    max_session_mg_per_kg: float = 1.0
+
+    def rate_range(self) -> Range:
+        """The hard range for any pump rate in mg/h: from the smallest programmable step to the
+        fastest order the clinic's own ranges allow (largest mg/kg × heaviest weight over the
+        shortest duration). Outside it a number is a typing error, not a clinical choice."""
+        step = 10.0**-self.rate_decimals
+        fastest = self.dose_mg_per_kg.high * self.weight_kg.high * 60.0 / self.duration_min.low
+        return Range(step, fastest, MG_PER_H)
 
     def protocol(
         self,
@@ -92,6 +111,13 @@ class DosingLimits:
                 raise ConfigError("session", name, "default must lie inside the allowed range")
             return out
 
+        max_session = float(p["max_session_mg_per_kg"])
+        if max_session < float(p["dose_mg_per_kg"]["allowed_max"]):
+            raise ConfigError(
+                "session",
+                "session.protocol.max_session_mg_per_kg",
+                "must not be below session.protocol.dose_mg_per_kg.allowed_max",
+            )
         weight = Range(float(w["allowed_min_kg"]), float(w["allowed_max_kg"]), "kg")
         soft = Range(float(w["soft_min_kg"]), float(w["soft_max_kg"]), "kg")
         if weight.low > weight.high or soft.low > soft.high:
@@ -112,6 +138,7 @@ class DosingLimits:
                 duration_min=float(p["duration_min"]["default"]),
                 concentration_mg_per_ml=float(p["concentration_mg_per_ml"]["default"]),
             ),
+            max_session_mg_per_kg=max_session,
         )
 
 
@@ -238,3 +265,95 @@ def calculate_dose(
         ml_decimals=limits.ml_decimals,
         rate_decimals=limits.rate_decimals,
     )
+
+
+@dataclass(frozen=True)
+class RateOrder:
+    """What a new pump rate is checked against: the stored order of the session."""
+
+    total_mg: float
+    duration_min: float
+    rate_mg_per_h: float
+    concentration_mg_per_ml: float
+    weight_kg: float
+
+
+@dataclass(frozen=True)
+class CheckedRate:
+    """A pump rate that passed the checks, in both units, and what it would give."""
+
+    rate_mg_per_h: float
+    rate_ml_per_h: float
+    over_order_mg: float  # mg over the ordered duration at this rate
+    above_order: bool  # needed (and got) a confirmation with a reason
+
+    def text(self, decimals: int = 1) -> str:
+        """'78.8 mg/h (78.8 mL/h)': each unit shown with the other."""
+        return (
+            f"{self.rate_mg_per_h:.{decimals}f} {MG_PER_H} "
+            f"({self.rate_ml_per_h:.{decimals}f} {ML_PER_H})"
+        )
+
+
+def check_rate(
+    value: float,
+    unit: str,
+    order: RateOrder,
+    limits: DosingLimits,
+    *,
+    confirm_reason: str | None = None,
+) -> CheckedRate:
+    """Check a pump rate typed in mg/h or mL/h against the hard range, the clinic's maximum per
+    session and the order.
+
+    - not a number, infinite, NaN, 0 or below, or outside `limits.rate_range()` (converted to the
+      unit typed): out_of_range naming the field and the range;
+    - a rate that, run for the ordered duration, would give more than
+      `limits.max_session_mg_per_kg` × the weight used: dose_above_max (refused outright);
+    - a rate that would give more than the ordered total over the ordered duration (i.e. faster
+      than the order): confirmation_required unless `confirm_reason` is written.
+    """
+    if unit not in RATE_UNITS:
+        raise DomainError(
+            BAD_INPUT,
+            f"Rate unit '{unit}' is unknown: allowed {', '.join(RATE_UNITS)}.",
+            field="unit",
+        )
+    conc = float(order.concentration_mg_per_ml)
+    hard = limits.rate_range()
+    decimals = limits.rate_decimals
+    if unit == ML_PER_H:
+        field_name, label = "rate_ml_per_h", "Rate"
+        allowed = Range(round(hard.low / conc, 6), round(hard.high / conc, 6), ML_PER_H)
+    else:
+        field_name, label = "rate_mg_per_h", "Rate"
+        allowed = hard
+    number = _check(field_name, label, value, allowed)
+    mg_h = number * conc if unit == ML_PER_H else number
+    ml_h = mg_h / conc
+    hours = float(order.duration_min) / 60.0
+    would_give = mg_h * hours
+    shown = f"{mg_h:.{decimals}f} {MG_PER_H} ({ml_h:.{decimals}f} {ML_PER_H})"
+    ceiling = limits.max_session_mg_per_kg * float(order.weight_kg)
+    if would_give > ceiling + 1e-9:
+        fastest = ceiling / hours
+        raise DomainError(
+            DOSE_ABOVE_MAX,
+            f"Rate {shown} would give {would_give:.1f} mg over the ordered "
+            f"{_num(order.duration_min)} min, above the clinic's maximum of "
+            f"{_num(limits.max_session_mg_per_kg)} mg/kg per session ({ceiling:.1f} mg for "
+            f"{_num(order.weight_kg)} kg): the fastest allowed rate is "
+            f"{fastest:.{decimals}f} {MG_PER_H} ({fastest / conc:.{decimals}f} {ML_PER_H}).",
+            field=field_name,
+        )
+    ordered_rate = max(float(order.rate_mg_per_h), float(order.total_mg) / hours)
+    above = mg_h > ordered_rate + 1e-9
+    if above and not (confirm_reason or "").strip():
+        raise DomainError(
+            CONFIRMATION_REQUIRED,
+            f"Rate {shown} is faster than the order: over the ordered "
+            f"{_num(order.duration_min)} min it would give {would_give:.1f} mg, above the "
+            f"ordered {order.total_mg:.1f} mg. Confirm with a reason to use it.",
+            field="confirm_reason",
+        )
+    return CheckedRate(mg_h, ml_h, would_give, above)

@@ -5,11 +5,15 @@ start/pause/resume/rate_change/stop events, so a restarted app (or another stati
 same minutes and milligrams. The same events and the same `now` always give the same state.
 
 Design choices:
-- Reaching the planned duration does NOT stop anything: the nurse stops the pump and records
-  `stop`. Until then the state reports `overrun_s` and `delivered_mg` keeps growing at the
-  current rate, because that is what the pump is doing.
-- Remaining time is measured in infused minutes against the planned duration; a slower rate does
-  not extend it (the planned mg still to give is in `remaining_mg`).
+- The order is a total in mg. Delivered mg is capped by it: once the running intervals add up to
+  the ordered total the state is "dose complete" (`dose_complete_at`), the session leaves
+  "infusing" and the nurse is asked (by an alarm) to stop the pump and record `stop`. Nothing
+  after that moment counts as delivered, so "Delivered 44.8 of 41.3 mg" cannot be shown: the
+  pump is programmed with the ordered volume to be infused, and charting more than the order
+  would chart a dose nobody ordered.
+- Time left follows the rate: it is the mg still owed divided by the rate set now (the current
+  rate while running, the set rate while paused). A slower rate extends it, a faster one
+  shortens it. `overrun_s` is the infused time beyond the planned duration (a slow infusion).
 - A `now` earlier than the last event (clock skew between stations) is treated as the time of the
   last event, so no interval is ever negative.
 """
@@ -37,10 +41,79 @@ EVENT_KINDS = (START, PAUSE, RESUME, RATE_CHANGE, STOP)
 CHECKED_IN = "checked_in"
 INFUSING = "infusing"
 PAUSED = "paused"
+DOSE_COMPLETE = "dose_complete"  # ordered mg delivered, pump not yet stopped by the nurse
 OBSERVATION = "observation"
 READY_FOR_DISCHARGE = "ready_for_discharge"
 DISCHARGED = "discharged"
-PHASES = (CHECKED_IN, INFUSING, PAUSED, OBSERVATION, READY_FOR_DISCHARGE, DISCHARGED)
+NOT_TREATED = "not_treated"  # session ended before any drug was given (record kept)
+PHASES = (
+    CHECKED_IN,
+    INFUSING,
+    PAUSED,
+    DOSE_COMPLETE,
+    OBSERVATION,
+    READY_FOR_DISCHARGE,
+    DISCHARGED,
+    NOT_TREATED,
+)
+
+# Below this many mg still owed the order counts as delivered (float sums of intervals).
+_MG_EPS = 1e-6
+
+# The reasons offered by the Stop, Pause and "Not treated" prompts: (key, words on screen and in
+# the note). "other" always needs a written text; any choice may carry one.
+OTHER = "other"
+STOP_REASONS: tuple[tuple[str, str], ...] = (
+    ("completed", "completed"),
+    ("patient_request", "patient request"),
+    ("adverse_event", "adverse event"),
+    (OTHER, "other"),
+)
+PAUSE_REASONS: tuple[tuple[str, str], ...] = (
+    ("nausea_vomiting", "nausea or vomiting"),
+    ("vital_signs", "vital signs outside limits"),
+    ("patient_request", "patient request"),
+    ("adverse_event", "adverse event"),
+    ("iv_problem", "IV line problem"),
+    (OTHER, "other"),
+)
+NOT_TREATED_REASONS: tuple[tuple[str, str], ...] = (
+    ("check_in_cancelled", "check-in cancelled"),
+    ("start_refused_at_baseline", "start refused at baseline"),
+    ("patient_left", "patient left"),
+    (OTHER, "other"),
+)
+
+
+def reason_text(
+    choices: Sequence[tuple[str, str]], key: str | None, text: str | None, *, what: str
+) -> str:
+    """The stored reason for a choice from a list: its words, then ': text' when given.
+
+    Refused (bad_input, field 'reason'): no choice, a key not in the list, or 'other' without a
+    text. Nothing is ever filled in for the nurse.
+    """
+    keys = [k for k, _ in choices]
+    labels = dict(choices)
+    detail = (text or "").strip()
+    if not key:
+        raise DomainError(
+            BAD_INPUT,
+            f"A {what} needs a reason: choose one of {', '.join(labels.values())}.",
+            field="reason",
+        )
+    if key not in labels:
+        raise DomainError(
+            BAD_INPUT,
+            f"Unknown {what} reason '{key}': allowed {', '.join(keys)}.",
+            field="reason",
+        )
+    if key == OTHER and not detail:
+        raise DomainError(
+            BAD_INPUT, f"A {what} for 'other' needs the reason written out.", field="reason"
+        )
+    return f"{labels[key]}: {detail}" if detail else labels[key]
+
 
 # Pump status replayed from the events alone.
 NOT_STARTED = "not_started"
@@ -151,10 +224,23 @@ class InfusionState:
     pause_count: int
     concentration_mg_per_ml: float | None
     intervals: tuple[RunningInterval, ...]
+    dose_complete_at: datetime | None = None
 
     @property
     def is_running(self) -> bool:
-        return self.pump == RUNNING
+        """The pump delivers drug now (started, not paused, stopped or dose complete)."""
+        return self.pump == RUNNING and self.dose_complete_at is None
+
+    @property
+    def dose_complete(self) -> bool:
+        """The ordered total has been delivered (whether or not the nurse has pressed Stop)."""
+        return self.dose_complete_at is not None
+
+    @property
+    def set_rate_ml_per_h(self) -> float | None:
+        c = self.concentration_mg_per_ml
+        r = self.set_rate_mg_per_h
+        return None if not c or r is None else r / c
 
     @property
     def infused_min(self) -> float:
@@ -305,6 +391,28 @@ def validate_event(events: Sequence[InfusionEvent], event: InfusionEvent) -> Non
         raise DomainError(BAD_INPUT, "A pause needs a reason.", field="reason")
 
 
+def _cap(
+    intervals: list[RunningInterval], total_mg: float
+) -> tuple[list[RunningInterval], datetime | None]:
+    """Cut the running intervals where the ordered total is reached (and the moment it was)."""
+    out: list[RunningInterval] = []
+    given = 0.0
+    for iv in intervals:
+        owed = total_mg - given
+        if owed <= _MG_EPS:
+            return out, out[-1].end if out else iv.start
+        if iv.mg < owed - _MG_EPS:
+            out.append(iv)
+            given += iv.mg
+            continue
+        # this interval completes the order: keep only the part up to that instant
+        end = iv.start + timedelta(seconds=owed * 3600.0 / iv.rate_mg_per_h)
+        end = min(end, iv.end)
+        out.append(RunningInterval(iv.start, end, iv.rate_mg_per_h))
+        return out, end
+    return out, None
+
+
 def infusion_state(
     events: Sequence[InfusionEvent],
     planned: PlannedInfusion,
@@ -313,32 +421,47 @@ def infusion_state(
     min_observation_min: float,
     ready_for_discharge: bool = False,
     discharged: bool = False,
+    not_treated: bool = False,
 ) -> InfusionState:
     """Derive the timer from the stored events and `now` (pure: same inputs, same state).
 
-    A `start` without a rate runs at `planned.rate_mg_per_h`. `ready_for_discharge` and
-    `discharged` are decided elsewhere (discharge module / service) and only set the phase;
+    A `start` without a rate runs at `planned.rate_mg_per_h`. Delivered mg never exceeds
+    `planned.total_mg`: the moment it is reached is `dose_complete_at` and, until the nurse
+    records `stop`, the phase is `dose_complete`. `ready_for_discharge`, `discharged` and
+    `not_treated` are decided elsewhere (discharge module / service) and only set the phase;
     `ready_for_discharge` applies only once the infusion is stopped.
     """
     now = ensure_utc(now)
-    r, intervals = _replay(events, float(planned.rate_mg_per_h))
+    r, raw = _replay(events, float(planned.rate_mg_per_h))
     if r.last_at is not None and now < r.last_at:
         now = r.last_at
     if r.pump == RUNNING and r.run_since is not None and r.rate is not None:
-        intervals.append(RunningInterval(r.run_since, now, r.rate))
+        raw.append(RunningInterval(r.run_since, now, r.rate))
+    total_mg = float(planned.total_mg)
+    intervals, complete_at = _cap(raw, total_mg)
 
     planned_s = float(planned.duration_min) * 60.0
     infused_s = sum(iv.seconds for iv in intervals)
-    delivered = sum(iv.mg for iv in intervals)
+    # complete means the whole order went in (the cut instant is rounded to the microsecond)
+    delivered = (
+        total_mg if complete_at is not None else min(total_mg, sum(iv.mg for iv in intervals))
+    )
+    remaining_mg = 0.0 if complete_at is not None else max(0.0, total_mg - delivered)
     since_start = (now - r.started_at).total_seconds() if r.started_at else 0.0
     wall = ((r.stopped_at or now) - r.started_at).total_seconds() if r.started_at else 0.0
-    remaining_s = max(0.0, planned_s - infused_s)
+    # Time left follows the rate in force (the set rate while paused).
+    rate_for_left = r.rate if r.rate else float(planned.rate_mg_per_h)
+    remaining_s = remaining_mg * 3600.0 / rate_for_left if rate_for_left > 0 else 0.0
     overrun_s = max(0.0, infused_s - planned_s)
 
     if r.pump == NOT_STARTED:
         phase, phase_started = CHECKED_IN, None
+        if not_treated:
+            phase = NOT_TREATED
     elif r.pump in (RUNNING, PUMP_PAUSED):
         phase = INFUSING if r.pump == RUNNING else PAUSED
+        if complete_at is not None:
+            phase = DOSE_COMPLETE
         phase_started = r.started_at
     else:
         phase, phase_started = OBSERVATION, r.stopped_at
@@ -351,7 +474,8 @@ def infusion_state(
     obs_remaining = (
         max(0.0, float(min_observation_min) * 60.0 - obs_elapsed) if r.stopped_at else None
     )
-    planned_end = now + timedelta(seconds=remaining_s - overrun_s) if r.pump == RUNNING else None
+    running = r.pump == RUNNING and complete_at is None
+    planned_end = now + timedelta(seconds=remaining_s) if running else None
     return InfusionState(
         phase=phase,
         pump=r.pump,
@@ -370,9 +494,9 @@ def infusion_state(
         remaining_s=remaining_s,
         overrun_s=overrun_s,
         delivered_mg=delivered,
-        remaining_mg=max(0.0, float(planned.total_mg) - delivered),
+        remaining_mg=remaining_mg,
         set_rate_mg_per_h=r.rate,
-        current_rate_mg_per_h=r.rate if r.pump == RUNNING and r.rate is not None else 0.0,
+        current_rate_mg_per_h=r.rate if running and r.rate is not None else 0.0,
         planned_end_at=planned_end,
         min_observation_min=float(min_observation_min),
         observation_elapsed_s=obs_elapsed,
@@ -380,6 +504,7 @@ def infusion_state(
         pause_count=r.pause_count,
         concentration_mg_per_ml=getattr(planned, "concentration_mg_per_ml", None),
         intervals=tuple(intervals),
+        dose_complete_at=complete_at,
     )
 
 

@@ -285,6 +285,9 @@ class NoteContent:
     display_tz: str | None = None
     # Resolution of the device data in `vitals`, in seconds (None: every reading is a row).
     vitals_interval_s: int | None = None
+    # Set when the session ended without treatment: the reason given ("start refused at
+    # baseline: BP 190/105"). The note then says NOT TREATED, never "infusion not started".
+    not_treated_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "resume_infusion": _CLINICAL,
     "change_rate": _CLINICAL,
     "stop_infusion": _CLINICAL,
+    "end_not_treated": _CLINICAL,
     "cancel_session": _CHARGE,
     "record_vitals": _CLINICAL,
     "correct_vitals": _CLINICAL,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from nursestation.clinic import ClinicSettings
 from nursestation.clock import ensure_utc
-from nursestation.infusion import INFUSING, OBSERVATION, PAUSED, InfusionState
+from nursestation.infusion import DOSE_COMPLETE, INFUSING, OBSERVATION, PAUSED, InfusionState
 
 OK = "ok"
 DUE = "due"
@@ -63,7 +63,7 @@ def vitals_due(
 ) -> VitalsDue:
     """The vitals reminder for a chair. For infusing/paused pass the infusion start time as
     `phase_started_at` (a pause does not restart the clock); for observation, the stop time."""
-    if phase in (INFUSING, PAUSED):
+    if phase in (INFUSING, PAUSED, DOSE_COMPLETE):
         interval = float(interval_infusion_min)
     elif phase == OBSERVATION:
         interval = float(interval_recovery_min)

@@ -78,7 +78,7 @@ def make_world(ctx: AppContext, clock: FakeClock, *, stop: bool = True) -> World
     vitals.record_vitals(ctx, nurse, s.id, {"sbp": 160, "dbp": 95, "hr": 90, "spo2": 97})
     clock.advance(minutes=20)
     if stop:
-        sessions.stop_infusion(ctx, nurse, s.id)
+        sessions.stop_infusion(ctx, nurse, s.id, "completed")
     return World(ctx, clock, nurse, charge, s.id)
 
 

@@ -99,7 +99,7 @@ def monitored_session(
     for minute in range(15, int(hours * 60) + 1, 15):
         clock.set(start + timedelta(minutes=minute, seconds=30))
         if minute == 45:
-            sessions.stop_infusion(ctx, nurse, sid)
+            sessions.stop_infusion(ctx, nurse, sid, "completed")
         vitals.record_vitals(
             ctx, nurse, sid, {"sbp": 130, "dbp": 82, "hr": 78, "spo2": 98, "rr": 14}
         )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import SessionSummary, summary_in
+from nursestation.app.sessions import SessionSummary, summary_in, sync_dose_complete_alarm
 from nursestation.db.models import InfusionSession, VitalReading
 from nursestation.db.queries import current_rows
 from nursestation.infusion import PHASES
@@ -21,9 +21,11 @@ PHASE_LABELS = {
     "checked_in": "Checked in",
     "infusing": "Infusing",
     "paused": "Paused",
+    "dose_complete": "Dose complete — stop pump",
     "observation": "Observation",
     "ready_for_discharge": "Ready for discharge",
     "discharged": "Discharged",
+    "not_treated": "Not treated",
 }
 assert set(PHASES) <= set(PHASE_LABELS)
 
@@ -126,6 +128,9 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
         }
         summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
         latest = {chair: _latest_vitals(s, row.id) for chair, row in rows.items()}
+    for summary in summaries.values():
+        # the dose-complete alarm follows the clock: the board's tick is where time passes
+        sync_dose_complete_alarm(ctx, summary)
     for chair in ctx.settings.get("general.chairs"):
         summary = summaries.get(chair)
         due = None

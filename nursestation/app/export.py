@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import __version__, infusion
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import events_of, min_observation_for, planned_of
+from nursestation.app.sessions import NOT_TREATED, events_of, min_observation_for, planned_of
 from nursestation.db.models import (
     DischargeApproval,
     InfusionSession,
@@ -543,6 +543,7 @@ def _load(ctx: AppContext, s: Session, c: _Candidate, names: dict[int, str]) -> 
         ctx.now(),
         min_observation_min=min_observation_for(ctx, row),
         discharged=row.end_reason == "discharged",
+        not_treated=row.end_reason == NOT_TREATED,
     )
     vitals = list(
         s.execute(
@@ -652,6 +653,8 @@ def _csv_row(
     latest = c.versions[-1]
     assert latest.latest is not None
     status = ["approved" if c.approved else "signed"] + (["addended"] if c.addended else [])
+    if row.end_reason == NOT_TREATED:  # ended without any drug given: say so with the reason
+        status.append(f"NOT TREATED: {row.end_detail or 'no reason recorded'}")
     failed = [f"v{v.version}" for v in c.versions if not checks[v.note_id].verified]
     discharge = row.ended_at if row.end_reason == "discharged" else None
     values: list[Any] = [
@@ -684,6 +687,19 @@ def _csv_row(
 
 
 # ---------------------------------------------------------------- FHIR
+
+
+def _encounter_status(row: InfusionSession) -> str:
+    # FHIR R4 Encounter.status: a session ended without treatment is "cancelled"
+    if row.end_reason == NOT_TREATED:
+        return "cancelled"
+    return "finished" if row.ended_at is not None else "in-progress"
+
+
+def _not_treated_type(row: InfusionSession) -> list[dict[str, Any]]:
+    if row.end_reason != NOT_TREATED:
+        return []
+    return [{"text": f"NOT TREATED: {row.end_detail or 'no reason recorded'}"}]
 
 
 class _Ids:
@@ -933,9 +949,9 @@ def session_bundle(
         "resourceType": "Encounter",
         "id": eid,
         "identifier": [{"system": f"{_ID_SYSTEM}:session", "value": note_label(row.id)}],
-        "status": "finished" if row.ended_at is not None else "in-progress",
+        "status": _encounter_status(row),
         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
-        "type": [{"text": _protocol(row)}],
+        "type": [{"text": _protocol(row)}, *_not_treated_type(row)],
         "subject": _ref(pid),
         "period": encounter_period,
         "location": [{"location": {"display": f"Chair {row.chair}"}}],

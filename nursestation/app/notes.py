@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from nursestation import __version__, infusion
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.flowsheet import device_text, stored_vitals
-from nursestation.app.sessions import baseline_vitals, events_of, get_session_row, planned_of
+from nursestation.app.sessions import (
+    NOT_TREATED,
+    baseline_vitals,
+    events_of,
+    get_session_row,
+    planned_of,
+)
 from nursestation.config import StationConfig
 from nursestation.db.models import (
     AlarmEvent,
@@ -280,6 +286,7 @@ def build_note_content(
         signature_slots=signature_slots,
         display_tz=tz_name,
         vitals_interval_s=interval_s,
+        not_treated_reason=row.end_detail if row.end_reason == NOT_TREATED else None,
     )
 
 
@@ -536,6 +543,19 @@ def _infusion_record(
                 by=names.get(user_id, ""),
             )
         )
+    if state.dose_complete_at is not None and (
+        state.stopped_at is None or state.dose_complete_at < state.stopped_at
+    ):
+        # derived, not typed: the moment the pump events add up to the ordered total (shown
+        # only when the pump ran on after it; a stop at that very moment says it already)
+        rows.append(
+            NoteInfusionEvent(
+                at=state.dose_complete_at,
+                kind="ordered dose complete",
+                reason=f"{state.planned_total_mg:g} mg delivered (derived from the pump events)",
+            )
+        )
+        rows.sort(key=lambda r: r.at)
     checklist = row.checklist or {}
     site = checklist.get("iv_site") or "not recorded"
     if checklist.get("iv_gauge"):

@@ -20,7 +20,16 @@ from nursestation.db.models import (
     VitalReading,
 )
 from nursestation.db.queries import current_rows
-from nursestation.dosing import DoseCalculation, DosingLimits, Protocol, calculate_dose
+from nursestation.dosing import (
+    MG_PER_H,
+    CheckedRate,
+    DoseCalculation,
+    DosingLimits,
+    Protocol,
+    RateOrder,
+    calculate_dose,
+    check_rate,
+)
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
 from nursestation.infusion import InfusionState, Planned
 
@@ -45,6 +54,16 @@ class SessionSummary:
     approved: bool
     ended_at: datetime | None
     end_reason: str | None
+    end_detail: str | None = None
+
+    @property
+    def not_treated(self) -> bool:
+        """Ended before any drug was given (the record stays; the note says NOT TREATED)."""
+        return self.end_reason == NOT_TREATED
+
+
+NOT_TREATED = "not_treated"
+DOSE_COMPLETE_ALARM = "dose_complete"
 
 
 def planned_of(row: InfusionSession) -> Planned:
@@ -132,6 +151,7 @@ def summary_in(ctx: AppContext, s: Session, row: InfusionSession) -> SessionSumm
         min_observation_min=min_observation_for(ctx, row),
         ready_for_discharge=ready,
         discharged=row.end_reason == "discharged",
+        not_treated=row.end_reason == NOT_TREATED,
     )
     return SessionSummary(
         id=row.id,
@@ -150,6 +170,7 @@ def summary_in(ctx: AppContext, s: Session, row: InfusionSession) -> SessionSumm
         approved=approved,
         ended_at=row.ended_at,
         end_reason=row.end_reason,
+        end_detail=row.end_detail,
     )
 
 
@@ -220,7 +241,8 @@ def check_in(
                 select(func.count(InfusionSession.id)).where(
                     InfusionSession.patient_id == patient.id,
                     InfusionSession.end_reason.is_not(None),
-                    InfusionSession.end_reason != "cancelled",
+                    # a session that gave no drug is not a treatment in the series
+                    InfusionSession.end_reason.not_in(("cancelled", NOT_TREATED)),
                 )
             ).scalar_one()
             + 1
@@ -279,6 +301,8 @@ def update_checklist(
     ctx.require(actor, "check_in")
     with ctx.tx() as s:
         row = get_session_row(s, session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, "This session has ended: the checklist is closed.")
         if events_of(s, session_id):
             raise DomainError(INVALID_STATE, "The infusion has started: the checklist is closed.")
         before = dict(row.checklist or {})
@@ -340,7 +364,9 @@ def _add_event(
     *,
     use_case: str,
     rate: float | None = None,
+    rate_unit: str = MG_PER_H,
     reason: str | None = None,
+    confirm_reason: str | None = None,
 ) -> SessionSummary:
     ctx.require(actor, use_case)
     now = ctx.now()
@@ -349,8 +375,18 @@ def _add_event(
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended.")
         events = events_of(s, session_id)
-        ev = infusion.InfusionEvent(kind, now, rate, (reason or "").strip() or None)
+        infusion.validate_transition(events, kind)  # a wrong state answers before the numbers
+        checked: CheckedRate | None = None
+        if rate is not None:
+            checked = _check_new_rate(ctx, row, rate, rate_unit, confirm_reason)
+            rate = checked.rate_mg_per_h
+        stored_reason = _join_reasons(
+            reason, confirm_reason if checked and checked.above_order else None
+        )
+        ev = infusion.InfusionEvent(kind, now, rate, stored_reason)
         infusion.validate_event(events, ev)
+        if kind in (infusion.PAUSE, infusion.RESUME, infusion.RATE_CHANGE):
+            _refuse_after_dose_complete(ctx, row, events, kind)
         if kind == infusion.START:
             _start_gate(ctx, s, row)
         s.add(
@@ -371,9 +407,74 @@ def _add_event(
             f"infusion.{kind}",
             "session",
             row.id,
-            after={"rate_mg_per_h": rate, "reason": ev.reason},
+            after={
+                "rate_mg_per_h": rate,
+                "rate_ml_per_h": checked.rate_ml_per_h if checked else None,
+                "rate_entered": f"{_entered(checked, rate_unit)}" if checked else None,
+                "above_order_confirmed": bool(checked and checked.above_order),
+                "reason": ev.reason,
+            },
         )
-        return summary_in(ctx, s, row)
+        summary = summary_in(ctx, s, row)
+    if kind == infusion.STOP and summary.state.dose_complete:
+        _clear_dose_complete_alarm(ctx, summary.chair)
+    return summary
+
+
+def _entered(checked: CheckedRate, unit: str) -> str:
+    # the rate as the nurse typed it, in the unit typed (for the audit trail)
+    value = checked.rate_ml_per_h if unit != MG_PER_H else checked.rate_mg_per_h
+    return f"{value:g} {unit}"
+
+
+def _join_reasons(reason: str | None, confirm_reason: str | None) -> str | None:
+    parts = [(reason or "").strip()]
+    if (confirm_reason or "").strip():
+        parts.append(f"above the order, confirmed: {(confirm_reason or '').strip()}")
+    text = " · ".join(p for p in parts if p)
+    return text or None
+
+
+def _rate_order(row: InfusionSession) -> RateOrder:
+    return RateOrder(
+        total_mg=row.total_mg,
+        duration_min=row.duration_min,
+        rate_mg_per_h=row.rate_mg_per_h,
+        concentration_mg_per_ml=row.concentration_mg_per_ml,
+        weight_kg=row.weight_kg_used,
+    )
+
+
+def _check_new_rate(
+    ctx: AppContext,
+    row: InfusionSession,
+    rate: float,
+    unit: str,
+    confirm_reason: str | None,
+) -> CheckedRate:
+    """Hard range, the clinic's maximum per session, and the order (see dosing.check_rate)."""
+    return check_rate(
+        rate,
+        unit,
+        _rate_order(row),
+        DosingLimits.from_settings(ctx.settings),
+        confirm_reason=confirm_reason,
+    )
+
+
+def _refuse_after_dose_complete(
+    ctx: AppContext, row: InfusionSession, events: list[infusion.InfusionEvent], kind: str
+) -> None:
+    """Once the ordered dose is in, the only pump action left is Stop."""
+    state = infusion.infusion_state(
+        events, planned_of(row), ctx.now(), min_observation_min=min_observation_for(ctx, row)
+    )
+    if state.dose_complete:
+        raise DomainError(
+            INVALID_STATE,
+            f"The ordered {state.planned_total_mg:g} mg has been delivered: stop the pump and "
+            f"record Stop (no {kind.replace('_', ' ')} after the dose is complete).",
+        )
 
 
 def evaluate_start_in(ctx: AppContext, s: Session, row: InfusionSession) -> ChecklistResult:
@@ -449,41 +550,134 @@ def pause_infusion(ctx: AppContext, actor: Actor, session_id: int, reason: str) 
 
 
 def resume_infusion(
-    ctx: AppContext, actor: Actor, session_id: int, rate: float | None = None
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    rate: float | None = None,
+    *,
+    unit: str = MG_PER_H,
+    confirm_reason: str | None = None,
 ) -> SessionSummary:
-    """Resume at the last set rate (or a new one)."""
+    """Resume at the last set rate, or at a new one checked like a rate change."""
     return _add_event(
-        ctx, actor, session_id, infusion.RESUME, use_case="resume_infusion", rate=rate
+        ctx,
+        actor,
+        session_id,
+        infusion.RESUME,
+        use_case="resume_infusion",
+        rate=rate,
+        rate_unit=unit,
+        confirm_reason=confirm_reason,
     )
 
 
 def change_rate(
-    ctx: AppContext, actor: Actor, session_id: int, rate_mg_per_h: float, reason: str | None = None
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    rate: float,
+    reason: str | None = None,
+    *,
+    unit: str = MG_PER_H,
+    confirm_reason: str | None = None,
 ) -> SessionSummary:
-    """Record a new pump rate in mg/h."""
+    """Record a new pump rate, typed in mg/h or mL/h (the order's concentration converts).
+
+    Refused: a value outside the hard range (out_of_range, naming the field and the range); a
+    rate that over the ordered duration would give more than the clinic's maximum mg/kg per
+    session (dose_above_max); a rate faster than the order without `confirm_reason`
+    (confirmation_required); any rate change once the ordered dose is complete (invalid_state).
+    """
     return _add_event(
         ctx,
         actor,
         session_id,
         infusion.RATE_CHANGE,
         use_case="change_rate",
-        rate=rate_mg_per_h,
+        rate=rate,
+        rate_unit=unit,
         reason=reason,
+        confirm_reason=confirm_reason,
     )
 
 
-def stop_infusion(
-    ctx: AppContext, actor: Actor, session_id: int, reason: str | None = None
-) -> SessionSummary:
-    """Stop the pump: observation starts now."""
+def stop_infusion(ctx: AppContext, actor: Actor, session_id: int, reason: str) -> SessionSummary:
+    """Stop the pump: observation starts now. A reason is required (nothing is assumed)."""
+    if not (reason or "").strip():
+        choices = ", ".join(label for _k, label in infusion.STOP_REASONS)
+        raise DomainError(
+            BAD_INPUT, f"Stopping needs a reason: choose one of {choices}.", field="reason"
+        )
     return _add_event(
-        ctx,
-        actor,
-        session_id,
-        infusion.STOP,
-        use_case="stop_infusion",
-        reason=reason or "completed",
+        ctx, actor, session_id, infusion.STOP, use_case="stop_infusion", reason=reason
     )
+
+
+def end_not_treated(
+    ctx: AppContext, actor: Actor, session_id: int, reason: str, text: str | None = None
+) -> SessionSummary:
+    """End a session in which no drug was given: the chair and the patient are freed, the
+    record stays, and the note and export say NOT TREATED with the reason.
+
+    `reason` is a key of `infusion.NOT_TREATED_REASONS`; 'other' needs `text`. Refused once the
+    infusion has started (stop it instead) or when the session has already ended.
+    """
+    ctx.require(actor, "end_not_treated")
+    detail = infusion.reason_text(
+        infusion.NOT_TREATED_REASONS, reason, text, what="session ended not treated"
+    )
+    with ctx.tx() as s:
+        row = get_session_row(s, session_id)
+        if row.ended_at is not None:
+            raise DomainError(INVALID_STATE, f"This session has already ended ({row.end_reason}).")
+        if events_of(s, session_id):
+            raise DomainError(
+                INVALID_STATE,
+                "The infusion has started: a treated session is stopped, observed and discharged.",
+            )
+        row.ended_at = ctx.now()
+        row.end_reason = NOT_TREATED
+        row.end_detail = detail
+        ctx.audit(
+            s,
+            actor,
+            "session.not_treated",
+            "session",
+            row.id,
+            before={"ended_at": None, "end_reason": None},
+            after={"end_reason": NOT_TREATED, "reason": reason, "end_detail": detail},
+        )
+        return summary_in(ctx, s, row)
+
+
+def dose_complete_alarm(ctx: AppContext, actor: Actor, session_id: int) -> SessionSummary:
+    """The session as of now, with its "dose complete: stop the pump" alarm raised when due
+    (the session view calls this every second while it shows a session whose dose is in)."""
+    summary = get_summary(ctx, actor, session_id)
+    sync_dose_complete_alarm(ctx, summary)
+    return summary
+
+
+def sync_dose_complete_alarm(ctx: AppContext, summary: SessionSummary) -> None:
+    """Raise the "dose complete: stop the pump" alarm while the ordered dose is in and the
+    pump has not been stopped (idempotent: an existing alarm is only refreshed)."""
+    if summary.ended_at is None and summary.state.phase == infusion.DOSE_COMPLETE:
+        from nursestation.app import alarms
+
+        alarms.raise_technical(
+            ctx,
+            summary.chair,
+            DOSE_COMPLETE_ALARM,
+            f"Chair {summary.chair}: ordered dose {summary.state.planned_total_mg:g} mg "
+            "delivered — stop the pump and record Stop.",
+            "medium",
+        )
+
+
+def _clear_dose_complete_alarm(ctx: AppContext, chair: str) -> None:
+    from nursestation.app import alarms
+
+    alarms.clear_technical(ctx, chair, DOSE_COMPLETE_ALARM)
 
 
 def open_sessions(ctx: AppContext) -> list[SessionSummary]:

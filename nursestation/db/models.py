@@ -146,8 +146,9 @@ class InfusionSession(Base):
     checklist_override_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     checklist_override_at: Mapped[datetime | None]
     settings_snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
-    ended_at: Mapped[datetime | None]  # discharged or cancelled
-    end_reason: Mapped[str | None] = mapped_column(String(32))  # discharged | cancelled
+    ended_at: Mapped[datetime | None]  # discharged, cancelled or not treated
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # discharged|cancelled|not_treated
+    end_detail: Mapped[str | None] = mapped_column(Text)  # the reason given for "not treated"
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     patient: Mapped[Patient] = relationship(lazy="joined")

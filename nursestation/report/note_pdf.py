@@ -406,6 +406,8 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     extra = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c, _ in label_cols]
     extra += [("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c, _ in label_cols]
     out: list[Flowable] = [_p("IV Ketamine Infusion — Session Note", "title"), Spacer(1, 4)]
+    if n.not_treated_reason:
+        out.append(_p(f"NOT TREATED — {_esc(n.not_treated_reason)}", "banner"))
     if n.addendum:
         a = n.addendum
         out.append(
@@ -455,6 +457,9 @@ def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     out: list[Flowable] = [_p("Infusion record", "h2")]
     inf = n.infusion
     if inf is None:
+        if n.not_treated_reason:
+            reason = _esc(n.not_treated_reason)
+            return [*out, _none(f"NOT TREATED: no ketamine was given. Reason: {reason}.")]
         return [*out, _none("Infusion not started.")]
     d = inf.dose
     weight = f"{_num(d.weight_kg)} kg" + (

@@ -7,9 +7,11 @@ from typing import Any
 
 from nursestation.app import patients, sessions
 from nursestation.app.context import Actor
-from nursestation.dosing import Protocol
+from nursestation.dosing import MG_PER_H, ML_PER_H, Protocol
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario.registry import STATE_CHECKS, StepContext, need, state_check, step
+
+ENDED_KEY = "ended_sessions_by_chair"  # chair -> session id (registry.session_id reads it)
 
 
 def _protocol(sc: StepContext, raw: dict[str, Any]) -> Protocol:
@@ -83,19 +85,59 @@ def _resume(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     return "resumed"
 
 
+def _rate_and_unit(st: dict[str, Any]) -> tuple[Any, str]:
+    """`rate_mg_per_h` or `rate_ml_per_h` (exactly one): the value as written and its unit."""
+    has_mg, has_ml = "rate_mg_per_h" in st, "rate_ml_per_h" in st
+    if has_mg == has_ml:
+        raise DomainError(
+            BAD_INPUT, "change_rate needs exactly one of rate_mg_per_h or rate_ml_per_h."
+        )
+    if has_ml:
+        return st["rate_ml_per_h"], ML_PER_H
+    return st["rate_mg_per_h"], MG_PER_H
+
+
+def _number(value: Any) -> Any:
+    # JSON has no NaN/inf literals: the strings "NaN"/"inf" let a scenario type them anyway
+    return float(value) if isinstance(value, str) else value
+
+
 @step("change_rate")
 def _rate(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
-    rate = float(need(st, "rate_mg_per_h"))
-    sessions.change_rate(sc.ctx, actor, sc.session_id(st), rate, st.get("reason"))
-    return f"rate {rate} mg/h"
+    value, unit = _rate_and_unit(st)
+    s = sessions.change_rate(
+        sc.ctx,
+        actor,
+        sc.session_id(st),
+        _number(value),
+        st.get("reason"),
+        unit=unit,
+        confirm_reason=st.get("confirm_reason"),
+    )
+    st_ = s.state
+    return (
+        f"rate {st_.set_rate_mg_per_h:g} mg/h ({st_.set_rate_ml_per_h or 0:g} mL/h); "
+        f"{st_.remaining_min:.1f} min left"
+    )
 
 
 @step("stop_infusion")
 def _stop(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
-    s = sessions.stop_infusion(sc.ctx, actor, sc.session_id(st), st.get("reason"))
+    # Scenario files written before reasons were required stop as "completed" (documented).
+    reason = st.get("reason", "completed")
+    s = sessions.stop_infusion(sc.ctx, actor, sc.session_id(st), reason)
     return (
         f"stopped: {s.state.infused_min:.1f} min infused, {s.state.delivered_mg:.1f} mg delivered"
     )
+
+
+@step("end_not_treated")
+def _end_not_treated(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+    sid = sc.session_id(st)
+    s = sessions.end_not_treated(sc.ctx, actor, sid, str(need(st, "reason")), st.get("text"))
+    # the chair is free now; later steps naming it still mean this session
+    sc.notes.setdefault(ENDED_KEY, {})[s.chair] = sid
+    return f"chair {s.chair} freed: NOT TREATED ({s.end_detail})"
 
 
 def _close(a: float, b: float, tol: float) -> bool:
@@ -134,6 +176,28 @@ def _obs(sc: StepContext, actor: Actor, sid: int, want: Any) -> str | None:
         if _close(got, float(want), 0.05)
         else f"observation remaining {got:.2f} min, expected {want}"
     )
+
+
+@state_check("remaining_min")
+def _left(sc: StepContext, actor: Actor, sid: int, want: Any) -> str | None:
+    got = _summary(sc, actor, sid).state.remaining_min
+    return None if _close(got, float(want), 0.05) else f"{got:.2f} min left, expected {want}"
+
+
+@state_check("rate_mg_per_h")
+def _set_rate(sc: StepContext, actor: Actor, sid: int, want: Any) -> str | None:
+    got = _summary(sc, actor, sid).state.set_rate_mg_per_h
+    if got is not None and _close(got, float(want), 0.05):
+        return None
+    return f"rate {got} mg/h, expected {want}"
+
+
+@state_check("chair_free")
+def _chair_free(sc: StepContext, actor: Actor, sid: int, want: Any) -> str | None:
+    chair = _summary(sc, actor, sid).chair
+    with sc.ctx.tx() as s:
+        free = sessions.open_session_in_chair(s, chair) is None
+    return None if free == bool(want) else f"chair {chair} free is {free}, expected {want}"
 
 
 @state_check("total_mg")

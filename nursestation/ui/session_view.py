@@ -7,10 +7,10 @@ import importlib
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
+    QDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -24,8 +24,10 @@ from nursestation.app import sessions
 from nursestation.app.board import PHASE_LABELS
 from nursestation.app.sessions import SessionSummary
 from nursestation.errors import DomainError
+from nursestation.infusion import NOT_TREATED_REASONS, PAUSE_REASONS, STOP_REASONS
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
+from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
 
@@ -50,6 +52,8 @@ class SessionView(QWidget):
         self.station = station
         self.session_id: int | None = None
         self.summary: SessionSummary | None = None
+        # The infusion prompt now open (Stop, Pause, Rate, Not treated, Checklist), if any.
+        self.dialog: QDialog | None = None
 
         root = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -115,17 +119,20 @@ class SessionView(QWidget):
         self.pause_btn = QPushButton("❚❚ Pause")
         self.resume_btn = QPushButton("▶ Resume")
         self.rate_btn = QPushButton("Rate…")
-        self.stop_btn = QPushButton("■ Stop")
+        self.stop_btn = QPushButton("■ Stop…")
         for i, b in enumerate(
             (self.start_btn, self.pause_btn, self.resume_btn, self.rate_btn, self.stop_btn)
         ):
             b.setMinimumHeight(40)
             g.addWidget(b, 4, i)
+        self.not_treated_btn = QPushButton("End — not treated…")
+        g.addWidget(self.not_treated_btn, 5, 0, 1, 2)
         self.start_btn.clicked.connect(self.on_start)
         self.pause_btn.clicked.connect(self.on_pause)
         self.resume_btn.clicked.connect(self.on_resume)
         self.rate_btn.clicked.connect(self.on_rate)
         self.stop_btn.clicked.connect(self.on_stop)
+        self.not_treated_btn.clicked.connect(self.on_not_treated)
         return box
 
     def _checklist_box(self) -> QGroupBox:
@@ -136,6 +143,9 @@ class SessionView(QWidget):
         self.checklist.setWordWrap(True)
         lay.addWidget(self.checklist)
         row = QHBoxLayout()
+        self.checklist_btn = QPushButton("Complete / correct…")
+        self.checklist_btn.clicked.connect(self.on_checklist)
+        row.addWidget(self.checklist_btn)
         self.override_btn = QPushButton("Override hard stops…")
         self.override_btn.clicked.connect(self.on_override)
         row.addWidget(self.override_btn)
@@ -171,6 +181,9 @@ class SessionView(QWidget):
         except DomainError as exc:
             self.header.setText(exc.message)
             return
+        if self.summary.state.phase == "dose_complete":
+            # time alone completes the dose: raise its alarm even if the board is not ticking
+            self.summary = self.station.read(sessions.dose_complete_alarm, self.session_id)
         self.alarm_strip.set_chair(self.summary.chair)
         # Shown only while the chair has alarms: the space belongs to the session otherwise.
         self.alarm_strip.setVisible(bool(self.alarm_strip.alarm_lines()))
@@ -192,15 +205,28 @@ class SessionView(QWidget):
         self.phase.setStyleSheet(
             f"font-size: 16pt; font-weight: bold; padding: 4px; background: {PHASE_COLOURS[st.phase]};"
         )
-        if st.phase == "checked_in":
+        if st.phase == "not_treated":
+            self.big.setText("no ketamine given · chair freed")
+            self.detail.setText(
+                f"Ended {local_hm(sm.ended_at)} without treatment: {sm.end_detail or ''}"
+            )
+        elif st.phase == "checked_in":
             self.big.setText("not started")
             self.detail.setText(
                 f"Planned {st.planned_total_mg:g} mg over {st.planned_duration_min:g} min"
             )
+        elif st.phase == "dose_complete":
+            self.big.setText(f"{mmss(st.infused_s)} infused · DOSE COMPLETE")
+            self.detail.setText(
+                f"Delivered {st.delivered_mg:.1f} of {st.planned_total_mg:g} mg at "
+                f"{local_hm(st.dose_complete_at)} · stop the pump and press Stop"
+            )
         elif st.phase in ("infusing", "paused"):
             over = f"   OVER {mmss(st.overrun_s)}" if st.overrun_s > 0 else ""
             self.big.setText(f"{mmss(st.infused_s)} infused · {mmss(st.remaining_s)} left{over}")
-            rate = f"{st.current_rate_mg_per_h:g} mg/h" if st.is_running else "pump paused"
+            rate = _rate_text(st.current_rate_mg_per_h, st.current_rate_ml_per_h)
+            if not st.is_running:
+                rate = f"pump paused (set {_rate_text(st.set_rate_mg_per_h, st.set_rate_ml_per_h)})"
             paused = (
                 f" · paused since {local_hm(st.paused_at)}: {st.pause_reason}"
                 if st.phase == "paused"
@@ -228,14 +254,16 @@ class SessionView(QWidget):
         can = self.station.can
         open_session = sm.ended_at is None
         self.start_btn.setEnabled(open_session and pump == "not_started" and can("start_infusion"))
-        self.pause_btn.setEnabled(open_session and pump == "running" and can("pause_infusion"))
-        self.resume_btn.setEnabled(open_session and pump == "paused" and can("resume_infusion"))
-        self.rate_btn.setEnabled(
-            open_session and pump in ("running", "paused") and can("change_rate")
-        )
+        infusing = open_session and not st.dose_complete
+        self.pause_btn.setEnabled(infusing and pump == "running" and can("pause_infusion"))
+        self.resume_btn.setEnabled(infusing and pump == "paused" and can("resume_infusion"))
+        self.rate_btn.setEnabled(infusing and pump in ("running", "paused") and can("change_rate"))
         self.stop_btn.setEnabled(
             open_session and pump in ("running", "paused") and can("stop_infusion")
         )
+        before_start = open_session and pump == "not_started"
+        self.not_treated_btn.setEnabled(before_start and can("end_not_treated"))
+        self.checklist_btn.setEnabled(before_start and can("check_in"))
         self._render_checklist(sm)
 
     def _render_checklist(self, sm: SessionSummary) -> None:
@@ -275,33 +303,112 @@ class SessionView(QWidget):
         """Start the pump (the service checks the checklist and the baseline vitals)."""
         self._do(sessions.start_infusion)
 
+    def _write(self, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Inside a dialog: a refusal propagates so the dialog shows it and keeps its values.
+        self.station.write(fn, self.session_id, *args, **kwargs)
+
+    def _open(self, dialog: QDialog) -> QDialog:
+        """Show an infusion prompt without blocking; it closes only on success or Cancel."""
+        if self.dialog is not None:
+            self.dialog.close()
+        self.dialog = dialog
+        dialog.finished.connect(lambda _r, d=dialog: self._closed(d))
+        dialog.open()
+        return dialog
+
+    def _closed(self, dialog: QDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+        dialog.deleteLater()
+        self.refresh()
+
     def on_pause(self) -> None:
-        """Pause with a reason (required)."""
-        reason = ask_text(self, "Pause infusion", "Reason for the pause:")
-        if reason:
-            self._do(sessions.pause_infusion, reason)
+        """Ask to confirm the pause with a reason from the list; Cancel changes nothing."""
+        self._open(
+            ReasonDialog(
+                "Pause infusion",
+                "Pause the infusion now? Choose the reason.",
+                PAUSE_REASONS,
+                lambda reason, _key, _text: self._write(sessions.pause_infusion, reason),
+                self,
+                what="pause",
+                ok_text="Pause infusion",
+            )
+        )
 
     def on_resume(self) -> None:
         """Resume at the last set rate."""
         self._do(sessions.resume_infusion)
 
     def on_rate(self) -> None:
-        """Record a new pump rate in mg/h."""
-        current = self.summary.state.set_rate_mg_per_h if self.summary else 0.0
-        rate, ok = QInputDialog.getDouble(
-            self, "Change rate", "New rate (mg/h):", current or 0.0, 0.1, 1000.0, 1
+        """A new pump rate in mg/h or mL/h; faster than the order needs a written reason."""
+        if self.summary is None:
+            return
+        sm = self.summary
+        self._open(
+            RateDialog(
+                concentration_mg_per_ml=sm.dose.concentration_mg_per_ml,
+                current_mg_per_h=sm.state.current_rate_mg_per_h,
+                remaining_mg=sm.state.remaining_mg,
+                ordered_mg_per_h=sm.dose.rate_mg_per_h,
+                on_rate=lambda rate, unit, reason, confirm: self._write(
+                    sessions.change_rate, rate, reason, unit=unit, confirm_reason=confirm
+                ),
+                parent=self,
+            )
         )
-        if ok:
-            reason = ask_text(self, "Change rate", "Reason for the rate change:")
-            self._do(sessions.change_rate, rate, reason)
 
     def on_stop(self) -> None:
-        """Stop the pump; observation starts."""
-        reason = ask_text(self, "Stop infusion", "Reason (e.g. completed):") or "completed"
-        self._do(sessions.stop_infusion, reason)
+        """Ask to confirm the stop with a reason from the list; Cancel changes nothing."""
+        self._open(
+            ReasonDialog(
+                "Stop infusion",
+                "Stop the infusion now? Observation starts. Choose the reason.",
+                STOP_REASONS,
+                lambda reason, _key, _text: self._write(sessions.stop_infusion, reason),
+                self,
+                what="stop",
+                ok_text="Stop infusion",
+            )
+        )
+
+    def on_not_treated(self) -> None:
+        """End the session without treatment: the chair and the patient are freed."""
+        self._open(
+            ReasonDialog(
+                "End session — not treated",
+                "End this session without treatment? The chair is freed; the record is kept "
+                "and the note says NOT TREATED with the reason.",
+                NOT_TREATED_REASONS,
+                lambda _reason, key, text: self._write(sessions.end_not_treated, key, text),
+                self,
+                what="session ended not treated",
+                ok_text="End — not treated",
+            )
+        )
+
+    def on_checklist(self) -> None:
+        """Complete or correct the pre-infusion checklist at the chair (before the start)."""
+        if self.summary is None:
+            return
+        self._open(
+            ChecklistDialog(
+                dict(self.summary.checklist),
+                lambda answers: self._write(sessions.update_checklist, answers),
+                self,
+            )
+        )
 
     def on_override(self) -> None:
         """Charge nurse: let the start go ahead despite overridable hard stops, with a reason."""
         reason = ask_text(self, "Override hard stops", "Written reason for the override:")
         if reason:
             self._do(sessions.override_checklist, reason)
+
+
+def _rate_text(mg_per_h: float | None, ml_per_h: float | None) -> str:
+    """A rate in mg/h with its mL/h beside it (pumps are programmed in mL/h)."""
+    if mg_per_h is None:
+        return "—"
+    ml = f" ({ml_per_h:.1f} mL/h)" if ml_per_h is not None else ""
+    return f"{mg_per_h:.1f} mg/h{ml}"

@@ -10,9 +10,11 @@ PHASE_COLOURS = {
     "checked_in": "#e8eef7",
     "infusing": "#dcefdc",
     "paused": "#fff1cc",
+    "dose_complete": "#ffd8a8",
     "observation": "#e3e8fb",
     "ready_for_discharge": "#d7f0ee",
     "discharged": "#ececec",
+    "not_treated": "#ececec",
 }
 ALARM_COLOURS = {"high": "#d32f2f", "medium": "#f9c800", "low": "#4dd0e1"}
 ALARM_TEXT_COLOURS = {"high": "#ffffff", "medium": "#000000", "low": "#000000"}

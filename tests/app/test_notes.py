@@ -89,7 +89,7 @@ def minimal_session(ctx: AppContext, clock: FakeClock) -> World:
     clock.advance(minutes=2)
     sessions.start_infusion(ctx, nurse, s.id)
     clock.advance(minutes=40)
-    sessions.stop_infusion(ctx, nurse, s.id)
+    sessions.stop_infusion(ctx, nurse, s.id, "completed")
     return World(ctx, clock, nurse, charge, s.id)
 
 
@@ -141,7 +141,7 @@ def realistic_session(ctx: AppContext, clock: FakeClock) -> World:
     at(50)
     meds.record_response(ctx, nurse, lab.id, vitals={"sbp": 146, "dbp": 90, "hr": 78})
     at(50)
-    sessions.stop_infusion(ctx, nurse, sid)
+    sessions.stop_infusion(ctx, nurse, sid, "completed")
     for minute, sbp, dbp in ((65, 140, 88), (80, 134, 84), (95, 130, 82), (110, 128, 80)):
         v(minute, sbp=sbp, dbp=dbp, hr=76, spo2=98, rr=14, sedation_scale="moaas",
           sedation_score=5)  # fmt: skip

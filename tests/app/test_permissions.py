@@ -133,7 +133,11 @@ SERVICES: dict[str, list[Call]] = {
     "change_rate": [lambda w, a: sessions.change_rate(w.ctx, a, w.session_id, 50.0, "test")],
     # Run last (see ORDER) so the other pump use cases meet a running infusion; the second
     # allowed role then gets invalid_state, which still proves the role check let it through.
-    "stop_infusion": [lambda w, a: sessions.stop_infusion(w.ctx, a, w.session_id)],
+    "stop_infusion": [lambda w, a: sessions.stop_infusion(w.ctx, a, w.session_id, "completed")],
+    # the world's session has started: an allowed role gets invalid_state after the role check
+    "end_not_treated": [
+        lambda w, a: sessions.end_not_treated(w.ctx, a, w.session_id, "patient_left")
+    ],
     "record_vitals": [
         lambda w, a: vitals.record_vitals(
             w.ctx, a, w.session_id, {"sbp": 126, "dbp": 80, "hr": 74, "spo2": 98, "rr": 14}

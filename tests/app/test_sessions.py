@@ -143,9 +143,9 @@ def test_impossible_transitions_are_refused(ctx, people, infusing, action, code)
 def test_stop_twice_is_refused_and_nothing_is_stored(ctx, people, infusing, clock) -> None:
     nurse = people["nurse"]
     clock.advance(minutes=40)
-    sessions.stop_infusion(ctx, nurse, infusing)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
     with pytest.raises(DomainError) as e:
-        sessions.stop_infusion(ctx, nurse, infusing)
+        sessions.stop_infusion(ctx, nurse, infusing, "completed")
     assert e.value.code == "invalid_state"
     with ctx.tx() as db:
         kinds = db.execute(select(InfusionEvent.kind).order_by(InfusionEvent.id)).scalars().all()
@@ -205,3 +205,283 @@ def test_board_keeps_the_last_bp_when_a_monitor_streams_spo2(ctx, people, infusi
     )
     assert card.latest.bp_at == T0 + timedelta(minutes=10)
     assert card.latest.observed_at == T0 + timedelta(minutes=11)
+
+
+# ---------------------------------------------------------------- doses stay within the order
+
+
+def _events(ctx) -> list[tuple[str, float | None, str | None]]:
+    with ctx.tx() as db:
+        rows = db.execute(select(InfusionEvent).order_by(InfusionEvent.id)).scalars().all()
+        return [(r.kind, r.rate_mg_per_h, r.reason) for r in rows]
+
+
+def _audit_count(ctx) -> int:
+    with ctx.tx() as db:
+        return len(db.execute(select(AuditEvent.id)).scalars().all())
+
+
+def test_a_tenfold_rate_is_refused_and_changes_nothing(ctx, people, infusing, clock) -> None:
+    nurse = people["nurse"]
+    clock.set(T0 + timedelta(minutes=15))
+    before_events, before_audit = _events(ctx), _audit_count(ctx)
+    for rate in (525.0, 105.1):  # the 10× typo, and just above the clinic maximum
+        with pytest.raises(DomainError) as e:
+            sessions.change_rate(ctx, nurse, infusing, rate, confirm_reason="prescriber said so")
+        assert e.value.code == "dose_above_max"
+        assert "1 mg/kg per session" in e.value.message
+    with pytest.raises(DomainError) as e:
+        sessions.change_rate(ctx, nurse, infusing, 525.0, unit="mL/h")
+    assert e.value.code == "dose_above_max"
+    assert _events(ctx) == before_events and _audit_count(ctx) == before_audit
+    s = sessions.get_summary(ctx, nurse, infusing)
+    assert s.state.phase == "infusing" and s.state.set_rate_mg_per_h == 52.5
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "field"),
+    [
+        (0, "mg/h", "rate_mg_per_h"),
+        (-10, "mL/h", "rate_ml_per_h"),
+        (float("nan"), "mg/h", "rate_mg_per_h"),
+        (float("inf"), "mL/h", "rate_ml_per_h"),
+        (10500.1, "mg/h", "rate_mg_per_h"),
+    ],
+)
+def test_absurd_rates_are_refused_naming_the_field_and_range(
+    ctx, people, infusing, clock, value, unit, field
+) -> None:
+    clock.set(T0 + timedelta(minutes=10))
+    with pytest.raises(DomainError) as e:
+        sessions.change_rate(ctx, people["nurse"], infusing, value, unit=unit)
+    assert (e.value.code, e.value.field) == ("out_of_range", field)
+    assert f"allowed 0.1–10500 {unit}" in e.value.message
+    assert [k for k, _r, _t in _events(ctx)] == ["start"]
+
+
+def test_a_rate_above_the_order_needs_a_reason_and_time_left_follows_it(
+    ctx, people, infusing, clock
+) -> None:
+    nurse = people["nurse"]
+    clock.set(T0 + timedelta(minutes=15))  # 10 min at 52.5 mg/h: 8.75 mg in, 26.25 mg owed
+    with pytest.raises(DomainError) as e:
+        sessions.change_rate(ctx, nurse, infusing, 78.75, "BP fine", unit="mL/h")
+    assert e.value.code == "confirmation_required"
+    assert [k for k, _r, _t in _events(ctx)] == ["start"]
+    # exactly the ordered rate needs nothing
+    sessions.change_rate(ctx, nurse, infusing, 52.5, "pump re-programmed")
+    s = sessions.change_rate(
+        ctx, nurse, infusing, 78.75, "BP fine", unit="mL/h", confirm_reason="prescriber: speed up"
+    )
+    assert s.state.set_rate_mg_per_h == 78.75 and s.state.current_rate_ml_per_h == 78.75
+    assert s.state.remaining_min == pytest.approx(20.0)  # 26.25 mg at 78.75 mg/h
+    kind, rate, reason = _events(ctx)[-1]
+    assert (kind, rate) == ("rate_change", 78.75)
+    assert reason == "BP fine · above the order, confirmed: prescriber: speed up"
+    with ctx.tx() as db:
+        audit = (
+            db.execute(select(AuditEvent).where(AuditEvent.action == "infusion.rate_change"))
+            .scalars()
+            .all()[-1]
+        )
+    assert audit.after["rate_entered"] == "78.75 mL/h"
+    assert audit.after["above_order_confirmed"] is True
+    # a slower rate lengthens the time left
+    s = sessions.change_rate(ctx, nurse, infusing, 26.25)
+    assert s.state.remaining_min == pytest.approx(60.0)
+
+
+def test_dose_complete_leaves_infusing_caps_the_dose_and_asks_to_stop(
+    ctx, people, infusing, clock
+) -> None:
+    from nursestation.app import alarms
+
+    nurse = people["nurse"]
+    clock.set(T0 + timedelta(minutes=15))  # 8.75 mg in
+    sessions.change_rate(ctx, nurse, infusing, 105.0, confirm_reason="prescriber order")
+    clock.set(T0 + timedelta(minutes=29, seconds=59))
+    assert sessions.get_summary(ctx, nurse, infusing).state.phase == "infusing"
+    clock.set(T0 + timedelta(minutes=40))  # complete at +30: 8.75 + 105 mg/h × 15 min = 35 mg
+    s = sessions.get_summary(ctx, nurse, infusing)
+    assert s.state.phase == "dose_complete"
+    assert s.state.dose_complete_at == T0 + timedelta(minutes=30)
+    assert s.state.delivered_mg == 35.0 and s.state.remaining_mg == 0.0
+    card = {c.chair: c for c in board.board_cards(ctx, nurse)}["1"]
+    assert card.phase == "dose_complete" and card.phase_label.startswith("Dose complete")
+    texts = [a.alarm.text for a in alarms.chair_alarms(ctx, "1").alarms]
+    assert any("delivered — stop the pump" in t for t in texts)
+    for action in (
+        lambda: sessions.change_rate(ctx, nurse, infusing, 52.5),
+        lambda: sessions.pause_infusion(ctx, nurse, infusing, "nausea"),
+    ):
+        with pytest.raises(DomainError) as e:
+            action()
+        assert e.value.code == "invalid_state" and "has been delivered" in e.value.message
+    s = sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    assert s.state.phase == "observation" and s.state.delivered_mg == 35.0
+    # the note tells when the ordered dose was complete, and the total never exceeds the order
+    from nursestation.app.notes import build_note_content
+
+    with ctx.tx() as db:
+        note = build_note_content(ctx, db, infusing, ctx.now(), 1)
+    assert note.infusion is not None and note.infusion.delivered_mg == 35.0
+    done = [e for e in note.infusion.events if e.kind == "ordered dose complete"]
+    assert [e.at for e in done] == [T0 + timedelta(minutes=30)]
+    assert not any(
+        "stop the pump" in a.alarm.text and a.alarm.condition_active
+        for a in alarms.chair_alarms(ctx, "1").alarms
+    )
+
+
+def test_stop_needs_a_reason_nothing_is_assumed(ctx, people, infusing, clock) -> None:
+    clock.set(T0 + timedelta(minutes=20))
+    for reason in ("", "   "):
+        with pytest.raises(DomainError) as e:
+            sessions.stop_infusion(ctx, people["nurse"], infusing, reason)
+        assert (e.value.code, e.value.field) == ("bad_input", "reason")
+        assert "completed, patient request, adverse event, other" in e.value.message
+    assert [k for k, _r, _t in _events(ctx)] == ["start"]
+
+
+# ---------------------------------------------------------------- no trap: not treated
+
+
+def test_stuck_chair_ends_not_treated_and_frees_chair_and_patient(
+    ctx, people, checked_in, clock
+) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from nursestation.app import notes
+
+    nurse = people["nurse"]
+    clock.advance(minutes=3)
+    vitals.record_vitals(
+        ctx,
+        nurse,
+        checked_in,
+        {"sbp": 190, "dbp": 105, "hr": 80, "spo2": 98, "rr": 14},
+        soft_confirmed=True,
+    )
+    with pytest.raises(DomainError) as e:
+        sessions.start_infusion(ctx, nurse, checked_in)
+    assert e.value.code == "criteria_not_met"
+    with pytest.raises(DomainError) as e:
+        sessions.end_not_treated(ctx, people["admin"], checked_in, "start_refused_at_baseline")
+    assert e.value.code == "not_permitted"
+    with pytest.raises(DomainError) as e:
+        sessions.end_not_treated(ctx, nurse, checked_in, "other")
+    assert (e.value.code, e.value.field) == ("bad_input", "reason")
+    assert {c.chair: c for c in board.board_cards(ctx, nurse)}["1"].phase == "checked_in"
+
+    clock.advance(minutes=2)
+    s = sessions.end_not_treated(
+        ctx, nurse, checked_in, "start_refused_at_baseline", "BP 190/105 on recheck"
+    )
+    assert s.state.phase == "not_treated" and s.not_treated
+    assert s.end_detail == "start refused at baseline: BP 190/105 on recheck"
+    assert {c.chair: c for c in board.board_cards(ctx, nurse)}["1"].phase == "empty"
+    # the record stays, readable, and cannot be ended twice
+    assert sessions.get_summary(ctx, nurse, checked_in).ended_at == T0 + timedelta(minutes=5)
+    with pytest.raises(DomainError) as e:
+        sessions.end_not_treated(ctx, nurse, checked_in, "patient_left")
+    assert e.value.code == "invalid_state"
+    with pytest.raises(DomainError) as e:
+        sessions.update_checklist(ctx, nurse, checked_in, {"iv_gauge": 20})
+    assert e.value.code == "invalid_state"
+    with ctx.tx() as db:
+        actions = db.execute(select(AuditEvent.action)).scalars().all()
+    assert "session.not_treated" in actions
+    # the note says NOT TREATED with the reason
+    pdf = PdfReader(BytesIO(notes.preview_note(ctx, nurse, checked_in)))
+    text = " ".join((p.extract_text() or "") for p in pdf.pages)
+    assert "NOT TREATED" in text and "start refused at baseline: BP 190/105 on recheck" in text
+    # the patient is free too: seated again, and this visit is still session #1 of the series
+    again = sessions.check_in(
+        ctx, nurse, mrn="K-1001", chair="1", protocol=Protocol(0.5, 40, 1), checklist=CHECKLIST_OK
+    )
+    assert again.id != checked_in and again.session_number == 1
+
+
+def test_not_treated_is_refused_once_the_infusion_started(ctx, people, infusing) -> None:
+    with pytest.raises(DomainError) as e:
+        sessions.end_not_treated(ctx, people["nurse"], infusing, "patient_left")
+    assert e.value.code == "invalid_state"
+
+
+def test_checklist_completed_at_the_chair_then_start(ctx, people, clock) -> None:
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="M2", name="Roe, R", dob=date(1980, 1, 1), weight_kg=70
+    )
+    answers = {k: v for k, v in CHECKLIST_OK.items() if k not in ("escort_phone", "iv_patent")}
+    s = sessions.check_in(
+        ctx, nurse, mrn="M2", chair="2", protocol=Protocol(0.5, 40, 1), checklist=answers
+    )
+    vitals.record_vitals(ctx, nurse, s.id, {"sbp": 120, "dbp": 80, "hr": 70, "spo2": 98, "rr": 14})
+    with pytest.raises(DomainError) as e:
+        sessions.start_infusion(ctx, nurse, s.id)
+    assert e.value.code == "checklist_incomplete"
+    sessions.update_checklist(ctx, nurse, s.id, {"escort_phone": "555-0100", "iv_patent": True})
+    assert sessions.start_infusion(ctx, nurse, s.id).state.phase == "infusing"
+
+
+def test_not_treated_scenario_signed_note_and_export_say_so(tmp_path) -> None:
+    """End to end: the example scenario (refused at baseline → not treated → signed), then the
+    administrator's export in every default format."""
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from pypdf import PdfReader
+
+    from nursestation.app import export, users
+    from nursestation.app.context import AppContext
+    from nursestation.config import resolve_config
+    from nursestation.scenario.runner import run_scenario
+
+    spec = json.loads(
+        (Path(__file__).resolve().parents[2] / "examples/scenarios/not_treated.json").read_text()
+    )
+    data = tmp_path / "data"
+    out = io.StringIO()
+    assert run_scenario(spec, out=out, data_dir=str(data), out_dir=tmp_path / "notes") == 0, (
+        out.getvalue()
+    )
+    ctx = AppContext.open(resolve_config(str(data), None))
+    try:
+        users.provision_user(
+            ctx,
+            username="ad.dana",
+            full_name="Dana",
+            roles={"administrator"},
+            password="Ad-pw-2026",
+        )
+        admin = users.authenticate(ctx, "ad.dana", "Ad-pw-2026")
+        dest = tmp_path / "export"
+        flt = export.ExportFilter.from_strings("2026-03-01", "2026-03-31")
+        result = export.export_notes(ctx, admin, flt, dest, ("pdf", "csv", "fhir"))
+        assert result.ok and result.sessions == 1
+    finally:
+        ctx.close()
+    pdf = next((dest / "pdf").iterdir())
+    text = " ".join(p.extract_text() or "" for p in PdfReader(pdf).pages)
+    assert "NOT TREATED" in text and "start refused at baseline: BP 192/104" in text
+    csv_file = next(dest.rglob("*.csv"))
+    rows = list(csv.DictReader(csv_file.open(encoding="utf-8")))
+    assert any(
+        "NOT TREATED: start refused at baseline: BP 192/104 twice" in v
+        for row in rows
+        for v in row.values()
+    )
+    bundles = [json.loads(p.read_text()) for p in dest.rglob("*.json") if p.name != "manifest.json"]
+    encounters = [
+        e["resource"]
+        for b in bundles
+        for e in b.get("entry", [])
+        if e["resource"]["resourceType"] == "Encounter"
+    ]
+    assert [e["status"] for e in encounters] == ["cancelled"]
+    assert "NOT TREATED: start refused at baseline" in encounters[0]["type"][1]["text"]

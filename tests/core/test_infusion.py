@@ -8,15 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nursestation.clinic import load_defaults
-from nursestation.dosing import Protocol, calculate_dose
+from nursestation.clinic import ConfigError, load_defaults
+from nursestation.dosing import DosingLimits, Protocol, RateOrder, calculate_dose, check_rate
 from nursestation.errors import DomainError
 from nursestation.infusion import (
+    NOT_TREATED_REASONS,
+    STOP_REASONS,
     InfusionEvent,
     Planned,
     infusion_state,
     infusion_status,
     min_observation_min,
+    reason_text,
     validate_event,
     validate_transition,
 )
@@ -110,8 +113,10 @@ def test_rate_change_is_integrated_piecewise() -> None:
     s = state(events, at(30))
     assert s.delivered_mg == 17.5 + 4.375
     assert s.current_rate_mg_per_h == 26.25
-    assert s.remaining_min == 10.0  # time-based: a slower rate does not extend the plan
+    # time left follows the rate: 13.125 mg still owed at 26.25 mg/h is 30 min
     assert s.remaining_mg == 35.0 - 21.875
+    assert s.remaining_min == pytest.approx(30.0)
+    assert s.planned_end_at == at(60)
 
 
 def test_rate_change_while_paused_applies_on_resume() -> None:
@@ -136,15 +141,77 @@ def test_resume_with_a_new_rate() -> None:
     assert state(events, at(22)).delivered_mg == 8.75 + 4.375
 
 
-def test_overrun_is_reported_not_stopped() -> None:
-    s = state([ev("start", at(0))], at(45))
+def test_dose_complete_at_the_ordered_total_not_beyond() -> None:
+    events = [ev("start", at(0))]
+    before = state(events, at(39, 59))
+    assert before.phase == "infusing" and not before.dose_complete
+    assert before.remaining_s == pytest.approx(1.0)
+    done = state(events, at(40))
+    assert done.phase == "dose_complete"
+    assert done.dose_complete_at == at(40)
+    later = state(events, at(45))  # the pump was not stopped: nothing more is charted
+    assert later.phase == "dose_complete"
+    assert later.delivered_mg == 35.0
+    assert later.infused_s == 2400.0
+    assert later.remaining_s == 0.0 and later.remaining_mg == 0.0
+    assert later.overrun_s == 0.0
+    assert later.current_rate_mg_per_h == 0.0 and not later.is_running
+    assert later.planned_end_at is None
+    stopped = state([*events, ev("stop", at(47), reason="completed")], at(50))
+    assert stopped.phase == "observation"
+    assert stopped.delivered_mg == 35.0
+    assert stopped.stopped_at == at(47)
+
+
+def test_a_tenfold_rate_completes_early_and_never_exceeds_the_order() -> None:
+    events = [ev("start", at(0)), ev("rate_change", at(10), rate=525.0, reason="x")]
+    running = state(events, at(11))
+    assert running.delivered_mg == pytest.approx(8.75 + 8.75)
+    assert running.remaining_min == pytest.approx(2.0)  # 17.5 mg at 525 mg/h
+    assert running.current_rate_ml_per_h == 525.0
+    s = state(events, at(30))
+    assert s.phase == "dose_complete"
+    assert s.dose_complete_at == at(13)  # 8.75 + 525 mg/h × 3 min = 35 mg
+    assert s.delivered_mg == 35.0
+    assert s.infused_s == 13 * 60
+    assert s.intervals[-1].end == at(13)
+
+
+def test_slow_rate_runs_over_the_planned_duration() -> None:
+    events = [ev("start", at(0), rate=26.25)]
+    s = state(events, at(50))
     assert s.phase == "infusing"
-    assert s.overrun_s == 300.0
-    assert s.overrun_min == 5.0
-    assert s.remaining_s == 0.0
-    assert s.delivered_mg == 52.5 * 45 / 60
-    assert s.remaining_mg == 0.0
-    assert s.planned_end_at == at(40)
+    assert s.overrun_s == 600.0
+    assert s.remaining_min == pytest.approx(30.0)
+    assert s.delivered_mg == pytest.approx(26.25 * 50 / 60)
+
+
+def test_paused_time_left_uses_the_set_rate() -> None:
+    events = [ev("start", at(0)), ev("pause", at(20), reason="nausea")]
+    s = state(events, at(25))
+    assert s.remaining_min == pytest.approx(20.0)
+    assert s.set_rate_ml_per_h == 52.5
+
+
+def test_not_treated_phase_only_before_a_start() -> None:
+    assert state([], at(5), not_treated=True).phase == "not_treated"
+    assert state([ev("start", at(0))], at(5), not_treated=True).phase == "infusing"
+
+
+def test_reason_from_a_list() -> None:
+    assert reason_text(STOP_REASONS, "completed", None, what="stop") == "completed"
+    assert (
+        reason_text(STOP_REASONS, "adverse_event", " vomiting ", what="stop")
+        == "adverse event: vomiting"
+    )
+    assert reason_text(STOP_REASONS, "other", "pump alarm", what="stop") == "other: pump alarm"
+    for key, text in ((None, "x"), ("", None), ("other", "  "), ("finished", None)):
+        with pytest.raises(DomainError) as err:
+            reason_text(STOP_REASONS, key, text, what="stop")
+        assert err.value.code == "bad_input" and err.value.field == "reason"
+    with pytest.raises(DomainError) as err:
+        reason_text(NOT_TREATED_REASONS, None, None, what="session ended not treated")
+    assert "start refused at baseline" in err.value.message
 
 
 def test_stopped_early_keeps_remaining() -> None:
@@ -372,12 +439,92 @@ def test_properties_of_any_valid_session(session) -> None:
     s = state(events, now)
     expected_mg = sum(r * (b - a).total_seconds() / 3600 for a, b, r in spans)
     expected_s = sum((b - a).total_seconds() for a, b, _ in spans)
-    assert s.delivered_mg == pytest.approx(expected_mg, rel=1e-9, abs=1e-9)
-    assert s.infused_s == expected_s
+    # delivered is what the pump gave, capped by the order: never more than the ordered total
+    assert s.delivered_mg == pytest.approx(min(expected_mg, PLAN.total_mg), rel=1e-9, abs=1e-9)
+    assert s.delivered_mg <= PLAN.total_mg
+    assert (s.dose_complete_at is not None) == (expected_mg >= PLAN.total_mg - 1e-6)
+    if s.dose_complete_at is None:
+        assert s.infused_s == expected_s
+        assert s.remaining_mg == pytest.approx(PLAN.total_mg - s.delivered_mg)
+    else:
+        assert s.infused_s <= expected_s
+        assert s.remaining_mg == 0 and s.remaining_s == 0
+        assert s.phase in ("dose_complete", "observation")
     assert 0 <= s.infused_s <= s.wall_elapsed_s <= s.since_start_s
-    assert s.remaining_s + s.infused_s - s.overrun_s == pytest.approx(2400)
-    assert min(s.remaining_s, s.overrun_s) == 0
     assert s.delivered_mg >= 0
     # a pure function of (events, now)
     assert state(list(events), now) == s
     assert state(events, now) == state(events, now)
+
+
+# --- rate checks against the order (dosing.check_rate) --------------------------------------
+
+ORDER = RateOrder(
+    total_mg=35.0, duration_min=40, rate_mg_per_h=52.5, concentration_mg_per_ml=1.0, weight_kg=70
+)
+LIMITS = DosingLimits.shipped()  # 1.0 mg/kg per session: 70 mg for 70 kg = 105 mg/h over 40 min
+
+
+def test_rate_at_the_order_needs_no_confirmation() -> None:
+    r = check_rate(52.5, "mg/h", ORDER, LIMITS)
+    assert (r.rate_mg_per_h, r.rate_ml_per_h, r.above_order) == (52.5, 52.5, False)
+    assert r.text() == "52.5 mg/h (52.5 mL/h)"
+
+
+def test_rate_just_above_the_order_needs_a_reason() -> None:
+    with pytest.raises(DomainError) as err:
+        check_rate(52.6, "mg/h", ORDER, LIMITS)
+    assert err.value.code == "confirmation_required"
+    assert err.value.field == "confirm_reason"
+    assert "above the ordered 35.0 mg" in err.value.message
+    with pytest.raises(DomainError):
+        check_rate(52.6, "mg/h", ORDER, LIMITS, confirm_reason="   ")
+    assert check_rate(52.6, "mg/h", ORDER, LIMITS, confirm_reason="catch up").above_order
+
+
+def test_clinic_maximum_per_session_at_its_boundary() -> None:
+    assert LIMITS.max_session_mg_per_kg == 1.0
+    at_max = check_rate(105.0, "mg/h", ORDER, LIMITS, confirm_reason="prescriber call")
+    assert at_max.over_order_mg == pytest.approx(70.0)
+    for rate in (105.1, 525.0):  # just outside, and the 10× typo
+        with pytest.raises(DomainError) as err:
+            check_rate(rate, "mg/h", ORDER, LIMITS, confirm_reason="any reason")
+        assert err.value.code == "dose_above_max"
+        assert "1 mg/kg per session (70.0 mg for 70 kg)" in err.value.message
+        assert "fastest allowed rate is 105.0 mg/h (105.0 mL/h)" in err.value.message
+
+
+@pytest.mark.parametrize("value", [0, -5, float("nan"), float("inf"), 10500.1, "52"])
+def test_absurd_rates_are_out_of_range_naming_the_field(value) -> None:
+    with pytest.raises(DomainError) as err:
+        check_rate(value, "mg/h", ORDER, LIMITS)
+    assert err.value.code == "out_of_range"
+    assert err.value.field == "rate_mg_per_h"
+    assert "allowed 0.1–10500 mg/h" in err.value.message
+
+
+def test_rate_in_ml_per_h_uses_the_order_concentration() -> None:
+    order = RateOrder(35.0, 40, 52.5, concentration_mg_per_ml=2.0, weight_kg=70)
+    r = check_rate(26.25, "mL/h", order, LIMITS)
+    assert (r.rate_mg_per_h, r.rate_ml_per_h, r.above_order) == (52.5, 26.25, False)
+    with pytest.raises(DomainError) as err:
+        check_rate(0, "mL/h", order, LIMITS)
+    assert err.value.field == "rate_ml_per_h" and "allowed 0.05–5250 mL/h" in err.value.message
+    with pytest.raises(DomainError) as err:
+        check_rate(52.6, "mL/h", order, LIMITS)  # 105.2 mg/h: above the clinic maximum
+    assert err.value.code == "dose_above_max"
+    with pytest.raises(DomainError) as err:
+        check_rate(50, "drops/min", order, LIMITS)
+    assert err.value.code == "bad_input" and err.value.field == "unit"
+
+
+def test_session_maximum_below_the_order_range_is_a_config_error() -> None:
+    settings = load_defaults().with_overrides(
+        {"session": {"protocol": {"max_session_mg_per_kg": 0.75}}}, "test"
+    )
+    with pytest.raises(ConfigError):
+        DosingLimits.from_settings(settings)
+    narrowed = settings.with_overrides(
+        {"session": {"protocol": {"dose_mg_per_kg": {"allowed_max": 0.75}}}}, "test"
+    )
+    assert DosingLimits.from_settings(narrowed).max_session_mg_per_kg == 0.75

@@ -44,7 +44,7 @@ def setup(ctx: AppContext, clock: FakeClock) -> tuple[Station, int]:
     clock.advance(minutes=2)
     sessions.start_infusion(ctx, nurse, s.id)
     clock.advance(minutes=40)
-    sessions.stop_infusion(ctx, nurse, s.id)
+    sessions.stop_infusion(ctx, nurse, s.id, "completed")
     station = Station(ctx)
     station.set_actor(nurse)
     return station, s.id

@@ -3,7 +3,9 @@ observation timer; the screen and the database are both checked."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -11,9 +13,10 @@ from sqlalchemy import select
 from support import T0
 
 from nursestation.app import vitals
-from nursestation.db.models import InfusionEvent, InfusionSession, Patient
+from nursestation.db.models import AuditEvent, InfusionEvent, InfusionSession, Patient
 from nursestation.ui import session_view
 from nursestation.ui.checkin_dialog import CheckInDialog
+from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.main_window import MainWindow
 from nursestation.ui.station import Station
 
@@ -26,6 +29,18 @@ def window(qtbot, ctx, people):
     qtbot.addWidget(w)
     w.show()
     return w
+
+
+def _answer(qtbot, view, key: str, text: str = "") -> None:
+    """Choose a reason in the open prompt (a click on its radio button) and press OK."""
+    dlg = view.dialog
+    assert isinstance(dlg, ReasonDialog) and dlg.isVisible()
+    assert dlg.chosen() is None  # nothing preselected
+    dlg.radios[key].click()
+    if text:
+        qtbot.keyClicks(dlg.text, text)
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert dlg.error.text() == "" and view.dialog is None
 
 
 def _fill_check_in(qtbot, dlg: CheckInDialog) -> None:
@@ -82,20 +97,27 @@ def test_nurse_runs_a_session_through_the_widgets(
     assert view.pause_btn.isEnabled() and not view.start_btn.isEnabled()
 
     clock.set(T0 + timedelta(minutes=15))
-    monkeypatch.setattr(session_view, "ask_text", lambda *_a: "patient nauseated")
     qtbot.mouseClick(view.pause_btn, Qt.MouseButton.LeftButton)
+    _answer(qtbot, view, "nausea_vomiting", "patient nauseated")
     assert view.phase.text() == "PAUSED"
-    assert "patient nauseated" in view.detail.text()
+    assert "nausea or vomiting: patient nauseated" in view.detail.text()
     assert "10:00 infused" in view.big.text()
 
     clock.set(T0 + timedelta(minutes=20))
     qtbot.mouseClick(view.resume_btn, Qt.MouseButton.LeftButton)
     clock.set(T0 + timedelta(minutes=50))
     view.refresh()
-    assert view.big.text().startswith("40:00 infused · 0:00 left")
+    # the ordered 35 mg is in: the session leaves "infusing" and asks for the pump to be stopped
+    assert view.phase.text() == "DOSE COMPLETE — STOP PUMP"
+    assert view.big.text() == "40:00 infused · DOSE COMPLETE"
+    assert "Delivered 35.0 of 35 mg" in view.detail.text()
+    assert view.stop_btn.isEnabled()
+    assert not (view.pause_btn.isEnabled() or view.rate_btn.isEnabled())
+    view.alarm_strip.refresh()
+    assert any("stop the pump" in line for line in view.alarm_strip.alarm_lines())
 
-    monkeypatch.setattr(session_view, "ask_text", lambda *_a: "completed")
     qtbot.mouseClick(view.stop_btn, Qt.MouseButton.LeftButton)
+    _answer(qtbot, view, "completed")
     clock.set(T0 + timedelta(minutes=62, seconds=30))
     qtbot.waitUntil(lambda: view.big.text() == "Observation 12:30", timeout=3000)
     assert "47:30 until the 60-min minimum" in view.detail.text()
@@ -114,7 +136,8 @@ def test_nurse_runs_a_session_through_the_widgets(
             ("resume", T0 + timedelta(minutes=20)),
             ("stop", T0 + timedelta(minutes=50)),
         ]
-        assert events[1].reason == "patient nauseated"
+        assert events[1].reason == "nausea or vomiting: patient nauseated"
+        assert events[3].reason == "completed"
 
     window.show_board()
     card = window.board.card("2")
@@ -167,3 +190,187 @@ def test_board_shows_three_chairs_in_different_phases(
     assert "PAUSED: patient anxious" in window.board.card("1").timers.text()
     assert window.board.card("2").phase.text() == "CHECKED IN"
     assert window.board.card("3").phase.text() == "EMPTY"
+
+
+# ---------------------------------------------------------------- the infusion prompts
+
+SCREENSHOTS = os.environ.get("NURSESTATION_SCREENSHOTS")  # a folder: save what the nurse sees
+
+
+def _shot(widget, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        assert widget.grab().save(str(Path(SCREENSHOTS) / name))
+
+
+def _db_snapshot(ctx) -> tuple[list[tuple[str, object]], int, list[tuple[object, object]]]:
+    with ctx.tx() as s:
+        events = [(e.kind, e.at) for e in s.execute(select(InfusionEvent)).scalars()]
+        audit = len(s.execute(select(AuditEvent.id)).scalars().all())
+        ended = [(r.ended_at, r.end_reason) for r in s.execute(select(InfusionSession)).scalars()]
+    return events, audit, ended
+
+
+@pytest.fixture
+def view_infusing(window, infusing, clock):
+    clock.set(T0 + timedelta(minutes=15))
+    window.open_session(infusing)
+    return window.session_view
+
+
+@pytest.mark.parametrize("button", ["stop_btn", "pause_btn"])
+def test_cancel_in_the_stop_and_pause_prompts_changes_nothing(
+    qtbot, ctx, view_infusing, button
+) -> None:
+    view = view_infusing
+    assert view.phase.text() == "INFUSING"
+    before = _db_snapshot(ctx)
+    qtbot.mouseClick(getattr(view, button), Qt.MouseButton.LeftButton)
+    dlg = view.dialog
+    assert isinstance(dlg, ReasonDialog) and dlg.isVisible() and dlg.chosen() is None
+    # OK with nothing chosen: refused inside the prompt, nothing stored, the prompt stays
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "needs a reason" in dlg.error.text() and dlg.isVisible()
+    # 'other' without words: refused, the choice is kept
+    dlg.radios["other"].click()
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "written out" in dlg.error.text() and dlg.chosen() == "other"
+    # a reason chosen and typed, then Cancel: nothing happens at all
+    qtbot.keyClicks(dlg.text, "changed my mind")
+    qtbot.mouseClick(dlg.cancel_btn, Qt.MouseButton.LeftButton)
+    assert not dlg.isVisible() and view.dialog is None
+    assert _db_snapshot(ctx) == before
+    view.refresh()
+    assert view.phase.text() == "INFUSING"
+    # Escape is a cancel too
+    qtbot.mouseClick(getattr(view, button), Qt.MouseButton.LeftButton)
+    view.dialog.radios["patient_request"].click()
+    qtbot.keyClick(view.dialog, Qt.Key.Key_Escape)
+    assert view.dialog is None and _db_snapshot(ctx) == before
+
+
+def test_rate_change_through_the_dialog_in_ml_per_h(qtbot, ctx, people, view_infusing) -> None:
+    view = view_infusing
+    assert "52.5 mg/h (52.5 mL/h)" in view.detail.text()
+    assert view.big.text() == "10:00 infused · 30:00 left"
+    _shot(view, "rate_before.png")
+    before = _db_snapshot(ctx)
+    qtbot.mouseClick(view.rate_btn, Qt.MouseButton.LeftButton)
+    dlg = view.dialog
+    assert isinstance(dlg, RateDialog) and dlg.unit.currentText() == "mL/h"
+    # the 10× typo: refused with the clinic maximum, the dialog keeps what was typed
+    qtbot.keyClicks(dlg.value, "525")
+    assert "FASTER THAN THE ORDER" in dlg.converted.text()
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "1 mg/kg per session" in dlg.error.text() and dlg.last_error.code == "dose_above_max"
+    assert dlg.value.text() == "525" and dlg.isVisible()
+    # absurd: zero, and not a number at all
+    dlg.value.setText("0")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "Rate 0 mL/h is out of range: allowed 0.1–10500 mL/h" in dlg.error.text()
+    dlg.value.setText("fast")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "New rate must be a number in mL/h" in dlg.error.text()
+    # faster than the order: needs the written confirmation
+    dlg.value.setText("78.75")
+    assert dlg.converted.text() == "= 78.8 mg/h = 78.8 mL/h · 20 min left · FASTER THAN THE ORDER"
+    qtbot.keyClicks(dlg.reason, "tolerating well")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert dlg.last_error.code == "confirmation_required" and dlg.isVisible()
+    assert _db_snapshot(ctx) == before
+    qtbot.keyClicks(dlg.confirm_reason, "prescriber Dr Lee: finish in 20 min")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert view.dialog is None
+    assert "78.8 mg/h (78.8 mL/h)" in view.detail.text()
+    assert view.big.text() == "10:00 infused · 20:00 left"  # time left follows the new rate
+    _shot(view, "rate_after.png")
+    with ctx.tx() as s:
+        last = s.execute(select(InfusionEvent).order_by(InfusionEvent.id.desc())).scalars().first()
+        assert (last.kind, last.rate_mg_per_h) == ("rate_change", 78.75)
+        assert "prescriber Dr Lee" in last.reason
+
+
+def test_stuck_chair_is_ended_not_treated_at_the_chair(
+    qtbot, window, ctx, people, checked_in, clock, monkeypatch
+) -> None:
+    refusals: list[str] = []
+    monkeypatch.setattr(
+        session_view, "show_refusal", lambda _p, exc, title="": refusals.append(exc.message)
+    )
+    clock.advance(minutes=3)
+    vitals.record_vitals(
+        ctx,
+        people["nurse"],
+        checked_in,
+        {"sbp": 192, "dbp": 104, "hr": 84, "spo2": 98, "rr": 16},
+        soft_confirmed=True,
+    )
+    window.open_session(checked_in)
+    view = window.session_view
+    qtbot.mouseClick(view.start_btn, Qt.MouseButton.LeftButton)
+    assert refusals and view.phase.text() == "CHECKED IN"
+    assert view.not_treated_btn.isEnabled()
+    # Cancel first: the patient stays in the chair
+    qtbot.mouseClick(view.not_treated_btn, Qt.MouseButton.LeftButton)
+    before = _db_snapshot(ctx)
+    qtbot.mouseClick(view.dialog.cancel_btn, Qt.MouseButton.LeftButton)
+    assert _db_snapshot(ctx) == before
+    qtbot.mouseClick(view.not_treated_btn, Qt.MouseButton.LeftButton)
+    dlg = view.dialog
+    dlg.radios["start_refused_at_baseline"].click()
+    qtbot.keyClicks(dlg.text, "BP 192/104 twice, prescriber informed")
+    _shot(dlg, "not_treated_prompt.png")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert view.dialog is None
+    assert view.phase.text() == "NOT TREATED"
+    assert "start refused at baseline: BP 192/104 twice" in view.detail.text()
+    assert not any(
+        b.isEnabled() for b in (view.start_btn, view.not_treated_btn, view.checklist_btn)
+    )
+    _shot(view, "not_treated.png")
+    window.show_board()
+    window.board.refresh()
+    assert window.board.card("1").phase.text() == "EMPTY"
+
+
+def test_checklist_completed_at_the_chair(qtbot, window, ctx, people, clock) -> None:
+    from datetime import date
+
+    from support import CHECKLIST_OK
+
+    from nursestation.app import patients, sessions
+    from nursestation.dosing import Protocol
+
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="K-5", name="Roe, Rita", dob=date(1990, 1, 1), weight_kg=60
+    )
+    answers = {k: v for k, v in CHECKLIST_OK.items() if k not in ("escort_phone", "iv_gauge")}
+    s = sessions.check_in(
+        ctx, nurse, mrn="K-5", chair="2", protocol=Protocol(0.5, 40, 1), checklist=answers
+    )
+    window.open_session(s.id)
+    view = window.session_view
+    assert view.checklist_btn.isEnabled()
+    qtbot.mouseClick(view.checklist_btn, Qt.MouseButton.LeftButton)
+    dlg = view.dialog
+    assert isinstance(dlg, ChecklistDialog)
+    # unanswered stays unanswered: the gauge reads "not answered", the phone is blank
+    assert dlg.widgets["iv_gauge"].text() == "not answered"
+    assert dlg.widgets["escort_phone"].text() == ""
+    assert dlg.widgets["escort_name"].text() == "John Doe"
+    qtbot.keyClicks(dlg.widgets["escort_phone"], "555-0199")
+    dlg.widgets["iv_gauge"].setValue(20)
+    dlg.widgets["last_solids_at"].setText("yesterday")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert "Last solids must be written as YYYY-MM-DD HH:MM" in dlg.error.text()
+    assert dlg.widgets["escort_phone"].text() == "555-0199"  # the rest of the form kept
+    before = sessions.get_summary(ctx, nurse, s.id).checklist
+    dlg.widgets["last_solids_at"].setText(dlg.initial["last_solids_at"])
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert view.dialog is None
+    after = sessions.get_summary(ctx, nurse, s.id).checklist
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {
+        "escort_phone": "555-0199",
+        "iv_gauge": 20,
+    }

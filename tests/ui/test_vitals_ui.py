@@ -385,7 +385,7 @@ def _simulate_hour(station: Station, clock) -> int:
                     )
                 )
         if minute == 45:
-            sessions.stop_infusion(ctx, ana, sid)
+            sessions.stop_infusion(ctx, ana, sid, "completed")
     return sid
 
 
