@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in
-from nursestation.db.models import InfusionSession, VitalReading
-from nursestation.db.queries import current_rows
+from nursestation.db.models import InfusionSession
+from nursestation.db.queries import newest_vital
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -67,29 +67,22 @@ class ChairCard:
 
 
 def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
-    current = current_rows(VitalReading, session_id).order_by(
-        VitalReading.observed_at.desc(), VitalReading.id.desc()
-    )
-    newest = s.execute(current.limit(1)).scalar_one_or_none()
+    """Newest value of each vital: one index step per vital (db.queries.newest_vital), so the
+    cost does not grow with the session's history."""
+    newest = newest_vital(s, session_id)
     if newest is None:
         return None
-    values: dict[str, float | None] = {}
-    for name, column in (
-        ("hr", func.coalesce(VitalReading.hr, VitalReading.pulse_rate)),
-        ("spo2", VitalReading.spo2),
-        ("rr", VitalReading.rr),
-    ):
-        values[name] = s.execute(
-            current.with_only_columns(column).where(column.is_not(None)).limit(1)
-        ).scalar_one_or_none()
-    bp = s.execute(current.where(VitalReading.sbp.is_not(None)).limit(1)).scalar_one_or_none()
+    hr_row = newest_vital(s, session_id, "hr")
+    spo2_row = newest_vital(s, session_id, "spo2")
+    rr_row = newest_vital(s, session_id, "rr")
+    bp = newest_vital(s, session_id, "sbp")
     return LatestVitals(
         observed_at=newest.observed_at,
         sbp=bp.sbp if bp else None,
         dbp=bp.dbp if bp else None,
-        hr=values["hr"],
-        spo2=values["spo2"],
-        rr=values["rr"],
+        hr=(hr_row.hr if hr_row.hr is not None else hr_row.pulse_rate) if hr_row else None,
+        spo2=spo2_row.spo2 if spo2_row else None,
+        rr=rr_row.rr if rr_row else None,
         source=newest.source,
         bp_at=bp.observed_at if bp else None,
     )

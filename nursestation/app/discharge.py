@@ -40,7 +40,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
-from nursestation.db.queries import current_rows
+from nursestation.db.queries import current_rows, sedation_readings, snapshot_readings
 from nursestation.discharge import (
     SCALES,
     DischargeConfig,
@@ -164,7 +164,7 @@ class Recorded:
 
     row: InfusionSession
     config: DischargeConfig
-    readings: tuple[VitalReading, ...]
+    readings: tuple[VitalReading, ...]  # those latest_snapshot needs (db.queries.snapshot_readings)
     started_at: datetime | None
     stopped_at: datetime | None
     min_observation_min: int
@@ -294,8 +294,9 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         elif a.kind == KIND_DISSOCIATION and (stopped is None or ensure_utc(a.at) >= stopped):
             dissociation = a
 
-    readings = _not_superseded(s, VitalReading, row.id)
-    for r in readings:
+    # Only the readings the evaluation uses (bounded, by index; db.queries.snapshot_readings).
+    readings = snapshot_readings(s, row.id, stopped)
+    for r in sedation_readings(s, row.id):
         if r.sedation_scale in ("moaas", "rass") and r.sedation_score is not None:
             sedation.append(
                 SedationAssessment(r.sedation_scale, int(r.sedation_score), r.observed_at)
