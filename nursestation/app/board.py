@@ -110,7 +110,7 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
     schedule = VitalsScheduleSettings.from_settings(ctx.settings)
     now = ctx.now()
     cards: list[ChairCard] = []
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         rows = {
             r.chair: r
             for r in s.execute(

@@ -15,7 +15,7 @@ from nursestation.clinic import ClinicSettings, load_clinic_settings
 from nursestation.clock import Clock, SystemClock
 from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
-from nursestation.db.engine import make_engine, make_session_factory
+from nursestation.db.engine import make_engine, make_session_factory, read_only
 from nursestation.db.migrate import upgrade_to_head
 from nursestation.db.models import User, UserRole
 from nursestation.errors import ACCOUNT_DISABLED, DomainError
@@ -47,6 +47,7 @@ class AppContext:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.factory: sessionmaker[Session] = make_session_factory(engine)
+        self.read_factory: sessionmaker[Session] = make_session_factory(read_only(engine))
 
     @classmethod
     def open(
@@ -83,6 +84,13 @@ class AppContext:
     def tx(self) -> Iterator[Session]:
         """One transaction: commit on success, roll back on error."""
         with self.factory.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_tx(self) -> Iterator[Session]:
+        """A transaction that only reads: plain BEGIN (no write lock, see db.engine.read_only).
+        Loaded objects stay usable afterwards, as with `tx`."""
+        with self.read_factory.begin() as session:
             yield session
 
     def require(self, actor: Actor, use_case: str) -> None:
