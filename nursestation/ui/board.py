@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from nursestation.app.board import ChairCard, board_cards
 from nursestation.errors import DomainError
+from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import (
     ALARM_COLOURS,
@@ -109,6 +110,14 @@ class ChairCardWidget(QFrame):
         lay.addStretch(1)
         self._flash_on = True
         self._card: ChairCard | None = None
+        self._styles: dict[int, str] = {}
+
+    def _style(self, widget: QWidget, css: str) -> None:
+        # Setting a style sheet re-polishes the widget even when unchanged: skip repeats (the
+        # board refreshes every second, 12 cards).
+        if self._styles.get(id(widget)) != css:
+            self._styles[id(widget)] = css
+            widget.setStyleSheet(css)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -132,7 +141,7 @@ class ChairCardWidget(QFrame):
         self.vitals.setText(vitals_line(card) if card.session and show_details else "")
         text, status = due_line(card)
         self.due.setText(text if show_details else "")
-        self.due.setStyleSheet(f"color: {DUE_COLOURS[status]}; font-weight: bold;")
+        self._style(self.due, f"color: {DUE_COLOURS[status]}; font-weight: bold;")
         extras = []
         for r in card.reassessments:
             extras.append(getattr(r, "text", str(r)))
@@ -158,9 +167,10 @@ class ChairCardWidget(QFrame):
         badge = card.alarm
         if badge is None:
             self.alarm.setText("")
-            self.alarm.setStyleSheet("")
-            self.setStyleSheet(
-                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}"
+            self._style(self.alarm, "")
+            self._style(
+                self,
+                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}",
             )
             return
         kind = "TECHNICAL " if getattr(badge, "technical", False) else ""
@@ -171,12 +181,14 @@ class ChairCardWidget(QFrame):
         text_colour = ALARM_TEXT_COLOURS.get(badge.priority, "#000")
         flashing = badge.flash_hz > 0 and not ack and badge.audio_paused_s is None
         lit = self._flash_on or not flashing
-        self.alarm.setStyleSheet(
+        self._style(
+            self.alarm,
             f"background: {colour if lit else '#ffffff'}; color: {text_colour if lit else '#000'};"
-            " font-weight: bold; padding: 4px; border-radius: 4px;"
+            " font-weight: bold; padding: 4px; border-radius: 4px;",
         )
-        self.setStyleSheet(
-            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}"
+        self._style(
+            self,
+            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}",
         )
 
 
@@ -193,15 +205,18 @@ class ChairBoard(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setSpacing(10)
         self.message = QLabel()
+        # The tick and change notices ask; one refresh per event-loop turn runs, none while the
+        # board is hidden behind a session (ui/refresh.py).
+        self._soon = Coalescer(self, self.refresh)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._soon.request)
         self._timer.start(REFRESH_MS)
         # High alarms flash at 2 Hz (1.4–2.8 Hz band, clinical.md §7.1): toggle every 250 ms.
         self._flash = QTimer(self)
         self._flash.timeout.connect(self._flash_cards)
         self._flash.start(250)
-        station.changed.connect(self.refresh)
-        station.locked_changed.connect(lambda _locked: self.refresh())
+        station.changed.connect(self._soon.request)
+        station.locked_changed.connect(self._soon.request)
         # First fill on the next turn of the event loop: the window appears at once.
         QTimer.singleShot(0, self.refresh)
 
@@ -224,9 +239,10 @@ class ChairBoard(QWidget):
             self._grid.addWidget(w, i // self.columns, i % self.columns)
 
     def refresh(self) -> None:
-        """Re-read every chair from the database (cheap: one transaction)."""
+        """Re-read every chair from the database (one read transaction, bounded whatever the
+        history: app/board.py); deferred to the next show while the board is hidden."""
         actor = self.station.signed_in
-        if actor is None:
+        if actor is None or defer_while_hidden(self, self.refresh):
             return
         try:
             cards = board_cards(self.station.ctx, actor)

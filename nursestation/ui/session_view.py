@@ -26,6 +26,7 @@ from nursestation.app.sessions import SessionSummary
 from nursestation.errors import DomainError
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
+from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
 
@@ -79,10 +80,13 @@ class SessionView(QWidget):
         self.panels: dict[str, QWidget] = {}
         root.addWidget(self.tabs, 1)
 
+        # One refresh per event-loop turn for the tick and change notices, none while the view
+        # is not on screen (the board is): ui/refresh.py.
+        self._soon = Coalescer(self, self.refresh)
         self._tick = QTimer(self)
-        self._tick.timeout.connect(self.refresh)
+        self._tick.timeout.connect(self._soon.request)
         self._tick.start(1000)
-        station.changed.connect(self.refresh)
+        station.changed.connect(self._soon.request)
 
     def _make_panel(self, module: str, cls: str) -> QWidget:
         try:
@@ -165,6 +169,8 @@ class SessionView(QWidget):
     def refresh(self) -> None:
         """Re-read the session and redraw (every second while visible, and after changes)."""
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
+            return
+        if defer_while_hidden(self, self.refresh):
             return
         try:
             self.summary = self.station.read(sessions.get_summary, self.session_id)
