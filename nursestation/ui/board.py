@@ -207,7 +207,7 @@ class ChairBoard(QWidget):
         self.message = QLabel()
         # The tick and change notices ask; one refresh per event-loop turn runs, none while the
         # board is hidden behind a session (ui/refresh.py).
-        self._soon = Coalescer(self, self.refresh)
+        self._soon = Coalescer(self, self._auto_refresh)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._soon.request)
         self._timer.start(REFRESH_MS)
@@ -216,7 +216,8 @@ class ChairBoard(QWidget):
         self._flash.timeout.connect(self._flash_cards)
         self._flash.start(250)
         station.changed.connect(self._soon.request)
-        station.locked_changed.connect(self._soon.request)
+        # Locking hides patient details at once (privacy), not on the next turn.
+        station.locked_changed.connect(lambda _locked: self.refresh())
         # First fill on the next turn of the event loop: the window appears at once.
         QTimer.singleShot(0, self.refresh)
 
@@ -238,11 +239,17 @@ class ChairBoard(QWidget):
             self._cards[chair] = w
             self._grid.addWidget(w, i // self.columns, i % self.columns)
 
+    def _auto_refresh(self) -> None:
+        # Timer and change notices: not while hidden behind a session, once when shown again.
+        if not defer_while_hidden(self, self.refresh):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read every chair from the database (one read transaction, bounded whatever the
-        history: app/board.py); deferred to the next show while the board is hidden."""
+        history: app/board.py)."""
+        self._soon.cancel()  # this refresh answers the notices already waiting
         actor = self.station.signed_in
-        if actor is None or defer_while_hidden(self, self.refresh):
+        if actor is None:
             return
         try:
             cards = board_cards(self.station.ctx, actor)

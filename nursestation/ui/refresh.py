@@ -61,3 +61,7 @@ class Coalescer(QObject):
         """Ask for one run soon (extra arguments of the connected signal are ignored)."""
         if not self._timer.isActive():
             self._timer.start()
+
+    def cancel(self) -> None:
+        """A full refresh has just run: what was asked is done."""
+        self._timer.stop()

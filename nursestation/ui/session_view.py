@@ -82,7 +82,7 @@ class SessionView(QWidget):
 
         # One refresh per event-loop turn for the tick and change notices, none while the view
         # is not on screen (the board is): ui/refresh.py.
-        self._soon = Coalescer(self, self.refresh)
+        self._soon = Coalescer(self, self._auto_refresh)
         self._tick = QTimer(self)
         self._tick.timeout.connect(self._soon.request)
         self._tick.start(1000)
@@ -166,11 +166,15 @@ class SessionView(QWidget):
                 panel.set_session(session_id)
         self.refresh()
 
+    def _auto_refresh(self) -> None:
+        # Timer and change notices: not while the board is on screen, once when shown again.
+        if not defer_while_hidden(self, self.refresh):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read the session and redraw (every second while visible, and after changes)."""
+        self._soon.cancel()  # this refresh answers the notices already waiting
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
-            return
-        if defer_while_hidden(self, self.refresh):
             return
         try:
             self.summary = self.station.read(sessions.get_summary, self.session_id)
@@ -272,6 +276,7 @@ class SessionView(QWidget):
     def _do(self, fn, *args) -> bool:  # type: ignore[no-untyped-def]
         try:
             self.station.write(fn, self.session_id, *args)
+            self.refresh()  # the nurse's own action shows at once, not on the next turn
             return True
         except DomainError as exc:
             show_refusal(self, exc)
