@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in
-from nursestation.db.models import InfusionSession
-from nursestation.db.queries import newest_vital
+from nursestation.db.models import InfusionSession, VitalReading
+from nursestation.db.queries import newest_rows
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -66,24 +65,21 @@ class ChairCard:
         return PHASE_LABELS[self.phase]
 
 
-def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
-    """Newest value of each vital: one index step per vital (db.queries.newest_vital), so the
-    cost does not grow with the session's history."""
-    newest = newest_vital(s, session_id)
-    if newest is None:
+def _latest_vitals(newest: dict[str | None, VitalReading | None]) -> LatestVitals | None:
+    """A chair's newest value of each vital from db.queries.newest_rows (found by index, so the
+    cost does not grow with the session's history)."""
+    row = newest.get(None)
+    if row is None:
         return None
-    hr_row = newest_vital(s, session_id, "hr")
-    spo2_row = newest_vital(s, session_id, "spo2")
-    rr_row = newest_vital(s, session_id, "rr")
-    bp = newest_vital(s, session_id, "sbp")
+    hr_row, spo2_row, rr_row, bp = (newest.get(k) for k in ("hr", "spo2", "rr", "sbp"))
     return LatestVitals(
-        observed_at=newest.observed_at,
+        observed_at=row.observed_at,
         sbp=bp.sbp if bp else None,
         dbp=bp.dbp if bp else None,
         hr=(hr_row.hr if hr_row.hr is not None else hr_row.pulse_rate) if hr_row else None,
         spo2=spo2_row.spo2 if spo2_row else None,
         rr=rr_row.rr if rr_row else None,
-        source=newest.source,
+        source=row.source,
         bp_at=bp.observed_at if bp else None,
     )
 
@@ -118,7 +114,8 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
             ).scalars()
         }
         summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
-        latest = {chair: _latest_vitals(s, row.id) for chair, row in rows.items()}
+        newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
+        latest = {chair: _latest_vitals(newest.get(row.id, {})) for chair, row in rows.items()}
     for chair in ctx.settings.get("general.chairs"):
         summary = summaries.get(chair)
         due = None

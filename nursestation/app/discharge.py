@@ -344,10 +344,29 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
     )
 
 
+# How long is_ready_in reuses what it loaded while this process wrote nothing (another process
+# writing the same database is seen after this long at the latest).
+READY_REUSE_S = 10.0
+
+
 def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:
     """True when every required discharge criterion holds or is overridden, as of ctx.now()
-    (called by sessions.summary_in for a stopped session)."""
-    return load_recorded(ctx, s, row).evaluate(ctx.now()).ready
+    (called by sessions.summary_in for a stopped session). The board asks every second for each
+    chair in observation: the recorded data is loaded again only after a write (ctx.data_version
+    at the start of this transaction) or READY_REUSE_S; the evaluation itself runs each time."""
+    now = ctx.now()
+    version = s.info.get("data_version")
+    cache: dict[int, tuple[int, datetime, Recorded]] = ctx.__dict__.setdefault("_ready_cache", {})
+    hit = cache.get(row.id)
+    if (
+        hit is None
+        or version is None
+        or hit[0] != version
+        or abs((now - hit[1]).total_seconds()) > READY_REUSE_S
+    ):
+        hit = (version if version is not None else -1, now, load_recorded(ctx, s, row))
+        cache[row.id] = hit
+    return hit[2].evaluate(now).ready
 
 
 # ---------------------------------------------------------------- DTOs for the screen and note

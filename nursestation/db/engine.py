@@ -4,7 +4,7 @@ the same code path for PostgreSQL."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,6 +87,29 @@ def read_only(engine: Engine) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit, so plain objects can be returned."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def track_writes(factory: sessionmaker[Session], on_written: Callable[[], None]) -> None:
+    """Call `on_written()` after each commit of a session from `factory` that wrote rows (ORM
+    flushes, or insert / update / delete statements run through the session)."""
+
+    @event.listens_for(factory, "after_flush")
+    def _flushed(session: Session, _context: Any) -> None:
+        session.info["wrote"] = True
+
+    @event.listens_for(factory, "do_orm_execute")
+    def _executed(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            state.session.info["wrote"] = True
+
+    @event.listens_for(factory, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop("wrote", False):
+            on_written()
+
+    @event.listens_for(factory, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop("wrote", None)
 
 
 @contextmanager

@@ -189,6 +189,7 @@ def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, cl
         loaded.append(target)
 
     def one_refresh() -> tuple[int, int]:
+        ctx.data_written()  # as after a write: nothing reused (the rows went in around the app)
         statements.clear()
         loaded.clear()
         board.board_cards(ctx, nurse)
@@ -239,3 +240,35 @@ def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, cl
     # plus the sedation rows (none here), a baseline: a few dozen rows, never thousands.
     assert rows_n <= 30
     assert statements_n <= 80
+
+
+def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
+    ctx, people, infusing, clock, monkeypatch
+) -> None:
+    """The board's readiness check loads the session's discharge data again only when this
+    process wrote something (or after READY_REUSE_S), and then sees the new data."""
+    from nursestation.app import discharge, vitals
+
+    nurse = people["nurse"]
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    loads: list[int] = []
+    real = discharge.load_recorded
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(discharge, "load_recorded", counting)
+    board.board_cards(ctx, nurse)
+    n = len(loads)
+    assert n == 1
+    clock.advance(seconds=1)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n  # nothing written: reused (the evaluation still runs at the new now)
+    vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n + 1  # a write: loaded again
+    clock.advance(seconds=discharge.READY_REUSE_S + 1)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n + 2  # and at least every READY_REUSE_S
