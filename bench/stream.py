@@ -87,15 +87,14 @@ def main() -> int:
             flush=True,
         )
 
-        from PySide6.QtWidgets import QApplication
-
         from nursestation.app.context import AppContext
         from nursestation.clock import SystemClock
         from nursestation.ui.device_bridge import start_demo_monitors
+        from nursestation.ui.launch import _application
         from nursestation.ui.main_window import MainWindow
         from nursestation.ui.station import Station
 
-        app = QApplication.instance() or QApplication([])
+        app = _application()  # as the app: style sheet, garbage collection on the GUI thread
         ctx = AppContext.open(config, clock=SystemClock(), settings=settings_12_chairs())
         station = Station(ctx)
         station.set_actor(nurse)

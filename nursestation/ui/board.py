@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
@@ -21,6 +24,9 @@ from nursestation.ui.style import (
 )
 
 REFRESH_MS = 1000
+# The board's periodic reads run here, one at a time, off the GUI thread (SQLite: its own
+# connection and a deferred read transaction, so it neither waits for nor blocks the writer).
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board reader")
 
 
 def timer_lines(card: ChairCard) -> list[str]:
@@ -196,6 +202,7 @@ class ChairBoard(QWidget):
     """Grid of chair cards; emits `chair_clicked(chair)`."""
 
     chair_clicked = Signal(str)
+    _cards_read = Signal(int, object)  # generation, cards or the exception (reader thread)
 
     def __init__(self, station: Station, parent: QWidget | None = None, columns: int = 3) -> None:
         super().__init__(parent)
@@ -208,6 +215,10 @@ class ChairBoard(QWidget):
         # The tick and change notices ask; one refresh per event-loop turn runs, none while the
         # board is hidden behind a session (ui/refresh.py).
         self._soon = Coalescer(self, self._auto_refresh)
+        self._reading = False
+        self._read_again = False
+        self._generation = 0
+        self._cards_read.connect(self._on_cards_read, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._soon.request)
         self._timer.start(REFRESH_MS)
@@ -240,14 +251,50 @@ class ChairBoard(QWidget):
             self._grid.addWidget(w, i // self.columns, i % self.columns)
 
     def _auto_refresh(self) -> None:
-        # Timer and change notices: not while hidden behind a session, once when shown again.
-        if not defer_while_hidden(self, self.refresh):
-            self.refresh()
+        # Timer and change notices: not while hidden behind a session (once when shown again),
+        # and read off the GUI thread: the event loop only renders the cards.
+        if defer_while_hidden(self, self.refresh):
+            return
+        actor = self.station.signed_in
+        if actor is None:
+            return
+        if self._reading:
+            self._read_again = True  # one more read when the running one is shown
+            return
+        self._reading = True
+        generation = self._generation
+        ctx = self.station.ctx
+
+        def read() -> None:  # reader thread: own read transaction, no widget touched
+            try:
+                result: object = board_cards(ctx, actor)
+            except DomainError as exc:
+                result = exc
+            except Exception as exc:  # shown, never lost in the thread
+                result = exc
+            with contextlib.suppress(RuntimeError):  # the board was closed meanwhile
+                self._cards_read.emit(generation, result)
+
+        _READER.submit(read)
+
+    def _on_cards_read(self, generation: int, result: object) -> None:
+        self._reading = False
+        if generation == self._generation:  # not overtaken by a synchronous refresh
+            if isinstance(result, DomainError):
+                self.message.setText(result.message)
+            elif isinstance(result, Exception):
+                self.message.setText(f"Board not refreshed: {result}")
+            else:
+                self._show(result)  # type: ignore[arg-type]
+        if self._read_again:
+            self._read_again = False
+            self._soon.request()
 
     def refresh(self) -> None:
-        """Re-read every chair from the database (one read transaction, bounded whatever the
-        history: app/board.py)."""
+        """Re-read every chair from the database now, on this thread (one read transaction,
+        bounded whatever the history: app/board.py)."""
         self._soon.cancel()  # this refresh answers the notices already waiting
+        self._generation += 1  # a background read still running is out of date
         actor = self.station.signed_in
         if actor is None:
             return
@@ -256,6 +303,9 @@ class ChairBoard(QWidget):
         except DomainError as exc:
             self.message.setText(exc.message)
             return
+        self._show(cards)
+
+    def _show(self, cards: list[ChairCard]) -> None:
         self._ensure_cards([c.chair for c in cards])
         for c in cards:
             self._cards[c.chair].show_card(c, hide_patient=self.station.locked)

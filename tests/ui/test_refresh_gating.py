@@ -47,7 +47,7 @@ def window(qtbot: Any, ctx: Any, people: dict[str, Any]) -> MainWindow:
 
 
 def _settle(qtbot: Any) -> None:
-    qtbot.wait(50)  # a few turns of the event loop, far below the 1 s ticks
+    qtbot.wait(300)  # turns of the event loop and the board's reader thread, below the 1 s tick
 
 
 def test_many_change_notices_in_one_turn_cost_one_board_refresh(
