@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,11 @@ def main() -> int:
             f"  {k}: {comp[k] * 1000:.1f} ms at {cmp_h:g} h / {base[k] * 1000:.1f} ms at "
             f"{base_h:g} h = {r:.2f}×"
         )
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (1/5/15 min)"
+    )
     worst = max(ratios, key=lambda k: ratios[k])
     print(
         f"history: board refresh {comp['board refresh'] * 1000:.1f} ms, session open "

@@ -128,6 +128,11 @@ def main() -> int:
         f"{len(sims)} monitor threads excluded): CPU {live['cpu']:.1f} % of a core, lateness "
         f"p50 {live['p50']:.1f} ms, p99 {live['p99']:.1f} ms, max {live['max']:.1f} ms"
     )
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (1/5/15 min; lateness includes waiting for a CPU)"
+    )
     ratio = live["p99"] / max(idle["p99"], 0.1)
     print(
         f"stream: {args.hours:g} h history, CPU {live['cpu']:.1f} %, lateness p50/p99/max "
