@@ -452,9 +452,14 @@ class Soak:
         from nursestation.db.models import DeviceReading
 
         bridge = self.window.device_bridge
-        with self.window.station.ctx.tx() as s:
-            stored = s.execute(select(func.count(DeviceReading.id))).scalar_one()
-        return bridge.readings_received, bridge.unsaved_readings(), int(stored)
+
+        def stored() -> int:
+            with self.window.station.ctx.read_tx() as s:
+                return int(s.execute(select(func.count(DeviceReading.id))).scalar_one())
+
+        # Taken together while the bridge's writer thread stores nothing (it commits off the
+        # GUI thread: counted apart, a batch could show both stored and pending).
+        return bridge.accounted(stored)
 
     def frames(self) -> tuple[int, int, dict[str, int]]:
         """(frames the simulators wrote, frames the workers decoded, lag by chair)."""

@@ -41,7 +41,6 @@ from nursestation.flowsheet import FlowRow, FlowsheetBuilder, Reading
 from nursestation.limits import TIER_RANK, LimitBreach
 from nursestation.scales import SEDATION_SCALES
 from nursestation.ui.alarm_strip import AlarmStrip
-from nursestation.ui.refresh import defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import fmt_num, local_hm
 from nursestation.ui.trend_chart import TrendChart
@@ -417,8 +416,6 @@ class VitalsPanel(QWidget):
         """Read the readings stored since the last look and feed them to the flowsheet model and
         the chart (no-op when nothing new arrived)."""
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
-            return
-        if defer_while_hidden(self, self.refresh):  # another tab or the board is on screen
             return
         try:
             delta = self.station.read(flowsheet_since, self.session_id, self._last_id)

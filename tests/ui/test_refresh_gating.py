@@ -9,7 +9,6 @@ import pytest
 
 from nursestation.app import board as board_service
 from nursestation.app import sessions
-from nursestation.app import vitals as vitals_service
 from nursestation.ui import board as board_ui
 from nursestation.ui import session_view as session_ui
 from nursestation.ui import vitals_panel as vitals_ui
@@ -31,7 +30,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     wrap(board_ui, "board_cards", "board", board_service.board_cards)
     wrap(session_ui.sessions, "get_summary", "summary", sessions.get_summary)
-    wrap(vitals_ui.vitals_service, "flowsheet", "flowsheet", vitals_service.flowsheet)
+    wrap(vitals_ui, "flowsheet_since", "flowsheet", vitals_ui.flowsheet_since)
     return calls
 
 
