@@ -169,11 +169,19 @@ class DeviceBridge(QObject):
         with self._flush_lock:
             return sum(len(item.payload) for item in self._unsaved)
 
-    def accounted(self, stored: Callable[[], int]) -> tuple[int, int, int]:
+    def accounted(
+        self, stored: Callable[[], int], *, wait: bool = True
+    ) -> tuple[int, int, int] | None:
         """(readings received, not stored yet, `stored()`) taken together while the writer
-        stores nothing: received − not stored = stored, when nothing was lost."""
-        with self._flush_lock:
+        stores nothing: received − not stored = stored, when nothing was lost. With
+        `wait=False`, None instead of waiting for a transaction of the writer to end (the GUI
+        thread must not stall for it)."""
+        if not self._flush_lock.acquire(blocking=wait):
+            return None
+        try:
             return self.readings_received, self.unsaved_readings(), stored()
+        finally:
+            self._flush_lock.release()
 
     def worker(self, chair: str) -> CaptureWorker | None:
         """The chair's capture worker (diagnostics and tests)."""
@@ -373,10 +381,12 @@ class DemoMonitors:
         self._stop.set()
         for m in self.monitors:
             m.thread.join(timeout=2.0)
+        # Capture first, then the ports: the writer thread records link states as they come,
+        # and a port closed under a running worker would be a "link lost" alarm.
+        self.bridge.stop_all()
         for m in self.monitors:
             with contextlib.suppress(Exception):
                 m.sink.close()
-        self.bridge.stop_all()
         for m in self.monitors:
             with contextlib.suppress(Exception):
                 device_service.unbind_device_as_system(self.bridge.ctx, m.chair)
