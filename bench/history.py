@@ -81,8 +81,14 @@ def session_header(c: Clinic, sid: int) -> None:
 
 
 def vitals_tab(c: Clinic, sid: int) -> None:
-    vitals_service.flowsheet(c.ctx, c.nurse, sid)
-    vitals_service.trend_data(c.ctx, c.nurse, sid)
+    try:  # the Vitals tab's reads since the flowsheet model (ui/vitals_panel.py)
+        from nursestation.app.flowsheet import flowsheet_since
+    except ImportError:  # before it: the whole flowsheet and the trend data
+        vitals_service.flowsheet(c.ctx, c.nurse, sid)
+        vitals_service.trend_data(c.ctx, c.nurse, sid)
+        return
+    flowsheet_since(c.ctx, c.nurse, sid, 0)
+    vitals_service.chart_markers(c.ctx, c.nurse, sid)
 
 
 def measure(hours: float, repeat: int, open_repeat: int) -> dict[str, float]:
@@ -95,9 +101,7 @@ def measure(hours: float, repeat: int, open_repeat: int) -> dict[str, float]:
             "board refresh": timed(lambda: board.board_cards(c.ctx, c.nurse), repeat),
             "session open": timed(lambda: session_open(c, sid), open_repeat),
             "  of which summary + discharge status": timed(lambda: session_header(c, sid), repeat),
-            "  of which Vitals tab reads (flowsheet, trend)": timed(
-                lambda: vitals_tab(c, sid), open_repeat
-            ),
+            "  of which Vitals tab reads": timed(lambda: vitals_tab(c, sid), open_repeat),
             "ingest 12 chairs": timed(lambda: ingest_second(c), repeat),
         }
         c.ctx.close()
