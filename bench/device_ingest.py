@@ -1,5 +1,5 @@
-"""Cost of storing one monitor batch on the GUI thread (app.devices.ingest_readings), as a
-session's device history grows.
+"""Cost of storing one monitor batch (app.devices.ingest_readings; the capture bridge runs it on its
+writer thread, a monitor second of all chairs per transaction), as a session's device history grows.
 
 Usage: .venv/bin/python bench/device_ingest.py [--hours 0,1,2,4] [--batches 200]
 One infusing session on a fresh SQLite file (synchronous=FULL, WAL, like the app); the history is

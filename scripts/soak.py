@@ -445,16 +445,22 @@ class Soak:
         t0 = self.warm_at - self.started
         return [p for p in self.rss if p[0] >= t0]
 
-    def readings(self) -> tuple[int, int, int]:
-        """(handed to the ingest path, waiting for a retry, rows in device_readings)."""
+    def readings(self, wait: bool = True) -> tuple[int, int, int] | None:
+        """(handed to the ingest path, waiting for a retry, rows in device_readings); None when
+        the bridge's writer is storing and `wait` is False (checked again next time)."""
         from sqlalchemy import func, select
 
         from nursestation.db.models import DeviceReading
 
         bridge = self.window.device_bridge
-        with self.window.station.ctx.tx() as s:
-            stored = s.execute(select(func.count(DeviceReading.id))).scalar_one()
-        return bridge.readings_received, bridge.unsaved_readings(), int(stored)
+
+        def stored() -> int:
+            with self.window.station.ctx.read_tx() as s:
+                return int(s.execute(select(func.count(DeviceReading.id))).scalar_one())
+
+        # Taken together while the bridge's writer thread stores nothing (it commits off the
+        # GUI thread: counted apart, a batch could show both stored and pending).
+        return bridge.accounted(stored, wait=wait)
 
     def frames(self) -> tuple[int, int, dict[str, int]]:
         """(frames the simulators wrote, frames the workers decoded, lag by chair)."""
@@ -473,8 +479,11 @@ class Soak:
         self._act(self.sampler.action)
         self._sample()
         w = self.window
-        sent, pending, stored = self.last_readings = self.readings()
-        if sent - pending != stored:
+        counts = self.readings(wait=False)  # never stall the GUI for the writer's transaction
+        if counts is not None:
+            self.last_readings = counts
+        sent, pending, stored = self.last_readings
+        if counts is not None and sent - pending != stored:
             self.breach(f"readings: {sent} handed over, {pending} pending, {stored} stored")
         _, _, lag = self.frames()
         late = {c: n for c, n in lag.items() if n > MAX_FRAME_LAG_PER_CHAIR}
@@ -544,7 +553,9 @@ class Soak:
 
     def readings_after_close(self) -> tuple[int, int, int]:
         """Readings after the workers stopped and the bridge drained: must match exactly."""
-        return self.readings()
+        counts = self.readings()
+        assert counts is not None
+        return counts
 
     # ------------------------------------------------------------ verdict
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -227,6 +228,17 @@ class AlarmCenter:
 
     # -- transactions -------------------------------------------------------------------------
 
+    @contextmanager
+    def _locked_tx(self) -> Iterator[Session]:
+        """A write transaction, then the alarm lock: always in this order. The capture bridge's
+        writer thread evaluates alarms inside the transaction that stored readings (database
+        lock held, then this lock); taking this lock first and then waiting for the database
+        would deadlock with it until the busy timeout."""
+        with self.ctx.tx() as s:
+            s.connection()  # BEGIN IMMEDIATE now, before the lock
+            with self._lock:
+                yield s
+
     def _bind(self, s: Session) -> None:
         """Undo in-memory changes if the caller's transaction rolls back, so memory and database
         never disagree about which alarms were raised."""
@@ -332,7 +344,7 @@ class AlarmCenter:
         self, chair: str, code: str, text: str, priority: Priority | None = None
     ) -> list[CoreAlarmEvent]:
         """Raise or refresh a technical alarm (device link lost, no data, unreadable data)."""
-        with self._lock, self.ctx.tx() as s:
+        with self._locked_tx() as s:
             self._bind(s)
             events = self.manager.raise_technical(
                 chair, code, text, self.ctx.now(), priority=priority
@@ -341,7 +353,7 @@ class AlarmCenter:
 
     def clear_technical(self, chair: str, code: str) -> list[CoreAlarmEvent]:
         """The technical condition is over."""
-        with self._lock, self.ctx.tx() as s:
+        with self._locked_tx() as s:
             self._bind(s)
             events = self.manager.clear_technical(chair, code, self.ctx.now())
             return self._persist(s, events)
@@ -352,10 +364,10 @@ class AlarmCenter:
             probe = copy.deepcopy(self.manager)
             if not probe.tick(self.ctx.now()):
                 return []
-            with self.ctx.tx() as s:
-                self._bind(s)
-                events = self.manager.tick(self.ctx.now())
-                return self._persist(s, events)
+        with self._locked_tx() as s:  # database lock first (see _locked_tx)
+            self._bind(s)
+            events = self.manager.tick(self.ctx.now())
+            return self._persist(s, events)
 
     # -- operator actions ---------------------------------------------------------------------
 
@@ -363,7 +375,7 @@ class AlarmCenter:
         self, actor: Actor, chair: str, alarm_id: str | None = None
     ) -> list[CoreAlarmEvent]:
         """Acknowledge one alarm, or every unacknowledged alarm of the chair."""
-        with self._lock, self.ctx.tx() as s:
+        with self._locked_tx() as s:
             self._bind(s)
             now = self.ctx.now()
             if alarm_id is None:
@@ -374,14 +386,14 @@ class AlarmCenter:
 
     def pause_audio(self, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
         """Pause the chair's tones for the clinic's pause time (2 min by default)."""
-        with self._lock, self.ctx.tx() as s:
+        with self._locked_tx() as s:
             self._bind(s)
             ev = self.manager.pause_audio(chair, actor.username, self.ctx.now())
             return self._persist(s, [ev], actor=actor)
 
     def resume_audio(self, actor: Actor, chair: str) -> list[CoreAlarmEvent]:
         """End an audio pause early."""
-        with self._lock, self.ctx.tx() as s:
+        with self._locked_tx() as s:
             self._bind(s)
             ev = self.manager.resume_audio(chair, actor.username, self.ctx.now())
             return self._persist(s, [ev] if ev else [], actor=actor)
@@ -497,18 +509,24 @@ def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
     center = getattr(ctx, "alarm_center", None)
     if center is not None:
         return center
-    with _CREATE_LOCK:
-        center = getattr(ctx, "alarm_center", None)
-        if center is not None:
+    if s is not None:
+        with _CREATE_LOCK:
+            center = getattr(ctx, "alarm_center", None)
+            if center is None:
+                center = AlarmCenter(ctx)
+                center.restore(s)
+                ctx.alarm_center = center  # type: ignore[attr-defined]
             return center
-        center = AlarmCenter(ctx)
-        if s is not None:
-            center.restore(s)
-        else:
-            with ctx.tx() as own:
+    # Without a transaction: the database lock first, then the creation lock (see _locked_tx).
+    with ctx.tx() as own:
+        own.connection()
+        with _CREATE_LOCK:
+            center = getattr(ctx, "alarm_center", None)
+            if center is None:
+                center = AlarmCenter(ctx)
                 center.restore(own)
-        ctx.alarm_center = center  # type: ignore[attr-defined]
-        return center
+                ctx.alarm_center = center  # type: ignore[attr-defined]
+            return center
 
 
 # ---------------------------------------------------------------- service functions

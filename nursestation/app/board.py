@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in, sync_dose_complete_alarm
 from nursestation.db.models import InfusionSession, VitalReading
-from nursestation.db.queries import current_rows
+from nursestation.db.queries import newest_rows
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -68,31 +67,21 @@ class ChairCard:
         return PHASE_LABELS[self.phase]
 
 
-def _latest_vitals(s: Session, session_id: int) -> LatestVitals | None:
-    current = current_rows(VitalReading, session_id).order_by(
-        VitalReading.observed_at.desc(), VitalReading.id.desc()
-    )
-    newest = s.execute(current.limit(1)).scalar_one_or_none()
-    if newest is None:
+def _latest_vitals(newest: dict[str | None, VitalReading | None]) -> LatestVitals | None:
+    """A chair's newest value of each vital from db.queries.newest_rows (found by index, so the
+    cost does not grow with the session's history)."""
+    row = newest.get(None)
+    if row is None:
         return None
-    values: dict[str, float | None] = {}
-    for name, column in (
-        ("hr", func.coalesce(VitalReading.hr, VitalReading.pulse_rate)),
-        ("spo2", VitalReading.spo2),
-        ("rr", VitalReading.rr),
-    ):
-        values[name] = s.execute(
-            current.with_only_columns(column).where(column.is_not(None)).limit(1)
-        ).scalar_one_or_none()
-    bp = s.execute(current.where(VitalReading.sbp.is_not(None)).limit(1)).scalar_one_or_none()
+    hr_row, spo2_row, rr_row, bp = (newest.get(k) for k in ("hr", "spo2", "rr", "sbp"))
     return LatestVitals(
-        observed_at=newest.observed_at,
+        observed_at=row.observed_at,
         sbp=bp.sbp if bp else None,
         dbp=bp.dbp if bp else None,
-        hr=values["hr"],
-        spo2=values["spo2"],
-        rr=values["rr"],
-        source=newest.source,
+        hr=(hr_row.hr if hr_row.hr is not None else hr_row.pulse_rate) if hr_row else None,
+        spo2=spo2_row.spo2 if spo2_row else None,
+        rr=rr_row.rr if rr_row else None,
+        source=row.source,
         bp_at=bp.observed_at if bp else None,
     )
 
@@ -119,7 +108,7 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
     schedule = VitalsScheduleSettings.from_settings(ctx.settings)
     now = ctx.now()
     cards: list[ChairCard] = []
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         rows = {
             r.chair: r
             for r in s.execute(
@@ -127,7 +116,8 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
             ).scalars()
         }
         summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
-        latest = {chair: _latest_vitals(s, row.id) for chair, row in rows.items()}
+        newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
+        latest = {chair: _latest_vitals(newest.get(row.id, {})) for chair, row in rows.items()}
     for summary in summaries.values():
         # the dose-complete alarm follows the clock: the board's tick is where time passes
         sync_dose_complete_alarm(ctx, summary)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nursestation.clinic import ClinicSettings, load_clinic_settings
 from nursestation.clock import Clock, SystemClock
 from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
-from nursestation.db.engine import make_engine, make_session_factory
+from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
 from nursestation.db.models import User, UserRole
 from nursestation.errors import ACCOUNT_DISABLED, DomainError
@@ -47,6 +47,14 @@ class AppContext:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.factory: sessionmaker[Session] = make_session_factory(engine)
+        self.read_factory: sessionmaker[Session] = make_session_factory(read_only(engine))
+        # Bumped after every committed transaction of this process that wrote something: views
+        # and summaries recompute what they cached only when it moved (app/discharge.py
+        # is_ready_in). Each transaction notes the value at its start (session.info).
+        self.data_version = 0
+        track_writes(self.factory, self.data_written)
+        for factory in (self.factory, self.read_factory):
+            event.listen(factory, "after_begin", self._note_version)
 
     @classmethod
     def open(
@@ -71,6 +79,14 @@ class AppContext:
             ensure_clinic_ca(ctx)
         return ctx
 
+    def data_written(self) -> None:
+        """Something was written (called after the commit; also by tests writing around the
+        use cases): cached summaries are recomputed."""
+        self.data_version += 1
+
+    def _note_version(self, session: Session, *_args: Any) -> None:
+        session.info["data_version"] = self.data_version
+
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
@@ -83,6 +99,13 @@ class AppContext:
     def tx(self) -> Iterator[Session]:
         """One transaction: commit on success, roll back on error."""
         with self.factory.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_tx(self) -> Iterator[Session]:
+        """A transaction that only reads: plain BEGIN (no write lock, see db.engine.read_only).
+        Loaded objects stay usable afterwards, as with `tx`."""
+        with self.read_factory.begin() as session:
             yield session
 
     def require(self, actor: Actor, use_case: str) -> None:

@@ -2,10 +2,11 @@
 
 `ingest_readings` stores every reading a capture worker delivered (device_readings, raw, with
 quality) and the valid values of each frame as one vital_readings row (source "device") of the
-chair's open session, then lets the alarm center judge them, all in one transaction per batch.
+chair's open session, then lets the alarm center judge them, all in one transaction per batch;
+`ingest_batches` does the same for several chairs' batches in one transaction.
 `device_state_changed` turns the worker's link state into technical alarms. Both are called on
-one thread (the GUI thread, through ui/device_bridge.py); they are not meant to run concurrently
-for the same chair.
+one thread (the capture bridge's writer thread, ui/device_bridge.py); they are not meant to run
+concurrently for the same chair.
 """
 
 from __future__ import annotations
@@ -532,76 +533,109 @@ def ingest_readings(
     the chair's open session, NIBP only once per measurement time; then the alarm evaluation.
     Without an open session the readings go to device_readings only. Questionable and
     unavailable values never reach vital_readings."""
+    return ingest_batches(ctx, [(chair, port, protocol, readings)])[0]
+
+
+Batch = tuple[str, str, str, Sequence[Reading]]  # chair, port, protocol, readings
+
+
+def ingest_batches(ctx: AppContext, batches: Sequence[Batch]) -> list[IngestResult]:
+    """Store several delivered batches (e.g. a monitor second of every chair) in ONE
+    transaction, each exactly as `ingest_readings` stores it, in order: one commit (one fsync)
+    instead of one per chair. All or nothing: when any part fails, nothing is stored and the
+    caller keeps every batch for a retry. Run by one writer thread at a time (the capture
+    bridge's), never concurrently with itself for the same chair."""
     from nursestation.app.alarms import on_reading_stored
 
-    readings = list(readings)
+    batches = [(c, p, pr, list(r)) for c, p, pr, r in batches]
+    if not any(r for *_x, r in batches):
+        return [IngestResult(0, (), None, 0) for _ in batches]
+    now = ctx.now()
+    results: list[IngestResult] = []
+    with ctx.tx() as s:
+        evaluate: dict[int, None] = {}
+        for chair, port, protocol, readings in batches:
+            res = _ingest_in(s, chair, port, protocol, readings, now)
+            results.append(res)
+            if res.vital_ids and res.session_id is not None:
+                evaluate[res.session_id] = None
+        # Alarms once per session after its rows of this second, in the same transaction.
+        for sid in evaluate:
+            on_reading_stored(ctx, s, sid)
+    for chair, port, protocol, readings in batches:
+        if readings:
+            _note_readings(ctx, chair, port, protocol, readings)
+    return results
+
+
+def _ingest_in(
+    s: Session, chair: str, port: str, protocol: str, readings: list[Reading], now: datetime
+) -> IngestResult:
     if not readings:
         return IngestResult(0, (), None, 0)
-    now = ctx.now()
     vital_ids: list[int] = []
     repeats = 0
-    with ctx.tx() as s:
-        session = open_session_in_chair(s, chair)
-        sid = session.id if session is not None else None
-        nibp_valid = [
-            r for r in readings if r.param in NIBP_PARAMS and r.is_valid and r.device_time
-        ]
-        already: set[tuple[str | None, str, str]] = set()
-        if sid is not None and nibp_valid:
-            already = _stored_nibp(s, sid, port, protocol, nibp_valid)
-        for r in readings:
-            s.add(
-                DeviceReading(
-                    session_id=sid,
-                    chair=chair,
-                    port=port,
-                    protocol=protocol,
-                    device_id=r.device_id,
-                    param=r.param,
-                    value=r.value,
-                    unit=r.unit,
-                    quality=r.quality,
-                    reason=r.reason,
-                    device_time=_device_time_text(r),
-                    host_time=r.host_time,
-                )
-            )
-        if sid is not None:
-            for frame in split_frames(readings):
-                values: dict[str, float] = {}
-                device_id = None
-                for r in frame:
-                    column = VITAL_COLUMN.get(r.param)
-                    if column is None or not r.is_valid or r.value is None:
-                        continue
-                    key = (r.device_id, r.param, _device_time_text(r))
-                    if r.param in NIBP_PARAMS and r.device_time is not None:
-                        if key in already:
-                            repeats += 1
-                            continue
-                        already.add(key)  # a repeat later in this same batch is one too
-                    values[column] = r.value
-                    device_id = device_id or r.device_id
-                # A frame received before the check-in is not this patient's reading (it stays in
-                # device_readings): it must never become the session's baseline.
-                if not values or frame[0].host_time < session.checked_in_at:
+    session = open_session_in_chair(s, chair)
+    sid = session.id if session is not None else None
+    nibp_valid = [r for r in readings if r.param in NIBP_PARAMS and r.is_valid and r.device_time]
+    already: set[tuple[str | None, str, str]] = set()
+    if sid is not None and nibp_valid:
+        already = _stored_nibp(s, sid, port, protocol, nibp_valid)
+    s.add_all(
+        DeviceReading(
+            session_id=sid,
+            chair=chair,
+            port=port,
+            protocol=protocol,
+            device_id=r.device_id,
+            param=r.param,
+            value=r.value,
+            unit=r.unit,
+            quality=r.quality,
+            reason=r.reason,
+            device_time=_device_time_text(r),
+            host_time=r.host_time,
+        )
+        for r in readings
+    )
+    if sid is None:
+        return IngestResult(len(readings), (), None, 0)
+    rows: list[VitalReading] = []
+    for frame in split_frames(readings):
+        values: dict[str, float] = {}
+        device_id = None
+        for r in frame:
+            column = VITAL_COLUMN.get(r.param)
+            if column is None or not r.is_valid or r.value is None:
+                continue
+            key = (r.device_id, r.param, _device_time_text(r))
+            if r.param in NIBP_PARAMS and r.device_time is not None:
+                if key in already:
+                    repeats += 1
                     continue
-                row = VitalReading(
-                    session_id=sid,
-                    observed_at=frame[0].host_time,
-                    recorded_at=now,
-                    source="device",
-                    device_port=port,
-                    device_protocol=protocol,
-                    device_id=device_id,
-                    **values,
-                )
-                s.add(row)
-                s.flush()
-                vital_ids.append(row.id)
-            if vital_ids:
-                on_reading_stored(ctx, s, sid)
-    _note_readings(ctx, chair, port, protocol, readings)
+                already.add(key)  # a repeat later in this same batch is one too
+            values[column] = r.value
+            device_id = device_id or r.device_id
+        # A frame received before the check-in is not this patient's reading (it stays in
+        # device_readings): it must never become the session's baseline.
+        if not values or frame[0].host_time < session.checked_in_at:
+            continue
+        rows.append(
+            VitalReading(
+                session_id=sid,
+                observed_at=frame[0].host_time,
+                recorded_at=now,
+                source="device",
+                device_port=port,
+                device_protocol=protocol,
+                device_id=device_id,
+                **values,
+            )
+        )
+    if rows:
+        s.add_all(rows)
+        s.flush()  # ids, and the rows visible to the alarm evaluation
+        vital_ids = [r.id for r in rows]
     return IngestResult(len(readings), tuple(vital_ids), sid, repeats)
 
 

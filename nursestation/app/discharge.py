@@ -40,7 +40,7 @@ from nursestation.db.models import (
     User,
     VitalReading,
 )
-from nursestation.db.queries import current_rows
+from nursestation.db.queries import current_rows, sedation_readings, snapshot_readings
 from nursestation.discharge import (
     SCALES,
     DischargeConfig,
@@ -164,7 +164,7 @@ class Recorded:
 
     row: InfusionSession
     config: DischargeConfig
-    readings: tuple[VitalReading, ...]
+    readings: tuple[VitalReading, ...]  # those latest_snapshot needs (db.queries.snapshot_readings)
     started_at: datetime | None
     stopped_at: datetime | None
     min_observation_min: int
@@ -294,8 +294,9 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         elif a.kind == KIND_DISSOCIATION and (stopped is None or ensure_utc(a.at) >= stopped):
             dissociation = a
 
-    readings = _not_superseded(s, VitalReading, row.id)
-    for r in readings:
+    # Only the readings the evaluation uses (bounded, by index; db.queries.snapshot_readings).
+    readings = snapshot_readings(s, row.id, stopped)
+    for r in sedation_readings(s, row.id):
         if r.sedation_scale in ("moaas", "rass") and r.sedation_score is not None:
             sedation.append(
                 SedationAssessment(r.sedation_scale, int(r.sedation_score), r.observed_at)
@@ -343,10 +344,29 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
     )
 
 
+# How long is_ready_in reuses what it loaded while this process wrote nothing (another process
+# writing the same database is seen after this long at the latest).
+READY_REUSE_S = 10.0
+
+
 def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:
     """True when every required discharge criterion holds or is overridden, as of ctx.now()
-    (called by sessions.summary_in for a stopped session)."""
-    return load_recorded(ctx, s, row).evaluate(ctx.now()).ready
+    (called by sessions.summary_in for a stopped session). The board asks every second for each
+    chair in observation: the recorded data is loaded again only after a write (ctx.data_version
+    at the start of this transaction) or READY_REUSE_S; the evaluation itself runs each time."""
+    now = ctx.now()
+    version = s.info.get("data_version")
+    cache: dict[int, tuple[int, datetime, Recorded]] = ctx.__dict__.setdefault("_ready_cache", {})
+    hit = cache.get(row.id)
+    if (
+        hit is None
+        or version is None
+        or hit[0] != version
+        or abs((now - hit[1]).total_seconds()) > READY_REUSE_S
+    ):
+        hit = (version if version is not None else -1, now, load_recorded(ctx, s, row))
+        cache[row.id] = hit
+    return hit[2].evaluate(now).ready
 
 
 # ---------------------------------------------------------------- DTOs for the screen and note

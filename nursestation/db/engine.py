@@ -4,7 +4,7 @@ the same code path for PostgreSQL."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option of an engine whose transactions only read (see `read_only`).
+READ_ONLY = "nursestation_read_only"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -65,14 +67,49 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            # A read takes no write lock: in WAL mode it reads its snapshot while the writer
+            # thread stores monitor data, and never makes a writer wait (nor waits for one).
+            conn.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front: "database is locked" then shows at BEGIN
         # (where busy_timeout waits) rather than failing halfway through a clinical write.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions begin with a plain, deferred BEGIN: for
+    transactions that only read. A write inside one is still possible but may fail with
+    "database is locked" instead of waiting, so use it for reads only."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit, so plain objects can be returned."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def track_writes(factory: sessionmaker[Session], on_written: Callable[[], None]) -> None:
+    """Call `on_written()` after each commit of a session from `factory` that wrote rows (ORM
+    flushes, or insert / update / delete statements run through the session)."""
+
+    @event.listens_for(factory, "after_flush")
+    def _flushed(session: Session, _context: Any) -> None:
+        session.info["wrote"] = True
+
+    @event.listens_for(factory, "do_orm_execute")
+    def _executed(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            state.session.info["wrote"] = True
+
+    @event.listens_for(factory, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop("wrote", False):
+            on_written()
+
+    @event.listens_for(factory, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop("wrote", None)
 
 
 @contextmanager

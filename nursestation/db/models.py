@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -175,13 +176,51 @@ class InfusionEvent(Base):
 # ---------------------------------------------------------------- vitals and devices
 
 
+def _newest_with(name: str, condition: str) -> Index:
+    """(session_id, observed_at) over only the rows where `condition` holds: the newest such row
+    of a session is then found without walking back over rows that lack it (a monitor without
+    RR, a BP every few minutes), whatever the length of the session's history."""
+    return Index(
+        f"ix_vital_readings_{name}",
+        "session_id",
+        "observed_at",
+        sqlite_where=text(condition),
+        postgresql_where=text(condition),
+    )
+
+
+# The conditions of the partial indexes, repeated word for word by the queries that use them
+# (db/queries.py): SQLite only uses a partial index when the query states its condition.
+VITAL_PRESENT: dict[str, str] = {
+    "sbp": "sbp IS NOT NULL",
+    "hr": "(hr IS NOT NULL OR pulse_rate IS NOT NULL)",
+    "spo2": "spo2 IS NOT NULL",
+    "rr": "rr IS NOT NULL",
+    "temp_c": "temp_c IS NOT NULL",
+    "sedation": "sedation_score IS NOT NULL",
+}
+
+
 class VitalReading(Base):
     """One set of vital signs observed at one time, manual or from a device. Insert-only."""
 
     __tablename__ = "vital_readings"
+    __table_args__ = (
+        # Every per-session query of the board, the flowsheet and discharge reads by time.
+        Index("ix_vital_readings_session_observed", "session_id", "observed_at"),
+        *(_newest_with(name, cond) for name, cond in VITAL_PRESENT.items()),
+        # Corrections are few: the "not superseded" filter reads only them.
+        Index(
+            "ix_vital_readings_corrections",
+            "session_id",
+            "supersedes_id",
+            sqlite_where=text("supersedes_id IS NOT NULL"),
+            postgresql_where=text("supersedes_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[intpk]
-    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"))
     observed_at: Mapped[utc]
     recorded_at: Mapped[utc]
     sbp: Mapped[float | None] = mapped_column(Float)
@@ -212,9 +251,13 @@ class DeviceReading(Base):
     """Every value a monitor sent, with its quality, kept raw for audit. Insert-only."""
 
     __tablename__ = "device_readings"
+    # The NIBP repeat check of each batch looks up (session, parameter, device time).
+    __table_args__ = (
+        Index("ix_device_readings_session_param_time", "session_id", "param", "device_time"),
+    )
 
     id: Mapped[intpk]
-    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"))
     chair: Mapped[str] = mapped_column(String(32))
     port: Mapped[str] = mapped_column(String(255))
     protocol: Mapped[str] = mapped_column(String(32))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from nursestation.app.board import ChairCard, board_cards
 from nursestation.errors import DomainError
+from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import (
     ALARM_COLOURS,
@@ -20,6 +24,9 @@ from nursestation.ui.style import (
 )
 
 REFRESH_MS = 1000
+# The board's periodic reads run here, one at a time, off the GUI thread (SQLite: its own
+# connection and a deferred read transaction, so it neither waits for nor blocks the writer).
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board reader")
 
 
 def timer_lines(card: ChairCard) -> list[str]:
@@ -109,6 +116,14 @@ class ChairCardWidget(QFrame):
         lay.addStretch(1)
         self._flash_on = True
         self._card: ChairCard | None = None
+        self._styles: dict[int, str] = {}
+
+    def _style(self, widget: QWidget, css: str) -> None:
+        # Setting a style sheet re-polishes the widget even when unchanged: skip repeats (the
+        # board refreshes every second, 12 cards).
+        if self._styles.get(id(widget)) != css:
+            self._styles[id(widget)] = css
+            widget.setStyleSheet(css)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -132,7 +147,7 @@ class ChairCardWidget(QFrame):
         self.vitals.setText(vitals_line(card) if card.session and show_details else "")
         text, status = due_line(card)
         self.due.setText(text if show_details else "")
-        self.due.setStyleSheet(f"color: {DUE_COLOURS[status]}; font-weight: bold;")
+        self._style(self.due, f"color: {DUE_COLOURS[status]}; font-weight: bold;")
         extras = []
         for r in card.reassessments:
             extras.append(getattr(r, "text", str(r)))
@@ -158,9 +173,10 @@ class ChairCardWidget(QFrame):
         badge = card.alarm
         if badge is None:
             self.alarm.setText("")
-            self.alarm.setStyleSheet("")
-            self.setStyleSheet(
-                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}"
+            self._style(self.alarm, "")
+            self._style(
+                self,
+                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}",
             )
             return
         kind = "TECHNICAL " if getattr(badge, "technical", False) else ""
@@ -171,12 +187,14 @@ class ChairCardWidget(QFrame):
         text_colour = ALARM_TEXT_COLOURS.get(badge.priority, "#000")
         flashing = badge.flash_hz > 0 and not ack and badge.audio_paused_s is None
         lit = self._flash_on or not flashing
-        self.alarm.setStyleSheet(
+        self._style(
+            self.alarm,
             f"background: {colour if lit else '#ffffff'}; color: {text_colour if lit else '#000'};"
-            " font-weight: bold; padding: 4px; border-radius: 4px;"
+            " font-weight: bold; padding: 4px; border-radius: 4px;",
         )
-        self.setStyleSheet(
-            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}"
+        self._style(
+            self,
+            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}",
         )
 
 
@@ -184,6 +202,7 @@ class ChairBoard(QWidget):
     """Grid of chair cards; emits `chair_clicked(chair)`."""
 
     chair_clicked = Signal(str)
+    _cards_read = Signal(int, object)  # generation, cards or the exception (reader thread)
 
     def __init__(self, station: Station, parent: QWidget | None = None, columns: int = 3) -> None:
         super().__init__(parent)
@@ -193,14 +212,22 @@ class ChairBoard(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setSpacing(10)
         self.message = QLabel()
+        # The tick and change notices ask; one refresh per event-loop turn runs, none while the
+        # board is hidden behind a session (ui/refresh.py).
+        self._soon = Coalescer(self, self._auto_refresh)
+        self._reading = False
+        self._read_again = False
+        self._generation = 0
+        self._cards_read.connect(self._on_cards_read, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._soon.request)
         self._timer.start(REFRESH_MS)
         # High alarms flash at 2 Hz (1.4–2.8 Hz band, clinical.md §7.1): toggle every 250 ms.
         self._flash = QTimer(self)
         self._flash.timeout.connect(self._flash_cards)
         self._flash.start(250)
-        station.changed.connect(self.refresh)
+        station.changed.connect(self._soon.request)
+        # Locking hides patient details at once (privacy), not on the next turn.
         station.locked_changed.connect(lambda _locked: self.refresh())
         # First fill on the next turn of the event loop: the window appears at once.
         QTimer.singleShot(0, self.refresh)
@@ -223,8 +250,51 @@ class ChairBoard(QWidget):
             self._cards[chair] = w
             self._grid.addWidget(w, i // self.columns, i % self.columns)
 
+    def _auto_refresh(self) -> None:
+        # Timer and change notices: not while hidden behind a session (once when shown again),
+        # and read off the GUI thread: the event loop only renders the cards.
+        if defer_while_hidden(self, self.refresh):
+            return
+        actor = self.station.signed_in
+        if actor is None:
+            return
+        if self._reading:
+            self._read_again = True  # one more read when the running one is shown
+            return
+        self._reading = True
+        generation = self._generation
+        ctx = self.station.ctx
+
+        def read() -> None:  # reader thread: own read transaction, no widget touched
+            try:
+                result: object = board_cards(ctx, actor)
+            except DomainError as exc:
+                result = exc
+            except Exception as exc:  # shown, never lost in the thread
+                result = exc
+            with contextlib.suppress(RuntimeError):  # the board was closed meanwhile
+                self._cards_read.emit(generation, result)
+
+        _READER.submit(read)
+
+    def _on_cards_read(self, generation: int, result: object) -> None:
+        self._reading = False
+        if generation == self._generation:  # not overtaken by a synchronous refresh
+            if isinstance(result, DomainError):
+                self.message.setText(result.message)
+            elif isinstance(result, Exception):
+                self.message.setText(f"Board not refreshed: {result}")
+            else:
+                self._show(result)  # type: ignore[arg-type]
+        if self._read_again:
+            self._read_again = False
+            self._soon.request()
+
     def refresh(self) -> None:
-        """Re-read every chair from the database (cheap: one transaction)."""
+        """Re-read every chair from the database now, on this thread (one read transaction,
+        bounded whatever the history: app/board.py)."""
+        self._soon.cancel()  # this refresh answers the notices already waiting
+        self._generation += 1  # a background read still running is out of date
         actor = self.station.signed_in
         if actor is None:
             return
@@ -233,6 +303,9 @@ class ChairBoard(QWidget):
         except DomainError as exc:
             self.message.setText(exc.message)
             return
+        self._show(cards)
+
+    def _show(self, cards: list[ChairCard]) -> None:
         self._ensure_cards([c.chair for c in cards])
         for c in cards:
             self._cards[c.chair].show_card(c, hide_patient=self.station.locked)

@@ -1,10 +1,16 @@
 """Qt adapter for bedside-monitor capture: one CaptureWorker thread per enabled chair binding,
-its callbacks handed to the GUI thread, where the device services store readings and raise
-technical alarms. Also the demo's simulated monitors (`start_demo_monitors`).
+and ONE writer thread that stores what they deliver and records their link states through the
+device services. Also the demo's simulated monitors (`start_demo_monitors`).
 
-Threading: a worker's callbacks only put an item in a thread-safe inbox and emit a queued
-signal; the GUI thread drains the inbox in order and calls the services (a few ms per batch,
-see bench/device_ingest.py). SQLite is therefore written from one thread only.
+Threading: a worker's callbacks only put an item in a thread-safe inbox. The writer thread takes
+everything waiting (e.g. one monitor second of every chair), stores all the readings in one
+transaction (app.devices.ingest_batches: one commit instead of one per chair) and records state
+changes, in arrival order; it never touches a widget. The GUI thread is told what changed by
+queued signals (`readings_stored`, `state_changed`, `ingest_failed`, then `station.changed`), so
+storing never stalls the event loop. Device data is written from this one thread only; other
+writes (a nurse's entries) are serialized with it by SQLite's BEGIN IMMEDIATE and busy timeout.
+The writer thread starts with the first item and ends after a few idle seconds with nothing to
+store and no capture running.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,12 @@ NOTIFY_MS = 500
 # for a full clinic); beyond that the oldest are dropped and logged.
 MAX_UNSAVED_BATCHES = 20_000
 RETRY_MS = 1000
+# Batches stored per transaction at most (a backlog after a refused write is caught up in steps).
+MAX_BATCHES_PER_TX = 500
+# The writer thread ends after this long with nothing to do and no capture running.
+WRITER_IDLE_S = 5.0
+# How long stop/restart wait for the writer to store what the stopped workers delivered.
+SYNC_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Item:
-    kind: str  # "readings" | "state"
+    kind: str  # "readings" | "state" | "sync" (payload: threading.Event set once stored)
     chair: str
     generation: int
     url: str
@@ -61,12 +73,15 @@ class _Item:
 
 
 class DeviceBridge(QObject):
-    """Runs the capture workers of a station and stores what they deliver, on the GUI thread."""
+    """Runs the capture workers of a station; its writer thread stores what they deliver."""
 
     readings_stored = Signal(str)  # chair
     state_changed = Signal(str, str, str)  # chair, state, detail
     ingest_failed = Signal(str, str)  # chair, message
-    _wake = Signal()
+    # From the writer thread to the GUI thread (queued): chairs stored / state recorded / failure.
+    _stored_sig = Signal(object)
+    _state_sig = Signal(str, str, str)
+    _failed_sig = Signal(str, str)
 
     def __init__(
         self,
@@ -83,21 +98,25 @@ class DeviceBridge(QObject):
         self._inbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._runs: dict[str, _Run] = {}
         self._generations = itertools.count(1)
+        # Writer thread only: batches not stored yet (a refused write keeps them, in order).
         self._unsaved: deque[_Item] = deque()
-        # Seconds spent storing each batch on the GUI thread (newest last), for diagnostics.
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        # Seconds spent storing each transaction (writer thread, newest last), for diagnostics.
         self.ingest_seconds: deque[float] = deque(maxlen=2000)
-        # Readings the workers handed over, counted on the GUI thread as they are taken from the
-        # inbox (scripts/soak.py checks that each of them is stored).
+        # Readings the workers handed over, counted by the writer thread as it takes them from the
+        # inbox; with those not stored yet (`unsaved_readings`) they account for every reading
+        # (scripts/soak.py checks it through `accounted`). Both change under `_flush_lock`.
         self.readings_received = 0
-        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._flush_lock = threading.RLock()
+        queued = Qt.ConnectionType.QueuedConnection
+        self._stored_sig.connect(self._on_stored, queued)
+        self._state_sig.connect(self._on_state, queued)
+        self._failed_sig.connect(self.ingest_failed, queued)
         self._notify = QTimer(self)
         self._notify.setSingleShot(True)
         self._notify.setInterval(notify_ms)
         self._notify.timeout.connect(self.station.changed.emit)
-        self._retry = QTimer(self)
-        self._retry.setSingleShot(True)
-        self._retry.setInterval(RETRY_MS)
-        self._retry.timeout.connect(self._flush_unsaved)
         station.device_bridge = self  # type: ignore[attr-defined]  # the Devices dialog finds it
         app = QCoreApplication.instance()
         if app is not None:
@@ -122,7 +141,7 @@ class DeviceBridge(QObject):
             run.worker.stop(timeout=0)  # ask all first, then wait: stops run in parallel
         for run in runs:
             run.worker.stop()
-        self._drain()
+        self._sync()
         for run in runs:
             self._closed(run.chair)
 
@@ -132,7 +151,7 @@ class DeviceBridge(QObject):
         run = self._runs.pop(chair, None)
         if run is not None:
             run.worker.stop()
-            self._drain()
+            self._sync()
             self._closed(chair)
         binding = device_service.get_binding(self.ctx, chair)
         if binding is None or not binding.enabled:
@@ -145,8 +164,24 @@ class DeviceBridge(QObject):
         return {chair: run.binding for chair, run in self._runs.items()}
 
     def unsaved_readings(self) -> int:
-        """Readings received but not stored yet (kept for a retry after a refused write)."""
-        return sum(len(item.payload) for item in self._unsaved)
+        """Readings received but not stored yet (waiting, or kept for a retry after a refused
+        write)."""
+        with self._flush_lock:
+            return sum(len(item.payload) for item in self._unsaved)
+
+    def accounted(
+        self, stored: Callable[[], int], *, wait: bool = True
+    ) -> tuple[int, int, int] | None:
+        """(readings received, not stored yet, `stored()`) taken together while the writer
+        stores nothing: received − not stored = stored, when nothing was lost. With
+        `wait=False`, None instead of waiting for a transaction of the writer to end (the GUI
+        thread must not stall for it)."""
+        if not self._flush_lock.acquire(blocking=wait):
+            return None
+        try:
+            return self.readings_received, self.unsaved_readings(), stored()
+        finally:
+            self._flush_lock.release()
 
     def worker(self, chair: str) -> CaptureWorker | None:
         """The chair's capture worker (diagnostics and tests)."""
@@ -181,8 +216,21 @@ class DeviceBridge(QObject):
         worker.start()
 
     def _post(self, item: _Item) -> None:
-        self._inbox.put(item)
-        self._wake.emit()
+        """Any thread: queue an item for the writer thread (started when not running)."""
+        with self._writer_lock:
+            self._inbox.put(item)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="device writer", daemon=True
+                )
+                self._writer.start()
+
+    def _sync(self, timeout: float = SYNC_TIMEOUT_S) -> bool:
+        """GUI thread: wait until the writer has handled every item queued so far (stored, or
+        kept for a retry when the database refuses). True when it finished in time."""
+        done = threading.Event()
+        self._post(_Item("sync", "", 0, "", "", done))
+        return done.wait(timeout)
 
     def _closed(self, chair: str) -> None:
         try:
@@ -192,46 +240,66 @@ class DeviceBridge(QObject):
         self.state_changed.emit(chair, "", "")
         self._notify.start()
 
-    # ------------------------------------------------------------ GUI thread
+    # ------------------------------------------------------------ writer thread
 
-    def _drain(self) -> None:
+    def _write_loop(self) -> None:
         while True:
             try:
-                item = self._inbox.get_nowait()
+                first = self._inbox.get(timeout=RETRY_MS / 1000 if self._unsaved else WRITER_IDLE_S)
             except queue.Empty:
-                return
-            if item.kind == "readings":
-                self.readings_received += len(item.payload)
-                self._store(item)
-            else:
-                self._state(item)
-
-    def _store(self, item: _Item) -> None:
-        # Readings are stored even from a worker already stopped: they are real monitor data.
-        self._unsaved.append(item)
-        self._flush_unsaved()
+                if self._unsaved:
+                    self._flush_unsaved()  # retry a refused write
+                    continue
+                with self._writer_lock:
+                    if self._inbox.empty() and not self._runs:
+                        self._writer = None
+                        return
+                continue
+            items = [first]
+            while True:  # everything waiting: e.g. one monitor second of every chair
+                try:
+                    items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item.kind == "readings":
+                    # Stored even from a worker already stopped: they are real monitor data.
+                    with self._flush_lock:
+                        self._unsaved.append(item)
+                        self.readings_received += len(item.payload)
+                    continue
+                self._flush_unsaved()  # keep the order: readings before a later state change
+                if item.kind == "state":
+                    self._state(item)
+                else:
+                    item.payload.set()
+            self._flush_unsaved()
 
     def _flush_unsaved(self) -> None:
+        # Under the lock: the writer's retry and a direct call never store a batch twice, and
+        # the counts (`accounted`) never see a batch both committed and still pending.
+        with self._flush_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
         while self._unsaved:
-            head = self._unsaved[0]
+            head = list(itertools.islice(self._unsaved, MAX_BATCHES_PER_TX))
             t0 = time.perf_counter()
             try:
-                device_service.ingest_readings(
-                    self.ctx, head.chair, head.url, head.protocol, head.payload
+                device_service.ingest_batches(
+                    self.ctx, [(i.chair, i.url, i.protocol, i.payload) for i in head]
                 )
             except Exception as exc:
-                log.exception("storing monitor readings of chair %s failed", head.chair)
-                self.ingest_failed.emit(head.chair, str(exc))
+                log.exception("storing monitor readings of chair %s failed", head[0].chair)
+                self._failed_sig.emit(head[0].chair, str(exc))
                 while len(self._unsaved) > MAX_UNSAVED_BATCHES:
                     lost = self._unsaved.popleft()
                     log.error("dropped an unsaved batch of chair %s", lost.chair)
-                self._retry.start()  # kept in order; retried with the next batch or in 1 s
-                return
+                return  # kept in order; retried with the next batch or in RETRY_MS
             self.ingest_seconds.append(time.perf_counter() - t0)
-            self._unsaved.popleft()
-            self.readings_stored.emit(head.chair)
-        if not self._notify.isActive():
-            self._notify.start()
+            for _ in head:
+                self._unsaved.popleft()
+            self._stored_sig.emit(list(dict.fromkeys(i.chair for i in head)))
 
     def _state(self, item: _Item) -> None:
         run = self._runs.get(item.chair)
@@ -244,7 +312,18 @@ class DeviceBridge(QObject):
             )
         except Exception:
             log.exception("device state of chair %s could not be recorded", item.chair)
-        self.state_changed.emit(item.chair, state, detail)
+        self._state_sig.emit(item.chair, state, detail)
+
+    # ------------------------------------------------------------ GUI thread
+
+    def _on_stored(self, chairs: list[str]) -> None:
+        for chair in chairs:
+            self.readings_stored.emit(chair)
+        if not self._notify.isActive():
+            self._notify.start()  # views refresh once for many chairs' batches
+
+    def _on_state(self, chair: str, state: str, detail: str) -> None:
+        self.state_changed.emit(chair, state, detail)
         # A link problem must show at once, not at the next board tick.
         self.station.changed.emit()
 
@@ -302,10 +381,12 @@ class DemoMonitors:
         self._stop.set()
         for m in self.monitors:
             m.thread.join(timeout=2.0)
+        # Capture first, then the ports: the writer thread records link states as they come,
+        # and a port closed under a running worker would be a "link lost" alarm.
+        self.bridge.stop_all()
         for m in self.monitors:
             with contextlib.suppress(Exception):
                 m.sink.close()
-        self.bridge.stop_all()
         for m in self.monitors:
             with contextlib.suppress(Exception):
                 device_service.unbind_device_as_system(self.bridge.ctx, m.chair)

@@ -116,8 +116,9 @@ class MainWindow(QMainWindow):
 
     def open_session(self, session_id: int) -> None:
         """Show one session."""
-        self.session_view.set_session(session_id)
+        # On screen first: a view hidden in the window defers its refresh (ui/refresh.py).
         self.stack.setCurrentWidget(self.session_view)
+        self.session_view.set_session(session_id)
 
     def switch_user(self) -> None:
         """Quick switch at a shared station: sign another user in without closing anything."""

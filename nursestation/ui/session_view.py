@@ -28,6 +28,7 @@ from nursestation.infusion import NOT_TREATED_REASONS, PAUSE_REASONS, STOP_REASO
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
+from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
 
@@ -83,10 +84,13 @@ class SessionView(QWidget):
         self.panels: dict[str, QWidget] = {}
         root.addWidget(self.tabs, 1)
 
+        # One refresh per event-loop turn for the tick and change notices, none while the view
+        # is not on screen (the board is): ui/refresh.py.
+        self._soon = Coalescer(self, self._auto_refresh)
         self._tick = QTimer(self)
-        self._tick.timeout.connect(self.refresh)
+        self._tick.timeout.connect(self._soon.request)
         self._tick.start(1000)
-        station.changed.connect(self.refresh)
+        station.changed.connect(self._soon.request)
 
     def _make_panel(self, module: str, cls: str) -> QWidget:
         try:
@@ -172,8 +176,14 @@ class SessionView(QWidget):
                 panel.set_session(session_id)
         self.refresh()
 
+    def _auto_refresh(self) -> None:
+        # Timer and change notices: not while the board is on screen, once when shown again.
+        if not defer_while_hidden(self, self.refresh):
+            self.refresh()
+
     def refresh(self) -> None:
         """Re-read the session and redraw (every second while visible, and after changes)."""
+        self._soon.cancel()  # this refresh answers the notices already waiting
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
             return
         try:
@@ -294,6 +304,7 @@ class SessionView(QWidget):
     def _do(self, fn, *args) -> bool:  # type: ignore[no-untyped-def]
         try:
             self.station.write(fn, self.session_id, *args)
+            self.refresh()  # the nurse's own action shows at once, not on the next turn
             return True
         except DomainError as exc:
             show_refusal(self, exc)

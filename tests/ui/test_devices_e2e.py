@@ -1,5 +1,5 @@
 """Monitor capture end to end over a real pseudo-terminal: a simulated Masimo writes, the capture
-worker reads, the bridge stores on the GUI thread, and the chair board and the Devices dialog
+worker reads, the bridge's writer thread stores, and the chair board and the Devices dialog
 show it. Pulling the "cable" raises a technical alarm; plugging it back resumes capture."""
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def test_capture_over_a_pty_reaches_the_database_and_the_card_and_survives_a_cab
     valid_spo2 = [r for r in raw if r.param == "spo2" and r.quality == VALID]
     assert len(device_vitals()) == len(valid_spo2)
     assert all(v.spo2 is not None for v in device_vitals())
-    assert bridge.ingest_seconds  # measured on the GUI thread for each batch
+    assert bridge.ingest_seconds  # measured on the writer thread for each transaction
     station.changed.emit()
 
 
@@ -291,7 +291,7 @@ def test_a_refused_write_is_retried_in_order_with_the_next_batch(
     bridge = DeviceBridge(station)
     failures: list[str] = []
     bridge.ingest_failed.connect(lambda chair, msg: failures.append(msg))
-    real = dev.ingest_readings
+    real = dev.ingest_batches  # the bridge stores each monitor second in one transaction
     calls = {"n": 0}
 
     def flaky(*args: Any) -> Any:
@@ -300,7 +300,7 @@ def test_a_refused_write_is_retried_in_order_with_the_next_batch(
             raise RuntimeError("database is locked")
         return real(*args)
 
-    monkeypatch.setattr(dev, "ingest_readings", flaky)
+    monkeypatch.setattr(dev, "ingest_batches", flaky)
     host = T0 + timedelta(minutes=10)
 
     def post(spo2: int) -> None:

@@ -140,14 +140,15 @@ def test_bridge_counts_received_and_unsaved_readings(  # type: ignore[no-untyped
             return s.execute(select(func.count(DeviceReading.id))).scalar_one()
 
     post()
-    qtbot.waitUntil(lambda: bridge.readings_received == 3)
-    assert bridge.unsaved_readings() == 0 and stored() == 3
+    # The writer thread stores it: wait until it is no longer pending.
+    qtbot.waitUntil(lambda: bridge.readings_received == 3 and bridge.unsaved_readings() == 0)
+    assert stored() == 3
 
     def refuse(*_a, **_k):  # type: ignore[no-untyped-def]
         raise RuntimeError("database is locked")
 
     with monkeypatch.context() as m:
-        m.setattr(device_service, "ingest_readings", refuse)
+        m.setattr(device_service, "ingest_batches", refuse)  # the bridge's one write path
         post()
         qtbot.waitUntil(lambda: bridge.readings_received == 6)
         assert bridge.unsaved_readings() == 3 and stored() == 3  # kept for the retry

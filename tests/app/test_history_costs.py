@@ -1,0 +1,274 @@
+"""Costs that do not grow with history (issue 19): the board and the discharge-readiness check read
+a bounded number of rows by index, and give exactly what the old read-everything code gave.
+
+Equality is checked against reference implementations of the old behaviour (all current rows
+loaded, then picked in Python) on mixed data: manual and device rows, missing vitals, equal
+observation times, corrections. Boundedness is counted (SQL statements, ORM rows loaded), never
+timed.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import event, insert, select
+from support import T0
+
+from nursestation.app import board, sessions
+from nursestation.app.discharge import latest_snapshot
+from nursestation.db.models import VitalReading
+from nursestation.db.queries import drop_superseded, sedation_readings, snapshot_readings
+
+
+def _row(sid: int, at: datetime, rng: random.Random, **extra: object) -> dict[str, object]:
+    def maybe(value: float) -> float | None:
+        return value if rng.random() < 0.6 else None
+
+    sbp = maybe(rng.randint(95, 160))
+    return {
+        "session_id": sid,
+        "observed_at": at,
+        "recorded_at": at,
+        "source": rng.choice(["device", "manual"]),
+        "sbp": sbp,
+        "dbp": (rng.randint(55, 95) if rng.random() < 0.9 else None) if sbp else None,
+        "hr": maybe(rng.randint(55, 110)),
+        "pulse_rate": maybe(rng.randint(55, 110)),
+        "spo2": maybe(rng.randint(90, 100)),
+        "rr": maybe(rng.randint(10, 20)),
+        "temp_c": maybe(36.5) if rng.random() < 0.3 else None,
+        "on_room_air": rng.choice([None, True, False]),
+        "sedation_scale": None,
+        "sedation_score": None,
+        **extra,
+    }
+
+
+def _fill(ctx, sid: int, seed: int, n: int = 120) -> None:  # type: ignore[no-untyped-def]
+    """n readings from T0+6 min, some at the same second, some corrected (several times)."""
+    rng = random.Random(seed)
+    rows = []
+    at = T0 + timedelta(minutes=6)
+    for _ in range(n):
+        at += timedelta(seconds=rng.choice([0, 1, 1, 5, 30]))  # 0: equal times, id decides
+        extra = {}
+        if rng.random() < 0.05:
+            extra = {"sedation_scale": rng.choice(["moaas", "rass"]), "sedation_score": 4.0}
+        rows.append(_row(sid, at, rng, **extra))
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(VitalReading.__table__), rows)
+    with ctx.tx() as s:
+        ids = list(
+            s.execute(select(VitalReading.id).where(VitalReading.session_id == sid)).scalars()
+        )
+        for target in rng.sample(ids, 15):  # corrections, newest rows included by chance
+            old = s.get(VitalReading, target)
+            assert old is not None
+            fix = _row(sid, old.observed_at, rng, supersedes_id=target, correction_reason="typo")
+            s.add(VitalReading(**fix))
+            s.flush()
+        newest = max(ids)  # and a correction of the newest row: the second newest must show
+        s.add(
+            VitalReading(
+                **_row(sid, at, rng, supersedes_id=newest, correction_reason="wrong patient")
+            )
+        )
+
+
+def _all_current(ctx, sid: int) -> list[VitalReading]:  # type: ignore[no-untyped-def]
+    with ctx.tx() as s:
+        rows = s.execute(select(VitalReading).where(VitalReading.session_id == sid)).scalars()
+        return sorted(drop_superseded(rows), key=lambda r: (r.observed_at, r.id))
+
+
+def _old_latest(rows: list[VitalReading]) -> board.LatestVitals | None:
+    """The board's latest vitals as the code before issue 19 computed them."""
+    newest_first = list(reversed(rows))
+    if not newest_first:
+        return None
+
+    def first(pred):  # type: ignore[no-untyped-def]
+        return next((r for r in newest_first if pred(r)), None)
+
+    hr = first(lambda r: r.hr is not None or r.pulse_rate is not None)
+    spo2 = first(lambda r: r.spo2 is not None)
+    rr = first(lambda r: r.rr is not None)
+    bp = first(lambda r: r.sbp is not None)
+    return board.LatestVitals(
+        observed_at=newest_first[0].observed_at,
+        sbp=bp.sbp if bp else None,
+        dbp=bp.dbp if bp else None,
+        hr=(hr.hr if hr.hr is not None else hr.pulse_rate) if hr else None,
+        spo2=spo2.spo2 if spo2 else None,
+        rr=rr.rr if rr else None,
+        source=newest_first[0].source,
+        bp_at=bp.observed_at if bp else None,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_latest_vitals_by_index_equal_the_full_scan(ctx, people, infusing, seed) -> None:
+    _fill(ctx, infusing, seed)
+    expected = _old_latest(_all_current(ctx, infusing))
+    card = {c.chair: c for c in board.board_cards(ctx, people["nurse"])}["1"]
+    assert card.latest == expected
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_discharge_snapshot_from_few_rows_equals_all_rows(ctx, infusing, seed) -> None:
+    _fill(ctx, infusing, seed)
+    everything = _all_current(ctx, infusing)
+    # `since` before, inside (also exactly on a reading) and after the data
+    for since in (
+        None,
+        T0,
+        everything[len(everything) // 2].observed_at,
+        everything[-3].observed_at + timedelta(microseconds=1),
+        everything[-1].observed_at + timedelta(hours=1),
+    ):
+        with ctx.tx() as s:
+            few = snapshot_readings(s, infusing, since)
+            assert len(few) <= 6
+            for on_air in (None, True, False):
+                assert latest_snapshot(few, since, on_air) == latest_snapshot(
+                    everything, since, on_air
+                )
+
+
+def test_sedation_readings_are_the_current_scored_rows_in_id_order(ctx, infusing) -> None:
+    _fill(ctx, infusing, 7, n=300)
+    expected = sorted(
+        (r for r in _all_current(ctx, infusing) if r.sedation_score is not None),
+        key=lambda r: r.id,
+    )
+    with ctx.tx() as s:
+        got = sedation_readings(s, infusing)
+    assert [r.id for r in got] == [r.id for r in expected]
+    assert expected  # the data has some
+
+
+def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, clock) -> None:
+    """SQL statements and ORM rows of one board refresh: the same with 10 minutes and with 2 hours
+    of 1 Hz monitor data, for a chair infusing and a chair in observation (whose discharge
+    readiness is evaluated on each refresh)."""
+    from support import CHECKLIST_OK
+
+    from nursestation.app import patients
+    from nursestation.dosing import Protocol
+
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx,
+        nurse,
+        mrn="K-2",
+        name="Roe, Ann",
+        dob=datetime(1990, 1, 1).date(),
+        weight_kg=60,
+        sex="female",
+        reproductive_potential=False,
+    )
+    other = sessions.check_in(
+        ctx, nurse, mrn="K-2", chair="2", protocol=Protocol(0.5, 40, 1.0), checklist=CHECKLIST_OK
+    ).id
+    from nursestation.app import vitals
+
+    vitals.record_vitals(ctx, nurse, other, {"sbp": 120, "dbp": 80, "hr": 70, "spo2": 99, "rr": 12})
+    sessions.start_infusion(ctx, nurse, other)
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, other, "completed")
+
+    statements: list[str] = []
+    loaded: list[object] = []
+
+    def on_sql(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    def on_load(target: object, _context: object) -> None:
+        loaded.append(target)
+
+    def one_refresh() -> tuple[int, int]:
+        ctx.data_written()  # as after a write: nothing reused (the rows went in around the app)
+        statements.clear()
+        loaded.clear()
+        board.board_cards(ctx, nurse)
+        return len(statements), len(loaded)
+
+    def stream(seconds: int, start: datetime) -> None:
+        rows = []
+        for sid in (infusing, other):
+            for k in range(seconds):
+                at = start + timedelta(seconds=k)
+                rows.append(
+                    {
+                        "session_id": sid,
+                        "observed_at": at,
+                        "recorded_at": at,
+                        "source": "device",
+                        "spo2": 97.0,
+                        "pulse_rate": 72.0,
+                        "sbp": 120.0 if k % 120 == 0 else None,
+                        "dbp": 80.0 if k % 120 == 0 else None,
+                    }
+                )
+        with ctx.engine.begin() as conn:
+            conn.execute(insert(VitalReading.__table__), rows)
+
+    start = clock.now()
+    stream(600, start)
+    clock.set(start + timedelta(seconds=600))
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    event.listen(VitalReading, "load", on_load)
+    try:
+        one_refresh()  # warm: the alarm center restores itself on first use
+        short = one_refresh()
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
+        stream(7200 - 600, start + timedelta(seconds=600))
+        clock.set(start + timedelta(seconds=7200))
+        event.listen(ctx.engine, "before_cursor_execute", on_sql)
+        long = one_refresh()
+    finally:
+        event.remove(VitalReading, "load", on_load)
+        if event.contains(ctx.engine, "before_cursor_execute", on_sql):
+            event.remove(ctx.engine, "before_cursor_execute", on_sql)
+    cards = {c.chair: c for c in board.board_cards(ctx, nurse)}
+    assert cards["1"].phase == "infusing" and cards["2"].phase == "observation"
+    assert long == short
+    statements_n, rows_n = long
+    # Per chair: five newest-vital lookups on the board, at most six for the discharge snapshot
+    # plus the sedation rows (none here), a baseline: a few dozen rows, never thousands.
+    assert rows_n <= 30
+    assert statements_n <= 80
+
+
+def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
+    ctx, people, infusing, clock, monkeypatch
+) -> None:
+    """The board's readiness check loads the session's discharge data again only when this
+    process wrote something (or after READY_REUSE_S), and then sees the new data."""
+    from nursestation.app import discharge, vitals
+
+    nurse = people["nurse"]
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    loads: list[int] = []
+    real = discharge.load_recorded
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(discharge, "load_recorded", counting)
+    board.board_cards(ctx, nurse)
+    n = len(loads)
+    assert n == 1
+    clock.advance(seconds=1)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n  # nothing written: reused (the evaluation still runs at the new now)
+    vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n + 1  # a write: loaded again
+    clock.advance(seconds=discharge.READY_REUSE_S + 1)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == n + 2  # and at least every READY_REUSE_S
