@@ -82,7 +82,7 @@ class ChairCardWidget(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         lay = QVBoxLayout(self)
         lay.setSpacing(2)
-        self.title = QLabel()
+        self.title = QLabel(f"Chair {chair}")  # the skeleton shows this before the first query
         self.title.setStyleSheet("font-size: 13pt; font-weight: bold;")
         self.patient = QLabel()
         self.patient.setStyleSheet("font-size: 12pt;")
@@ -202,12 +202,15 @@ class ChairBoard(QWidget):
         self._flash.start(250)
         station.changed.connect(self.refresh)
         station.locked_changed.connect(lambda _locked: self.refresh())
-        # First fill on the next turn of the event loop: the window appears at once.
+        # A skeleton first (the chairs of the clinic settings as empty frames, no query), then the
+        # first fill on the next turn of the event loop: the window appears at once.
+        self._filled = False
+        self._ensure_cards([str(c) for c in station.ctx.settings.get("general.chairs")])
         QTimer.singleShot(0, self.refresh)
 
     def card(self, chair: str) -> ChairCardWidget:
         """The widget of one chair (filled now if the first refresh has not run yet)."""
-        if not self._cards:
+        if not self._filled:
             self.refresh()
         return self._cards[chair]
 
@@ -236,6 +239,7 @@ class ChairBoard(QWidget):
         self._ensure_cards([c.chair for c in cards])
         for c in cards:
             self._cards[c.chair].show_card(c, hide_patient=self.station.locked)
+        self._filled = True
 
     def _flash_cards(self) -> None:
         for w in self._cards.values():
