@@ -1503,7 +1503,7 @@ def _charge_slot_for_addendum(s: Session, previous: Note) -> SignatureSlot:
 def verify_note(ctx: AppContext, actor: Actor, note_id: int) -> NoteCheck:
     """Check the stored latest document of a note: its hash and every signature vs the CA."""
     ctx.require(actor, "verify_note")
-    from nursestation.report.verify import verify_pdf
+    from nursestation.report.worker import verify_pdf  # in the signing process (pyHanko)
 
     with ctx.tx() as s:
         note = s.get(Note, note_id)

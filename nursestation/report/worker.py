@@ -2,11 +2,11 @@
 
 Rendering a note (reportlab) and signing it (pyHanko, hashing and CMS) are seconds of pure-Python
 and C work that hold the interpreter lock: run on a thread of the GUI process they stalled the
-event loop for seconds. Here they run in one long-lived worker process started with `spawn`
-(never `fork`: the GUI process has Qt and database threads), fed plain data (the NoteContent
-dataclasses, the PKCS#12 bytes, the password over the pipe, never on a command line) and
-answering with the PDF bytes. Reading the database and storing the signed document stay in the
-app, in its own transactions.
+event loop for seconds. Here they run in one long-lived child process, `python -m
+nursestation.report.worker` (a fresh interpreter, never a fork of a process with Qt and database
+threads), fed plain data over a pipe (the NoteContent dataclasses, the PKCS#12 bytes, the
+password; never on a command line) and answering with the PDF bytes. Reading the database and
+storing the signed document stay in the app, in its own transactions.
 
 The process is started on first use (or ahead of time by `warm_up()`) and reused; a worker that
 dies is replaced at the next call, and the call that saw it die is refused with a clear message
@@ -15,86 +15,127 @@ dies is replaced at the next call, and the call that saw it die is refused with 
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from nursestation.errors import INVALID_STATE, DomainError
 
 if TYPE_CHECKING:
     from nursestation.note_content import NoteContent
-
-_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+    from nursestation.report.verify import VerifyResult
 
 _Outcome = tuple[str, Any]
+_HEADER = struct.Struct("!Q")  # length of the pickled message that follows
 
 
-def _prepare_process() -> None:
-    """In the worker: import reportlab and pyHanko and register the fonts once, up front."""
-    from nursestation.report.note_pdf import register_fonts
-    from nursestation.report.signing import sign_note  # noqa: F401 - the import is the point
-
-    register_fonts()
+def _send(stream: IO[bytes], obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
 
 
-def _executor() -> ProcessPoolExecutor:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_prepare_process,
+def _receive(stream: IO[bytes]) -> Any:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError("the other side closed the pipe")
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the other side closed the pipe")
+    # Only ever our own parent or child process on the other end of an anonymous pipe.
+    return pickle.loads(data)
+
+
+class _Worker:
+    """One child process `python -m nursestation.report.worker`; one job at a time. A private
+    subprocess rather than multiprocessing: `spawn` would re-run the parent's main script."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "nursestation.report.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        return _pool
+        return self._proc
+
+    def call(self, job: Callable[..., _Outcome], *args: Any) -> _Outcome:
+        with self._lock:
+            proc = self._started()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                _send(proc.stdin, (job.__name__, args))
+                return _receive(proc.stdout)  # type: ignore[no-any-return]
+            except (EOFError, BrokenPipeError, OSError) as exc:
+                self._stop_locked()
+                raise DomainError(
+                    INVALID_STATE,
+                    "The signing process stopped unexpectedly; nothing was signed: try again.",
+                ) from exc
+
+    def _stop_locked(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
 
 
-def _discard(pool: ProcessPoolExecutor) -> None:
-    global _pool
-    with _lock:
-        if _pool is pool:
-            _pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
+_worker = _Worker()
 
 
 def warm_up() -> Future[None]:
-    """Start the worker process now (imports and fonts), so the first signature is not slowed
-    by them. Returns at once."""
-    return _executor().submit(_nothing)
+    """Start the worker process now (imports and fonts) on a helper thread, so the first
+    signature is not slowed by them. Returns at once; the future completes when it is ready."""
+    done: Future[None] = Future()
+
+    def start() -> None:
+        try:
+            _worker.call(_job_nothing)
+            done.set_result(None)
+        except BaseException as exc:  # reported through the future
+            done.set_exception(exc)
+
+    threading.Thread(target=start, name="nursestation-signing-warm-up", daemon=True).start()
+    return done
 
 
 def shutdown() -> None:
     """Stop the worker process (the next call starts a new one)."""
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _nothing() -> None:
-    return None
+    _worker.stop()
 
 
 def _call(job: Callable[..., _Outcome], *args: Any) -> Any:
     """Run `job(*args)` in the worker and wait (the waiting thread holds no interpreter lock)."""
-    pool = _executor()
-    try:
-        kind, value = pool.submit(job, *args).result()
-    except BrokenProcessPool as exc:
-        _discard(pool)
-        raise DomainError(
-            INVALID_STATE,
-            "The signing process stopped unexpectedly; nothing was signed: try again.",
-        ) from exc
+    kind, value = _worker.call(job, *args)
     if kind == "refused":
         code, message, field = value
         raise DomainError(code, message, field=field)
+    if kind == "error":  # an unexpected failure in the worker: its type and message
+        raise RuntimeError(f"signing process: {value}")
     return value
 
 
@@ -104,6 +145,10 @@ def _refusal(exc: DomainError) -> _Outcome:
 
 
 # ---------------------------------------------------------------- jobs (run in the worker)
+
+
+def _job_nothing() -> _Outcome:
+    return "ok", None
 
 
 def _job_render(content: NoteContent) -> _Outcome:
@@ -148,7 +193,19 @@ def _job_sign(
         return _refusal(exc)
 
 
+def _job_verify(pdf: bytes, ca_pem: bytes) -> _Outcome:
+    from nursestation.report.verify import verify_pdf
+
+    return "ok", verify_pdf(pdf, ca_pem)
+
+
 # ---------------------------------------------------------------- the app's entry points
+
+
+def verify_pdf(pdf: bytes, ca_pem: bytes) -> VerifyResult:
+    """report.verify.verify_pdf (every signature against the clinic CA), in the worker process."""
+    result: VerifyResult = _call(_job_verify, pdf, ca_pem)
+    return result
 
 
 def render_pdf(content: NoteContent) -> bytes:
@@ -217,3 +274,34 @@ def sign_pdf(
             location,
         )
     )
+
+
+_JOBS: dict[str, Callable[..., _Outcome]] = {
+    f.__name__: f
+    for f in (_job_nothing, _job_render, _job_render_and_sign, _job_sign, _job_verify)
+}
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """The worker's loop: one (job name, args) in, one (kind, value) out, until the pipe closes."""
+    from nursestation.report.note_pdf import register_fonts
+    from nursestation.report.signing import sign_note  # noqa: F401 - imported once, up front
+
+    register_fonts()
+    while True:
+        try:
+            name, args = _receive(inp)
+        except EOFError:
+            return
+        try:
+            outcome = _JOBS[name](*args)
+        except Exception as exc:  # the app gets the failure, the worker stays up
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
+        _send(out, outcome)
+
+
+if __name__ == "__main__":
+    # The pipe carries pickles: keep anything else (a stray print) off stdout.
+    _out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(sys.stdin.buffer, _out)
