@@ -15,6 +15,7 @@ dies is replaced at the next call, and the call that saw it die is refused with 
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import struct
@@ -105,6 +106,7 @@ class _Worker:
 
 
 _worker = _Worker()
+atexit.register(lambda: _worker.stop())  # close its pipe and reap it; it exits on end of input
 
 
 def warm_up() -> Future[None]:
