@@ -102,7 +102,7 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
 
     from nursestation.report import worker
     from nursestation.ui import note_panel
-    from nursestation.ui.launch import _application
+    from nursestation.ui.launch import _application, settle_heap
     from nursestation.ui.note_panel import NotePanel
     from nursestation.ui.station import Station
 
@@ -115,6 +115,7 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
     panel.resize(900, 700)
     panel.show()
     panel.set_session(sid)
+    settle_heap()  # what the launcher does once the main window exists
     note_panel.ask_password = lambda *a, **k: PASSWORD  # the nurse types the password
     app.processEvents()
     if mode == "process":

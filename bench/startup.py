@@ -64,20 +64,29 @@ APP = """
 import sys, time
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFrame
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFrame, QLabel, QWidget
 
 data_dir, username, password = sys.argv[1:4]
 app = QApplication(sys.argv[:1])  # the launcher reuses it
 
 class Probe(QObject):
     dialog = None
-    skeleton = False
+    skeleton = False  # a chair frame painted (before or after its data arrived)
+    filled = False  # every chair shows data from the database
+    done = False
+
     def eventFilter(self, obj, ev):
-        if (not self.skeleton and ev.type() == QEvent.Type.Paint
-                and obj.objectName().startswith("chair-")):
-            self.skeleton = True
-            print("skeleton", time.time(), flush=True)
-        if self.dialog is None and ev.type() == QEvent.Type.Paint:
+        if ev.type() != QEvent.Type.Paint:
+            return False
+        if isinstance(obj, QWidget) and obj.objectName().startswith("chair-"):
+            if not self.skeleton:
+                self.skeleton = True
+                print("skeleton", time.time(), flush=True)
+            if self.filled and not self.done:  # the filled board reached the screen
+                self.done = True
+                print("board", time.time(), self.chairs, flush=True)
+                QTimer.singleShot(0, self.finish)
+        if self.dialog is None and isinstance(obj, QWidget):
             top = obj.window()
             if type(top).__name__ == "LoginDialog":
                 self.dialog = top
@@ -109,17 +118,22 @@ class Probe(QObject):
             return
         mains = [t for t in QApplication.topLevelWidgets()
                  if type(t).__name__ == "MainWindow" and t.isVisible()]
-        if not mains:
+        if not mains or self.filled:
             return
         cards = [f for f in mains[0].board.findChildren(QFrame) if f.objectName().startswith("chair-")]
-        labels = [c.findChildren(type(mains[0].user_label)) for c in cards]
+        labels = [c.findChildren(QLabel) for c in cards]
         # The skeleton shows only "Chair N"; a filled card has its phase and more.
         if cards and all(sum(bool(l.text().strip()) for l in ls) > 1 for ls in labels):
-            mains[0].repaint()
-            print("board", time.time(), len(cards), flush=True)
-            self.poll.stop()
-            mains[0].close()
-            app.quit()
+            self.filled, self.chairs = True, len(cards)
+            for c in cards:
+                c.update()  # the next paint of a chair is the filled board on screen
+
+    def finish(self):
+        self.poll.stop()
+        for t in QApplication.topLevelWidgets():
+            if type(t).__name__ == "MainWindow":
+                t.close()
+        app.quit()
 
 probe = Probe(); app.installEventFilter(probe)
 from nursestation.cli import main

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QMouseEvent, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from nursestation.app.board import ChairCard, board_cards
@@ -203,10 +203,18 @@ class ChairBoard(QWidget):
         station.changed.connect(self.refresh)
         station.locked_changed.connect(lambda _locked: self.refresh())
         # A skeleton first (the chairs of the clinic settings as empty frames, no query), then the
-        # first fill on the next turn of the event loop: the window appears at once.
+        # first fill on the turn of the event loop after the skeleton was painted (a zero timer
+        # set here would run before the first paint); the 1 s timer fills a board never painted.
         self._filled = False
+        self._fill_queued = False
         self._ensure_cards([str(c) for c in station.ctx.settings.get("general.chairs")])
-        QTimer.singleShot(0, self.refresh)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint; after the first paint of the skeleton, fill it from the database."""
+        super().paintEvent(event)
+        if not self._filled and not self._fill_queued:
+            self._fill_queued = True
+            QTimer.singleShot(0, self.refresh)
 
     def card(self, chair: str) -> ChairCardWidget:
         """The widget of one chair (filled now if the first refresh has not run yet)."""
