@@ -1,6 +1,6 @@
 """GUI event-loop lateness while a note with 2 h of 1 Hz monitor data is signed from the note panel.
 
-Usage: .venv/bin/python bench/note_gui.py [--hours 2] [--runs 2]
+Usage: .venv/bin/python bench/note_gui.py [--hours 2] [--runs 4]
 
 Setup (not timed): a fresh data directory, one session checked in, baseline vitals, infused
 40 min, then `--hours` of 1 Hz Masimo frames (SpO2, pulse rate, PI) stored through
@@ -165,20 +165,25 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
     ctx.close()
     if not signed or not verified:
         raise SystemExit(f"{mode}: the note was not signed and verified: {panel.status.text()}")
-    late.sort()
     return {
         "total_s": total,
         "ticks": len(late),
         "p50": statistics.median(late),
-        "p99": late[min(len(late) - 1, int(len(late) * 0.99))],
-        "max": late[-1],
+        "p99": _p99(late),
+        "max": max(late),
+        "late": late,  # type: ignore[dict-item]
     }
+
+
+def _p99(late: list[float]) -> float:
+    s = sorted(late)
+    return s[min(len(s) - 1, int(len(s) * 0.99))]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=2.0)
-    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=4)
     args = ap.parse_args()
     import os
 
@@ -194,28 +199,33 @@ def main() -> int:
         )
         real_call = worker._call
         results: dict[str, list[dict[str, float]]] = {"process": [], "thread": []}
-        for r in range(args.runs):
+        # Run -1 is a warm-up of both ways, printed but not counted: the first signature in a
+        # process also pays first-use imports in the GUI process, whichever way runs first.
+        for r in range(-1, args.runs):
             for mode in ("process", "thread"):
-                data = Path(tmp) / f"{mode}{r}"
+                data = Path(tmp) / f"{mode}{r + 1}"
                 shutil.copytree(master, data)
                 worker._call = real_call  # type: ignore[assignment]
                 if mode == "thread":
                     in_thread()
                 res = run_once(data, sid, end, mode)
-                results[mode].append(res)
-                print(f"{mode:7s} run {r}: sign + show + verify {res['total_s']:.2f} s, "
+                if r >= 0:
+                    results[mode].append(res)
+                print(f"{mode:7s} {'warm-up' if r < 0 else f'run {r}'}: sign + show + verify {res['total_s']:.2f} s, "
                       f"{res['ticks']:.0f} ticks, lateness p50 {res['p50']:.0f} ms, "
                       f"p99 {res['p99']:.0f} ms, max {res['max']:.0f} ms", flush=True)  # fmt: skip
         worker._call = real_call  # type: ignore[assignment]
         worker.shutdown()
+    # A signature is ~60 ticks: p99 is taken over the ticks of all runs of a mode together.
     for mode in ("thread", "process"):
         rs = results[mode]
-        p99 = max(x["p99"] for x in rs)
-        mx = max(x["max"] for x in rs)
+        pooled = [t for x in rs for t in x["late"]]  # type: ignore[attr-defined]
+        p99 = _p99(pooled)
+        mx = max(pooled)
         label = (
             "in a GUI-process thread (baseline)" if mode == "thread" else "in the worker process"
         )
-        print(f"note_gui: sign {label}, {args.hours:g} h of 1 Hz data, worst of {len(rs)} runs: "
+        print(f"note_gui: sign {label}, {args.hours:g} h of 1 Hz data, {len(pooled)} ticks in {len(rs)} runs: "
               f"p99 {p99:.0f} ms, max {mx:.0f} ms (goal p99 < 50 ms, max < 250 ms)")  # fmt: skip
     return 0
 
