@@ -226,7 +226,7 @@ def _run(code: str, *args: str) -> dict[str, float]:
     events: dict[str, float] = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("usable", "db_open", "ok_pressed", "board"):
+        if len(parts) >= 2 and parts[0] in ("usable", "db_open", "ok_pressed", "skeleton", "board"):
             events[parts[0]] = float(parts[1]) - t0
             if parts[0] == "board":
                 events["chairs"] = float(parts[2])
@@ -288,6 +288,7 @@ def main() -> int:
             print(f"[{name}] bare PySide6 window usable      : {_ms(bare)}")
             print(f"[{name}] NurseStation sign-in usable     : {_ms(app['usable'])}")
             print(f"[{name}] database open behind the dialog : {_ms(app['db_open'])}")
+            print(f"[{name}] OK pressed -> board skeleton painted: {_ms(app['to_skeleton'])}")
             print(
                 f"[{name}] OK pressed -> board filled ({chairs:.0f} chairs): {_ms(app['to_board'])}"
             )

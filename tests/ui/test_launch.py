@@ -241,7 +241,7 @@ def test_a_database_that_cannot_be_opened_is_reported_in_the_dialog(qtbot, tmp_p
 
 
 def test_the_board_shows_the_configured_chairs_before_the_first_query(
-    qapp, tmp_path: Path, monkeypatch
+    qtbot, tmp_path: Path, monkeypatch
 ) -> None:
     from nursestation.app import board as board_cases
     from nursestation.app.context import AppContext
@@ -270,7 +270,11 @@ def test_the_board_shows_the_configured_chairs_before_the_first_query(
     assert queries == []  # nothing read yet
     titles = [board._cards[c].title.text() for c in "ABCD"]
     assert titles == ["Chair A", "Chair B", "Chair C", "Chair D"]
-    assert board.card("A").phase.text() != ""  # asking for a card fills the board now
-    assert queries == [1]
-    board.deleteLater()
+    assert board._cards["A"].phase.text() == ""  # a skeleton: no data yet
+    board._timer.stop()  # so the fill below can only come from the first paint
+    qtbot.addWidget(board)
+    board.show()
+    qtbot.waitUntil(lambda: queries == [1], timeout=10_000)
+    assert board._cards["A"].phase.text() != ""
+    assert board.card("A") is board._cards["A"] and queries == [1]  # filled: no second read
     ctx.close()
