@@ -78,8 +78,8 @@ class Station(QObject):
 
 
 class ContextLoader(QObject):
-    """Opens the AppContext (SQLAlchemy, the models, migrations, the clinic CA) and imports the
-    main window's modules in a background thread, so the sign-in dialog paints and takes input
+    """Opens the AppContext (SQLAlchemy, the models, migrations, the clinic CA), restores the
+    alarm state and imports the main window's modules in a background thread, so the sign-in dialog paints and takes input
     at once. `ready` is emitted (queued to the GUI thread) when it is done, failed or not;
     `wait()` returns the context or raises what opening it raised."""
 
@@ -116,6 +116,12 @@ class ContextLoader(QObject):
             from nursestation.app.context import AppContext
 
             self._ctx = AppContext.open(self.config, settings=self.settings)
+            # The alarm state of every open session is rebuilt from the stored readings on first
+            # use (2 s with 12 chairs x 2 h of 1 Hz data): here, behind the sign-in dialog, rather
+            # than in the main window's constructor on the GUI thread.
+            from nursestation.app.alarms import alarm_center
+
+            alarm_center(self._ctx)
             if self._preload_ui:
                 # Module bodies only define classes; no widget is created off the GUI thread.
                 import nursestation.ui.main_window  # noqa: F401
