@@ -279,8 +279,7 @@ def sign_pdf(
 
 
 _JOBS: dict[str, Callable[..., _Outcome]] = {
-    f.__name__: f
-    for f in (_job_nothing, _job_render, _job_render_and_sign, _job_sign, _job_verify)
+    f.__name__: f for f in (_job_nothing, _job_render, _job_render_and_sign, _job_sign, _job_verify)
 }
 
 
