@@ -6,8 +6,11 @@ the export finished and was audited. Every note is checked (stored hash and ever
 against the clinic CA) before it is written; a session with a note that fails is left out unless
 the administrator asks for it (`include_failed`), and then it is marked in the manifest.
 
-FHIR resources are built with the R4B models of fhir.resources (FHIR 4.3.0, wire-compatible with
-R4 4.0.1 for the resources used here) and every Bundle is validated by the model before writing.
+FHIR resources are built as plain JSON dicts following the R4B models of fhir.resources (FHIR
+4.3.0, wire-compatible with R4 4.0.1 for the resources used here). Validating every Bundle with the
+pydantic models at export time cost more than the PDF signature checks themselves (issue 19:
+1.46x the fair baseline), so the models validate every Bundle the export produces in the tests
+(tests/app/test_export.py) instead of at run time; the builders below are the only producers.
 """
 
 from __future__ import annotations
@@ -934,10 +937,9 @@ def session_bundle(
     with_pdf: bool,
     pdf_sha1: dict[int, str],
     tz: tzinfo,
-) -> Any:
-    """One FHIR R4 (R4B models) collection Bundle for a session, validated by the model."""
-    from fhir.resources.R4B.bundle import Bundle
-
+) -> dict[str, Any]:
+    """One FHIR R4 collection Bundle for a session, as plain JSON (R4B-model valid: the tests
+    validate every Bundle the export writes)."""
     from nursestation.app.notes import note_label
 
     row = d.row
@@ -971,7 +973,16 @@ def session_bundle(
         "timestamp": _utc(datetime.now(UTC)),
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }
-    return Bundle.model_validate(bundle)
+    return _without_none(bundle)
+
+
+def _without_none(node: Any) -> Any:
+    """Drop null members: FHIR JSON leaves an absent element out instead of writing null."""
+    if isinstance(node, dict):
+        return {k: _without_none(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_none(v) for v in node]
+    return node
 
 
 def fhir_file_name(session_date: date, mrn: str, session_id: int) -> str:
@@ -1065,8 +1076,8 @@ def export_notes(
                     }
                     bundle = session_bundle(d, c, checks, ids, drug, "pdf" in formats, sha1, tz)
                     path = tmp / FHIR_DIR / fhir_file_name(c.local_date, c.mrn, c.session_id)
-                    path.write_text(bundle.model_dump_json(indent=2, by_alias=True,
-                                                           exclude_none=True), encoding="utf-8")  # fmt: skip
+                    path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False),
+                                    encoding="utf-8")  # fmt: skip
             noted.extend(checks[v.note_id] for v in c.versions)
             done += 1
             if progress is not None and not progress(done, total):

@@ -1026,7 +1026,7 @@ def note_pdf(ctx: AppContext, actor: Actor, note_id: int) -> bytes:
 def preview_note(ctx: AppContext, actor: Actor, session_id: int) -> bytes:
     """The unsigned note as it would be signed now (for the preview; nothing is stored)."""
     ctx.require(actor, "view_session")
-    from nursestation.report.note_pdf import render_note_pdf
+    from nursestation.report import worker
 
     with ctx.tx() as s:
         latest = _latest_note(s, session_id)
@@ -1034,7 +1034,7 @@ def preview_note(ctx: AppContext, actor: Actor, session_id: int) -> bytes:
             ctx, s, session_id, ctx.now(), (latest.version + 1) if latest else 1,
             nurse=_first_signer(s, latest) if latest else actor.full_name,
         )  # fmt: skip
-    return render_note_pdf(content)
+    return worker.render_pdf(content)  # another process: see _render_and_sign
 
 
 def preview_text(ctx: AppContext, actor: Actor, session_id: int) -> str:
@@ -1155,24 +1155,22 @@ def _render_and_sign(
     meaning: str,
     record_state: str,
 ) -> bytes:
-    from nursestation.report.note_pdf import render_note_pdf
-    from nursestation.report.signing import prepare_signature_fields
-    from nursestation.report.signing import sign_note as pades_sign
+    # In the signing worker process: rendering and signing must not hold this process's
+    # interpreter lock (the GUI's event loop) for seconds (issue 19).
+    from nursestation.report import worker
 
     # The record state goes into the document before the nurse signs it, so approval can tell
     # whether anything was recorded after this version was signed.
-    prepared = prepare_signature_fields(render_note_pdf(content), record_state=record_state)
-    return pades_sign(
-        prepared,
+    return worker.render_and_sign(
+        content,
         NURSE_FIELD,
         p12,
         password,
         actor.full_name,
         meaning,
-        content.generated_at,
         _ca_pem(ctx),
-        display_tz=content.display_tz,
         location=f"{content.clinic_name}, chair {content.header.chair}",
+        record_state=record_state,
     )
 
 
@@ -1357,7 +1355,7 @@ def countersign_for_approval(
     "countersigned". The caller has run `require_approvable` before writing anything."""
     ctx.require(actor, "approve_discharge")
     from nursestation.report.signing import fill_approval_record, has_approval_field
-    from nursestation.report.signing import sign_note as pades_sign
+    from nursestation.report.worker import sign_pdf as pades_sign  # in the signing process
 
     note = _latest_note(s, session_id)
     doc = _latest_document(s, note.id) if note else None
@@ -1525,7 +1523,7 @@ def _charge_slot_for_addendum(s: Session, previous: Note) -> SignatureSlot:
 def verify_note(ctx: AppContext, actor: Actor, note_id: int) -> NoteCheck:
     """Check the stored latest document of a note: its hash and every signature vs the CA."""
     ctx.require(actor, "verify_note")
-    from nursestation.report.verify import verify_pdf
+    from nursestation.report.worker import verify_pdf  # in the signing process (pyHanko)
 
     with ctx.tx() as s:
         note = s.get(Note, note_id)

@@ -6,7 +6,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QMouseEvent, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from nursestation.app.board import ChairCard, board_cards
@@ -89,7 +89,7 @@ class ChairCardWidget(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         lay = QVBoxLayout(self)
         lay.setSpacing(2)
-        self.title = QLabel()
+        self.title = QLabel(f"Chair {chair}")  # the skeleton shows this before the first query
         self.title.setStyleSheet("font-size: 13pt; font-weight: bold;")
         self.patient = QLabel()
         self.patient.setStyleSheet("font-size: 12pt;")
@@ -229,12 +229,23 @@ class ChairBoard(QWidget):
         station.changed.connect(self._soon.request)
         # Locking hides patient details at once (privacy), not on the next turn.
         station.locked_changed.connect(lambda _locked: self.refresh())
-        # First fill on the next turn of the event loop: the window appears at once.
-        QTimer.singleShot(0, self.refresh)
+        # A skeleton first (the chairs of the clinic settings as empty frames, no query), then the
+        # first fill on the turn of the event loop after the skeleton was painted (a zero timer
+        # set here would run before the first paint); the 1 s timer fills a board never painted.
+        self._filled = False
+        self._fill_queued = False
+        self._ensure_cards([str(c) for c in station.ctx.settings.get("general.chairs")])
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint; after the first paint of the skeleton, fill it from the database."""
+        super().paintEvent(event)
+        if not self._filled and not self._fill_queued:
+            self._fill_queued = True
+            QTimer.singleShot(0, self.refresh)
 
     def card(self, chair: str) -> ChairCardWidget:
         """The widget of one chair (filled now if the first refresh has not run yet)."""
-        if not self._cards:
+        if not self._filled:
             self.refresh()
         return self._cards[chair]
 
@@ -309,6 +320,7 @@ class ChairBoard(QWidget):
         self._ensure_cards([c.chair for c in cards])
         for c in cards:
             self._cards[c.chair].show_card(c, hide_patient=self.station.locked)
+        self._filled = True
 
     def _flash_cards(self) -> None:
         for w in self._cards.values():

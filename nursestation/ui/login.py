@@ -1,6 +1,12 @@
-"""Sign-in and the first-run wizard that creates the first administrator."""
+"""Sign-in and the first-run wizard that creates the first administrator.
+
+The sign-in dialog is the first thing painted at start-up, so this module stays light: the use
+cases (and SQLAlchemy under them) are imported when a button is pressed, and the dialog accepts
+a ContextLoader whose database is still opening in the background."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -13,17 +19,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nursestation.app import access, users
-from nursestation.app.context import Actor, AppContext
 from nursestation.errors import BAD_PASSWORD, LOCKED_OUT, DomainError
+from nursestation.ui.station import ContextLoader
+
+if TYPE_CHECKING:
+    from nursestation.app.context import Actor, AppContext
 
 
 class LoginDialog(QDialog):
-    """User name and password; `actor` is set on success. Failures say why (lockout delay)."""
+    """User name and password; `actor` is set on success. Failures say why (lockout delay).
+
+    At start-up `ctx` is a ContextLoader: the dialog is up and takes typing while the database
+    opens behind it. If the database turns out to have no user yet, the dialog closes with
+    FIRST_RUN so the launcher can run the first-run wizard."""
+
+    FIRST_RUN = 2
 
     def __init__(
         self,
-        ctx: AppContext,
+        ctx: AppContext | ContextLoader,
         parent: QWidget | None = None,
         *,
         title: str = "Sign in",
@@ -31,7 +45,7 @@ class LoginDialog(QDialog):
         hint: str = "",
     ) -> None:
         super().__init__(parent)
-        self.ctx = ctx
+        self._source = ctx
         self.actor: Actor | None = None
         self.setWindowTitle(f"NurseStation — {title}")
         lay = QVBoxLayout(self)
@@ -64,21 +78,48 @@ class LoginDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         (self.password if username else self.username).setFocus()
+        if isinstance(ctx, ContextLoader):
+            ctx.ready.connect(self._context_ready)
+            if ctx.is_ready():
+                QTimer.singleShot(0, self._context_ready)
+
+    @property
+    def ctx(self) -> AppContext:
+        """The open context (waits for the start-up loader if it is still opening)."""
+        if isinstance(self._source, ContextLoader):
+            return self._source.wait()
+        return self._source
+
+    def _context_ready(self) -> None:
+        """The database is open: a station without any user goes to the first-run wizard; an
+        error opening it is shown where the sign-in error would be."""
+        from nursestation.app import users
+
+        try:
+            empty = users.user_count(self.ctx) == 0
+        except Exception as exc:  # shown, not swallowed: OK retries and raises it again
+            self.error.setText(f"The station database could not be opened: {exc}")
+            return
+        if empty and self.isVisible():
+            self.done(self.FIRST_RUN)
 
     def try_sign_in(self) -> None:
         """Check the password; on failure keep the user name and clear the password. A user
         whose password an administrator set must choose a new one before going on."""
+        ctx = self.ctx  # first: waits for the start-up loader, which may be importing these
+        from nursestation.app import access, users
+
         password = self.password.text()
         try:
-            actor = access.sign_in(self.ctx, self.username.text().strip(), password)
+            actor = access.sign_in(ctx, self.username.text().strip(), password)
         except DomainError as exc:
             self.error.setText(exc.message)
             self.password.clear()
             if exc.code in (BAD_PASSWORD, LOCKED_OUT):
                 self._start_countdown()
             return
-        if users.must_change_password(self.ctx, actor):
-            change = ChangePasswordDialog(self.ctx, actor, password, self)
+        if users.must_change_password(ctx, actor):
+            change = ChangePasswordDialog(ctx, actor, password, self)
             if not change.exec():
                 self.error.setText(
                     "Choose a new password to continue: the one you were given is temporary."
@@ -90,6 +131,8 @@ class LoginDialog(QDialog):
 
     def _start_countdown(self) -> None:
         """While the account is locked out, count the seconds down and hold the OK button."""
+        from nursestation.app import access
+
         self._wait_user = self.username.text().strip()
         if access.wait_seconds(self.ctx, self._wait_user) <= 0:
             return
@@ -100,6 +143,8 @@ class LoginDialog(QDialog):
         self._tick()
 
     def _tick(self) -> None:
+        from nursestation.app import access
+
         wait = access.wait_seconds(self.ctx, self._wait_user)
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         if wait <= 0 or self.username.text().strip() != self._wait_user:
@@ -152,6 +197,8 @@ class ChangePasswordDialog(QDialog):
 
     def change(self) -> None:
         """Store the new password; policy refusals are shown and the fields kept."""
+        from nursestation.app import users
+
         new = self.new_password.text()
         if new != self.repeat.text():
             self.error.setText("The two new passwords differ.")
@@ -207,6 +254,8 @@ class FirstRunDialog(QDialog):
 
     def create(self) -> None:
         """Create the account; every field is kept when something is refused."""
+        from nursestation.app import users
+
         if self.password.text() != self.password2.text():
             self.error.setText("The two passwords differ.")
             return

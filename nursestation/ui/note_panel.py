@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPixmap
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -85,6 +85,17 @@ def pdf_pages_as_png(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[bytes] | None:
         return [p.read_bytes() for p in sorted(Path(tmp).glob("page-*.png"), key=_page_no)]
 
 
+def pdf_pages_as_images(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[QImage] | None:
+    """pdf_pages_as_png decoded into QImages: called on a worker thread (QImage, unlike
+    QPixmap, may be made there), so the GUI thread only wraps them."""
+    pngs = pdf_pages_as_png(pdf, dpi)
+    return None if pngs is None else [QImage.fromData(png, "PNG") for png in pngs]
+
+
+# Pages put on screen per turn of the event loop: a long note's preview must not freeze the GUI.
+PAGES_PER_TURN = 4
+
+
 def _page_no(path: Path) -> int:
     return int(path.stem.rsplit("-", 1)[1])
 
@@ -116,6 +127,8 @@ class NotePanel(QWidget):
         self._busy = False
         self._verified_sha: str | None = None
         self._generation = 0  # results of a previous session are dropped
+        self._pages_token = 0
+        self._worker_started = False
 
         self.status = QLabel("No session selected.")
         self.status.setWordWrap(True)
@@ -171,6 +184,16 @@ class NotePanel(QWidget):
         self.addendum_btn.clicked.connect(self.add_addendum)
         station.changed.connect(self.refresh)
         self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first time the panel is shown, start the signing process in the background, so
+        the nurse's first signature does not wait for its imports."""
+        if not self._worker_started:
+            self._worker_started = True
+            from nursestation.report import worker
+
+            worker.warm_up()
+        super().showEvent(event)
 
     # ------------------------------------------------------------ state
 
@@ -281,15 +304,16 @@ class NotePanel(QWidget):
             return
         ctx, actor, sid = self.station.ctx, self.station.actor, self.session_id
 
-        def work() -> tuple[list[bytes] | None, str]:
+        def work() -> tuple[list[QImage] | None, str]:
             pdf = notes.preview_note(ctx, actor, sid)
-            pages = pdf_pages_as_png(pdf)
+            pages = pdf_pages_as_images(pdf)
             return pages, "" if pages is not None else pdf_text(pdf)
 
         self.preview_info.setText("Rendering the note…")
         self._run("preview", work, self._show_preview)
 
     def _clear_preview(self) -> None:
+        self._pages_token += 1  # pages still queued from an earlier preview are dropped
         while self.pages_layout.count():
             item = self.pages_layout.takeAt(0)
             widget = item.widget()
@@ -298,7 +322,7 @@ class NotePanel(QWidget):
                 widget.deleteLater()
         self.preview_text.clear()
 
-    def _show_preview(self, result: tuple[list[bytes] | None, str]) -> None:
+    def _show_preview(self, result: tuple[list[QImage] | None, str]) -> None:
         pages, text = result
         self._clear_preview()
         if pages is None:
@@ -309,17 +333,24 @@ class NotePanel(QWidget):
             return
         self.preview_text.hide()
         self.scroll.show()
-        for i, png in enumerate(pages, start=1):
-            pix = QPixmap()
-            pix.loadFromData(png, "PNG")
-            label = QLabel()
-            label.setPixmap(pix)
-            label.setObjectName(f"page{i}")
-            label.setStyleSheet("border:1px solid #999; background:white;")
-            self.pages_layout.addWidget(label)
+        self._add_pages(self._pages_token, pages, 0)
         self.preview_info.setText(
             f"Preview of the note as it will be signed: {len(pages)} page(s). Not yet signed."
         )
+
+    def _add_pages(self, token: int, pages: list[QImage], start: int) -> None:
+        """A few pages now, the rest on later turns of the event loop (unless cleared since)."""
+        if token != self._pages_token:
+            return
+        end = min(start + PAGES_PER_TURN, len(pages))
+        for i in range(start, end):
+            label = QLabel()
+            label.setPixmap(QPixmap.fromImage(pages[i]))
+            label.setObjectName(f"page{i + 1}")
+            label.setStyleSheet("border:1px solid #999; background:white;")
+            self.pages_layout.addWidget(label)
+        if end < len(pages):
+            QTimer.singleShot(0, lambda: self._add_pages(token, pages, end))
 
     # ------------------------------------------------------------ sign and addendum
 
@@ -367,12 +398,12 @@ class NotePanel(QWidget):
         self.station.changed.emit()  # every view re-reads; refresh() verifies the new bytes
         ctx, actor = self.station.ctx, self.station.actor
 
-        def work() -> tuple[list[bytes] | None, str]:
+        def work() -> tuple[list[QImage] | None, str]:
             pdf = notes.note_pdf(ctx, actor, info.note_id)
-            pages = pdf_pages_as_png(pdf)
+            pages = pdf_pages_as_images(pdf)
             return pages, "" if pages is not None else pdf_text(pdf)
 
-        def show(result: tuple[list[bytes] | None, str]) -> None:
+        def show(result: tuple[list[QImage] | None, str]) -> None:
             self._show_preview(result)
             self.preview_info.setText(
                 f"Signed note {info.label} version {info.version}, as stored (with its signatures)."

@@ -1,14 +1,21 @@
-"""The GUI's link to the use cases: the open AppContext, the signed-in actor, and change signals."""
+"""The GUI's link to the use cases: the open AppContext, the signed-in actor, and change signals.
+
+Kept light (no SQLAlchemy at import): the start-up imports it before the first paint."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from nursestation.app.context import Actor, AppContext
 from nursestation.errors import NOT_PERMITTED, DomainError
+
+if TYPE_CHECKING:
+    from nursestation.app.context import Actor, AppContext
+    from nursestation.clinic import ClinicSettings
+    from nursestation.config import StationConfig
 
 T = TypeVar("T")
 
@@ -68,3 +75,71 @@ class Station(QObject):
         result = fn(self.ctx, self.actor, *args, **kwargs)
         self.changed.emit()
         return result
+
+
+class ContextLoader(QObject):
+    """Opens the AppContext (SQLAlchemy, the models, migrations, the clinic CA), restores the
+    alarm state and imports the main window's modules in a background thread, so the sign-in dialog paints and takes input
+    at once. `ready` is emitted (queued to the GUI thread) when it is done, failed or not;
+    `wait()` returns the context or raises what opening it raised."""
+
+    ready = Signal()
+
+    def __init__(
+        self,
+        config: StationConfig,
+        settings: ClinicSettings,
+        parent: QObject | None = None,
+        *,
+        preload_ui: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.settings = settings
+        self._preload_ui = preload_ui
+        self._ctx: AppContext | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._started = False
+        self._thread = threading.Thread(target=self._run, name="nursestation-open", daemon=True)
+
+    def start(self) -> None:
+        """Start opening in the background; later calls do nothing."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            from nursestation.app.context import AppContext
+
+            self._ctx = AppContext.open(self.config, settings=self.settings)
+            # The alarm state of every open session is rebuilt from the stored readings on first
+            # use (2 s with 12 chairs x 2 h of 1 Hz data): here, behind the sign-in dialog, rather
+            # than in the main window's constructor on the GUI thread.
+            from nursestation.app.alarms import alarm_center
+
+            alarm_center(self._ctx)
+            if self._preload_ui:
+                # Module bodies only define classes; no widget is created off the GUI thread.
+                import nursestation.ui.main_window  # noqa: F401
+        except BaseException as exc:  # re-raised in the GUI thread by wait()
+            self._error = exc
+        finally:
+            self._done.set()
+            self.ready.emit()
+
+    def is_ready(self) -> bool:
+        """True once opening has finished (successfully or not)."""
+        return self._done.is_set()
+
+    def wait(self) -> AppContext:
+        """Block until the context is open; raise the opening's error, if any."""
+        self.start()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._ctx is not None
+        return self._ctx

@@ -133,3 +133,149 @@ def test_a_real_station_plays_no_simulator_and_removes_simulator_leftovers(
         assert device_service.enabled_bindings(ctx) == []
     finally:
         ctx.close()
+
+
+# ---------------------------------------------------------------- staged start-up (issue 19)
+
+
+def test_the_sign_in_path_imports_no_database_code() -> None:
+    """What paints first (launcher, sign-in dialog, station) must not pull SQLAlchemy or the
+    models in: they are loaded behind the dialog."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import nursestation.cli, nursestation.ui.launch, nursestation.ui.login\n"
+        "import nursestation.ui.station\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'alembic', 'reportlab', 'pyhanko', 'pyqtgraph', 'numpy') "
+        "or m in ('nursestation.db.models', 'nursestation.app.context'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _slow_open(monkeypatch):  # type: ignore[no-untyped-def]
+    """AppContext.open that waits for the test's go-ahead (a slow disk, a big database)."""
+    import threading
+
+    from nursestation.app.context import AppContext
+
+    release = threading.Event()
+    real = AppContext.open.__func__  # type: ignore[attr-defined]
+
+    def held(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert release.wait(30)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(AppContext, "open", classmethod(held))
+    return release
+
+
+def test_sign_in_dialog_takes_typing_while_the_database_opens(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from nursestation.app.context import AppContext
+    from nursestation.app.users import provision_user
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.ui.station import ContextLoader
+
+    config = resolve_config(str(tmp_path / "station"), None)
+    ctx = AppContext.open(config)
+    provision_user(ctx, username="rn.ana", full_name="Ana", roles={"nurse"}, password=PASSWORD)
+    ctx.close()
+    release = _slow_open(monkeypatch)
+    loader = ContextLoader(config, load_clinic_settings(config.clinic_file))
+    loader.start()
+    dlg = login.LoginDialog(loader)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    qtbot.keyClicks(dlg.username, "rn.ana")
+    qtbot.keyClicks(dlg.password, PASSWORD)
+    assert dlg.username.text() == "rn.ana" and dlg.password.text() == PASSWORD
+    assert not loader.is_ready()  # typed while the database was still opening
+    release.set()
+    qtbot.waitUntil(loader.is_ready, timeout=30_000)
+    dlg.try_sign_in()
+    assert dlg.actor is not None and dlg.actor.username == "rn.ana"
+    loader.wait().close()
+
+
+def test_a_database_without_users_sends_the_sign_in_to_the_first_run_wizard(
+    qtbot, tmp_path: Path
+) -> None:
+    from nursestation.app.context import AppContext
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.ui.station import ContextLoader
+
+    config = resolve_config(str(tmp_path / "station"), None)
+    AppContext.open(config).close()  # migrated (e.g. `nursestation db upgrade`), no user yet
+    loader = ContextLoader(config, load_clinic_settings(config.clinic_file))
+    dlg = login.LoginDialog(loader)
+    qtbot.addWidget(dlg)
+    dlg.open()
+    loader.start()
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=30_000)
+    assert dlg.result() == login.LoginDialog.FIRST_RUN
+    loader.wait().close()
+
+
+def test_a_database_that_cannot_be_opened_is_reported_in_the_dialog(qtbot, tmp_path: Path) -> None:
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.ui.station import ContextLoader
+
+    data = tmp_path / "station"
+    data.mkdir()
+    (data / "nursestation.sqlite3").write_bytes(b"this is not a database" * 100)
+    config = resolve_config(str(data), f"sqlite:///{data / 'nursestation.sqlite3'}")
+    loader = ContextLoader(config, load_clinic_settings(config.clinic_file))
+    dlg = login.LoginDialog(loader)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    loader.start()
+    qtbot.waitUntil(lambda: "could not be opened" in dlg.error.text(), timeout=30_000)
+    assert dlg.isVisible()  # still there: the nurse sees why, nothing is guessed
+
+
+def test_the_board_shows_the_configured_chairs_before_the_first_query(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from nursestation.app import board as board_cases
+    from nursestation.app.context import AppContext
+    from nursestation.app.users import provision_user
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.ui.board import ChairBoard
+    from nursestation.ui.station import Station
+
+    data = tmp_path / "station"
+    data.mkdir()
+    (data / "clinic.json").write_text('{"general": {"chairs": ["A", "B", "C", "D"]}}')
+    config = resolve_config(str(data), None)
+    ctx = AppContext.open(config, settings=load_clinic_settings(config.clinic_file))
+    actor = provision_user(ctx, username="rn.ana", full_name="Ana", roles={"nurse"},
+                           password=PASSWORD)  # fmt: skip
+    queries: list[int] = []
+    real = board_cases.board_cards
+    # Only this test's station counts: boards of earlier tests may still tick in this process.
+    monkeypatch.setattr("nursestation.ui.board.board_cards",
+                        lambda c, *a: (c is ctx and queries.append(1)) or real(c, *a))  # fmt: skip
+    station = Station(ctx)
+    from nursestation.app.users import authenticate
+
+    station.set_actor(authenticate(ctx, actor.username, PASSWORD))
+    queries.clear()
+    board = ChairBoard(station)
+    assert queries == []  # nothing read yet
+    titles = [board._cards[c].title.text() for c in "ABCD"]
+    assert titles == ["Chair A", "Chair B", "Chair C", "Chair D"]
+    assert board._cards["A"].phase.text() == ""  # a skeleton: no data yet
+    board._timer.stop()  # so the fill below can only come from the first paint
+    qtbot.addWidget(board)
+    board.show()
+    qtbot.waitUntil(lambda: queries == [1], timeout=10_000)
+    assert board._cards["A"].phase.text() != ""
+    assert board.card("A") is board._cards["A"] and queries == [1]  # filled: no second read
+    ctx.close()

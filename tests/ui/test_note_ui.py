@@ -178,7 +178,8 @@ def test_tampered_stored_bytes_show_verification_failed(
     from nursestation.app import notes
 
     notes.sign_note(station.ctx, station.actor, sid, PW)
-    from nursestation.report import verify as verify_mod
+    # Verification runs in the signing worker process: the bytes are flipped on their way there.
+    from nursestation.report import worker as verify_mod
 
     original = verify_mod.verify_pdf
 
