@@ -159,6 +159,9 @@ def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, cl
     from nursestation.dosing import Protocol
 
     nurse = people["nurse"]
+    # a slow pump keeps chair 1 infusing for the whole 2 h (35 mg at 5 mg/h): both refreshes
+    # compare the same phases
+    sessions.change_rate(ctx, nurse, infusing, 5.0, "slowed for the test")
     patients.register_patient(
         ctx,
         nurse,

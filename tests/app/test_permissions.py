@@ -347,7 +347,7 @@ def test_a_disabled_nurse_is_refused_at_her_next_action(
     users.set_disabled(ctx, admin, "rn.ana", True)
     for call in (
         lambda: vitals.record_vitals(ctx, nurse, infusing, NORMAL),
-        lambda: sessions.stop_infusion(ctx, nurse, infusing),
+        lambda: sessions.stop_infusion(ctx, nurse, infusing, "completed"),
         lambda: board.board_cards(ctx, nurse),
         lambda: notes.latest_note(ctx, nurse, infusing),
     ):
