@@ -125,6 +125,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+def _load1() -> str:
+    """The machine's 1-minute load average (stalls on a loaded machine are longer)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
+
+
 class StallSampler(threading.Thread):
     """While the GUI thread is late by more than a few probe intervals, sample its Python stack
     every 20 ms and count where it is: the answer to "which refresh stalls the screen"."""
@@ -155,13 +163,18 @@ class StallSampler(threading.Thread):
     @staticmethod
     def where(frame: Any) -> str:
         """The outermost and innermost nursestation functions on the stack (slot → hot spot)."""
+        stack = traceback.extract_stack(frame)
         ours = [
             f"{Path(fs.filename).stem}.{fs.name}"
-            for fs in traceback.extract_stack(frame)
+            for fs in stack
             if "nursestation" in fs.filename and "soak.py" not in fs.filename
         ]
         if not ours:
-            return "(Qt / outside nursestation)"
+            inner = stack[-1] if stack else None
+            if inner is None or "soak.py" in inner.filename:
+                # Only the event loop's own frame: Qt works in C++ (layout, style, painting).
+                return "(Qt C++ in the event loop: layout / style / paint)"
+            return f"(outside nursestation: {Path(inner.filename).stem}.{inner.name})"
         return ours[0] if len(ours) == 1 else f"{ours[0]} → … → {ours[-1]}"
 
 
@@ -602,7 +615,7 @@ class Soak:
             f"acks={self.counts['acks']} vitals_entered={self.counts['vitals_entered']} "
             f"notes_signed={self.counts['notes_signed']} "
             f"sign_attempts={self.counts['sign_attempts']} cycles={self.counts['cycles']} "
-            f"errors={len(self.errors)} breaches={len(self.breaches)} "
+            f"errors={len(self.errors)} breaches={len(self.breaches)} load1={_load1()} "
             f"result={'PASS' if ok else 'FAIL'}"
         )
         return line, ok
