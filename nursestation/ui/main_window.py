@@ -29,6 +29,7 @@ class MainWindow(QMainWindow):
         self.board.chair_clicked.connect(self.open_chair)
         self.session_view = SessionView(station)
         self.session_view.back.connect(self.show_board)
+        self.session_view.prepare_panels()
         self.stack.addWidget(self.board)
         self.stack.addWidget(self.session_view)
         self.setCentralWidget(self.stack)

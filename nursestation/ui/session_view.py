@@ -3,7 +3,7 @@ pre-infusion checklist, and tabs for vitals, medications, discharge and the note
 
 from __future__ import annotations
 
-import importlib
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -32,13 +32,26 @@ from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
 
-# (tab title, module, class): panels built by each area, each `(station, parent)` with set_session().
-PANELS = (
-    ("Vitals", "nursestation.ui.vitals_panel", "VitalsPanel"),
-    ("Medications", "nursestation.ui.medications_panel", "MedicationsPanel"),
-    ("Discharge", "nursestation.ui.discharge_panel", "DischargePanel"),
-    ("Session note", "nursestation.ui.note_panel", "NotePanel"),
-)
+TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
+
+
+def panel_classes() -> tuple[type[QWidget], ...]:
+    """The session's tab panels, in TAB_TITLES order; each is `(station, parent)` with
+    set_session(). Imported here, not at start-up: they bring in pyqtgraph, numpy and reportlab."""
+    from nursestation.ui.discharge_panel import DischargePanel
+    from nursestation.ui.medications_panel import MedicationsPanel
+    from nursestation.ui.note_panel import NotePanel
+    from nursestation.ui.vitals_panel import VitalsPanel
+
+    return (VitalsPanel, MedicationsPanel, DischargePanel, NotePanel)
+
+
+# Panel modules are imported on this thread after sign-in (imports make no Qt object), so the
+# nurse's first click on a chair does not stall the GUI for the import (about a second).
+_IMPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panel import")
+# After the board's first fill: start-up and the first paint come first.
+PREPARE_AFTER_MS = 1500
+
 
 STATUS_MARKS = {"ok": "✓", "warning": "!", "hard_stop": "✗", "missing": "?"}
 
@@ -92,15 +105,40 @@ class SessionView(QWidget):
         self._tick.start(1000)
         station.changed.connect(self._soon.request)
 
-    def _make_panel(self, module: str, cls: str) -> QWidget:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            return QLabel("This part of the session is not installed in this build.")
-        widget: QWidget = getattr(mod, cls)(self.station, self)
-        return widget
+    def prepare_panels(self, delay_ms: int = PREPARE_AFTER_MS) -> None:
+        """Import the panel modules off the GUI thread, then build one panel per event-loop
+        turn, so opening the first chair costs no import and no construction."""
+        self._imported: Future[tuple[type[QWidget], ...]] | None = None
+
+        def start() -> None:
+            self._imported = _IMPORTER.submit(panel_classes)
+            self._prepare.start(50)
+
+        def step() -> None:
+            if self.panels_ready() or self._imported is None:
+                self._prepare.stop()
+                return
+            if not self._imported.done():
+                return  # polled: the import thread never touches a widget
+            self._imported.result()  # an import error surfaces here, on the GUI thread
+            panel = self._add_panel()
+            if self.session_id is not None and hasattr(panel, "set_session"):
+                panel.set_session(self.session_id)  # a chair opened while panels were built
+
+        self._prepare = QTimer(self)
+        self._prepare.timeout.connect(step)
+        QTimer.singleShot(delay_ms, self, start)
+
+    def panels_ready(self) -> bool:
+        """True once every tab panel exists."""
+        return len(self.panels) == len(TAB_TITLES)
+
+    def _add_panel(self) -> QWidget:
+        i = len(self.panels)
+        panel = panel_classes()[i](self.station, self)
+        self.panels[TAB_TITLES[i]] = panel
+        self.tabs.addTab(panel, TAB_TITLES[i])
+        return panel
 
     # ---------------------------------------------------------------- layout
 
@@ -160,12 +198,8 @@ class SessionView(QWidget):
     # ---------------------------------------------------------------- data
 
     def _ensure_panels(self) -> None:
-        if self.panels:
-            return
-        for title, module, cls in PANELS:
-            panel = self._make_panel(module, cls)
-            self.panels[title] = panel
-            self.tabs.addTab(panel, title)
+        while not self.panels_ready():
+            self._add_panel()
 
     def set_session(self, session_id: int | None) -> None:
         """Show a session (None clears the view)."""
