@@ -721,7 +721,7 @@ def status_in(ctx: AppContext, s: Session, session_id: int) -> DischargeStatus:
 def get_status(ctx: AppContext, actor: Actor, session_id: int) -> DischargeStatus:
     """Which discharge criteria hold now, which fail and why."""
     ctx.require(actor, "view_session")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         return status_in(ctx, s, session_id)
 
 
@@ -763,7 +763,7 @@ def get_discharge(ctx: AppContext, actor: Actor, session_id: int) -> DischargeVi
     from nursestation.discharge import prefill_sheet
 
     ctx.require(actor, "view_session")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         row = get_session_row(s, session_id)
         rec, ev, approval = _evaluate_in(ctx, s, row)
         required = rec.config.required_scales()

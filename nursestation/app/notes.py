@@ -996,7 +996,7 @@ def _info(s: Session, note: Note) -> NoteInfo:
 def list_notes(ctx: AppContext, actor: Actor, session_id: int) -> list[NoteInfo]:
     """Every signed version of the session's note, oldest first."""
     ctx.require(actor, "view_note")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         notes = s.execute(
             select(Note).where(Note.session_id == session_id).order_by(Note.version)
         ).scalars()
@@ -1006,7 +1006,7 @@ def list_notes(ctx: AppContext, actor: Actor, session_id: int) -> list[NoteInfo]
 def latest_note(ctx: AppContext, actor: Actor, session_id: int) -> NoteInfo | None:
     """The newest version of the session's note, or None before it is signed."""
     ctx.require(actor, "view_note")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         note = _latest_note(s, session_id)
         return _info(s, note) if note else None
 

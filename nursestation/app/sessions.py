@@ -185,7 +185,7 @@ def min_observation_for(ctx: AppContext, row: InfusionSession) -> float:
 def get_summary(ctx: AppContext, actor: Actor, session_id: int) -> SessionSummary:
     """A session with its timer as of now."""
     ctx.require(actor, "view_session")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         return summary_in(ctx, s, get_session_row(s, session_id))
 
 

@@ -110,7 +110,7 @@ def readings_in(s: Session, session_id: int) -> list[VitalsRecord]:
 def list_vitals(ctx: AppContext, actor: Actor, session_id: int) -> list[VitalsRecord]:
     """The session's flowsheet (originals and corrections)."""
     ctx.require(actor, "view_session")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         return readings_in(s, session_id)
 
 
@@ -419,7 +419,7 @@ def trend_data(ctx: AppContext, actor: Actor, session_id: int) -> TrendData:
     """What the trend chart draws: valid current readings (corrected originals left out) and
     markers for infusion events and medications given."""
     ctx.require(actor, "view_session")
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:
         get_session_row(s, session_id)
         rows = [r for r in readings_in(s, session_id) if r.superseded_by is None]
         markers = _markers(s, session_id)
