@@ -216,7 +216,7 @@ class MedicationList:
 
 def formulary(ctx: AppContext) -> Formulary:
     """The clinic formulary as currently configured."""
-    return Formulary.from_settings(ctx.settings)
+    return ctx.per_settings("formulary", Formulary.from_settings)
 
 
 def indication_label(key: str) -> str:
@@ -308,7 +308,9 @@ def _bp_breaches(ctx: AppContext, s: Session, session_id: int, r: VitalReading) 
     """High BP limit breaches of a reading (absolute or against the baseline), as text."""
     base = baseline_vitals(s, session_id)
     baseline = _values(base) if base is not None and base.id != r.id else None
-    found = evaluate(_values(r), baseline, VitalLimits.from_settings(ctx.settings))
+    found = evaluate(
+        _values(r), baseline, ctx.per_settings("vital_limits", VitalLimits.from_settings)
+    )
     high = [b for b in found if b.param in _BP_PARAMS and b.direction == "high"]
     high.sort(key=lambda b: -TIER_RANK[b.tier])  # stable: SBP before DBP on equal tiers
     return tuple(b.text for b in high)
@@ -880,7 +882,7 @@ def reassessments_for_chair(ctx: AppContext, session_id: int) -> list[Reassessme
     pending reassessment with a countdown (`status` upcoming) or a due/overdue prompt, most
     urgent first."""
     rank = {dose_checks.OVERDUE: 0, dose_checks.DUE: 1, dose_checks.UPCOMING: 2}
-    with ctx.tx() as s:
+    with ctx.read_tx() as s:  # only reads: no write lock against the monitor writer
         items = _next_pending(ctx, s, session_id)
     return sorted(items, key=lambda r: (rank[r.status], r.due_at))
 

@@ -150,9 +150,10 @@ def test_sedation_readings_are_the_current_scored_rows_in_id_order(ctx, infusing
 
 
 def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, clock) -> None:
-    """SQL statements and ORM rows of one board refresh: the same with 10 minutes and with 2 hours
+    """SQL statements and ORM rows of one board refresh: the same with 50 minutes and with 4 hours
     of 1 Hz monitor data, for a chair infusing and a chair in observation (whose discharge
-    readiness is evaluated on each refresh)."""
+    readiness is evaluated on each refresh). 50 minutes vs 4 hours: from 50 minutes on, chair 1
+    has delivered its dose (dose complete, the pump still runs until a nurse stops it)."""
     from support import CHECKLIST_OK
 
     from nursestation.app import patients
@@ -218,25 +219,31 @@ def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, cl
         with ctx.engine.begin() as conn:
             conn.execute(insert(VitalReading.__table__), rows)
 
+    # The short point is past the 40-minute dose of chair 1, so both chairs keep their phase
+    # (dose complete, observation) from the short to the long history.
+    short_s, long_s = 3000, 4 * 3600
     start = clock.now()
-    stream(600, start)
-    clock.set(start + timedelta(seconds=600))
+    stream(short_s, start)
+    clock.set(start + timedelta(seconds=short_s))
     event.listen(ctx.engine, "before_cursor_execute", on_sql)
     event.listen(VitalReading, "load", on_load)
     try:
         one_refresh()  # warm: the alarm center restores itself on first use
         short = one_refresh()
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
-        stream(7200 - 600, start + timedelta(seconds=600))
-        clock.set(start + timedelta(seconds=7200))
+        stream(long_s - short_s, start + timedelta(seconds=short_s))
+        clock.set(start + timedelta(seconds=long_s))
         event.listen(ctx.engine, "before_cursor_execute", on_sql)
+        # warm again: time-driven alarm changes (the dose-complete alarm escalates as the hours
+        # pass) are written by the first refresh after the jump, not by history
+        one_refresh()
         long = one_refresh()
     finally:
         event.remove(VitalReading, "load", on_load)
         if event.contains(ctx.engine, "before_cursor_execute", on_sql):
             event.remove(ctx.engine, "before_cursor_execute", on_sql)
     cards = {c.chair: c for c in board.board_cards(ctx, nurse)}
-    assert cards["1"].phase == "infusing" and cards["2"].phase == "observation"
+    assert cards["1"].phase == "dose_complete" and cards["2"].phase == "observation"
     assert long == short
     statements_n, rows_n = long
     # Per chair: five newest-vital lookups on the board, at most six for the discharge snapshot
@@ -275,3 +282,67 @@ def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
     clock.advance(seconds=discharge.READY_REUSE_S + 1)
     board.board_cards(ctx, nurse)
     assert len(loads) == n + 2  # and at least every READY_REUSE_S
+
+
+def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
+    ctx, people, infusing, clock, monkeypatch
+) -> None:
+    """A monitor second (device rows and alarms only) moves ctx.data_version but not
+    ctx.other_version: the board re-reads the readiness data's vital-sign part by index and
+    keeps the rest, and what it then holds equals a full reload. A nurse's entry reloads all."""
+    from nursestation.app import devices, discharge, vitals
+    from nursestation.devices.reading import VALID, make_reading
+
+    nurse = people["nurse"]
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    loads: list[int] = []
+    real = discharge.load_recorded
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(discharge, "load_recorded", counting)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 1
+    other, version = ctx.other_version, ctx.data_version
+    clock.advance(seconds=1)
+    host = clock.now()
+    readings = [
+        make_reading("masimo-ascii", p, v, VALID, None, host, host, "EQ1")
+        for p, v in (("spo2", 95.0), ("pulse_rate", 88.0))  # within limits: no alarm
+    ]
+    devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", readings)
+    assert ctx.data_version > version and ctx.other_version == other
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 1  # the rest kept: only the vital-sign part read again
+    cached = ctx._ready_cache[infusing][4]
+    assert cached.latest is not None and cached.latest.spo2 == 95.0 and cached.latest.hr == 88.0
+    with ctx.read_tx() as s:
+        row = s.get(sessions.InfusionSession, infusing)
+        fresh = real(ctx, s, row)
+    assert cached.latest == fresh.latest and cached.baseline == fresh.baseline
+    assert cached.sedation == fresh.sedation
+    assert cached.evaluate(clock.now()) == fresh.evaluate(clock.now())
+    vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
+    assert ctx.other_version > other  # a nurse's entry (with its audit row)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 2
+
+
+def test_settings_derived_objects_are_built_once_per_settings_object(ctx) -> None:
+    """ctx.per_settings reuses what it built until ctx.settings is replaced."""
+    from nursestation.app import medications
+
+    built: list[object] = []
+
+    def build(settings: object) -> object:
+        built.append(settings)
+        return object()
+
+    first = ctx.per_settings("probe", build)
+    assert ctx.per_settings("probe", build) is first and len(built) == 1
+    assert medications.formulary(ctx) is medications.formulary(ctx)
+    ctx.settings = ctx.settings.with_overrides({}, "test")
+    assert ctx.per_settings("probe", build) is not first and len(built) == 2
