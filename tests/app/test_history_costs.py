@@ -346,3 +346,37 @@ def test_settings_derived_objects_are_built_once_per_settings_object(ctx) -> Non
     assert medications.formulary(ctx) is medications.formulary(ctx)
     ctx.settings = ctx.settings.with_overrides({}, "test")
     assert ctx.per_settings("probe", build) is not first and len(built) == 2
+
+
+def test_reassessment_timers_reread_only_after_a_nurses_write(ctx, people, infusing, clock) -> None:
+    """The board's reassessment timers (every chair, every second) read the doses again only
+    after a write other than the monitor stream's, or after READY_REUSE_S; the existing
+    timer test (tests/app/test_medications.py) shows a response is seen at once."""
+    from nursestation.app import devices, medications
+    from nursestation.devices.reading import VALID, make_reading
+
+    statements: list[str] = []
+
+    def on_sql(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    try:
+        medications.reassessments_for_chair(ctx, infusing)
+        assert statements  # first call reads
+        statements.clear()
+        host = clock.now()
+        reading = make_reading("masimo-ascii", "spo2", 97.0, VALID, None, host, host, "EQ1")
+        devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", [reading])
+        statements.clear()
+        medications.reassessments_for_chair(ctx, infusing)
+        assert statements == []  # a monitor second: reused
+        ctx.data_written()
+        medications.reassessments_for_chair(ctx, infusing)
+        assert any("medication_administrations" in x for x in statements)
+        statements.clear()
+        clock.advance(seconds=medications.READY_REUSE_S + 1)
+        medications.reassessments_for_chair(ctx, infusing)
+        assert any("medication_administrations" in x for x in statements)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
