@@ -373,3 +373,38 @@ def test_reassessment_timers_reread_only_after_a_nurses_write(ctx, people, infus
         assert any("medication_administrations" in x for x in statements)
     finally:
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
+
+
+def test_alarm_baseline_is_reused_but_follows_a_late_bp_before_the_start(
+    ctx, people, infusing, clock
+) -> None:
+    """The alarm evaluation keeps each session's baseline between monitor seconds, and still
+    takes a device BP observed before the infusion started but stored after it (a batch kept
+    for a retry) exactly as a fresh session_baseline would."""
+    from nursestation.app import alarms, devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    center = alarms.alarm_center(ctx)
+    start = T0 + timedelta(minutes=5)  # the `infusing` fixture's start
+
+    def second(params: tuple[tuple[str, float], ...], host: datetime) -> None:
+        readings = [
+            make_reading("masimo-ascii", p, v, VALID, None, host, host, "EQ1") for p, v in params
+        ]
+        devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", readings)
+
+    def fresh() -> object:
+        with ctx.read_tx() as s:
+            return alarms.session_baseline(s, infusing)
+
+    clock.advance(minutes=1)
+    second((("spo2", 97.0),), clock.now())
+    cached = center._baselines[infusing]
+    assert cached[2] == fresh() and cached[2] is not None and cached[2].sbp == 128
+    clock.advance(seconds=1)
+    second((("spo2", 96.0),), clock.now())
+    assert center._baselines[infusing] is cached  # a monitor second: reused
+    # a BP observed 30 s before the start, delivered now: the newest reading before the start
+    second((("sbp", 150.0), ("dbp", 90.0)), start - timedelta(seconds=30))
+    assert center._baselines[infusing][2] == fresh()
+    assert center._baselines[infusing][2].sbp == 150
