@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import event, select
@@ -38,8 +39,9 @@ from nursestation.alarms import (
     Priority,
 )
 from nursestation.alarms import AlarmEvent as CoreAlarmEvent
-from nursestation.app.context import Actor, AppContext
+from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.sessions import baseline_vitals, events_of, open_session_in_chair
+from nursestation.clock import ensure_utc
 from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
 from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
 from nursestation.vitals import VitalsInput
@@ -119,6 +121,10 @@ class _Picture:
 
     last_id: int = 0
     values: dict[str, tuple[tuple[datetime, int], Any]] = field(default_factory=dict)
+    # What the last refresh brought: rebuilt from all rows, or the oldest observation time of
+    # the new rows carrying a BP (a late one may become the baseline: AlarmCenter._baseline).
+    rebuilt: bool = True
+    oldest_new_bp: datetime | None = None
 
     def merge(self, r: Any) -> None:
         key = (r.observed_at, r.id)
@@ -160,6 +166,8 @@ def _refresh_picture(s: Session, session_id: int, pic: _Picture | None) -> _Pict
         if not any(r.supersedes_id is not None for r in new):
             for r in new:
                 pic.merge(r)
+            bp = [ensure_utc(r.observed_at) for r in new if r.sbp is not None]
+            pic.rebuilt, pic.oldest_new_bp = False, min(bp, default=None)
             return pic
     pic = _Picture()
     for r in _rows(s, session_id, live_only=True):
@@ -203,14 +211,23 @@ def current_picture(s: Session, session_id: int) -> VitalsInput:
     return _picture_input(s, session_id, _refresh_picture(s, session_id, None))
 
 
-def session_baseline(s: Session, session_id: int) -> VitalsInput | None:
+def session_baseline(
+    s: Session, session_id: int, first_start: datetime | EllipsisType | None = ...
+) -> VitalsInput | None:
     """The pre-infusion baseline (sessions.baseline_vitals before the first start), or None
-    while the infusion has not started (change from baseline means nothing before it)."""
-    starts = [e.at for e in events_of(s, session_id) if e.kind == infusion.START]
-    if not starts:
+    while the infusion has not started (change from baseline means nothing before it).
+    `first_start`, when the caller knows it (AlarmCenter caches it), saves reading the events."""
+    if first_start is ...:
+        first_start = first_start_of(s, session_id)
+    if first_start is None:
         return None
-    row = baseline_vitals(s, session_id, before=starts[0])
+    row = baseline_vitals(s, session_id, before=first_start)
     return _reading_input(row) if row is not None else None
+
+
+def first_start_of(s: Session, session_id: int) -> datetime | None:
+    """When the session's infusion first started, None before it."""
+    return next((e.at for e in events_of(s, session_id) if e.kind == infusion.START), None)
 
 
 class AlarmCenter:
@@ -225,6 +242,11 @@ class AlarmCenter:
         # Per-session newest values, updated incrementally: a device stream stores a row every
         # second or two, and re-reading the whole session each time would grow without bound.
         self._pictures: dict[int, _Picture] = {}
+        # Per session: (ctx.other_version when read, first infusion start). Events are written
+        # only by a nurse's use cases, which move other_version; a monitor second does not.
+        self._starts: dict[int, tuple[int, datetime | None]] = {}
+        # Per session: (other_version, first start, baseline) — see _baseline.
+        self._baselines: dict[int, tuple[int, datetime | None, VitalsInput | None]] = {}
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -253,6 +275,7 @@ class AlarmCenter:
                 with self._lock:
                     self.manager = backup
                     self._pictures.clear()  # may hold rows that were never committed
+                    self._baselines.clear()  # likewise
             _done(session)
 
         def _done(session: Session) -> None:
@@ -331,14 +354,54 @@ class AlarmCenter:
             pic = _refresh_picture(s, session_id, self._pictures.get(session_id))
             self._pictures[session_id] = pic
             picture = _picture_input(s, session_id, pic)
-        limits = VitalLimits.from_settings(self.ctx.settings)
-        breaches = evaluate(picture, session_baseline(s, session_id), limits)
+            baseline = self._baseline(s, session_id, pic)
+        limits = self.ctx.per_settings("vital_limits", VitalLimits.from_settings)
+        breaches = evaluate(picture, baseline, limits)
         # Every parameter is judged from the picture; parameters never measured keep no alarm.
         checked = set(PARAMS) | {SEDATION_PARAM}
         with self._lock:
             self._bind(s)
             events = self.manager.update(row.chair, breaches, self.ctx.now(), checked=checked)
         return self._persist(s, events, session_id=session_id, as_kind=as_kind)
+
+    def _baseline(self, s: Session, session_id: int, pic: _Picture) -> VitalsInput | None:
+        """session_baseline, reused while nothing it depends on can have changed: no write
+        other than the monitor stream's (ctx.other_version: events, corrections), the same
+        first start, and no BP row observed at or before that start among the rows the picture
+        just took in (a late device reading can still become the baseline)."""
+        version = other_version_of(s)
+        start = self._start(s, session_id)
+        hit = self._baselines.get(session_id)
+        late_bp = (
+            start is not None
+            and pic.oldest_new_bp is not None
+            and pic.oldest_new_bp <= ensure_utc(start)
+        )
+        if (
+            hit is None
+            or version is None
+            or hit[0] != version
+            or hit[1] != start
+            or pic.rebuilt
+            or late_bp
+        ):
+            hit = (
+                -1 if version is None else version,
+                start,
+                session_baseline(s, session_id, start),
+            )
+            self._baselines[session_id] = hit
+        return hit[2]
+
+    def _start(self, s: Session, session_id: int) -> datetime | None:
+        """The session's first infusion start, read again only after a write other than the
+        monitor stream's (ctx.other_version as this transaction began)."""
+        version = other_version_of(s)
+        hit = self._starts.get(session_id)
+        if hit is None or version is None or hit[0] != version:
+            hit = (-1 if version is None else version, first_start_of(s, session_id))
+            self._starts[session_id] = hit
+        return hit[1]
 
     def raise_technical(
         self, chair: str, code: str, text: str, priority: Priority | None = None

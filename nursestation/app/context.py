@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,8 @@ from nursestation.db.migrate import upgrade_to_head
 from nursestation.db.models import User, UserRole
 from nursestation.errors import ACCOUNT_DISABLED, DomainError
 from nursestation.permissions import require
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,16 @@ class AppContext:
         # and summaries recompute what they cached only when it moved (app/discharge.py
         # is_ready_in). Each transaction notes the value at its start (session.info).
         self.data_version = 0
-        track_writes(self.factory, self.data_written)
+        # Objects derived from the settings (formulary, limits, ...), built once per settings
+        # object: a settings change replaces ctx.settings, so identity is the version.
+        self._per_settings: dict[str, tuple[ClinicSettings, Any]] = {}
+        # Bumped like data_version, except for commits that wrote only the monitor stream's
+        # tables (STREAM_TABLES: a monitor second every second). What depends on a nurse's
+        # entries, the events or the settings (discharge data other than the vital signs, the
+        # infusion starts behind the alarm baseline) is reloaded only when this moves.
+        self.other_version = 0
+        track_writes(self.factory, self._any_written)
+        _track_other_writes(self.factory, self._other_written)
         for factory in (self.factory, self.read_factory):
             event.listen(factory, "after_begin", self._note_version)
 
@@ -81,11 +92,32 @@ class AppContext:
 
     def data_written(self) -> None:
         """Something was written (called after the commit; also by tests writing around the
-        use cases): cached summaries are recomputed."""
+        use cases): cached summaries are recomputed. What was written is unknown here, so
+        both versions move."""
         self.data_version += 1
+        self.other_version += 1
+
+    def per_settings(self, key: str, build: Callable[[ClinicSettings], T]) -> T:
+        """`build(ctx.settings)`, reused until ctx.settings is replaced (settings changes assign
+        a new object, e.g. medications.update_formulary): the board and the alarm evaluation ask
+        every second and re-parsing the settings each time was most of their CPU."""
+        settings = self.settings
+        hit = self._per_settings.get(key)
+        if hit is not None and hit[0] is settings:
+            return hit[1]  # type: ignore[no-any-return]
+        value = build(settings)
+        self._per_settings[key] = (settings, value)
+        return value
+
+    def _any_written(self) -> None:
+        self.data_version += 1
+
+    def _other_written(self) -> None:
+        self.other_version += 1
 
     def _note_version(self, session: Session, *_args: Any) -> None:
         session.info["data_version"] = self.data_version
+        session.info["other_version"] = self.other_version
 
     def close(self) -> None:
         """Release database connections."""
@@ -172,3 +204,55 @@ class AppContext:
             before=before,
             after=after,
         )
+
+
+# The tables a monitor second writes (app.devices.ingest_batches: raw rows, vital rows, and the
+# alarm evaluation's events). Every use case also writes an audit row, so a nurse's entry always
+# moves AppContext.other_version; so does an alarm raised or cleared (audited too), which is a
+# change of state, not every second.
+STREAM_TABLES = frozenset({"device_readings", "vital_readings", "alarm_events"})
+
+
+def other_version_of(s: Session) -> int | None:
+    """AppContext.other_version as this transaction began, or None when the transaction itself
+    has written (or is about to flush) something outside STREAM_TABLES: what was cached under
+    that version may not hold inside it, so callers read afresh."""
+    if s.info.get("wrote_other"):
+        return None
+    for obj in (*s.new, *s.dirty, *s.deleted):
+        if getattr(getattr(obj, "__table__", None), "name", None) not in STREAM_TABLES:
+            return None
+    version = s.info.get("other_version")
+    return version if isinstance(version, int) else None
+
+
+def _track_other_writes(factory: sessionmaker[Session], on_written: Callable[[], None]) -> None:
+    """Call `on_written()` after each commit that wrote a row outside STREAM_TABLES (ORM
+    flushes, or insert / update / delete statements run through the session)."""
+
+    def table_of(obj: Any) -> str | None:
+        table = getattr(obj, "__table__", None)
+        return getattr(table, "name", None)
+
+    @event.listens_for(factory, "before_flush")
+    def _flushing(session: Session, _context: Any, _instances: Any) -> None:
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if table_of(obj) not in STREAM_TABLES:
+                session.info["wrote_other"] = True
+                return
+
+    @event.listens_for(factory, "do_orm_execute")
+    def _executed(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            table = getattr(state.statement, "table", None)
+            if getattr(table, "name", None) not in STREAM_TABLES:
+                state.session.info["wrote_other"] = True
+
+    @event.listens_for(factory, "after_commit")
+    def _committed(session: Session) -> None:
+        if session.info.pop("wrote_other", False):
+            on_written()
+
+    @event.listens_for(factory, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop("wrote_other", None)

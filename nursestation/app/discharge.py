@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
-from nursestation.app.context import Actor, AppContext
+from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.sessions import (
     baseline_vitals,
     events_of,
@@ -184,6 +184,9 @@ class Recorded:
     override_rows: tuple[DischargeOverride, ...]
     names: dict[int, str]
     tz: tzinfo
+    # The sedation scores from assessments alone (`sedation` adds those typed as vital signs):
+    # kept so that with_vitals can re-read the vital-sign part without the rest.
+    sedation_assessed: tuple[SedationAssessment, ...] = ()
 
     def escort_name(self) -> str:
         """The escort named at discharge, else the one arranged at check-in."""
@@ -248,7 +251,7 @@ def sheet_from_row(scale: str, config: DischargeConfig, a: Assessment) -> ScoreS
 def _upright_required_by(ctx: AppContext, meds: list[MedicationAdministration]) -> tuple[str, ...]:
     from nursestation.formulary import Formulary
 
-    formulary = Formulary.from_settings(ctx.settings)
+    formulary = ctx.per_settings("formulary", Formulary.from_settings)
     out: dict[str, None] = {}
     for m in meds:
         try:
@@ -262,12 +265,11 @@ def _upright_required_by(ctx: AppContext, meds: list[MedicationAdministration]) 
 
 def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded:
     """Load the session's discharge data inside an open transaction."""
-    config = DischargeConfig.from_settings(ctx.settings)
+    config = ctx.per_settings("discharge_config", DischargeConfig.from_settings)
     events = events_of(s, row.id)
     started = next((e.at for e in events if e.kind == infusion.START), None)
     stops = [e.at for e in events if e.kind == infusion.STOP]
     stopped = ensure_utc(stops[-1]) if stops else None
-    base_row = baseline_vitals(s, row.id, before=started) if started else None
 
     assessments = tuple(
         s.execute(
@@ -294,16 +296,6 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         elif a.kind == KIND_DISSOCIATION and (stopped is None or ensure_utc(a.at) >= stopped):
             dissociation = a
 
-    # Only the readings the evaluation uses (bounded, by index; db.queries.snapshot_readings).
-    readings = snapshot_readings(s, row.id, stopped)
-    for r in sedation_readings(s, row.id):
-        if r.sedation_scale in ("moaas", "rass") and r.sedation_score is not None:
-            sedation.append(
-                SedationAssessment(r.sedation_scale, int(r.sedation_score), r.observed_at)
-            )
-    on_air = answers.get("on_room_air")
-    latest = latest_snapshot(readings, stopped, on_air if isinstance(on_air, bool) else None)
-
     overrides_rows = tuple(
         s.execute(
             select(DischargeOverride)
@@ -318,21 +310,21 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
     )
     meds = _not_superseded(s, MedicationAdministration, row.id)
     d_items = (dissociation.items or {}) if dissociation is not None else {}
-    return Recorded(
+    rest = Recorded(
         row=row,
         config=config,
-        readings=tuple(readings),
+        readings=(),
         started_at=started,
         stopped_at=stopped,
         min_observation_min=math.ceil(min_observation_for(ctx, row)),
-        baseline_row=base_row,
-        baseline=snapshot_of(base_row),
-        latest=latest,
+        baseline_row=None,
+        baseline=None,
+        latest=None,
         answers=answers,
         answered_at=answered_at,
         score_rows=score_rows,
         sheets=tuple(sheet_from_row(k, config, v) for k, v in score_rows.items()),
-        sedation=tuple(sedation),
+        sedation=(),
         dissociation_resolved=d_items.get("resolved") if dissociation is not None else None,
         dissociation_evidence=str(d_items.get("text") or ""),
         upright_required_by=_upright_required_by(ctx, meds),
@@ -341,6 +333,33 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         override_rows=overrides_rows,
         names=names,
         tz=display_tz(ctx),
+        sedation_assessed=tuple(sedation),
+    )
+    return with_vitals(s, rest)
+
+
+def with_vitals(s: Session, rec: Recorded) -> Recorded:
+    """`rec` with its vital-sign part read again: the baseline, the readings latest_snapshot
+    needs (bounded, by index; db.queries.snapshot_readings) and the sedation scores typed as
+    vital signs. A monitor second changes only this part (is_ready_in)."""
+    row, started, stopped = rec.row, rec.started_at, rec.stopped_at
+    base_row = baseline_vitals(s, row.id, before=started) if started else None
+    readings = snapshot_readings(s, row.id, stopped)
+    sedation = list(rec.sedation_assessed)
+    for r in sedation_readings(s, row.id):
+        if r.sedation_scale in ("moaas", "rass") and r.sedation_score is not None:
+            sedation.append(
+                SedationAssessment(r.sedation_scale, int(r.sedation_score), r.observed_at)
+            )
+    on_air = rec.answers.get("on_room_air")
+    latest = latest_snapshot(readings, stopped, on_air if isinstance(on_air, bool) else None)
+    return replace(
+        rec,
+        readings=tuple(readings),
+        baseline_row=base_row,
+        baseline=snapshot_of(base_row),
+        latest=latest,
+        sedation=tuple(sedation),
     )
 
 
@@ -352,21 +371,40 @@ READY_REUSE_S = 10.0
 def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:
     """True when every required discharge criterion holds or is overridden, as of ctx.now()
     (called by sessions.summary_in for a stopped session). The board asks every second for each
-    chair in observation: the recorded data is loaded again only after a write (ctx.data_version
-    at the start of this transaction) or READY_REUSE_S; the evaluation itself runs each time."""
+    chair in observation, and the monitors write every second: the vital-sign part is read
+    again (by index) after any write (ctx.data_version at the start of this transaction), the
+    rest only after a write other than the monitor stream's (ctx.other_version) or
+    READY_REUSE_S; the evaluation itself runs each time."""
     now = ctx.now()
-    version = s.info.get("data_version")
-    cache: dict[int, tuple[int, datetime, Recorded]] = ctx.__dict__.setdefault("_ready_cache", {})
+    # Versions as this transaction began; None (read afresh) when it has written itself.
+    wrote = bool(s.info.get("wrote") or s.new or s.dirty or s.deleted)
+    version = None if wrote else s.info.get("data_version")
+    other = other_version_of(s)
+    cache: dict[int, tuple[int, int, Any, datetime, Recorded]] = ctx.__dict__.setdefault(
+        "_ready_cache", {}
+    )
     hit = cache.get(row.id)
     if (
         hit is None
         or version is None
-        or hit[0] != version
-        or abs((now - hit[1]).total_seconds()) > READY_REUSE_S
+        or other is None
+        or hit[1] != other
+        or hit[2] is not ctx.settings  # a settings change replaces the object
+        or abs((now - hit[3]).total_seconds()) > READY_REUSE_S
     ):
-        hit = (version if version is not None else -1, now, load_recorded(ctx, s, row))
+        rec = load_recorded(ctx, s, row)
+        hit = (
+            -1 if version is None else version,
+            -1 if other is None else other,
+            ctx.settings,
+            now,
+            rec,
+        )
         cache[row.id] = hit
-    return hit[2].evaluate(now).ready
+    elif hit[0] != version:
+        hit = (version, other, hit[2], hit[3], with_vitals(s, replace(hit[4], row=row)))
+        cache[row.id] = hit
+    return hit[4].evaluate(now).ready
 
 
 # ---------------------------------------------------------------- DTOs for the screen and note

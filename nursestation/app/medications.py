@@ -216,7 +216,7 @@ class MedicationList:
 
 def formulary(ctx: AppContext) -> Formulary:
     """The clinic formulary as currently configured."""
-    return Formulary.from_settings(ctx.settings)
+    return ctx.per_settings("formulary", Formulary.from_settings)
 
 
 def indication_label(key: str) -> str:
@@ -308,7 +308,9 @@ def _bp_breaches(ctx: AppContext, s: Session, session_id: int, r: VitalReading) 
     """High BP limit breaches of a reading (absolute or against the baseline), as text."""
     base = baseline_vitals(s, session_id)
     baseline = _values(base) if base is not None and base.id != r.id else None
-    found = evaluate(_values(r), baseline, VitalLimits.from_settings(ctx.settings))
+    found = evaluate(
+        _values(r), baseline, ctx.per_settings("vital_limits", VitalLimits.from_settings)
+    )
     high = [b for b in found if b.param in _BP_PARAMS and b.direction == "high"]
     high.sort(key=lambda b: -TIER_RANK[b.tier])  # stable: SBP before DBP on equal tiers
     return tuple(b.text for b in high)
@@ -816,6 +818,16 @@ def _reassessments_in(
     earlier response is kept and shown but leaves the scheduled check open (labetalol needs
     the BP at 5 and 10 min [S48], not at 2).
     """
+    adms, texts = _administrations(ctx, s, session_id)
+    due = dose_checks.reassessments_due(adms, ctx.now())
+    return [(x, texts[x.admin_id]) for x in due]
+
+
+def _administrations(
+    ctx: AppContext, s: Session, session_id: int
+) -> tuple[list[dose_checks.Administration], dict[str, str]]:
+    """The current doses that need reassessing, with the offsets their responses completed,
+    and each dose's text."""
     f = formulary(ctx)
     rows = _current_rows(s, session_id)
     responses = _responses(s, [r.id for r in rows])
@@ -835,8 +847,7 @@ def _reassessments_in(
                     break
         adms.append(dose_checks.Administration(d, given, str(r.id), frozenset(done)))
         texts[str(r.id)] = f"{d.name} {fmt_number(r.dose)} {r.unit} {r.route}"
-    due = dose_checks.reassessments_due(adms, ctx.now())
-    return [(x, texts[x.admin_id]) for x in due]
+    return adms, texts
 
 
 def _info(x: dose_checks.ReassessmentDue, dose_text: str, now: datetime) -> ReassessmentInfo:
@@ -880,9 +891,37 @@ def reassessments_for_chair(ctx: AppContext, session_id: int) -> list[Reassessme
     pending reassessment with a countdown (`status` upcoming) or a due/overdue prompt, most
     urgent first."""
     rank = {dose_checks.OVERDUE: 0, dose_checks.DUE: 1, dose_checks.UPCOMING: 2}
-    with ctx.tx() as s:
-        items = _next_pending(ctx, s, session_id)
+    now = ctx.now()
+    # The doses and responses change only by a nurse's entry (ctx.other_version), not by the
+    # monitor writing every second: reuse them, as discharge.is_ready_in does (READY_REUSE_S
+    # bounds how late another station's entry is seen); the statuses are computed at `now`.
+    version, settings = ctx.other_version, ctx.settings  # read before the data (conservative)
+    cache: dict[int, tuple[int, Any, datetime, Any]] = ctx.__dict__.setdefault(
+        "_reassess_cache", {}
+    )
+    hit = cache.get(session_id)
+    if (
+        hit is None
+        or hit[0] != version
+        or hit[1] is not settings
+        or abs((now - hit[2]).total_seconds()) > READY_REUSE_S
+    ):
+        with ctx.read_tx() as s:  # only reads: no write lock against the monitor writer
+            hit = (version, settings, now, _administrations(ctx, s, session_id))
+        cache[session_id] = hit
+    adms, texts = hit[3]
+    seen: set[str] = set()
+    items: list[ReassessmentInfo] = []
+    for x in dose_checks.reassessments_due(adms, now):
+        if x.status == dose_checks.DONE or x.admin_id in seen:
+            continue
+        seen.add(x.admin_id)
+        items.append(_info(x, texts[x.admin_id], now))
     return sorted(items, key=lambda r: (rank[r.status], r.due_at))
+
+
+# How long reassessments_for_chair reuses what it read while this process wrote nothing.
+READY_REUSE_S = 10.0
 
 
 # ---------------------------------------------------------------- lists

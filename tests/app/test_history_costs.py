@@ -275,3 +275,136 @@ def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
     clock.advance(seconds=discharge.READY_REUSE_S + 1)
     board.board_cards(ctx, nurse)
     assert len(loads) == n + 2  # and at least every READY_REUSE_S
+
+
+def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
+    ctx, people, infusing, clock, monkeypatch
+) -> None:
+    """A monitor second (device rows and alarms only) moves ctx.data_version but not
+    ctx.other_version: the board re-reads the readiness data's vital-sign part by index and
+    keeps the rest, and what it then holds equals a full reload. A nurse's entry reloads all."""
+    from nursestation.app import devices, discharge, vitals
+    from nursestation.devices.reading import VALID, make_reading
+
+    nurse = people["nurse"]
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    loads: list[int] = []
+    real = discharge.load_recorded
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(discharge, "load_recorded", counting)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 1
+    other, version = ctx.other_version, ctx.data_version
+    clock.advance(seconds=1)
+    host = clock.now()
+    readings = [
+        make_reading("masimo-ascii", p, v, VALID, None, host, host, "EQ1")
+        for p, v in (("spo2", 95.0), ("pulse_rate", 88.0))  # within limits: no alarm
+    ]
+    devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", readings)
+    assert ctx.data_version > version and ctx.other_version == other
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 1  # the rest kept: only the vital-sign part read again
+    cached = ctx._ready_cache[infusing][4]
+    assert cached.latest is not None and cached.latest.spo2 == 95.0 and cached.latest.hr == 88.0
+    with ctx.read_tx() as s:
+        row = s.get(sessions.InfusionSession, infusing)
+        fresh = real(ctx, s, row)
+    assert cached.latest == fresh.latest and cached.baseline == fresh.baseline
+    assert cached.sedation == fresh.sedation
+    assert cached.evaluate(clock.now()) == fresh.evaluate(clock.now())
+    vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
+    assert ctx.other_version > other  # a nurse's entry (with its audit row)
+    board.board_cards(ctx, nurse)
+    assert len(loads) == 2
+
+
+def test_settings_derived_objects_are_built_once_per_settings_object(ctx) -> None:
+    """ctx.per_settings reuses what it built until ctx.settings is replaced."""
+    from nursestation.app import medications
+
+    built: list[object] = []
+
+    def build(settings: object) -> object:
+        built.append(settings)
+        return object()
+
+    first = ctx.per_settings("probe", build)
+    assert ctx.per_settings("probe", build) is first and len(built) == 1
+    assert medications.formulary(ctx) is medications.formulary(ctx)
+    ctx.settings = ctx.settings.with_overrides({}, "test")
+    assert ctx.per_settings("probe", build) is not first and len(built) == 2
+
+
+def test_reassessment_timers_reread_only_after_a_nurses_write(ctx, people, infusing, clock) -> None:
+    """The board's reassessment timers (every chair, every second) read the doses again only
+    after a write other than the monitor stream's, or after READY_REUSE_S; the existing
+    timer test (tests/app/test_medications.py) shows a response is seen at once."""
+    from nursestation.app import devices, medications
+    from nursestation.devices.reading import VALID, make_reading
+
+    statements: list[str] = []
+
+    def on_sql(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    try:
+        medications.reassessments_for_chair(ctx, infusing)
+        assert statements  # first call reads
+        statements.clear()
+        host = clock.now()
+        reading = make_reading("masimo-ascii", "spo2", 97.0, VALID, None, host, host, "EQ1")
+        devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", [reading])
+        statements.clear()
+        medications.reassessments_for_chair(ctx, infusing)
+        assert statements == []  # a monitor second: reused
+        ctx.data_written()
+        medications.reassessments_for_chair(ctx, infusing)
+        assert any("medication_administrations" in x for x in statements)
+        statements.clear()
+        clock.advance(seconds=medications.READY_REUSE_S + 1)
+        medications.reassessments_for_chair(ctx, infusing)
+        assert any("medication_administrations" in x for x in statements)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
+
+
+def test_alarm_baseline_is_reused_but_follows_a_late_bp_before_the_start(
+    ctx, people, infusing, clock
+) -> None:
+    """The alarm evaluation keeps each session's baseline between monitor seconds, and still
+    takes a device BP observed before the infusion started but stored after it (a batch kept
+    for a retry) exactly as a fresh session_baseline would."""
+    from nursestation.app import alarms, devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    center = alarms.alarm_center(ctx)
+    start = T0 + timedelta(minutes=5)  # the `infusing` fixture's start
+
+    def second(params: tuple[tuple[str, float], ...], host: datetime) -> None:
+        readings = [
+            make_reading("masimo-ascii", p, v, VALID, None, host, host, "EQ1") for p, v in params
+        ]
+        devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", readings)
+
+    def fresh() -> object:
+        with ctx.read_tx() as s:
+            return alarms.session_baseline(s, infusing)
+
+    clock.advance(minutes=1)
+    second((("spo2", 97.0),), clock.now())
+    cached = center._baselines[infusing]
+    assert cached[2] == fresh() and cached[2] is not None and cached[2].sbp == 128
+    clock.advance(seconds=1)
+    second((("spo2", 96.0),), clock.now())
+    assert center._baselines[infusing] is cached  # a monitor second: reused
+    # a BP observed 30 s before the start, delivered now: the newest reading before the start
+    second((("sbp", 150.0), ("dbp", 90.0)), start - timedelta(seconds=30))
+    assert center._baselines[infusing][2] == fresh()
+    assert center._baselines[infusing][2].sbp == 150
