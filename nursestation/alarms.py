@@ -376,6 +376,46 @@ class AlarmManager:
                 events += self._end_condition(alarm, now)
         return events
 
+    def end_session(
+        self,
+        chair: str,
+        now: datetime,
+        *,
+        user: str | None = None,
+        codes: Iterable[str] = (),
+    ) -> list[AlarmEvent]:
+        """The patient has left the chair (session ended): every physiological alarm of the
+        chair is cleared now whatever its latch or acknowledgement (it was about that patient,
+        and the next patient must not inherit it), as are the technical alarms named in `codes`
+        (those about the session rather than the device). The monitor's technical alarms stay.
+        An audio pause ends too: it was given for this patient's alarms, and the next patient's
+        alarms must not start silenced."""
+        now = ensure_utc(now)
+        session_codes = set(codes)
+        events: list[AlarmEvent] = []
+        for alarm in self.alarms(chair):
+            if alarm.kind == "physiological" or alarm.source in session_codes:
+                self._drop(alarm)
+                events.append(
+                    self._event(
+                        "cleared", alarm, now, f"{alarm.text} (cleared: session ended)", user
+                    )
+                )
+        if self._active_pause(chair, now) is not None:  # an expired one is tick's to report
+            del self._pauses[chair]
+            events.append(
+                AlarmEvent(
+                    "audio_resumed",
+                    chair,
+                    None,
+                    None,
+                    "Alarm audio pause ended: session ended",
+                    user,
+                    now,
+                )
+            )
+        return events
+
     def reinstate(self, alarm: Alarm) -> None:
         """Put back an alarm known from before a restart, with its identity, acknowledgement and
         latch as they were (no event: nothing happened to it). The next `update` judges it

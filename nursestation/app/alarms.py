@@ -12,6 +12,10 @@ baseline): a reinstated alarm whose condition is over ends as it would have, and
 no stored alarm (older rows without a source, changed limits) is raised unacknowledged and
 logged as `restored`. Technical alarms are not restored: the capture workers report their link
 state again when they start.
+
+Session end: when a session ends (not treated, discharged) its physiological alarms are cleared
+in the same transaction (`on_session_ended`), so they are neither shown on the chair nor restored
+after a restart, and the chair's next patient starts with none.
 """
 
 from __future__ import annotations
@@ -40,13 +44,20 @@ from nursestation.alarms import (
 )
 from nursestation.alarms import AlarmEvent as CoreAlarmEvent
 from nursestation.app.context import Actor, AppContext, other_version_of
-from nursestation.app.sessions import baseline_vitals, events_of, open_session_in_chair
+from nursestation.app.sessions import (
+    DOSE_COMPLETE_ALARM,
+    baseline_vitals,
+    events_of,
+    open_session_in_chair,
+)
 from nursestation.clock import ensure_utc
 from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
 from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
 from nursestation.vitals import VitalsInput
 
 SEDATION_KINDS = ("moaas", "rass")  # assessments.kind values that carry a sedation score
+# Technical alarms about the session rather than the monitor: they end with the session.
+SESSION_TECHNICAL_CODES = (DOSE_COMPLETE_ALARM,)
 
 
 @dataclass(frozen=True)
@@ -461,6 +472,26 @@ class AlarmCenter:
             ev = self.manager.resume_audio(chair, actor.username, self.ctx.now())
             return self._persist(s, [ev] if ev else [], actor=actor)
 
+    # -- session end --------------------------------------------------------------------------
+
+    def end_session(
+        self, s: Session, session_id: int, chair: str, actor: Actor | None
+    ) -> list[CoreAlarmEvent]:
+        """Inside the transaction that ended a session: its physiological alarms (and its
+        dose-complete alarm) are cleared, stored against that session with who and when."""
+        s.flush()  # the session's end is written first: database lock before the alarm lock
+        with self._lock:
+            self._bind(s)
+            events = self.manager.end_session(
+                chair,
+                self.ctx.now(),
+                user=actor.username if actor else None,
+                codes=SESSION_TECHNICAL_CODES,
+            )
+            self._pictures.pop(session_id, None)
+            self._baselines.pop(session_id, None)  # an ended session is never judged again
+        return self._persist(s, events, actor=actor, session_id=session_id)
+
     # -- restart --------------------------------------------------------------------------------
 
     def restore(self, s: Session) -> list[CoreAlarmEvent]:
@@ -614,6 +645,19 @@ def on_reading_stored(ctx: AppContext, s: Session, session_id: int) -> list[Core
     """Call inside the transaction that stored a reading (manual or device, valid only), a
     correction or a sedation assessment: alarms follow in the same transaction."""
     return alarm_center(ctx, s).evaluate_session(s, session_id)
+
+
+def on_session_ended(
+    ctx: AppContext, s: Session, actor: Actor | None, session_id: int
+) -> list[CoreAlarmEvent]:
+    """Call inside the transaction that ended a session (not treated, discharged), after
+    `ended_at` is set: the session's physiological alarms are cleared ("cleared: session ended",
+    stored in alarm_events with the actor and the time, audited in the same transaction) so the
+    chair's next patient starts with none; the monitor's technical alarms stay."""
+    row = s.get(InfusionSession, session_id)
+    if row is None:
+        return []
+    return alarm_center(ctx, s).end_session(s, row.id, row.chair, actor)
 
 
 def raise_technical(

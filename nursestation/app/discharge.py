@@ -1198,6 +1198,11 @@ def approve_discharge(
         notes = _notes_module()
         if notes is not None:
             notes.countersign_for_approval(ctx, s, row.id, actor, password, now)
+        from nursestation.app import alarms
+
+        # The patient leaves the chair: their alarms end with the session, in this transaction
+        # (after the countersignature, which covers the record as approved).
+        alarms.on_session_ended(ctx, s, actor, row.id)
         return status_in(ctx, s, row.id)
 
 

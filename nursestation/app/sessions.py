@@ -647,6 +647,10 @@ def end_not_treated(
             before={"ended_at": None, "end_reason": None},
             after={"end_reason": NOT_TREATED, "reason": reason, "end_detail": detail},
         )
+        from nursestation.app import alarms
+
+        # The patient leaves the chair: their alarms end with the session, in this transaction.
+        alarms.on_session_ended(ctx, s, actor, row.id)
         return summary_in(ctx, s, row)
 
 

@@ -228,7 +228,9 @@ class SessionView(QWidget):
         if self.summary.state.phase == "dose_complete":
             # time alone completes the dose: raise its alarm even if the board is not ticking
             self.summary = self.station.read(sessions.dose_complete_alarm, self.session_id)
-        self.alarm_strip.set_chair(self.summary.chair)
+        # An ended session's chair may hold the next patient: their alarms are not this session's.
+        ended = self.summary.ended_at is not None
+        self.alarm_strip.set_chair(None if ended else self.summary.chair)
         # Shown only while the chair has alarms: the space belongs to the session otherwise.
         self.alarm_strip.setVisible(bool(self.alarm_strip.alarm_lines()))
         self._render(self.summary)

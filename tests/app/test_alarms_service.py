@@ -385,3 +385,135 @@ def test_late_entry_observed_before_newer_reading_does_not_alarm(ctx, clock) -> 
     sheet = vitals.flowsheet(ctx, ana, sid)
     late = [r for r in sheet if r.record.late]
     assert late and late[0].flags["spo2"].tier == "critical"
+
+
+# ---------------------------------------------------------------- session end
+
+
+def test_not_treated_session_end_clears_its_alarms_and_the_next_patient_starts_clean(
+    station, clock
+) -> None:
+    """SBP 200 at baseline raises a high alarm; the session ends not treated: the alarm is
+    cleared ("cleared: session ended", by the nurse, audited), the chair shows none, the next
+    patient checked into the chair starts with none, and a restart keeps it that way."""
+    ctx = AppContext.open(station, clock=clock)
+    try:
+        ana = nurse(ctx)
+        sid = seated(ctx, ana)
+        vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 200, "dbp": 100}, soft_confirmed=True)
+        badge = alarms.highest_alarm(ctx, "1")
+        assert badge is not None and "SBP 200" in badge.text
+        raised = badge.count  # SBP and the other breaches of this reading
+        clock.advance(minutes=3)
+        sessions.end_not_treated(ctx, ana, sid, "start_refused_at_baseline")
+        assert alarms.highest_alarm(ctx, "1") is None
+        assert alarms.chair_alarms(ctx, "1").alarms == ()
+        with ctx.tx() as s:
+            cleared = list(
+                s.execute(
+                    select(AlarmEvent).where(
+                        AlarmEvent.event == "cleared", AlarmEvent.category == "physiological"
+                    )
+                ).scalars()
+            )
+            assert len(cleared) == raised
+            assert any("SBP 200" in c.text for c in cleared)
+            for c in cleared:
+                assert c.session_id == sid and c.chair == "1"
+                assert c.text.endswith("(cleared: session ended)")
+                assert c.user_id == ana.user_id and c.at == clock.now()
+            audit = s.execute(
+                select(AuditEvent).where(AuditEvent.action == "alarm.cleared")
+            ).scalars()
+            assert [a.user_id for a in audit] == [ana.user_id] * raised
+        # The next patient in chair 1: no alarm inherited, and normal readings raise none.
+        nxt = seated(ctx, ana, mrn="K-2")
+        assert alarms.highest_alarm(ctx, "1") is None
+        vitals.record_vitals(ctx, ana, nxt, NORMAL)
+        assert alarms.highest_alarm(ctx, "1") is None
+    finally:
+        ctx.close()
+    ctx2 = AppContext.open(station, clock=clock)
+    try:
+        assert alarms.highest_alarm(ctx2, "1") is None
+        assert alarms.chair_alarms(ctx2, "1").alarms == ()
+        with ctx2.tx() as s:
+            kinds = list(s.execute(select(AlarmEvent.event).order_by(AlarmEvent.id)).scalars())
+        assert kinds == ["raised"] * raised + ["cleared"] * raised  # nothing restored
+    finally:
+        ctx2.close()
+
+
+def test_session_end_clears_latched_and_acknowledged_alarms_but_keeps_technical_ones(
+    ctx, clock
+) -> None:
+    ana = nurse(ctx)
+    sid = seated(ctx, ana)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "spo2": 86}, soft_confirmed=True)
+    clock.advance(minutes=1)
+    vitals.record_vitals(ctx, ana, sid, NORMAL)  # SpO2 alarm now latched (high latches)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 200, "dbp": 100}, soft_confirmed=True)
+    by_source = {d.alarm.source: d.alarm for d in alarms.chair_alarms(ctx, "1").alarms}
+    alarms.acknowledge_alarm(ctx, ana, "1", by_source["sbp"].id)
+    alarms.raise_technical(ctx, "1", "device_link_lost", "Monitor link lost")
+    alarms.pause_alarm_audio(ctx, ana, "1")
+    st = alarms.chair_alarms(ctx, "1")
+    physio = {d.alarm.source: d.alarm for d in st.alarms if d.alarm.kind == "physiological"}
+    assert physio["spo2"].state == "latched" and not physio["spo2"].acknowledged
+    assert physio["sbp"].state == "acknowledged"
+    assert st.audio_paused_remaining_s > 0
+    sessions.end_not_treated(ctx, ana, sid, "patient_left")
+    st = alarms.chair_alarms(ctx, "1")
+    assert [(a.alarm.kind, a.alarm.source) for a in st.alarms] == [
+        ("technical", "device_link_lost")
+    ]
+    # The pause was given for the patient's alarms: it ends with the session.
+    assert st.audio_paused_remaining_s == 0 and st.audio_on
+    n = len(physio)
+    assert audit_actions(ctx)[-n - 1 :] == ["alarm.cleared"] * n + ["alarm.audio_resumed"]
+
+
+def test_session_end_leaves_other_chairs_alone(ctx, clock) -> None:
+    ana = nurse(ctx)
+    one = seated(ctx, ana)
+    two = seated(ctx, ana, chair="2", mrn="K-2")
+    for sid in (one, two):
+        vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 200, "dbp": 100}, soft_confirmed=True)
+    sessions.end_not_treated(ctx, ana, one, "patient_left")
+    assert alarms.highest_alarm(ctx, "1") is None
+    badge = alarms.highest_alarm(ctx, "2")
+    assert badge is not None and "SBP 200" in badge.text
+
+
+def test_refused_session_end_keeps_the_alarms(ctx, clock) -> None:
+    """end_not_treated refused (infusion started): nothing ends, the alarm stays."""
+    ana = nurse(ctx)
+    sid = started(ctx, ana, clock)
+    vitals.record_vitals(ctx, ana, sid, {**NORMAL, "sbp": 210, "dbp": 100}, soft_confirmed=True)
+    with pytest.raises(DomainError):
+        sessions.end_not_treated(ctx, ana, sid, "patient_left")
+    assert alarms.highest_alarm(ctx, "1") is not None
+    assert "cleared" not in [e for e, _, _ in events(ctx)]
+
+
+def test_discharge_approval_clears_the_session_alarms(ctx, clock, monkeypatch) -> None:
+    from discharge_support import CHARGE_PW, complete_assessment, make_world, stand_in_for_note
+
+    from nursestation.app import discharge as dc
+
+    stand_in_for_note(monkeypatch)
+    w = make_world(ctx, clock)
+    vitals.record_vitals(ctx, w.nurse, w.sid, {"spo2": 86}, soft_confirmed=True)
+    clock.advance(minutes=1)
+    complete_assessment(w)  # SpO2 back to 98: the high alarm stays latched, unacknowledged
+    badge = alarms.highest_alarm(ctx, "1")
+    assert badge is not None and badge.priority == "high" and not badge.acknowledged
+    clock.advance(minutes=60)
+    assert dc.get_status(ctx, w.nurse, w.sid).ready
+    dc.approve_discharge(ctx, w.charge, w.sid, CHARGE_PW)
+    assert alarms.highest_alarm(ctx, "1") is None
+    with ctx.tx() as s:
+        rows = s.execute(
+            select(AlarmEvent).where(AlarmEvent.event == "cleared", AlarmEvent.session_id == w.sid)
+        ).scalars()
+        assert any(r.user_id == w.charge.user_id and "session ended" in r.text for r in rows)
