@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in, sync_dose_complete_alarm
-from nursestation.db.models import InfusionSession, VitalReading
+from nursestation.db.models import DeviceBinding, InfusionSession, VitalReading
 from nursestation.db.queries import newest_rows
+from nursestation.devices.capture import CONNECTING, DISCONNECTED, RECEIVING, SILENT, UNREADABLE
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -27,6 +28,23 @@ PHASE_LABELS = {
     "not_treated": "Not treated",
 }
 assert set(PHASES) <= set(PHASE_LABELS)
+
+# The chair's monitor link as the card shows it: no binding, a binding not in use, or the state
+# its capture worker last reported (devices/capture.py).
+MONITOR_NONE = "none"  # no monitor bound to the chair: vitals are entered by hand
+MONITOR_DISABLED = "disabled"  # bound, but the binding is switched off
+MONITOR_NOT_CAPTURING = "not_capturing"  # bound and enabled, no capture running in this process
+MONITOR_PROBLEMS = frozenset({MONITOR_NOT_CAPTURING, SILENT, UNREADABLE, DISCONNECTED})
+MONITOR_LABELS = {
+    MONITOR_NONE: "No monitor",
+    MONITOR_DISABLED: "No monitor (binding disabled)",
+    MONITOR_NOT_CAPTURING: "Monitor bound, not capturing",
+    CONNECTING: "Monitor: connecting",
+    RECEIVING: "Monitor: receiving",
+    SILENT: "Monitor: no data",
+    UNREADABLE: "Monitor: unreadable data",
+    DISCONNECTED: "Monitor: link lost",
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +72,13 @@ class ChairCard:
     latest: LatestVitals | None
     alarm: Any = None  # app.alarms.AlarmBadge when an alarm is active
     reassessments: tuple[Any, ...] = field(default=())
-    device_state: str | None = None
+    device_state: str | None = None  # the capture worker's state, None when none reported
+    monitor: str = MONITOR_NONE  # a key of MONITOR_LABELS
+
+    @property
+    def monitor_label(self) -> str:
+        """The monitor link in one short line ("No monitor", "Monitor: receiving", ...)."""
+        return MONITOR_LABELS.get(self.monitor, f"Monitor: {self.monitor}")
 
     @property
     def phase(self) -> str:
@@ -84,6 +108,16 @@ def _latest_vitals(newest: dict[str | None, VitalReading | None]) -> LatestVital
         source=row.source,
         bp_at=bp.observed_at if bp else None,
     )
+
+
+def _monitor(device_state: str | None, binding_enabled: bool | None) -> str:
+    """The card's monitor key: what the capture worker reports wins (it is what is really
+    happening on the port); without a report, whether a monitor is bound at all."""
+    if device_state is not None:
+        return device_state
+    if binding_enabled is None:
+        return MONITOR_NONE
+    return MONITOR_NOT_CAPTURING if binding_enabled else MONITOR_DISABLED
 
 
 def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:
@@ -118,6 +152,9 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
         summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
         newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
         latest = {chair: _latest_vitals(newest.get(row.id, {})) for chair, row in rows.items()}
+        bindings = {
+            c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))
+        }
     for summary in summaries.values():
         # the dose-complete alarm follows the clock: the board's tick is where time passes
         sync_dose_complete_alarm(ctx, summary)
@@ -129,13 +166,15 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
             due = vitals_due_for_state(
                 summary.state, last.observed_at if last else None, schedule, now
             )
+        extras = _extras(ctx, chair, summary.id if summary else None)
         cards.append(
             ChairCard(
                 chair=chair,
                 session=summary,
                 vitals_due=due,
                 latest=latest.get(chair),
-                **_extras(ctx, chair, summary.id if summary else None),
+                monitor=_monitor(extras.get("device_state"), bindings.get(str(chair))),
+                **extras,
             )
         )
     return cards

@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from nursestation.app.board import ChairCard, board_cards
+from nursestation.app.board import MONITOR_PROBLEMS, ChairCard, board_cards
+from nursestation.devices.capture import RECEIVING
 from nursestation.errors import DomainError
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
@@ -99,6 +100,8 @@ class ChairCardWidget(QFrame):
         self.vitals = QLabel()
         self.due = QLabel()
         self.extra = QLabel()
+        self.monitor = QLabel()
+        self.monitor.setObjectName("monitor")
         self.alarm = QLabel()
         self.alarm.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.alarm.setWordWrap(True)
@@ -110,6 +113,7 @@ class ChairCardWidget(QFrame):
             self.vitals,
             self.due,
             self.extra,
+            self.monitor,
             self.alarm,
         ):
             lay.addWidget(w)
@@ -151,9 +155,15 @@ class ChairCardWidget(QFrame):
         extras = []
         for r in card.reassessments:
             extras.append(getattr(r, "text", str(r)))
-        if card.device_state:
-            extras.append(f"Monitor: {card.device_state}")
         self.extra.setText("\n".join(extras) if show_details else "")
+        # The monitor link is about the chair, not the patient: shown on a locked screen too.
+        self.monitor.setText(card.monitor_label)
+        # Colour only repeats what the words say (a problem in bold).
+        if card.monitor in MONITOR_PROBLEMS:
+            css = "color: #8a4b00; font-weight: bold;"
+        else:
+            css = "color: #2d572c;" if card.monitor == RECEIVING else "color: #555;"
+        self._style(self.monitor, css)
         self._paint()
 
     def alarm_text(self) -> str:

@@ -94,7 +94,7 @@ def test_capture_over_a_pty_reaches_the_database_and_the_card_and_survives_a_cab
 
     qtbot.waitUntil(lambda: len(device_vitals()) >= 3, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "SpO₂ 9" in card.vitals.text(), timeout=WAIT_MS)
-    assert "Monitor: receiving" in card.extra.text()
+    assert "Monitor: receiving" in card.monitor.text()
     raw = db_rows(ctx, DeviceReading)
     assert {r.param for r in raw} == {"spo2", "pulse_rate", "pi"}
     assert all(r.port == link and r.protocol == "masimo-ascii" for r in raw)
@@ -123,7 +123,7 @@ def test_capture_over_a_pty_reaches_the_database_and_the_card_and_survives_a_cab
         forward(state, detail),
     )
     feeder.pty.pull()
-    qtbot.waitUntil(lambda: "Monitor: disconnected" in card.extra.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Monitor: link lost" in card.monitor.text(), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "TECHNICAL" in card.alarm_text(), timeout=WAIT_MS)
     assert "Monitor link lost" in card.alarm_text()
     during = len(device_vitals())
@@ -133,7 +133,7 @@ def test_capture_over_a_pty_reaches_the_database_and_the_card_and_survives_a_cab
     feeder.pty.replug()
     replugged_at = time.monotonic()
     feeder.start()
-    qtbot.waitUntil(lambda: "Monitor: receiving" in card.extra.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Monitor: receiving" in card.monitor.text(), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(device_vitals()) > during + 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "TECHNICAL" not in card.alarm_text(), timeout=WAIT_MS)
     resumed = [t for t, s in stamps if s == "receiving" and t >= replugged_at]
@@ -353,7 +353,7 @@ def test_noise_on_the_port_shows_monitor_data_unreadable_and_charts_nothing(
         writer.start()
         qtbot.waitUntil(lambda: "Monitor data unreadable" in card.alarm_text(), timeout=WAIT_MS)
         assert "TECHNICAL" in card.alarm_text()
-        assert "Monitor: unreadable" in card.extra.text()
+        assert "Monitor: unreadable" in card.monitor.text()
         worker = bridge.worker("1")
         assert worker is not None and worker.stats.bytes_skipped > 0
         assert [r for r in db_rows(ctx, DeviceReading) if r.quality == VALID] == []
@@ -363,7 +363,7 @@ def test_noise_on_the_port_shows_monitor_data_unreadable_and_charts_nothing(
         player = SessionPlayer("masimo-ascii", duration_s=60, speed=5)
         feeder = threading.Thread(target=player.play, args=(pty, threading.Event()))
         feeder.start()
-        qtbot.waitUntil(lambda: "Monitor: receiving" in card.extra.text(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: "Monitor: receiving" in card.monitor.text(), timeout=WAIT_MS)
         qtbot.waitUntil(lambda: "TECHNICAL" not in card.alarm_text(), timeout=WAIT_MS)
     finally:
         stop.set()

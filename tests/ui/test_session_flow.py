@@ -307,6 +307,7 @@ def test_stuck_chair_is_ended_not_treated_at_the_chair(
     )
     window.open_session(checked_in)
     view = window.session_view
+    assert any("SBP 192" in line for line in view.alarm_strip.alarm_lines())
     qtbot.mouseClick(view.start_btn, Qt.MouseButton.LeftButton)
     assert refusals and view.phase.text() == "CHECKED IN"
     assert view.not_treated_btn.isEnabled()
@@ -327,10 +328,13 @@ def test_stuck_chair_is_ended_not_treated_at_the_chair(
     assert not any(
         b.isEnabled() for b in (view.start_btn, view.not_treated_btn, view.checklist_btn)
     )
+    # the patient's alarms ended with the session: not in the view, not on the card
+    assert view.alarm_strip.alarm_lines() == [] and view.alarm_strip.isHidden()
     _shot(view, "not_treated.png")
     window.show_board()
     window.board.refresh()
     assert window.board.card("1").phase.text() == "EMPTY"
+    assert window.board.card("1").alarm_text() == ""
 
 
 def test_checklist_completed_at_the_chair(qtbot, window, ctx, people, clock) -> None:
