@@ -6,6 +6,12 @@ the protocol's silence time: values are stale), `unreadable` (bytes arrive but n
 frame: baud rate, output mode or cable), `disconnected` (the port failed or vanished; a reconnect
 follows with exponential backoff, or the worker was stopped).
 Both callbacks run on the worker thread: a GUI adapter must hand them over to its own thread.
+
+Replies (HL7 ACKs): with `on_batch` given, each received message's readings are delivered with
+a `Receipt` and its ACK is held until whoever stores them reports the outcome (`Receipt.done`):
+the worker then sends "accepted" (as decoded) once they are stored, AE when the store failed,
+in the order the messages came. Without `on_batch` (tools and tests that store nothing), ACKs
+go out as soon as the message is decoded.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import serial
 
 from nursestation.clinic import ClinicSettings, load_defaults
 from nursestation.clock import Clock, SystemClock
-from nursestation.devices.base import BaseDecoder
+from nursestation.devices.base import BaseDecoder, HeldReply
 from nursestation.devices.rawlog import RawRecorder
 from nursestation.devices.reading import NIBP_PARAMS, DecodeStats, Reading
 from nursestation.devices.registry import decoder_for
@@ -50,8 +56,36 @@ TECHNICAL_CODE_FOR_STATE: dict[str, str | None] = {
 DEFAULT_BAUD = {"masimo-ascii": 9600, "nonin-df8": 9600, "nonin-df7": 9600, "nonin-df2": 9600}
 
 ReadingsCallback = Callable[[list[Reading]], None]
+BatchCallback = Callable[[list[Reading], "Receipt | None"], None]
 StateCallback = Callable[[str, str], None]
 PortFactory = Callable[[], serial.SerialBase]
+
+
+class Receipt:
+    """The storage outcome of one delivered batch: set once by whoever stores it (any thread),
+    read by the capture worker, which holds the message's ACK until then."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.stored = False
+        self.why = ""
+
+    def done(self, stored: bool, why: str = "") -> None:
+        """Report the outcome: `stored` True once the batch is committed; False with `why`
+        when it was not (and will not be: the sender is told so and may send it again)."""
+        if self._done.is_set():
+            return  # the first outcome stands
+        self.stored, self.why = stored, why
+        self._done.set()
+
+    @property
+    def resolved(self) -> bool:
+        """True once `done` was called."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the outcome (tests); True when it came."""
+        return self._done.wait(timeout)
 
 
 @dataclass(frozen=True)
@@ -194,6 +228,7 @@ class CaptureWorker(threading.Thread):
         dedupe_nibp: bool = True,
         name: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        on_batch: BatchCallback | None = None,
     ) -> None:
         super().__init__(name=name or f"capture {url}", daemon=True)
         settings = settings if settings is not None else load_defaults()
@@ -203,6 +238,10 @@ class CaptureWorker(threading.Thread):
         self.decoder: BaseDecoder = decoder_for(protocol, settings)
         self.on_readings = on_readings
         self.on_state = on_state
+        # With on_batch, readings go there with a Receipt when an ACK waits for their storage.
+        self.on_batch = on_batch
+        self.decoder.hold_replies = on_batch is not None
+        self._pending_acks: deque[tuple[Receipt, HeldReply]] = deque()
         self.baudrate = baudrate or DEFAULT_BAUD.get(protocol, 9600)
         self.serial_options = dict(serial_options or {})
         self.port_factory = port_factory
@@ -293,6 +332,8 @@ class CaptureWorker(threading.Thread):
             finally:
                 self._port = None
                 _close_quietly(port)
+                # ACKs of the closed connection cannot be sent: the sender will send again.
+                self._pending_acks.clear()
             if quiet_reopen and not self._stop_event.is_set():
                 self.retry_delays.append(0.0)
                 continue
@@ -340,11 +381,10 @@ class CaptureWorker(threading.Thread):
                     self.recorder.rx(now, data)
                 skipped_before = self.decoder.stats.bytes_skipped
                 readings = self.decoder.feed(data, now)
+                held = self.decoder.take_held()
                 reply = self.decoder.take_replies()
                 if reply:
-                    port.write(reply)
-                    if self.recorder is not None:
-                        self.recorder.tx(now, reply)
+                    self._send(port, reply, now)
                 framed = self.decoder.complete_units != units_seen
                 skipped = self.decoder.stats.bytes_skipped - skipped_before
                 watch.on_bytes(mono, len(data), skipped, framed)
@@ -352,10 +392,14 @@ class CaptureWorker(threading.Thread):
                     units_seen = self.decoder.complete_units
                     if self._state != RECEIVING:
                         self._set_state(RECEIVING, f"{self.protocol} frames from {self.url}")
+                if held:
+                    readings = self._deliver_held(readings, held)
                 if self._dedupe is not None:
                     readings = self._dedupe.filter(readings)
                 if readings:
                     self._deliver(readings)
+            if self._pending_acks:
+                self._send_acks(port)
             if is_path and mono - last_path_check >= 1.0:
                 last_path_check = mono
                 if not os.path.exists(self.url):
@@ -376,14 +420,55 @@ class CaptureWorker(threading.Thread):
         if quiet >= self.reopen_silent_s:
             raise _Reopen(f"no valid frame for {quiet:.0f} s; reopening the port")
 
-    def _deliver(self, readings: list[Reading]) -> None:
+    def _send(self, port: serial.SerialBase, reply: bytes, now: datetime) -> None:
+        port.write(reply)
+        if self.recorder is not None:
+            self.recorder.tx(now, reply)
+
+    def _deliver_held(self, readings: list[Reading], held: list[HeldReply]) -> list[Reading]:
+        """Deliver each acknowledged message's readings with a Receipt and queue its ACK until
+        the receipt is resolved; returns the readings of no message (none in practice)."""
+        at = 0
+        for unit in held:
+            batch = readings[at : at + unit.count]
+            at += unit.count
+            if self._dedupe is not None:
+                batch = self._dedupe.filter(batch)
+            receipt = Receipt()
+            if unit.dropped:
+                receipt.done(False, "message could not be decoded")
+            elif not batch:
+                receipt.done(True)  # nothing to store: the ACK says what was decoded
+            else:
+                self._deliver(batch, receipt if unit.accepted is not None else None)
+                if unit.accepted is None:
+                    receipt.done(True)  # no ACK wanted: nothing waits for the store
+            if unit.accepted is not None or unit.refused is not None:
+                self._pending_acks.append((receipt, unit))
+        return readings[at:]
+
+    def _send_acks(self, port: serial.SerialBase) -> None:
+        """Send the held ACKs whose batches have an outcome, oldest first (the order the
+        messages came; a later message's ACK never overtakes an earlier one)."""
+        while self._pending_acks and self._pending_acks[0][0].resolved:
+            receipt, unit = self._pending_acks.popleft()
+            reply = unit.reply(receipt.stored, receipt.why)
+            if reply:
+                self._send(port, reply, self.clock.now())
+
+    def _deliver(self, readings: list[Reading], receipt: Receipt | None = None) -> None:
         with self._lock:
             for r in readings:
                 self._latest[r.param] = r
         try:
-            self.on_readings(readings)
-        except Exception:
+            if self.on_batch is not None:
+                self.on_batch(readings, receipt)
+            else:
+                self.on_readings(readings)
+        except Exception as exc:
             log.exception("on_readings callback failed for %s", self.url)
+            if receipt is not None:
+                receipt.done(False, f"not handed over for storage: {_describe(exc)}")
 
     def _set_state(self, state: str, detail: str) -> None:
         self._state = state

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from nursestation.clinic import ClinicSettings, load_defaults
-from nursestation.devices.base import BaseDecoder
+from nursestation.devices.base import BaseDecoder, HeldReply
 from nursestation.devices.reading import (
     PARAMS,
     QUESTIONABLE,
@@ -78,6 +78,7 @@ _NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 ERR_DATA_TYPE = ("102", "Data type error")
 ERR_TABLE_VALUE = ("103", "Table value not found")
 ERR_UNSUPPORTED_TYPE = ("200", "Unsupported message type")
+ERR_INTERNAL = ("207", "Application internal error")
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,14 @@ def _version_at_least(version: str, wanted: tuple[int, int]) -> bool:
         return True  # unreadable version: answer in the current layout
 
 
+def _not_stored(rows: Sequence[int], why: str) -> list[SegmentProblem]:
+    """One ERR per OBX row whose reading could not be stored (the station's own failure)."""
+    return [
+        SegmentProblem("OBX", seq, 5, ERR_INTERNAL, f"OBX {seq}: value not stored: {why}")
+        for seq in dict.fromkeys(rows)
+    ]
+
+
 def _ack_wanted(msh: Sequence[str]) -> bool:
     """Original mode (MSH-15/16 empty) always expects an ACK; enhanced mode says AL/SU."""
     accept = msh[14].strip().upper() if len(msh) > 14 else ""
@@ -350,8 +359,9 @@ class HL7Decoder(BaseDecoder):
         message_type = msh[8].split(comp)[0] if len(msh) > 8 else ""
         readings: list[Reading] = []
         problems: list[SegmentProblem] = []
+        rows: list[int] = []  # the OBX sequence number of each reading
         if message_type in ("ORU", ""):
-            readings, problems = self._observations(segments, sep, comp, msh, host_time)
+            readings, problems, rows = self._observations(segments, sep, comp, msh, host_time)
             code = "AE" if problems else "AA"
         else:
             code = "AR"
@@ -360,15 +370,30 @@ class HL7Decoder(BaseDecoder):
                     "MSH", 1, 9, ERR_UNSUPPORTED_TYPE, f"message type {msh[8]} is not accepted"
                 )
             ]
-        if _ack_wanted(msh):
-            ack = build_ack(msh, sep, code, host_time, self.config.receiving_application, problems)
+        app = self.config.receiving_application
+        wanted = _ack_wanted(msh)
+        if self.hold_replies:
+            # The ACK waits for the store: as decoded once stored, AE when not stored.
+            def refused(why: str) -> bytes:
+                named = {p.sequence for p in problems if p.segment == "OBX"}
+                failed = [*problems, *_not_stored([r for r in rows if r not in named], why)]
+                refusal = "AE" if code == "AA" else code
+                return mllp_wrap(build_ack(msh, sep, refusal, host_time, app, failed))
+
+            accepted = mllp_wrap(build_ack(msh, sep, code, host_time, app, problems))
+            self._held.append(
+                HeldReply(len(readings), accepted if wanted else None, refused if wanted else None)
+            )
+        elif wanted:
+            ack = build_ack(msh, sep, code, host_time, app, problems)
             self._replies += mllp_wrap(ack)
         return readings
 
     def _observations(
         self, segments: list[str], sep: str, comp: str, msh: list[str], host_time: datetime
-    ) -> tuple[list[Reading], list[SegmentProblem]]:
-        """The readings of the OBX rows, and a problem for each row whose value was not taken."""
+    ) -> tuple[list[Reading], list[SegmentProblem], list[int]]:
+        """The readings of the OBX rows, a problem for each row whose value was not taken, and
+        the OBX sequence number of each reading."""
         msg_time = parse_hl7_time(msh[6]) if len(msh) > 6 else None
         msg_device = _device_id(msh[2] if len(msh) > 2 else "", comp)
         obr_time: datetime | None = None
@@ -376,6 +401,7 @@ class HL7Decoder(BaseDecoder):
         times: dict[str, datetime] = {}
         out: list[Reading] = []
         problems: list[SegmentProblem] = []
+        rows: list[int] = []
         obx_seq = 0
         for segment in segments[1:]:
             fields = segment.split(sep)
@@ -415,10 +441,11 @@ class HL7Decoder(BaseDecoder):
             device_id = equipment or row_device or msg_device
             reading = self._obx_reading(param, f(5), f(6), f(11), device_time, host_time, device_id)
             out.append(reading)
+            rows.append(obx_seq)
             problem = _value_problem(reading, f(3), f(5), f(6), obx_seq)
             if problem is not None:
                 problems.append(problem)
-        return out, problems
+        return out, problems, rows
 
     def _obx_reading(
         self,

@@ -11,6 +11,12 @@ storing never stalls the event loop. Device data is written from this one thread
 writes (a nurse's entries) are serialized with it by SQLite's BEGIN IMMEDIATE and busy timeout.
 The writer thread starts with the first item and ends after a few idle seconds with nothing to
 store and no capture running.
+
+Acknowledgements: a batch whose sender waits for an ACK (HL7) comes with a `Receipt`; the writer
+resolves it after the transaction that stored the batch commits, and the worker only then sends
+the ACK. If the transaction fails, such a batch is answered AE and taken out of the retry queue
+(the sender was told it was not taken and owns the retry: storing it later as well would chart
+it twice when the sender sends it again); batches nobody acknowledges are kept for the retry.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 
 from nursestation.app import devices as device_service
 from nursestation.app.devices import BindingInfo
-from nursestation.devices.capture import CaptureWorker
+from nursestation.devices.capture import CaptureWorker, Receipt
 from nursestation.devices.reading import Reading
 from nursestation.ui.station import Station
 
@@ -70,6 +76,7 @@ class _Item:
     url: str
     protocol: str
     payload: Any
+    receipt: Receipt | None = None  # readings whose sender waits for the storage outcome
 
 
 class DeviceBridge(QObject):
@@ -108,6 +115,9 @@ class DeviceBridge(QObject):
         # inbox; with those not stored yet (`unsaved_readings`) they account for every reading
         # (scripts/soak.py checks it through `accounted`). Both change under `_flush_lock`.
         self.readings_received = 0
+        # Readings answered AE because their transaction failed (given back to the sender: no
+        # longer counted as received, see the module docstring).
+        self.readings_refused = 0
         self._flush_lock = threading.RLock()
         queued = Qt.ConnectionType.QueuedConnection
         self._stored_sig.connect(self._on_stored, queued)
@@ -194,8 +204,11 @@ class DeviceBridge(QObject):
         generation = next(self._generations)
         chair, url, protocol = b.chair, b.url, b.protocol
 
-        def on_readings(readings: list[Reading]) -> None:  # worker thread
+        def on_readings(readings: list[Reading]) -> None:  # worker thread (not used: on_batch)
             self._post(_Item("readings", chair, generation, url, protocol, readings))
+
+        def on_batch(readings: list[Reading], receipt: Receipt | None) -> None:  # worker thread
+            self._post(_Item("readings", chair, generation, url, protocol, readings, receipt))
 
         def on_state(state: str, detail: str) -> None:  # worker thread
             self._post(_Item("state", chair, generation, url, protocol, (state, detail)))
@@ -210,6 +223,7 @@ class DeviceBridge(QObject):
             serial_options=b.options,
             clock=self.ctx.clock,
             name=f"capture chair {chair}",
+            on_batch=on_batch,
             **self.worker_options,
         )
         self._runs[chair] = _Run(chair, generation, b, worker)
@@ -292,14 +306,34 @@ class DeviceBridge(QObject):
             except Exception as exc:
                 log.exception("storing monitor readings of chair %s failed", head[0].chair)
                 self._failed_sig.emit(head[0].chair, str(exc))
+                self._refuse_acknowledged(head, f"database refused the write: {exc}")
                 while len(self._unsaved) > MAX_UNSAVED_BATCHES:
                     lost = self._unsaved.popleft()
                     log.error("dropped an unsaved batch of chair %s", lost.chair)
+                    if lost.receipt is not None:
+                        lost.receipt.done(False, "too many readings waiting to be stored")
                 return  # kept in order; retried with the next batch or in RETRY_MS
             self.ingest_seconds.append(time.perf_counter() - t0)
             for _ in head:
                 self._unsaved.popleft()
+            for item in head:  # committed: the held ACKs may go out now
+                if item.receipt is not None:
+                    item.receipt.done(True)
             self._stored_sig.emit(list(dict.fromkeys(i.chair for i in head)))
+
+    def _refuse_acknowledged(self, head: list[_Item], why: str) -> None:
+        """A failed transaction: batches whose sender waits for an ACK are answered AE and
+        leave the retry queue (see the module docstring); the others stay, in order."""
+        refused = [i for i in head if i.receipt is not None]
+        if not refused:
+            return
+        gone = {id(i) for i in refused}
+        self._unsaved = deque(i for i in self._unsaved if id(i) not in gone)
+        for item in refused:
+            self.readings_received -= len(item.payload)
+            self.readings_refused += len(item.payload)
+            if item.receipt is not None:
+                item.receipt.done(False, why)
 
     def _state(self, item: _Item) -> None:
         run = self._runs.get(item.chair)
