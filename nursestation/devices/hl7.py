@@ -7,6 +7,9 @@ When the sender asks for an acknowledgement, an original-mode ACK is queued for
 ASCII digits, finite, in a known unit, for a known observation); otherwise `MSA|AE` with an ERR
 segment per row naming the segment, its sequence and the field, so a sender never believes a
 value was taken that was not. Other message types are answered `MSA|AR`.
+With `hold_replies` set (the capture worker does when its readings are stored), the ACK is not
+queued but held (`take_held`) until the readings are stored: then as above, or AE with an ERR
+207 per OBX row whose value could not be stored.
 """
 
 from __future__ import annotations

@@ -306,3 +306,36 @@ def test_device_data_stale() -> None:
     assert device_data_stale(None, at(0), 30)
     assert not device_data_stale(at(0), at(30), 30)
     assert device_data_stale(at(0), at(31), 30)
+
+
+def test_end_session_clears_the_patients_alarms_and_keeps_the_devices(
+    mgr: AlarmManager, limits: VitalLimits
+) -> None:
+    mgr.update(CHAIR, breaches(limits, spo2=86), at(0))
+    mgr.update(CHAIR, [], at(10), checked=checked_params({"spo2": 97}))  # high: latched
+    mgr.raise_technical(CHAIR, "device_link_lost", "Monitor link lost", at(11))
+    mgr.raise_technical(CHAIR, "dose_complete", "Stop the pump", at(12), priority="medium")
+    mgr.update("2", breaches(limits, spo2=86), at(13))
+    mgr.pause_audio(CHAIR, "rn.ana", at(14))
+    events = mgr.end_session(CHAIR, at(20), user="rn.ana", codes=("dose_complete",))
+    # Most urgent first, as the chair lists them: the latched high SpO2, then the medium one.
+    assert [(e.kind, e.source) for e in events] == [
+        ("cleared", "spo2"),
+        ("cleared", "dose_complete"),
+        ("audio_resumed", None),
+    ]
+    assert all(e.user == "rn.ana" and e.at == at(20) for e in events)
+    assert events[0].text.endswith("(cleared: session ended)")
+    assert [a.source for a in mgr.alarms(CHAIR)] == ["device_link_lost"]
+    assert mgr.audio_paused_remaining(CHAIR, at(21)) == 0
+    assert [a.source for a in mgr.alarms("2")] == ["spo2"]  # another chair: untouched
+
+
+def test_end_session_leaves_an_expired_pause_to_tick(
+    mgr: AlarmManager, limits: VitalLimits
+) -> None:
+    mgr.update(CHAIR, breaches(limits, spo2=86), at(0))
+    mgr.pause_audio(CHAIR, "rn.ana", at(0))
+    events = mgr.end_session(CHAIR, at(mgr.config.audio_pause_s + 5))
+    assert [e.kind for e in events] == ["cleared"]
+    assert [e.kind for e in mgr.tick(at(mgr.config.audio_pause_s + 6))] == ["audio_resumed"]
