@@ -378,3 +378,37 @@ def test_checklist_completed_at_the_chair(qtbot, window, ctx, people, clock) -> 
         "escort_phone": "555-0199",
         "iv_gauge": 20,
     }
+
+
+def test_an_ended_session_view_does_not_show_the_next_patients_alarms(
+    qtbot, window, ctx, people, checked_in, clock
+) -> None:
+    from datetime import date
+
+    from support import CHECKLIST_OK
+
+    from nursestation.app import patients, sessions
+    from nursestation.dosing import Protocol
+
+    nurse = people["nurse"]
+    sessions.end_not_treated(ctx, nurse, checked_in, "patient_left")
+    patients.register_patient(
+        ctx, nurse, mrn="K-2", name="Roe, Rita", dob=date(1990, 1, 1), weight_kg=60
+    )
+    nxt = sessions.check_in(
+        ctx, nurse, mrn="K-2", chair="1", protocol=Protocol(0.5, 40, 1), checklist=CHECKLIST_OK
+    )
+    clock.advance(minutes=2)
+    vitals.record_vitals(
+        ctx,
+        nurse,
+        nxt.id,
+        {"sbp": 200, "dbp": 90, "hr": 80, "spo2": 98, "rr": 14},
+        soft_confirmed=True,
+    )
+    window.open_session(nxt.id)  # the chair's current patient: her alarm is shown
+    assert any("SBP 200" in line for line in window.session_view.alarm_strip.alarm_lines())
+    window.open_session(checked_in)  # the ended session of the same chair: not its alarm
+    view = window.session_view
+    assert view.phase.text() == "NOT TREATED"
+    assert view.alarm_strip.alarm_lines() == [] and view.alarm_strip.isHidden()
