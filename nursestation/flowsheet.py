@@ -37,6 +37,9 @@ INTERVAL_KEY = "vitals.flowsheet_interval_s"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Not a clinical number: above this many new rows at once, one merged sort beats bisect inserts.
+BULK_INSERT_ROWS = 16
+
 @dataclass(frozen=True)
 class FlowsheetSettings:
     """How device readings are charted on screen and in the note."""
@@ -357,7 +360,7 @@ class FlowsheetBuilder:
         for i in ch.removed:
             del self._row_of[self.rows.pop(i).key]
             del self._keys[i]
-        if len(fresh) > 16:
+        if len(fresh) > BULK_INSERT_ROWS:
             # A bulk load: one sort of the merged list instead of many list inserts.
             self.rows = sorted(self.rows + fresh, key=lambda r: r.sort_key)
             self._keys = [r.sort_key for r in self.rows]
