@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NURSESTATION_STATION", "test-station")
+# The station's local zone is printed wherever the clinic shows "local" time (the golden note
+# text and exports, tests/golden): pin it so every machine renders the same text.
+os.environ["TZ"] = "UTC"
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from example_runs import ExampleRuns
 from support import CHECKLIST_OK, PASSWORD, T0
 
 from nursestation.clock import FakeClock
 from nursestation.config import StationConfig, resolve_config
+
+time.tzset()  # apply the TZ set above
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -53,6 +60,14 @@ def _collect_after_each_test() -> Iterator[None]:
 
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory: pytest.TempPathFactory) -> ExampleRuns:
+    """Each example scenario run once per test session: `example_runs(name)` -> ExampleRun
+    (read-only data directory; `example_runs.copy_data(name, dst)` for a private copy) and
+    `example_runs.golden(name)` for its golden outputs (tests/example_runs.py)."""
+    return ExampleRuns(tmp_path_factory.mktemp("examples"))
 
 
 @pytest.fixture

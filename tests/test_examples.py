@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
+from example_runs import ExampleRuns
 
 from nursestation.cli import main
-from nursestation.scenario import run_scenario
 
 EXAMPLES = sorted(
     (Path(__file__).resolve().parent.parent / "examples" / "scenarios").glob("*.json")
@@ -17,12 +16,10 @@ EXAMPLES = sorted(
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_scenario_exits_0(path: Path, tmp_path: Path) -> None:
-    out = io.StringIO()
-    rc = run_scenario(json.loads(path.read_text()), out=out, out_dir=tmp_path / "notes")
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert rc == 0, [line for line in lines if "expectation" in line]
-    assert lines, "a scenario must have steps"
+def test_example_scenario_exits_0(path: Path, example_runs: ExampleRuns) -> None:
+    run = example_runs(path.stem)  # run once per test session, shared with tests/test_golden.py
+    assert run.rc == 0, [line for line in run.lines if "expectation" in line]
+    assert len(run.lines) == len(run.spec["steps"]), "one line per step"
 
 
 def _impossible(tmp_path: Path, step: dict) -> Path:
