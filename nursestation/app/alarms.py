@@ -44,17 +44,14 @@ from nursestation.alarms import (
 )
 from nursestation.alarms import AlarmEvent as CoreAlarmEvent
 from nursestation.app.context import Actor, AppContext, other_version_of
-from nursestation.app.sessions import (
-    DOSE_COMPLETE_ALARM,
-    baseline_vitals,
-    events_of,
-    open_session_in_chair,
-)
+from nursestation.app.session_rows import baseline_vitals, events_of, open_session_in_chair
 from nursestation.clock import ensure_utc
 from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
 from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
 from nursestation.vitals import VitalsInput
 
+# The technical alarm raised while the ordered dose is in and the pump still runs (app/sessions.py).
+DOSE_COMPLETE_ALARM = "dose_complete"
 SEDATION_KINDS = ("moaas", "rass")  # assessments.kind values that carry a sedation score
 # Technical alarms about the session rather than the monitor: they end with the session.
 SESSION_TECHNICAL_CODES = (DOSE_COMPLETE_ALARM,)
@@ -600,26 +597,26 @@ _CREATE_LOCK = threading.Lock()
 def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
     """The context's alarm center, created (and restored from the database) on first use.
     Pass `s` when calling inside an open transaction so the restore uses it."""
-    center = getattr(ctx, "alarm_center", None)
+    center = ctx.alarm_center
     if center is not None:
         return center
     if s is not None:
         with _CREATE_LOCK:
-            center = getattr(ctx, "alarm_center", None)
+            center = ctx.alarm_center
             if center is None:
                 center = AlarmCenter(ctx)
                 center.restore(s)
-                ctx.alarm_center = center  # type: ignore[attr-defined]
+                ctx.alarm_center = center
             return center
     # Without a transaction: the database lock first, then the creation lock (see _locked_tx).
     with ctx.tx() as own:
         own.connection()
         with _CREATE_LOCK:
-            center = getattr(ctx, "alarm_center", None)
+            center = ctx.alarm_center
             if center is None:
                 center = AlarmCenter(ctx)
                 center.restore(own)
-                ctx.alarm_center = center  # type: ignore[attr-defined]
+                ctx.alarm_center = center
             return center
 
 

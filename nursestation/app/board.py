@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from nursestation.app import alarms, medications
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import SessionSummary, summary_in, sync_dose_complete_alarm
 from nursestation.db.models import DeviceBinding, InfusionSession, VitalReading
@@ -123,14 +124,10 @@ def _monitor(device_state: str | None, binding_enabled: bool | None) -> str:
 def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:
     """Alarms, reassessment timers and device link state from their own modules."""
     out: dict[str, Any] = {}
-    from nursestation.app import alarms
-
     out["alarm"] = alarms.highest_alarm(ctx, chair)
     if session_id is not None:
-        from nursestation.app import medications
-
         out["reassessments"] = tuple(medications.reassessments_for_chair(ctx, session_id))
-    device = getattr(ctx, "device_states", {}).get(chair)
+    device = ctx.device_states.get(chair)
     if device is not None:
         out["device_state"] = device
     return out

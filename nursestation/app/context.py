@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nursestation.clinic import ClinicSettings, load_clinic_settings
@@ -17,9 +18,15 @@ from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
-from nursestation.db.models import User, UserRole
-from nursestation.errors import ACCOUNT_DISABLED, DomainError
+from nursestation.db.models import NoteDocument, User, UserRole
+from nursestation.errors import ACCOUNT_DISABLED, NOT_FOUND, DomainError
 from nursestation.permissions import require
+
+if TYPE_CHECKING:
+    # Types only, never imported at run time (those modules import this one; a test in
+    # tests/test_layering.py checks it): the context declares the type of everything it holds.
+    from nursestation.app.alarms import AlarmCenter
+    from nursestation.app.devices import _Health as DeviceHealth
 
 T = TypeVar("T")
 
@@ -62,6 +69,20 @@ class AppContext:
         # entries, the events or the settings (discharge data other than the vital signs, the
         # infusion starts behind the alarm baseline) is reloaded only when this moves.
         self.other_version = 0
+        # The station's alarm state, created and restored from the database on first use
+        # (app/alarms.alarm_center); None until then.
+        self.alarm_center: AlarmCenter | None = None
+        # Per chair: the capture worker's link state (the board's monitor line) and the link's
+        # health with its latest live values (app/devices.py). In memory only: the workers
+        # report again when they start.
+        self.device_states: dict[str, str] = {}
+        self.device_health: dict[str, DeviceHealth] = {}
+        # Reused reads of what changes only by a nurse's entry, keyed by session id and checked
+        # against other_version and the settings object: the discharge-readiness inputs
+        # (app/discharge.is_ready_in) and the doses awaiting reassessment
+        # (app/medications.reassessments_for_chair). The payloads are those modules' own.
+        self.ready_cache: dict[int, tuple[int, int, ClinicSettings, datetime, Any]] = {}
+        self.reassess_cache: dict[int, tuple[int, ClinicSettings, datetime, Any]] = {}
         track_writes(self.factory, self._any_written)
         _track_other_writes(self.factory, self._other_written)
         for factory in (self.factory, self.read_factory):
@@ -85,8 +106,6 @@ class AppContext:
             upgrade_to_head(engine)
         ctx = cls(config, settings, engine, clock)
         if migrate:
-            from nursestation.app.pki import ensure_clinic_ca
-
             ensure_clinic_ca(ctx)
         return ctx
 
@@ -256,3 +275,43 @@ def _track_other_writes(factory: sessionmaker[Session], on_written: Callable[[],
     @event.listens_for(factory, "after_rollback")
     def _rolled_back(session: Session) -> None:
         session.info.pop("wrote_other", None)
+
+
+# ---------------------------------------------------------------- the clinic CA at first start
+
+CA_CERT_NAME = (
+    "ca.pem"  # same name as nursestation.report.pki.CA_CERT_FILE (a test keeps them equal)
+)
+
+
+def ensure_clinic_ca(ctx: AppContext) -> None:
+    """Create the clinic CA in the data directory on the station's first start (cheap when it
+    exists). Refuses (not_found) when the CA is missing but signing keys were already issued by
+    it: a new CA would make every earlier note fail verification, so the pki folder must be
+    restored from backup instead."""
+    # Checked without importing cryptography: most starts find the CA already there.
+    if (ctx.config.pki_dir / CA_CERT_NAME).exists():
+        # A creation killed after its commit leaves an empty staging folder behind.
+        for leftover in ctx.config.pki_dir.glob(".ca-new-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return
+    _refuse_replacing_a_lost_ca(ctx)
+    from nursestation.report.pki import ensure_ca
+
+    ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
+
+
+def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
+    with ctx.tx() as s:
+        issued = s.execute(
+            select(func.count(User.id)).where(User.certificate_pem.is_not(None))
+        ).scalar_one()
+        signed = s.execute(select(func.count(NoteDocument.id))).scalar_one()
+    if issued or signed:
+        raise DomainError(
+            NOT_FOUND,
+            f"The clinic CA certificate {ctx.config.pki_dir / CA_CERT_NAME} is missing, but "
+            f"{issued} signing key(s) and {signed} signed note document(s) depend on it. A new "
+            "CA would make every earlier note fail verification: restore the pki folder from "
+            "backup.",
+        )

@@ -157,19 +157,11 @@ class _Health:
 
 
 def _health_map(ctx: AppContext) -> dict[str, _Health]:
-    health = getattr(ctx, "device_health", None)
-    if health is None:
-        health = {}
-        ctx.device_health = health  # type: ignore[attr-defined]
-    return health
+    return ctx.device_health
 
 
 def _states(ctx: AppContext) -> dict[str, str]:
-    states = getattr(ctx, "device_states", None)
-    if states is None:
-        states = {}
-        ctx.device_states = states  # type: ignore[attr-defined]
-    return states
+    return ctx.device_states
 
 
 # ---------------------------------------------------------------- bindings

@@ -380,9 +380,7 @@ def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:
     wrote = bool(s.info.get("wrote") or s.new or s.dirty or s.deleted)
     version = None if wrote else s.info.get("data_version")
     other = other_version_of(s)
-    cache: dict[int, tuple[int, int, Any, datetime, Recorded]] = ctx.__dict__.setdefault(
-        "_ready_cache", {}
-    )
+    cache = ctx.ready_cache  # payload: Recorded
     hit = cache.get(row.id)
     if (
         hit is None

@@ -896,9 +896,7 @@ def reassessments_for_chair(ctx: AppContext, session_id: int) -> list[Reassessme
     # monitor writing every second: reuse them, as discharge.is_ready_in does (READY_REUSE_S
     # bounds how late another station's entry is seen); the statuses are computed at `now`.
     version, settings = ctx.other_version, ctx.settings  # read before the data (conservative)
-    cache: dict[int, tuple[int, Any, datetime, Any]] = ctx.__dict__.setdefault(
-        "_reassess_cache", {}
-    )
+    cache = ctx.reassess_cache
     hit = cache.get(session_id)
     if (
         hit is None

@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-
-from sqlalchemy import func, select
-
-from nursestation.app.context import AppContext
+# The CA's first-start creation lives with the context that runs it (AppContext.open), so that the
+# context does not import this module back: re-exported here under its usual names.
+from nursestation.app.context import CA_CERT_NAME, AppContext, ensure_clinic_ca
 from nursestation.config import StationConfig
-from nursestation.db.models import NoteDocument, User
-from nursestation.errors import NOT_FOUND, DomainError
+from nursestation.db.models import User
+from nursestation.errors import DomainError
 
-CA_CERT_NAME = (
-    "ca.pem"  # same name as nursestation.report.pki.CA_CERT_FILE (a test keeps them equal)
-)
-
-
-def ensure_clinic_ca(ctx: AppContext) -> None:
-    """Create the clinic CA in the data directory on the station's first start (cheap when it
-    exists). Refuses (not_found) when the CA is missing but signing keys were already issued by
-    it: a new CA would make every earlier note fail verification, so the pki folder must be
-    restored from backup instead."""
-    # Checked without importing cryptography: most starts find the CA already there.
-    if (ctx.config.pki_dir / CA_CERT_NAME).exists():
-        # A creation killed after its commit leaves an empty staging folder behind.
-        for leftover in ctx.config.pki_dir.glob(".ca-new-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        return
-    _refuse_replacing_a_lost_ca(ctx)
-    from nursestation.report.pki import ensure_ca
-
-    ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
-
-
-def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
-    with ctx.tx() as s:
-        issued = s.execute(
-            select(func.count(User.id)).where(User.certificate_pem.is_not(None))
-        ).scalar_one()
-        signed = s.execute(select(func.count(NoteDocument.id))).scalar_one()
-    if issued or signed:
-        raise DomainError(
-            NOT_FOUND,
-            f"The clinic CA certificate {ctx.config.pki_dir / CA_CERT_NAME} is missing, but "
-            f"{issued} signing key(s) and {signed} signed note document(s) depend on it. A new "
-            "CA would make every earlier note fail verification: restore the pki folder from "
-            "backup.",
-        )
-
+__all__ = [
+    "CA_CERT_NAME",
+    "ca_status",
+    "ensure_clinic_ca",
+    "issue_for_user",
+    "rewrap_for_user",
+]
 
 def issue_for_user(ctx: AppContext, user: User, password: str) -> None:
     """Issue the user's key and certificate, the key encrypted with their password."""

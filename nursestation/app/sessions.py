@@ -10,16 +10,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
+from nursestation.app import alarms
+from nursestation.app.alarms import DOSE_COMPLETE_ALARM
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.patients import PatientInfo, get_patient_row, info
+from nursestation.app.session_rows import (
+    baseline_vitals,
+    events_of,
+    get_session_row,
+    open_session_in_chair,
+)
 from nursestation.checklist import ChecklistResult, PatientFacts, StartOverride, evaluate_checklist
 from nursestation.db.models import (
     DischargeApproval,
     InfusionEvent,
     InfusionSession,
-    VitalReading,
 )
-from nursestation.db.queries import current_rows
 from nursestation.dosing import (
     MG_PER_H,
     CheckedRate,
@@ -30,7 +36,7 @@ from nursestation.dosing import (
     calculate_dose,
     check_rate,
 )
-from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
+from nursestation.errors import BAD_INPUT, INVALID_STATE, DomainError
 from nursestation.infusion import InfusionState, Planned
 
 
@@ -63,7 +69,6 @@ class SessionSummary:
 
 
 NOT_TREATED = "not_treated"
-DOSE_COMPLETE_ALARM = "dose_complete"
 
 
 def planned_of(row: InfusionSession) -> Planned:
@@ -88,33 +93,6 @@ def dose_of(row: InfusionSession) -> DoseCalculation:
         rate_mg_per_h=row.rate_mg_per_h,
         rate_ml_per_h=row.rate_ml_per_h,
     )
-
-
-def events_of(s: Session, session_id: int) -> list[infusion.InfusionEvent]:
-    """The stored pump events in order."""
-    rows = s.execute(
-        select(InfusionEvent)
-        .where(InfusionEvent.session_id == session_id)
-        .order_by(InfusionEvent.at, InfusionEvent.id)
-    ).scalars()
-    return [infusion.InfusionEvent(r.kind, r.at, r.rate_mg_per_h, r.reason) for r in rows]
-
-
-def get_session_row(s: Session, session_id: int) -> InfusionSession:
-    """The session row, or not_found."""
-    row = s.get(InfusionSession, session_id)
-    if row is None:
-        raise DomainError(NOT_FOUND, f"No session {session_id}.")
-    return row
-
-
-def open_session_in_chair(s: Session, chair: str) -> InfusionSession | None:
-    """The session currently occupying `chair`, if any."""
-    return s.execute(
-        select(InfusionSession).where(
-            InfusionSession.chair == chair, InfusionSession.ended_at.is_(None)
-        )
-    ).scalar_one_or_none()
 
 
 def session_id_for_chair(ctx: AppContext, chair: str) -> int:
@@ -342,18 +320,6 @@ def override_checklist(
 
 
 # ---------------------------------------------------------------- pump events
-
-
-def baseline_vitals(
-    s: Session, session_id: int, before: datetime | None = None
-) -> VitalReading | None:
-    """The baseline: the latest valid, not superseded reading before the infusion started."""
-    stmt = current_rows(VitalReading, session_id).where(VitalReading.sbp.is_not(None))
-    if before is not None:
-        stmt = stmt.where(VitalReading.observed_at <= before)
-    return s.execute(
-        stmt.order_by(VitalReading.observed_at.desc(), VitalReading.id.desc()).limit(1)
-    ).scalar_one_or_none()
 
 
 def _add_event(
@@ -647,8 +613,6 @@ def end_not_treated(
             before={"ended_at": None, "end_reason": None},
             after={"end_reason": NOT_TREATED, "reason": reason, "end_detail": detail},
         )
-        from nursestation.app import alarms
-
         # The patient leaves the chair: their alarms end with the session, in this transaction.
         alarms.on_session_ended(ctx, s, actor, row.id)
         return summary_in(ctx, s, row)
@@ -666,8 +630,6 @@ def sync_dose_complete_alarm(ctx: AppContext, summary: SessionSummary) -> None:
     """Raise the "dose complete: stop the pump" alarm while the ordered dose is in and the
     pump has not been stopped (idempotent: an existing alarm is only refreshed)."""
     if summary.ended_at is None and summary.state.phase == infusion.DOSE_COMPLETE:
-        from nursestation.app import alarms
-
         alarms.raise_technical(
             ctx,
             summary.chair,
@@ -679,8 +641,6 @@ def sync_dose_complete_alarm(ctx: AppContext, summary: SessionSummary) -> None:
 
 
 def _clear_dose_complete_alarm(ctx: AppContext, chair: str) -> None:
-    from nursestation.app import alarms
-
     alarms.clear_technical(ctx, chair, DOSE_COMPLETE_ALARM)
 
 

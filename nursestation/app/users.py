@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.pki import issue_for_user, rewrap_for_user
 from nursestation.db.models import User, UserRole
 from nursestation.errors import (
     BAD_INPUT,
@@ -234,8 +235,6 @@ def _issue_signing_credential(ctx: AppContext, user: User, password: str) -> Non
     """Clinical users get a personal signing key from the clinic CA (see app.pki)."""
     if not (user.role_names & {"nurse", "charge_nurse"}):
         return
-    from nursestation.app.pki import issue_for_user
-
     issue_for_user(ctx, user, password)
 
 
@@ -398,8 +397,6 @@ def change_password(ctx: AppContext, actor: Actor, old_password: str, new_passwo
         user.must_change_password = False
         user.password_changed_at = ctx.now()
         if user.signing_credential is not None:
-            from nursestation.app.pki import rewrap_for_user
-
             rewrap_for_user(user, old_password, new_password)
         ctx.audit(s, actor, "user.password_change", "user", user.id)
 

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nursestation.app.alarms import alarm_center, session_baseline
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import get_session_row
+from nursestation.app.session_rows import events_of, get_session_row
 from nursestation.db.models import VitalReading
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
 from nursestation.vitals import (
@@ -129,7 +130,6 @@ def record_vitals(
     clinic's clock-skew allowance), else bad_input on field observed_at naming that range.
     Entered more than general.late_entry_after_min after it, the reading is marked late. Alarms
     are re-evaluated in the same transaction."""
-    from nursestation.app.alarms import alarm_center
 
     ctx.require(actor, "record_vitals")
     ranges = VitalRanges.from_settings(ctx.settings)
@@ -249,7 +249,6 @@ def correct_vitals(
     """Correct a stored reading: a new row that supersedes it (the original stays in the
     flowsheet, marked corrected). `values` are the fields that change (None clears one); the
     others are carried over. A changed SBP or DBP recomputes MAP unless MAP is given."""
-    from nursestation.app.alarms import alarm_center
     from nursestation.vitals import ensure_correction, input_name
 
     ctx.require(actor, "correct_vitals")
@@ -394,7 +393,6 @@ def _flags(rec: VitalsRecord, baseline: VitalsInput | None, lim: Any) -> dict[st
 def flowsheet(ctx: AppContext, actor: Actor, session_id: int) -> list[FlowsheetRow]:
     """Every reading of a session (originals and corrections) with out-of-limit flags judged
     against the clinic limits and the pre-infusion baseline."""
-    from nursestation.app.alarms import session_baseline
     from nursestation.limits import VitalLimits
 
     ctx.require(actor, "view_session")
@@ -440,7 +438,6 @@ def chart_markers(ctx: AppContext, actor: Actor, session_id: int) -> tuple[Chart
 
 
 def _markers(s: Session, session_id: int) -> tuple[ChartMarker, ...]:
-    from nursestation.app.sessions import events_of
     from nursestation.db.models import MedicationAdministration
 
     markers: list[ChartMarker] = []
@@ -498,7 +495,6 @@ def record_assessment(
     with 23 item scores, or "dissociation" with the clinician's resolved yes/no). A sedation
     score is judged against the sedation limits and may raise an alarm."""
     from nursestation import scales
-    from nursestation.app.alarms import alarm_center
     from nursestation.db.models import Assessment
 
     ctx.require(actor, "record_assessment")
@@ -602,7 +598,6 @@ def update_limits(
     import os
     import tempfile
 
-    from nursestation.app.alarms import alarm_center
     from nursestation.clinic import ConfigError
     from nursestation.errors import OUT_OF_RANGE
     from nursestation.limits import VitalLimits

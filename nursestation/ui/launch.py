@@ -45,6 +45,12 @@ def _first_run(ctx, first_run_dialog):  # type: ignore[no-untyped-def]
     return first.created or ""
 
 
+def _import_main_window() -> None:
+    """Run by the ContextLoader's thread while the sign-in dialog is up. Module bodies only
+    define classes; no widget is created off the GUI thread."""
+    import nursestation.ui.main_window  # noqa: F401
+
+
 def build_window(config: StationConfig, *, hint: str = "", username: str = "", auto_actor=None):  # type: ignore[no-untyped-def]
     """Return (app, window) after sign-in, or (app, None) when cancelled.
 
@@ -60,7 +66,7 @@ def build_window(config: StationConfig, *, hint: str = "", username: str = "", a
 
     settings = load_clinic_settings(config.clinic_file)
     app = _application()
-    loader = ContextLoader(config, settings)
+    loader = ContextLoader(config, settings, preload=_import_main_window)
     sqlite = config.sqlite_path
     fresh = sqlite is not None and not sqlite.exists()
     if auto_actor is not None:

@@ -79,8 +79,9 @@ class Station(QObject):
 
 class ContextLoader(QObject):
     """Opens the AppContext (SQLAlchemy, the models, migrations, the clinic CA), restores the
-    alarm state and imports the main window's modules in a background thread, so the sign-in dialog paints and takes input
-    at once. `ready` is emitted (queued to the GUI thread) when it is done, failed or not;
+    alarm state and runs `preload` (the launcher's import of the main window's modules: passed
+    in, so this module does not import the window that imports it) in a background thread, so
+    the sign-in dialog paints and takes input at once. `ready` is emitted (queued to the GUI thread) when it is done, failed or not;
     `wait()` returns the context or raises what opening it raised."""
 
     ready = Signal()
@@ -91,12 +92,12 @@ class ContextLoader(QObject):
         settings: ClinicSettings,
         parent: QObject | None = None,
         *,
-        preload_ui: bool = True,
+        preload: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
         self.settings = settings
-        self._preload_ui = preload_ui
+        self._preload = preload
         self._ctx: AppContext | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -122,9 +123,8 @@ class ContextLoader(QObject):
             from nursestation.app.alarms import alarm_center
 
             alarm_center(self._ctx)
-            if self._preload_ui:
-                # Module bodies only define classes; no widget is created off the GUI thread.
-                import nursestation.ui.main_window  # noqa: F401
+            if self._preload is not None:
+                self._preload()
         except BaseException as exc:  # re-raised in the GUI thread by wait()
             self._error = exc
         finally:

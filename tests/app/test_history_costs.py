@@ -310,7 +310,7 @@ def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
     assert ctx.data_version > version and ctx.other_version == other
     board.board_cards(ctx, nurse)
     assert len(loads) == 1  # the rest kept: only the vital-sign part read again
-    cached = ctx._ready_cache[infusing][4]
+    cached = ctx.ready_cache[infusing][4]
     assert cached.latest is not None and cached.latest.spo2 == 95.0 and cached.latest.hr == 88.0
     with ctx.read_tx() as s:
         row = s.get(sessions.InfusionSession, infusing)

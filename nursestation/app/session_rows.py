@@ -1,0 +1,58 @@
+"""In-transaction reads of a session's stored rows, shared by the use-case modules.
+
+These sit below `sessions`, `alarms`, `vitals`, `devices` and the rest so that each of them can
+read a session without importing another feature module: the app layer stays acyclic (the
+import-linter contract in pyproject.toml). Private to the app layer: callers pass their own
+open transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nursestation import infusion
+from nursestation.db.models import InfusionEvent, InfusionSession, VitalReading
+from nursestation.db.queries import current_rows
+from nursestation.errors import NOT_FOUND, DomainError
+
+
+def events_of(s: Session, session_id: int) -> list[infusion.InfusionEvent]:
+    """The stored pump events in order."""
+    rows = s.execute(
+        select(InfusionEvent)
+        .where(InfusionEvent.session_id == session_id)
+        .order_by(InfusionEvent.at, InfusionEvent.id)
+    ).scalars()
+    return [infusion.InfusionEvent(r.kind, r.at, r.rate_mg_per_h, r.reason) for r in rows]
+
+
+def get_session_row(s: Session, session_id: int) -> InfusionSession:
+    """The session row, or not_found."""
+    row = s.get(InfusionSession, session_id)
+    if row is None:
+        raise DomainError(NOT_FOUND, f"No session {session_id}.")
+    return row
+
+
+def open_session_in_chair(s: Session, chair: str) -> InfusionSession | None:
+    """The session currently occupying `chair`, if any."""
+    return s.execute(
+        select(InfusionSession).where(
+            InfusionSession.chair == chair, InfusionSession.ended_at.is_(None)
+        )
+    ).scalar_one_or_none()
+
+
+def baseline_vitals(
+    s: Session, session_id: int, before: datetime | None = None
+) -> VitalReading | None:
+    """The baseline: the latest valid, not superseded reading before the infusion started."""
+    stmt = current_rows(VitalReading, session_id).where(VitalReading.sbp.is_not(None))
+    if before is not None:
+        stmt = stmt.where(VitalReading.observed_at <= before)
+    return s.execute(
+        stmt.order_by(VitalReading.observed_at.desc(), VitalReading.id.desc()).limit(1)
+    ).scalar_one_or_none()
