@@ -3,7 +3,6 @@ its user at its simulated time, printing one JSON line per step."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import tempfile
@@ -16,29 +15,30 @@ from nursestation.clinic import ConfigError, load_clinic_settings
 from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
 from nursestation.errors import BAD_INPUT, DomainError
+from nursestation.scenario import (
+    steps_discharge,
+    steps_medications,
+    steps_notes,
+    steps_security,
+    steps_session,
+    steps_vitals,
+)
 from nursestation.scenario.registry import STEPS, StepContext
 
+# Importing the step modules registers their steps (registry.step): imported by name, never
+# probed, so a missing or broken step module fails at start-up (CONVENTIONS.md 7).
 STEP_MODULES = (
-    "nursestation.scenario.steps_session",
-    "nursestation.scenario.steps_vitals",
-    "nursestation.scenario.steps_medications",
-    "nursestation.scenario.steps_discharge",
-    "nursestation.scenario.steps_notes",
-    "nursestation.scenario.steps_security",
+    steps_session,
+    steps_vitals,
+    steps_medications,
+    steps_discharge,
+    steps_notes,
+    steps_security,
 )
 
 
 class ScenarioError(Exception):
     """The scenario file itself is malformed (exit code 2)."""
-
-
-def _load_step_modules() -> None:
-    for name in STEP_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module must surface
-                raise
 
 
 def parse_offset(text: str, start: datetime) -> datetime:
@@ -111,7 +111,6 @@ def run_scenario(
     db_url: str | None = None,
 ) -> int:
     """Run a parsed scenario; 0 only if every step met its expectation."""
-    _load_step_modules()
     if "start" not in spec or "steps" not in spec:
         raise ScenarioError("a scenario needs 'start' and 'steps'")
     start = parse_offset(spec["start"], datetime.now().astimezone())

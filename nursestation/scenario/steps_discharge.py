@@ -93,7 +93,8 @@ def _ready(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
 
 
 @step("approve_discharge")
-def _approve(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+def approve_discharge(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+    """The charge nurse approves (the note's steps wrap this to refresh the PDF in --out)."""
     sid = sc.session_id(st)
     status = dc.approve_discharge(sc.ctx, actor, sid, str(need(st, "password")))
     if "chair" in st:

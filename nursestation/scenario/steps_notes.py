@@ -10,7 +10,8 @@ from typing import Any
 from nursestation.app import notes
 from nursestation.app.context import Actor
 from nursestation.errors import BAD_INPUT, DomainError
-from nursestation.scenario.registry import STEPS, StepContext, need, state_check, step
+from nursestation.scenario import steps_discharge
+from nursestation.scenario.registry import StepContext, need, state_check, step
 
 _WRITTEN_KEY = "note_files"  # document sha256 already written to --out
 
@@ -100,14 +101,10 @@ def _check_note(sc: StepContext, actor: Actor, sid: int, want: Any) -> str | Non
     return None
 
 
-# Approval countersigns the note inside the discharge step: keep the PDF in --out current.
-_approve = STEPS.get("approve_discharge")
-if _approve is not None and not getattr(_approve, "refreshes_note", False):
-
-    def _approve_and_refresh(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str | None:
-        message = _approve(sc, actor, st)
-        refresh_outputs(sc, actor, sc.session_id(st))
-        return message
-
-    _approve_and_refresh.refreshes_note = True  # type: ignore[attr-defined]
-    step("approve_discharge")(_approve_and_refresh)
+# Approval countersigns the note inside the discharge step: keep the PDF in --out current. The
+# discharge step is imported by name, so this wrapper replaces it whatever the import order.
+@step("approve_discharge")
+def _approve_and_refresh(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str | None:
+    message = steps_discharge.approve_discharge(sc, actor, st)
+    refresh_outputs(sc, actor, sc.session_id(st))
+    return message
