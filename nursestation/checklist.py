@@ -536,7 +536,9 @@ def _iv(b: _Builder, a: PreInfusionChecklist) -> None:
 def _baseline(b: _Builder, vitals: Any) -> None:
     item = "baseline_vitals"
     missing = [p for p in b.cfg.required_vitals if _vital(vitals, p) is None]
-    hard, caution, sources = [], [], []
+    hard: list[tuple[str, str, str]] = []  # (param, op, text)
+    caution: list[tuple[str, str, str]] = []
+    sources: list[str] = []
     for tier, out in ((b.cfg.hard_limits, hard), (b.cfg.caution_limits, caution)):
         for lim in tier:
             x = _vital(vitals, lim.param)

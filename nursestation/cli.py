@@ -11,10 +11,13 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nursestation import __version__
 from nursestation.config import StationConfig, resolve_config
+
+if TYPE_CHECKING:  # the commands import the app layer when they run (start-up stays fast)
+    from nursestation.app.context import Actor, AppContext
 
 
 class UsageError(Exception):
@@ -196,16 +199,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {cmd}")
 
 
-def _login(ctx: object, username: str) -> object:
-    from nursestation.app.context import AppContext
+def _login(ctx: AppContext, username: str) -> Actor:
     from nursestation.app.users import authenticate
 
-    assert isinstance(ctx, AppContext)
     return authenticate(ctx, username, read_password(f"Password for {username}: "))
 
 
 def _user(args: argparse.Namespace) -> int:
-    from nursestation.app.context import Actor, AppContext
+    from nursestation.app.context import AppContext
     from nursestation.app.users import create_user, list_users, set_disabled, user_count
 
     ctx = AppContext.open(_config(args))
@@ -215,7 +216,7 @@ def _user(args: argparse.Namespace) -> int:
             if user_count(ctx) > 0:
                 if not args.as_user:
                     raise UsageError("--user ADMIN is required once an administrator exists")
-                actor = _login(ctx, args.as_user)  # type: ignore[assignment]
+                actor = _login(ctx, args.as_user)
             password = read_password(f"New password for {args.username}: ")
             info = create_user(
                 ctx,
@@ -229,14 +230,14 @@ def _user(args: argparse.Namespace) -> int:
             print(f"added {info.username} ({', '.join(sorted(info.roles))})")
             return 0
         if args.user_command == "list":
-            actor = _login(ctx, args.as_user)  # type: ignore[assignment]
+            actor = _login(ctx, args.as_user)
             assert actor is not None
             for u in list_users(ctx, actor):
                 state = "disabled" if u.disabled else "active"
                 print(f"{u.username}\t{u.full_name}\t{','.join(sorted(u.roles))}\t{state}")
             return 0
         if args.user_command == "disable":
-            actor = _login(ctx, args.as_user)  # type: ignore[assignment]
+            actor = _login(ctx, args.as_user)
             assert actor is not None
             set_disabled(ctx, actor, args.username, True)
             print(f"disabled {args.username}")
@@ -266,7 +267,7 @@ def _export(args: argparse.Namespace) -> int:
             actor,
             flt,
             args.out,
-            parse_formats(args.format),  # type: ignore[arg-type]
+            parse_formats(args.format),
             include_failed=args.include_failed,
         )
         print(result.summary())

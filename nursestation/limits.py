@@ -105,7 +105,7 @@ class VitalLimits:
                 raise ConfigError("vitals settings", f"vitals.limits.{param}", problem)
             params[param] = pl
         bc = data["baseline_change"]
-        pct = {tier: float(bc[f"{tier}_pct"]) for tier in TIERS}
+        pct: dict[str, float] = {tier: float(bc[f"{tier}_pct"]) for tier in TIERS}
         if not pct["advisory"] <= pct["action"] <= pct["critical"]:
             raise ConfigError(
                 "vitals settings",
@@ -202,10 +202,8 @@ def _unit(param: str) -> str:
 
 def _nesting_problem(pl: ParamLimits) -> str | None:
     """Why the tiers of `pl` do not nest, or None when they do."""
-    lows = [(t, pl.limit(t, "low")) for t in TIERS]
-    highs = [(t, pl.limit(t, "high")) for t in TIERS]
-    lows = [(t, v) for t, v in lows if v is not None]
-    highs = [(t, v) for t, v in highs if v is not None]
+    lows = [(t, v) for t in TIERS if (v := pl.limit(t, "low")) is not None]
+    highs = [(t, v) for t in TIERS if (v := pl.limit(t, "high")) is not None]
     for (t1, v1), (t2, v2) in pairwise(lows):
         if v2 > v1:
             return f"the {t2} low limit must not be above the {t1} low limit ({fmt_number(v1)})"
@@ -347,8 +345,9 @@ def evaluate(
             # max() keeps the first of equal tiers, and absolute is appended first.
             out.append(max(candidates, key=lambda br: TIER_RANK[br.tier]))
     score = _finite(vi.sedation_score)
-    if vi.sedation_scale in limits.sedation and score is not None:
-        hit = _sedation(vi.sedation_scale, score, limits.sedation[vi.sedation_scale])
+    scale = vi.sedation_scale
+    if scale is not None and scale in limits.sedation and score is not None:
+        hit = _sedation(scale, score, limits.sedation[scale])
         if hit:
             out.append(hit)
     return out
@@ -357,4 +356,6 @@ def evaluate(
 def highest_tier(breaches: Iterable[LimitBreach]) -> Tier | None:
     """The most severe tier among `breaches`, or None."""
     tiers = [b.tier for b in breaches]
-    return max(tiers, key=TIER_RANK.__getitem__) if tiers else None
+    if not tiers:
+        return None
+    return max(tiers, key=TIER_RANK.__getitem__)

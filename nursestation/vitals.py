@@ -370,7 +370,8 @@ def _check_sedation(scale: Any, score: Any, ranges: VitalRanges) -> list[FieldPr
                 "sedation_scale",
                 scale,
                 "hard",
-                f"Sedation score {fmt_number(number) if ok else repr(score)} needs a scale: "
+                f"Sedation score {fmt_number(number) if ok and number is not None else repr(score)} "
+                "needs a scale: "
                 f"allowed {allowed_scales}.",
             )
         ]

@@ -128,7 +128,7 @@ def audit_usernames(ctx: AppContext, actor: Actor) -> list[str]:
         names = s.execute(
             select(AuditEvent.username).where(AuditEvent.username.is_not(None)).distinct()
         ).scalars()
-        return sorted(names)
+        return sorted(n for n in names if n is not None)
 
 
 def check_chain(ctx: AppContext, actor: Actor) -> ChainCheck:

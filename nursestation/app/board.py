@@ -152,9 +152,9 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
         bindings = {
             c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))
         }
-    for summary in summaries.values():
+    for open_summary in summaries.values():
         # the dose-complete alarm follows the clock: the board's tick is where time passes
-        sync_dose_complete_alarm(ctx, summary)
+        sync_dose_complete_alarm(ctx, open_summary)
     for chair in ctx.settings.get("general.chairs"):
         summary = summaries.get(chair)
         due = None

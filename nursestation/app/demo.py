@@ -64,7 +64,7 @@ def seed_demo(ctx: AppContext, real_clock: Clock) -> DemoUsers:
                 ctx, username=username, full_name=full, roles=roles, password=DEMO_PASSWORD
             )
         nurse: Actor = users.authenticate(ctx, names.nurse, DEMO_PASSWORD)
-        people = (
+        people: tuple[tuple[str, str, date, float, list[str]], ...] = (
             ("K-1001", "Doe, Jane", date(1985, 4, 2), 70.0, ["latex"]),
             ("K-1002", "Okafor, Chidi", date(1979, 11, 20), 82.5, []),
             ("K-1003", "Lindqvist, Maja", date(1992, 6, 14), 61.0, ["sulfa"]),

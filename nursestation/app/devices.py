@@ -491,7 +491,7 @@ def _device_time_text(r: Reading) -> str | None:
 
 def _stored_nibp(
     s: Session, session_id: int, port: str, protocol: str, readings: Sequence[Reading]
-) -> set[tuple[str | None, str, str]]:
+) -> set[tuple[str | None, str, str | None]]:
     """(device_id, param, device_time) of valid NIBP values this session already stored (any
     earlier batch) for the devices in `readings`; the session_id index keeps this cheap."""
     times = {_device_time_text(r) for r in readings}
@@ -539,14 +539,14 @@ def ingest_batches(ctx: AppContext, batches: Sequence[Batch]) -> list[IngestResu
     bridge's), never concurrently with itself for the same chair."""
     from nursestation.app.alarms import on_reading_stored
 
-    batches = [(c, p, pr, list(r)) for c, p, pr, r in batches]
-    if not any(r for *_x, r in batches):
-        return [IngestResult(0, (), None, 0) for _ in batches]
+    lists = [(c, p, pr, list(r)) for c, p, pr, r in batches]
+    if not any(r for *_x, r in lists):
+        return [IngestResult(0, (), None, 0) for _ in lists]
     now = ctx.now()
     results: list[IngestResult] = []
     with ctx.tx() as s:
         evaluate: dict[int, None] = {}
-        for chair, port, protocol, readings in batches:
+        for chair, port, protocol, readings in lists:
             res = _ingest_in(s, chair, port, protocol, readings, now)
             results.append(res)
             if res.vital_ids and res.session_id is not None:
@@ -554,7 +554,7 @@ def ingest_batches(ctx: AppContext, batches: Sequence[Batch]) -> list[IngestResu
         # Alarms once per session after its rows of this second, in the same transaction.
         for sid in evaluate:
             on_reading_stored(ctx, s, sid)
-    for chair, port, protocol, readings in batches:
+    for chair, port, protocol, readings in lists:
         if readings:
             _note_readings(ctx, chair, port, protocol, readings)
     return results
@@ -570,7 +570,7 @@ def _ingest_in(
     session = open_session_in_chair(s, chair)
     sid = session.id if session is not None else None
     nibp_valid = [r for r in readings if r.param in NIBP_PARAMS and r.is_valid and r.device_time]
-    already: set[tuple[str | None, str, str]] = set()
+    already: set[tuple[str | None, str, str | None]] = set()
     if sid is not None and nibp_valid:
         already = _stored_nibp(s, sid, port, protocol, nibp_valid)
     s.add_all(
@@ -590,7 +590,7 @@ def _ingest_in(
         )
         for r in readings
     )
-    if sid is None:
+    if session is None or sid is None:
         return IngestResult(len(readings), (), None, 0)
     rows: list[VitalReading] = []
     for frame in split_frames(readings):

@@ -16,7 +16,7 @@ from nursestation.db.types import UTCDateTime
 T = TypeVar("T")
 
 
-def current_rows(model: type[T], session_id: int) -> Select[tuple[T]]:
+def current_rows(model: type[T], session_id: int) -> Select[T]:
     """A session's rows of an insert-only table, without those a correction superseded.
 
     `model` needs `session_id`, `id` and `supersedes_id` columns; add `order_by` as needed."""

@@ -187,7 +187,8 @@ def hl7_timestamp(when: datetime) -> str:
 
 def hl7_escape(text: str, sep: str, enc: str) -> str:
     """`text` with the message's delimiters written as HL7 escape sequences (\\F\\, \\S\\ ...)."""
-    comp, rep_, esc, sub = (enc + "^~\\&"[len(enc) :])[:4]
+    chars = (enc + "^~\\&"[len(enc) :])[:4]
+    comp, rep_, esc, sub = chars[0], chars[1], chars[2], chars[3]
     names = {esc: "E", sep: "F", comp: "S", rep_: "R", sub: "T"}
     out = []
     for ch in text:

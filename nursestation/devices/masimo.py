@@ -138,10 +138,10 @@ class MasimoDecoder(BaseDecoder):
         device_time = datetime.strptime(text[:17], "%m/%d/%y %H:%M:%S")
         fields: dict[str, str] = {}
         for token in text[17:].split():
-            key, sep, value = token.partition("=")
-            if not sep or not key or not value:
+            key, sep, raw = token.partition("=")
+            if not sep or not key or not raw:
                 raise _BadLine(f"not a KEY=VALUE token: {token!r}")
-            fields[key] = value
+            fields[key] = raw
         trend = "SpO2" in fields or "PR" in fields
         keys = TREND_KEYS if trend else LIVE_KEYS
         if not any(k in fields for k in keys if k != "PI"):
@@ -153,6 +153,8 @@ class MasimoDecoder(BaseDecoder):
         alarm = fields.get("ALARM")
         if alarm is not None and not _HEX.match(alarm):
             raise _BadLine(f"ALARM is not hex: {alarm!r}")
+        quality: str
+        reason: str | None
         if exc_field is None:
             # Every documented line shape carries EXC: without it nothing says the sensor was on
             # the patient, so a value is never valid (devices.md: never trust a value without

@@ -207,7 +207,7 @@ def hl7_oru(
         sbp, dbp, mean, measured = nibp
         mts = hl7_timestamp(measured)
         seg.append(f"OBX|{n}||150020^MDC_PRESS_BLD_NONINV^MDC|1.1.9|||||||R|||{mts}")
-        for k, (code, value) in enumerate(
+        for k, (code, pressure) in enumerate(
             (
                 ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", sbp),
                 ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", dbp),
@@ -215,7 +215,7 @@ def hl7_oru(
             ),
             start=1,
         ):
-            seg.append(f"OBX|{n + k}|NM|{code}|1.1.9.{k}|{value}|266016^MDC_DIM_MMHG^MDC|||||R")
+            seg.append(f"OBX|{n + k}|NM|{code}|1.1.9.{k}|{pressure}|266016^MDC_DIM_MMHG^MDC|||||R")
     return "\r".join(seg) + "\r"
 
 

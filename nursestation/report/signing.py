@@ -95,7 +95,10 @@ def prepare_signature_fields(
         fields.append_signature_field(
             writer,
             fields.SigFieldSpec(
-                sig_field_name=box.field_name, on_page=page, box=box.box, field_mdp_spec=lock
+                sig_field_name=box.field_name,
+                on_page=page,
+                box=_whole_points(box),
+                field_mdp_spec=lock,
             ),
         )
     if approval_box is not None:
@@ -120,6 +123,15 @@ def _approval_appearance(
     """A form XObject the size of `box` showing `text` (DejaVu, so any name prints)."""
     data = render_approval_pdf(box.width, box.height, text, pending=pending)
     return writer.import_page_as_xobject(PdfFileReader(BytesIO(data)), page_ix=0)
+
+
+def _whole_points(box: SignatureBox) -> tuple[int, int, int, int]:
+    """The field rectangle as pyHanko's SigFieldSpec takes it (whole points). The layout puts
+    every box on whole points; anything else is refused rather than moved."""
+    if any(v != int(v) for v in box.box):
+        raise ValueError(f"signature box {box.field_name} is not on whole points: {box.box}")
+    x1, y1, x2, y2 = box.box
+    return int(x1), int(y1), int(x2), int(y2)
 
 
 def _add_approval_field(writer: IncrementalPdfFileWriter, page: int, box: SignatureBox) -> None:
