@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian/Ubuntu machine: system packages, a virtual environment with the
-# test and lint tools, lint, then the whole test suite with Qt offscreen.
+# test and lint tools, lint, the import contracts, the type check, then the whole test suite with
+# Qt offscreen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
@@ -9,5 +10,6 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q -e ".[test,dev]"
 .venv/bin/ruff check nursestation tests bench scripts
 .venv/bin/lint-imports
+.venv/bin/mypy  # [tool.mypy] in pyproject.toml: the package, check_untyped_defs
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest -q "$@"

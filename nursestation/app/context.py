@@ -123,7 +123,7 @@ class AppContext:
         settings = self.settings
         hit = self._per_settings.get(key)
         if hit is not None and hit[0] is settings:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         value = build(settings)
         self._per_settings[key] = (settings, value)
         return value

@@ -448,11 +448,14 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
                 # The most severe extreme is printed beside the last value.
                 worst = max(summary.flags, key=lambda b: TIER_RANK[b.tier])
                 extremes[name] = worst.value
+        values: dict[str, Any] = {
+            ("temp" if p == "temp_c" else p): fr.value(p) for p in _ROW_PARAMS
+        }
         return VitalsRow(
             observed_at=fr.at,
             recorded_at=fr.at,
             source=device_text(by_id[fr.reading_ids[-1]]),
-            **{("temp" if p == "temp_c" else p): fr.value(p) for p in _ROW_PARAMS},
+            **values,
             flags=flags,
             kind="interval",
             until=fr.end,
@@ -481,11 +484,14 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: dict[int, Any]) -> VitalsRow:
         )
     elif reading.superseded_by is not None:
         correction = "Superseded by a later correction"
+    shown: dict[str, Any] = {
+        ("temp" if p == "temp_c" else p): reading.values.get(p) for p in _ROW_PARAMS
+    }
     return VitalsRow(
         observed_at=r.observed_at,
         recorded_at=r.recorded_at,
         source="manual" if r.source == "manual" else device_text(r),
-        **{("temp" if p == "temp_c" else p): reading.values.get(p) for p in _ROW_PARAMS},
+        **shown,
         sedation=sedation,
         flags=flags,
         late=r.late,
@@ -1603,13 +1609,13 @@ def _compare_stored(engine: Any, data: bytes, sha: str) -> tuple[bool, str]:
             title = ""
         m = _LABEL_RE.search(title)
         if m:
-            note = s.execute(
+            named = s.execute(
                 select(Note).where(Note.session_id == int(m[1]), Note.version == int(m[2]))
             ).scalar_one_or_none()
-            if note is not None:
+            if named is not None:
                 return False, (
-                    f"DIFFERS from stored note {note_label(note.session_id)} version "
-                    f"{note.version}: the file is not the signed document the station keeps"
+                    f"DIFFERS from stored note {note_label(named.session_id)} version "
+                    f"{named.version}: the file is not the signed document the station keeps"
                 )
     return True, "no stored note with this SHA-256 in this station's database"
 

@@ -79,7 +79,7 @@ class _Worker:
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 _send(proc.stdin, (job.__name__, args))
-                return _receive(proc.stdout)  # type: ignore[no-any-return]
+                return _receive(proc.stdout)
             except (EOFError, BrokenPipeError, OSError) as exc:
                 self._stop_locked()
                 raise DomainError(

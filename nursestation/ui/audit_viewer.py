@@ -4,7 +4,7 @@ before/after of each row, and check the hash chain."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (
@@ -38,7 +38,7 @@ DEFAULT_DAYS = 7
 
 def _local_day_start(d: QDate) -> datetime:
     """Midnight of a calendar day in the station's local time zone, as an aware datetime."""
-    return datetime.combine(d.toPython(), time(0, 0)).astimezone()
+    return datetime.combine(date(d.year(), d.month(), d.day()), time(0, 0)).astimezone()
 
 
 def _pretty(value: object) -> str:
@@ -60,8 +60,9 @@ class AuditViewer(QDialog):
 
         filters = QGridLayout()
         today = station.ctx.now().astimezone().date()
-        self.date_from = QDateEdit(QDate(today - timedelta(days=DEFAULT_DAYS)))
-        self.date_to = QDateEdit(QDate(today))
+        first = today - timedelta(days=DEFAULT_DAYS)
+        self.date_from = QDateEdit(QDate(first.year, first.month, first.day))
+        self.date_to = QDateEdit(QDate(today.year, today.month, today.day))
         for d in (self.date_from, self.date_to):
             d.setCalendarPopup(True)
             d.setDisplayFormat("yyyy-MM-dd")

@@ -189,8 +189,8 @@ class CheckInDialog(QDialog):
         self.solids.setObjectName("last_solids_at")
         self.liquids = QLineEdit()
         self.liquids.setObjectName("last_clear_liquids_at")
-        for w in (self.solids, self.liquids):
-            w.setPlaceholderText("HH:MM today, or YYYY-MM-DD HH:MM (required)")
+        for fasting in (self.solids, self.liquids):
+            fasting.setPlaceholderText("HH:MM today, or YYYY-MM-DD HH:MM (required)")
         self.escort_name = QLineEdit()
         self.escort_phone = QLineEdit()
         self.pregnancy = QComboBox()

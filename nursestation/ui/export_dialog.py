@@ -86,14 +86,15 @@ class ExportWorker(QObject):
 
 
 class ExportDialog(QDialog):
-    """The administrator's export screen. `result` holds the last finished export."""
+    """The administrator's export screen. `last_export` holds the last finished export
+    (`result()` stays QDialog's accept/reject code)."""
 
     export_finished = Signal(object)  # ExportResult, or the exception that stopped it
 
     def __init__(self, station: Station, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.station = station
-        self.result: ExportResult | None = None
+        self.last_export: ExportResult | None = None
         self._thread: QThread | None = None
         self._worker: ExportWorker | None = None
         self.setWindowTitle("Export signed notes")
@@ -285,7 +286,7 @@ class ExportDialog(QDialog):
 
     def _on_done(self, result: ExportResult) -> None:
         self._stop_thread()
-        self.result = result
+        self.last_export = result
         if result.cancelled:
             self.progress.setValue(0)
         self._say(result.summary(), OK_STYLE if result.ok else BAD_STYLE)

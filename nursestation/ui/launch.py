@@ -6,18 +6,32 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nursestation.clinic import ConfigError, load_clinic_settings
 from nursestation.config import StationConfig, resolve_config
 
+if TYPE_CHECKING:  # Qt is imported when the window is built, after the settings check
+    from collections.abc import Callable
 
-def _application():  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from nursestation.app.context import Actor, AppContext
+    from nursestation.ui.login import FirstRunDialog
+    from nursestation.ui.main_window import MainWindow
+
+
+def _application() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     from nursestation.ui.main_thread_gc import MainThreadGC
     from nursestation.ui.style import APP_STYLESHEET
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    # A bare QCoreApplication cannot show widgets: the GUI needs (and makes) a QApplication.
+    if existing is not None and not isinstance(existing, QApplication):
+        raise RuntimeError("a non-GUI QCoreApplication is running: cannot open the window")
+    app = existing or QApplication(sys.argv)
     app.setApplicationName("NurseStation")
     app.setStyleSheet(APP_STYLESHEET)
     if not hasattr(app, "_ns_gc"):
@@ -37,7 +51,7 @@ def _fatal(title: str, message: str) -> int:
     return 2
 
 
-def _first_run(ctx, first_run_dialog):  # type: ignore[no-untyped-def]
+def _first_run(ctx: AppContext, first_run_dialog: type[FirstRunDialog]) -> str | None:
     """The first-run wizard; the new administrator's user name, or None when cancelled."""
     first = first_run_dialog(ctx)
     if not first.exec():
@@ -51,7 +65,13 @@ def _import_main_window() -> None:
     import nursestation.ui.main_window  # noqa: F401
 
 
-def build_window(config: StationConfig, *, hint: str = "", username: str = "", auto_actor=None):  # type: ignore[no-untyped-def]
+def build_window(
+    config: StationConfig,
+    *,
+    hint: str = "",
+    username: str = "",
+    auto_actor: Callable[[AppContext], Actor] | None = None,
+) -> tuple[QApplication, MainWindow | None]:
     """Return (app, window) after sign-in, or (app, None) when cancelled.
 
     Start-up is staged so the nurse sees the sign-in at once: clinic settings (JSON) and Qt only,
@@ -128,7 +148,7 @@ def run_gui(config: StationConfig) -> int:
     return app.exec()
 
 
-def start_capture(window, demo: bool = False) -> list[str]:  # type: ignore[no-untyped-def]
+def start_capture(window: MainWindow, demo: bool = False) -> list[str]:
     """Capture from the monitors bound to chairs, after removing bindings a simulator left
     behind; returns the chairs whose capture started. A real station never starts a simulator
     (only `nursestation demo` does, after this): with no monitor bound the status bar says so

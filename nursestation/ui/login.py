@@ -248,11 +248,11 @@ class FirstRunDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.accepted.connect(self.create)
+        buttons.accepted.connect(self.create_account)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
 
-    def create(self) -> None:
+    def create_account(self) -> None:
         """Create the account; every field is kept when something is refused."""
         from nursestation.app import users
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
 
@@ -14,6 +16,9 @@ from nursestation.ui.idle_lock import ScreenLocker
 from nursestation.ui.login import LoginDialog
 from nursestation.ui.session_view import SessionView
 from nursestation.ui.station import Station
+
+if TYPE_CHECKING:
+    from nursestation.ui.device_bridge import DemoMonitors
 
 
 class MainWindow(QMainWindow):
@@ -40,7 +45,7 @@ class MainWindow(QMainWindow):
 
         self.device_bridge = DeviceBridge(station)
         station.device_bridge = self.device_bridge  # type: ignore[attr-defined]
-        self.demo_monitors = None
+        self.demo_monitors: DemoMonitors | None = None  # set by launch.start_capture(demo=True)
         station.actor_changed.connect(self._update_user)
         self._update_user()
 

@@ -515,7 +515,7 @@ class MedicationsPanel(QWidget):
     def row_texts(self, row: int) -> list[str]:
         """The cells of one table row as shown (row 0 is the ketamine infusion)."""
         return [
-            (self.table.item(row, c).text() if self.table.item(row, c) else "")
+            item.text() if (item := self.table.item(row, c)) is not None else ""
             for c in range(self.table.columnCount())
         ]
 
@@ -530,12 +530,12 @@ class MedicationsPanel(QWidget):
                 w = child.widget() if child is not None else None
                 if w is not None:
                     w.deleteLater()
-                elif child is not None and child.layout() is not None:
-                    lay = child.layout()
+                elif child is not None and (lay := child.layout()) is not None:
                     while lay.count():
                         sub = lay.takeAt(0)
-                        if sub.widget() is not None:
-                            sub.widget().deleteLater()
+                        inner = sub.widget() if sub is not None else None
+                        if inner is not None:
+                            inner.deleteLater()
             self.reassess_rows = []
             for r in items:
                 row = QHBoxLayout()

@@ -89,7 +89,7 @@ def pdf_pages_as_images(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[QImage] | No
     """pdf_pages_as_png decoded into QImages: called on a worker thread (QImage, unlike
     QPixmap, may be made there), so the GUI thread only wraps them."""
     pngs = pdf_pages_as_png(pdf, dpi)
-    return None if pngs is None else [QImage.fromData(png, "PNG") for png in pngs]
+    return None if pngs is None else [QImage.fromData(png, b"PNG") for png in pngs]
 
 
 # Pages put on screen per turn of the event loop: a long note's preview must not freeze the GUI.
@@ -164,9 +164,9 @@ class NotePanel(QWidget):
         self.preview_text = QPlainTextEdit()
         self.preview_text.setReadOnly(True)
         self.preview_text.hide()
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.pages)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(self.pages)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
@@ -174,7 +174,7 @@ class NotePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.addendum_box)
         layout.addWidget(self.preview_info)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.preview_text, 1)
 
         self.preview_btn.clicked.connect(self.preview)
@@ -316,7 +316,7 @@ class NotePanel(QWidget):
         self._pages_token += 1  # pages still queued from an earlier preview are dropped
         while self.pages_layout.count():
             item = self.pages_layout.takeAt(0)
-            widget = item.widget()
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.setParent(None)  # gone from the panel now, freed by Qt later
                 widget.deleteLater()
@@ -326,13 +326,13 @@ class NotePanel(QWidget):
         pages, text = result
         self._clear_preview()
         if pages is None:
-            self.scroll.hide()
+            self.scroll_area.hide()
             self.preview_text.show()
             self.preview_text.setPlainText(text)
             self.preview_info.setText("Preview (text only: pdftoppm is not installed).")
             return
         self.preview_text.hide()
-        self.scroll.show()
+        self.scroll_area.show()
         self._add_pages(self._pages_token, pages, 0)
         self.preview_info.setText(
             f"Preview of the note as it will be signed: {len(pages)} page(s). Not yet signed."

@@ -3,6 +3,7 @@ pre-infusion checklist, and tabs for vitals, medications, discharge and the note
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from PySide6.QtCore import QTimer, Signal
@@ -35,7 +36,11 @@ from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
 TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
 
 
-def panel_classes() -> tuple[type[QWidget], ...]:
+# A tab panel's class: built as `(station, parent)`, with set_session().
+PanelClass = Callable[[Station, QWidget], QWidget]
+
+
+def panel_classes() -> tuple[PanelClass, ...]:
     """The session's tab panels, in TAB_TITLES order; each is `(station, parent)` with
     set_session(). Imported here, not at start-up: they bring in pyqtgraph, numpy and reportlab."""
     from nursestation.ui.discharge_panel import DischargePanel
@@ -108,7 +113,7 @@ class SessionView(QWidget):
     def prepare_panels(self, delay_ms: int = PREPARE_AFTER_MS) -> None:
         """Import the panel modules off the GUI thread, then build one panel per event-loop
         turn, so opening the first chair costs no import and no construction."""
-        self._imported: Future[tuple[type[QWidget], ...]] | None = None
+        self._imported: Future[tuple[PanelClass, ...]] | None = None
 
         def start() -> None:
             self._imported = _IMPORTER.submit(panel_classes)
@@ -337,7 +342,7 @@ class SessionView(QWidget):
 
     # ---------------------------------------------------------------- actions
 
-    def _do(self, fn, *args) -> bool:  # type: ignore[no-untyped-def]
+    def _do(self, fn: Callable[..., object], *args: object) -> bool:
         try:
             self.station.write(fn, self.session_id, *args)
             self.refresh()  # the nurse's own action shows at once, not on the next turn
@@ -350,7 +355,7 @@ class SessionView(QWidget):
         """Start the pump (the service checks the checklist and the baseline vitals)."""
         self._do(sessions.start_infusion)
 
-    def _write(self, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def _write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         # Inside a dialog: a refusal propagates so the dialog shows it and keeps its values.
         self.station.write(fn, self.session_id, *args, **kwargs)
 

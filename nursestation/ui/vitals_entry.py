@@ -297,9 +297,9 @@ class VitalsEntryForm(QWidget):
             return
         v = self.values()
         result = validate_vitals(v, self.ranges)
-        for msg in self.messages.values():
-            msg.setText("")
-            msg.setStyleSheet("")
+        for label in self.messages.values():
+            label.setText("")
+            label.setStyleSheet("")
         for p in result.problems:
             key = "sedation_score" if p.field.startswith("sedation") else p.field
             msg = self.messages.get(key)

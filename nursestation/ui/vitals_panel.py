@@ -174,7 +174,7 @@ class FlowsheetModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if flag is not None:
                 return flag.text
-            if fr.kind == "interval" and key in fr.summary:
+            if fr.kind == "interval" and key is not None and key in fr.summary:
                 s = fr.summary[key]
                 return f"last {fmt_num(s.last)}, min {fmt_num(s.low)}, max {fmt_num(s.high)}"
             if key == "hr" and fr.hr_from_pulse:

@@ -79,9 +79,11 @@ def test_admin_exports_with_a_progress_bar(
     dialog.format_boxes["fhir"].setChecked(False)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert dialog.running and not dialog.export_button.isEnabled()
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=120_000)
-    result = dialog.result
+    qtbot.waitUntil(lambda: dialog.last_export is not None, timeout=120_000)
+    result = dialog.last_export
     assert result is not None and result.ok and result.sessions == 2
+    # QDialog.result() is still Qt's accept/reject code (an attribute named `result` hid it).
+    assert dialog.result() == 0
     assert "Exported 4 note versions of 2 sessions" in dialog.status_label.text()
     assert dialog.progress.value() == dialog.progress.maximum() == 2
     assert dialog.progress.text().startswith("2 of 2")
@@ -123,8 +125,8 @@ def test_cancel_leaves_nothing(
     assert dialog.cancel_button.isEnabled()
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     release.set()
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60_000)
-    assert dialog.result is not None and dialog.result.cancelled
+    qtbot.waitUntil(lambda: dialog.last_export is not None, timeout=60_000)
+    assert dialog.last_export is not None and dialog.last_export.cancelled
     assert "cancelled" in dialog.status_label.text()
     assert list(parent.iterdir()) == []
 

@@ -78,7 +78,7 @@ def test_first_run_creates_the_administrator_then_signs_in(
         self.full_name.setText("Dana Admin")
         self.password.setText(PASSWORD)
         self.password2.setText(PASSWORD)
-        self.create()
+        self.create_account()
         return 1 if self.created else 0
 
     monkeypatch.setattr(login.FirstRunDialog, "exec", first_exec)
