@@ -89,7 +89,9 @@ def pdf_pages_as_images(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[QImage] | No
     """pdf_pages_as_png decoded into QImages: called on a worker thread (QImage, unlike
     QPixmap, may be made there), so the GUI thread only wraps them."""
     pngs = pdf_pages_as_png(pdf, dpi)
-    return None if pngs is None else [QImage.fromData(png, b"PNG") for png in pngs]
+    # The format is read from the PNG signature: PySide6 6.11 takes the format argument only as
+    # str at run time while its stubs say bytes, so it is left out.
+    return None if pngs is None else [QImage.fromData(png) for png in pngs]
 
 
 # Pages put on screen per turn of the event loop: a long note's preview must not freeze the GUI.

@@ -168,6 +168,16 @@ def test_both_fields_exist_before_the_first_signature(prepared: bytes, note_pdf:
     assert approval_record(prepared) is None
 
 
+def test_a_field_off_whole_points_is_refused_not_moved(note_pdf: bytes) -> None:
+    """pyHanko's field rectangle is in whole points: the layout's boxes are, and a box that is
+    not is refused rather than silently shifted against the box the note drew."""
+    from nursestation.report.layout import SignatureBox
+
+    box = SignatureBox("NurseSignature", 43.5, 66.0, 296.0, 150.0)
+    with pytest.raises(ValueError, match="not on whole points"):
+        prepare_signature_fields(note_pdf, layout=(box,), approval_box=None)
+
+
 def test_sign_and_countersign_verify_trusted(signed_twice: bytes, clinic_pki: Pki) -> None:
     result = verify_pdf(signed_twice, clinic_pki.ca.cert)
     assert result.ok
