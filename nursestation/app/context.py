@@ -1,4 +1,5 @@
-"""The application context: configuration, clinic settings, clock, database and the actor type."""
+"""The application context: configuration, clinic settings, clock, database and the actor type;
+opening it migrates the database and creates the clinic CA on a station's first start."""
 
 from __future__ import annotations
 
