@@ -23,14 +23,14 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
@@ -166,16 +166,64 @@ def _rows(s: Session, session_id: int, after_id: int = 0, *, live_only: bool) ->
     return list(s.execute(stmt.order_by(VitalReading.id)))
 
 
-def _refresh_picture(s: Session, session_id: int, pic: _Picture | None) -> _Picture:
-    """Bring a cached picture up to date with rows stored since; a correction (a row that
-    supersedes another) rebuilds it, since the superseded value must drop out."""
+def _tail_statement() -> Any:
+    vt: Any = VitalReading.__table__
+    return (
+        select(
+            vt.c.id,
+            vt.c.session_id,
+            vt.c.observed_at,
+            vt.c.supersedes_id,
+            vt.c.sedation_scale,
+            vt.c.sedation_score,
+            *(vt.c[c] for c in _COLUMNS),
+        )
+        .where(vt.c.id > bindparam("after"))
+        .order_by(vt.c.id)
+    )
+
+
+# Every session's rows stored after an id: a range of the primary key (the per-session form,
+# `session_id = ? AND id > ?`, walks the session's whole index in SQLite). Built once.
+_TAIL = _tail_statement()
+
+
+def _tails(s: Session, pictures: dict[int, _Picture]) -> dict[int, list[Any]]:
+    """For each cached picture, the rows of its session stored after its last id: one statement
+    for all of them (a monitor second brings a row or two per chair)."""
+    out: dict[int, list[Any]] = {sid: [] for sid in pictures}
+    if not pictures:
+        return out
+    after = min(p.last_id for p in pictures.values())
+    for r in s.execute(_TAIL, {"after": after}):
+        pic = pictures.get(r.session_id)
+        if pic is not None and r.id > pic.last_id:
+            out[r.session_id].append(r)
+    return out
+
+
+def _take_new(pic: _Picture, new: list[Any]) -> bool:
+    """Merge rows stored after the picture's last id; False when one is a correction (the
+    superseded value must drop out: the caller rebuilds)."""
+    if any(r.supersedes_id is not None for r in new):
+        return False
+    for r in new:
+        pic.merge(r)
+    bp = [ensure_utc(r.observed_at) for r in new if r.sbp is not None]
+    pic.rebuilt, pic.oldest_new_bp = False, min(bp, default=None)
+    return True
+
+
+def _refresh_picture(
+    s: Session, session_id: int, pic: _Picture | None, new: list[Any] | None = None
+) -> _Picture:
+    """Bring a cached picture up to date with rows stored since (`new` when the caller read
+    them already, see _tails); a correction (a row that supersedes another) rebuilds it, since
+    the superseded value must drop out."""
     if pic is not None:
-        new = _rows(s, session_id, pic.last_id, live_only=False)
-        if not any(r.supersedes_id is not None for r in new):
-            for r in new:
-                pic.merge(r)
-            bp = [ensure_utc(r.observed_at) for r in new if r.sbp is not None]
-            pic.rebuilt, pic.oldest_new_bp = False, min(bp, default=None)
+        if new is None:
+            new = _tails(s, {session_id: pic})[session_id]
+        if _take_new(pic, new):
             return pic
     pic = _Picture()
     for r in _rows(s, session_id, live_only=True):
@@ -191,7 +239,7 @@ def _refresh_picture(s: Session, session_id: int, pic: _Picture | None) -> _Pict
     return pic
 
 
-def _picture_input(s: Session, session_id: int, pic: _Picture) -> VitalsInput:
+def _picture_input(s: Session, session_id: int, pic: _Picture, assessed: Any = ...) -> VitalsInput:
     found: dict[str, Any] = {name: pic.values[name][1] for name in _COLUMNS if name in pic.values}
     pr = found.pop("pulse_rate", None)
     if "hr" not in found and pr is not None:
@@ -200,17 +248,26 @@ def _picture_input(s: Session, session_id: int, pic: _Picture) -> VitalsInput:
     if "sedation" in pic.values:
         (at, _id), (scale, score) = pic.values["sedation"]
         sedation = (at, scale, score)
+    if assessed is ...:
+        assessed = sedation_assessed(s, session_id)
+    if assessed is not None and (sedation is None or assessed[0] >= sedation[0]):
+        sedation = assessed
+    if sedation is not None:
+        found["sedation_scale"], found["sedation_score"] = sedation[1], sedation[2]
+    return VitalsInput(**found)
+
+
+def sedation_assessed(s: Session, session_id: int) -> tuple[datetime, str, float] | None:
+    """The newest sedation assessment with a score (at, scale, score), or None."""
     a = s.execute(
         select(Assessment)
         .where(Assessment.session_id == session_id, Assessment.kind.in_(SEDATION_KINDS))
         .order_by(Assessment.at.desc(), Assessment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    if a is not None and a.score is not None and (sedation is None or a.at >= sedation[0]):
-        sedation = (a.at, a.kind, a.score)
-    if sedation is not None:
-        found["sedation_scale"], found["sedation_score"] = sedation[1], sedation[2]
-    return VitalsInput(**found)
+    if a is None or a.score is None:
+        return None
+    return (a.at, a.kind, a.score)
 
 
 def current_picture(s: Session, session_id: int) -> VitalsInput:
@@ -255,6 +312,8 @@ class AlarmCenter:
         self._starts: dict[int, tuple[int, datetime | None]] = {}
         # Per session: (other_version, first start, baseline) — see _baseline.
         self._baselines: dict[int, tuple[int, datetime | None, VitalsInput | None]] = {}
+        # Per session: (change mark, newest scored sedation assessment) — _sedation_assessed.
+        self._assessed: dict[int, tuple[Any, tuple[datetime, str, float] | None]] = {}
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -284,6 +343,7 @@ class AlarmCenter:
                     self.manager = backup
                     self._pictures.clear()  # may hold rows that were never committed
                     self._baselines.clear()  # likewise
+                    self._assessed.clear()
             _done(session)
 
         def _done(session: Session) -> None:
@@ -350,27 +410,66 @@ class AlarmCenter:
     # -- inputs ---------------------------------------------------------------------------------
 
     def evaluate_session(
-        self, s: Session, session_id: int, *, as_kind: str | None = None
+        self,
+        s: Session,
+        session_id: int,
+        *,
+        as_kind: str | None = None,
+        open_in_chair: str | None = None,
     ) -> list[CoreAlarmEvent]:
         """Bring a session's physiological alarms in line with its newest values (call inside
-        the transaction that stored a reading, a correction or an assessment)."""
-        row = s.get(InfusionSession, session_id)
-        if row is None or row.ended_at is not None:
+        the transaction that stored a reading, a correction or an assessment). `open_in_chair`:
+        the caller has just read in this transaction that the session is open in that chair."""
+        return self.evaluate_sessions(s, {session_id: open_in_chair}, as_kind=as_kind)
+
+    def evaluate_sessions(
+        self, s: Session, sessions: dict[int, str | None], *, as_kind: str | None = None
+    ) -> list[CoreAlarmEvent]:
+        """evaluate_session for several sessions (a monitor second of every chair): the rows
+        stored since each cached picture are read in one statement."""
+        chairs: dict[int, str] = {}
+        for sid, chair in sessions.items():
+            if chair is None:
+                row = s.get(InfusionSession, sid)
+                if row is None or row.ended_at is not None:
+                    continue
+                chair = row.chair
+            chairs[sid] = chair
+        if not chairs:
             return []
+        inputs: dict[int, tuple[VitalsInput, VitalsInput | None]] = {}
         with self._lock:
             self._bind(s)
-            pic = _refresh_picture(s, session_id, self._pictures.get(session_id))
-            self._pictures[session_id] = pic
-            picture = _picture_input(s, session_id, pic)
-            baseline = self._baseline(s, session_id, pic)
+            cached = {sid: self._pictures[sid] for sid in chairs if sid in self._pictures}
+            tails = _tails(s, cached)
+            for sid in chairs:
+                pic = _refresh_picture(s, sid, cached.get(sid), tails.get(sid))
+                self._pictures[sid] = pic
+                picture = _picture_input(s, sid, pic, self._sedation_assessed(s, sid))
+                inputs[sid] = (picture, self._baseline(s, sid, pic))
         limits = self.ctx.per_settings("vital_limits", VitalLimits.from_settings)
-        breaches = evaluate(picture, baseline, limits)
         # Every parameter is judged from the picture; parameters never measured keep no alarm.
         checked = set(PARAMS) | {SEDATION_PARAM}
-        with self._lock:
-            self._bind(s)
-            events = self.manager.update(row.chair, breaches, self.ctx.now(), checked=checked)
-        return self._persist(s, events, session_id=session_id, as_kind=as_kind)
+        out: list[CoreAlarmEvent] = []
+        for sid, (picture, baseline) in inputs.items():
+            breaches = evaluate(picture, baseline, limits)
+            with self._lock:
+                self._bind(s)
+                events = self.manager.update(chairs[sid], breaches, self.ctx.now(), checked=checked)
+            out += self._persist(s, events, session_id=sid, as_kind=as_kind)
+        return out
+
+    def _sedation_assessed(self, s: Session, session_id: int) -> Any:
+        """sedation_assessed, reused while the change mark holds (assessments are a nurse's
+        entries: each writes an audit row, in any process): the writer asked every second for
+        every chair."""
+        mark = self.ctx.change_mark(s)
+        hit = self._assessed.get(session_id)
+        if mark is None or hit is None or hit[0] != mark:
+            hit = (mark, sedation_assessed(s, session_id))
+            if mark is not None:
+                self._assessed[session_id] = hit
+        return hit[1]
 
     def _baseline(self, s: Session, session_id: int, pic: _Picture) -> VitalsInput | None:
         """session_baseline, reused while nothing it depends on can have changed: no write
@@ -487,6 +586,7 @@ class AlarmCenter:
             )
             self._pictures.pop(session_id, None)
             self._baselines.pop(session_id, None)  # an ended session is never judged again
+            self._assessed.pop(session_id, None)
         return self._persist(s, events, actor=actor, session_id=session_id)
 
     # -- restart --------------------------------------------------------------------------------
@@ -638,10 +738,17 @@ def chair_alarms(ctx: AppContext, chair: str) -> ChairAlarmState:
     return center.state(chair)
 
 
-def on_reading_stored(ctx: AppContext, s: Session, session_id: int) -> list[CoreAlarmEvent]:
+def on_reading_stored(
+    ctx: AppContext, s: Session, session_id: int | Mapping[int, str]
+) -> list[CoreAlarmEvent]:
     """Call inside the transaction that stored a reading (manual or device, valid only), a
-    correction or a sedation assessment: alarms follow in the same transaction."""
-    return alarm_center(ctx, s).evaluate_session(s, session_id)
+    correction or a sedation assessment: alarms follow in the same transaction. The monitor
+    writer passes {session id: chair} of every session it stored rows for, each read open in
+    that chair in this transaction: one evaluation round for a monitor second of all chairs."""
+    center = alarm_center(ctx, s)
+    if isinstance(session_id, int):
+        return center.evaluate_session(s, session_id)
+    return center.evaluate_sessions(s, dict(session_id))
 
 
 def on_session_ended(

@@ -19,7 +19,7 @@ from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
-from nursestation.db.models import NoteDocument, User, UserRole
+from nursestation.db.models import AuditEvent, NoteDocument, User, UserRole
 from nursestation.errors import ACCOUNT_DISABLED, NOT_FOUND, DomainError
 from nursestation.permissions import require
 
@@ -84,6 +84,13 @@ class AppContext:
         # (app/medications.reassessments_for_chair). The payloads are those modules' own.
         self.ready_cache: dict[int, tuple[int, int, ClinicSettings, datetime, Any]] = {}
         self.reassess_cache: dict[int, tuple[int, ClinicSettings, datetime, Any]] = {}
+        # Caches kept up to date as data is stored (issue 19), each valid under the change mark
+        # it was built at (change_mark): the chairs' open sessions for the monitor writer
+        # (app/devices.py), the board's per-chair summaries (app/board.py).
+        self.open_chairs: tuple[tuple[int, int], dict[str, Any]] | None = None
+        self.board_cache: Any = None
+        # The account check's two statements, compiled once per user id (account_state).
+        self._account_sql: dict[int, tuple[str, str]] = {}
         track_writes(self.factory, self._any_written)
         _track_other_writes(self.factory, self._other_written)
         for factory in (self.factory, self.read_factory):
@@ -128,6 +135,24 @@ class AppContext:
         value = build(settings)
         self._per_settings[key] = (settings, value)
         return value
+
+    def change_mark(self, s: Session) -> tuple[int, int] | None:
+        """A token that changes whenever something other than the monitor stream may have been
+        written, by this process or any other: (ctx.other_version as the transaction began, the
+        newest audit row id it sees). Every use case writes an audit row in its own transaction
+        (a check-in, an end, an assessment, a correction...), in any process, and audit rows are
+        appended in commit order (one chain, serialised), so an unchanged token means none
+        committed since. None when this transaction has itself written outside the stream's
+        tables: callers read afresh. Read once per transaction (one index step)."""
+        s.connection()  # the transaction has begun: its versions are noted (_note_version)
+        other = other_version_of(s)
+        if other is None:
+            return None
+        mark = s.info.get("audit_mark")
+        if mark is None:
+            mark = s.execute(_NEWEST_AUDIT).scalar() or 0
+            s.info["audit_mark"] = mark
+        return (other, int(mark))
 
     def _any_written(self) -> None:
         self.data_version += 1
@@ -188,12 +213,21 @@ class AppContext:
             return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
         uid = int(user_id)
+        # Compiling with literal binds is not cached by SQLAlchemy: once per user (the board
+        # checks every second).
+        texts = self._account_sql.get(uid)
+        if texts is None:
+            texts = (
+                sql(select(User.disabled).where(User.id == uid)),
+                sql(select(UserRole.role).where(UserRole.user_id == uid)),
+            )
+            self._account_sql[uid] = texts
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute(sql(select(User.disabled).where(User.id == uid)))
+            cur.execute(texts[0])
             row = cur.fetchone()
-            cur.execute(sql(select(UserRole.role).where(UserRole.user_id == uid)))
+            cur.execute(texts[1])
             roles = frozenset(str(r[0]) for r in cur.fetchall())
             cur.close()
         finally:
@@ -231,6 +265,9 @@ class AppContext:
 # moves AppContext.other_version; so does an alarm raised or cleared (audited too), which is a
 # change of state, not every second.
 STREAM_TABLES = frozenset({"device_readings", "vital_readings", "alarm_events"})
+
+# The newest audit row (AppContext.change_mark): one step down the primary key.
+_NEWEST_AUDIT = select(func.max(AuditEvent.__table__.c.id))
 
 
 def other_version_of(s: Session) -> int | None:

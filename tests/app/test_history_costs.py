@@ -408,3 +408,141 @@ def test_alarm_baseline_is_reused_but_follows_a_late_bp_before_the_start(
     second((("sbp", 150.0), ("dbp", 90.0)), start - timedelta(seconds=30))
     assert center._baselines[infusing][2] == fresh()
     assert center._baselines[infusing][2].sbp == 150
+
+
+# ---------------------------------------------------------------- the monitor writer (perfcpu)
+
+
+def _second(ctx, chair: str, host: datetime, **values: float):  # type: ignore[no-untyped-def]
+    from nursestation.app import devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    readings = [
+        make_reading("masimo-ascii", p, v, VALID, None, host, host, f"EQ{chair}")
+        for p, v in (values or {"spo2": 97.0, "pulse_rate": 72.0}).items()
+    ]
+    return devices.ingest_readings(ctx, chair, f"/dev/pts/{chair}", "masimo-ascii", readings)
+
+
+def _check_in_second(ctx, nurse, chair: str, mrn: str) -> int:  # type: ignore[no-untyped-def]
+    from support import CHECKLIST_OK
+
+    from nursestation.app import patients
+    from nursestation.dosing import Protocol
+
+    patients.register_patient(
+        ctx,
+        nurse,
+        mrn=mrn,
+        name=f"Roe, {mrn}",
+        dob=datetime(1990, 1, 1).date(),
+        weight_kg=60,
+        sex="female",
+        reproductive_potential=False,
+    )
+    return sessions.check_in(
+        ctx, nurse, mrn=mrn, chair=chair, protocol=Protocol(0.5, 40, 1.0), checklist=CHECKLIST_OK
+    ).id
+
+
+def test_writer_sees_a_session_ended_and_one_opened_at_once(ctx, people, checked_in, clock) -> None:
+    """The monitor writer keeps the chairs' open sessions between seconds (no query per chair
+    and second), yet the batch right after a session ends goes to no session, and the batch
+    right after a new check-in goes to the new session: the same as reading them each time."""
+    nurse = people["nurse"]
+    statements: list[str] = []
+
+    def on_sql(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    for _ in range(2):  # the first also restores the alarm center (audited): read again once
+        clock.advance(seconds=1)
+        assert _second(ctx, "1", clock.now()).session_id == checked_in
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    try:
+        clock.advance(seconds=1)
+        assert _second(ctx, "1", clock.now()).session_id == checked_in
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
+    assert not any("FROM infusion_sessions" in x for x in statements), statements  # kept
+    sessions.end_not_treated(ctx, nurse, checked_in, "patient_left")
+    clock.advance(seconds=1)
+    ended = _second(ctx, "1", clock.now())
+    assert ended.session_id is None and ended.vital_ids == ()  # device_readings only
+    other = _check_in_second(ctx, nurse, "1", "K-2")
+    clock.advance(seconds=1)
+    res = _second(ctx, "1", clock.now())
+    assert res.session_id == other and len(res.vital_ids) == 1
+    with ctx.read_tx() as s:
+        row = s.get(VitalReading, res.vital_ids[0])
+        assert row is not None and row.session_id == other
+
+
+def test_writer_sees_another_stations_check_in_and_end_at_once(
+    ctx, people, checked_in, clock
+) -> None:
+    """Another process (a second station on the same database) ends the chair's session and
+    checks a new patient in: this station's very next monitor second follows (the change mark
+    is the newest audit row, written by every use case in any process)."""
+    from nursestation.app.context import AppContext
+
+    nurse = people["nurse"]
+    clock.advance(seconds=1)
+    assert _second(ctx, "1", clock.now()).session_id == checked_in
+    other_station = AppContext.open(ctx.config, clock=clock, settings=ctx.settings)
+    try:
+        sessions.end_not_treated(other_station, nurse, checked_in, "patient_left")
+        clock.advance(seconds=1)
+        assert _second(ctx, "1", clock.now()).session_id is None
+        new = _check_in_second(other_station, nurse, "1", "K-3")
+        clock.advance(seconds=1)
+        assert _second(ctx, "1", clock.now()).session_id == new
+    finally:
+        other_station.close()
+
+
+def test_writer_rows_equal_what_the_orm_wrote(ctx, people, infusing, clock) -> None:
+    """The stream's rows go in with one executemany per table: every column as the ORM unit
+    of work wrote it (model defaults included), ids in batch order, NIBP once per measurement
+    even when the same measurement comes twice in one call."""
+    from nursestation.app import devices
+    from nursestation.db.models import DeviceReading
+    from nursestation.devices.reading import VALID, make_reading
+
+    clock.advance(minutes=1)
+    host = clock.now()
+    measured = host - timedelta(seconds=20)
+
+    def hl7(at: datetime) -> list:  # type: ignore[type-arg]
+        return [
+            make_reading("hl7-mllp", p, v, VALID, None, measured, at, "EQ9")
+            for p, v in (("sbp", 131.0), ("dbp", 84.0), ("map", 99.0))
+        ] + [make_reading("hl7-mllp", "hr", 70.0, VALID, None, at, at, "EQ9")]
+
+    results = devices.ingest_batches(
+        ctx,
+        [
+            ("1", "/dev/pts/1", "hl7-mllp", hl7(host)),
+            ("2", "/dev/pts/2", "hl7-mllp", hl7(host)),  # no session in chair 2
+            ("1", "/dev/pts/1", "hl7-mllp", hl7(host + timedelta(seconds=1))),  # NIBP repeat
+        ],
+    )
+    assert [r.session_id for r in results] == [infusing, None, infusing]
+    assert [r.nibp_repeats for r in results] == [0, 0, 3]
+    assert [len(r.vital_ids) for r in results] == [1, 0, 1]
+    with ctx.read_tx() as s:
+        first = s.get(VitalReading, results[0].vital_ids[0])
+        second = s.get(VitalReading, results[2].vital_ids[0])
+        assert first is not None and second is not None
+        assert (first.sbp, first.dbp, first.map, first.hr) == (131.0, 84.0, 99.0, 70.0)
+        assert (second.sbp, second.hr) == (None, 70.0)
+        for row in (first, second):
+            assert (row.late, row.soft_confirmed, row.is_baseline) == (False, False, False)
+            assert row.source == "device" and row.device_protocol == "hl7-mllp"
+            assert row.device_id == "EQ9" and row.entered_by is None
+            assert row.supersedes_id is None and row.on_room_air is None
+        assert first.recorded_at == host and first.observed_at == host
+        device = list(s.execute(select(DeviceReading).order_by(DeviceReading.id)).scalars())
+    assert [d.chair for d in device] == ["1"] * 4 + ["2"] * 4 + ["1"] * 4
+    assert [d.session_id for d in device] == [infusing] * 4 + [None] * 4 + [infusing] * 4
+    assert [d.param for d in device[:4]] == ["sbp", "dbp", "map", "hr"]
