@@ -1,16 +1,34 @@
-"""The chair board: one card per chair, derived fresh from the stored data every refresh."""
+"""The chair board: one card per chair, refreshed every second.
+
+What a card shows from the database is kept per chair between refreshes (`BoardData`) and
+brought up to date, not recomputed: the vital-sign rows stored since the last refresh (one
+primary-key range for all chairs, whoever wrote them) are merged into each chair's newest
+values and into the readiness check's few readings; everything else (the sessions, their
+events, the discharge data, the bindings) is reloaded when the change mark moves (any use case,
+in any process: AppContext.change_mark), the settings change, or every READY_REUSE_S. What
+depends on the time (timers, vitals due, discharge readiness) is computed at every refresh.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from nursestation import infusion
 from nursestation.app import alarms, medications
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import SessionSummary, summary_in, sync_dose_complete_alarm
+from nursestation.app.sessions import (
+    SessionSummary,
+    min_observation_for,
+    planned_of,
+    summary_in,
+    sync_dose_complete_alarm,
+)
+from nursestation.clock import ensure_utc
 from nursestation.db.models import DeviceBinding, InfusionSession, VitalReading
 from nursestation.db.queries import newest_rows
 from nursestation.devices.capture import CONNECTING, DISCONNECTED, RECEIVING, SILENT, UNREADABLE
@@ -122,9 +140,10 @@ def _monitor(device_state: str | None, binding_enabled: bool | None) -> str:
 
 
 def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:
-    """Alarms, reassessment timers and device link state from their own modules."""
+    """Alarms, reassessment timers and device link state from their own modules (the alarm
+    clock is ticked once per refresh by board_cards, not per chair)."""
     out: dict[str, Any] = {}
-    out["alarm"] = alarms.highest_alarm(ctx, chair)
+    out["alarm"] = alarms.alarm_center(ctx).badge(chair)
     if session_id is not None:
         out["reassessments"] = tuple(medications.reassessments_for_chair(ctx, session_id))
     device = ctx.device_states.get(chair)
@@ -133,28 +152,204 @@ def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, An
     return out
 
 
+# The board's latest values (LatestVitals) and the readiness check's snapshot
+# (db.queries.snapshot_readings): None is the newest reading, the others the newest carrying it.
+_CARD_KEYS: tuple[str | None, ...] = (None, "sbp", "hr", "spo2", "rr")
+_READY_KEYS: tuple[str | None, ...] = (None, "sbp", "hr", "rr", "spo2", "temp_c")
+
+
+def _carries(r: Any, key: str | None) -> bool:
+    """models.VITAL_PRESENT in Python."""
+    if key is None:
+        return True
+    if key == "hr":
+        return r.hr is not None or r.pulse_rate is not None
+    return getattr(r, key) is not None
+
+
+def _order(r: Any) -> tuple[datetime, int]:
+    return (ensure_utc(r.observed_at), r.id)
+
+
+def _merge_newest(
+    newest: dict[str | None, Any],
+    rows: list[Any],
+    keys: tuple[str | None, ...],
+    since: datetime | None = None,
+) -> dict[str | None, Any]:
+    """`newest` with `rows` taken in: per key the newest row (observed time, then id) carrying
+    it, observed at or after `since` for the vitals (not for the newest reading, key None), as
+    db.queries.newest_rows picks them over all rows."""
+    out = dict(newest)
+    for r in rows:
+        for key in keys:
+            if not _carries(r, key):
+                continue
+            if key is not None and since is not None and ensure_utc(r.observed_at) < since:
+                continue
+            old = out.get(key)
+            if old is None or _order(r) > _order(old):
+                out[key] = r
+    return out
+
+
+@dataclass
+class _Chair:
+    """One open session's card data, as of the last load plus the rows merged since."""
+
+    summary: SessionSummary  # its `state` is recomputed at each refresh
+    planned: Any
+    min_observation_min: float
+    newest: dict[str | None, Any]
+    readiness: Any = None  # app.discharge.Recorded while the readiness check applies
+    snapshot: dict[str | None, Any] = field(default_factory=dict)
+
+    def take(self, rows: list[Any]) -> bool:
+        """Merge vital rows stored since; False when one needs a reload: a correction (a value
+        drops out), a sedation score, or a BP observed before the infusion start (the baseline
+        may move)."""
+        from nursestation.app.discharge import latest_snapshot
+
+        rec = self.readiness
+        for r in rows:
+            if r.supersedes_id is not None or r.sedation_score is not None:
+                return False
+            started = rec.started_at if rec is not None else None
+            if started is not None and r.sbp is not None and r.observed_at <= started:
+                return False
+        self.newest = _merge_newest(self.newest, rows, _CARD_KEYS)
+        if rec is not None:
+            since = rec.stopped_at
+            self.snapshot = _merge_newest(self.snapshot, rows, _READY_KEYS, since)
+            readings = sorted({r.id: r for r in self.snapshot.values()}.values(), key=_order)
+            on_air = rec.answers.get("on_room_air")
+            self.readiness = replace(
+                rec,
+                readings=tuple(readings),
+                latest=latest_snapshot(
+                    readings, since, on_air if isinstance(on_air, bool) else None
+                ),
+            )
+        return True
+
+    def summary_at(self, now: datetime) -> SessionSummary:
+        """The summary with its timer (and readiness) as of `now`."""
+        s = self.summary
+        ready = self.readiness.evaluate(now).ready if self.readiness is not None else False
+        state = infusion.infusion_state(
+            list(s.events),
+            self.planned,
+            now,
+            min_observation_min=self.min_observation_min,
+            ready_for_discharge=ready,
+            discharged=s.end_reason == "discharged",
+            not_treated=s.end_reason == infusion.NOT_TREATED,
+        )
+        return replace(s, state=state)
+
+
+@dataclass
+class BoardData:
+    """What the board read, kept in ctx.board_cache between refreshes."""
+
+    mark: tuple[int, int]
+    settings: Any
+    loaded_at: datetime
+    last_vital_id: int
+    chairs: dict[str, _Chair]
+    bindings: dict[str, bool]
+
+
+_LOCK = threading.Lock()  # the GUI thread and the board's reader thread may both refresh
+_NEWEST_VITAL_ID = select(func.max(VitalReading.__table__.c.id))
+
+
+def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> BoardData:
+    """Everything the cards need, read afresh (one read transaction, bounded whatever the
+    history: indexed newest rows, the readiness check's few readings)."""
+    from nursestation.app.discharge import load_recorded
+
+    last_id = s.execute(_NEWEST_VITAL_ID).scalar() or 0
+    rows = {
+        r.chair: r
+        for r in s.execute(
+            select(InfusionSession).where(InfusionSession.ended_at.is_(None))
+        ).scalars()
+    }
+    newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
+    chairs: dict[str, _Chair] = {}
+    for chair, row in rows.items():
+        summary = summary_in(ctx, s, row)
+        data = _Chair(
+            summary=summary,
+            planned=planned_of(row),
+            min_observation_min=min_observation_for(ctx, row),
+            newest=dict(newest.get(row.id, {})),
+        )
+        # as sessions.summary_in decides whether the readiness check applies
+        if not summary.approved and any(e.kind == infusion.STOP for e in summary.events):
+            rec = load_recorded(ctx, s, row)
+            data.readiness = rec
+            data.snapshot = _merge_newest({}, list(rec.readings), _READY_KEYS, rec.stopped_at)
+        chairs[chair] = data
+    bindings = {c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))}
+    return BoardData(
+        mark, ctx.settings, now, last_vital_id=last_id, chairs=chairs, bindings=bindings
+    )
+
+
+def _current(ctx: AppContext, now: datetime) -> BoardData:
+    """ctx.board_cache brought up to date: the rows stored since merged in, or reloaded."""
+    from nursestation.app.discharge import READY_REUSE_S
+
+    with _LOCK, ctx.read_tx() as s:
+        mark = ctx.change_mark(s)
+        data: BoardData | None = ctx.board_cache
+        if (
+            data is not None
+            and mark is not None
+            and data.mark == mark
+            and data.settings is ctx.settings
+            and abs((now - data.loaded_at).total_seconds()) <= READY_REUSE_S
+        ):
+            new = list(
+                s.execute(
+                    select(VitalReading)
+                    .where(VitalReading.id > data.last_vital_id)
+                    .order_by(VitalReading.id)
+                ).scalars()
+            )
+            by_session: dict[int, list[Any]] = {}
+            for r in new:
+                by_session.setdefault(r.session_id, []).append(r)
+            if all(
+                c.take(by_session[c.summary.id])
+                for c in data.chairs.values()
+                if c.summary.id in by_session
+            ):
+                if new:
+                    data.last_vital_id = new[-1].id
+                return data
+        if mark is None:  # cannot happen in a read transaction; kept correct anyway
+            mark = (-1, -1)
+        data = _load(ctx, s, mark, now)
+        ctx.board_cache = data
+        return data
+
+
 def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
     """One card per clinic chair, in the clinic's chair order."""
     ctx.require(actor, "view_board")
-    schedule = VitalsScheduleSettings.from_settings(ctx.settings)
+    schedule = ctx.per_settings("vitals_schedule", VitalsScheduleSettings.from_settings)
     now = ctx.now()
-    cards: list[ChairCard] = []
-    with ctx.read_tx() as s:
-        rows = {
-            r.chair: r
-            for r in s.execute(
-                select(InfusionSession).where(InfusionSession.ended_at.is_(None))
-            ).scalars()
-        }
-        summaries = {chair: summary_in(ctx, s, row) for chair, row in rows.items()}
-        newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
-        latest = {chair: _latest_vitals(newest.get(row.id, {})) for chair, row in rows.items()}
-        bindings = {
-            c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))
-        }
+    data = _current(ctx, now)
+    summaries = {chair: c.summary_at(now) for chair, c in data.chairs.items()}
+    latest = {chair: _latest_vitals(c.newest) for chair, c in data.chairs.items()}
     for open_summary in summaries.values():
         # the dose-complete alarm follows the clock: the board's tick is where time passes
         sync_dose_complete_alarm(ctx, open_summary)
+    alarms.tick_alarms(ctx)  # pause countdowns and escalations current, once per refresh
+    cards: list[ChairCard] = []
     for chair in ctx.settings.get("general.chairs"):
         summary = summaries.get(chair)
         due = None
@@ -170,7 +365,7 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
                 session=summary,
                 vitals_due=due,
                 latest=latest.get(chair),
-                monitor=_monitor(extras.get("device_state"), bindings.get(str(chair))),
+                monitor=_monitor(extras.get("device_state"), data.bindings.get(str(chair))),
                 **extras,
             )
         )

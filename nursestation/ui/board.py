@@ -120,6 +120,7 @@ class ChairCardWidget(QFrame):
         lay.addStretch(1)
         self._flash_on = True
         self._card: ChairCard | None = None
+        self._locked = False
         self._styles: dict[int, str] = {}
 
     def _style(self, widget: QWidget, css: str) -> None:
@@ -137,6 +138,7 @@ class ChairCardWidget(QFrame):
     def show_card(self, card: ChairCard, hide_patient: bool = False) -> None:
         """Render the card; `hide_patient` keeps only chair, phase and alarms (locked screen)."""
         self._card = card
+        self._locked = hide_patient
         self.title.setText(f"Chair {card.chair}")
         if card.session is None:
             self.patient.setText("— click to check a patient in —")
@@ -236,7 +238,12 @@ class ChairBoard(QWidget):
         self._flash = QTimer(self)
         self._flash.timeout.connect(self._flash_cards)
         self._flash.start(250)
-        station.changed.connect(self._soon.request)
+        # Change notices: at once for what a nurse, an alarm or a monitor link changed; the
+        # monitor stream's "rows stored" (the device bridge, every 500 ms) waits for the tick:
+        # one refresh per tick while data arrives (issue 19).
+        self._seen: tuple[int, dict[str, str]] | None = None
+        station.changed.connect(self._changed)
+        station.actor_changed.connect(self._soon.request)
         # Locking hides patient details at once (privacy), not on the next turn.
         station.locked_changed.connect(lambda _locked: self.refresh())
         # A skeleton first (the chairs of the clinic settings as empty frames, no query), then the
@@ -271,6 +278,18 @@ class ChairBoard(QWidget):
             self._cards[chair] = w
             self._grid.addWidget(w, i // self.columns, i % self.columns)
 
+    def _state(self) -> tuple[int, dict[str, str]]:
+        """What a change notice must show at once when it moved: any write other than the
+        monitor stream's (ctx.other_version: a nurse's entry, an alarm raised or cleared, each
+        audited) and the monitor links' states."""
+        ctx = self.station.ctx
+        return ctx.other_version, dict(getattr(ctx, "device_states", {}))
+
+    def _changed(self) -> None:
+        if self._seen is None or self._state() != self._seen:
+            self._soon.request()
+        # else only monitor rows were stored: the 1 s tick shows them
+
     def _auto_refresh(self) -> None:
         # Timer and change notices: not while hidden behind a session (once when shown again),
         # and read off the GUI thread: the event loop only renders the cards.
@@ -283,6 +302,7 @@ class ChairBoard(QWidget):
             self._read_again = True  # one more read when the running one is shown
             return
         self._reading = True
+        self._seen = self._state()  # before the read: a change during it asks again
         generation = self._generation
         ctx = self.station.ctx
 
@@ -319,6 +339,7 @@ class ChairBoard(QWidget):
         actor = self.station.signed_in
         if actor is None:
             return
+        self._seen = self._state()
         try:
             cards = board_cards(self.station.ctx, actor)
         except DomainError as exc:
@@ -328,8 +349,12 @@ class ChairBoard(QWidget):
 
     def _show(self, cards: list[ChairCard]) -> None:
         self._ensure_cards([c.chair for c in cards])
+        locked = self.station.locked
         for c in cards:
-            self._cards[c.chair].show_card(c, hide_patient=self.station.locked)
+            widget = self._cards[c.chair]
+            if widget._card == c and widget._locked == locked:
+                continue  # unchanged (an empty chair, a card with no timer): nothing to redo
+            widget.show_card(c, hide_patient=locked)
         self._filled = True
 
     def _flash_cards(self) -> None:

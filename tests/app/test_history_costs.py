@@ -248,8 +248,9 @@ def test_board_refresh_is_bounded_whatever_the_history(ctx, people, infusing, cl
 def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
     ctx, people, infusing, clock, monkeypatch
 ) -> None:
-    """The board's readiness check loads the session's discharge data again only when this
-    process wrote something (or after READY_REUSE_S), and then sees the new data."""
+    """The readiness check of a session summary (the session view; the board keeps its own,
+    below) loads the session's discharge data again only when this process wrote something
+    (or after READY_REUSE_S), and then sees the new data."""
     from nursestation.app import discharge, vitals
 
     nurse = people["nurse"]
@@ -263,17 +264,17 @@ def test_readiness_data_is_reloaded_after_a_write_and_reused_otherwise(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(discharge, "load_recorded", counting)
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     n = len(loads)
     assert n == 1
     clock.advance(seconds=1)
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == n  # nothing written: reused (the evaluation still runs at the new now)
     vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == n + 1  # a write: loaded again
     clock.advance(seconds=discharge.READY_REUSE_S + 1)
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == n + 2  # and at least every READY_REUSE_S
 
 
@@ -281,8 +282,9 @@ def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
     ctx, people, infusing, clock, monkeypatch
 ) -> None:
     """A monitor second (device rows and alarms only) moves ctx.data_version but not
-    ctx.other_version: the board re-reads the readiness data's vital-sign part by index and
-    keeps the rest, and what it then holds equals a full reload. A nurse's entry reloads all."""
+    ctx.other_version: a session summary (the session view) re-reads the readiness data's
+    vital-sign part by index and keeps the rest, and what it then holds equals a full reload.
+    A nurse's entry reloads all."""
     from nursestation.app import devices, discharge, vitals
     from nursestation.devices.reading import VALID, make_reading
 
@@ -297,7 +299,7 @@ def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(discharge, "load_recorded", counting)
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == 1
     other, version = ctx.other_version, ctx.data_version
     clock.advance(seconds=1)
@@ -308,7 +310,7 @@ def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
     ]
     devices.ingest_readings(ctx, "1", "/dev/ttyUSB0", "masimo-ascii", readings)
     assert ctx.data_version > version and ctx.other_version == other
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == 1  # the rest kept: only the vital-sign part read again
     cached = ctx.ready_cache[infusing][4]
     assert cached.latest is not None and cached.latest.spo2 == 95.0 and cached.latest.hr == 88.0
@@ -320,7 +322,7 @@ def test_a_monitor_second_rereads_only_the_vital_signs_of_the_readiness_data(
     assert cached.evaluate(clock.now()) == fresh.evaluate(clock.now())
     vitals.record_vitals(ctx, nurse, infusing, {"sbp": 120, "dbp": 80, "hr": 70})
     assert ctx.other_version > other  # a nurse's entry (with its audit row)
-    board.board_cards(ctx, nurse)
+    sessions.get_summary(ctx, nurse, infusing)
     assert len(loads) == 2
 
 
@@ -546,3 +548,143 @@ def test_writer_rows_equal_what_the_orm_wrote(ctx, people, infusing, clock) -> N
     assert [d.chair for d in device] == ["1"] * 4 + ["2"] * 4 + ["1"] * 4
     assert [d.session_id for d in device] == [infusing] * 4 + [None] * 4 + [infusing] * 4
     assert [d.param for d in device[:4]] == ["sbp", "dbp", "map", "hr"]
+
+
+# ---------------------------------------------------------------- the board's kept summaries
+
+
+def _fresh_cards(ctx, nurse):  # type: ignore[no-untyped-def]
+    """The cards as a station started now on the same database reads them: a full reload."""
+    from nursestation.app.context import AppContext
+
+    restarted = AppContext.open(ctx.config, clock=ctx.clock, settings=ctx.settings)
+    try:
+        return board.board_cards(restarted, nurse)
+    finally:
+        restarted.close()
+
+
+def test_board_summaries_kept_up_to_date_equal_a_full_reload(ctx, people, infusing, clock) -> None:
+    """The board keeps each chair's card data between refreshes and merges the rows stored
+    since; after monitor seconds (with a BP, and one arriving late), a nurse's entry, a
+    correction, another station's monitor second and entry, and rows written around the app,
+    its cards equal those of a station started afresh (restart = full reload), for a chair
+    infusing and one in observation (its discharge readiness included). (Another station's
+    stream stays below the alarm limits: the alarm state is each station's own, in memory.)"""
+    from nursestation.app import vitals
+    from nursestation.app.context import AppContext
+
+    nurse = people["nurse"]
+    other = _check_in_second(ctx, nurse, "2", "K-2")
+    vitals.record_vitals(ctx, nurse, other, {"sbp": 120, "dbp": 80, "hr": 70, "spo2": 99, "rr": 12})
+    sessions.start_infusion(ctx, nurse, other)
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, other, "completed")
+
+    def same() -> None:
+        kept = board.board_cards(ctx, nurse)
+        fresh = _fresh_cards(ctx, nurse)
+        for a, b in zip(kept, fresh, strict=True):
+            for name in a.__dataclass_fields__:
+                assert getattr(a, name) == getattr(b, name), (a.chair, name)
+
+    same()
+    for k in range(3):
+        clock.advance(seconds=1)
+        _second(ctx, "1", clock.now(), spo2=96.0 + k, pulse_rate=80.0)
+        _second(ctx, "2", clock.now(), spo2=97.0, hr=71.0 + k, rr=13.0)
+        same()
+    clock.advance(seconds=1)
+    _second(ctx, "2", clock.now(), sbp=118.0, dbp=76.0)
+    same()
+    _second(ctx, "2", clock.now() - timedelta(seconds=30), spo2=91.0)  # late: not the newest
+    same()
+    cards = {c.chair: c for c in board.board_cards(ctx, nurse)}
+    assert cards["2"].latest is not None and cards["2"].latest.spo2 == 97.0
+    assert cards["2"].latest.sbp == 118.0
+    clock.advance(minutes=1)
+    manual = vitals.record_vitals(ctx, nurse, other, {"sbp": 112, "dbp": 70, "hr": 66})
+    same()
+    vitals.correct_vitals(ctx, nurse, manual.id, {"sbp": 110}, "typo")
+    same()
+    station_b = AppContext.open(ctx.config, clock=clock, settings=ctx.settings)
+    try:
+        clock.advance(seconds=1)
+        _second(station_b, "1", clock.now(), spo2=96.0, pulse_rate=90.0)  # no alarm: see below
+        same()
+        vitals.record_vitals(station_b, nurse, other, {"rr": 15})
+        same()
+    finally:
+        station_b.close()
+    clock.advance(seconds=1)
+    with ctx.engine.begin() as conn:  # around the app, no ctx.data_written(): still seen
+        conn.execute(
+            insert(VitalReading.__table__),
+            [
+                _row(
+                    infusing,
+                    clock.now(),
+                    random.Random(5),
+                    source="device",
+                    **{"sbp": None, "dbp": None, "temp_c": None},
+                    **{"hr": 75.0, "pulse_rate": 75.0, "spo2": 97.0, "rr": 14.0},
+                )
+            ],
+        )
+    same()
+    with ctx.read_tx() as s:  # a correction written around the app (no audit row): reloaded
+        newest = max(s.execute(select(VitalReading.id).where(VitalReading.session_id == infusing)))
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            insert(VitalReading.__table__),
+            [
+                _row(
+                    infusing,
+                    clock.now(),
+                    random.Random(6),
+                    supersedes_id=newest[0],
+                    correction_reason="wrong patient",
+                    **{"sbp": None, "dbp": None, "temp_c": None, "hr": None},
+                    **{"pulse_rate": None, "spo2": None, "rr": None},
+                )
+            ],
+        )
+    same()
+    cards = {c.chair: c for c in board.board_cards(ctx, nurse)}
+    assert cards["1"].phase == "infusing" and cards["2"].phase == "observation"
+
+
+def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock) -> None:
+    """Nothing stored since the last refresh: the board reads the change mark and the rows
+    stored since (none), nothing per chair; a monitor second adds no per-chair statement."""
+    nurse = people["nurse"]
+    statements: list[str] = []
+
+    def on_sql(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    board.board_cards(ctx, nurse)
+    clock.advance(seconds=1)
+    _second(ctx, "1", clock.now())
+    board.board_cards(ctx, nurse)  # the first monitor second may raise or restore alarms
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    try:
+        for _ in range(2):
+            clock.advance(seconds=1)
+            board.board_cards(ctx, nurse)
+            clock.advance(seconds=1)
+            _second(ctx, "1", clock.now())
+            statements.clear()
+            board.board_cards(ctx, nurse)
+            assert [x.split()[0] for x in statements] == ["BEGIN", "SELECT", "SELECT"]
+            assert "audit_events" in statements[1] and "vital_readings" in statements[2]
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
+    clock.advance(seconds=11)  # READY_REUSE_S: a full reload at least this often
+    statements.clear()
+    event.listen(ctx.engine, "before_cursor_execute", on_sql)
+    try:
+        board.board_cards(ctx, nurse)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", on_sql)
+    assert any("FROM infusion_sessions" in x for x in statements)

@@ -56,10 +56,42 @@ def test_many_change_notices_in_one_turn_cost_one_board_refresh(
 ) -> None:
     _settle(qtbot)
     before = counted["board"]
+    window.station.ctx.data_written()  # as after a nurse's entry: shown at once
     for _ in range(5):
         window.station.changed.emit()
     _settle(qtbot)
     assert counted["board"] - before == 1
+
+
+def test_monitor_rows_stored_wait_for_the_tick(
+    window: MainWindow, counted: dict[str, int], infusing: int, qtbot: Any
+) -> None:
+    """The device bridge's "rows stored" notice (every 500 ms while data arrives) does not
+    refresh the board by itself: the 1 s tick shows the rows, one refresh per tick; a monitor
+    link state change is shown at once."""
+    from datetime import timedelta
+
+    from nursestation.app import devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    ctx = window.station.ctx
+    _settle(qtbot)
+    host = ctx.now() + timedelta(minutes=1)
+    reading = make_reading("masimo-ascii", "spo2", 97.0, VALID, None, host, host, "EQ1")
+    devices.ingest_readings(ctx, "1", "/dev/pts/1", "masimo-ascii", [reading])
+    qtbot.waitUntil(lambda: counted["board"] > 0, timeout=3000)  # a tick after the first
+    qtbot.wait(1100)  # any refresh asked by the first monitor second (alarms restored) is done
+    start = counted["board"]
+    for _ in range(25):  # 2.5 s of notices every 100 ms, nothing but monitor rows stored
+        devices.ingest_readings(ctx, "1", "/dev/pts/1", "masimo-ascii", [reading])
+        window.station.changed.emit()
+        qtbot.wait(100)
+    assert 1 <= counted["board"] - start <= 4  # the ticks (2 or 3), not 25 refreshes
+    before = counted["board"]
+    ctx.device_states = {"1": "silent"}  # a link problem: at once, not at the next tick
+    window.station.changed.emit()
+    qtbot.wait(50)
+    assert counted["board"] == before + 1
 
 
 def test_hidden_views_do_not_refresh_and_refresh_once_when_shown(
