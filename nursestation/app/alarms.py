@@ -295,6 +295,17 @@ def first_start_of(s: Session, session_id: int) -> datetime | None:
     return next((e.at for e in events_of(s, session_id) if e.kind == infusion.START), None)
 
 
+def _backup(manager: AlarmManager) -> AlarmManager:
+    """A copy of the manager that later changes to it do not reach (a rollback restores it).
+    Its configuration, alarms and pauses are frozen values: shared, not copied (copying them
+    was most of the cost of each monitor transaction); its own containers are copied."""
+    frozen: list[Any] = [manager.config]
+    for alarms in manager._alarms.values():
+        frozen += alarms.values()
+    frozen += manager._pauses.values()
+    return copy.deepcopy(manager, {id(x): x for x in frozen})
+
+
 class AlarmCenter:
     """The station's alarm state (one per AppContext) and the only writer of alarm_events."""
 
@@ -333,7 +344,7 @@ class AlarmCenter:
         never disagree about which alarms were raised."""
         if s.info.get("alarm_center_bound"):
             return
-        backup = copy.deepcopy(self.manager)
+        backup = _backup(self.manager)
         s.info["alarm_center_bound"] = True
         live = {"armed": True}  # listeners cannot be removed while SQLAlchemy dispatches them
 
@@ -531,7 +542,7 @@ class AlarmCenter:
     def tick(self) -> list[CoreAlarmEvent]:
         """Audio pauses that ran out and escalations, persisted; cheap when nothing is due."""
         with self._lock:
-            probe = copy.deepcopy(self.manager)
+            probe = _backup(self.manager)
             if not probe.tick(self.ctx.now()):
                 return []
         with self._locked_tx() as s:  # database lock first (see _locked_tx)
