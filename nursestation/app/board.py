@@ -279,6 +279,7 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
     newest = newest_rows(s, [row.id for row in rows.values()])  # all chairs at once
     chairs: dict[str, _Chair] = {}
     for chair, row in rows.items():
+        before = _ready_entry(ctx, row.id)
         summary = summary_in(ctx, s, row)
         data = _Chair(
             summary=summary,
@@ -288,7 +289,9 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
         )
         # as sessions.summary_in decides whether the readiness check applies
         if not summary.approved and any(e.kind == infusion.STOP for e in summary.events):
-            rec = load_recorded(ctx, s, row)
+            rec = _loaded_by_summary(before, _ready_entry(ctx, row.id))
+            if rec is None:
+                rec = load_recorded(ctx, s, row)
             data.readiness = rec
             data.snapshot = _merge_newest({}, list(rec.readings), _READY_KEYS, rec.stopped_at)
         chairs[chair] = data
@@ -296,6 +299,23 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
     return BoardData(
         mark, ctx.settings, now, last_vital_id=last_id, chairs=chairs, bindings=bindings
     )
+
+
+def _ready_entry(ctx: AppContext, session_id: int) -> Any:
+    """discharge.is_ready_in's cache entry of a session: (data_version, other_version,
+    settings, loaded at, Recorded)."""
+    return ctx.__dict__.get("_ready_cache", {}).get(session_id)
+
+
+def _loaded_by_summary(before: Any, after: Any) -> Any:
+    """The discharge data summary_in's readiness check loaded in full just now (between the
+    two looks at its cache entry), so that a reload does not read it twice; None when it
+    reused or only refreshed its entry (a full load reads the assessments again: a new tuple)."""
+    if after is None or after is before:
+        return None
+    if before is not None and after[4].assessments is before[4].assessments:
+        return None
+    return after[4]
 
 
 def _current(ctx: AppContext, now: datetime) -> BoardData:
