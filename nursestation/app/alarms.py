@@ -188,18 +188,35 @@ def _tail_statement() -> Any:
 _TAIL = _tail_statement()
 
 
-def _tails(s: Session, pictures: dict[int, _Picture]) -> dict[int, list[Any]]:
+# A picture more than this many rows behind the newest row seen is brought up to date by its
+# own session's rows (`session_id = ? AND id > ?`, the session's index) rather than by the range
+# of every chair's rows since it (a chair charted by hand every 15 minutes while the others
+# stream would read thousands of rows). An algorithm choice, not a clinical number.
+TAIL_SPAN = 1000
+
+
+def _tails(
+    s: Session, pictures: dict[int, _Picture], newest_seen: int = 0
+) -> tuple[dict[int, list[Any]], int]:
     """For each cached picture, the rows of its session stored after its last id: one statement
-    for all of them (a monitor second brings a row or two per chair)."""
+    for all those near the newest row seen (a monitor second brings a row or two per chair),
+    the session's own rows for those far behind. Returns them and the newest id read."""
     out: dict[int, list[Any]] = {sid: [] for sid in pictures}
-    if not pictures:
-        return out
-    after = min(p.last_id for p in pictures.values())
-    for r in s.execute(_TAIL, {"after": after}):
-        pic = pictures.get(r.session_id)
-        if pic is not None and r.id > pic.last_id:
-            out[r.session_id].append(r)
-    return out
+    near = {sid: p for sid, p in pictures.items() if p.last_id >= newest_seen - TAIL_SPAN}
+    for sid, pic in pictures.items():
+        if sid not in near:
+            out[sid] = _rows(s, sid, pic.last_id, live_only=False)
+    if near:
+        after = min(p.last_id for p in near.values())
+        for r in s.execute(_TAIL, {"after": after}):
+            newest_seen = max(newest_seen, r.id)
+            pic = near.get(r.session_id)
+            if pic is not None and r.id > pic.last_id:
+                out[r.session_id].append(r)
+    for rows in out.values():
+        if rows:
+            newest_seen = max(newest_seen, rows[-1].id)
+    return out, newest_seen
 
 
 def _take_new(pic: _Picture, new: list[Any]) -> bool:
@@ -222,7 +239,7 @@ def _refresh_picture(
     the superseded value must drop out."""
     if pic is not None:
         if new is None:
-            new = _tails(s, {session_id: pic})[session_id]
+            new = _rows(s, session_id, pic.last_id, live_only=False)
         if _take_new(pic, new):
             return pic
     pic = _Picture()
@@ -323,6 +340,8 @@ class AlarmCenter:
         self._starts: dict[int, tuple[int, datetime | None]] = {}
         # Per session: (other_version, first start, baseline) — see _baseline.
         self._baselines: dict[int, tuple[int, datetime | None, VitalsInput | None]] = {}
+        # The newest vital_readings id the evaluation has read (_tails).
+        self._newest_seen = 0
         # Per session: (change mark, newest scored sedation assessment) — _sedation_assessed.
         self._assessed: dict[int, tuple[Any, tuple[datetime, str, float] | None]] = {}
 
@@ -452,7 +471,7 @@ class AlarmCenter:
         with self._lock:
             self._bind(s)
             cached = {sid: self._pictures[sid] for sid in chairs if sid in self._pictures}
-            tails = _tails(s, cached)
+            tails, self._newest_seen = _tails(s, cached, self._newest_seen)
             for sid in chairs:
                 pic = _refresh_picture(s, sid, cached.get(sid), tails.get(sid))
                 self._pictures[sid] = pic

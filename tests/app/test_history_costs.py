@@ -688,3 +688,46 @@ def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock)
     finally:
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
     assert any("FROM infusion_sessions" in x for x in statements)
+
+
+@pytest.mark.parametrize("span", [1000, 3])
+def test_alarm_pictures_kept_by_range_equal_a_full_build(
+    ctx, people, infusing, clock, monkeypatch, span
+) -> None:
+    """The alarm evaluation brings each session's picture up to date from the rows stored
+    since (one primary-key range for the sessions near the newest row, the session's own rows
+    for one far behind: TAIL_SPAN); after monitor seconds on two chairs, a late reading, a
+    nurse's entry on the chair charted by hand and a correction, every picture equals one built
+    from all of the session's rows."""
+    from nursestation.app import alarms, vitals
+
+    monkeypatch.setattr(alarms, "TAIL_SPAN", span)
+    nurse = people["nurse"]
+    other = _check_in_second(ctx, nurse, "2", "K-2")
+    center = alarms.alarm_center(ctx)
+
+    def same() -> None:
+        with ctx.read_tx() as s:
+            for sid, pic in center._pictures.items():
+                kept = alarms._picture_input(s, sid, pic)
+                assert kept == alarms.current_picture(s, sid), sid
+
+    for k in range(6):
+        clock.advance(seconds=1)
+        _second(ctx, "1", clock.now(), spo2=95.0 + k % 3, pulse_rate=70.0 + k)
+        if k % 2:
+            _second(ctx, "2", clock.now(), spo2=97.0, hr=66.0 + k, rr=12.0)
+        same()
+    _second(ctx, "1", clock.now() - timedelta(seconds=20), spo2=99.0)  # late: not the newest
+    same()
+    entry = vitals.record_vitals(ctx, nurse, other, {"sbp": 118, "dbp": 74, "hr": 64})
+    same()
+    for _ in range(4):  # chair 2 is charted by hand only from now on: its picture falls behind
+        clock.advance(seconds=1)
+        _second(ctx, "1", clock.now(), spo2=96.0, pulse_rate=75.0)
+    vitals.correct_vitals(ctx, nurse, entry.id, {"hr": 62}, "typo")
+    same()
+    clock.advance(seconds=1)
+    vitals.record_vitals(ctx, nurse, other, {"rr": 13})
+    same()
+    assert set(center._pictures) >= {infusing, other}
