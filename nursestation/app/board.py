@@ -310,10 +310,11 @@ def _ready_entry(ctx: AppContext, session_id: int) -> Any:
 def _loaded_by_summary(before: Any, after: Any) -> Any:
     """The discharge data summary_in's readiness check loaded in full just now (between the
     two looks at its cache entry), so that a reload does not read it twice; None when it
-    reused or only refreshed its entry (a full load reads the assessments again: a new tuple)."""
+    reused or only refreshed its entry (a full load builds a new `names` dict; the refresh of
+    the vital-sign part, discharge.with_vitals, keeps it; tuples may be the shared empty one)."""
     if after is None or after is before:
         return None
-    if before is not None and after[4].assessments is before[4].assessments:
+    if before is not None and after[4].names is before[4].names:
         return None
     return after[4]
 

@@ -731,3 +731,39 @@ def test_alarm_pictures_kept_by_range_equal_a_full_build(
     vitals.record_vitals(ctx, nurse, other, {"rr": 13})
     same()
     assert set(center._pictures) >= {infusing, other}
+
+
+def test_a_board_reload_reads_each_chairs_discharge_data_once(
+    ctx, people, infusing, clock, monkeypatch
+) -> None:
+    """A full reload of the board (after a write, or every READY_REUSE_S) reads the discharge
+    data of a chair in observation once, not once for the summary and once for the board."""
+    from nursestation.app import discharge
+
+    nurse = people["nurse"]
+    clock.advance(minutes=1)
+    sessions.stop_infusion(ctx, nurse, infusing, "completed")
+    loads: list[int] = []
+    real = discharge.load_recorded
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(discharge, "load_recorded", counting)
+    board.board_cards(ctx, nurse)
+
+    def reload_loads(prepare) -> int:  # type: ignore[no-untyped-def]
+        prepare()
+        loads.clear()
+        board.board_cards(ctx, nurse)
+        return len(loads)
+
+    assert reload_loads(ctx.data_written) == 1  # after a write
+    assert reload_loads(lambda: clock.advance(seconds=discharge.READY_REUSE_S + 1)) == 1
+
+    def summary_just_read() -> None:  # the session view's summary reused: the board reads it
+        sessions.get_summary(ctx, nurse, infusing)
+        ctx.board_cache = None
+
+    assert reload_loads(summary_just_read) == 1
