@@ -210,8 +210,8 @@ def _tails(
         after = min(p.last_id for p in near.values())
         for r in s.execute(_TAIL, {"after": after}):
             newest_seen = max(newest_seen, r.id)
-            pic = near.get(r.session_id)
-            if pic is not None and r.id > pic.last_id:
+            got = near.get(r.session_id)
+            if got is not None and r.id > got.last_id:
                 out[r.session_id].append(r)
     for rows in out.values():
         if rows:

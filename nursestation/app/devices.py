@@ -630,7 +630,8 @@ class _Rows:
 
     def flush_device(self) -> None:
         if self.device:
-            self.s.execute(insert(DeviceReading.__table__), self.device)
+            table: Any = DeviceReading.__table__
+            self.s.execute(insert(table), self.device)
             self.device = []
 
     def store(self) -> dict[int, tuple[int, ...]]:
@@ -658,7 +659,7 @@ def _ingest_in(
     chair: str,
     port: str,
     protocol: str,
-    readings: list[Reading],
+    readings: Sequence[Reading],
     now: datetime,
 ) -> IngestResult:
     if not readings:
