@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from nursestation import infusion
-from nursestation.app import alarms, medications
+from nursestation.app import alarms, discharge, medications
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.sessions import (
     SessionSummary,
@@ -208,8 +208,6 @@ class _Chair:
         """Merge vital rows stored since; False when one needs a reload: a correction (a value
         drops out), a sedation score, or a BP observed before the infusion start (the baseline
         may move)."""
-        from nursestation.app.discharge import latest_snapshot
-
         rec = self.readiness
         for r in rows:
             if r.supersedes_id is not None or r.sedation_score is not None:
@@ -226,7 +224,7 @@ class _Chair:
             self.readiness = replace(
                 rec,
                 readings=tuple(readings),
-                latest=latest_snapshot(
+                latest=discharge.latest_snapshot(
                     readings, since, on_air if isinstance(on_air, bool) else None
                 ),
             )
@@ -267,8 +265,6 @@ _NEWEST_VITAL_ID = select(func.max(VitalReading.__table__.c.id))
 def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> BoardData:
     """Everything the cards need, read afresh (one read transaction, bounded whatever the
     history: indexed newest rows, the readiness check's few readings)."""
-    from nursestation.app.discharge import load_recorded
-
     last_id = s.execute(_NEWEST_VITAL_ID).scalar() or 0
     rows = {
         r.chair: r
@@ -291,7 +287,7 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
         if not summary.approved and any(e.kind == infusion.STOP for e in summary.events):
             rec = _loaded_by_summary(before, _ready_entry(ctx, row.id))
             if rec is None:
-                rec = load_recorded(ctx, s, row)
+                rec = discharge.load_recorded(ctx, s, row)
             data.readiness = rec
             data.snapshot = _merge_newest({}, list(rec.readings), _READY_KEYS, rec.stopped_at)
         chairs[chair] = data
@@ -304,7 +300,7 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
 def _ready_entry(ctx: AppContext, session_id: int) -> Any:
     """discharge.is_ready_in's cache entry of a session: (data_version, other_version,
     settings, loaded at, Recorded)."""
-    return ctx.__dict__.get("_ready_cache", {}).get(session_id)
+    return ctx.ready_cache.get(session_id)
 
 
 def _loaded_by_summary(before: Any, after: Any) -> Any:
@@ -321,8 +317,6 @@ def _loaded_by_summary(before: Any, after: Any) -> Any:
 
 def _current(ctx: AppContext, now: datetime) -> BoardData:
     """ctx.board_cache brought up to date: the rows stored since merged in, or reloaded."""
-    from nursestation.app.discharge import READY_REUSE_S
-
     with _LOCK, ctx.read_tx() as s:
         mark = ctx.change_mark(s)
         data: BoardData | None = ctx.board_cache
@@ -331,7 +325,7 @@ def _current(ctx: AppContext, now: datetime) -> BoardData:
             and mark is not None
             and data.mark == mark
             and data.settings is ctx.settings
-            and abs((now - data.loaded_at).total_seconds()) <= READY_REUSE_S
+            and abs((now - data.loaded_at).total_seconds()) <= discharge.READY_REUSE_S
         ):
             new = list(
                 s.execute(

@@ -590,7 +590,7 @@ def open_sessions_by_chair(ctx: AppContext, s: Session) -> dict[str, OpenSession
     mark = ctx.change_mark(s)
     hit = ctx.open_chairs
     if mark is not None and hit is not None and hit[0] == mark:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     found: dict[str, OpenSession] = {}
     for chair, sid, checked_in_at in s.execute(
         select(InfusionSession.chair, InfusionSession.id, InfusionSession.checked_in_at).where(
