@@ -282,11 +282,15 @@ class FlowsheetBuilder:
         self._keys: list[tuple[datetime, int, int]] = []  # sort keys of self.rows
         self._device_in: dict[datetime, dict[int, Reading]] = {}  # interval start -> readings
         self._row_of: dict[tuple[str, Any], FlowRow] = {}
+        # original id -> the newest correction seen, also before the original itself arrives:
+        # the screen loads a long session page by page, newest first, so a correction can come
+        # before the reading it corrects.
+        self._corrected_by: dict[int, int] = {}
 
     # ------------------------------------------------------------------ input
 
     def add(self, new: Iterable[Reading]) -> Changes:
-        """Take new readings; return the row changes.
+        """Take new readings, in any order and batching; return the row changes.
 
         To follow them, apply `removed` (indexes into the previous list, highest first), then
         `inserted` (indexes into the new list, lowest first), then `changed` (new list)."""
@@ -294,11 +298,16 @@ class FlowsheetBuilder:
         for r in new:
             if r.id in self.readings:
                 continue
-            if r.supersedes is not None and r.supersedes in self.readings:
-                old = self.readings[r.supersedes]
-                if old.superseded_by != r.id:
+            if r.supersedes is not None:
+                newest = max(r.id, self._corrected_by.get(r.supersedes, 0))
+                self._corrected_by[r.supersedes] = newest
+                old = self.readings.get(r.supersedes)
+                if old is not None and old.superseded_by != newest:
                     self._forget(old, touched)
-                    self._take(replace(old, superseded_by=r.id), touched)
+                    self._take(replace(old, superseded_by=newest), touched)
+            later = self._corrected_by.get(r.id)
+            if later is not None and r.superseded_by != later:
+                r = replace(r, superseded_by=later)
             self._take(r, touched)
         return self._apply(touched)
 

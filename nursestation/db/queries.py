@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, select, text
+from sqlalchemy import Integer, Select, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from nursestation.db.models import VITAL_PRESENT, VitalReading
@@ -148,3 +148,58 @@ def sedation_readings(s: Session, session_id: int) -> list[VitalReading]:
         .order_by(VitalReading.id)
     )
     return list(s.execute(stmt).scalars())
+
+
+# ---------------------------------------------------------------- trend per interval
+
+# The trend chart's series: the ECG heart rate, else the oximeter's pulse rate (flowsheet rule).
+TREND_SERIES: dict[str, Any] = {
+    "sbp": VitalReading.sbp,
+    "dbp": VitalReading.dbp,
+    "map": VitalReading.map,
+    "hr": func.coalesce(VitalReading.hr, VitalReading.pulse_rate),
+    "spo2": VitalReading.spo2,
+}
+
+
+def _epoch_seconds(s: Session, column: Any) -> Any:
+    """Whole seconds since 1970 of a UTC timestamp column, in SQL (floor, as
+    flowsheet.interval_start counts them)."""
+    if s.get_bind().dialect.name == "sqlite":  # stored as naive UTC text
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(func.extract("epoch", column)), Integer)
+
+
+def trend_envelope(
+    s: Session, session_id: int, start: datetime | None, end: datetime, interval_s: int
+) -> list[tuple[datetime, dict[str, tuple[float, float]]]]:
+    """Per clock-aligned interval of `interval_s` seconds in [start, end): the lowest and highest
+    value of each trend series over the session's current device readings (corrected ones left
+    out), aggregated in SQL over one range of the (session_id, observed_at) index, so the chart
+    of a long session's older part costs one row per interval in Python. Oldest first."""
+    epoch = _epoch_seconds(s, VitalReading.observed_at)
+    bucket = ((epoch // interval_s) * interval_s).label("bucket")  # times after 1970: floor
+    columns: list[Any] = [bucket]
+    for expr in TREND_SERIES.values():
+        columns += [func.min(expr), func.max(expr)]
+    replaced = select(VitalReading.supersedes_id).where(
+        VitalReading.session_id == session_id, VitalReading.supersedes_id.is_not(None)
+    )
+    stmt = select(*columns).where(
+        VitalReading.session_id == session_id,
+        VitalReading.source == "device",
+        VitalReading.observed_at < end,
+        VitalReading.id.not_in(replaced),
+    )
+    if start is not None:
+        stmt = stmt.where(VitalReading.observed_at >= start)
+    out = []
+    for row in s.execute(stmt.group_by(bucket).order_by(bucket)):
+        at = datetime.fromtimestamp(int(row[0]), UTC)
+        values = {
+            key: (float(row[1 + 2 * i]), float(row[2 + 2 * i]))
+            for i, key in enumerate(TREND_SERIES)
+            if row[1 + 2 * i] is not None
+        }
+        out.append((at, values))
+    return out

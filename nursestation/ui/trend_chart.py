@@ -2,7 +2,14 @@
 against wall-clock time, with infusion start/pause/stop and medications marked by labelled
 vertical lines. New readings are appended to the chart's arrays (grown by doubling, never rebuilt
 for an append); a 1 Hz timer redraws only when points or markers arrived (never per sample).
-HR is the ECG heart rate, else the oximeter's pulse rate."""
+HR is the ECG heart rate, else the oximeter's pulse rate.
+
+A long session's older part comes as history (`add_history`: per flowsheet interval the highest
+and lowest value, manual readings in full), read page by page after the session is on screen.
+Drawing costs what the screen can show, not what the session holds: a dense series is reduced
+to one highest/lowest pair per pixel column (pyqtgraph's peak downsampling) and drawn with a
+1-pixel pen (Qt's cosmetic-line path: a 2-pixel antialiased pen over 14,000 points took 250 ms to
+paint, 1 pixel 15 ms)."""
 
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ from nursestation.flowsheet import Reading
 
 REDRAW_MS = 1000
 SYMBOLS_UP_TO = 400  # beyond this many points the per-point symbols are dropped (a 1 Hz stream)
+# and the line is drawn 1 px wide (2 px below): see the module docstring.
+DENSE_PEN_PX, SPARSE_PEN_PX = 1, 2
+SAMPLES_PER_PX = 1.0  # peak downsampling keeps one highest/lowest pair per pixel column
 # Curve look: colour AND line style/symbol differ, so the chart reads in greyscale too.
 CURVES = {
     "sbp": ("SBP", "#c62828", "t", pg.QtCore.Qt.PenStyle.SolidLine),
@@ -82,11 +92,14 @@ class TrendChart(QWidget):
                 symbolPen=colour,
                 connect="finite",
             )
+            # pyqtgraph's default keeps 5 samples per pixel; one pair per column shows the same.
+            self.curves[key].opts["autoDownsampleFactor"] = SAMPLES_PER_PX
+        self._dense = dict.fromkeys(self.curves, False)
         self.marker_lines: list[pg.InfiniteLine] = []
         self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._pending: TrendData | None = None
         self._data: TrendData | None = None
-        self._drawn_n: dict[str, int] | None = None
+        self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.redraws = 0
         self.clear()
         root = QVBoxLayout(self)
@@ -106,18 +119,40 @@ class TrendChart(QWidget):
         """No points, no markers."""
         # One growing array pair per series: a monitor sends SpO2 every second but BP every few
         # minutes, and a shared time axis full of gaps would leave the BP line invisible.
-        self._n = dict.fromkeys(self.curves, 0)
-        self._x = {key: np.empty(0) for key in self.curves}
-        self._y = {key: np.empty(0) for key in self.curves}
+        self._clear_live()
+        self.clear_history()
         self._markers_now: tuple[ChartMarker, ...] = ()
         self._markers_drawn: tuple[ChartMarker, ...] | None = None
         self._points_dirty = True
 
+    def _clear_live(self) -> None:
+        self._n = dict.fromkeys(self.curves, 0)
+        self._x = {key: np.empty(0) for key in self.curves}
+        self._y = {key: np.empty(0) for key in self.curves}
+
+    def clear_history(self) -> None:
+        """Drop the older part (`add_history`); the readings and markers stay."""
+        self._hx = {key: np.empty(0) for key in self.curves}
+        self._hy = {key: np.empty(0) for key in self.curves}
+        self._points_dirty = True
+
+    def add_history(self, points: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> None:
+        """Add older points (epoch seconds, value) per series, e.g. a page of
+        app.flowsheet.trend_history; drawn before the readings."""
+        for key, (xs, ys) in points.items():
+            if key not in self.curves or not xs:
+                continue
+            hx = np.concatenate([np.asarray(xs, dtype=float), self._hx[key]])
+            hy = np.concatenate([np.asarray(ys, dtype=float), self._hy[key]])
+            order = np.argsort(hx, kind="stable")
+            self._hx[key], self._hy[key] = hx[order], hy[order]
+            self._points_dirty = True
+
     def set_readings(self, readings: list[Reading]) -> None:
-        """Chart these readings (corrected originals left out), replacing what was there."""
-        markers = self._markers_now
-        self.clear()
-        self._markers_now = markers
+        """Chart these readings (corrected originals left out), replacing the readings there
+        (the history and the markers stay)."""
+        self._clear_live()
+        self._points_dirty = True
         self.append(readings)
 
     def append(self, readings: tuple[Reading, ...] | list[Reading]) -> None:
@@ -159,25 +194,42 @@ class TrendChart(QWidget):
     def _draw_points(self) -> None:
         self._points_dirty = False
         lo, hi = np.inf, -np.inf
+        drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for key, curve in self.curves.items():
-            n = self._n[key]
-            xs = self._x[key][:n]
-            symbols = n <= SYMBOLS_UP_TO
-            has_symbol = curve.opts.get("symbol") is not None
-            if symbols != has_symbol:
-                curve.setSymbol(CURVES[key][2] if symbols else None)
-            curve.setData(xs, self._y[key][:n])
+            xs, ys = drawn[key] = self._series(key)
+            n = len(xs)
+            dense = n > SYMBOLS_UP_TO
+            if dense != self._dense[key]:
+                self._dense[key] = dense
+                _name, colour, symbol, style = CURVES[key]
+                width = DENSE_PEN_PX if dense else SPARSE_PEN_PX
+                curve.setPen(pg.mkPen(colour, width=width, style=style))
+                curve.setSymbol(None if dense else symbol)
+            curve.setData(xs, ys)
             if n:
                 lo, hi = min(lo, xs[0]), max(hi, xs[n - 1])
         if self._markers_now != self._markers_drawn:
             self._markers_drawn = self._markers_now
             self._draw_markers(self._markers_now)
         self.redraws += 1
-        self._drawn_n = dict(self._n)
+        self._drawn = drawn
         self._data = None  # built on demand (`data`): drawing does not need it
         if hi >= lo:
             pad = 120.0
             self.bp_plot.setXRange(lo - pad, hi + pad, padding=0)
+
+    def _series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """History then readings of one series (a reading stored late for an older time sits
+        among the history: one stable sort then)."""
+        n = self._n[key]
+        if not len(self._hx[key]):
+            return self._x[key][:n], self._y[key][:n]
+        xs = np.concatenate([self._hx[key], self._x[key][:n]])
+        ys = np.concatenate([self._hy[key], self._y[key][:n]])
+        if n and self._x[key][0] < self._hx[key][-1]:
+            order = np.argsort(xs, kind="stable")
+            xs, ys = xs[order], ys[order]
+        return xs, ys
 
     def redraw(self) -> None:
         """Draw the queued data (no-op when nothing changed)."""
@@ -228,12 +280,8 @@ class TrendChart(QWidget):
     def data(self) -> TrendData | None:
         """What the chart shows (built on demand from the arrays when fed by readings): the
         times of all points and each series on them (None where a series has no point)."""
-        if self._data is None and self._drawn_n is not None:
-            drawn = self._drawn_n
-            per = {
-                k: dict(zip(self._x[k][: drawn[k]], self._y[k][: drawn[k]], strict=True))
-                for k in self.curves
-            }
+        if self._data is None and self._drawn is not None:
+            per = {k: dict(zip(*self._drawn[k], strict=True)) for k in self.curves}
             stamps = sorted({t for points in per.values() for t in points})
             self._data = TrendData(
                 times=tuple(datetime.fromtimestamp(t, UTC) for t in stamps),
@@ -248,7 +296,7 @@ class TrendChart(QWidget):
     @data.setter
     def data(self, value: TrendData | None) -> None:
         self._data = value
-        self._drawn_n = None
+        self._drawn = None
 
     def marker_labels(self) -> list[str]:
         """Labels of the markers drawn (for tests)."""

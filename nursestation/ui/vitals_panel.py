@@ -6,6 +6,12 @@ reading and corrections in full (nursestation.flowsheet); "Show every reading" s
 stream and a double-click on an interval row lists the readings it covers. Only readings stored
 since the last look are read, and nothing is read while the tab is hidden.
 
+Opening a session reads its newest half hour only (app.flowsheet.flowsheet_open): older rows are
+read a page at a time when the nurse scrolls to the bottom (the model's canFetchMore/fetchMore),
+and the trend's older part follows per interval, one page per event-loop turn after the session
+is on screen (app.flowsheet.trend_history), so opening a 4-hour session costs what opening a
+1-hour one does.
+
 Values outside a limit are flagged by colour AND text ("185 ▲ACTION"); corrected originals stay
 visible, struck through, with "corrected by #n"; late entries and the source (manual by whom, or
 which device) have their own column. HR from an oximeter's pulse rate is marked "PR".
@@ -13,7 +19,8 @@ which device) have their own column. HR from an oximeter's pulse rate is marked 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
@@ -34,7 +41,14 @@ from PySide6.QtWidgets import (
 )
 
 from nursestation.app import vitals as vitals_service
-from nursestation.app.flowsheet import FlowsheetDelta, RowInfo, flowsheet_since
+from nursestation.app.flowsheet import (
+    FlowsheetDelta,
+    RowInfo,
+    flowsheet_older,
+    flowsheet_open,
+    flowsheet_since,
+    trend_history,
+)
 from nursestation.app.vitals import VitalsRecord
 from nursestation.errors import DomainError
 from nursestation.flowsheet import FlowRow, FlowsheetBuilder, Reading
@@ -68,6 +82,8 @@ TITLES = [c for c, _, _ in COLUMNS]
 TIER_COLOURS = {"advisory": "#d8f6fa", "action": "#fff0a8", "critical": "#ffc9c9"}
 INTERVAL_BG = "#f6f8fa"
 REFRESH_MS = 2000  # device readings arrive without station.changed
+# The trend's older part starts after the session is painted, then a page per event-loop turn.
+HISTORY_START_MS = 100
 
 
 def _mark(b: LimitBreach) -> str:
@@ -88,6 +104,10 @@ class FlowsheetModel(QAbstractTableModel):
         self.every_reading = every_reading
         self.builder = FlowsheetBuilder(interval_s, every_reading=every_reading)
         self._rows: list[FlowRow] = []  # oldest first, as the builder keeps them
+        # Older history not read yet: readings observed before `older_from`, read by
+        # `fetch_older` (the panel's) when the view scrolls to the bottom (Qt's fetchMore).
+        self.older_from: datetime | None = None
+        self.fetch_older: Callable[[], None] | None = None
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -129,6 +149,18 @@ class FlowsheetModel(QAbstractTableModel):
             self._rows[i] = self.builder.rows[i]
             v = len(self._rows) - 1 - i
             self.dataChanged.emit(self.index(v, 0), self.index(v, last))
+
+    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
+        """True while older history remains unread (Qt asks when the view reaches the bottom)."""
+        return (
+            not parent.isValid() and self.older_from is not None and self.fetch_older is not None
+        )
+
+    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> None:
+        """Read the next older page (rows inserted at the bottom, no reset)."""
+        if self.canFetchMore(parent):
+            assert self.fetch_older is not None
+            self.fetch_older()
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -321,6 +353,14 @@ class VitalsPanel(QWidget):
         self._last_id = 0
         self._basis: tuple[Any, ...] | None = None
         self._markers: tuple[Any, ...] | None = None
+        # The chart: readings at full resolution from `_chart_from` on (the first page) and any
+        # stored after the first read (id above `_first_last_id`); before it, per-interval
+        # history read a page per event-loop turn back from `_history_before`.
+        self._chart_from: datetime | None = None
+        self._first_last_id = 0
+        self._history_before: datetime | None = None
+        self._generation = 0  # a pending history step of an earlier load does nothing
+        self._history_paused = False  # stopped by a lock or sign-out: the next refresh resumes
 
         root = QVBoxLayout(self)
         self.alarm_strip: AlarmStrip | None = None
@@ -355,6 +395,7 @@ class VitalsPanel(QWidget):
         self.legend = QLabel(
             "▲ above / ▼ below limit · ADVISORY · ACTION · CRITICAL · (late) = entered late · "
             "PR = pulse rate as HR · shaded rows: monitor data per interval (double-click to expand)"
+            " · older rows load as you scroll down"
         )
         self.legend.setStyleSheet("color: #555;")
         self.every_box = QCheckBox("Show every reading")
@@ -390,6 +431,9 @@ class VitalsPanel(QWidget):
         self._last_id = 0
         self._basis = None
         self._markers = None
+        self._generation += 1
+        self._history_before = None
+        self.model.older_from = None
         self.model.load([])
         self.chart.clear()
         self.form.set_session(session_id)
@@ -418,40 +462,118 @@ class VitalsPanel(QWidget):
         if self.session_id is None or self.station.signed_in is None or self.station.locked:
             return
         try:
-            delta = self.station.read(flowsheet_since, self.session_id, self._last_id)
+            if self._basis is None:
+                delta = self.station.read(flowsheet_open, self.session_id)
+            else:
+                delta = self.station.read(flowsheet_since, self.session_id, self._last_id)
+                if delta.basis != self._basis:
+                    # Another baseline, other limits or interval: judge everything again.
+                    delta = self.station.read(flowsheet_open, self.session_id)
             markers = self.station.read(vitals_service.chart_markers, self.session_id)
         except DomainError as exc:
             self.message.setText(exc.message)
             return
         self.message.setText("")
         if delta.basis != self._basis:
-            if self._basis is not None:
-                # Another baseline, other limits or interval: judge everything again.
-                delta = self.station.read(flowsheet_since, self.session_id, 0)
             self._reload(delta)
         elif delta.readings:
             self._append(delta)
+        if self._history_paused:
+            self._history_paused = False
+            self._next_history_step()
         if markers != self._markers:
             self._markers = markers
             self.chart.set_markers(markers)
 
     def _reload(self, delta: FlowsheetDelta) -> None:
+        """Start over from a first page (flowsheet_open): one model reset."""
         self._basis = delta.basis
-        self._last_id = delta.last_id
+        self._last_id = self._first_last_id = delta.last_id
+        self._chart_from = delta.start
         self.model.load(delta.readings, interval_s=delta.interval_s)
-        self.chart.set_readings(list(self.model.builder.readings.values()))
+        self.model.older_from = delta.start if delta.older else None
+        self.model.fetch_older = self.fetch_older
+        self.chart.set_readings(list(delta.readings))
+        self._restart_history()
 
     def _append(self, delta: FlowsheetDelta) -> None:
         self._last_id = delta.last_id
         selected = self.selected_id()
         self.model.add(delta.readings)
         if any(r.supersedes is not None for r in delta.readings):
-            # A correction takes an earlier point off the chart: give it the current readings.
-            self.chart.set_readings(list(self.model.builder.readings.values()))
+            # A correction takes an earlier point off the chart: give it the current readings,
+            # and read the older part again (the original may be there).
+            self.chart.set_readings(self._chart_readings())
+            self._restart_history()
         else:
             self.chart.append(delta.readings)
         if selected is not None and self.selected_id() != selected:
             self._select(selected)
+
+    def _chart_readings(self) -> list[Reading]:
+        # The older pages the flowsheet read on scrolling are in the chart's history already.
+        start, first_last = self._chart_from, self._first_last_id
+        return [
+            r
+            for r in self.model.builder.readings.values()
+            if start is None or r.observed_at >= start or r.id > first_last
+        ]
+
+    def fetch_older(self) -> None:
+        """Read the flowsheet's next older page (the model asks when the view reaches the
+        bottom); rows are inserted at the bottom, the newest rows stay where they are."""
+        before = self.model.older_from
+        if self.session_id is None or before is None or self.station.locked:
+            return
+        try:
+            page = self.station.read(flowsheet_older, self.session_id, before)
+        except DomainError as exc:
+            self.message.setText(exc.message)
+            return
+        if page.basis != self._basis:
+            self._basis = None  # judged differently since: the next refresh starts over
+            self.refresh()
+            return
+        self.model.older_from = page.start if page.older else None
+        self.model.add(page.readings)
+
+    # -- the trend's older part -------------------------------------------------------------------
+
+    def _restart_history(self) -> None:
+        self._generation += 1
+        self._history_paused = False
+        self.chart.clear_history()
+        self._history_before = self._chart_from
+        if self._history_before is not None:
+            self._next_history_step(HISTORY_START_MS)
+
+    def _next_history_step(self, after_ms: int = 0) -> None:
+        generation = self._generation
+        QTimer.singleShot(after_ms, self, lambda: self._history_step(generation))
+
+    def _history_step(self, generation: int) -> None:
+        """One page of the trend's older part (an hour, per interval in SQL), then the next on
+        a later event-loop turn: the session is on screen and usable meanwhile."""
+        before = self._history_before
+        if generation != self._generation or before is None or self.session_id is None:
+            return
+        if self.station.signed_in is None or self.station.locked:
+            self._history_paused = True
+            return
+        try:
+            page = self.station.read(trend_history, self.session_id, before)
+        except DomainError as exc:
+            self.message.setText(exc.message)
+            return
+        self.chart.add_history(page.points)
+        self._history_before = page.start if page.older else None
+        if self._history_before is not None:
+            self._next_history_step()
+
+    @property
+    def history_pending(self) -> bool:
+        """Whether the trend's older part is still being read (for tests and benches)."""
+        return self._history_before is not None
 
     # -- flowsheet -----------------------------------------------------------------------------
 
