@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -82,8 +89,10 @@ TITLES = [c for c, _, _ in COLUMNS]
 TIER_COLOURS = {"advisory": "#d8f6fa", "action": "#fff0a8", "critical": "#ffc9c9"}
 INTERVAL_BG = "#f6f8fa"
 REFRESH_MS = 2000  # device readings arrive without station.changed
-# The trend's older part starts after the session is painted, then a page per event-loop turn.
-HISTORY_START_MS = 100
+# The trend's older part is read after the chart has been painted (so never while the tab is
+# hidden): the first page this long after the paint (the rest of the open's events first), then
+# a page at a time with a pause between pages for the rest of the event loop.
+HISTORY_FIRST_MS, HISTORY_STEP_MS = 250, 10
 
 
 def _mark(b: LimitBreach) -> str:
@@ -361,6 +370,7 @@ class VitalsPanel(QWidget):
         self._history_before: datetime | None = None
         self._generation = 0  # a pending history step of an earlier load does nothing
         self._history_paused = False  # stopped by a lock or sign-out: the next refresh resumes
+        self._history_after_paint = False  # set by a new load; the chart's next paint starts it
 
         root = QVBoxLayout(self)
         self.alarm_strip: AlarmStrip | None = None
@@ -376,6 +386,7 @@ class VitalsPanel(QWidget):
         eb.addStretch(1)
         top.addWidget(entry_box)
         self.chart = TrendChart(self)
+        self.chart.layout_.viewport().installEventFilter(self)
         top.addWidget(self.chart)
         top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 3)
@@ -544,10 +555,16 @@ class VitalsPanel(QWidget):
         self._history_paused = False
         self.chart.clear_history()
         self._history_before = self._chart_from
-        if self._history_before is not None:
-            self._next_history_step(HISTORY_START_MS)
+        self._history_after_paint = self._history_before is not None
 
-    def _next_history_step(self, after_ms: int = 0) -> None:
+    def eventFilter(self, watched: Any, event: QEvent) -> bool:
+        """The chart's first paint after a load starts reading its older part."""
+        if event.type() == QEvent.Type.Paint and self._history_after_paint:
+            self._history_after_paint = False
+            self._next_history_step(HISTORY_FIRST_MS)
+        return False
+
+    def _next_history_step(self, after_ms: int = HISTORY_STEP_MS) -> None:
         generation = self._generation
         QTimer.singleShot(after_ms, self, lambda: self._history_step(generation))
 

@@ -105,3 +105,127 @@ def test_the_interval_setting_is_bounded(ctx) -> None:
     ctx.settings.with_overrides({"vitals": {"flowsheet_interval_s": 10}}, "test")
     with pytest.raises(ConfigError):
         ctx.settings.with_overrides({"vitals": {"flowsheet_interval_s": 901}}, "test")
+
+
+# ---------------------------------------------------------------- the Vitals tab's pages
+
+
+def _device_ids_in_order(ctx, sid: int, *, nibp: bool = False) -> list[int]:
+    from sqlalchemy import select
+
+    from nursestation.db.models import VitalReading
+
+    stmt = select(VitalReading.id).where(
+        VitalReading.session_id == sid, VitalReading.source == "device"
+    )
+    if nibp:
+        stmt = stmt.where(VitalReading.sbp.is_not(None))
+    with ctx.tx() as s:
+        return list(s.execute(stmt.order_by(VitalReading.observed_at, VitalReading.id)).scalars())
+
+
+def test_the_newest_page_then_older_pages_give_the_rows_of_the_whole_session(ctx, clock) -> None:
+    """How the Vitals tab reads a 2-hour session: the newest half hour on open, a correction of
+    an early reading stored meanwhile (read through `flowsheet_since` before its original),
+    then older pages until none is left. The rows are those of the whole session read at once
+    (flagged minima, manual entries, corrections, intervals across page edges), each reading
+    read by exactly one page."""
+    from datetime import timedelta
+
+    from nursestation.app.flowsheet import (
+        FIRST_WINDOW_S,
+        flowsheet_older,
+        flowsheet_open,
+        flowsheet_since,
+    )
+    from nursestation.app.vitals import correct_vitals
+    from nursestation.flowsheet import FlowsheetBuilder, build_rows, interval_start
+
+    sess = monitored_session(ctx, clock, hours=2)
+    sid, nurse = sess.session_id, sess.nurse
+    first = flowsheet_open(ctx, nurse, sid)
+    newest = max(r.observed_at for r in first.readings)
+    assert first.older
+    assert first.start == interval_start(newest - timedelta(seconds=FIRST_WINDOW_S), 60)
+    assert min(r.observed_at for r in first.readings) == first.start  # a reading a second
+    assert len(first.readings) <= FIRST_WINDOW_S + 60 + 3  # bounded: not the 7,200 of 2 h
+    early = _device_ids_in_order(ctx, sid)[100]  # in the oldest page
+    correct_vitals(ctx, nurse, early, {"spo2": 91}, "probe off the finger")
+
+    b = FlowsheetBuilder(first.interval_s)
+    b.add(first.readings)
+    since = flowsheet_since(ctx, nurse, sid, first.last_id)
+    assert [r.supersedes for r in since.readings] == [early]
+    b.add(since.readings)
+    pages = [first.readings]
+    page = first
+    while page.older:
+        assert page.start is not None
+        page = flowsheet_older(ctx, nurse, sid, page.start)
+        assert all(r.observed_at < pages[-1][0].observed_at for r in page.readings)
+        pages.append(page.readings)
+        b.add(page.readings)
+    assert len(pages) == 3  # 2 h 1 min: half an hour, then two pages of an hour
+    ids = [r.id for p in pages for r in p]
+    whole = flowsheet_since(ctx, nurse, sid, 0)
+    assert sorted(ids) == sorted(r.id for r in whole.readings)  # none twice, none missed
+    assert b.rows == build_rows(whole.readings, whole.interval_s)
+    corrected = next(r for r in b.rows if r.reading is not None and r.reading.id == early)
+    assert corrected.reading is not None and corrected.reading.superseded_by is not None
+    flagged = [r for r in b.rows if r.kind == "interval" and "spo2" in r.summary]
+    assert any(r.summary["spo2"].low == 88 and r.summary["spo2"].low_flag for r in flagged)
+
+
+def test_the_trend_history_is_the_per_interval_envelope_of_the_readings(ctx, clock) -> None:
+    """`trend_history` (SQL, per interval) against the same envelope computed in Python over the
+    stored readings: highest and lowest of each series per interval of current device readings
+    (a corrected one left out, HR from the pulse rate), manual readings in full."""
+    from collections import defaultdict
+
+    from nursestation.app.flowsheet import flowsheet_since, trend_history
+    from nursestation.app.vitals import correct_vitals
+    from nursestation.flowsheet import interval_start
+
+    sess = monitored_session(ctx, clock, hours=1)
+    sid, nurse = sess.session_id, sess.nurse
+    # The first NIBP (SBP 128, alone in its minute) corrected to 131: the minute's device SBP
+    # is gone from the envelope and 131 is charted as the (manual) correction.
+    nibp = _device_ids_in_order(ctx, sid, nibp=True)[0]
+    correct_vitals(ctx, nurse, nibp, {"sbp": 131}, "cuff size")
+    whole = flowsheet_since(ctx, nurse, sid, 0).readings
+    end = max(r.observed_at for r in whole)  # the newest reading is left out: [start, end)
+    current = [r for r in whole if r.superseded_by is None and r.observed_at < end]
+    corrected = {r.supersedes for r in whole if r.supersedes is not None}
+    current = [r for r in current if r.id not in corrected]
+    per: dict = defaultdict(lambda: defaultdict(list))
+    manual: dict = defaultdict(list)
+    for r in current:
+        for key in ("sbp", "dbp", "map", "hr", "spo2"):
+            if key in r.values:
+                if r.source == "device":
+                    per[key][interval_start(r.observed_at, 60)].append(r.values[key])
+                else:
+                    manual[key].append((r.observed_at.timestamp(), r.values[key]))
+    pages = []
+    before = end
+    while True:
+        page = trend_history(ctx, nurse, sid, before, 1800)
+        pages.append(page)
+        if not page.older:
+            break
+        before = page.start
+    assert len(pages) == 3  # 1 h 1 min in half-hour pages
+    for key in ("sbp", "dbp", "map", "hr", "spo2"):
+        expected = []
+        for start, values in sorted(per[key].items()):
+            x = start.timestamp() + 30
+            expected += [(x, max(values)), (x, min(values))]
+        expected = sorted(expected + manual[key], key=lambda p: p[0])
+        got = [pt for page in reversed(pages) for pt in zip(*page.points[key], strict=True)]
+        assert sorted(got, key=lambda p: p[0]) == expected, key
+    # The corrected NIBP's minute has no device SBP left; the correction is charted in full.
+    at = next(r.observed_at for r in whole if r.id == nibp)
+    assert interval_start(at, 60) not in per["sbp"]
+    sbp = [pt for page in pages for pt in zip(*page.points["sbp"], strict=True)]
+    minute = interval_start(at, 60).timestamp() + 30
+    assert (at.timestamp(), 131.0) in sbp and (minute, 128.0) not in sbp

@@ -212,3 +212,26 @@ def test_interval_setting_has_a_source() -> None:
     s = load_defaults()
     assert FlowsheetSettings.from_settings(s).interval_s == 60
     assert "§8.1" in (s.source("vitals.flowsheet_interval_s") or "")
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), readings=sessions())
+def test_readings_in_any_order_give_the_one_shot_rows(data, readings) -> None:
+    """The Vitals tab reads a long session newest page first, then older pages as the nurse
+    scrolls, with new readings (a correction among them) in between: any order and batching
+    must give the rows of the whole session read at once."""
+    shuffled = data.draw(st.permutations(readings))
+    b = FlowsheetBuilder(60)
+    for batch in _batches(data.draw, list(shuffled)):
+        b.add(batch)
+    assert b.rows == build_rows(readings, 60)
+
+
+def test_a_correction_read_before_its_original_marks_it_when_it_arrives() -> None:
+    b = FlowsheetBuilder(60)
+    b.add([manual(4, 2, supersedes=2)])  # the newest page: the correction only
+    ch = b.add([device(1, 1), device(2, 2), device(3, 3)])  # the older page
+    assert [r.reading_ids for r in b.rows] == [(1, 3), (2,), (4,)]
+    assert b.rows[1].reading is not None and b.rows[1].reading.superseded_by == 4
+    assert sorted(ch.inserted) == [0, 1] and not ch.removed
+    assert b.rows == build_rows([device(1, 1), device(2, 2), device(3, 3), manual(4, 2, supersedes=2)], 60)

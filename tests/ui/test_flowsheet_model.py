@@ -146,3 +146,77 @@ def test_a_hidden_panel_reads_nothing(ctx, people, infusing, clock, qtbot) -> No
     panel.show()
     qtbot.waitUntil(lambda: panel.model.rowCount() == 2, timeout=2000)  # shown: caught up
     assert panel._last_id > last
+
+
+def test_opening_a_long_session_reads_its_newest_half_hour_and_older_pages_on_scroll(
+    ctx, clock, qtbot
+) -> None:
+    """A 2-hour session at 1 Hz opened in the Vitals tab: the first load reads the newest half
+    hour only (counted in readings, not timed); scrolling to the bottom reads older pages as row
+    inserts at the bottom, never a reset, until the rows are those of the whole session; the
+    trend's older part arrives after the paint, per interval (two points a minute)."""
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import QModelIndex
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from flowsheet_support import monitored_session
+
+    from nursestation.app.flowsheet import FIRST_WINDOW_S, flowsheet_since
+    from nursestation.flowsheet import build_rows, interval_start
+
+    sess = monitored_session(ctx, clock, hours=2)
+    station = Station(ctx)
+    station.set_actor(sess.nurse)
+    panel = VitalsPanel(station)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_session(sess.session_id)
+
+    model = panel.model
+    loaded = model.builder.readings
+    newest = max(r.observed_at for r in loaded.values())
+    start = interval_start(newest - timedelta(seconds=FIRST_WINDOW_S), 60)
+    assert min(r.observed_at for r in loaded.values()) == start
+    assert len(loaded) <= FIRST_WINDOW_S + 60 + 3  # not the 7,200 readings of the session
+    assert model.older_from == start and model.canFetchMore(QModelIndex())
+
+    counts = {"reset": 0, "inserted": 0, "removed": 0}
+    model.modelReset.connect(lambda: counts.__setitem__("reset", counts["reset"] + 1))
+    model.rowsInserted.connect(
+        lambda _p, a, b: counts.__setitem__("inserted", counts["inserted"] + b - a + 1)
+    )
+    model.rowsRemoved.connect(lambda *_: counts.__setitem__("removed", counts["removed"] + 1))
+    top_before = panel.rows[0]
+    first_rows = model.rowCount()
+
+    # The nurse scrolls to the bottom: Qt asks the model for more (fetchMore).
+    panel.table.scrollToBottom()
+    qtbot.waitUntil(lambda: len(model.builder.readings) > FIRST_WINDOW_S + 63, timeout=3000)
+    while model.canFetchMore(QModelIndex()):
+        model.fetchMore(QModelIndex())
+    assert counts["reset"] == 0 and counts["removed"] == 0
+    assert counts["inserted"] == model.rowCount() - first_rows
+    assert panel.rows[0] == top_before  # the newest rows stay on top
+    whole = flowsheet_since(ctx, sess.nurse, sess.session_id, 0)
+    assert list(reversed(panel.rows)) == build_rows(whole.readings, whole.interval_s)
+
+    # The trend: the first half hour at full resolution, the older part per minute.
+    qtbot.waitUntil(lambda: not panel.history_pending, timeout=5000)
+    panel.chart.redraw()
+    live = [r for r in whole.readings if r.observed_at >= start and "hr" in r.values]
+    older_device = {
+        interval_start(r.observed_at, 60)
+        for r in whole.readings
+        if r.observed_at < start and r.source == "device"
+    }
+    older_manual = [r for r in whole.readings if r.observed_at < start and r.source != "device"]
+    hr = panel.chart.curves["hr"]
+    assert len(hr.xData) == len(live) + 2 * len(older_device) + len(older_manual)
+    assert list(hr.xData) == sorted(hr.xData)
+    # A dense series is drawn 1 px wide without symbols; sparse BP keeps its 2 px and symbols.
+    assert hr.opts["pen"].width() == 1 and hr.opts["symbol"] is None
+    assert panel.chart.curves["sbp"].opts["pen"].width() == 2
