@@ -226,8 +226,8 @@ def _info(r: Any, names: dict[int, str]) -> RowInfo:
 class TrendHistory:
     """The trend of a span of a session's older history, drawn at the flowsheet's resolution:
     per interval the highest and the lowest device value of each series (both at the interval's
-    middle, as pyqtgraph's peak downsampling draws a dense stream), manual readings in full at
-    their time. `points[key]` = (times as epoch seconds, values), in time order."""
+    middle, as pyqtgraph's peak downsampling draws a dense stream; one point when they are
+    equal), manual readings in full at their time. `points[key]` = (times as epoch seconds, values), in time order."""
 
     start: datetime | None  # None: from the session's first reading
     end: datetime
@@ -258,7 +258,7 @@ def trend_history(
     for at, values in envelope:
         x = at.timestamp() + half
         for key, (low, high) in values.items():
-            per[key] += [(x, high), (x, low)]
+            per[key] += [(x, high), (x, low)] if high != low else [(x, high)]
     for r in manual:
         hr = r.hr if r.hr is not None else r.pulse_rate
         for key, v in (("sbp", r.sbp), ("dbp", r.dbp), ("map", r.map), ("hr", hr),

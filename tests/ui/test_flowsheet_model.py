@@ -208,14 +208,15 @@ def test_opening_a_long_session_reads_its_newest_half_hour_and_older_pages_on_sc
     qtbot.waitUntil(lambda: not panel.history_pending, timeout=5000)
     panel.chart.redraw()
     live = [r for r in whole.readings if r.observed_at >= start and "hr" in r.values]
-    older_device = {
-        interval_start(r.observed_at, 60)
-        for r in whole.readings
-        if r.observed_at < start and r.source == "device"
-    }
+    older_hr: dict = {}  # interval -> the device HR values in it
+    for r in whole.readings:
+        if r.observed_at < start and r.source == "device" and "hr" in r.values:
+            older_hr.setdefault(interval_start(r.observed_at, 60), set()).add(r.values["hr"])
+    envelope = sum(1 if len(v) == 1 else 2 for v in older_hr.values())  # highest, lowest
     older_manual = [r for r in whole.readings if r.observed_at < start and r.source != "device"]
     hr = panel.chart.curves["hr"]
-    assert len(hr.xData) == len(live) + 2 * len(older_device) + len(older_manual)
+    assert len(hr.xData) == len(live) + envelope + len(older_manual)
+    assert envelope > len(older_hr) > 60  # two points a minute where the HR moved
     assert list(hr.xData) == sorted(hr.xData)
     # A dense series is drawn 1 px wide without symbols; sparse BP keeps its 2 px and symbols.
     assert hr.opts["pen"].width() == 1 and hr.opts["symbol"] is None
