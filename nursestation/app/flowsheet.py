@@ -42,9 +42,11 @@ StoredVital = namedtuple("StoredVital", [c.key for c in VITAL_COLUMNS])  # type:
 
 # Not clinical numbers: how much history the Vitals tab reads at once. On open, the newest half
 # hour (about 1,800 monitor readings, a screenful of flowsheet rows and the newest part of the
-# trend at full resolution); scrolling down reads an hour more at a time.
+# trend at full resolution); scrolling down reads another half hour of rows at a time; the
+# trend's older part is read an hour at a time (aggregated in SQL: one row per interval).
 FIRST_WINDOW_S = 1800
-PAGE_S = 3600
+PAGE_S = 1800
+HISTORY_PAGE_S = 3600
 
 
 def stored_vitals(s: Session, session_id: int, after_id: int = 0) -> list[Any]:
@@ -236,7 +238,7 @@ class TrendHistory:
 
 
 def trend_history(
-    ctx: AppContext, actor: Actor, session_id: int, before: datetime, span_s: int = PAGE_S
+    ctx: AppContext, actor: Actor, session_id: int, before: datetime, span_s: int = HISTORY_PAGE_S
 ) -> TrendHistory:
     """The trend of the `span_s` seconds before `before` (clock-aligned to the flowsheet
     interval), per interval in SQL (`queries.trend_envelope`): the chart of a session's older

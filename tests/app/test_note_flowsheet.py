@@ -4,6 +4,7 @@ a few pages whose flowsheet tables stay short (linear page splitting)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC
 from io import BytesIO
 
@@ -134,6 +135,7 @@ def test_the_newest_page_then_older_pages_give_the_rows_of_the_whole_session(ctx
 
     from nursestation.app.flowsheet import (
         FIRST_WINDOW_S,
+        PAGE_S,
         flowsheet_older,
         flowsheet_open,
         flowsheet_since,
@@ -165,9 +167,12 @@ def test_the_newest_page_then_older_pages_give_the_rows_of_the_whole_session(ctx
         assert all(r.observed_at < pages[-1][0].observed_at for r in page.readings)
         pages.append(page.readings)
         b.add(page.readings)
-    assert len(pages) == 3  # 2 h 1 min: half an hour, then two pages of an hour
-    ids = [r.id for p in pages for r in p]
     whole = flowsheet_since(ctx, nurse, sid, 0)
+    oldest = min(r.observed_at for r in whole.readings)
+    older_s = (first.start - oldest).total_seconds()
+    assert older_s > 3 * PAGE_S  # the newest half hour, then four older half hours
+    assert len(pages) == 1 + math.ceil(older_s / PAGE_S) == 5
+    ids = [r.id for p in pages for r in p]
     assert sorted(ids) == sorted(r.id for r in whole.readings)  # none twice, none missed
     assert b.rows == build_rows(whole.readings, whole.interval_s)
     corrected = next(r for r in b.rows if r.reading is not None and r.reading.id == early)
