@@ -371,6 +371,7 @@ class VitalsPanel(QWidget):
         self._generation = 0  # a pending history step of an earlier load does nothing
         self._history_paused = False  # stopped by a lock or sign-out: the next refresh resumes
         self._history_after_paint = False  # set by a new load; the chart's next paint starts it
+        self._history_replace = False  # the next page read replaces the older part on screen
 
         root = QVBoxLayout(self)
         self.alarm_strip: AlarmStrip | None = None
@@ -551,11 +552,15 @@ class VitalsPanel(QWidget):
     # -- the trend's older part -------------------------------------------------------------------
 
     def _restart_history(self) -> None:
+        # The older part on screen stays until the first page read again replaces it (a
+        # correction re-reads it: no blank stretch meanwhile).
         self._generation += 1
         self._history_paused = False
-        self.chart.clear_history()
+        self._history_replace = True
         self._history_before = self._chart_from
         self._history_after_paint = self._history_before is not None
+        if self._history_before is None:
+            self.chart.clear_history()
 
     def eventFilter(self, watched: Any, event: QEvent) -> bool:
         """The chart's first paint after a load starts reading its older part."""
@@ -582,6 +587,9 @@ class VitalsPanel(QWidget):
         except DomainError as exc:
             self.message.setText(exc.message)
             return
+        if self._history_replace:
+            self._history_replace = False
+            self.chart.clear_history()
         self.chart.add_history(page.points)
         self._history_before = page.start if page.older else None
         if self._history_before is not None:

@@ -221,3 +221,61 @@ def test_opening_a_long_session_reads_its_newest_half_hour_and_older_pages_on_sc
     # A dense series is drawn 1 px wide without symbols; sparse BP keeps its 2 px and symbols.
     assert hr.opts["pen"].width() == 1 and hr.opts["symbol"] is None
     assert panel.chart.curves["sbp"].opts["pen"].width() == 2
+
+
+def test_correcting_an_old_reading_redraws_the_trend_history_without_it(ctx, clock, qtbot) -> None:
+    """A reading older than the first page corrected after the open: the flowsheet shows the
+    original struck through when its page is read, and the trend's older part is read again
+    (the original's value gone, the correction charted), not left stale."""
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from flowsheet_support import monitored_session
+
+    from nursestation.db.models import VitalReading
+    from nursestation.flowsheet import interval_start
+
+    sess = monitored_session(ctx, clock, hours=2)
+    station = Station(ctx)
+    station.set_actor(sess.nurse)
+    panel = VitalsPanel(station)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_session(sess.session_id)
+    qtbot.waitUntil(lambda: not panel.history_pending, timeout=5000)
+    with ctx.tx() as s:
+        nibp, at = s.execute(
+            select(VitalReading.id, VitalReading.observed_at)
+            .where(VitalReading.session_id == sess.session_id, VitalReading.sbp.is_not(None))
+            .where(VitalReading.source == "device")
+            .order_by(VitalReading.observed_at)
+            .limit(1)
+        ).one()
+    assert at < panel.model.older_from  # older than the first page
+    minute = interval_start(at, 60).timestamp() + 30
+
+    def sbp_points() -> list:
+        panel.chart.redraw()
+        curve = panel.chart.curves["sbp"]
+        return list(zip(curve.xData, curve.yData, strict=True))
+
+    assert (minute, 128.0) in sbp_points()
+    vitals.correct_vitals(ctx, sess.nurse, nibp, {"sbp": 131}, "cuff too small")
+    panel.refresh()
+    qtbot.waitUntil(lambda: not panel.history_pending and not panel._history_replace, timeout=5000)
+    points = sbp_points()
+    assert (minute, 128.0) not in points and (at.timestamp(), 131.0) in points
+    assert panel.model.builder.readings[max(panel.model.builder.readings)].supersedes == nibp
+    from PySide6.QtCore import QModelIndex
+
+    while panel.model.canFetchMore(QModelIndex()):
+        panel.model.fetchMore(QModelIndex())
+    original = panel.model.builder.readings[nibp]
+    assert original.superseded_by is not None
+    row = next(i for i, fr in enumerate(panel.rows) if fr.reading is original)
+    assert "corrected by" in panel.cell_text(row, "Notes")
