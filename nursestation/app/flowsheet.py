@@ -164,10 +164,7 @@ def flowsheet_older(
     the flowsheet interval), judged as `flowsheet_since` judges them. `last_id` is not a
     position for `flowsheet_since` here (0): the screen keeps its own."""
     with _reading(ctx, actor, session_id) as (s, judged, interval_s):
-        first, _newest = observed_span(s, session_id)
-        start: datetime | None = interval_start(before - timedelta(seconds=span_s), interval_s)
-        if first is None or (start is not None and start <= first):
-            start = None
+        start = _page_start(s, session_id, before, span_s, interval_s)
         rows = stored_vitals_between(s, session_id, start, before)
         delta = _delta(s, session_id, rows, judged, interval_s, 0)
         return _paged(replace(delta, last_id=0), start)
@@ -202,6 +199,16 @@ def _delta(
     return FlowsheetDelta(session_id, readings, last, basis, interval_s)
 
 
+def _page_start(
+    s: Session, session_id: int, before: datetime, span_s: int, interval_s: int
+) -> datetime | None:
+    """Where the page of `span_s` seconds before `before` starts (clock-aligned to the
+    interval), None when it reaches back to the session's first reading."""
+    first, _newest = observed_span(s, session_id)
+    start = interval_start(before - timedelta(seconds=span_s), interval_s)
+    return None if first is None or start <= first else start
+
+
 def _paged(delta: FlowsheetDelta, start: datetime | None) -> FlowsheetDelta:
     return replace(delta, start=start, older=start is not None)
 
@@ -229,7 +236,8 @@ class TrendHistory:
     """The trend of a span of a session's older history, drawn at the flowsheet's resolution:
     per interval the highest and the lowest device value of each series (both at the interval's
     middle, as pyqtgraph's peak downsampling draws a dense stream; one point when they are
-    equal), manual readings in full at their time. `points[key]` = (times as epoch seconds, values), in time order."""
+    equal), manual readings in full at their time. `points[key]` = (times as epoch seconds,
+    values), in time order."""
 
     start: datetime | None  # None: from the session's first reading
     end: datetime
@@ -249,10 +257,7 @@ def trend_history(
     interval_s = FlowsheetSettings.from_settings(ctx.settings).interval_s
     with ctx.read_tx() as s:
         get_session_row(s, session_id)
-        first, _newest = observed_span(s, session_id)
-        start: datetime | None = interval_start(before - timedelta(seconds=span_s), interval_s)
-        if first is None or (start is not None and start <= first):
-            start = None
+        start = _page_start(s, session_id, before, span_s, interval_s)
         envelope = trend_envelope(s, session_id, start, before, interval_s)
         manual = _manual_between(s, session_id, start, before)
     half = interval_s / 2

@@ -161,9 +161,7 @@ class FlowsheetModel(QAbstractTableModel):
 
     def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
         """True while older history remains unread (Qt asks when the view reaches the bottom)."""
-        return (
-            not parent.isValid() and self.older_from is not None and self.fetch_older is not None
-        )
+        return not parent.isValid() and self.older_from is not None and self.fetch_older is not None
 
     def fetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> None:
         """Read the next older page (rows inserted at the bottom, no reset)."""

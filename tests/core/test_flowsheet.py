@@ -234,4 +234,6 @@ def test_a_correction_read_before_its_original_marks_it_when_it_arrives() -> Non
     assert [r.reading_ids for r in b.rows] == [(1, 3), (2,), (4,)]
     assert b.rows[1].reading is not None and b.rows[1].reading.superseded_by == 4
     assert sorted(ch.inserted) == [0, 1] and not ch.removed
-    assert b.rows == build_rows([device(1, 1), device(2, 2), device(3, 3), manual(4, 2, supersedes=2)], 60)
+    assert b.rows == build_rows(
+        [device(1, 1), device(2, 2), device(3, 3), manual(4, 2, supersedes=2)], 60
+    )
