@@ -10,7 +10,9 @@ Last line: `history: … ratio R (goal 1.5)`, R the worst 4 h / 1 h ratio of the
   `SessionView.set_session` (the header and every tab's reads and rendering: Vitals, Medications,
   Discharge, Session note) then one `processEvents()`, which lays out and paints the view with
   the Vitals tab on top (flowsheet table and trend chart), alternating between two chairs in
-  observation (the discharge-readiness check runs for them); shown beside it, the use-case reads
+  observation (the discharge-readiness check runs for them), the 1 h and the 4 h station's
+  opens in alternation (pairs, as the issue measured: the machine's load touches both alike),
+  wall and CPU time; shown beside it, the use-case reads
   alone (summary + discharge status; the Vitals tab's first read) and the trend's older part that
   the Vitals tab reads after the open, a page per event-loop turn (total and longest page);
 - ingest: one monitor second for all 12 chairs (app.devices.ingest_batches when present, else
@@ -92,9 +94,15 @@ class Gui:
         self.station = Station(c.ctx)
         self.station.set_actor(c.nurse)
         self.view = SessionView(self.station)
+        self._turn = [c.sessions["2"], c.sessions["4"]]  # both in observation
         self.view.resize(1400, 1000)
         self.view.show()
         self.app.processEvents()
+
+    def turn(self) -> int:
+        """The next chair to open: the two chairs in observation in turn."""
+        self._turn.reverse()
+        return self._turn[0]
 
     def open(self, sid: int) -> None:
         """What opening a chair costs until the view is painted."""
@@ -139,36 +147,46 @@ def vitals_tab(c: Clinic, sid: int) -> None:
     vitals_service.chart_markers(c.ctx, c.nurse, sid)
 
 
-def measure(hours: float, repeat: int, open_repeat: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        c = build(tmp, hours)
-        made = time.perf_counter() - t0
-        sid = c.sessions["2"]  # in observation: the discharge-readiness check runs for it
-        other = c.sessions["4"]  # in observation too: each open switches chairs
-        gui = Gui(c)
-        turn = [sid, other]
+def paired_opens(guis: list[Gui], repeat: int) -> list[tuple[float, float]]:
+    """Session opens of each station in alternation (1 h, 4 h, 1 h, 4 h, …), as the issue
+    measured its ratios, so a change in the machine's load touches both alike: per station the
+    median wall and CPU seconds of `repeat` opens (each switches between its two chairs; the
+    other station's view is hidden meanwhile, so its timers read nothing)."""
+    walls: list[list[float]] = [[] for _ in guis]
+    cpus: list[list[float]] = [[] for _ in guis]
+    for round_ in range(repeat + 1):  # the first round warms up
+        for k, gui in enumerate(guis):
+            gui.view.show()
+            gui.app.processEvents()
+            gc.collect()
+            w0, c0 = time.perf_counter(), time.process_time()
+            gui.open(gui.turn())
+            w1, c1 = time.perf_counter(), time.process_time()
+            gui.view.hide()
+            if round_:
+                walls[k].append(w1 - w0)
+                cpus[k].append(c1 - c0)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
-        def gui_open() -> None:
-            turn.reverse()
-            gui.open(turn[0])
 
-        res = {
-            "board refresh": timed(lambda: board.board_cards(c.ctx, c.nurse), repeat),
-            "session open": timed(gui_open, open_repeat),
-            "  session open, CPU": timed(gui_open, open_repeat, time.process_time),
-            "  use cases: summary + discharge status": timed(
-                lambda: session_header(c, sid), repeat
-            ),
-            "  use cases: Vitals tab first read": timed(lambda: vitals_tab(c, sid), open_repeat),
-        }
-        gui.open(sid)
-        total, longest, pages = gui.history()
-        res["  after the open: trend history, all pages"] = total
-        res["  after the open: trend history, longest page"] = longest
-        res["ingest 12 chairs"] = timed(lambda: ingest_second(c), repeat)
-        gui.close()
-        c.ctx.close()
+def measure(c: Clinic, gui: Gui, opened: tuple[float, float], repeat: int, open_repeat: int,
+            hours: float, made: float) -> dict[str, float]:  # fmt: skip
+    """The other figures of one station, after the paired opens."""
+    sid = c.sessions["2"]  # in observation: the discharge-readiness check runs for it
+    res = {
+        "board refresh": timed(lambda: board.board_cards(c.ctx, c.nurse), repeat),
+        "session open": opened[0],
+        "  session open, CPU": opened[1],
+        "  use cases: summary + discharge status": timed(lambda: session_header(c, sid), repeat),
+        "  use cases: Vitals tab first read": timed(lambda: vitals_tab(c, sid), open_repeat),
+    }
+    gui.view.show()
+    gui.open(sid)
+    total, longest, pages = gui.history()
+    gui.view.hide()
+    res["  after the open: trend history, all pages"] = total
+    res["  after the open: trend history, longest page"] = longest
+    res["ingest 12 chairs"] = timed(lambda: ingest_second(c), repeat)
     print(
         f"{hours:g} h of 1 Hz data × 12 chairs (built in {made:.1f} s): "
         + ", ".join(f"{k.strip()} {v * 1000:.1f} ms" for k, v in res.items())
@@ -185,8 +203,21 @@ def main() -> int:
     ap.add_argument("--open-repeat", type=int, default=9)
     args = ap.parse_args()
     base_h, cmp_h = (float(h) for h in args.hours.split(","))
-    base = measure(base_h, args.repeat, args.open_repeat)
-    comp = measure(cmp_h, args.repeat, args.open_repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        clinics, made = [], []
+        for h in (base_h, cmp_h):
+            t0 = time.perf_counter()
+            clinics.append(build(str(Path(tmp) / f"{h:g}h"), h))
+            made.append(time.perf_counter() - t0)
+        guis = [Gui(c) for c in clinics]
+        opened = paired_opens(guis, args.open_repeat)
+        base, comp = (
+            measure(c, g, o, args.repeat, args.open_repeat, h, m)
+            for c, g, o, h, m in zip(clinics, guis, opened, (base_h, cmp_h), made, strict=True)
+        )
+        for gui, c in zip(guis, clinics, strict=True):
+            gui.close()
+            c.ctx.close()
     ratios = {k: comp[k] / base[k] for k in base if not k.startswith(" ")}
     for k in base:
         r = comp[k] / base[k] if base[k] else float("inf")
