@@ -1,6 +1,8 @@
 """Costs that must not grow with a session's history: board refresh, session open and the ingest
 of one monitor second for all chairs, at 1 h and at 4 h of 1 Hz data (12 chairs, half infusing,
-half in observation; see bench/history_data.py). The 1 h station is the baseline of the same run.
+half in observation; see bench/history_data.py). The 1 h station is the baseline of the same run:
+both stations are built first, then every cost is measured on them in alternation (1 h, 4 h,
+1 h, …; medians), as the issue measured its ratios, so the load of a shared machine moves both.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/history.py [--hours 1,4] [--repeat 15]
 Last line: `history: … ratio R (goal 1.5)`, R the worst 4 h / 1 h ratio of the three costs.
@@ -10,11 +12,10 @@ Last line: `history: … ratio R (goal 1.5)`, R the worst 4 h / 1 h ratio of the
   `SessionView.set_session` (the header and every tab's reads and rendering: Vitals, Medications,
   Discharge, Session note) then one `processEvents()`, which lays out and paints the view with
   the Vitals tab on top (flowsheet table and trend chart), alternating between two chairs in
-  observation (the discharge-readiness check runs for them), the 1 h and the 4 h station's
-  opens in alternation (pairs, as the issue measured: the machine's load touches both alike),
-  wall and CPU time; shown beside it, the use-case reads
-  alone (summary + discharge status; the Vitals tab's first read) and the trend's older part that
-  the Vitals tab reads after the open, a page per event-loop turn (total and longest page);
+  observation (the discharge-readiness check runs for them), wall and CPU time; shown beside
+  it, the use-case reads alone (summary + discharge status; the Vitals tab's first read) and
+  the trend's older part that the Vitals tab reads after the open, a page per event-loop turn
+  (total and longest page);
 - ingest: one monitor second for all 12 chairs (app.devices.ingest_batches when present, else
   12 calls of ingest_readings), through the real path with the alarm evaluation.
 """
@@ -42,21 +43,6 @@ from nursestation.app import vitals as vitals_service
 from nursestation.devices.reading import VALID, make_reading
 
 GOAL = 1.5
-
-
-def timed(
-    fn: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter
-) -> float:
-    """Median seconds of `repeat` calls (after one warm-up call), wall time unless `clock` is
-    given (time.process_time: this process's CPU, what a shared machine's load does not add)."""
-    fn()
-    out = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = clock()
-        fn()
-        out.append(clock() - t0)
-    return statistics.median(out)
 
 
 def monitor_second(c: Clinic) -> list[tuple[str, str, str, list]]:
@@ -169,31 +155,62 @@ def paired_opens(guis: list[Gui], repeat: int) -> list[tuple[float, float]]:
     return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
-def measure(c: Clinic, gui: Gui, opened: tuple[float, float], repeat: int, open_repeat: int,
-            hours: float, made: float) -> dict[str, float]:  # fmt: skip
-    """The other figures of one station, after the paired opens."""
-    sid = c.sessions["2"]  # in observation: the discharge-readiness check runs for it
-    res = {
-        "board refresh": timed(lambda: board.board_cards(c.ctx, c.nurse), repeat),
-        "session open": opened[0],
-        "  session open, CPU": opened[1],
-        "  use cases: summary + discharge status": timed(lambda: session_header(c, sid), repeat),
-        "  use cases: Vitals tab first read": timed(lambda: vitals_tab(c, sid), open_repeat),
-    }
-    gui.view.show()
-    gui.open(sid)
-    total, longest, pages = gui.history()
-    gui.view.hide()
-    res["  after the open: trend history, all pages"] = total
-    res["  after the open: trend history, longest page"] = longest
-    res["ingest 12 chairs"] = timed(lambda: ingest_second(c), repeat)
-    print(
-        f"{hours:g} h of 1 Hz data × 12 chairs (built in {made:.1f} s): "
-        + ", ".join(f"{k.strip()} {v * 1000:.1f} ms" for k, v in res.items())
-        + f" (trend history in {pages} pages)",
-        flush=True,
+def paired(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median wall seconds of `repeat` calls of each function, called in alternation (one
+    warm-up round first), so the machine's load moves all of them alike."""
+    out: list[list[float]] = [[] for _ in fns]
+    for round_ in range(repeat + 1):
+        for k, fn in enumerate(fns):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            if round_:
+                out[k].append(time.perf_counter() - t0)
+    return [statistics.median(x) for x in out]
+
+
+def measure(
+    clinics: list[Clinic], guis: list[Gui], repeat: int, open_repeat: int
+) -> tuple[list[dict[str, float]], list[int]]:
+    """Every figure of both stations, each cost measured in alternating pairs; and how many
+    pages each station's trend history took."""
+    sids = [c.sessions["2"] for c in clinics]  # in observation: the readiness check runs
+    opened = paired_opens(guis, open_repeat)
+    res: list[dict[str, float]] = [{} for _ in clinics]
+
+    def put(name: str, values: list[float]) -> None:
+        for r, v in zip(res, values, strict=True):
+            r[name] = v
+
+    both = list(zip(clinics, sids, strict=True))
+    put("board refresh", paired([_bind(board.board_cards, c) for c in clinics], repeat))
+    put("session open", [o[0] for o in opened])
+    put("  session open, CPU", [o[1] for o in opened])
+    put(
+        "  use cases: summary + discharge status",
+        paired([_bind(session_header, c, sid) for c, sid in both], repeat),
     )
-    return res
+    put(
+        "  use cases: Vitals tab first read",
+        paired([_bind(vitals_tab, c, sid) for c, sid in both], open_repeat),
+    )
+    pages_of: list[int] = []
+    for r, gui, sid in zip(res, guis, sids, strict=True):
+        gui.view.show()
+        gui.open(sid)
+        total, longest, pages = gui.history()
+        gui.view.hide()
+        r["  after the open: trend history, all pages"] = total
+        r["  after the open: trend history, longest page"] = longest
+        pages_of.append(pages)
+    put("ingest 12 chairs", paired([_bind(ingest_second, c) for c in clinics], repeat))
+    return res, pages_of
+
+
+def _bind(fn: Callable[..., object], c: Clinic, *args: object) -> Callable[[], object]:
+    if fn is board.board_cards:
+        return lambda: fn(c.ctx, c.nurse)
+    return lambda: fn(c, *args)
 
 
 def main() -> int:
@@ -210,14 +227,17 @@ def main() -> int:
             clinics.append(build(str(Path(tmp) / f"{h:g}h"), h))
             made.append(time.perf_counter() - t0)
         guis = [Gui(c) for c in clinics]
-        opened = paired_opens(guis, args.open_repeat)
-        base, comp = (
-            measure(c, g, o, args.repeat, args.open_repeat, h, m)
-            for c, g, o, h, m in zip(clinics, guis, opened, (base_h, cmp_h), made, strict=True)
-        )
+        (base, comp), pages_of = measure(clinics, guis, args.repeat, args.open_repeat)
         for gui, c in zip(guis, clinics, strict=True):
             gui.close()
             c.ctx.close()
+    for h, m, r, pages in zip((base_h, cmp_h), made, (base, comp), pages_of, strict=True):
+        print(
+            f"{h:g} h of 1 Hz data × 12 chairs (built in {m:.1f} s): "
+            + ", ".join(f"{k.strip()} {v * 1000:.1f} ms" for k, v in r.items())
+            + f" (trend history in {pages} pages)",
+            flush=True,
+        )
     ratios = {k: comp[k] / base[k] for k in base if not k.startswith(" ")}
     for k in base:
         r = comp[k] / base[k] if base[k] else float("inf")
