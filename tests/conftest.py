@@ -11,15 +11,21 @@ os.environ.setdefault("NURSESTATION_STATION", "test-station")
 # text and exports, tests/golden): pin it so every machine renders the same text.
 os.environ["TZ"] = "UTC"
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import pytest
 from example_runs import ExampleRuns
 from support import CHECKLIST_OK, PASSWORD, T0
 
 from nursestation.clock import FakeClock
-from nursestation.config import StationConfig, resolve_config
+from nursestation.config import DB_FILENAME, StationConfig, resolve_config
+
+T = TypeVar("T")
 
 time.tzset()  # apply the TZ set above
 
@@ -62,6 +68,15 @@ def _collect_after_each_test() -> Iterator[None]:
     gc.freeze()
 
 
+@dataclass(frozen=True)
+class Copied(Generic[T]):
+    """A standard world copied for one test."""
+
+    value: T  # what the build returned
+    now: datetime  # the clock's time when the build ended
+    alarm_center: bool  # the build left the context's alarm center created
+
+
 @pytest.fixture(scope="session")
 def example_runs(tmp_path_factory: pytest.TempPathFactory) -> ExampleRuns:
     """Each example scenario run once per test session: `example_runs(name)` -> ExampleRun
@@ -70,9 +85,129 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> ExampleRuns:
     return ExampleRuns(tmp_path_factory.mktemp("examples"))
 
 
+class WorldTemplates:
+    """Standard worlds built once per test session through the real use cases, then copied.
+
+    A world is a data directory (SQLite database and clinic PKI) made by `build(ctx, clock)` on
+    a fresh station with a FakeClock at T0. Each test gets its own copy of the directory (a file
+    copy into its tmp_path), the values `build` returned (ids, actors: plain values, never the
+    building context) and the time the build left the clock at, so a test starts from exactly
+    the rows the build wrote, as if it had run the use cases itself, without paying for the
+    migrations, the clinic CA and the signing keys again."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._built: dict[str, tuple[Path, Any, datetime, bool]] = {}
+
+    def copy(self, key: str, build: Callable[[Any, FakeClock], T], dst: Path) -> Copied[T]:
+        """Copy world `key` (built by `build` on first use) to the data directory `dst`, which
+        must not exist yet."""
+        if key not in self._built:
+            from nursestation.app.context import AppContext
+
+            data = self.root / key / "data"
+            clock = FakeClock(T0)
+            ctx = AppContext.open(resolve_config(str(data), None), clock=clock)
+            try:
+                value = build(ctx, clock)
+                # The use cases that store vital signs leave the context's alarm center (the
+                # station's alarm state) created; the test's context restores it from the copy,
+                # as a station does at start, so its first reading is judged the same way.
+                centered = getattr(ctx, "alarm_center", None) is not None
+            finally:
+                # Closing the last connection checkpoints the WAL into the database file.
+                ctx.close()
+            self._built[key] = (data, value, clock.now(), centered)
+        data, value, now, centered = self._built[key]
+        shutil.copytree(data, dst)
+        return Copied(value, now, centered)
+
+
+@pytest.fixture(scope="session")
+def worlds(
+    tmp_path_factory: pytest.TempPathFactory, _cheap_password_hashing: None
+) -> WorldTemplates:
+    """The session's world templates (see WorldTemplates)."""
+    return WorldTemplates(tmp_path_factory.mktemp("worlds"))
+
+
+def _people_of(ctx: Any) -> dict[str, Any]:
+    from nursestation.app.users import authenticate, provision_user
+
+    out: dict[str, Any] = {}
+    for key, username, full, role in (
+        ("nurse", "rn.ana", "Ana Ruiz, RN", "nurse"),
+        ("charge", "cn.ben", "Ben Ode, RN", "charge_nurse"),
+        ("admin", "ad.dana", "Dana Admin", "administrator"),
+    ):
+        provision_user(ctx, username=username, full_name=full, roles={role}, password=PASSWORD)
+        out[key] = authenticate(ctx, username, PASSWORD)
+    return out
+
+
+def _check_in_jane(ctx: Any, nurse: Any) -> int:
+    from datetime import date
+
+    from nursestation.app import patients, sessions
+    from nursestation.dosing import Protocol
+
+    patients.register_patient(
+        ctx,
+        nurse,
+        mrn="K-1001",
+        name="Doe, Jane",
+        dob=date(1985, 4, 2),
+        weight_kg=70,
+        sex="female",
+        reproductive_potential=True,
+    )
+    s = sessions.check_in(
+        ctx,
+        nurse,
+        mrn="K-1001",
+        chair="1",
+        protocol=Protocol(0.5, 40, 1.0),
+        checklist=CHECKLIST_OK,
+    )
+    return int(s.id)
+
+
+def _start_jane(ctx: Any, nurse: Any, sid: int, clock: FakeClock) -> None:
+    from nursestation.app import sessions, vitals
+
+    clock.advance(minutes=3)
+    vitals.record_vitals(ctx, nurse, sid, {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14})
+    clock.set(T0 + timedelta(minutes=5))
+    sessions.start_infusion(ctx, nurse, sid)
+
+
+def _build_people(ctx: Any, _clock: FakeClock) -> dict[str, Any]:
+    return {"people": _people_of(ctx)}
+
+
+def _build_checked_in(ctx: Any, clock: FakeClock) -> dict[str, Any]:
+    people = _people_of(ctx)
+    return {"people": people, "checked_in": _check_in_jane(ctx, people["nurse"])}
+
+
+def _build_infusing(ctx: Any, clock: FakeClock) -> dict[str, Any]:
+    built = _build_checked_in(ctx, clock)
+    _start_jane(ctx, built["people"]["nurse"], built["checked_in"], clock)
+    return {**built, "infusing": True}
+
+
+# The standard worlds, deepest first: a test gets the deepest one its fixtures ask for.
+_STANDARD: tuple[tuple[str, Callable[[Any, FakeClock], dict[str, Any]]], ...] = (
+    ("infusing", _build_infusing),
+    ("checked_in", _build_checked_in),
+    ("people", _build_people),
+    ("station", lambda _ctx, _clock: {}),
+)
+
+
 @pytest.fixture
 def station(tmp_path: Path) -> StationConfig:
-    """A fresh data directory with SQLite inside it."""
+    """A fresh data directory with SQLite inside it (empty until something opens it)."""
     return resolve_config(str(tmp_path / "data"), None)
 
 
@@ -82,73 +217,64 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def ctx(station: StationConfig, clock: FakeClock) -> Iterator[object]:
+def _standard_world(
+    request: pytest.FixtureRequest, station: StationConfig, clock: FakeClock, worlds: WorldTemplates
+) -> dict[str, Any]:
+    """Copy the deepest standard world the test's fixtures ask for (`people`, `checked_in`,
+    `infusing`; else a migrated station with its clinic CA) into the test's data directory, and
+    set the clock where building it left it. A data directory someone already filled (a test's
+    own `station`, or a clinic.json written before the context opens) or a database outside it
+    is left alone: the fixtures below then build their part themselves, as before."""
+    if station.data_dir.exists() or station.sqlite_path != station.data_dir / DB_FILENAME:
+        return {}
+    names = set(request.fixturenames)
+    for key, build in _STANDARD:
+        if key in names or key == "station":
+            copied = worlds.copy(key, build, station.data_dir)
+            clock.set(copied.now)
+            return {**copied.value, "alarm_center": copied.alarm_center}
+    raise AssertionError("unreachable: the last standard world is always taken")
+
+
+@pytest.fixture
+def ctx(station: StationConfig, clock: FakeClock, _standard_world: dict[str, Any]) -> Iterator[Any]:
     from nursestation.app.context import AppContext
 
     c = AppContext.open(station, clock=clock)
+    if _standard_world.get("alarm_center"):
+        from nursestation.app.alarms import alarm_center
+
+        alarm_center(c)
     yield c
     c.close()
 
 
 @pytest.fixture
-def people(ctx: object) -> dict[str, object]:
+def people(ctx: Any, _standard_world: dict[str, Any]) -> dict[str, Any]:
     """Three signed-in actors: nurse, charge (charge nurse) and admin, password PASSWORD."""
-    from nursestation.app.users import authenticate, provision_user
-
-    out: dict[str, object] = {}
-    for key, username, full, role in (
-        ("nurse", "rn.ana", "Ana Ruiz, RN", "nurse"),
-        ("charge", "cn.ben", "Ben Ode, RN", "charge_nurse"),
-        ("admin", "ad.dana", "Dana Admin", "administrator"),
-    ):
-        provision_user(ctx, username=username, full_name=full, roles={role}, password=PASSWORD)  # type: ignore[arg-type]
-        out[key] = authenticate(ctx, username, PASSWORD)  # type: ignore[arg-type]
-    return out
+    if "people" in _standard_world:
+        return dict(_standard_world["people"])
+    return _people_of(ctx)
 
 
 @pytest.fixture
-def checked_in(ctx: object, people: dict[str, object]) -> int:
+def checked_in(ctx: Any, people: dict[str, Any], _standard_world: dict[str, Any]) -> int:
     """Jane Doe (70 kg) checked in to chair 1 on 0.5 mg/kg over 40 min at 1 mg/mL; returns the
     session id. No vitals yet."""
-    from datetime import date
-
-    from nursestation.app import patients, sessions
-    from nursestation.dosing import Protocol
-
-    nurse = people["nurse"]
-    patients.register_patient(
-        ctx,
-        nurse,
-        mrn="K-1001",
-        name="Doe, Jane",
-        dob=date(1985, 4, 2),
-        weight_kg=70,  # type: ignore[arg-type]
-        sex="female",
-        reproductive_potential=True,
-    )
-    s = sessions.check_in(
-        ctx,
-        nurse,
-        mrn="K-1001",
-        chair="1",
-        protocol=Protocol(0.5, 40, 1.0),  # type: ignore[arg-type]
-        checklist=CHECKLIST_OK,
-    )
-    return s.id
+    if "checked_in" in _standard_world:
+        return int(_standard_world["checked_in"])
+    return _check_in_jane(ctx, people["nurse"])
 
 
 @pytest.fixture
-def infusing(ctx: object, people: dict[str, object], checked_in: int, clock: FakeClock) -> int:
+def infusing(
+    ctx: Any,
+    people: dict[str, Any],
+    checked_in: int,
+    clock: FakeClock,
+    _standard_world: dict[str, Any],
+) -> int:
     """The `checked_in` session with baseline vitals, started 5 minutes after T0."""
-    from datetime import timedelta
-
-    from nursestation.app import sessions, vitals
-
-    nurse = people["nurse"]
-    clock.advance(minutes=3)
-    vitals.record_vitals(
-        ctx, nurse, checked_in, {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
-    )  # type: ignore[arg-type]
-    clock.set(T0 + timedelta(minutes=5))
-    sessions.start_infusion(ctx, nurse, checked_in)  # type: ignore[arg-type]
+    if "infusing" not in _standard_world:
+        _start_jane(ctx, people["nurse"], checked_in, clock)
     return checked_in
