@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -34,16 +35,23 @@ def _sign_in_as(username: str, password: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def run_briefly(monkeypatch):
-    """Replace the event loop with ~3 s of real event processing, then close the windows."""
+    """Replace the event loop with up to 3 s of real event processing, then close the windows.
+    A test whose point is something arriving sets `seen["until"]` (main window -> bool) to end
+    as soon as it has; a test about something that must not happen keeps the full 3 s."""
     seen: dict[str, object] = {}
 
     def exec_(self: QApplication) -> int:
         windows = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
         seen["windows"] = windows
-        loop = QEventLoop()
-        QTimer.singleShot(3000, loop.quit)
-        loop.exec()
         main = next(w for w in windows if w.__class__.__name__ == "MainWindow")
+        until = seen.get("until") or (lambda _main: False)
+        deadline = time.monotonic() + 3.0
+        loop = QEventLoop()
+        while True:  # at least one slice of events, then until the condition or the deadline
+            QTimer.singleShot(50, loop.quit)
+            loop.exec()
+            if until(main) or time.monotonic() >= deadline:  # type: ignore[operator]
+                break
         seen["status"] = main.statusBar().currentMessage()
         seen["chair1"] = main.board.card("1").patient.text()
         seen["demo_monitors"] = main.demo_monitors
@@ -61,6 +69,16 @@ def test_demo_starts_with_demo_patients_and_simulated_monitors(
 ) -> None:
     monkeypatch.setattr(login.LoginDialog, "exec", _sign_in_as("demo.nurse", DEMO_PASSWORD))
     data = tmp_path / "demo"
+
+    def a_reading_stored(main: object) -> bool:
+        engine = make_engine(f"sqlite:///{data / 'demo.sqlite3'}")
+        try:
+            with make_session_factory(engine)() as s:
+                return s.execute(select(func.count(DeviceReading.id))).scalar_one() > 0
+        finally:
+            engine.dispose()
+
+    run_briefly["until"] = a_reading_stored
     assert launch.run_demo(str(data), keep=True) == 0
     assert "DEMO STATION" in str(run_briefly["status"])
     assert "Doe, Jane" in str(run_briefly["chair1"])
@@ -82,6 +100,7 @@ def test_first_run_creates_the_administrator_then_signs_in(
         return 1 if self.created else 0
 
     monkeypatch.setattr(login.FirstRunDialog, "exec", first_exec)
+    run_briefly["until"] = lambda main: main.isVisible()  # nothing to wait for once it shows
     monkeypatch.setattr(login.LoginDialog, "exec", _sign_in_as("ad.dana", PASSWORD))
     config = resolve_config(str(tmp_path / "station"), None)
     assert launch.run_gui(config) == 0
