@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 from example_runs import ExampleRuns
-from support import CHECKLIST_OK, PASSWORD, T0
+from support import CHECKLIST_OK, EARLY_STARTED, PASSWORD, T0
 
 from nursestation.clock import FakeClock
 from nursestation.config import DB_FILENAME, StationConfig, resolve_config
@@ -28,6 +28,40 @@ from nursestation.config import DB_FILENAME, StationConfig, resolve_config
 T = TypeVar("T")
 
 time.tzset()  # apply the TZ set above
+
+
+_EARLY_FOLDERS: list[Path] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the tests that are mostly waiting (a `start_early(workdir)` attribute on the test
+    function: the three-minute shift soak) now, so their real time overlaps the rest of the
+    suite; each test takes its run from the stash and judges it. Skipped when tests are only
+    listed or planned, and with NURSESTATION_EARLY_START=0 (then the test runs it itself)."""
+    opt = session.config.option
+    if opt.collectonly or opt.setupplan or opt.setuponly:
+        return
+    if os.environ.get("NURSESTATION_EARLY_START", "1") == "0":
+        return
+    import tempfile
+
+    started: dict[str, Any] = {}
+    for item in session.items:
+        start = getattr(getattr(item, "function", None), "start_early", None)
+        if start is not None:
+            folder = Path(tempfile.mkdtemp(prefix="nursestation-early-"))
+            _EARLY_FOLDERS.append(folder)
+            started[item.nodeid] = start(folder)
+    session.config.stash[EARLY_STARTED] = started
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop early-started runs whose test never took them (the session stopped before it:
+    -x, interrupted), and remove every early run's working folder."""
+    for run in session.config.stash.get(EARLY_STARTED, {}).values():
+        run.stop()
+    for folder in _EARLY_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -43,17 +43,21 @@ SOURCE_MRN = "K-1001"
 SESSION_DAY = date(2026, 3, 2)  # the scenario's check-in day (09:00 -05:00)
 
 
-def signed_station(data_dir: Path) -> Path:
-    """Run the signed-note scenario into `data_dir` and add an administrator; returns it."""
+def signed_station(data_dir: Path, ran: Path | None = None) -> Path:
+    """Run the signed-note scenario into `data_dir` (or copy `ran`, the data directory of a run
+    of it already made: the tests' example_runs) and add an administrator; returns it."""
     from nursestation.app import users
     from nursestation.app.context import AppContext
     from nursestation.config import resolve_config
     from nursestation.scenario.runner import run_scenario
 
-    spec = json.loads(SCENARIO.read_text(encoding="utf-8"))
-    out = io.StringIO()
-    rc = run_scenario(spec, out=out, data_dir=str(data_dir))
-    assert rc == 0, out.getvalue()
+    if ran is not None:
+        copy_station(ran, data_dir)
+    else:
+        spec = json.loads(SCENARIO.read_text(encoding="utf-8"))
+        out = io.StringIO()
+        rc = run_scenario(spec, out=out, data_dir=str(data_dir))
+        assert rc == 0, out.getvalue()
     ctx = AppContext.open(resolve_config(str(data_dir), None))
     try:
         users.provision_user(
@@ -67,10 +71,10 @@ def signed_station(data_dir: Path) -> Path:
 _TEMPLATE: dict[str, Path] = {}
 
 
-def template_dir(base: Path) -> Path:
-    """`signed_station` run once per test process (signing is slow), under `base`."""
+def template_dir(base: Path, ran: Path | None = None) -> Path:
+    """`signed_station` made once per test process (signing is slow), under `base`."""
     if "dir" not in _TEMPLATE:
-        _TEMPLATE["dir"] = signed_station(base / "data")
+        _TEMPLATE["dir"] = signed_station(base / "data", ran)
     return _TEMPLATE["dir"]
 
 

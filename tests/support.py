@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 PASSWORD = "Correct-Horse-42"
@@ -23,3 +26,8 @@ CHECKLIST_OK = {
     "iv_gauge": 22,
     "iv_patent": True,
 }
+
+# Tests that mostly wait for a subprocess's real time (the shift soak) are started when collection
+# ends, beside the rest of the suite (tests/conftest.py pytest_collection_finish): node id -> the
+# object their `start_early(workdir)` returned, which the test then takes to judge.
+EARLY_STARTED = pytest.StashKey[dict[str, Any]]()

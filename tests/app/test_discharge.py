@@ -4,12 +4,8 @@ and the discharge example scenarios."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +14,6 @@ from discharge_support import (
     CHARGE_PW,
     GOOD_ANSWERS,
     NURSE_PW,
-    ROOT,
     World,
     complete_assessment,
     make_world,
@@ -475,16 +470,10 @@ def test_discharge_for_note_dtos(w: World) -> None:
 # ---------------------------------------------------------------- example scenarios
 
 
-@pytest.mark.parametrize("name", ["early_discharge_refused.json", "discharge_override.json"])
-def test_example_scenarios_exit_0(name: str, tmp_path: Path) -> None:
-    path = ROOT / "examples" / "scenarios" / name
-    proc = subprocess.run(
-        [sys.executable, "-m", "nursestation", "scenario", "run", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "NURSESTATION_DATA_DIR": str(tmp_path / "data")},
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert '"ok": false, "error": "observation_incomplete"' in proc.stdout
+@pytest.mark.parametrize("name", ["early_discharge_refused", "discharge_override"])
+def test_example_scenarios_exit_0(name: str, example_runs: Any) -> None:
+    # The session's one run of the scenario (tests/example_runs.py); the command line that runs
+    # it is covered by tests/test_examples.py and tests/app/test_notes.py.
+    run = example_runs(name)
+    assert run.rc == 0, run.lines
+    assert any(x["ok"] is False and x.get("error") == "observation_incomplete" for x in run.lines)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from export_support import (
@@ -43,9 +44,9 @@ RANGE = ("2026-03-01", "2026-03-31")
 
 
 @pytest.fixture(scope="session")
-def signed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def signed_template(tmp_path_factory: pytest.TempPathFactory, example_runs: Any) -> Path:
     """The signed-note scenario run once per test session (signing is slow)."""
-    return template_dir(tmp_path_factory.mktemp("signed"))
+    return template_dir(tmp_path_factory.mktemp("signed"), example_runs("signed_note").data_dir)
 
 
 @pytest.fixture

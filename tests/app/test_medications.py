@@ -4,7 +4,6 @@ note rows, the formulary edit, and the example scenarios."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -548,12 +547,7 @@ def test_bad_formulary_edit_is_refused_and_changes_nothing(
 
 
 @pytest.mark.parametrize("name", MY_SCENARIOS)
-def test_example_scenario_exits_zero(name: str, tmp_path: Path) -> None:
-    from nursestation.scenario.runner import run_scenario
-
-    spec = json.loads((REPO / "examples" / "scenarios" / name).read_text(encoding="utf-8"))
-    out = io.StringIO()
-    code = run_scenario(spec, out=out, data_dir=str(tmp_path / "data"))
-    lines = [json.loads(x) for x in out.getvalue().splitlines()]
-    assert code == 0, out.getvalue()
-    assert len(lines) == len(spec["steps"])
+def test_example_scenario_exits_zero(name: str, example_runs: Any) -> None:
+    run = example_runs(name.removesuffix(".json"))  # the session's one run of it
+    assert run.rc == 0, run.lines
+    assert len(run.lines) == len(run.spec["steps"])

@@ -4,7 +4,6 @@ pypdf and pyHanko against the clinic CA, addenda, append-only rows, and `nursest
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import subprocess
 import sys
@@ -628,15 +627,14 @@ def test_verify_files_without_database_and_with_explicit_ca(world: World, tmp_pa
 
 
 @pytest.mark.slow
-def test_scenario_signs_countersigns_and_adds_an_addendum(tmp_path: Path) -> None:
-    spec = json.loads((ROOT / "examples/scenarios/signed_note.json").read_text())
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps(spec))
-    out = tmp_path / "out"
-    r = _cli("scenario", "run", str(path), "--out", str(out))
-    lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert all(x["ok"] or x.get("expectation") is None for x in lines)
+def test_scenario_signs_countersigns_and_adds_an_addendum(
+    tmp_path: Path, example_runs: Any
+) -> None:
+    # The session's one run of the scenario with its --out folder (tests/example_runs.py).
+    run = example_runs("signed_note")
+    out = run.out_dir
+    assert run.rc == 0, run.lines
+    assert all(x["ok"] or x.get("expectation") is None for x in run.lines)
     files = sorted(p.name for p in out.glob("*.pdf"))
     assert files == [
         "2026-03-02_K-1001_session1_v1.pdf",

@@ -427,29 +427,21 @@ def test_checklist_completed_at_the_chair_then_start(ctx, people, clock) -> None
     assert sessions.start_infusion(ctx, nurse, s.id).state.phase == "infusing"
 
 
-def test_not_treated_scenario_signed_note_and_export_say_so(tmp_path) -> None:
+def test_not_treated_scenario_signed_note_and_export_say_so(tmp_path, example_runs) -> None:
     """End to end: the example scenario (refused at baseline → not treated → signed), then the
     administrator's export in every default format."""
     import csv
-    import io
     import json
-    from pathlib import Path
 
     from pypdf import PdfReader
 
     from nursestation.app import export, users
     from nursestation.app.context import AppContext
     from nursestation.config import resolve_config
-    from nursestation.scenario.runner import run_scenario
 
-    spec = json.loads(
-        (Path(__file__).resolve().parents[2] / "examples/scenarios/not_treated.json").read_text()
-    )
-    data = tmp_path / "data"
-    out = io.StringIO()
-    assert run_scenario(spec, out=out, data_dir=str(data), out_dir=tmp_path / "notes") == 0, (
-        out.getvalue()
-    )
+    # The session's one run of the scenario, copied: the export below writes to the station.
+    assert example_runs("not_treated").rc == 0, example_runs("not_treated").lines
+    data = example_runs.copy_data("not_treated", tmp_path / "data")
     ctx = AppContext.open(resolve_config(str(data), None))
     try:
         users.provision_user(

@@ -276,16 +276,10 @@ def test_empty_reading_is_refused(ctx) -> None:
     assert rows(ctx) == []
 
 
-def test_example_vitals_scenario_meets_every_expectation() -> None:
-    import io
-    from pathlib import Path
-
-    from nursestation.scenario.runner import run_scenario
-
-    path = Path(__file__).resolve().parents[2] / "examples/scenarios/vitals_alarms.json"
-    out = io.StringIO()
-    assert run_scenario(json.loads(path.read_text()), out=out) == 0, out.getvalue()
-    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+def test_example_vitals_scenario_meets_every_expectation(example_runs) -> None:
+    run = example_runs("vitals_alarms")  # the session's one run of it
+    assert run.rc == 0, run.lines
+    lines = run.lines
     by_do = {(x["do"], x["ok"]) for x in lines}
     assert ("correct_vitals", True) in by_do and ("assess", True) in by_do
     assert [x["error"] for x in lines if not x["ok"]] == ["out_of_range", "confirmation_required"]

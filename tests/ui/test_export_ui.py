@@ -34,8 +34,8 @@ from nursestation.ui.station import Station
 
 
 @pytest.fixture(scope="session")
-def signed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_dir(tmp_path_factory.mktemp("signed"))
+def signed_template(tmp_path_factory: pytest.TempPathFactory, example_runs: Any) -> Path:
+    return template_dir(tmp_path_factory.mktemp("signed"), example_runs("signed_note").data_dir)
 
 
 @pytest.fixture
