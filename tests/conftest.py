@@ -254,14 +254,23 @@ def clock() -> FakeClock:
 def _standard_world(
     request: pytest.FixtureRequest, station: StationConfig, clock: FakeClock, worlds: WorldTemplates
 ) -> dict[str, Any]:
-    """Copy the deepest standard world the test's fixtures ask for (`people`, `checked_in`,
-    `infusing`; else a migrated station with its clinic CA) into the test's data directory, and
-    set the clock where building it left it. A data directory someone already filled (a test's
+    """Copy the world the test's fixtures ask for into the test's data directory and set the
+    clock where building it left it: the test module's own (COPIED_WORLDS), else the deepest
+    standard one (`people`, `checked_in`, `infusing`; else a migrated station with its clinic
+    CA). A data directory someone already filled (a test's
     own `station`, or a clinic.json written before the context opens) or a database outside it
     is left alone: the fixtures below then build their part themselves, as before."""
     if station.data_dir.exists() or station.sqlite_path != station.data_dir / DB_FILENAME:
         return {}
     names = set(request.fixturenames)
+    # A test module's own worlds: COPIED_WORLDS maps a fixture name to its build; the fixture
+    # takes the values from here (and builds itself when this is empty, as above).
+    module = request.module
+    for fixture, build in getattr(module, "COPIED_WORLDS", {}).items():
+        if fixture in names:
+            copied = worlds.copy(f"{module.__name__}.{fixture}", build, station.data_dir)
+            clock.set(copied.now)
+            return {**copied.value, "alarm_center": copied.alarm_center}
     for key, build in _STANDARD:
         if key in names or key == "station":
             copied = worlds.copy(key, build, station.data_dir)

@@ -82,6 +82,19 @@ def make_world(ctx: AppContext, clock: FakeClock, *, stop: bool = True) -> World
     return World(ctx, clock, nurse, charge, s.id)
 
 
+def world_values(ctx: AppContext, clock: FakeClock) -> dict[str, Any]:
+    """`make_world` as plain values, for a world built once and copied (tests/conftest.py)."""
+    w = make_world(ctx, clock)
+    return {"nurse": w.nurse, "charge": w.charge, "sid": w.sid}
+
+
+def world_of(ctx: AppContext, clock: FakeClock, copied: dict[str, Any]) -> World:
+    """The copied `make_world` world, or one built now when nothing was copied."""
+    if "sid" not in copied:
+        return make_world(ctx, clock)
+    return World(ctx, clock, copied["nurse"], copied["charge"], copied["sid"])
+
+
 def recovery_vitals(w: World, **over: Any) -> None:
     vitals.record_vitals(w.ctx, w.nurse, w.sid, {**BASELINE, "sbp": 132, "hr": 80, **over})
 

@@ -19,6 +19,8 @@ from discharge_support import (
     make_world,
     recovery_vitals,
     stand_in_for_note,
+    world_of,
+    world_values,
 )
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -37,11 +39,19 @@ from nursestation.db.models import (
 )
 from nursestation.errors import DomainError
 
+# `w` is built once per test session and copied per test (tests/conftest.py).
+COPIED_WORLDS = {"w": world_values}
+
 
 @pytest.fixture
-def w(ctx: AppContext, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> World:
+def w(
+    ctx: AppContext,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    _standard_world: dict[str, Any],
+) -> World:
     stand_in_for_note(monkeypatch)
-    return make_world(ctx, clock)
+    return world_of(ctx, clock, _standard_world)
 
 
 def codes(fn: Any, *args: Any, **kwargs: Any) -> str:

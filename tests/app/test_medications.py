@@ -103,9 +103,17 @@ def audits(ctx: AppContext, action: str) -> list[AuditEvent]:
         return [r for r in rows]
 
 
+# `nurse_sid` is built once per test session and copied per test (tests/conftest.py).
+COPIED_WORLDS = {"nurse_sid": lambda ctx, clock: {"nurse_sid": start_session(ctx, clock)}}
+
+
 @pytest.fixture
-def nurse_sid(ctx: AppContext, clock: FakeClock) -> tuple[Actor, int]:
-    return start_session(ctx, clock)
+def nurse_sid(
+    ctx: AppContext, clock: FakeClock, _standard_world: dict[str, Any]
+) -> tuple[Actor, int]:
+    if "nurse_sid" not in _standard_world:
+        return start_session(ctx, clock)
+    return _standard_world["nurse_sid"]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- the happy path

@@ -22,11 +22,28 @@ from nursestation.report.note_pdf import (
 )
 
 
-@pytest.fixture
-def two_hours(ctx, clock):
-    sess = monitored_session(ctx, clock, hours=2)
-    with ctx.tx() as s:
-        content = build_note_content(ctx, s, sess.session_id, clock.now(), 1, nurse="Ana Ruiz, RN")
+@pytest.fixture(scope="module")
+def two_hours(tmp_path_factory, _cheap_password_hashing):
+    # Built once for the module (7,200 monitor rows): the tests below only read the returned
+    # values (the stored session's figures and the note content), never the station.
+    from support import T0
+
+    from nursestation.app.context import AppContext
+    from nursestation.clock import FakeClock
+    from nursestation.config import resolve_config
+
+    clock = FakeClock(T0)
+    ctx = AppContext.open(
+        resolve_config(str(tmp_path_factory.mktemp("two_hours")), None), clock=clock
+    )
+    try:
+        sess = monitored_session(ctx, clock, hours=2)
+        with ctx.tx() as s:
+            content = build_note_content(
+                ctx, s, sess.session_id, clock.now(), 1, nurse="Ana Ruiz, RN"
+            )
+    finally:
+        ctx.close()
     return sess, content
 
 

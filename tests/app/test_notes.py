@@ -172,9 +172,21 @@ def ca_pem(ctx: AppContext) -> bytes:
     return (ctx.config.pki_dir / "ca.pem").read_bytes()
 
 
+def _realistic_values(ctx: AppContext, clock: FakeClock) -> dict[str, Any]:
+    w = realistic_session(ctx, clock)
+    return {"nurse": w.nurse, "charge": w.charge, "sid": w.sid}
+
+
+# `world` is built once per test session and copied per test (tests/conftest.py).
+COPIED_WORLDS = {"world": _realistic_values}
+
+
 @pytest.fixture
-def world(ctx: AppContext, clock: FakeClock) -> World:
-    return realistic_session(ctx, clock)
+def world(ctx: AppContext, clock: FakeClock, _standard_world: dict[str, Any]) -> World:
+    if "sid" not in _standard_world:
+        return realistic_session(ctx, clock)
+    v = _standard_world
+    return World(ctx, clock, v["nurse"], v["charge"], v["sid"])
 
 
 # ---------------------------------------------------------------- content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,10 +17,21 @@ from nursestation.db.migrate import current_revision, head_revision, upgrade_to_
 from nursestation.db.models import APPEND_ONLY_TABLES, Base, Patient
 
 
-@pytest.fixture
-def engine(tmp_path: Path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database brought to head by the migrations, once for the module."""
+    path = tmp_path_factory.mktemp("schema") / "x.sqlite3"
+    eng = make_engine(f"sqlite:///{path}")
     upgrade_to_head(eng)
+    eng.dispose()  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture
+def engine(tmp_path: Path, migrated: Path):
+    """Each test's own copy of the migrated database."""
+    shutil.copy2(migrated, tmp_path / "x.sqlite3")
+    eng = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     yield eng
     eng.dispose()
 

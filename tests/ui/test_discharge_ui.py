@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from discharge_support import CHARGE_PW, NURSE_PW, World, make_world, recovery_vitals
+from discharge_support import (
+    CHARGE_PW,
+    NURSE_PW,
+    World,
+    recovery_vitals,
+    world_of,
+    world_values,
+)
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QInputDialog
 from sqlalchemy import select
@@ -23,9 +30,13 @@ from nursestation.ui.station import Station
 SHOTS = Path("/tmp/nursestation-shots")
 
 
+# The world of `w` (before its recovery vitals) is built once and copied (tests/conftest.py).
+COPIED_WORLDS = {"w": world_values}
+
+
 @pytest.fixture
-def w(ctx, clock) -> World:
-    world = make_world(ctx, clock)
+def w(ctx, clock, _standard_world) -> World:
+    world = world_of(ctx, clock, _standard_world)
     recovery_vitals(world)  # SBP 132 vs baseline 128, SpO2 98 (O2 status not recorded)
     return world
 

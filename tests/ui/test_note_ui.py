@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox
 from sqlalchemy import select
 from support import CHECKLIST_OK
 
@@ -25,6 +25,16 @@ from nursestation.ui.note_panel import NotePanel
 from nursestation.ui.station import Station
 
 PW = "Nurse-pass-2026"
+
+
+@pytest.fixture(autouse=True)
+def _note_jobs_end_with_the_test(qtbot: Any) -> Any:
+    """A preview or verification still running when a test ends would deliver its result to a
+    panel already deleted, during the next test's event loop: wait for it here, while this
+    test's panels exist (torn down before qtbot deletes the widgets)."""
+    yield
+    QThreadPool.globalInstance().waitForDone(60_000)
+    QApplication.processEvents()
 
 
 @pytest.fixture

@@ -35,9 +35,7 @@ def _user(ctx: AppContext) -> Actor:
     return authenticate(ctx, "rn.ana", PASSWORD)
 
 
-@pytest.fixture
-def ui(ctx, clock, qtbot):
-    """A signed-in station with a patient checked in at chair 1, baseline taken, infusing."""
+def _infusing(ctx, clock) -> dict:
     ana = _user(ctx)
     register_patient(
         ctx, ana, mrn="K-1", name="Doe, Jane", dob=date(1985, 4, 2), weight_kg=70, sex="male"
@@ -49,9 +47,20 @@ def ui(ctx, clock, qtbot):
     clock.advance(minutes=2)
     sessions.start_infusion(ctx, ana, sid)
     clock.advance(minutes=5)
+    return {"ana": ana, "sid": sid}
+
+
+# The world behind `ui` is built once per test session and copied per test (tests/conftest.py).
+COPIED_WORLDS = {"ui": _infusing}
+
+
+@pytest.fixture
+def ui(ctx, clock, qtbot, _standard_world):
+    """A signed-in station with a patient checked in at chair 1, baseline taken, infusing."""
+    built = _standard_world if "sid" in _standard_world else _infusing(ctx, clock)
     station = Station(ctx)
-    station.set_actor(ana)
-    return station, sid
+    station.set_actor(built["ana"])
+    return station, built["sid"]
 
 
 @pytest.fixture
