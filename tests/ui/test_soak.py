@@ -77,6 +77,7 @@ def test_three_minute_shift_soak_passes(tmp_path: Path, request: pytest.FixtureR
     tail = stderr[-4000:]
     assert len(lines) == 1, f"no figures line (exit {rc}); stderr:\n{tail}"
     fig = _figures(lines[0])
+    print(lines[0])  # the figures, shown with -rP (passed) and in every failure report
     assert rc == 0 and fig["result"] == "PASS", f"{lines[0]}\n{tail}"
     # The figures say what was exercised: not a run that did nothing.
     assert int(fig["readings_sent"]) > 0 and fig["readings_sent"] == fig["readings_stored"]
