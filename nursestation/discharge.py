@@ -57,6 +57,62 @@ CHECKLIST_IDS = (
 )
 
 
+# --- the nurse's discharge answers ---------------------------------------------------------
+#
+# One name per fact (issue 14): an answer's key is the same word in the scenario file, in the
+# stored assessments JSON ("discharge_checklist" rows), in DischargeInputs and, when the answer
+# is itself a criterion, in discharge.json's checklist and discharge_overrides.criterion.
+
+YES_NO = "yes_no"
+TEXT = "text"
+
+
+@dataclass(frozen=True)
+class AnswerSpec:
+    """One question the nurse answers at discharge: its key, its label and yes/no or text."""
+
+    key: str
+    label: str
+    kind: str  # YES_NO | TEXT
+
+
+# In the order a nurse asks them at the chair (the discharge tab shows them in this order).
+ANSWERS: tuple[AnswerSpec, ...] = (
+    AnswerSpec("alert_oriented", "Alert and oriented ×3", YES_NO),
+    AnswerSpec("on_room_air", "On room air (no supplemental O2)", YES_NO),
+    AnswerSpec("steady_gait", "Walks with a steady gait", YES_NO),
+    AnswerSpec("upright_tolerated", "Tolerates upright posture", YES_NO),
+    AnswerSpec("nausea_controlled", "Nausea or vomiting controlled", YES_NO),
+    AnswerSpec("oral_fluids", "Tolerating oral fluids", YES_NO),
+    AnswerSpec("iv_removed", "IV removed, site intact", YES_NO),
+    AnswerSpec("escort_present", "Escort present", YES_NO),
+    AnswerSpec("instructions_given", "Written instructions given", YES_NO),
+    AnswerSpec("suicide_screen_positive", "Intake suicide screen positive", YES_NO),
+    AnswerSpec("suicide_recheck_done", "Suicide risk re-checked", YES_NO),
+    AnswerSpec("escort_name", "Escort name", TEXT),
+    AnswerSpec("escort_relationship", "Escort relationship", TEXT),
+    AnswerSpec("next_appointment", "Next appointment", TEXT),
+)
+ANSWER_KEYS: tuple[str, ...] = tuple(a.key for a in ANSWERS)
+ANSWER_LABELS: dict[str, str] = {a.key: a.label for a in ANSWERS}
+
+# Former answer keys -> the one name. Deprecated aliases, accepted until the next release in
+# scenario files (docs/scenarios.md) and read for ever from rows stored before the rename.
+ANSWER_ALIASES: dict[str, str] = {"gait_steady": "steady_gait"}
+
+
+def canonical_answers(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` answers with every deprecated alias renamed to its one name, order kept; when both
+    an alias and its one name are present the one name wins (it is the newer writing)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = ANSWER_ALIASES.get(key, key)
+        if name != key and name in raw:
+            continue
+        out[name] = value
+    return out
+
+
 # --- configuration -------------------------------------------------------------------------
 
 
@@ -721,7 +777,7 @@ class DischargeInputs:
     observation_from_event: str = "the infusion stop"
     baseline: VitalSnapshot | None = None
     latest_vitals: VitalSnapshot | None = None
-    oriented_x3: bool | None = None
+    alert_oriented: bool | None = None
     sedation: tuple[SedationAssessment, ...] = ()
     dissociation_resolved: bool | None = None
     dissociation_evidence: str = ""
@@ -729,7 +785,7 @@ class DischargeInputs:
     upright_required_by: tuple[str, ...] = ()
     upright_tolerated: bool | None = None
     nausea_controlled: bool | None = None
-    oral_fluids_tolerated: bool | None = None
+    oral_fluids: bool | None = None
     iv_removed: bool | None = None
     escort_present: bool = False
     escort_name: str | None = None
@@ -794,6 +850,30 @@ def _yes(flag: bool | None, yes: str, no: str, unknown: str) -> tuple[bool, str]
         return False, no
     return False, unknown
 
+
+# Criteria that are the nurse's yes/no answer of the same name: (met, not met, not answered).
+_YES_NO_CRITERIA: dict[str, tuple[str, str, str]] = {
+    "alert_oriented": (
+        "Alert and oriented ×3.",
+        "Not alert and oriented ×3.",
+        "Orientation has not been assessed.",
+    ),
+    "nausea_controlled": (
+        "Nausea and vomiting controlled.",
+        "Nausea or vomiting is not controlled.",
+        "Nausea has not been assessed.",
+    ),
+    "oral_fluids": (
+        "Tolerating oral fluids.",
+        "Not tolerating oral fluids.",
+        "Oral fluids have not been tried.",
+    ),
+    "iv_removed": (
+        "IV removed, site intact.",
+        "The IV is still in place or the site is not intact.",
+        "IV removal has not been documented.",
+    ),
+}
 
 _NEAR_LABELS = {"sbp": "SBP", "dbp": "DBP", "hr": "HR", "rr": "RR", "temp_c": "Temp"}
 
@@ -956,15 +1036,6 @@ class _Evaluator:
             ev,
         )
 
-    def alert_oriented(self) -> tuple[bool, str, str]:
-        met, reason = _yes(
-            self.i.oriented_x3,
-            "Alert and oriented ×3.",
-            "Not alert and oriented ×3.",
-            "Orientation has not been assessed.",
-        )
-        return met, reason, ""
-
     def sedation_resolved(self) -> tuple[bool, str, str]:
         ratings = [
             s for s in self.i.sedation if self.since is None or ensure_utc(s.at) >= self.since
@@ -1028,31 +1099,9 @@ class _Evaluator:
                 reason = "Walks with a steady gait and tolerates upright posture."
         return met, reason, evidence
 
-    def nausea_controlled(self) -> tuple[bool, str, str]:
-        met, reason = _yes(
-            self.i.nausea_controlled,
-            "Nausea and vomiting controlled.",
-            "Nausea or vomiting is not controlled.",
-            "Nausea has not been assessed.",
-        )
-        return met, reason, ""
-
-    def oral_fluids(self) -> tuple[bool, str, str]:
-        met, reason = _yes(
-            self.i.oral_fluids_tolerated,
-            "Tolerating oral fluids.",
-            "Not tolerating oral fluids.",
-            "Oral fluids have not been tried.",
-        )
-        return met, reason, ""
-
-    def iv_removed(self) -> tuple[bool, str, str]:
-        met, reason = _yes(
-            self.i.iv_removed,
-            "IV removed, site intact.",
-            "The IV is still in place or the site is not intact.",
-            "IV removal has not been documented.",
-        )
+    def yes_no(self, criterion_id: str) -> tuple[bool, str, str]:
+        """A criterion that is the nurse's yes/no answer of the same name (_YES_NO_CRITERIA)."""
+        met, reason = _yes(getattr(self.i, criterion_id), *_YES_NO_CRITERIA[criterion_id])
         return met, reason, ""
 
     def escort_present(self) -> tuple[bool, str, str]:
@@ -1147,7 +1196,10 @@ def evaluate_discharge(inputs: DischargeInputs, now: datetime) -> DischargeEvalu
             ignored.append(o)
     criteria: list[Criterion] = []
     for item in inputs.config.checklist:
-        met, reason, evidence = getattr(ev, item.id)()
+        if item.id in _YES_NO_CRITERIA:
+            met, reason, evidence = ev.yes_no(item.id)
+        else:
+            met, reason, evidence = getattr(ev, item.id)()
         criteria.append(
             Criterion(
                 id=item.id,

@@ -23,7 +23,7 @@ CHARGE_PW = "Charge-pass-2026"
 BASELINE = {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14}
 GOOD_ANSWERS = {
     "alert_oriented": True,
-    "gait_steady": True,
+    "steady_gait": True,
     "nausea_controlled": True,
     "iv_removed": True,
     "escort_present": True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,7 +42,13 @@ from nursestation.db.models import (
 )
 from nursestation.db.queries import current_rows, sedation_readings, snapshot_readings
 from nursestation.discharge import (
+    ANSWER_ALIASES,
+    ANSWER_KEYS,
+    ANSWER_LABELS,
+    ANSWERS,
     SCALES,
+    TEXT,
+    YES_NO,
     DischargeConfig,
     DischargeEvaluation,
     DischargeInputs,
@@ -51,6 +57,7 @@ from nursestation.discharge import (
     ScoreSheet,
     SedationAssessment,
     VitalSnapshot,
+    canonical_answers,
     evaluate_discharge,
     score_items,
 )
@@ -61,27 +68,19 @@ KIND_SEDATION = "sedation"
 KIND_DISSOCIATION = "dissociation"
 DISCHARGE_KINDS = (*SCALES, KIND_CHECKLIST, KIND_SEDATION, KIND_DISSOCIATION)
 
-# Checklist answers the nurse gives at discharge -> the DischargeInputs field they feed.
-# "on_room_air" qualifies the latest SpO2 when the reading itself does not say.
-BOOL_ANSWERS: dict[str, str | None] = {
-    "alert_oriented": "oriented_x3",
-    "gait_steady": "steady_gait",
-    "upright_tolerated": "upright_tolerated",
-    "nausea_controlled": "nausea_controlled",
-    "oral_fluids": "oral_fluids_tolerated",
-    "iv_removed": "iv_removed",
-    "escort_present": "escort_present",
-    "instructions_given": "instructions_given",
-    "suicide_screen_positive": "suicide_screen_positive",
-    "suicide_recheck_done": "suicide_recheck_done",
-    "on_room_air": None,
-}
-TEXT_ANSWERS: dict[str, str] = {
-    "escort_name": "escort_name",
-    "escort_relationship": "escort_relationship",
-    "next_appointment": "next_appointment",
-}
-ANSWER_KEYS = (*BOOL_ANSWERS, *TEXT_ANSWERS)
+# The nurse's checklist answers: one name each, defined in the core (nursestation.discharge
+# ANSWERS). An answer feeds the DischargeInputs field of the same name; "on_room_air" has none: it
+# qualifies the latest SpO2 when the reading itself does not say. Stored rows written before the
+# rename carry former keys (ANSWER_ALIASES): every read goes through stored_answers().
+BOOL_ANSWERS: tuple[str, ...] = tuple(a.key for a in ANSWERS if a.kind == YES_NO)
+TEXT_ANSWERS: tuple[str, ...] = tuple(a.key for a in ANSWERS if a.kind == TEXT)
+_INPUT_FIELDS = frozenset(f.name for f in fields(DischargeInputs))
+
+
+def stored_answers(a: Assessment) -> dict[str, Any]:
+    """The answers of a stored "discharge_checklist" row under their one name (rows are never
+    rewritten: an answer stored under a former key is renamed here, on every read)."""
+    return canonical_answers((a.items or {}).get("answers", {}))
 
 
 def display_tz(ctx: AppContext) -> tzinfo:
@@ -199,12 +198,12 @@ class Recorded:
         """The pure evaluation's inputs."""
         a = self.answers
         kwargs: dict[str, Any] = {}
-        for key, fld in BOOL_ANSWERS.items():
-            if fld is not None and key in a:
-                kwargs[fld] = a[key]
-        for key, fld in TEXT_ANSWERS.items():
-            if a.get(key):
-                kwargs[fld] = str(a[key])
+        for key in BOOL_ANSWERS:
+            if key in _INPUT_FIELDS and key in a:
+                kwargs[key] = a[key]
+        for key in TEXT_ANSWERS:
+            if key in _INPUT_FIELDS and a.get(key):
+                kwargs[key] = str(a[key])
         kwargs["escort_name"] = self.escort_name() or None
         kwargs["escort_present"] = bool(a.get("escort_present", False))
         kwargs["instructions_given"] = bool(a.get("instructions_given", False))
@@ -285,7 +284,7 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
     dissociation: Assessment | None = None
     for a in assessments:
         if a.kind == KIND_CHECKLIST:
-            for k, v in (a.items or {}).get("answers", {}).items():
+            for k, v in stored_answers(a).items():
                 answers[k] = v
                 answered_at[k] = a.at
         elif a.kind in SCALES:
@@ -606,22 +605,6 @@ class DischargeNoteData:
         )
 
 
-ANSWER_LABELS: dict[str, str] = {
-    "alert_oriented": "Alert and oriented ×3",
-    "gait_steady": "Walks with a steady gait",
-    "upright_tolerated": "Tolerates upright posture",
-    "nausea_controlled": "Nausea or vomiting controlled",
-    "oral_fluids": "Tolerating oral fluids",
-    "iv_removed": "IV removed, site intact",
-    "on_room_air": "On room air (no supplemental O2)",
-    "escort_present": "Escort present",
-    "escort_name": "Escort name",
-    "escort_relationship": "Escort relationship",
-    "instructions_given": "Written instructions given",
-    "suicide_screen_positive": "Intake suicide screen positive",
-    "suicide_recheck_done": "Suicide risk re-checked",
-    "next_appointment": "Next appointment",
-}
 APPROVAL_MEANING = "Approved for discharge"
 NOTE_NOT_SIGNED = "The nurse must sign the session note before discharge approval."
 
@@ -680,8 +663,7 @@ def assessment_view(
         return AssessmentView(
             a.id, a.kind, "Dissociation", a.at, by, a.score, None, (), str(items.get("text") or "")
         )
-    answers = items.get("answers", {})
-    detail = "; ".join(_answer_text(k, v) for k, v in answers.items())
+    detail = "; ".join(_answer_text(k, v) for k, v in stored_answers(a).items())
     return AssessmentView(a.id, a.kind, "Discharge checklist", a.at, by, None, None, (), detail)
 
 
@@ -824,8 +806,18 @@ def get_discharge(ctx: AppContext, actor: Actor, session_id: int) -> DischargeVi
 
 
 def _check_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    # Former names (ANSWER_ALIASES) are accepted for one release, like in scenario files, and
+    # stored under the one name; a former name beside its one name is ambiguous.
+    for alias, name in ANSWER_ALIASES.items():
+        if alias in answers and name in answers:
+            raise DomainError(
+                BAD_INPUT,
+                f"Discharge answers have both '{alias}' and '{name}': '{alias}' is the former "
+                f"name of '{name}'; give '{name}' only.",
+                field=alias,
+            )
     out: dict[str, Any] = {}
-    for key, value in answers.items():
+    for key, value in canonical_answers(answers).items():
         if key in BOOL_ANSWERS:
             if value is None:
                 continue

@@ -8,7 +8,7 @@ from typing import Any
 
 from nursestation.app import discharge as dc
 from nursestation.app.context import Actor
-from nursestation.discharge import SCALES
+from nursestation.discharge import ANSWER_ALIASES, SCALES
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario.registry import StepContext, need, state_check, step
 
@@ -45,8 +45,32 @@ def _sedation(st: dict[str, Any]) -> tuple[str, int] | None:
     return None
 
 
+def _renamed(st: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The step with deprecated answer keys (ANSWER_ALIASES, accepted until the next release)
+    renamed to their one name, and a notice per alias used. An alias beside its one name is
+    ambiguous: bad_input naming both."""
+    out: dict[str, Any] = {}
+    notices: list[str] = []
+    for key, value in st.items():
+        name = ANSWER_ALIASES.get(key)
+        if name is None:
+            out[key] = value
+            continue
+        if name in st:
+            raise DomainError(
+                BAD_INPUT,
+                f"discharge_assessment has both '{key}' and '{name}': '{key}' is the deprecated "
+                f"name of '{name}'; write '{name}' only.",
+                field=key,
+            )
+        out[name] = value
+        notices.append(f"'{key}' is a deprecated alias of '{name}'")
+    return out, notices
+
+
 @step("discharge_assessment")
 def _assess(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+    st, notices = _renamed(st)
     unknown = sorted(set(st) - _FRAME - _OTHER - set(SCALES) - set(dc.ANSWER_KEYS))
     if unknown:
         allowed = ", ".join([*SCALES, *dc.ANSWER_KEYS, *sorted(_OTHER)])
@@ -68,6 +92,8 @@ def _assess(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         cadss_total=st.get("cadss_total"),
         cadss_baseline=st.get("cadss_baseline"),
     )
+    if notices:
+        return f"{_readiness_text(status)} (note: {'; '.join(notices)})"
     return _readiness_text(status)
 
 

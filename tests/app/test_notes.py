@@ -33,7 +33,7 @@ NURSE_PW = "Nurse-pass-2026"
 CHARGE_PW = "Charge-pass-2026"
 GOOD_ANSWERS = {
     "alert_oriented": True,
-    "gait_steady": False,
+    "steady_gait": False,
     "nausea_controlled": True,
     "iv_removed": True,
     "escort_present": True,

@@ -370,12 +370,12 @@ def good_inputs(**changes: Any) -> DischargeInputs:
         observation_from=STOP,
         baseline=BASE,
         latest_vitals=GOOD_LATEST,
-        oriented_x3=True,
+        alert_oriented=True,
         sedation=(SedationAssessment("moaas", 5, STOP + timedelta(minutes=65)),),
         dissociation_resolved=True,
         steady_gait=True,
         nausea_controlled=True,
-        oral_fluids_tolerated=None,
+        oral_fluids=None,
         iv_removed=True,
         escort_present=True,
         escort_name="John Doe",
@@ -452,7 +452,7 @@ def test_spravato_120_min() -> None:
 def test_many_failures_listed_exactly() -> None:
     inputs = good_inputs(
         latest_vitals=replace(GOOD_LATEST, sbp=150, spo2=91, on_room_air=False),
-        oriented_x3=None,
+        alert_oriented=None,
         sedation=(
             SedationAssessment("moaas", 5, STOP - timedelta(minutes=30)),  # before stop: ignored
             SedationAssessment("rass", -1, STOP + timedelta(minutes=60)),

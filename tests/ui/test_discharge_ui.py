@@ -99,7 +99,7 @@ def fill_complete_assessment(qtbot, p: DischargePanel) -> None:
     for key in (
         "alert_oriented",
         "on_room_air",
-        "gait_steady",
+        "steady_gait",
         "nausea_controlled",
         "iv_removed",
         "escort_present",
@@ -211,7 +211,7 @@ def test_charge_nurse_overrides_failing_criterion_with_reason(
     qtbot, panel, station, w, ctx, monkeypatch, refusals
 ) -> None:
     fill_complete_assessment(qtbot, panel)
-    pick(panel.answer_combos["gait_steady"], False)
+    pick(panel.answer_combos["steady_gait"], False)
     click(qtbot, panel.save_btn)
     assert criteria_rows(panel)["steady_gait"] == ("✘ NOT MET", "Gait is not steady.")
     station.set_actor(w.charge)
