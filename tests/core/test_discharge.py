@@ -714,3 +714,86 @@ def test_padss_bp_rule_compares_sbp_and_dbp_by_percent() -> None:
 def test_near_baseline_params_are_validated(bad: Any) -> None:
     with pytest.raises(Exception, match="vitals_near_baseline_params"):
         config(vitals_near_baseline_params=bad)
+
+
+# --- one name per answer (issue 14) ----------------------------------------------------------
+
+
+def test_every_answer_has_one_name_across_checklist_inputs_and_scenarios() -> None:
+    from dataclasses import fields
+
+    from nursestation import discharge as d
+
+    input_fields = {f.name for f in fields(DischargeInputs)}
+    keys = [a.key for a in d.ANSWERS]
+    assert len(keys) == len(set(keys))
+    # Each answer feeds the DischargeInputs field of its own name, except the room-air answer
+    # (it qualifies the latest SpO2 reading; the app applies it).
+    assert [k for k in keys if k not in input_fields] == ["on_room_air"]
+    # An answer that is a checklist criterion by itself has the criterion's id.
+    for criterion_id in d._YES_NO_CRITERIA:
+        assert criterion_id in d.CHECKLIST_IDS
+        assert criterion_id in keys
+        assert d.ANSWER_LABELS[criterion_id]
+    assert "steady_gait" in keys and "steady_gait" in d.CHECKLIST_IDS
+    # Former names lead to a current name and are not current names themselves.
+    for alias, name in d.ANSWER_ALIASES.items():
+        assert name in keys
+        assert alias not in keys and alias not in input_fields and alias not in d.CHECKLIST_IDS
+
+
+def test_canonical_answers_renames_former_keys_in_order() -> None:
+    from nursestation.discharge import canonical_answers
+
+    assert canonical_answers(
+        {"alert_oriented": True, "gait_steady": False, "iv_removed": True}
+    ) == {
+        "alert_oriented": True,
+        "steady_gait": False,
+        "iv_removed": True,
+    }
+    assert list(canonical_answers({"gait_steady": False, "alert_oriented": True})) == [
+        "steady_gait",
+        "alert_oriented",
+    ]
+    # Both present: the one name wins whichever comes first.
+    assert canonical_answers({"gait_steady": False, "steady_gait": True}) == {"steady_gait": True}
+    assert canonical_answers({"steady_gait": True, "gait_steady": False}) == {"steady_gait": True}
+    assert canonical_answers({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("criterion_id", "yes", "no", "unknown"),
+    [
+        (
+            "alert_oriented",
+            "Alert and oriented ×3.",
+            "Not alert and oriented ×3.",
+            "Orientation has not been assessed.",
+        ),
+        (
+            "nausea_controlled",
+            "Nausea and vomiting controlled.",
+            "Nausea or vomiting is not controlled.",
+            "Nausea has not been assessed.",
+        ),
+        (
+            "oral_fluids",
+            "Tolerating oral fluids.",
+            "Not tolerating oral fluids.",
+            "Oral fluids have not been tried.",
+        ),
+        (
+            "iv_removed",
+            "IV removed, site intact.",
+            "The IV is still in place or the site is not intact.",
+            "IV removal has not been documented.",
+        ),
+    ],
+)
+def test_yes_no_criteria_read_the_answer_of_their_own_name(
+    criterion_id: str, yes: str, no: str, unknown: str
+) -> None:
+    for answer, met, reason in ((True, True, yes), (False, False, no), (None, False, unknown)):
+        c = evaluate_discharge(good_inputs(**{criterion_id: answer}), NOW).criterion(criterion_id)
+        assert (c.met, c.reason, c.evidence) == (met, reason, "")

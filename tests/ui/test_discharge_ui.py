@@ -255,3 +255,35 @@ def test_instruction_sheet_saved_and_opened(qtbot, panel, tmp_path, monkeypatch)
     click(qtbot, panel.print_btn)
     assert target.read_bytes().startswith(b"%PDF")
     assert opened == [str(target)]
+
+
+def test_an_answer_stored_under_its_former_key_shows_on_the_one_name(qtbot, panel, w, ctx) -> None:
+    """A "discharge_checklist" row written before issue 14 (gait_steady) loads into the steady
+    gait question, and saving the form again stores the answer under steady_gait."""
+    now = w.clock.now()
+    with ctx.tx() as s:
+        s.add(
+            Assessment(
+                session_id=w.sid,
+                kind=dc.KIND_CHECKLIST,
+                at=now,
+                recorded_at=now,
+                score=None,
+                items={"answers": {"gait_steady": False, "alert_oriented": True}},
+                by_user=w.nurse.user_id,
+            )
+        )
+    panel.set_session(w.sid)
+    assert panel.answer_combos["steady_gait"].currentData() is False
+    assert panel.answer_combos["alert_oriented"].currentData() is True
+    assert panel.answer_combos["oral_fluids"].currentData() is None
+    assert "gait_steady" not in panel.answer_combos
+    assert criteria_rows(panel)["steady_gait"] == ("✘ NOT MET", "Gait is not steady.")
+    click(qtbot, panel.save_btn)
+    with ctx.tx() as s:
+        rows = s.execute(
+            select(Assessment).where(Assessment.kind == dc.KIND_CHECKLIST).order_by(Assessment.id)
+        ).scalars()
+        stored = [dict(a.items["answers"]) for a in rows]
+    assert stored[0] == {"gait_steady": False, "alert_oriented": True}  # never rewritten
+    assert stored[-1]["steady_gait"] is False and "gait_steady" not in stored[-1]
