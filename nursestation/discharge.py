@@ -76,10 +76,10 @@ class AnswerSpec:
     kind: str  # YES_NO | TEXT
 
 
-# In the order a nurse asks them at the chair (the discharge tab shows them in this order).
+# In this order the answers of a step or form are stored, and so listed in the note's
+# assessment history (the golden notes freeze it).
 ANSWERS: tuple[AnswerSpec, ...] = (
     AnswerSpec("alert_oriented", "Alert and oriented ×3", YES_NO),
-    AnswerSpec("on_room_air", "On room air (no supplemental O2)", YES_NO),
     AnswerSpec("steady_gait", "Walks with a steady gait", YES_NO),
     AnswerSpec("upright_tolerated", "Tolerates upright posture", YES_NO),
     AnswerSpec("nausea_controlled", "Nausea or vomiting controlled", YES_NO),
@@ -89,6 +89,7 @@ ANSWERS: tuple[AnswerSpec, ...] = (
     AnswerSpec("instructions_given", "Written instructions given", YES_NO),
     AnswerSpec("suicide_screen_positive", "Intake suicide screen positive", YES_NO),
     AnswerSpec("suicide_recheck_done", "Suicide risk re-checked", YES_NO),
+    AnswerSpec("on_room_air", "On room air (no supplemental O2)", YES_NO),
     AnswerSpec("escort_name", "Escort name", TEXT),
     AnswerSpec("escort_relationship", "Escort relationship", TEXT),
     AnswerSpec("next_appointment", "Next appointment", TEXT),

@@ -42,9 +42,14 @@ from nursestation.ui.station import Station
 from nursestation.ui.style import local_hm, mmss
 
 YES_NO = (("— not assessed", None), ("Yes", True), ("No", False))
-# Yes/no questions in the order a nurse asks them at the chair (the core's ANSWERS order); the
-# intake suicide screen has its own wording (Negative / Positive) below them.
-YES_NO_QUESTIONS = tuple(key for key in dc.BOOL_ANSWERS if key != "suicide_screen_positive")
+# Yes/no questions in the order a nurse asks them at the chair: orientation and oxygen first,
+# then the core's order (a new answer appears without an edit here); the intake suicide screen
+# has its own wording (Negative / Positive) below them.
+_ASKED_FIRST = ("alert_oriented", "on_room_air")
+YES_NO_QUESTIONS = (
+    *_ASKED_FIRST,
+    *(k for k in dc.BOOL_ANSWERS if k not in _ASKED_FIRST and k != "suicide_screen_positive"),
+)
 READY_STYLE = "background:#d7f0ee; color:#0b5345; font-size:15pt; font-weight:bold; padding:6px;"
 NOT_READY_STYLE = (
     "background:#fff1cc; color:#7a4b00; font-size:15pt; font-weight:bold; padding:6px;"
