@@ -41,6 +41,10 @@ ITEM_IDS = tuple(ITEM_LABELS)
 
 PREGNANCY_ANSWERS = ("negative", "positive", "not_applicable")
 
+# Keyed by the vital's one name (the vital_readings column). "temp" was this table's name for
+# temp_c, so a clinic's "temp" never matched a stored reading (issue 14); session.json lists and
+# start-limit keys written with it are read as temp_c until the next release.
+_VITAL_ALIASES = {"temp": "temp_c"}
 _VITAL_NAMES: dict[str, tuple[str, str]] = {
     "sbp": ("SBP", "mmHg"),
     "dbp": ("DBP", "mmHg"),
@@ -48,7 +52,7 @@ _VITAL_NAMES: dict[str, tuple[str, str]] = {
     "hr": ("HR", "/min"),
     "spo2": ("SpO2", "%"),
     "rr": ("RR", "/min"),
-    "temp": ("Temperature", "°C"),
+    "temp_c": ("Temperature", "°C"),
     "etco2": ("EtCO2", "mmHg"),
 }
 
@@ -238,6 +242,7 @@ class ChecklistSettings:
             out = []
             for key, value in s["start_limits"][tier].items():
                 param, _, op = key.rpartition("_")
+                param = _VITAL_ALIASES.get(param, param)
                 if op not in ("above", "below") or param not in _VITAL_NAMES:
                     raise ConfigError("session", f"session.start_limits.{tier}.{key}", "is unknown")
                 path = f"session.start_limits.{tier}.{key}"
@@ -246,7 +251,7 @@ class ChecklistSettings:
 
         npo = c["npo"]
         gmin, gmax = int(c["iv_access"]["gauge_min"]), int(c["iv_access"]["gauge_max"])
-        required = tuple(c["baseline_vitals"]["required"])
+        required = tuple(_VITAL_ALIASES.get(p, p) for p in c["baseline_vitals"]["required"])
         unknown = [p for p in required if p not in _VITAL_NAMES]
         if unknown or gmin > gmax:
             raise ConfigError("session", "session.checklist", "has unknown vitals or gauge range")

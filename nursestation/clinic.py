@@ -202,7 +202,20 @@ def _children(settings: ClinicSettings, prefix: str) -> list[str]:
     return sorted({p[len(dot) :].split(".", 1)[0] for p in settings.settings if p.startswith(dot)})
 
 
+# Settings renamed for one name per fact (issue 14) -> their one name. A clinic's override file
+# written with a former name keeps working until the next release.
+RENAMED_SETTINGS: dict[str, str] = {"vitals.ranges.temp": "vitals.ranges.temp_c"}
+
+
+def _current_path(path: str) -> str:
+    for old, new in RENAMED_SETTINGS.items():
+        if path == old or path.startswith(old + "."):
+            return new + path[len(old) :]
+    return path
+
+
 def _apply_node(settings: ClinicSettings, path: str, value: Any, origin: str) -> None:
+    path = _current_path(path)
     if path in settings.settings:
         _set_leaf(settings, path, value, origin)
         return

@@ -37,13 +37,14 @@ FIELD_INFO: dict[str, FieldInfo] = {
     "spo2": FieldInfo("SpO2", "%"),
     "rr": FieldInfo("RR", "/min"),
     "etco2": FieldInfo("EtCO2", "mmHg"),
-    "temp": FieldInfo("Temp", "°C"),
+    "temp_c": FieldInfo("Temp", "°C"),
     "weight_kg": FieldInfo("Weight", "kg"),
 }
 
-# VitalsInput attribute -> range key where they differ.
-_RANGE_KEY = {"temp_c": "temp"}
-_INPUT_NAME = {v: k for k, v in _RANGE_KEY.items()}
+# One name per fact (issue 14): a VitalsInput attribute, its vitals.json range key, the
+# vital_readings column and the scenario key are the same word. Former names, accepted as input
+# (scenario files, forms) until the next release:
+VITAL_ALIASES: dict[str, str] = {"temp": "temp_c"}
 
 SEDATION_LABELS = {"moaas": "MOAA/S", "rass": "RASS"}
 
@@ -51,13 +52,14 @@ NUMERIC_FIELDS = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c")
 
 
 def range_key(field: str) -> str:
-    """The vitals.json range key for a VitalsInput attribute (`temp_c` -> `temp`)."""
-    return _RANGE_KEY.get(field, field)
+    """The vitals.json range key for a VitalsInput attribute: the same name (a former name such
+    as `temp` gives its one name, `temp_c`)."""
+    return input_name(field)
 
 
 def input_name(field: str) -> str:
-    """The VitalsInput attribute for a range key (`temp` -> `temp_c`)."""
-    return _INPUT_NAME.get(field, field)
+    """The VitalsInput attribute for `field`, a current or former name (`temp` -> `temp_c`)."""
+    return VITAL_ALIASES.get(field, field)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class VitalsInput:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VitalsInput:
-        """Build from a dict (scenario step, form); unknown keys are refused, `temp` is accepted,
+        """Build from a dict (scenario step, form); unknown keys are refused, the former name
+        `temp` is accepted for `temp_c` (VITAL_ALIASES),
         numeric text becomes a float and blank text None."""
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}

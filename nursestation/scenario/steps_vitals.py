@@ -10,6 +10,7 @@ from nursestation.app import alarms, vitals
 from nursestation.app.context import Actor
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario.registry import StepContext, need, state_check, step
+from nursestation.vitals import VITAL_ALIASES
 
 _NOT_VALUES = {
     "t",
@@ -51,6 +52,29 @@ def _observed(sc: StepContext, st: dict[str, Any]) -> datetime | None:
     return when
 
 
+def _values(st: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The step's vital-sign values under their one name, and a note naming each deprecated
+    alias used (`temp` for `temp_c`, accepted until the next release). Both names: bad_input."""
+    values: dict[str, Any] = {}
+    used: list[str] = []
+    for key, value in st.items():
+        if key in _NOT_VALUES:
+            continue
+        name = VITAL_ALIASES.get(key)
+        if name is None:
+            values[key] = value
+            continue
+        if name in st:
+            raise DomainError(
+                BAD_INPUT,
+                f"'{key}' is the deprecated name of '{name}': give '{name}' only.",
+                field=key,
+            )
+        values[name] = value
+        used.append(f"'{key}' is a deprecated alias of '{name}'")
+    return values, f" (note: {'; '.join(used)})" if used else ""
+
+
 def _reading_id(sc: StepContext, st: dict[str, Any]) -> int:
     """`reading`: an id, or "last" (default) for the newest reading this scenario stored on the
     chair's session."""
@@ -68,7 +92,7 @@ def _reading_id(sc: StepContext, st: dict[str, Any]) -> int:
 
 @step("vitals")
 def _vitals(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
-    values = {k: v for k, v in st.items() if k not in _NOT_VALUES}
+    values, notice = _values(st)
     sid = sc.session_id(st)
     rec = vitals.record_vitals(
         sc.ctx,
@@ -80,12 +104,12 @@ def _vitals(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     )
     sc.notes.setdefault("last_reading", {})[sid] = rec.id
     text = f"vitals #{rec.id} recorded" + (f" (MAP {rec.map:g})" if rec.map is not None else "")
-    return text + (", late entry" if rec.late else "")
+    return text + (", late entry" if rec.late else "") + notice
 
 
 @step("correct_vitals")
 def _correct(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
-    values = {k: v for k, v in st.items() if k not in _NOT_VALUES}
+    values, notice = _values(st)
     rid = _reading_id(sc, st)
     rec = vitals.correct_vitals(
         sc.ctx,
@@ -96,7 +120,7 @@ def _correct(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         soft_confirmed=bool(st.get("confirm", False)),
     )
     sc.notes.setdefault("last_reading", {})[sc.session_id(st)] = rec.id
-    return f"vitals #{rid} corrected by #{rec.id}"
+    return f"vitals #{rid} corrected by #{rec.id}{notice}"
 
 
 @step("assess")

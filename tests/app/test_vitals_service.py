@@ -208,7 +208,7 @@ def test_update_limits_permission_file_audit_and_reevaluation(ctx, clock) -> Non
         assert audit.after["sbp.advisory.high"] == 155
 
 
-RANGES_KEYS = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp")
+RANGES_KEYS = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c")
 wild = st.one_of(
     st.none(),
     st.integers(-1000, 1000),
@@ -249,7 +249,7 @@ def test_property_nothing_outside_the_hard_range_is_stored(ctx, values, sedation
             ("spo2", "spo2"),
             ("rr", "rr"),
             ("etco2", "etco2"),
-            ("temp_c", "temp"),
+            ("temp_c", "temp_c"),
         ]:
             v = getattr(r, name)
             if v is None:

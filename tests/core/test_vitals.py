@@ -41,7 +41,7 @@ def test_ranges_loaded_from_settings(ranges: VitalRanges) -> None:
     assert (ranges.sedation["moaas"].min, ranges.sedation["moaas"].max) == (0, 5)
     assert (ranges.sedation["rass"].min, ranges.sedation["rass"].max) == (-5, 4)
     assert set(ranges.fields) == {
-        "sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp", "weight_kg",
+        "sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp_c", "weight_kg",
     }  # fmt: skip
 
 
