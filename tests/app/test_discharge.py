@@ -230,7 +230,7 @@ def test_iv_labetalol_requires_upright_posture(w: World) -> None:
                 dose=10,
                 unit="mg",
                 route="IV",
-                indication="hypertension",
+                indication="bp_above_limit",
                 given_at=w.clock.now(),
                 recorded_at=w.clock.now(),
                 given_by=w.nurse.user_id,
