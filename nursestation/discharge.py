@@ -25,6 +25,7 @@ from nursestation.errors import (
     OUT_OF_RANGE,
     DomainError,
 )
+from nursestation.scales import SEDATION_SCALES
 
 SECTION = "discharge"
 ALDRETE = "aldrete"
@@ -33,9 +34,10 @@ MODIFIED_PADSS = "modified_padss"
 SCALES = (ALDRETE, PADSS, MODIFIED_PADSS)
 SCALE_NAMES = {ALDRETE: "Modified Aldrete", PADSS: "PADSS", MODIFIED_PADSS: "Modified PADSS"}
 
-# Scale definitions (not tunable): MOAA/S 0–5 [S33], RASS −5..+4 [S34].
-MOAAS_RANGE = (0, 5)
-RASS_RANGE = (-5, 4)
+# Scale definitions (not tunable): MOAA/S 0–5 [S33], RASS −5..+4 [S34], kept once in
+# nursestation.scales (key, name, range and wording).
+MOAAS_RANGE = (SEDATION_SCALES["moaas"].min, SEDATION_SCALES["moaas"].max)
+RASS_RANGE = (SEDATION_SCALES["rass"].min, SEDATION_SCALES["rass"].max)
 
 # Checklist ids this module knows how to evaluate, in clinical.md §4.4 order.
 CHECKLIST_IDS = (
@@ -719,7 +721,7 @@ class SedationAssessment:
             or not isinstance(self.value, int)
             or not lo <= self.value <= hi
         ):
-            name = "MOAA/S" if self.scale == "moaas" else "RASS"
+            name = SEDATION_SCALES[self.scale].name
             raise DomainError(
                 OUT_OF_RANGE,
                 f"{name} {self.value!r} is impossible: allowed {lo}–{hi}.",
@@ -1051,7 +1053,7 @@ class _Evaluator:
         for s in sorted(ratings, key=lambda r: ensure_utc(r.at)):
             latest[s.scale] = s
         targets = {"moaas": self.c.sedation_resolved_moaas, "rass": self.c.sedation_resolved_rass}
-        names = {"moaas": "MOAA/S", "rass": "RASS"}
+        names = {k: s.name for k, s in SEDATION_SCALES.items()}
         parts = [f"{names[k]} {v.value} at {self.t(v.at)}" for k, v in latest.items()]
         evidence = "; ".join(parts)
         bad = [k for k, v in latest.items() if v.value != targets[k]]
