@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from discharge_support import (
     CHARGE_PW,
     GOOD_ANSWERS,
     NURSE_PW,
-    ROOT,
     World,
     complete_assessment,
     make_world,
@@ -489,155 +487,3 @@ def test_example_scenarios_exit_0(name: str, example_runs: Any) -> None:
     run = example_runs(name)
     assert run.rc == 0, run.lines
     assert any(x["ok"] is False and x.get("error") == "observation_incomplete" for x in run.lines)
-
-
-# ---------------------------------------------------------------- one name per answer (issue 14)
-
-
-def store_answers_as_before_the_rename(w: World, answers: dict[str, Any]) -> None:
-    """A "discharge_checklist" row exactly as the code before issue 14 wrote it (former keys)."""
-    now = w.clock.now()
-    with w.ctx.tx() as s:
-        s.add(
-            Assessment(
-                session_id=w.sid,
-                kind=dc.KIND_CHECKLIST,
-                at=now,
-                recorded_at=now,
-                score=None,
-                items={"answers": answers},
-                by_user=w.nurse.user_id,
-            )
-        )
-
-
-def checklist_rows(w: World) -> list[dict[str, Any]]:
-    with w.ctx.tx() as s:
-        rows = s.execute(
-            select(Assessment).where(Assessment.kind == dc.KIND_CHECKLIST).order_by(Assessment.id)
-        ).scalars()
-        return [dict(a.items["answers"]) for a in rows]
-
-
-@pytest.mark.parametrize("gait", [True, False])
-def test_rows_stored_under_the_former_gait_key_read_as_steady_gait(w: World, gait: bool) -> None:
-    w.clock.advance(minutes=61)
-    complete_assessment(w)  # everything met, steady_gait True under the one name
-    w.clock.advance(minutes=1)
-    old = {**GOOD_ANSWERS, "gait_steady": gait}
-    del old["steady_gait"]
-    store_answers_as_before_the_rename(w, old)
-    status = dc.get_status(w.ctx, w.nurse, w.sid)
-    gait_row = next(c for c in status.criteria if c.id == "steady_gait")
-    assert gait_row.met is gait
-    assert status.failing_ids == (() if gait else ("steady_gait",))
-    if not gait:
-        assert gait_row.reason == "Gait is not steady."
-    view = dc.get_discharge(w.ctx, w.nurse, w.sid)
-    assert view.answers["steady_gait"] is gait
-    assert "gait_steady" not in view.answers
-    # The note's assessment history words the old row as it always did.
-    last = view.history[-1]
-    assert last.kind == dc.KIND_CHECKLIST
-    assert f"Walks with a steady gait: {'yes' if gait else 'no'}" in last.detail
-    assert "gait_steady" not in last.detail
-    # Nothing stored was rewritten: the old row keeps its key (append-only table).
-    assert "gait_steady" in checklist_rows(w)[-1]
-
-
-def test_a_newer_answer_under_the_one_name_wins_over_an_older_former_key(w: World) -> None:
-    w.clock.advance(minutes=61)
-    recovery_vitals(w)
-    old = {**GOOD_ANSWERS, "gait_steady": False}
-    del old["steady_gait"]
-    store_answers_as_before_the_rename(w, old)
-    gait = next(c for c in dc.get_status(w.ctx, w.nurse, w.sid).criteria if c.id == "steady_gait")
-    assert (gait.met, gait.reason) == (False, "Gait is not steady.")  # read, not "not assessed"
-    w.clock.advance(minutes=1)
-    dc.record_assessment(w.ctx, w.nurse, w.sid, answers={"steady_gait": True})
-    assert "steady_gait" not in dc.get_status(w.ctx, w.nurse, w.sid).failing_ids
-
-
-def test_the_use_case_stores_a_former_key_under_its_one_name(w: World) -> None:
-    recovery_vitals(w)
-    dc.record_assessment(w.ctx, w.nurse, w.sid, answers={"gait_steady": False})
-    assert checklist_rows(w) == [{"steady_gait": False}]
-    with pytest.raises(DomainError) as exc:
-        dc.record_assessment(
-            w.ctx, w.nurse, w.sid, answers={"gait_steady": True, "steady_gait": False}
-        )
-    assert (exc.value.code, exc.value.field) == ("bad_input", "gait_steady")
-    assert "former name of 'steady_gait'" in exc.value.message
-    assert checklist_rows(w) == [{"steady_gait": False}]  # the refusal stored nothing
-    assert codes(dc.record_assessment, w.ctx, w.nurse, w.sid, answers={"gait_stedy": True}) == (
-        "bad_input"
-    )
-
-
-def _run_in_process(spec: dict[str, Any], out_dir: Path) -> tuple[int, list[dict[str, Any]]]:
-    import io
-    import json
-
-    from nursestation.scenario import run_scenario
-
-    out = io.StringIO()
-    rc = run_scenario(spec, out=out, out_dir=out_dir)
-    return rc, [json.loads(line) for line in out.getvalue().splitlines()]
-
-
-def _pdf_text(path: Path) -> str:
-    """Every page's text with line breaks made spaces (the note wraps long cells)."""
-    pages = PdfReader(BytesIO(path.read_bytes())).pages
-    return " ".join(" ".join(page.extract_text() for page in pages).split())
-
-
-def test_an_old_key_scenario_runs_and_gives_the_same_result(tmp_path: Path) -> None:
-    """`gait_steady` (the former name of `steady_gait`) is a deprecated alias in scenario files:
-    the example written with it gives the same steps, the same readiness and the same signed
-    note, and each step that used it says so."""
-    import json
-
-    path = ROOT / "examples" / "scenarios" / "discharge_override.json"
-    spec = json.loads(path.read_text())
-    old = json.loads(path.read_text())
-    renamed = 0
-    for st in old["steps"]:
-        if "steady_gait" in st and st.get("do") == "discharge_assessment":
-            st["gait_steady"] = st.pop("steady_gait")
-            renamed += 1
-    assert renamed == 1
-    rc_new, new_lines = _run_in_process(spec, tmp_path / "new")
-    rc_old, old_lines = _run_in_process(old, tmp_path / "old")
-    assert (rc_new, rc_old) == (0, 0)
-    notice = " (note: 'gait_steady' is a deprecated alias of 'steady_gait')"
-    noted = [line for line in old_lines if notice in line["message"]]
-    assert [line["do"] for line in noted] == ["discharge_assessment"]
-    assert noted[0]["message"].startswith("not ready: ")
-    assert "steady_gait (Gait is not steady.)" in noted[0]["message"]
-    for line in old_lines:
-        # The only other difference is the output folder each run was given.
-        line["message"] = line["message"].replace(notice, "").replace("/old/", "/new/")
-    assert old_lines == new_lines
-    [note_new] = sorted((tmp_path / "new").glob("*_v1.pdf"))
-    [note_old] = sorted((tmp_path / "old").glob("*_v1.pdf"))
-    text = _pdf_text(note_new)
-    assert "Walks with a steady gait: no" in text
-    assert _pdf_text(note_old) == text
-
-
-def test_a_scenario_step_with_both_names_is_refused(tmp_path: Path) -> None:
-    import json
-
-    path = ROOT / "examples" / "scenarios" / "discharge_override.json"
-    spec = json.loads(path.read_text())
-    [i] = [
-        n
-        for n, st in enumerate(spec["steps"])
-        if st.get("do") == "discharge_assessment" and "steady_gait" in st
-    ]
-    spec["steps"] = spec["steps"][: i + 1]
-    spec["steps"][i] = {**spec["steps"][i], "gait_steady": True}
-    rc, lines = _run_in_process(spec, tmp_path / "out")
-    assert rc == 1
-    assert (lines[-1]["ok"], lines[-1]["error"]) == (False, "bad_input")
-    assert "both 'gait_steady' and 'steady_gait'" in lines[-1]["message"]
