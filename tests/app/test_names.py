@@ -19,9 +19,10 @@ from discharge_support import (
     GOOD_ANSWERS,
     World,
     complete_assessment,
-    make_world,
     recovery_vitals,
     stand_in_for_note,
+    world_of,
+    world_values,
 )
 from example_runs import GOLDEN_DIR, GOLDEN_FILES, ExampleRun, ExampleRuns, golden_outputs
 from sqlalchemy import select
@@ -39,10 +40,19 @@ GAIT_NOTICE = " (note: 'gait_steady' is a deprecated alias of 'steady_gait')"
 TEMP_NOTICE = " (note: 'temp' is a deprecated alias of 'temp_c')"
 
 
+# `w` is built once per test session and copied per test (tests/conftest.py).
+COPIED_WORLDS = {"w": world_values}
+
+
 @pytest.fixture
-def w(ctx: AppContext, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> World:
+def w(
+    ctx: AppContext,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    _standard_world: dict[str, Any],
+) -> World:
     stand_in_for_note(monkeypatch)
-    return make_world(ctx, clock)
+    return world_of(ctx, clock, _standard_world)
 
 
 def _scenario(spec: dict[str, Any], where: Path) -> tuple[int, list[dict[str, Any]]]:
