@@ -5,7 +5,7 @@ quality) and the valid values of each frame as one vital_readings row (source "d
 chair's open session, then lets the alarm center judge them, all in one transaction per batch;
 `ingest_batches` does the same for several chairs' batches in one transaction.
 `device_state_changed` turns the worker's link state into technical alarms. Both are called on
-one thread (the capture bridge's writer thread, ui/device_bridge.py); they are not meant to run
+one thread (the capture service's writer, app/capture.py); they are not meant to run
 concurrently for the same chair.
 """
 

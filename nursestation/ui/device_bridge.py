@@ -1,86 +1,52 @@
-"""Qt adapter for bedside-monitor capture: one CaptureWorker thread per enabled chair binding,
-and ONE writer thread that stores what they deliver and records their link states through the
-device services. Also the demo's simulated monitors (`start_demo_monitors`).
-
-Threading: a worker's callbacks only put an item in a thread-safe inbox. The writer thread takes
-everything waiting (e.g. one monitor second of every chair), stores all the readings in one
-transaction (app.devices.ingest_batches: one commit instead of one per chair) and records state
-changes, in arrival order; it never touches a widget. The GUI thread is told what changed by
-queued signals (`readings_stored`, `state_changed`, `ingest_failed`, then `station.changed`), so
-storing never stalls the event loop. Device data is written from this one thread only; other
-writes (a nurse's entries) are serialized with it by SQLite's BEGIN IMMEDIATE and busy timeout.
-The writer thread starts with the first item and ends after a few idle seconds with nothing to
-store and no capture running.
-
-Acknowledgements: a batch whose sender waits for an ACK (HL7) comes with a `Receipt`; the writer
-resolves it after the transaction that stored the batch commits, and the worker only then sends
-the ACK. If the transaction fails, such a batch is answered AE and taken out of the retry queue
-(the sender was told it was not taken and owns the retry: storing it later as well would chart
-it twice when the sender sends it again); batches nobody acknowledges are kept for the retry.
+"""Qt adapter for bedside-monitor capture. The capture itself (workers, the writer thread that
+stores a monitor second of all chairs in one transaction, the retry of refused batches, link
+states) is app.capture.CaptureService, below the UI; this module turns its callbacks into
+queued signals for the GUI thread (`readings_stored`, `state_changed`, `ingest_failed`, then
+`station.changed`), so storing never stalls the event loop and no widget is touched off the GUI
+thread. Also the demo's simulated monitors (`start_demo_monitors`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import logging
-import os
-import queue
-import sys
-import tempfile
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 
-from nursestation.app import devices as device_service
+from nursestation.app.capture import DEMO_PROTOCOLS, CaptureService, DemoMonitors
+from nursestation.app.capture import start_demo_monitors as demo_monitors
 from nursestation.app.devices import BindingInfo
-from nursestation.devices.capture import CaptureWorker, Receipt
-from nursestation.devices.reading import Reading
+from nursestation.devices.capture import CaptureWorker
 from nursestation.ui.station import Station
-
-log = logging.getLogger(__name__)
 
 # How long after stored readings the views are told to refresh (coalesces many chairs' batches).
 NOTIFY_MS = 500
-# Undelivered batches kept for a retry when the database refused a write (a few minutes' worth
-# for a full clinic); beyond that the oldest are dropped and logged.
-MAX_UNSAVED_BATCHES = 20_000
-RETRY_MS = 1000
-# Batches stored per transaction at most (a backlog after a refused write is caught up in steps).
-MAX_BATCHES_PER_TX = 500
-# The writer thread ends after this long with nothing to do and no capture running.
-WRITER_IDLE_S = 5.0
-# How long stop/restart wait for the writer to store what the stopped workers delivered.
-SYNC_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
-class _Run:
-    chair: str
-    generation: int
-    binding: BindingInfo
-    worker: CaptureWorker
+class _Signals:
+    """CaptureListener of the bridge: every callback becomes a signal (queued where it comes
+    from the writer thread)."""
 
+    def __init__(self, bridge: DeviceBridge) -> None:
+        self.bridge = bridge
 
-@dataclass(frozen=True)
-class _Item:
-    kind: str  # "readings" | "state" | "sync" (payload: threading.Event set once stored)
-    chair: str
-    generation: int
-    url: str
-    protocol: str
-    payload: Any
-    receipt: Receipt | None = None  # readings whose sender waits for the storage outcome
+    def stored(self, chairs: list[str]) -> None:  # writer thread
+        self.bridge._stored_sig.emit(chairs)
+
+    def state(self, chair: str, state: str, detail: str) -> None:  # writer thread
+        self.bridge._state_sig.emit(chair, state, detail)
+
+    def failed(self, chair: str, message: str) -> None:  # writer thread
+        self.bridge._failed_sig.emit(chair, message)
+
+    def closed(self, chair: str) -> None:  # GUI thread (stop/restart)
+        self.bridge.state_changed.emit(chair, "", "")
+        self.bridge._notify.start()
 
 
 class DeviceBridge(QObject):
-    """Runs the capture workers of a station; its writer thread stores what they deliver."""
+    """The station's capture service (app.capture) with Qt signals for the views."""
 
     readings_stored = Signal(str)  # chair
     state_changed = Signal(str, str, str)  # chair, state, detail
@@ -101,24 +67,6 @@ class DeviceBridge(QObject):
         super().__init__(parent if parent is not None else station)
         self.station = station
         self.ctx = station.ctx
-        self.worker_options = dict(worker_options or {})
-        self._inbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._runs: dict[str, _Run] = {}
-        self._generations = itertools.count(1)
-        # Writer thread only: batches not stored yet (a refused write keeps them, in order).
-        self._unsaved: deque[_Item] = deque()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        # Seconds spent storing each transaction (writer thread, newest last), for diagnostics.
-        self.ingest_seconds: deque[float] = deque(maxlen=2000)
-        # Readings the workers handed over, counted by the writer thread as it takes them from the
-        # inbox; with those not stored yet (`unsaved_readings`) they account for every reading
-        # (scripts/soak.py checks it through `accounted`). Both change under `_flush_lock`.
-        self.readings_received = 0
-        # Readings answered AE because their transaction failed (given back to the sender: no
-        # longer counted as received, see the module docstring).
-        self.readings_refused = 0
-        self._flush_lock = threading.RLock()
         queued = Qt.ConnectionType.QueuedConnection
         self._stored_sig.connect(self._on_stored, queued)
         self._state_sig.connect(self._on_state, queued)
@@ -127,226 +75,58 @@ class DeviceBridge(QObject):
         self._notify.setSingleShot(True)
         self._notify.setInterval(notify_ms)
         self._notify.timeout.connect(self.station.changed.emit)
+        self.capture = CaptureService(self.ctx, _Signals(self), worker_options=worker_options)
         station.device_bridge = self  # type: ignore[attr-defined]  # the Devices dialog finds it
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.stop_all)
 
-    # ------------------------------------------------------------ control
+    # ------------------------------------------------------------ the service's API
 
     def start_all(self) -> list[str]:
         """Start a worker for every enabled binding not running yet; returns the chairs started."""
-        started = []
-        for b in device_service.enabled_bindings(self.ctx):
-            if b.chair not in self._runs:
-                self._start(b)
-                started.append(b.chair)
-        return started
+        return self.capture.start_all()
 
     def stop_all(self) -> None:
         """Stop every worker, store what they delivered, and forget their link states."""
-        runs = list(self._runs.values())
-        self._runs.clear()
-        for run in runs:
-            run.worker.stop(timeout=0)  # ask all first, then wait: stops run in parallel
-        for run in runs:
-            run.worker.stop()
-        self._sync()
-        for run in runs:
-            self._closed(run.chair)
+        self.capture.stop_all()
 
     def restart(self, chair: str) -> bool:
-        """Stop the chair's worker and start it again from its stored binding (after a bind or
-        unbind); returns True when a worker runs for the chair afterwards."""
-        run = self._runs.pop(chair, None)
-        if run is not None:
-            run.worker.stop()
-            self._sync()
-            self._closed(chair)
-        binding = device_service.get_binding(self.ctx, chair)
-        if binding is None or not binding.enabled:
-            return False
-        self._start(binding)
-        return True
+        """Restart the chair's capture from its stored binding (see CaptureService.restart)."""
+        return self.capture.restart(chair)
 
     def running(self) -> dict[str, BindingInfo]:
         """The bindings whose worker runs, by chair."""
-        return {chair: run.binding for chair, run in self._runs.items()}
+        return self.capture.running()
+
+    def worker(self, chair: str) -> CaptureWorker | None:
+        """The chair's capture worker (diagnostics and tests)."""
+        return self.capture.worker(chair)
 
     def unsaved_readings(self) -> int:
-        """Readings received but not stored yet (waiting, or kept for a retry after a refused
-        write)."""
-        with self._flush_lock:
-            return sum(len(item.payload) for item in self._unsaved)
+        """Readings received but not stored yet."""
+        return self.capture.unsaved_readings()
 
     def accounted(
         self, stored: Callable[[], int], *, wait: bool = True
     ) -> tuple[int, int, int] | None:
-        """(readings received, not stored yet, `stored()`) taken together while the writer
-        stores nothing: received − not stored = stored, when nothing was lost. With
-        `wait=False`, None instead of waiting for a transaction of the writer to end (the GUI
-        thread must not stall for it)."""
-        if not self._flush_lock.acquire(blocking=wait):
-            return None
-        try:
-            return self.readings_received, self.unsaved_readings(), stored()
-        finally:
-            self._flush_lock.release()
+        """(received, not stored yet, `stored()`): see CaptureService.accounted."""
+        return self.capture.accounted(stored, wait=wait)
 
-    def worker(self, chair: str) -> CaptureWorker | None:
-        """The chair's capture worker (diagnostics and tests)."""
-        run = self._runs.get(chair)
-        return run.worker if run else None
+    @property
+    def readings_received(self) -> int:
+        """Readings the workers handed over (see CaptureService)."""
+        return self.capture.readings_received
 
-    # ------------------------------------------------------------ workers
+    @property
+    def readings_refused(self) -> int:
+        """Readings answered AE because their transaction failed."""
+        return self.capture.readings_refused
 
-    def _start(self, b: BindingInfo) -> None:
-        generation = next(self._generations)
-        chair, url, protocol = b.chair, b.url, b.protocol
-
-        def on_readings(readings: list[Reading]) -> None:  # worker thread (not used: on_batch)
-            self._post(_Item("readings", chair, generation, url, protocol, readings))
-
-        def on_batch(readings: list[Reading], receipt: Receipt | None) -> None:  # worker thread
-            self._post(_Item("readings", chair, generation, url, protocol, readings, receipt))
-
-        def on_state(state: str, detail: str) -> None:  # worker thread
-            self._post(_Item("state", chair, generation, url, protocol, (state, detail)))
-
-        worker = CaptureWorker(
-            url,
-            protocol,
-            on_readings,
-            on_state,
-            settings=self.ctx.settings,
-            baudrate=b.baudrate,
-            serial_options=b.options,
-            clock=self.ctx.clock,
-            name=f"capture chair {chair}",
-            on_batch=on_batch,
-            **self.worker_options,
-        )
-        self._runs[chair] = _Run(chair, generation, b, worker)
-        worker.start()
-
-    def _post(self, item: _Item) -> None:
-        """Any thread: queue an item for the writer thread (started when not running)."""
-        with self._writer_lock:
-            self._inbox.put(item)
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_loop, name="device writer", daemon=True
-                )
-                self._writer.start()
-
-    def _sync(self, timeout: float = SYNC_TIMEOUT_S) -> bool:
-        """GUI thread: wait until the writer has handled every item queued so far (stored, or
-        kept for a retry when the database refuses). True when it finished in time."""
-        done = threading.Event()
-        self._post(_Item("sync", "", 0, "", "", done))
-        return done.wait(timeout)
-
-    def _closed(self, chair: str) -> None:
-        try:
-            device_service.device_link_closed(self.ctx, chair)
-        except Exception:
-            log.exception("closing the device link of chair %s failed", chair)
-        self.state_changed.emit(chair, "", "")
-        self._notify.start()
-
-    # ------------------------------------------------------------ writer thread
-
-    def _write_loop(self) -> None:
-        while True:
-            try:
-                first = self._inbox.get(timeout=RETRY_MS / 1000 if self._unsaved else WRITER_IDLE_S)
-            except queue.Empty:
-                if self._unsaved:
-                    self._flush_unsaved()  # retry a refused write
-                    continue
-                with self._writer_lock:
-                    if self._inbox.empty() and not self._runs:
-                        self._writer = None
-                        return
-                continue
-            items = [first]
-            while True:  # everything waiting: e.g. one monitor second of every chair
-                try:
-                    items.append(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
-            for item in items:
-                if item.kind == "readings":
-                    # Stored even from a worker already stopped: they are real monitor data.
-                    with self._flush_lock:
-                        self._unsaved.append(item)
-                        self.readings_received += len(item.payload)
-                    continue
-                self._flush_unsaved()  # keep the order: readings before a later state change
-                if item.kind == "state":
-                    self._state(item)
-                else:
-                    item.payload.set()
-            self._flush_unsaved()
-
-    def _flush_unsaved(self) -> None:
-        # Under the lock: the writer's retry and a direct call never store a batch twice, and
-        # the counts (`accounted`) never see a batch both committed and still pending.
-        with self._flush_lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        while self._unsaved:
-            head = list(itertools.islice(self._unsaved, MAX_BATCHES_PER_TX))
-            t0 = time.perf_counter()
-            try:
-                device_service.ingest_batches(
-                    self.ctx, [(i.chair, i.url, i.protocol, i.payload) for i in head]
-                )
-            except Exception as exc:
-                log.exception("storing monitor readings of chair %s failed", head[0].chair)
-                self._failed_sig.emit(head[0].chair, str(exc))
-                self._refuse_acknowledged(head, f"database refused the write: {exc}")
-                while len(self._unsaved) > MAX_UNSAVED_BATCHES:
-                    lost = self._unsaved.popleft()
-                    log.error("dropped an unsaved batch of chair %s", lost.chair)
-                    if lost.receipt is not None:
-                        lost.receipt.done(False, "too many readings waiting to be stored")
-                return  # kept in order; retried with the next batch or in RETRY_MS
-            self.ingest_seconds.append(time.perf_counter() - t0)
-            for _ in head:
-                self._unsaved.popleft()
-            for item in head:  # committed: the held ACKs may go out now
-                if item.receipt is not None:
-                    item.receipt.done(True)
-            self._stored_sig.emit(list(dict.fromkeys(i.chair for i in head)))
-
-    def _refuse_acknowledged(self, head: list[_Item], why: str) -> None:
-        """A failed transaction: batches whose sender waits for an ACK are answered AE and
-        leave the retry queue (see the module docstring); the others stay, in order."""
-        refused = [i for i in head if i.receipt is not None]
-        if not refused:
-            return
-        gone = {id(i) for i in refused}
-        self._unsaved = deque(i for i in self._unsaved if id(i) not in gone)
-        for item in refused:
-            self.readings_received -= len(item.payload)
-            self.readings_refused += len(item.payload)
-            if item.receipt is not None:
-                item.receipt.done(False, why)
-
-    def _state(self, item: _Item) -> None:
-        run = self._runs.get(item.chair)
-        if run is None or run.generation != item.generation:
-            return  # a worker stopped on purpose: its "disconnected" is no failure
-        state, detail = item.payload
-        try:
-            device_service.device_state_changed(
-                self.ctx, item.chair, state, detail, port=item.url, protocol=item.protocol
-            )
-        except Exception:
-            log.exception("device state of chair %s could not be recorded", item.chair)
-        self._state_sig.emit(item.chair, state, detail)
+    @property
+    def ingest_seconds(self) -> deque[float]:
+        """Seconds spent storing each transaction, newest last."""
+        return self.capture.ingest_seconds
 
     # ------------------------------------------------------------ GUI thread
 
@@ -364,71 +144,6 @@ class DeviceBridge(QObject):
 
 # ---------------------------------------------------------------- demo monitors
 
-DEMO_PROTOCOLS: tuple[str, ...] = ("masimo-ascii", "hl7-mllp", "nonin-df8")
-DEMO_DURATION_S = 8 * 3600.0
-
-
-class _AckDrainingPty:
-    """A PtyPort sink that also discards what the reader writes back (HL7 ACKs), so the pty
-    buffer never fills during a long demo."""
-
-    def __init__(self, pty: Any) -> None:
-        self.pty = pty
-
-    def write(self, data: bytes) -> None:
-        self.pty.write(data)
-        self.pty.read_available()
-
-    def close(self) -> None:
-        self.pty.close()
-
-
-@dataclass
-class DemoMonitor:
-    """One simulated monitor feeding one chair."""
-
-    chair: str
-    protocol: str
-    url: str
-    sink: Any
-    player: Any
-    thread: threading.Thread
-
-
-class DemoMonitors:
-    """The running simulated monitors of `nursestation demo`; `stop()` ends them all."""
-
-    def __init__(
-        self,
-        bridge: DeviceBridge,
-        monitors: Sequence[DemoMonitor],
-        stop_event: threading.Event,
-        tmp: tempfile.TemporaryDirectory[str] | None,
-    ) -> None:
-        self.bridge = bridge
-        self.monitors = list(monitors)
-        self._stop = stop_event
-        self._tmp = tmp
-
-    def stop(self) -> None:
-        """Stop the players and the chairs' capture, unbind the demo monitors."""
-        self._stop.set()
-        for m in self.monitors:
-            m.thread.join(timeout=2.0)
-        # Capture first, then the ports: the writer thread records link states as they come,
-        # and a port closed under a running worker would be a "link lost" alarm.
-        self.bridge.stop_all()
-        for m in self.monitors:
-            with contextlib.suppress(Exception):
-                m.sink.close()
-        for m in self.monitors:
-            with contextlib.suppress(Exception):
-                device_service.unbind_device_as_system(self.bridge.ctx, m.chair)
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-        self.monitors = []
-
 
 def start_demo_monitors(
     station: Station,
@@ -438,45 +153,7 @@ def start_demo_monitors(
     use_tcp: bool | None = None,
     bridge: DeviceBridge | None = None,
 ) -> DemoMonitors:
-    """Start a simulated monitor for every occupied chair (a pseudo-terminal per chair, or TCP on
-    127.0.0.1 where there are no ptys), bind it to the chair and start the capture bridge."""
-    from nursestation.app.sessions import open_sessions
-    from nursestation.devices.simulator import PatientModel, PtyPort, SessionPlayer, TcpServerSink
-
-    ctx = station.ctx
-    if use_tcp is None:
-        use_tcp = not hasattr(os, "openpty") or sys.platform == "win32"
+    """Start a simulated monitor for every occupied chair, bound and captured through the
+    station's bridge (see app.capture.start_demo_monitors)."""
     bridge = bridge or getattr(station, "device_bridge", None) or DeviceBridge(station)
-    tmp = None if use_tcp else tempfile.TemporaryDirectory(prefix="nursestation-monitors-")
-    stop = threading.Event()
-    monitors: list[DemoMonitor] = []
-    for i, summary in enumerate(open_sessions(ctx)):
-        chair = summary.chair
-        protocol = protocols[i % len(protocols)]
-        sink: Any
-        if use_tcp:
-            sink = TcpServerSink()
-            url = sink.url
-        else:
-            assert tmp is not None
-            link = Path(tmp.name) / f"chair-{chair}"
-            sink = _AckDrainingPty(PtyPort(link))
-            url = str(link)
-        player = SessionPlayer(
-            protocol,
-            duration_s=DEMO_DURATION_S,
-            speed=speed,
-            start=ctx.now(),
-            patient=PatientModel(seed=i + 1),
-            seed=i + 1,
-            nibp_interval_s=120.0,
-        )
-        device_service.bind_device_as_system(ctx, chair, protocol, url, 9600)
-        thread = threading.Thread(
-            target=player.play, args=(sink, stop), name=f"demo monitor {chair}", daemon=True
-        )
-        monitors.append(DemoMonitor(chair, protocol, url, sink, player, thread))
-    for m in monitors:
-        bridge.restart(m.chair)
-        m.thread.start()
-    return DemoMonitors(bridge, monitors, stop, tmp)
+    return demo_monitors(station.ctx, bridge, protocols=protocols, speed=speed, use_tcp=use_tcp)

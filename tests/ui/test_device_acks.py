@@ -100,7 +100,7 @@ def test_ack_follows_the_commit_and_a_refused_write_is_answered_ae(
     # Told AE, the sender owns the retry: not kept for the bridge's own retry.
     assert bridge.unsaved_readings() == 0 and bridge.readings_refused == 2
     monkeypatch.setattr(device_service, "ingest_batches", real)
-    bridge._flush_unsaved()
+    bridge.capture.flush()
     assert counts(ctx) == (2, 1)
     # The sender sends it again: stored once, accepted.
     pty.write(message("C2"))

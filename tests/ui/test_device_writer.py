@@ -1,5 +1,6 @@
-"""The capture bridge stores monitor data on ONE writer thread, a monitor second of all chairs in
-one transaction, and tells the GUI thread by queued signals (issue 19)."""
+"""The capture bridge: its service (app/capture.py) stores monitor data on ONE writer thread, a
+monitor second of all chairs in one transaction, and the bridge tells the GUI thread by queued
+signals (issue 19)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _reading(spo2: int) -> Any:
 def test_batches_waiting_together_are_stored_in_one_transaction_off_the_gui_thread(
     ctx: Any, people: dict[str, Any], infusing: int, qtbot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nursestation.ui.device_bridge import DeviceBridge, _Item
+    from nursestation.ui.device_bridge import DeviceBridge
     from nursestation.ui.station import Station
 
     station = Station(ctx)
@@ -49,9 +50,7 @@ def test_batches_waiting_together_are_stored_in_one_transaction_off_the_gui_thre
     station.changed.connect(lambda: changed.append(1))
 
     def post(chair: str, spo2: int) -> None:
-        bridge._post(
-            _Item("readings", chair, 0, f"/dev/tty{chair}", "masimo-ascii", [_reading(spo2)])
-        )
+        bridge.capture.deliver(chair, f"/dev/tty{chair}", "masimo-ascii", [_reading(spo2)])
 
     post("1", 95)
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=WAIT_MS)

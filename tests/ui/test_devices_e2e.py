@@ -283,7 +283,7 @@ def test_a_refused_write_is_retried_in_order_with_the_next_batch(
     from support import T0
 
     from nursestation.devices.reading import make_reading
-    from nursestation.ui.device_bridge import DeviceBridge, _Item
+    from nursestation.ui.device_bridge import DeviceBridge
     from nursestation.ui.station import Station
 
     station = Station(ctx)
@@ -305,7 +305,7 @@ def test_a_refused_write_is_retried_in_order_with_the_next_batch(
 
     def post(spo2: int) -> None:
         r = make_reading("masimo-ascii", "spo2", spo2, VALID, None, None, host, "SN1")
-        bridge._post(_Item("readings", "1", 0, "/dev/ttyUSB0", "masimo-ascii", [r]))
+        bridge.capture.deliver("1", "/dev/ttyUSB0", "masimo-ascii", [r])
 
     def stored() -> list[float]:
         return [v.spo2 for v in db_rows(ctx, VitalReading) if v.source == "device"]
