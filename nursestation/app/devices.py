@@ -41,7 +41,7 @@ from nursestation.devices.capture import (
     UNREADABLE,
 )
 from nursestation.devices.reading import NIBP_PARAMS, VALID, Reading
-from nursestation.devices.registry import PROTOCOLS
+from nursestation.devices.registry import SPECS
 from nursestation.errors import BAD_INPUT, DUPLICATE, NOT_FOUND, DomainError
 
 # Device parameter → vital_readings column. `pi` has no column: it stays in device_readings.
@@ -246,10 +246,10 @@ def _check_binding(
             f"Chair '{chair}' is not a clinic chair: use {', '.join(chairs)}.",
             field="chair",
         )
-    if protocol not in PROTOCOLS:
+    if protocol not in SPECS:
         raise DomainError(
             BAD_INPUT,
-            f"Protocol '{protocol}' is unknown: use one of {', '.join(PROTOCOLS)}.",
+            f"Protocol '{protocol}' is unknown: use one of {', '.join(SPECS)}.",
             field="protocol",
         )
     url = (url or "").strip()

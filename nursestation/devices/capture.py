@@ -33,7 +33,7 @@ from nursestation.clock import Clock, SystemClock
 from nursestation.devices.base import BaseDecoder, HeldReply
 from nursestation.devices.rawlog import RawRecorder
 from nursestation.devices.reading import NIBP_PARAMS, DecodeStats, Reading
-from nursestation.devices.registry import decoder_for
+from nursestation.devices.registry import SPECS, decoder_for
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,12 @@ TECHNICAL_CODE_FOR_STATE: dict[str, str | None] = {
     DISCONNECTED: "device_link_lost",
 }
 
-DEFAULT_BAUD = {"masimo-ascii": 9600, "nonin-df8": 9600, "nonin-df7": 9600, "nonin-df2": 9600}
+
+def default_baud(protocol: str) -> int:
+    """The protocol's default port speed (its registered description), 9600 when unknown."""
+    spec = SPECS.get(protocol)
+    return spec.baudrate if spec is not None else 9600
+
 
 ReadingsCallback = Callable[[list[Reading]], None]
 BatchCallback = Callable[[list[Reading], "Receipt | None"], None]
@@ -105,8 +110,14 @@ class CaptureTimings:
         )
 
     def silence_for(self, protocol: str) -> float:
-        """Seconds without a valid frame before `protocol` is reported silent."""
-        return self.silence_s.get(protocol, max(self.silence_s.values(), default=3.0))
+        """Seconds without a valid frame before `protocol` is reported silent: the clinic's
+        setting, else the protocol's own default (its ProtocolSpec)."""
+        if protocol in self.silence_s:
+            return self.silence_s[protocol]
+        spec = SPECS.get(protocol)
+        if spec is not None:
+            return spec.silence_s
+        return max(self.silence_s.values(), default=3.0)
 
 
 class NibpDeduplicator:
@@ -242,7 +253,7 @@ class CaptureWorker(threading.Thread):
         self.on_batch = on_batch
         self.decoder.hold_replies = on_batch is not None
         self._pending_acks: deque[tuple[Receipt, HeldReply]] = deque()
-        self.baudrate = baudrate or DEFAULT_BAUD.get(protocol, 9600)
+        self.baudrate = baudrate or default_baud(protocol)
         self.serial_options = dict(serial_options or {})
         self.port_factory = port_factory
         self.read_timeout = read_timeout

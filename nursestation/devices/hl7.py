@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from nursestation.clinic import ClinicSettings, load_defaults
 from nursestation.devices.base import BaseDecoder, HeldReply
+from nursestation.devices.protocol import ProtocolSpec, SimFrame, Vitals, ranges_of
 from nursestation.devices.reading import (
     PARAMS,
     QUESTIONABLE,
@@ -552,3 +553,106 @@ def _device_id(field: str, comp: str) -> str | None:
     if len(parts) >= 3 and parts[2].upper() == "EUI-64" and parts[1]:
         return parts[1]  # MSH-3 form: application^EUI-64 id^EUI-64
     return parts[0] or None
+
+
+# ---------------------------------------------------------------- simulator and description
+
+
+def hl7_oru(
+    control_id: str,
+    when: datetime,
+    vitals: Vitals | None,
+    nibp: tuple[int, int, int, datetime] | None,
+    equipment: str = "080019FFFE3ED02D",
+    fahrenheit: bool = False,
+) -> str:
+    """An IHE PCD-01 style ORU^R01 with periodic values and (if given) the last NIBP measurement."""
+    ts = hl7_timestamp(when)
+    seg = [
+        f"MSH|^~\\&|SIMMON^{equipment}^EUI-64||||{ts}||ORU^R01^ORU_R01|{control_id}|P|2.6|||NE|AL",
+        "PID|||SIM-0001^^^Sim^PI||Sim^Patient",
+        f"OBR|1|{control_id}^SIMMON|{control_id}^SIMMON|182777000^monitoring of patient^SCT|||{ts}",
+        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
+    ]
+    rows: list[tuple[str, str, str, str]] = []
+    unavailable = "X"
+    if vitals is not None:
+        temp = round(vitals.temp * 9 / 5 + 32, 1) if fahrenheit else vitals.temp
+        t_unit = "268160^MDC_DIM_FAHR^MDC" if fahrenheit else "268192^MDC_DIM_DEGC^MDC"
+        rows += [
+            (
+                "147842^MDC_ECG_HEART_RATE^MDC",
+                str(vitals.hr),
+                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+                ts,
+            ),
+            ("150456^MDC_PULS_OXIM_SAT_O2^MDC", str(vitals.spo2), "262688^MDC_DIM_PERCENT^MDC", ts),
+            (
+                "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
+                str(vitals.hr),
+                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+                ts,
+            ),
+            ("151562^MDC_RESP_RATE^MDC", str(vitals.rr), "264928^MDC_DIM_RESP_PER_MIN^MDC", ts),
+            ("151712^MDC_CONC_AWAY_CO2_EXP^MDC", str(vitals.etco2), "266016^MDC_DIM_MMHG^MDC", ts),
+            ("150344^MDC_TEMP^MDC", f"{temp}", t_unit, ts),
+        ]
+    else:
+        rows += [
+            (
+                "150456^MDC_PULS_OXIM_SAT_O2^MDC",
+                "8388607",
+                "262688^MDC_DIM_PERCENT^MDC",
+                unavailable,
+            ),
+            (
+                "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
+                "",
+                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+                unavailable,
+            ),
+        ]
+    n = 2
+    for code, value, unit, when_or_x in rows:
+        status, obs_ts = ("X", "") if when_or_x == unavailable else ("R", when_or_x)
+        seg.append(f"OBX|{n}|NM|{code}|1.{n}.1.1|{value}|{unit}|||||{status}|||{obs_ts}")
+        n += 1
+    if nibp is not None:
+        sbp, dbp, mean, measured = nibp
+        mts = hl7_timestamp(measured)
+        seg.append(f"OBX|{n}||150020^MDC_PRESS_BLD_NONINV^MDC|1.1.9|||||||R|||{mts}")
+        for k, (code, mmhg) in enumerate(
+            (
+                ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", sbp),
+                ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", dbp),
+                ("150023^MDC_PRESS_BLD_NONINV_MEAN^MDC", mean),
+            ),
+            start=1,
+        ):
+            seg.append(f"OBX|{n + k}|NM|{code}|1.1.9.{k}|{mmhg}|266016^MDC_DIM_MMHG^MDC|||||R")
+    return "\r".join(seg) + "\r"
+
+
+def _simulate(f: SimFrame) -> bytes:
+    msg = hl7_oru(f"SIM{f.n:06d}", f.when, f.vitals, f.nibp)
+    if f.corrupt:  # no checksum in MLLP: a damaged header makes the message unreadable
+        msg = "MXH" + msg[3:]
+    return mllp_wrap(msg)
+
+
+def _decoder(settings: ClinicSettings | None) -> BaseDecoder:
+    hl7 = HL7Config.from_settings(settings) if settings is not None else None
+    return HL7Decoder(hl7, ranges_of(settings))
+
+
+SPECS: tuple[ProtocolSpec, ...] = (
+    ProtocolSpec(
+        key=PROTOCOL,
+        label="HL7 v2 ORU^R01 over MLLP",
+        decoder=_decoder,
+        simulate=_simulate,
+        tick_s=5.0,  # gateways send periodic vitals every 1–30 s (devices.md §4)
+        silence_s=30.0,
+        sends_nibp=True,
+    ),
+)

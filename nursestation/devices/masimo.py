@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from nursestation.clinic import ClinicSettings
 from nursestation.devices.base import BaseDecoder
+from nursestation.devices.protocol import ProtocolSpec, SimFrame, Vitals, ranges_of
 from nursestation.devices.reading import (
     QUESTIONABLE,
     REASON_NO_VALUE,
@@ -187,3 +189,52 @@ def _record_start(line: bytes) -> int | None:
             continue
         start = m.start()
     return start
+
+
+# ---------------------------------------------------------------- simulator and description
+
+
+def masimo_line(
+    when: datetime,
+    vitals: Vitals | None,
+    serial_no: str = "0000056661",
+    exc: int = 0x000800,
+    alarm: int = 0,
+) -> bytes:
+    """One ASCII 1 line as a Rad-8 sends it; `vitals=None` writes dashes (no value)."""
+    if vitals is None:
+        spo2, bpm, pi = "---", "---", "--.--"
+    else:
+        spo2, bpm, pi = f"{vitals.spo2:03d}", f"{vitals.hr:03d}", f"{vitals.pi:05.2f}"
+    return (
+        f"{when:%m/%d/%y %H:%M:%S} SN={serial_no} SPO2={spo2}% BPM={bpm} PI={pi}% "
+        f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM={alarm:04X} EXC={exc:06X}\r\n"
+    ).encode("ascii")
+
+
+def _simulate(f: SimFrame) -> bytes:
+    local = f.when.replace(tzinfo=None)  # ASCII 1 prints the device's local time, no zone
+    frame = (
+        masimo_line(local, f.vitals)
+        if f.vitals is not None
+        else masimo_line(local, None, exc=0x000820)
+    )
+    if f.corrupt:  # no checksum in ASCII 1: a line noise hit makes the line unparseable
+        frame = frame.replace(b"SPO2=", b"SP\xb22=", 1)
+    return frame
+
+
+def _decoder(settings: ClinicSettings | None) -> BaseDecoder:
+    return MasimoDecoder(ranges_of(settings))
+
+
+SPECS: tuple[ProtocolSpec, ...] = (
+    ProtocolSpec(
+        key=PROTOCOL,
+        label="Masimo ASCII 1 (Radical-7, Rad-8, Root)",
+        decoder=_decoder,
+        simulate=_simulate,
+        tick_s=1.0,  # one line a second (devices.md §1.1)
+        silence_s=3.0,
+    ),
+)

@@ -7,9 +7,12 @@ frame carries one value of a fixed schedule, so values are read only from comple
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import datetime
 
 from nursestation.devices.base import BaseDecoder
+from nursestation.devices.protocol import ProtocolSpec, SimFrame, ranges_of
 from nursestation.devices.reading import (
     QUESTIONABLE,
     REASON_NO_VALUE,
@@ -260,3 +263,94 @@ def NoninDF7Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder
 def NoninDF2Decoder(ranges: PlausibleRanges | None = None) -> NoninPacketDecoder:
     """Decoder for `nonin-df2` (an extension beyond the contract's protocol list)."""
     return NoninPacketDecoder(start_byte=True, ranges=ranges)
+
+
+# ---------------------------------------------------------------- simulator and descriptions
+
+
+def nonin_df8_frame(hr: int, spo2: int, status: int = 0, status2: int = 0) -> bytes:
+    """A Data Format #8 frame; `status` bits 6..2 and `status2` bits as in devices.md §1.2."""
+    return bytes(
+        [0x80 | (status & 0x7C) | ((hr >> 7) & 0x03), hr & 0x7F, spo2 & 0x7F, status2 & 0x7F]
+    )
+
+
+def nonin_packet(
+    hr: int,
+    spo2: int,
+    status: int = GPRF,
+    start_byte: bool = False,
+    phase: int = 0,
+    corrupt_frame: int | None = None,
+) -> bytes:
+    """25 frames of Data Format #7 (or #2 with `start_byte`) carrying HR/SpO2 in every slot."""
+    floats = [0] * 25
+    hr_msb, hr_lsb = (hr >> 7) & 0x03, hr & 0x7F
+    floats[0], floats[1], floats[2], floats[3] = hr_msb, hr_lsb, spo2 & 0x7F, 0x30
+    floats[5], floats[6] = (phase >> 7) & 0x7F, phase & 0x7F
+    floats[8], floats[9], floats[10] = spo2 & 0x7F, spo2 & 0x7F, spo2 & 0x7F
+    floats[13], floats[14], floats[15], floats[16] = hr_msb, hr_lsb, spo2 & 0x7F, spo2 & 0x7F
+    floats[19], floats[20], floats[21], floats[22] = hr_msb, hr_lsb, hr_msb, hr_lsb
+    out = bytearray()
+    for n, value in enumerate(floats):
+        st = 0x80 | (status & 0x7E) | (SYNC if n == 0 else 0)
+        pleth = int(32768 + 20000 * math.sin((phase * 25 + n) / 75 * 2 * math.pi * hr / 60))
+        if start_byte:
+            frame = [0x01, st, (pleth >> 8) & 0xFF, value]
+        else:
+            frame = [st, (pleth >> 8) & 0xFF, pleth & 0xFF, value]
+        chk = sum(frame) & 0xFF
+        if corrupt_frame == n:
+            chk ^= 0x5A
+        out += bytes([*frame, chk])
+    return bytes(out)
+
+
+def _simulate_df8(f: SimFrame) -> bytes:
+    v = f.vitals
+    frame = (
+        nonin_df8_frame(v.hr, v.spo2) if v is not None else nonin_df8_frame(511, 127, status2=SNSA)
+    )
+    if f.corrupt:  # no checksum in DF8: a flipped high bit breaks the frame shape
+        frame = frame[:2] + bytes([frame[2] | 0x80]) + frame[3:]
+    return frame
+
+
+def _simulate_packet(start_byte: bool) -> Callable[[SimFrame], bytes]:
+    def simulate(f: SimFrame) -> bytes:
+        v = f.vitals
+        if v is None:
+            return nonin_packet(511, 127, status=SNSA, start_byte=start_byte, phase=f.n)
+        corrupt = 12 if f.corrupt else None
+        return nonin_packet(v.hr, v.spo2, start_byte=start_byte, phase=f.n, corrupt_frame=corrupt)
+
+    return simulate
+
+
+SPECS: tuple[ProtocolSpec, ...] = (
+    ProtocolSpec(
+        key="nonin-df8",
+        label="Nonin Data Format #8",
+        decoder=lambda settings: NoninDF8Decoder(ranges_of(settings)),
+        simulate=_simulate_df8,
+        tick_s=1.0,  # one frame a second (devices.md §1.2)
+        silence_s=3.0,
+    ),
+    ProtocolSpec(
+        key="nonin-df7",
+        label="Nonin Data Format #7",
+        decoder=lambda settings: NoninDF7Decoder(ranges_of(settings)),
+        simulate=_simulate_packet(start_byte=False),
+        tick_s=1 / 3,  # 25 frames at 75 frames/s: a packet every third of a second
+        silence_s=3.0,
+    ),
+    ProtocolSpec(
+        key="nonin-df2",
+        label="Nonin Data Format #2",
+        decoder=lambda settings: NoninDF2Decoder(ranges_of(settings)),
+        simulate=_simulate_packet(start_byte=True),
+        tick_s=1 / 3,
+        silence_s=3.0,
+        contract=False,  # an extension beyond CONTRACTS.md's list
+    ),
+)

@@ -1,30 +1,43 @@
-"""Protocol name → decoder factory (`decoder_for`)."""
+"""The monitor protocols this station speaks, registered in ONE place (`REGISTERED`): each entry
+is a protocol module's self-description (devices/protocol.py `ProtocolSpec`: key, label, decoder,
+simulator frames, tick, default silence time). The capture worker, the Monitors dialog, the
+simulator and the scenario runner read them from here; nobody keeps a table of protocols of
+their own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from nursestation.clinic import ClinicSettings
+from nursestation.devices import hl7, masimo, nonin
 from nursestation.devices.base import BaseDecoder
-from nursestation.devices.hl7 import HL7Config, HL7Decoder
-from nursestation.devices.masimo import MasimoDecoder
-from nursestation.devices.nonin import NoninDF8Decoder, NoninPacketDecoder
-from nursestation.devices.reading import PlausibleRanges
+from nursestation.devices.protocol import ProtocolSpec
 
-# The contract's protocols first; nonin-df2 is an extension.
-PROTOCOLS: tuple[str, ...] = ("masimo-ascii", "nonin-df8", "nonin-df7", "hl7-mllp", "nonin-df2")
+# The one registration list. The contract's protocols first; nonin-df2 is an extension.
+REGISTERED: tuple[ProtocolSpec, ...] = (
+    *masimo.SPECS,
+    *(s for s in nonin.SPECS if s.contract),
+    *hl7.SPECS,
+    *(s for s in nonin.SPECS if not s.contract),
+)
+
+# Readers look protocols up here at the time they need them (not in copies of their own), so
+# what is registered is what every screen and tool offers.
+SPECS: dict[str, ProtocolSpec] = {s.key: s for s in REGISTERED}
+PROTOCOLS: tuple[str, ...] = tuple(SPECS)  # the shipped keys, in order (tests, docs)
 
 
-def _factories(
-    ranges: PlausibleRanges | None, hl7: HL7Config | None
-) -> dict[str, Callable[[], BaseDecoder]]:
-    return {
-        "masimo-ascii": lambda: MasimoDecoder(ranges),
-        "nonin-df8": lambda: NoninDF8Decoder(ranges),
-        "nonin-df7": lambda: NoninPacketDecoder(start_byte=False, ranges=ranges),
-        "nonin-df2": lambda: NoninPacketDecoder(start_byte=True, ranges=ranges),
-        "hl7-mllp": lambda: HL7Decoder(hl7, ranges),
-    }
+def protocols() -> tuple[str, ...]:
+    """The registered protocol keys, in registration order."""
+    return tuple(SPECS)
+
+
+def protocol_spec(protocol: str) -> ProtocolSpec:
+    """The registered description of `protocol`; ValueError naming the known ones otherwise."""
+    try:
+        return SPECS[protocol]
+    except KeyError:
+        raise ValueError(
+            f"Unknown protocol '{protocol}': use one of {', '.join(SPECS)}."
+        ) from None
 
 
 def decoder_for(protocol: str, settings: ClinicSettings | None = None) -> BaseDecoder:
@@ -32,12 +45,4 @@ def decoder_for(protocol: str, settings: ClinicSettings | None = None) -> BaseDe
 
     Raises ValueError naming the known protocols when `protocol` is unknown.
     """
-    ranges = PlausibleRanges.from_settings(settings) if settings is not None else None
-    hl7 = HL7Config.from_settings(settings) if settings is not None else None
-    factories = _factories(ranges, hl7)
-    try:
-        return factories[protocol]()
-    except KeyError:
-        raise ValueError(
-            f"Unknown protocol '{protocol}': use one of {', '.join(PROTOCOLS)}."
-        ) from None
+    return protocol_spec(protocol).decoder(settings)

@@ -20,7 +20,7 @@ from nursestation.clock import Clock, SystemClock
 from nursestation.devices.base import BaseDecoder
 from nursestation.devices.rawlog import RawRecorder, is_raw_capture, read_raw_capture
 from nursestation.devices.reading import Reading
-from nursestation.devices.registry import PROTOCOLS, decoder_for
+from nursestation.devices.registry import SPECS, decoder_for
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -46,8 +46,8 @@ def run_replay(
     user interrupts; HL7 ACKs are sent back on it, and with `record_path` its bytes are also
     written to a raw-capture file (see rawlog.py). Returns the exit code.
     """
-    if protocol not in PROTOCOLS:
-        err.write(f"Unknown protocol '{protocol}': use one of {', '.join(PROTOCOLS)}.\n")
+    if protocol not in SPECS:
+        err.write(f"Unknown protocol '{protocol}': use one of {', '.join(SPECS)}.\n")
         return EXIT_USAGE
     if (input_path is None) == (url is None):
         err.write("Give exactly one of --input FILE or --url URL.\n")

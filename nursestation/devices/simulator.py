@@ -27,25 +27,33 @@ from typing import Protocol
 
 import serial
 
-from nursestation.devices.hl7 import hl7_timestamp, mllp_wrap
-from nursestation.devices.nonin import GPRF, SNSA, SYNC
+from nursestation.devices.hl7 import hl7_oru
+from nursestation.devices.masimo import masimo_line
+from nursestation.devices.nonin import nonin_df8_frame, nonin_packet
+from nursestation.devices.protocol import SimFrame, Vitals
+from nursestation.devices.registry import protocol_spec
+
+# The frame encoders live in their protocol modules; named here for the tools and tests that
+# build frames by hand.
+__all__ = [
+    "FAULT_KINDS",
+    "CablePulled",
+    "Fault",
+    "FdSink",
+    "PatientModel",
+    "PtyPort",
+    "SerialSink",
+    "SessionPlayer",
+    "Sink",
+    "TcpServerSink",
+    "Vitals",
+    "hl7_oru",
+    "masimo_line",
+    "nonin_df8_frame",
+    "nonin_packet",
+]
 
 FAULT_KINDS = ("garbage", "half_frame", "bad_checksum", "silence", "cable_pull", "probe_off")
-
-
-@dataclass(frozen=True)
-class Vitals:
-    """The simulated patient's true values at one instant."""
-
-    sbp: int
-    dbp: int
-    map: int
-    hr: int
-    spo2: int
-    rr: int
-    etco2: int
-    temp: float
-    pi: float
 
 
 @dataclass(frozen=True)
@@ -86,137 +94,6 @@ class PatientModel:
 
 
 # ---------------------------------------------------------------- frame encoders
-
-
-def masimo_line(
-    when: datetime,
-    vitals: Vitals | None,
-    serial_no: str = "0000056661",
-    exc: int = 0x000800,
-    alarm: int = 0,
-) -> bytes:
-    """One ASCII 1 line as a Rad-8 sends it; `vitals=None` writes dashes (no value)."""
-    if vitals is None:
-        spo2, bpm, pi = "---", "---", "--.--"
-    else:
-        spo2, bpm, pi = f"{vitals.spo2:03d}", f"{vitals.hr:03d}", f"{vitals.pi:05.2f}"
-    return (
-        f"{when:%m/%d/%y %H:%M:%S} SN={serial_no} SPO2={spo2}% BPM={bpm} PI={pi}% "
-        f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM={alarm:04X} EXC={exc:06X}\r\n"
-    ).encode("ascii")
-
-
-def nonin_df8_frame(hr: int, spo2: int, status: int = 0, status2: int = 0) -> bytes:
-    """A Data Format #8 frame; `status` bits 6..2 and `status2` bits as in devices.md §1.2."""
-    return bytes(
-        [0x80 | (status & 0x7C) | ((hr >> 7) & 0x03), hr & 0x7F, spo2 & 0x7F, status2 & 0x7F]
-    )
-
-
-def nonin_packet(
-    hr: int,
-    spo2: int,
-    status: int = GPRF,
-    start_byte: bool = False,
-    phase: int = 0,
-    corrupt_frame: int | None = None,
-) -> bytes:
-    """25 frames of Data Format #7 (or #2 with `start_byte`) carrying HR/SpO2 in every slot."""
-    floats = [0] * 25
-    hr_msb, hr_lsb = (hr >> 7) & 0x03, hr & 0x7F
-    floats[0], floats[1], floats[2], floats[3] = hr_msb, hr_lsb, spo2 & 0x7F, 0x30
-    floats[5], floats[6] = (phase >> 7) & 0x7F, phase & 0x7F
-    floats[8], floats[9], floats[10] = spo2 & 0x7F, spo2 & 0x7F, spo2 & 0x7F
-    floats[13], floats[14], floats[15], floats[16] = hr_msb, hr_lsb, spo2 & 0x7F, spo2 & 0x7F
-    floats[19], floats[20], floats[21], floats[22] = hr_msb, hr_lsb, hr_msb, hr_lsb
-    out = bytearray()
-    for n, value in enumerate(floats):
-        st = 0x80 | (status & 0x7E) | (SYNC if n == 0 else 0)
-        pleth = int(32768 + 20000 * math.sin((phase * 25 + n) / 75 * 2 * math.pi * hr / 60))
-        if start_byte:
-            frame = [0x01, st, (pleth >> 8) & 0xFF, value]
-        else:
-            frame = [st, (pleth >> 8) & 0xFF, pleth & 0xFF, value]
-        chk = sum(frame) & 0xFF
-        if corrupt_frame == n:
-            chk ^= 0x5A
-        out += bytes([*frame, chk])
-    return bytes(out)
-
-
-def hl7_oru(
-    control_id: str,
-    when: datetime,
-    vitals: Vitals | None,
-    nibp: tuple[int, int, int, datetime] | None,
-    equipment: str = "080019FFFE3ED02D",
-    fahrenheit: bool = False,
-) -> str:
-    """An IHE PCD-01 style ORU^R01 with periodic values and (if given) the last NIBP measurement."""
-    ts = hl7_timestamp(when)
-    seg = [
-        f"MSH|^~\\&|SIMMON^{equipment}^EUI-64||||{ts}||ORU^R01^ORU_R01|{control_id}|P|2.6|||NE|AL",
-        "PID|||SIM-0001^^^Sim^PI||Sim^Patient",
-        f"OBR|1|{control_id}^SIMMON|{control_id}^SIMMON|182777000^monitoring of patient^SCT|||{ts}",
-        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
-    ]
-    rows: list[tuple[str, str, str, str]] = []
-    unavailable = "X"
-    if vitals is not None:
-        temp = round(vitals.temp * 9 / 5 + 32, 1) if fahrenheit else vitals.temp
-        t_unit = "268160^MDC_DIM_FAHR^MDC" if fahrenheit else "268192^MDC_DIM_DEGC^MDC"
-        rows += [
-            (
-                "147842^MDC_ECG_HEART_RATE^MDC",
-                str(vitals.hr),
-                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
-                ts,
-            ),
-            ("150456^MDC_PULS_OXIM_SAT_O2^MDC", str(vitals.spo2), "262688^MDC_DIM_PERCENT^MDC", ts),
-            (
-                "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
-                str(vitals.hr),
-                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
-                ts,
-            ),
-            ("151562^MDC_RESP_RATE^MDC", str(vitals.rr), "264928^MDC_DIM_RESP_PER_MIN^MDC", ts),
-            ("151712^MDC_CONC_AWAY_CO2_EXP^MDC", str(vitals.etco2), "266016^MDC_DIM_MMHG^MDC", ts),
-            ("150344^MDC_TEMP^MDC", f"{temp}", t_unit, ts),
-        ]
-    else:
-        rows += [
-            (
-                "150456^MDC_PULS_OXIM_SAT_O2^MDC",
-                "8388607",
-                "262688^MDC_DIM_PERCENT^MDC",
-                unavailable,
-            ),
-            (
-                "149530^MDC_PULS_OXIM_PULS_RATE^MDC",
-                "",
-                "264864^MDC_DIM_BEAT_PER_MIN^MDC",
-                unavailable,
-            ),
-        ]
-    n = 2
-    for code, value, unit, when_or_x in rows:
-        status, obs_ts = ("X", "") if when_or_x == unavailable else ("R", when_or_x)
-        seg.append(f"OBX|{n}|NM|{code}|1.{n}.1.1|{value}|{unit}|||||{status}|||{obs_ts}")
-        n += 1
-    if nibp is not None:
-        sbp, dbp, mean, measured = nibp
-        mts = hl7_timestamp(measured)
-        seg.append(f"OBX|{n}||150020^MDC_PRESS_BLD_NONINV^MDC|1.1.9|||||||R|||{mts}")
-        for k, (code, pressure) in enumerate(
-            (
-                ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", sbp),
-                ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", dbp),
-                ("150023^MDC_PRESS_BLD_NONINV_MEAN^MDC", mean),
-            ),
-            start=1,
-        ):
-            seg.append(f"OBX|{n + k}|NM|{code}|1.1.9.{k}|{pressure}|266016^MDC_DIM_MMHG^MDC|||||R")
-    return "\r".join(seg) + "\r"
 
 
 # ---------------------------------------------------------------- sinks
@@ -398,13 +275,15 @@ class SessionPlayer:
     patient: PatientModel = field(default_factory=PatientModel)
     faults: Sequence[Fault] = ()
     nibp_interval_s: float = 300.0
-    hl7_interval_s: float = 5.0
+    tick_s: float | None = None  # None: how often the protocol sends (its ProtocolSpec)
     device_tz: timezone = UTC
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.protocol not in ("masimo-ascii", "nonin-df8", "nonin-df7", "nonin-df2", "hl7-mllp"):
-            raise ValueError(f"no simulator for protocol '{self.protocol}'")
+        try:
+            self.spec = protocol_spec(self.protocol)
+        except ValueError:
+            raise ValueError(f"no simulator for protocol '{self.protocol}'") from None
         self._pending: queue.Queue[Fault] = queue.Queue()
         self._rng = random.Random(self.seed)
         self.frames_written = 0
@@ -416,9 +295,7 @@ class SessionPlayer:
     # -- timeline
 
     def _ticks(self) -> Iterator[float]:
-        step = {"nonin-df7": 1 / 3, "nonin-df2": 1 / 3, "hl7-mllp": self.hl7_interval_s}.get(
-            self.protocol, 1.0
-        )
+        step = self.tick_s if self.tick_s is not None else self.spec.tick_s
         n = 0
         while n * step < self.duration_s:
             yield n * step
@@ -455,7 +332,7 @@ class SessionPlayer:
             probe_off = t < probe_off_until
             vitals = self.patient.at(t)
             when = self.start + timedelta(seconds=t)
-            if self.protocol == "hl7-mllp" and t >= next_nibp:
+            if self.spec.sends_nibp and t >= next_nibp:
                 measured = when.astimezone(self.device_tz)
                 last_nibp = (vitals.sbp, vitals.dbp, vitals.map, measured)
                 next_nibp += self.nibp_interval_s
@@ -472,42 +349,8 @@ class SessionPlayer:
         nibp: tuple[int, int, int, datetime] | None,
         faults: list[str],
     ) -> bytes:
-        corrupt = "bad_checksum" in faults
-        if self.protocol == "masimo-ascii":
-            local = when.astimezone(self.device_tz).replace(tzinfo=None)
-            frame = (
-                masimo_line(local, vitals)
-                if vitals is not None
-                else masimo_line(local, None, exc=0x000820)
-            )
-            if corrupt:  # no checksum in ASCII 1: a line noise hit makes the line unparseable
-                frame = frame.replace(b"SPO2=", b"SP\xb22=", 1)
-        elif self.protocol == "nonin-df8":
-            frame = (
-                nonin_df8_frame(vitals.hr, vitals.spo2)
-                if vitals is not None
-                else nonin_df8_frame(511, 127, status2=SNSA)
-            )
-            if corrupt:  # no checksum in DF8: a flipped high bit breaks the frame shape
-                frame = frame[:2] + bytes([frame[2] | 0x80]) + frame[3:]
-        elif self.protocol in ("nonin-df7", "nonin-df2"):
-            start_byte = self.protocol == "nonin-df2"
-            if vitals is None:
-                frame = nonin_packet(511, 127, status=SNSA, start_byte=start_byte, phase=n)
-            else:
-                frame = nonin_packet(
-                    vitals.hr,
-                    vitals.spo2,
-                    start_byte=start_byte,
-                    phase=n,
-                    corrupt_frame=12 if corrupt else None,
-                )
-        else:
-            local = when.astimezone(self.device_tz)
-            msg = hl7_oru(f"SIM{n:06d}", local, vitals, nibp)
-            if corrupt:  # no checksum in MLLP: a damaged header makes the message unreadable
-                msg = "MXH" + msg[3:]
-            frame = mllp_wrap(msg)
+        local = when.astimezone(self.device_tz)
+        frame = self.spec.simulate(SimFrame(n, local, vitals, nibp, "bad_checksum" in faults))
         if "half_frame" in faults:
             frame = frame[: max(1, len(frame) // 2)]
         if "garbage" in faults:

@@ -16,6 +16,7 @@ from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario import (
+    steps_devices,
     steps_discharge,
     steps_medications,
     steps_notes,
@@ -30,6 +31,7 @@ from nursestation.scenario.registry import STEPS, StepContext
 STEP_MODULES = (
     steps_session,
     steps_vitals,
+    steps_devices,
     steps_medications,
     steps_discharge,
     steps_notes,

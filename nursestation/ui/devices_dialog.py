@@ -27,20 +27,20 @@ from PySide6.QtWidgets import (
 
 from nursestation.app import devices as device_service
 from nursestation.app.devices import BAUDRATES, SERIAL_OPTIONS, BindingInfo, LinkHealth
-from nursestation.devices.capture import DEFAULT_BAUD, RECEIVING
+from nursestation.devices.capture import RECEIVING, default_baud
 from nursestation.devices.ports import PortInfo, list_ports
-from nursestation.devices.registry import PROTOCOLS
+from nursestation.devices.registry import SPECS
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import confirm, show_refusal
 from nursestation.ui.station import Station
 
-PROTOCOL_LABELS = {
-    "masimo-ascii": "Masimo ASCII 1 (Radical-7, Rad-8, Root)",
-    "nonin-df8": "Nonin Data Format #8",
-    "nonin-df7": "Nonin Data Format #7",
-    "nonin-df2": "Nonin Data Format #2",
-    "hl7-mllp": "HL7 v2 ORU^R01 over MLLP",
-}
+
+def protocol_label(protocol: str) -> str:
+    """The registered protocol's own label (devices/registry.py), or its key when unknown."""
+    spec = SPECS.get(protocol)
+    return spec.label if spec is not None else protocol
+
+
 PARITY_LABELS = {"N": "None", "E": "Even", "O": "Odd", "M": "Mark", "S": "Space"}
 PORT_COLUMNS = (
     "Port",
@@ -121,8 +121,8 @@ class DevicesDialog(QDialog):
         for chair in station.ctx.settings.get("general.chairs"):
             self.chair_combo.addItem(f"Chair {chair}", str(chair))
         self.protocol_combo = QComboBox()
-        for p in PROTOCOLS:
-            self.protocol_combo.addItem(PROTOCOL_LABELS.get(p, p), p)
+        for spec in SPECS.values():  # every registered protocol, by its own label
+            self.protocol_combo.addItem(spec.label, spec.key)
         self.protocol_combo.currentIndexChanged.connect(self._protocol_picked)
         self.port_combo = QComboBox()
         self.port_combo.setEditable(True)
@@ -268,7 +268,7 @@ class DevicesDialog(QDialog):
 
     def _protocol_picked(self) -> None:
         protocol = self.protocol_combo.currentData()
-        self._select(self.baud_combo, DEFAULT_BAUD.get(protocol, 9600))
+        self._select(self.baud_combo, default_baud(protocol))
 
     @staticmethod
     def _select(combo: QComboBox, value: object) -> None:
@@ -340,7 +340,7 @@ class DevicesDialog(QDialog):
             note = "capture started; watch the link column."
         else:
             note = "capture starts when the station's monitor capture runs."
-        self.message.setText(f"Chair {chair}: {PROTOCOL_LABELS.get(protocol)} on {b.url}; {note}")
+        self.message.setText(f"Chair {chair}: {protocol_label(protocol)} on {b.url}; {note}")
         self.refresh_status()
 
     def unbind(self) -> None:
@@ -399,7 +399,7 @@ class DevicesDialog(QDialog):
                     link = "not running"
                 cells = [
                     f"Chair {chair}",
-                    PROTOCOL_LABELS.get(b.protocol, b.protocol),
+                    protocol_label(b.protocol),
                     b.url,
                     settings_text(b),
                     link,
