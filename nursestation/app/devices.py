@@ -396,7 +396,7 @@ def unbind_device_as_system(ctx: AppContext, chair: str, *, why: str = "(demo)")
 # ---------------------------------------------------------------- start-up clean-up
 
 CLEANUP_USERNAME = "(start-up clean-up)"
-# The directory prefix of the demo's pseudo-terminal links (ui/device_bridge.py).
+# The directory prefix of the demo's pseudo-terminal links (app/capture.py).
 DEMO_PTY_PREFIX = "nursestation-monitors-"
 
 
