@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 
 from nursestation.app.capture import DEMO_PROTOCOLS, CaptureService, DemoMonitors
 from nursestation.app.capture import start_demo_monitors as demo_monitors
 from nursestation.app.devices import BindingInfo
-from nursestation.devices.capture import CaptureWorker
 from nursestation.ui.station import Station
+
+if TYPE_CHECKING:  # the worker class is the service's business; named here for the type only
+    from nursestation.devices.capture import CaptureWorker
 
 # How long after stored readings the views are told to refresh (coalesces many chairs' batches).
 NOTIFY_MS = 500
