@@ -577,7 +577,7 @@ def hl7_oru(
     rows: list[tuple[str, str, str, str]] = []
     unavailable = "X"
     if vitals is not None:
-        temp = round(vitals.temp * 9 / 5 + 32, 1) if fahrenheit else vitals.temp
+        temp = round(vitals.temp_c * 9 / 5 + 32, 1) if fahrenheit else vitals.temp_c
         t_unit = "268160^MDC_DIM_FAHR^MDC" if fahrenheit else "268192^MDC_DIM_DEGC^MDC"
         rows += [
             (

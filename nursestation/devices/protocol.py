@@ -28,14 +28,14 @@ class Vitals:
     spo2: int
     rr: int
     etco2: int
-    temp: float
+    temp_c: float
     pi: float
 
 
 # The values of a simulated frame nobody specified (a calm adult at rest; the simulator's
 # PatientModel baseline without noise). Simulation only: never a clinical threshold.
 SIMULATED_BASELINE = Vitals(
-    sbp=125, dbp=80, map=95, hr=75, spo2=98, rr=14, etco2=37, temp=36.8, pi=3.0
+    sbp=125, dbp=80, map=95, hr=75, spo2=98, rr=14, etco2=37, temp_c=36.8, pi=3.0
 )
 
 

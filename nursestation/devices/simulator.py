@@ -88,7 +88,7 @@ class PatientModel:
             spo2=rng.choice((97, 98, 98, 99)),
             rr=rng.choice((13, 14, 14, 15, 16)),
             etco2=rng.choice((36, 37, 38, 39)),
-            temp=round(36.8 + rng.uniform(-0.1, 0.1), 1),
+            temp_c=round(36.8 + rng.uniform(-0.1, 0.1), 1),
             pi=round(rng.uniform(2.0, 5.0), 2),
         )
 

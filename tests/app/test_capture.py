@@ -154,7 +154,7 @@ def test_without_a_writer_thread_delivery_stores_at_once_and_a_refusal_keeps_the
 
 
 def _line(spo2: int, hr: int, when: datetime) -> bytes:
-    vitals = Vitals(sbp=0, dbp=0, map=0, hr=hr, spo2=spo2, rr=0, etco2=0, temp=0.0, pi=3.5)
+    vitals = Vitals(sbp=0, dbp=0, map=0, hr=hr, spo2=spo2, rr=0, etco2=0, temp_c=0.0, pi=3.5)
     return masimo_line(when.replace(tzinfo=None), vitals)
 
 
