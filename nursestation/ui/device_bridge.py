@@ -78,7 +78,7 @@ class DeviceBridge(QObject):
         self._notify.setInterval(notify_ms)
         self._notify.timeout.connect(self.station.changed.emit)
         self.capture = CaptureService(self.ctx, _Signals(self), worker_options=worker_options)
-        station.device_bridge = self  # type: ignore[attr-defined]  # the Devices dialog finds it
+        station.device_bridge = self  # the Monitors dialog finds it
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.stop_all)
@@ -157,5 +157,7 @@ def start_demo_monitors(
 ) -> DemoMonitors:
     """Start a simulated monitor for every occupied chair, bound and captured through the
     station's bridge (see app.capture.start_demo_monitors)."""
-    bridge = bridge or getattr(station, "device_bridge", None) or DeviceBridge(station)
+    if bridge is None:
+        known = station.device_bridge
+        bridge = known if isinstance(known, DeviceBridge) else DeviceBridge(station)
     return demo_monitors(station.ctx, bridge, protocols=protocols, speed=speed, use_tcp=use_tcp)

@@ -32,7 +32,7 @@ from nursestation.devices.ports import PortInfo, list_ports
 from nursestation.devices.registry import SPECS
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import confirm, show_refusal
-from nursestation.ui.station import Station
+from nursestation.ui.station import MonitorCapture, Station
 
 
 def protocol_label(protocol: str) -> str:
@@ -314,8 +314,8 @@ class DevicesDialog(QDialog):
 
     # ------------------------------------------------------------ actions
 
-    def _bridge(self):  # untyped: Station.device_bridge is glued on (engineer capture)
-        return getattr(self.station, "device_bridge", None)
+    def _bridge(self) -> MonitorCapture | None:
+        return self.station.device_bridge
 
     def bind(self) -> None:
         """Bind the form's monitor to the chosen chair and (re)start its capture."""

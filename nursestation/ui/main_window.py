@@ -43,8 +43,7 @@ class MainWindow(QMainWindow):
         self.locker = ScreenLocker(station, self, stack=self.stack, board=self.board)
         from nursestation.ui.device_bridge import DeviceBridge
 
-        self.device_bridge = DeviceBridge(station)
-        station.device_bridge = self.device_bridge  # type: ignore[attr-defined]
+        self.device_bridge = DeviceBridge(station)  # declares itself as station.device_bridge
         self.demo_monitors: DemoMonitors | None = None  # set by launch.start_capture(demo=True)
         station.actor_changed.connect(self._update_user)
         self._update_user()

@@ -5,8 +5,8 @@ Kept light (no SQLAlchemy at import): the start-up imports it before the first p
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from nursestation.config import StationConfig
 
 T = TypeVar("T")
+
+
+class MonitorCapture(Protocol):
+    """What screens ask of the station's monitor capture (ui/device_bridge.DeviceBridge)."""
+
+    def restart(self, chair: str) -> bool: ...
+
+    def running(self) -> Mapping[str, object]: ...
 
 
 class Station(QObject):
@@ -32,6 +40,8 @@ class Station(QObject):
         self.ctx = ctx
         self._actor: Actor | None = None
         self.locked = False
+        # The monitor capture, once the main window starts one (the Monitors dialog finds it).
+        self.device_bridge: MonitorCapture | None = None
 
     @property
     def actor(self) -> Actor:
