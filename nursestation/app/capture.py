@@ -57,6 +57,10 @@ RETRY_S = 1.0
 MAX_BATCHES_PER_TX = 500
 # The writer thread ends after this long with nothing to do and no capture running.
 WRITER_IDLE_S = 5.0
+# After the first batch arrives, the writer gathers what else comes within this window so that a
+# monitor second of every chair (monitors are not in phase) is one transaction, not ~8: stored
+# readings and their alarms are at most this much later. A state change or a sync ends the window.
+GATHER_S = 0.25
 # How long stop/restart wait for the writer to store what the stopped workers delivered.
 SYNC_TIMEOUT_S = 30.0
 
@@ -313,9 +317,13 @@ class CaptureService:
                         return
                 continue
             items = [first]
-            while True:  # everything waiting: e.g. one monitor second of every chair
+            deadline = time.monotonic() + GATHER_S
+            while items[-1].kind == "readings":  # e.g. one monitor second of every chair
+                left = deadline - time.monotonic()
                 try:
-                    items.append(self._inbox.get_nowait())
+                    items.append(
+                        self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait()
+                    )
                 except queue.Empty:
                     break
             self._handle(items)
