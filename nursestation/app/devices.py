@@ -542,11 +542,14 @@ def ingest_batches(ctx: AppContext, batches: Sequence[Batch]) -> list[IngestResu
     instead of one per chair. All or nothing: when any part fails, nothing is stored and the
     caller keeps every batch for a retry. Run by one writer thread at a time (the capture
     bridge's), never concurrently with itself for the same chair."""
-    from nursestation.app.alarms import on_reading_stored
+    from nursestation.app.alarms import alarm_center, on_reading_stored
 
     lists = [(c, p, pr, list(r)) for c, p, pr, r in batches]
     if not any(r for *_x, r in lists):
         return [IngestResult(0, (), None, 0) for _ in lists]
+    # Restore the alarm state before this transaction's rows exist: built inside it, the restore
+    # would take this batch's alarms for ones already present ("restored", not "raised").
+    alarm_center(ctx)
     now = ctx.now()
     results: list[IngestResult] = []
     with ctx.tx() as s:

@@ -246,6 +246,18 @@ def test_valid_device_values_raise_physiological_alarms(ctx: Any, infusing: int)
     assert raised and raised[0].category == "physiological"
 
 
+def test_the_first_reading_after_a_restart_raises_its_alarm_not_restores_it(
+    ctx: Any, infusing: int
+) -> None:
+    # A station (or the scenario runner) whose alarm center is not built yet when the first
+    # monitor reading arrives: the reading's alarm is new, so it is "raised", not "restored".
+    ctx.alarm_center = None
+    dev.ingest_readings(ctx, "1", PORT, "masimo-ascii", [rd("spo2", 84), rd("pulse_rate", 72)])
+    events = [(e.event, e.category) for e in rows(ctx, AlarmEvent)]
+    assert ("raised", "physiological") in events
+    assert all(event != "restored" for event, _ in events)
+
+
 # ---------------------------------------------------------------- link state
 
 
