@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -33,22 +32,27 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nursestation import __version__, infusion
+from nursestation import __version__
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import NOT_TREATED, events_of, min_observation_for, planned_of
+from nursestation.app.notes import _ca_pem, file_name_for
+from nursestation.app.record import display_zone_name, load_record
 from nursestation.db.models import (
-    DischargeApproval,
     InfusionSession,
-    MedicationAdministration,
     Note,
     NoteDocument,
     NoteSignature,
     Patient,
     User,
-    VitalReading,
 )
-from nursestation.db.queries import drop_superseded
 from nursestation.errors import BAD_INPUT, DomainError
+from nursestation.report.session_export import (
+    CSV_COLUMNS,
+    ExportInputs,
+    FhirIds,
+    csv_row,
+    session_bundle,
+)
+from nursestation.wording import display_zone
 
 FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
 STATUSES: tuple[str, ...] = ("signed", "approved", "addended")
@@ -66,46 +70,7 @@ MANIFEST_FORMAT = "nursestation-export/1"
 
 Progress = Callable[[int, int], bool]
 
-# CSV/formula injection (OWASP "CSV Injection"): a cell starting with one of these is prefixed
-# with an apostrophe so a spreadsheet shows it as text instead of evaluating it.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
-
-# FHIR code systems and LOINC codes (FHIR R4 vital-signs value set, hl7.org/fhir/R4/
-# valueset-observation-vitalsignresult.html; SpO2 59408-5 with 2708-6 as in the US Core pulse
-# oximetry profile; MAP 8478-0 and EtCO2 19889-5 from LOINC).
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
-BP_PARTS = (
-    ("sbp", "8480-6", "Systolic blood pressure"),
-    ("dbp", "8462-4", "Diastolic blood pressure"),
-    ("map", "8478-0", "Mean blood pressure"),
-)
-# column -> (codings, unit text, UCUM code)
-VITAL_CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
-    "hr": ((("8867-4", "Heart rate"),), "beats/minute", "/min"),
-    "spo2": (
-        (
-            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-            ("2708-6", "Oxygen saturation in Arterial blood"),
-        ),
-        "%",
-        "%",
-    ),
-    "rr": ((("9279-1", "Respiratory rate"),), "breaths/minute", "/min"),
-    "temp_c": ((("8310-5", "Body temperature"),), "C", "Cel"),
-    "etco2": (
-        (("19889-5", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration"),),
-        "mmHg",
-        "mm[Hg]",
-    ),
-}
-_UCUM_UNITS = {"mg": "mg", "mcg": "ug", "ug": "ug", "g": "g", "mL": "mL", "ml": "mL"}
-_GENDER = {"female": "female", "male": "male", "other": "other", "intersex": "other"}
-_ID_SYSTEM = "urn:nursestation"
 
 
 # ---------------------------------------------------------------- filter, formats, result
@@ -290,25 +255,13 @@ class ExportResult:
 # ---------------------------------------------------------------- helpers
 
 
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
 def display_tz(ctx: AppContext) -> tzinfo:
     """The clinic display zone (session dates are days in this zone)."""
-    from nursestation.app.notes import display_tz_name
-    from nursestation.report.note_pdf import display_zone
-
-    return display_zone(display_tz_name(ctx))
-
-
-def csv_cell(value: Any) -> str:
-    """Text for one CSV cell; formula-like text gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _num(x: float | None, digits: int = 2) -> str:
-    if x is None:
-        return ""
-    r = round(float(x), digits)
-    return str(int(r)) if r.is_integer() else f"{r:g}"
+    return display_zone(display_zone_name(ctx))
 
 
 def _safe(text: str) -> str:
@@ -518,59 +471,6 @@ def _verify(pdf: bytes, stored_sha: str, ca: bytes) -> tuple[bool, tuple[str, ..
 # ---------------------------------------------------------------- per-session data
 
 
-@dataclass
-class _SessionData:
-    row: InfusionSession
-    patient: Patient
-    local_date: date
-    state: infusion.InfusionState
-    events: list[infusion.InfusionEvent]
-    vitals: list[VitalReading]
-    meds: list[MedicationAdministration]
-    approval: DischargeApproval | None
-    names: dict[int, str]
-
-
-def _current(rows: Sequence[Any]) -> list[Any]:
-    """Rows not superseded by a later correction."""
-    return drop_superseded(rows)
-
-
-def _load(ctx: AppContext, s: Session, c: _Candidate, names: dict[int, str]) -> _SessionData:
-    row = s.get(InfusionSession, c.session_id)
-    assert row is not None
-    events = events_of(s, row.id)
-    state = infusion.infusion_state(
-        events,
-        planned_of(row),
-        ctx.now(),
-        min_observation_min=min_observation_for(ctx, row),
-        discharged=row.end_reason == "discharged",
-        not_treated=row.end_reason == NOT_TREATED,
-    )
-    vitals = list(
-        s.execute(
-            select(VitalReading)
-            .where(VitalReading.session_id == row.id)
-            .order_by(VitalReading.observed_at, VitalReading.id)
-        ).scalars()
-    )
-    meds = list(
-        s.execute(
-            select(MedicationAdministration)
-            .where(MedicationAdministration.session_id == row.id)
-            .order_by(MedicationAdministration.given_at, MedicationAdministration.id)
-        ).scalars()
-    )
-    approval = s.execute(
-        select(DischargeApproval).where(DischargeApproval.session_id == row.id)
-    ).scalar_one_or_none()
-    return _SessionData(
-        row, row.patient, c.local_date, state, events, _current(vitals), _current(meds),
-        approval, names,
-    )  # fmt: skip
-
-
 def _drug_names(ctx: AppContext) -> Callable[[str], str]:
     from nursestation.formulary import Formulary
 
@@ -586,403 +486,6 @@ def _drug_names(ctx: AppContext) -> Callable[[str], str]:
             return key.replace("_", " ").capitalize()
 
     return name
-
-
-def _protocol(row: InfusionSession) -> str:
-    kind = {"iv_ketamine": "IV ketamine", "spravato": "Spravato (esketamine)"}.get(
-        row.session_type, row.session_type.replace("_", " ")
-    )
-    return (
-        f"{kind} {_num(row.dose_mg_per_kg)} mg/kg over {_num(row.duration_min)} min "
-        f"at {_num(row.concentration_mg_per_ml)} mg/mL"
-    )
-
-
-def _iso(when: datetime | None, tz: tzinfo) -> str:
-    return "" if when is None else when.astimezone(tz).isoformat(timespec="seconds")
-
-
-# ---------------------------------------------------------------- CSV
-
-CSV_COLUMNS: tuple[str, ...] = (
-    "session_id",
-    "note",
-    "session_date",
-    "patient_name",
-    "mrn",
-    "date_of_birth",
-    "chair",
-    "session_number",
-    "protocol",
-    "checked_in_at",
-    "infusion_started_at",
-    "infusion_stopped_at",
-    "minutes_infused",
-    "mg_delivered",
-    "mg_planned",
-    "ketamine_lot",
-    "medications_given",
-    "discharge_time",
-    "approved_by",
-    "signers",
-    "status",
-    "note_versions",
-    "note_sha256",
-    "verification",
-)
-
-
-def _csv_row(
-    d: _SessionData,
-    c: _Candidate,
-    checks: dict[int, ExportedNote],
-    tz: tzinfo,
-    drug: Callable[[str], str],
-) -> list[str]:
-    from nursestation.app.medications import indication_label
-    from nursestation.app.notes import note_label
-
-    row, p, st = d.row, d.patient, d.state
-    meds = "; ".join(
-        f"{drug(m.drug)} {_num(m.dose)} {m.unit} {m.route} ({indication_label(m.indication)}) "
-        f"at {m.given_at.astimezone(tz):%H:%M}"
-        for m in d.meds
-    )
-    signers = "; ".join(
-        f"{name}: {meaning} (v{v.version}, {at.astimezone(tz):%Y-%m-%d %H:%M})"
-        for v in c.versions
-        for name, meaning, _f, at, _u in v.signatures
-    )
-    latest = c.versions[-1]
-    assert latest.latest is not None
-    status = ["approved" if c.approved else "signed"] + (["addended"] if c.addended else [])
-    if row.end_reason == NOT_TREATED:  # ended without any drug given: say so with the reason
-        status.append(f"NOT TREATED: {row.end_detail or 'no reason recorded'}")
-    failed = [f"v{v.version}" for v in c.versions if not checks[v.note_id].verified]
-    discharge = row.ended_at if row.end_reason == "discharged" else None
-    values: list[Any] = [
-        row.id,
-        note_label(row.id),
-        d.local_date.isoformat(),
-        p.name,
-        p.mrn,
-        p.dob.isoformat(),
-        row.chair,
-        row.session_number,
-        _protocol(row),
-        _iso(row.checked_in_at, tz),
-        _iso(st.started_at, tz),
-        _iso(st.stopped_at, tz),
-        _num(st.infused_min, 1),
-        _num(st.delivered_mg, 2),
-        _num(row.total_mg, 2),
-        row.ketamine_lot or "",
-        meds,
-        _iso(discharge or (d.approval.at if d.approval else None), tz),
-        d.names.get(d.approval.by_user, "") if d.approval else "",
-        signers,
-        ", ".join(status),
-        ", ".join(f"v{v.version}" for v in c.versions),
-        latest.latest.sha256,
-        f"FAILED: {', '.join(failed)}" if failed else "verified",
-    ]
-    return [csv_cell(v) for v in values]
-
-
-# ---------------------------------------------------------------- FHIR
-
-
-def _encounter_status(row: InfusionSession) -> str:
-    # FHIR R4 Encounter.status: a session ended without treatment is "cancelled"
-    if row.end_reason == NOT_TREATED:
-        return "cancelled"
-    return "finished" if row.ended_at is not None else "in-progress"
-
-
-def _not_treated_type(row: InfusionSession) -> list[dict[str, Any]]:
-    if row.end_reason != NOT_TREATED:
-        return []
-    return [{"text": f"NOT TREATED: {row.end_detail or 'no reason recorded'}"}]
-
-
-class _Ids:
-    """Stable resource ids: UUIDv5 under a namespace derived from the clinic CA."""
-
-    def __init__(self, ca: bytes) -> None:
-        self.ns = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nursestation:" + hashlib.sha256(ca)
-                             .hexdigest())  # fmt: skip
-
-    def __call__(self, kind: str, key: object) -> str:
-        return str(uuid.uuid5(self.ns, f"{kind}/{key}"))
-
-
-def _ref(rid: str, display: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"reference": f"urn:uuid:{rid}"}
-    if display:
-        out["display"] = display
-    return out
-
-
-def _utc(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _quantity(value: float, unit: str, code: str | None) -> dict[str, Any]:
-    q: dict[str, Any] = {"value": float(value), "unit": unit}
-    if code:
-        q.update(system=UCUM, code=code)
-    return q
-
-
-def _patient_resource(p: Patient, pid: str) -> dict[str, Any]:
-    name: dict[str, Any] = {"text": p.name}
-    family, _, given = p.name.partition(",")
-    if given.strip():
-        name.update(family=family.strip(), given=given.split())
-    return {
-        "resourceType": "Patient",
-        "id": pid,
-        "identifier": [{"system": f"{_ID_SYSTEM}:mrn", "value": p.mrn}],
-        "name": [name],
-        "gender": _GENDER.get((p.sex or "").lower(), "unknown"),
-        "birthDate": p.dob.isoformat(),
-    }
-
-
-def _vital_observations(d: _SessionData, ids: _Ids, pid: str, eid: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    category = [{"coding": [{"system": OBS_CATEGORY, "code": "vital-signs",
-                             "display": "Vital Signs"}]}]  # fmt: skip
-    for r in d.vitals:
-        base: dict[str, Any] = {
-            "resourceType": "Observation",
-            "status": "amended" if r.supersedes_id else "final",
-            "category": category,
-            "subject": _ref(pid),
-            "encounter": _ref(eid),
-            "effectiveDateTime": _utc(r.observed_at),
-            "issued": _utc(r.recorded_at),
-        }
-        if r.source == "manual" and r.entered_by:
-            base["performer"] = [{"display": d.names.get(r.entered_by, "")}]
-        if r.source != "manual":
-            label = " ".join(x for x in (r.device_protocol, r.device_id) if x) or "monitor"
-            base["device"] = {"display": label}
-        parts = [(col, code, text) for col, code, text in BP_PARTS if getattr(r, col) is not None]
-        if parts:
-            out.append({
-                **base,
-                "id": ids("obs", f"{r.id}/bp"),
-                "code": {"coding": [{"system": LOINC, "code": BP_PANEL[0],
-                                     "display": BP_PANEL[1]}], "text": "Blood pressure"},
-                "component": [
-                    {"code": {"coding": [{"system": LOINC, "code": code, "display": text}]},
-                     "valueQuantity": _quantity(getattr(r, col), "mmHg", "mm[Hg]")}
-                    for col, code, text in parts
-                ],
-            })  # fmt: skip
-        hr = r.hr if r.hr is not None else r.pulse_rate
-        values = {"hr": hr, "spo2": r.spo2, "rr": r.rr, "temp_c": r.temp_c, "etco2": r.etco2}
-        for col, value in values.items():
-            if value is None:
-                continue
-            codings, unit, ucum = VITAL_CODES[col]
-            out.append({
-                **base,
-                "id": ids("obs", f"{r.id}/{col}"),
-                "code": {"coding": [{"system": LOINC, "code": c, "display": t}
-                                    for c, t in codings], "text": codings[0][1]},
-                "valueQuantity": _quantity(value, unit, ucum),
-            })  # fmt: skip
-    return out
-
-
-def _medication_resources(
-    d: _SessionData, ids: _Ids, pid: str, eid: str, drug: Callable[[str], str]
-) -> list[dict[str, Any]]:
-    from nursestation.app.medications import indication_label
-
-    row, st = d.row, d.state
-    out: list[dict[str, Any]] = []
-    if st.started_at is not None:
-        period: dict[str, Any] = {"start": _utc(st.started_at)}
-        if st.stopped_at is not None:
-            period["end"] = _utc(st.stopped_at)
-        dosage: dict[str, Any] = {
-            "text": f"{_protocol(row)}; {_num(st.delivered_mg)} mg delivered over "
-                    f"{_num(st.infused_min, 1)} min",
-            "route": {"text": "IV"},
-            "dose": _quantity(round(st.delivered_mg, 2), "mg", "mg"),
-            "rateQuantity": _quantity(row.rate_mg_per_h, "mg/h", "mg/h"),
-        }  # fmt: skip
-        ket: dict[str, Any] = {
-            "resourceType": "MedicationAdministration",
-            "id": ids("ketamine", row.id),
-            "status": "completed" if st.stopped_at is not None else "in-progress",
-            "medicationCodeableConcept": {"text": "Ketamine (IV infusion)"},
-            "subject": _ref(pid),
-            "context": _ref(eid),
-            "effectivePeriod": period,
-            "dosage": dosage,
-        }
-        if row.ketamine_lot:
-            ket["note"] = [{"text": f"Lot {row.ketamine_lot}"}]
-        out.append(ket)
-    for m in d.meds:
-        unit_code = _UCUM_UNITS.get(m.unit)
-        res: dict[str, Any] = {
-            "resourceType": "MedicationAdministration",
-            "id": ids("med", m.id),
-            "status": "completed",
-            "medicationCodeableConcept": {"text": drug(m.drug)},
-            "subject": _ref(pid),
-            "context": _ref(eid),
-            "effectiveDateTime": _utc(m.given_at),
-            "performer": [{"actor": {"display": d.names.get(m.given_by, "")}}],
-            "reasonCode": [{"text": indication_label(m.indication)}],
-            "dosage": {"route": {"text": m.route},
-                       "dose": _quantity(m.dose, m.unit, unit_code)},
-        }  # fmt: skip
-        notes = [x for x in (m.soft_max_reason, m.note) if x]
-        if m.lot:
-            notes.append(f"Lot {m.lot}")
-        if notes:
-            res["note"] = [{"text": t} for t in notes]
-        out.append(res)
-    return out
-
-
-def _procedure(d: _SessionData, ids: _Ids, pid: str, eid: str) -> dict[str, Any] | None:
-    st = d.state
-    if st.started_at is None:
-        return None
-    period: dict[str, Any] = {"start": _utc(st.started_at)}
-    if st.stopped_at is not None:
-        period["end"] = _utc(st.stopped_at)
-    return {
-        "resourceType": "Procedure",
-        "id": ids("procedure", d.row.id),
-        "status": "completed" if st.stopped_at is not None else "in-progress",
-        "code": {"text": "Intravenous ketamine infusion"},
-        "subject": _ref(pid),
-        "encounter": _ref(eid),
-        "performedPeriod": period,
-        "performer": [{"actor": {"display": d.names.get(d.row.checked_in_by, "")}}],
-        "note": [{"text": f"{_num(st.infused_min, 1)} min infused, {_num(st.delivered_mg)} mg "
-                          f"delivered of {_num(d.row.total_mg)} mg planned; "
-                          f"{st.pause_count} pause(s)"}],
-    }  # fmt: skip
-
-
-def _document_references(
-    d: _SessionData,
-    c: _Candidate,
-    checks: dict[int, ExportedNote],
-    ids: _Ids,
-    pid: str,
-    eid: str,
-    with_pdf: bool,
-    pdf_sha1: dict[int, str],
-) -> list[dict[str, Any]]:
-    from nursestation.app.notes import CHARGE_FIELD, note_label
-
-    out: list[dict[str, Any]] = []
-    newest = max(v.version for v in c.versions)
-    by_note = {v.note_id: v for v in c.versions}
-    for v in c.versions:
-        chk = checks[v.note_id]
-        assert v.latest is not None
-        attachment: dict[str, Any] = {
-            "contentType": "application/pdf",
-            "size": v.latest.size,
-            "hash": pdf_sha1[v.note_id],
-            "title": f"Session note {note_label(d.row.id)} v{v.version}",
-            "creation": _utc(v.created_at),
-        }
-        if with_pdf and chk.file:
-            attachment["url"] = f"../{chk.file}"
-        authors = [name for name, _m, fld, _a, _u in v.signatures if fld != CHARGE_FIELD]
-        counter = [name for name, _m, fld, _a, _u in v.signatures if fld == CHARGE_FIELD]
-        last_signed = max(at for *_x, at, _u in v.signatures) if v.signatures else v.created_at
-        doc: dict[str, Any] = {
-            "resourceType": "DocumentReference",
-            "id": ids("document", v.note_id),
-            "identifier": [{"system": f"{_ID_SYSTEM}:note-sha256", "value": v.latest.sha256}],
-            "status": "current" if v.version == newest else "superseded",
-            "docStatus": "final" if v.version == 1 else "amended",
-            "type": {"text": "Infusion session nursing note (signed PDF)"},
-            "subject": _ref(pid),
-            "date": _utc(last_signed),
-            "author": [{"display": n} for n in authors] or None,
-            "authenticator": {"display": counter[0]} if counter else None,
-            "description": ("verified against the clinic CA" if chk.verified
-                            else "FAILED verification: " + "; ".join(chk.problems)),
-            "content": [{"attachment": attachment}],
-            "context": {"encounter": [_ref(eid)]},
-        }  # fmt: skip
-        prev = by_note.get(v.supersedes_id) if v.supersedes_id else None
-        if prev is not None:
-            doc["relatesTo"] = [{"code": "replaces",
-                                 "target": _ref(ids("document", prev.note_id))}]  # fmt: skip
-        out.append({k: val for k, val in doc.items() if val is not None})
-    return out
-
-
-def session_bundle(
-    d: _SessionData,
-    c: _Candidate,
-    checks: dict[int, ExportedNote],
-    ids: _Ids,
-    drug: Callable[[str], str],
-    with_pdf: bool,
-    pdf_sha1: dict[int, str],
-    tz: tzinfo,
-) -> dict[str, Any]:
-    """One FHIR R4 collection Bundle for a session, as plain JSON (R4B-model valid: the tests
-    validate every Bundle the export writes)."""
-    from nursestation.app.notes import note_label
-
-    row = d.row
-    pid, eid = ids("patient", d.patient.id), ids("encounter", row.id)
-    encounter_period: dict[str, Any] = {"start": _utc(row.checked_in_at)}
-    if row.ended_at is not None:
-        encounter_period["end"] = _utc(row.ended_at)
-    encounter = {
-        "resourceType": "Encounter",
-        "id": eid,
-        "identifier": [{"system": f"{_ID_SYSTEM}:session", "value": note_label(row.id)}],
-        "status": _encounter_status(row),
-        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
-        "type": [{"text": _protocol(row)}, *_not_treated_type(row)],
-        "subject": _ref(pid),
-        "period": encounter_period,
-        "location": [{"location": {"display": f"Chair {row.chair}"}}],
-    }
-    resources: list[dict[str, Any]] = [_patient_resource(d.patient, pid), encounter]
-    resources += _vital_observations(d, ids, pid, eid)
-    resources += _medication_resources(d, ids, pid, eid, drug)
-    proc = _procedure(d, ids, pid, eid)
-    if proc is not None:
-        resources.append(proc)
-    resources += _document_references(d, c, checks, ids, pid, eid, with_pdf, pdf_sha1)
-    bundle = {
-        "resourceType": "Bundle",
-        "id": ids("bundle", row.id),
-        "identifier": {"system": f"{_ID_SYSTEM}:session", "value": note_label(row.id)},
-        "type": "collection",
-        "timestamp": _utc(datetime.now(UTC)),
-        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
-    }
-    return _without_none(bundle)
-
-
-def _without_none(node: Any) -> Any:
-    """Drop null members: FHIR JSON leaves an absent element out instead of writing null."""
-    if isinstance(node, dict):
-        return {k: _without_none(v) for k, v in node.items() if v is not None}
-    if isinstance(node, list):
-        return [_without_none(v) for v in node]
-    return node
 
 
 def fhir_file_name(session_date: date, mrn: str, session_id: int) -> str:
@@ -1011,13 +514,10 @@ def export_notes(
     ctx.require(actor, "export_notes")
     formats = parse_formats(formats)
     dest = _check_destination(out_dir)
-    from nursestation.app.notes import _ca_pem, file_name_for
-
     ca = _ca_pem(ctx)
     tz = display_tz(ctx)
     with ctx.tx() as s:
         candidates = _select(ctx, s, flt, tz)
-        names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
     total = len(candidates)
     audit_base = {
         "filter": flt.as_json(),
@@ -1034,13 +534,13 @@ def export_notes(
             if fmt in formats:
                 (tmp / sub).mkdir()
         (tmp / CA_FILE).write_bytes(ca)
-        ids, drug = _Ids(ca), _drug_names(ctx)
+        ids, drug = FhirIds(ca), _drug_names(ctx)
         noted: list[ExportedNote] = []
         csv_rows: list[list[str]] = []
         sessions = 0
         for c in candidates:
             with ctx.tx() as s:
-                d = _load(ctx, s, c, names)
+                rec = load_record(ctx, s, c.session_id)
                 pdfs: dict[int, bytes] = {}
                 for v in c.versions:
                     assert v.latest is not None
@@ -1065,8 +565,9 @@ def export_notes(
                     if rel:
                         (tmp / rel).write_bytes(pdfs[v.note_id])
                     checks[v.note_id] = _replace(checks[v.note_id], included=True, file=rel)
+                inputs = ExportInputs(tz, c.local_date, drug, ctx.now(), checks)
                 if "csv" in formats:
-                    csv_rows.append(_csv_row(d, c, checks, tz, drug))
+                    csv_rows.append(csv_row(rec, inputs))
                 if "fhir" in formats:
                     sha1 = {
                         k: base64.b64encode(hashlib.sha1(p).digest()).decode(
@@ -1074,7 +575,8 @@ def export_notes(
                         )  # FHIR Attachment.hash is SHA-1
                         for k, p in pdfs.items()
                     }
-                    bundle = session_bundle(d, c, checks, ids, drug, "pdf" in formats, sha1, tz)
+                    bundle = session_bundle(rec, inputs, ids, with_pdf="pdf" in formats,
+                                            pdf_sha1=sha1, timestamp=ctx.now())  # fmt: skip
                     path = tmp / FHIR_DIR / fhir_file_name(c.local_date, c.mrn, c.session_id)
                     path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False),
                                     encoding="utf-8")  # fmt: skip

@@ -184,10 +184,12 @@ def test_csv_round_trips_and_escapes_formula_cells(
 
 
 def test_csv_cell_escaping_rules() -> None:
-    assert ex.csv_cell("=1+1") == "'=1+1"
-    assert ex.csv_cell("\r=1") == "'\r=1"
-    assert ex.csv_cell("Doe, Jane") == "Doe, Jane"
-    assert ex.csv_cell(None) == "" and ex.csv_cell(40) == "40"
+    from nursestation.report.session_export import csv_cell
+
+    assert csv_cell("=1+1") == "'=1+1"
+    assert csv_cell("\r=1") == "'\r=1"
+    assert csv_cell("Doe, Jane") == "Doe, Jane"
+    assert csv_cell(None) == "" and csv_cell(40) == "40"
 
 
 # ---------------------------------------------------------------- FHIR

@@ -1,0 +1,499 @@
+"""The CSV row and the FHIR R4 Bundle of one session: pure functions of its SessionRecord
+(nursestation.record) and of the export's checks of its signed notes (issue 14).
+
+FHIR resources are built as plain JSON dicts following the R4B models of fhir.resources (FHIR
+4.3.0, wire-compatible with R4 4.0.1 for the resources used here); the tests validate every
+Bundle the export writes against those models (tests/app/test_export.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any, Protocol
+
+from nursestation import infusion
+from nursestation.note_content import CHARGE_SLOT
+from nursestation.record import NoteVersionRecord, SessionRecord, heart_rate
+from nursestation.wording import (
+    indication_label,
+    iso_seconds,
+    note_label,
+    protocol_text,
+)
+from nursestation.wording import num_digits as _num
+
+NOT_TREATED = "not_treated"
+DISCHARGED = "discharged"
+COUNTERSIGNED = "countersigned"
+
+# CSV/formula injection (OWASP "CSV Injection"): a cell starting with one of these is prefixed
+# with an apostrophe so a spreadsheet shows it as text instead of evaluating it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+# FHIR code systems and LOINC codes (FHIR R4 vital-signs value set, hl7.org/fhir/R4/
+# valueset-observation-vitalsignresult.html; SpO2 59408-5 with 2708-6 as in the US Core pulse
+# oximetry profile; MAP 8478-0 and EtCO2 19889-5 from LOINC).
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+BP_PARTS = (
+    ("sbp", "8480-6", "Systolic blood pressure"),
+    ("dbp", "8462-4", "Diastolic blood pressure"),
+    ("map", "8478-0", "Mean blood pressure"),
+)
+# column -> (codings, unit text, UCUM code)
+VITAL_CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str]] = {
+    "hr": ((("8867-4", "Heart rate"),), "beats/minute", "/min"),
+    "spo2": (
+        (
+            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+            ("2708-6", "Oxygen saturation in Arterial blood"),
+        ),
+        "%",
+        "%",
+    ),
+    "rr": ((("9279-1", "Respiratory rate"),), "breaths/minute", "/min"),
+    "temp_c": ((("8310-5", "Body temperature"),), "C", "Cel"),
+    "etco2": (
+        (("19889-5", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration"),),
+        "mmHg",
+        "mm[Hg]",
+    ),
+}
+_UCUM_UNITS = {"mg": "mg", "mcg": "ug", "ug": "ug", "g": "g", "mL": "mL", "ml": "mL"}
+_GENDER = {"female": "female", "male": "male", "other": "other", "intersex": "other"}
+_ID_SYSTEM = "urn:nursestation"
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "note",
+    "session_date",
+    "patient_name",
+    "mrn",
+    "date_of_birth",
+    "chair",
+    "session_number",
+    "protocol",
+    "checked_in_at",
+    "infusion_started_at",
+    "infusion_stopped_at",
+    "minutes_infused",
+    "mg_delivered",
+    "mg_planned",
+    "ketamine_lot",
+    "medications_given",
+    "discharge_time",
+    "approved_by",
+    "signers",
+    "status",
+    "note_versions",
+    "note_sha256",
+    "verification",
+)
+
+
+class NoteCheck(Protocol):
+    """What the export found checking one signed note version (app.export.ExportedNote)."""
+
+    verified: bool
+    problems: tuple[str, ...]
+    file: str | None
+
+
+@dataclass(frozen=True)
+class ExportInputs:
+    """The export's facts about one session besides its record: the clinic display zone, the
+    session's local date, drug display names, the time the state is computed at, and the
+    checks of each signed version (by note id)."""
+
+    tz: tzinfo
+    local_date: date
+    drug_name: Callable[[str], str]
+    now: datetime
+    checks: Mapping[int, NoteCheck]
+
+
+def csv_cell(value: Any) -> str:
+    """Text for one CSV cell; formula-like text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _state(rec: SessionRecord, now: datetime) -> infusion.InfusionState:
+    o = rec.order
+    return infusion.infusion_state(
+        rec.pump_events,
+        o.planned,
+        now,
+        min_observation_min=0,  # the export prints the pump's times and amounts only
+        discharged=o.end_reason == DISCHARGED,
+        not_treated=o.end_reason == NOT_TREATED,
+    )
+
+
+def _protocol(rec: SessionRecord) -> str:
+    o = rec.order
+    return protocol_text(
+        o.session_type, o.dose_mg_per_kg, o.duration_min, o.concentration_mg_per_ml, sep=""
+    )
+
+
+def _approved(versions: tuple[NoteVersionRecord, ...]) -> bool:
+    return any(v.stage == COUNTERSIGNED for v in versions)
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def csv_row(rec: SessionRecord, x: ExportInputs) -> list[str]:
+    """The session's row of sessions.csv (CSV_COLUMNS), cells already formula-safe."""
+    o, p, tz = rec.order, rec.patient, x.tz
+    st = _state(rec, x.now)
+    meds = "; ".join(
+        f"{x.drug_name(m.drug)} {_num(m.dose)} {m.unit} {m.route} "
+        f"({indication_label(m.indication)}) at {m.given_at.astimezone(tz):%H:%M}"
+        for m in rec.current_medications
+    )
+    versions = rec.notes
+    signers = "; ".join(
+        f"{sig.signer_name}: {sig.meaning} (v{v.version}, {sig.signed_at.astimezone(tz):%Y-%m-%d %H:%M})"
+        for v in versions
+        for sig in v.signatures
+    )
+    latest = versions[-1]
+    status = ["approved" if _approved(versions) else "signed"]
+    if any(v.version > 1 for v in versions):
+        status.append("addended")
+    if o.end_reason == NOT_TREATED:  # ended without any drug given: say so with the reason
+        status.append(f"NOT TREATED: {o.end_detail or 'no reason recorded'}")
+    failed = [f"v{v.version}" for v in versions if not x.checks[v.note_id].verified]
+    discharge = o.ended_at if o.end_reason == DISCHARGED else None
+    approval = rec.approval
+    values: list[Any] = [
+        rec.session_id,
+        note_label(rec.session_id),
+        x.local_date.isoformat(),
+        p.name,
+        p.mrn,
+        p.dob.isoformat(),
+        o.chair,
+        o.session_number,
+        _protocol(rec),
+        iso_seconds(o.checked_in_at, tz),
+        iso_seconds(st.started_at, tz),
+        iso_seconds(st.stopped_at, tz),
+        _num(st.infused_min, 1),
+        _num(st.delivered_mg, 2),
+        _num(o.total_mg, 2),
+        o.ketamine_lot or "",
+        meds,
+        iso_seconds(discharge or (approval.at if approval else None), tz),
+        rec.name(approval.by_user) if approval else "",
+        signers,
+        ", ".join(status),
+        ", ".join(f"v{v.version}" for v in versions),
+        latest.sha256,
+        f"FAILED: {', '.join(failed)}" if failed else "verified",
+    ]
+    return [csv_cell(v) for v in values]
+
+
+# ---------------------------------------------------------------- FHIR
+
+
+class FhirIds:
+    """Stable resource ids: UUIDv5 under a namespace derived from the clinic CA."""
+
+    def __init__(self, ca: bytes) -> None:
+        self.ns = uuid.uuid5(uuid.NAMESPACE_URL, "urn:nursestation:" + hashlib.sha256(ca)
+                             .hexdigest())  # fmt: skip
+
+    def __call__(self, kind: str, key: object) -> str:
+        return str(uuid.uuid5(self.ns, f"{kind}/{key}"))
+
+
+def _ref(rid: str, display: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"reference": f"urn:uuid:{rid}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _quantity(value: float, unit: str, code: str | None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": float(value), "unit": unit}
+    if code:
+        q.update(system=UCUM, code=code)
+    return q
+
+
+def _patient_resource(rec: SessionRecord, pid: str) -> dict[str, Any]:
+    p = rec.patient
+    name: dict[str, Any] = {"text": p.name}
+    family, _, given = p.name.partition(",")
+    if given.strip():
+        name.update(family=family.strip(), given=given.split())
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": f"{_ID_SYSTEM}:mrn", "value": p.mrn}],
+        "name": [name],
+        "gender": _GENDER.get((p.sex or "").lower(), "unknown"),
+        "birthDate": p.dob.isoformat(),
+    }
+
+
+def _encounter_status(rec: SessionRecord) -> str:
+    # FHIR R4 Encounter.status: a session ended without treatment is "cancelled"
+    if rec.order.end_reason == NOT_TREATED:
+        return "cancelled"
+    return "finished" if rec.order.ended_at is not None else "in-progress"
+
+
+def _not_treated_type(rec: SessionRecord) -> list[dict[str, Any]]:
+    if rec.order.end_reason != NOT_TREATED:
+        return []
+    return [{"text": f"NOT TREATED: {rec.order.end_detail or 'no reason recorded'}"}]
+
+
+def _vital_observations(
+    rec: SessionRecord, ids: FhirIds, pid: str, eid: str
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    category = [{"coding": [{"system": OBS_CATEGORY, "code": "vital-signs",
+                             "display": "Vital Signs"}]}]  # fmt: skip
+    for r in rec.current_vitals:
+        base: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "amended" if r.supersedes_id else "final",
+            "category": category,
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "effectiveDateTime": _utc(r.observed_at),
+            "issued": _utc(r.recorded_at),
+        }
+        if r.source == "manual" and r.entered_by:
+            base["performer"] = [{"display": rec.name(r.entered_by)}]
+        if r.source != "manual":
+            label = " ".join(x for x in (r.device_protocol, r.device_id) if x) or "monitor"
+            base["device"] = {"display": label}
+        parts = [(col, code, text) for col, code, text in BP_PARTS if getattr(r, col) is not None]
+        if parts:
+            out.append({
+                **base,
+                "id": ids("obs", f"{r.id}/bp"),
+                "code": {"coding": [{"system": LOINC, "code": BP_PANEL[0],
+                                     "display": BP_PANEL[1]}], "text": "Blood pressure"},
+                "component": [
+                    {"code": {"coding": [{"system": LOINC, "code": code, "display": text}]},
+                     "valueQuantity": _quantity(getattr(r, col), "mmHg", "mm[Hg]")}
+                    for col, code, text in parts
+                ],
+            })  # fmt: skip
+        hr = heart_rate(r)
+        values = {"hr": hr.value if hr else None, "spo2": r.spo2, "rr": r.rr,
+                  "temp_c": r.temp_c, "etco2": r.etco2}  # fmt: skip
+        for col, value in values.items():
+            if value is None:
+                continue
+            codings, unit, ucum = VITAL_CODES[col]
+            out.append({
+                **base,
+                "id": ids("obs", f"{r.id}/{col}"),
+                "code": {"coding": [{"system": LOINC, "code": c, "display": t}
+                                    for c, t in codings], "text": codings[0][1]},
+                "valueQuantity": _quantity(value, unit, ucum),
+            })  # fmt: skip
+    return out
+
+
+def _medication_resources(
+    rec: SessionRecord, st: infusion.InfusionState, ids: FhirIds, pid: str, eid: str,
+    drug: Callable[[str], str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    o = rec.order
+    out: list[dict[str, Any]] = []
+    if st.started_at is not None:
+        period: dict[str, Any] = {"start": _utc(st.started_at)}
+        if st.stopped_at is not None:
+            period["end"] = _utc(st.stopped_at)
+        dosage: dict[str, Any] = {
+            "text": f"{_protocol(rec)}; {_num(st.delivered_mg)} mg delivered over "
+                    f"{_num(st.infused_min, 1)} min",
+            "route": {"text": "IV"},
+            "dose": _quantity(round(st.delivered_mg, 2), "mg", "mg"),
+            "rateQuantity": _quantity(o.rate_mg_per_h, "mg/h", "mg/h"),
+        }  # fmt: skip
+        ket: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": ids("ketamine", rec.session_id),
+            "status": "completed" if st.stopped_at is not None else "in-progress",
+            "medicationCodeableConcept": {"text": "Ketamine (IV infusion)"},
+            "subject": _ref(pid),
+            "context": _ref(eid),
+            "effectivePeriod": period,
+            "dosage": dosage,
+        }
+        if o.ketamine_lot:
+            ket["note"] = [{"text": f"Lot {o.ketamine_lot}"}]
+        out.append(ket)
+    for m in rec.current_medications:
+        unit_code = _UCUM_UNITS.get(m.unit)
+        res: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": ids("med", m.id),
+            "status": "completed",
+            "medicationCodeableConcept": {"text": drug(m.drug)},
+            "subject": _ref(pid),
+            "context": _ref(eid),
+            "effectiveDateTime": _utc(m.given_at),
+            "performer": [{"actor": {"display": rec.name(m.given_by)}}],
+            "reasonCode": [{"text": indication_label(m.indication)}],
+            "dosage": {"route": {"text": m.route},
+                       "dose": _quantity(m.dose, m.unit, unit_code)},
+        }  # fmt: skip
+        notes = [t for t in (m.soft_max_reason, m.note) if t]
+        if m.lot:
+            notes.append(f"Lot {m.lot}")
+        if notes:
+            res["note"] = [{"text": t} for t in notes]
+        out.append(res)
+    return out
+
+
+def _procedure(
+    rec: SessionRecord, st: infusion.InfusionState, ids: FhirIds, pid: str, eid: str
+) -> dict[str, Any] | None:
+    if st.started_at is None:
+        return None
+    period: dict[str, Any] = {"start": _utc(st.started_at)}
+    if st.stopped_at is not None:
+        period["end"] = _utc(st.stopped_at)
+    return {
+        "resourceType": "Procedure",
+        "id": ids("procedure", rec.session_id),
+        "status": "completed" if st.stopped_at is not None else "in-progress",
+        "code": {"text": "Intravenous ketamine infusion"},
+        "subject": _ref(pid),
+        "encounter": _ref(eid),
+        "performedPeriod": period,
+        "performer": [{"actor": {"display": rec.name(rec.order.checked_in_by)}}],
+        "note": [{"text": f"{_num(st.infused_min, 1)} min infused, {_num(st.delivered_mg)} mg "
+                          f"delivered of {_num(rec.order.total_mg)} mg planned; "
+                          f"{st.pause_count} pause(s)"}],
+    }  # fmt: skip
+
+
+def _document_references(
+    rec: SessionRecord,
+    x: ExportInputs,
+    ids: FhirIds,
+    pid: str,
+    eid: str,
+    with_pdf: bool,
+    pdf_sha1: Mapping[int, str],
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    versions = rec.notes
+    newest = max(v.version for v in versions)
+    by_note = {v.note_id: v for v in versions}
+    charge = CHARGE_SLOT.field_name
+    for v in versions:
+        chk = x.checks[v.note_id]
+        attachment: dict[str, Any] = {
+            "contentType": "application/pdf",
+            "size": v.size,
+            "hash": pdf_sha1[v.note_id],
+            "title": f"Session note {note_label(rec.session_id)} v{v.version}",
+            "creation": _utc(v.created_at),
+        }
+        if with_pdf and chk.file:
+            attachment["url"] = f"../{chk.file}"
+        authors = [sig.signer_name for sig in v.signatures if sig.field_name != charge]
+        counter = [sig.signer_name for sig in v.signatures if sig.field_name == charge]
+        last_signed = max((sig.signed_at for sig in v.signatures), default=v.created_at)
+        doc: dict[str, Any] = {
+            "resourceType": "DocumentReference",
+            "id": ids("document", v.note_id),
+            "identifier": [{"system": f"{_ID_SYSTEM}:note-sha256", "value": v.sha256}],
+            "status": "current" if v.version == newest else "superseded",
+            "docStatus": "final" if v.version == 1 else "amended",
+            "type": {"text": "Infusion session nursing note (signed PDF)"},
+            "subject": _ref(pid),
+            "date": _utc(last_signed),
+            "author": [{"display": n} for n in authors] or None,
+            "authenticator": {"display": counter[0]} if counter else None,
+            "description": ("verified against the clinic CA" if chk.verified
+                            else "FAILED verification: " + "; ".join(chk.problems)),
+            "content": [{"attachment": attachment}],
+            "context": {"encounter": [_ref(eid)]},
+        }  # fmt: skip
+        prev = by_note.get(v.supersedes_id) if v.supersedes_id else None
+        if prev is not None:
+            doc["relatesTo"] = [{"code": "replaces",
+                                 "target": _ref(ids("document", prev.note_id))}]  # fmt: skip
+        out.append({k: val for k, val in doc.items() if val is not None})
+    return out
+
+
+def session_bundle(
+    rec: SessionRecord,
+    x: ExportInputs,
+    ids: FhirIds,
+    *,
+    with_pdf: bool,
+    pdf_sha1: Mapping[int, str],
+    timestamp: datetime,
+) -> dict[str, Any]:
+    """One FHIR R4 collection Bundle for a session, as plain JSON (R4B-model valid)."""
+    o = rec.order
+    st = _state(rec, x.now)
+    pid, eid = ids("patient", rec.patient.id), ids("encounter", rec.session_id)
+    encounter_period: dict[str, Any] = {"start": _utc(o.checked_in_at)}
+    if o.ended_at is not None:
+        encounter_period["end"] = _utc(o.ended_at)
+    encounter = {
+        "resourceType": "Encounter",
+        "id": eid,
+        "identifier": [{"system": f"{_ID_SYSTEM}:session", "value": note_label(rec.session_id)}],
+        "status": _encounter_status(rec),
+        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "type": [{"text": _protocol(rec)}, *_not_treated_type(rec)],
+        "subject": _ref(pid),
+        "period": encounter_period,
+        "location": [{"location": {"display": f"Chair {o.chair}"}}],
+    }
+    resources: list[dict[str, Any]] = [_patient_resource(rec, pid), encounter]
+    resources += _vital_observations(rec, ids, pid, eid)
+    resources += _medication_resources(rec, st, ids, pid, eid, x.drug_name)
+    proc = _procedure(rec, st, ids, pid, eid)
+    if proc is not None:
+        resources.append(proc)
+    resources += _document_references(rec, x, ids, pid, eid, with_pdf, pdf_sha1)
+    bundle = {
+        "resourceType": "Bundle",
+        "id": ids("bundle", rec.session_id),
+        "identifier": {"system": f"{_ID_SYSTEM}:session", "value": note_label(rec.session_id)},
+        "type": "collection",
+        "timestamp": _utc(timestamp),
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+    return _without_none(bundle)
+
+
+def _without_none(node: Any) -> Any:
+    """Drop null members: FHIR JSON leaves an absent element out instead of writing null."""
+    if isinstance(node, dict):
+        return {k: _without_none(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_none(v) for v in node]
+    return node

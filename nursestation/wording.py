@@ -1,0 +1,124 @@
+"""User-visible wording and formats in one place (issue 14): the display zone, numbers, times,
+labels of scales, session types, pump events, indications and the note label. The note, the
+export and the screens use these, so one fact is written one way everywhere.
+
+Pure: no database, no Qt, no clock (the station's local zone is read from the OS when the clinic
+shows "local" time).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+NONE_RECORDED = "none recorded"
+DASH = "—"
+
+SESSION_TYPES = {"iv_ketamine": "IV ketamine", "spravato": "Spravato (esketamine)"}
+SCALE_LABELS = {
+    "moaas": "MOAA/S",
+    "rass": "RASS",
+    "cadss": "CADSS",
+    "aldrete": "Modified Aldrete",
+    "padss": "PADSS",
+    "modified_padss": "Modified PADSS",
+    "phq9": "PHQ-9",
+    "gad7": "GAD-7",
+    "pcl5": "PCL-5",
+    "cssrs": "C-SSRS",
+    "nausea": "Nausea",
+}
+PUMP_EVENT_LABELS = {
+    "start": "started",
+    "pause": "paused",
+    "resume": "resumed",
+    "rate_change": "rate changed",
+    "stop": "stopped",
+}
+INDICATION_LABELS = {"bp_above_limit": "BP above limit"}
+MEASURE_LABELS = {"bp": "BP", "nausea": "nausea", "sedation": "sedation", "none": "response"}
+
+
+# ---------------------------------------------------------------- zone and times
+
+
+def display_zone(name: str | None) -> tzinfo:
+    """The display zone: a named IANA zone, else the station's local zone."""
+    if name:
+        return ZoneInfo(name)
+    local = datetime.now(UTC).astimezone().tzinfo
+    assert local is not None
+    return local
+
+
+def hm(when: datetime | None, tz: tzinfo) -> str:
+    """A time as HH:MM in `tz` ("—" when there is none)."""
+    return DASH if when is None else when.astimezone(tz).strftime("%H:%M")
+
+
+def iso_seconds(when: datetime | None, tz: tzinfo) -> str:
+    """ISO 8601 to the second in `tz` ("" when there is none): the export's time format."""
+    return "" if when is None else when.astimezone(tz).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def num(x: float | None) -> str:
+    """A number as a nurse writes it: 120 not 120.0, else the shortest form ("—" for none)."""
+    if x is None:
+        return DASH
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def num_digits(x: float | None, digits: int = 2) -> str:
+    """A number rounded to `digits` decimals without trailing zeros ("" for none): the export's
+    numbers (35.0 -> "35", 17.456 -> "17.46")."""
+    if x is None:
+        return ""
+    r = round(float(x), digits)
+    return str(int(r)) if r.is_integer() else f"{r:g}"
+
+
+# ---------------------------------------------------------------- labels
+
+
+def session_type_label(key: str) -> str:
+    """Words for a session type: "iv_ketamine" -> "IV ketamine"."""
+    return SESSION_TYPES.get(key, key.replace("_", " "))
+
+
+def scale_label(key: str) -> str:
+    """Words for a scale or assessment kind: "aldrete" -> "Modified Aldrete"."""
+    return SCALE_LABELS.get(key, key.replace("_", " "))
+
+
+def indication_label(key: str) -> str:
+    """Words for an indication key: "bp_above_limit" -> "BP above limit"."""
+    return INDICATION_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def measure_label(measure: str) -> str:
+    """Words for a reassessment measure: "bp" -> "BP"."""
+    return MEASURE_LABELS.get(measure, measure.replace("_", " "))
+
+
+def note_label(session_id: int) -> str:
+    """The printed note identifier (one per session; versions are numbered separately)."""
+    return f"S-{session_id:06d}"
+
+
+def protocol_text(
+    session_type: str,
+    dose_mg_per_kg: float,
+    duration_min: float,
+    conc_mg_per_ml: float,
+    *,
+    sep: str = ":",
+) -> str:
+    """The order in one line: "IV ketamine: 0.5 mg/kg over 40 min at 1 mg/mL" (the export
+    writes it without the colon, `sep=""`)."""
+    return (
+        f"{session_type_label(session_type)}{sep} {num(dose_mg_per_kg)} mg/kg over "
+        f"{num(duration_min)} min at {num(conc_mg_per_ml)} mg/mL"
+    )
