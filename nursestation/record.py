@@ -337,11 +337,14 @@ class SessionRecord:
         """The baseline: the latest current reading with a BP at or before the infusion's start
         (None before the start), as app.sessions.baseline_vitals picks it."""
         start = self.started_at
-        if start is None:
-            return None
+        return None if start is None else self.latest_with_bp(start)
+
+    def latest_with_bp(self, until: datetime | None = None) -> VitalValues | None:
+        """The latest current reading with a BP observed at or before `until` (any time when
+        None)."""
         best = None
         for v in self.current_vitals:
-            if v.sbp is None or v.observed_at > start:
+            if v.sbp is None or (until is not None and v.observed_at > until):
                 continue
             if best is None or (v.observed_at, v.id) > (best.observed_at, best.id):
                 best = v

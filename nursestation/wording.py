@@ -9,7 +9,11 @@ shows "local" time).
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from nursestation.record import heart_rate
+from nursestation.vitals import fmt_number
 
 NONE_RECORDED = "none recorded"
 DASH = "—"
@@ -122,3 +126,30 @@ def protocol_text(
         f"{session_type_label(session_type)}{sep} {num(dose_mg_per_kg)} mg/kg over "
         f"{num(duration_min)} min at {num(conc_mg_per_ml)} mg/mL"
     )
+
+
+def device_text(r: Any) -> str:
+    """Which device a stored reading came from, as the flowsheet names it."""
+    return f"device {r.device_protocol} on {r.device_port}" + (
+        f" (id {r.device_id})" if r.device_id else ""
+    )
+
+
+def vitals_text(r: Any) -> str:
+    """A reading in one line, as a nurse writes it: "BP 186/104, HR 88, SpO2 97 %" (the HR is
+    the oximeter's pulse rate when no HR was recorded)."""
+    parts: list[str] = []
+    if r.sbp is not None and r.dbp is not None:
+        parts.append(f"BP {fmt_number(r.sbp)}/{fmt_number(r.dbp)}")
+    elif r.sbp is not None:
+        parts.append(f"SBP {fmt_number(r.sbp)}")
+    hr = heart_rate(r)
+    if hr is not None:
+        parts.append(f"HR {fmt_number(hr.value)}")
+    if r.spo2 is not None:
+        parts.append(f"SpO2 {fmt_number(r.spo2)} %")
+    if r.rr is not None:
+        parts.append(f"RR {fmt_number(r.rr)}")
+    if r.sedation_score is not None and r.sedation_scale:
+        parts.append(f"{r.sedation_scale.upper()} {fmt_number(r.sedation_score)}")
+    return ", ".join(parts) or "no values"

@@ -113,9 +113,9 @@ def complete_assessment(w: World) -> dc.DischargeStatus:
 
 
 def stand_in_for_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When the notes service exists it requires a signed note before approval; tests about
-    discharge itself stand in for it (the real note is covered by its own tests)."""
-    notes = dc._notes_module()
-    if notes is not None:
-        monkeypatch.setattr(notes, "require_approvable", lambda ctx, s, sid, actor: None)
-        monkeypatch.setattr(notes, "countersign_for_approval", lambda *a, **k: None)
+    """Approval requires a signed note (app.note_store); tests about discharge itself stand in
+    for it (the real note is covered by its own tests)."""
+    from nursestation.app import note_store
+
+    monkeypatch.setattr(note_store, "require_approvable", lambda ctx, s, sid, actor: None)
+    monkeypatch.setattr(note_store, "countersign_for_approval", lambda *a, **k: None)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
+from nursestation.app import note_store
 from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.sessions import (
     baseline_vitals,
@@ -1089,17 +1090,6 @@ def _ready_gate(rec: Recorded, ev: DischargeEvaluation) -> None:
     ev.raise_if_not_ready()
 
 
-def _notes_module() -> Any:
-    """nursestation.app.notes when another engineer's notes service is installed, else None."""
-    try:
-        from nursestation.app import notes
-    except ImportError as exc:
-        if getattr(exc, "name", None) not in ("nursestation.app.notes", None):
-            raise
-        return None
-    return notes
-
-
 def _approval_precheck(
     ctx: AppContext, s: Session, row: InfusionSession, actor: Actor
 ) -> DischargeEvaluation:
@@ -1110,10 +1100,8 @@ def _approval_precheck(
     rec = load_recorded(ctx, s, row)
     ev = rec.evaluate(ctx.now())
     _ready_gate(rec, ev)
-    notes = _notes_module()
-    if notes is not None:
-        # Signed, not by the approver, and nothing recorded after the signed version.
-        notes.require_approvable(ctx, s, row.id, actor)
+    # Signed, not by the approver, and nothing recorded after the signed version.
+    note_store.require_approvable(ctx, s, row.id, actor)
     return ev
 
 
@@ -1185,9 +1173,7 @@ def approve_discharge(
                 "overridden": [c.id for c in ev.criteria if c.override is not None],
             },
         )
-        notes = _notes_module()
-        if notes is not None:
-            notes.countersign_for_approval(ctx, s, row.id, actor, password, now)
+        note_store.countersign_for_approval(ctx, s, row.id, actor, password, now)
         from nursestation.app import alarms
 
         # The patient leaves the chair: their alarms end with the session, in this transaction

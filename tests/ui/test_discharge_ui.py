@@ -173,9 +173,9 @@ def test_approval_disabled_until_observation_then_charge_nurse_approves(
     clock.advance(minutes=60)
     qtbot.waitUntil(panel.approve_btn.isEnabled, timeout=5000)
     assert panel.banner.text() == "READY FOR DISCHARGE — every criterion is met or overridden."
-    notes = dc._notes_module()
-    if notes is not None:  # approval countersigns the nurse's signed note
-        notes.sign_note(ctx, w.nurse, w.sid, NURSE_PW)
+    from nursestation.app import notes
+
+    notes.sign_note(ctx, w.nurse, w.sid, NURSE_PW)  # approval countersigns the signed note
     asked: list[str] = []
 
     def get_text(parent, title, label, echo=None, *a, **k):
