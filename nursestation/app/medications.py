@@ -51,12 +51,10 @@ from nursestation.errors import (
 )
 from nursestation.formulary import SECTION, Drug, Formulary
 from nursestation.limits import TIER_RANK, VitalLimits, evaluate
-from nursestation.note_content import MedicationRow
 from nursestation.vitals import fmt_number
+from nursestation.wording import indication_label, measure_label, vitals_text
 
 # Shown instead of the raw indication keys of the formulary ("bp_above_limit").
-_INDICATION_LABELS = {"bp_above_limit": "BP above limit"}
-_MEASURE_LABELS = {"bp": "BP", "nausea": "nausea", "sedation": "sedation", "none": "response"}
 _BP_PARAMS = ("sbp", "dbp", "map")
 
 
@@ -219,16 +217,6 @@ def formulary(ctx: AppContext) -> Formulary:
     return ctx.per_settings("formulary", Formulary.from_settings)
 
 
-def indication_label(key: str) -> str:
-    """Words for an indication key: "bp_above_limit" -> "BP above limit"."""
-    return _INDICATION_LABELS.get(key, key.replace("_", " ").capitalize())
-
-
-def measure_label(measure: str) -> str:
-    """Words for a reassessment measure: "bp" -> "BP"."""
-    return _MEASURE_LABELS.get(measure, measure.replace("_", " "))
-
-
 def _local_tz(ctx: AppContext) -> tzinfo:
     zone = ctx.now().astimezone().tzinfo
     assert zone is not None
@@ -279,25 +267,6 @@ def _responses(s: Session, admin_ids: Sequence[int]) -> dict[int, list[Medicatio
 
 def _prior(rows: Iterable[MedicationAdministration]) -> list[PriorDose]:
     return [PriorDose(r.drug, r.dose, r.unit, r.route, r.given_at) for r in rows]
-
-
-def vitals_text(r: VitalReading) -> str:
-    """A reading in one line, as a nurse writes it: "BP 186/104, HR 88, SpO2 97 %"."""
-    parts: list[str] = []
-    if r.sbp is not None and r.dbp is not None:
-        parts.append(f"BP {fmt_number(r.sbp)}/{fmt_number(r.dbp)}")
-    elif r.sbp is not None:
-        parts.append(f"SBP {fmt_number(r.sbp)}")
-    hr = r.hr if r.hr is not None else r.pulse_rate
-    if hr is not None:
-        parts.append(f"HR {fmt_number(hr)}")
-    if r.spo2 is not None:
-        parts.append(f"SpO2 {fmt_number(r.spo2)} %")
-    if r.rr is not None:
-        parts.append(f"RR {fmt_number(r.rr)}")
-    if r.sedation_score is not None and r.sedation_scale:
-        parts.append(f"{r.sedation_scale.upper()} {fmt_number(r.sedation_score)}")
-    return ", ".join(parts) or "no values"
 
 
 def _values(r: VitalReading) -> dict[str, float | None]:
@@ -978,33 +947,6 @@ def medication_list(ctx: AppContext, actor: Actor, session_id: int) -> Medicatio
         reassessments=tuple(pending),
         totals=tuple(totals.values()),
     )
-
-
-def medications_for_note(ctx: AppContext, s: Session, session_id: int) -> list[MedicationRow]:
-    """The PRN rows of the session note, inside the caller's transaction (the ketamine infusion
-    has its own section, InfusionRecord)."""
-    tz = _local_tz(ctx)
-    out: list[MedicationRow] = []
-    for r in _records_in(ctx, s, session_id):
-        responses = "; ".join(
-            f"{_hm(x.at, tz)} " + ", ".join(t for t in (x.vital_text, x.text) if t)
-            for x in r.responses
-        )
-        out.append(
-            MedicationRow(
-                at=r.given_at,
-                drug=r.drug_name,
-                dose=r.dose,
-                unit=r.unit,
-                route=r.route,
-                indication=r.indication_text,
-                pre_vitals=r.pre_vitals_text,
-                response=responses or "no response recorded",
-                nurse=r.given_by_name,
-                override_reason=r.soft_max_reason,
-            )
-        )
-    return out
 
 
 # ---------------------------------------------------------------- formulary edits

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from io import BytesIO
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from reportlab import rl_config
 from reportlab.graphics.charts.legends import Legend
@@ -37,6 +36,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import CondPageBreak
 
+from nursestation import wording
 from nursestation.note_content import (
     VITAL_PARAMS,
     ChartMarker,
@@ -139,13 +139,7 @@ def _styles() -> dict[str, ParagraphStyle]:
 # ---------------------------------------------------------------- formatting
 
 
-def display_zone(name: str | None) -> tzinfo:
-    """The display zone: a named IANA zone, else the station's local zone."""
-    if name:
-        return ZoneInfo(name)
-    local = datetime.now(UTC).astimezone().tzinfo
-    assert local is not None
-    return local
+display_zone = wording.display_zone  # the one zone rule (nursestation.wording)
 
 
 def _num(x: float | None, digits: int = 1) -> str:

@@ -17,6 +17,7 @@ from support import PASSWORD
 from nursestation.app import medications as meds
 from nursestation.app import patients, sessions, users, vitals
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.notes import build_note_content
 from nursestation.clock import FakeClock
 from nursestation.db.models import AuditEvent, MedicationAdministration, MedicationResponse
 from nursestation.dosing import Protocol
@@ -367,7 +368,7 @@ def test_charge_nurse_overrides_with_a_reason_and_the_note_says_so(
     assert a.after["indication_override_reason"] == why
     assert "within limits" in a.after["indication_not_met"]
     with ctx.tx() as s:
-        (row_text,) = [r.indication for r in meds.medications_for_note(ctx, s, sid)]
+        (row_text,) = [r.indication for r in build_note_content(ctx, s, sid, ctx.now(), 1).medications]
     assert row_text == f"BP above limit (not met by the readings; override by Ben Ode, RN: {why})"
 
 
@@ -475,7 +476,7 @@ def test_medications_for_note_rows(
     clock.advance(minutes=5)
     meds.record_response(ctx, nurse, lab.id, vitals={"sbp": 160, "dbp": 92}, text="no dizziness")
     with ctx.tx() as s:
-        (row,) = meds.medications_for_note(ctx, s, sid)
+        (row,) = build_note_content(ctx, s, sid, ctx.now(), 1).medications
     assert (row.drug, row.dose, row.unit, row.route) == ("Labetalol", 30.0, "mg", "IV")
     assert row.indication == "BP above limit"
     assert row.pre_vitals.startswith("BP 186/104, HR 84")
