@@ -12,20 +12,18 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from nursestation.discharge import SCALE_NAMES as DISCHARGE_SCALE_NAMES
 from nursestation.record import heart_rate
-from nursestation.vitals import fmt_number
+from nursestation.vitals import SEDATION_LABELS, fmt_number
 
 NONE_RECORDED = "none recorded"
 DASH = "—"
 
 SESSION_TYPES = {"iv_ketamine": "IV ketamine", "spravato": "Spravato (esketamine)"}
 SCALE_LABELS = {
-    "moaas": "MOAA/S",
-    "rass": "RASS",
+    **SEDATION_LABELS,  # MOAA/S, RASS (nursestation.vitals)
     "cadss": "CADSS",
-    "aldrete": "Modified Aldrete",
-    "padss": "PADSS",
-    "modified_padss": "Modified PADSS",
+    **DISCHARGE_SCALE_NAMES,  # Modified Aldrete, PADSS, Modified PADSS (nursestation.discharge)
     "phq9": "PHQ-9",
     "gad7": "GAD-7",
     "pcl5": "PCL-5",

@@ -32,6 +32,7 @@ from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, Reason
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
+from nursestation.wording import session_type_label
 
 TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
 
@@ -248,7 +249,7 @@ class SessionView(QWidget):
         self.subheader.setText(
             f"DOB {p.dob:%Y-%m-%d} ({age} y) · {p.weight_kg:g} kg (weighed {p.weight_date:%Y-%m-%d}) · "
             f"Allergies: {allergies} · Session #{sm.session_number} · "
-            f"{sm.session_type.replace('_', ' ')} · checked in {local_hm(sm.checked_in_at)}"
+            f"{session_type_label(sm.session_type)} · checked in {local_hm(sm.checked_in_at)}"
         )
         st = sm.state
         label = PHASE_LABELS[st.phase]
