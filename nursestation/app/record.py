@@ -118,7 +118,7 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
     )
     M = MedicationAdministration
     meds = tuple(
-        MedicationRecord(*r)
+        MedicationRecord(*tuple(r))
         for r in s.execute(
             select(M.id, M.drug, M.dose, M.unit, M.route, M.indication, M.given_at,
                    M.recorded_at, M.given_by, M.triggering_vital_id, M.soft_max_reason, M.lot,
@@ -208,7 +208,7 @@ def _note_versions(s: Session, session_id: int) -> tuple[NoteVersionRecord, ...]
         if nid not in latest or seq > latest[nid][1]:
             latest[nid] = (did, seq, stage, sha, int(size or 0))
     sigs: dict[int, list[SignatureRecord]] = {}
-    for nid, *values in s.execute(
+    for nid, signer_id, signer, meaning, field_name, signed_at in s.execute(
         select(NoteDocument.note_id, NoteSignature.signer_id, NoteSignature.signer_name,
                NoteSignature.meaning, NoteSignature.field_name, NoteSignature.signed_at)
         .join(NoteDocument, NoteDocument.id == NoteSignature.document_id)
@@ -216,7 +216,9 @@ def _note_versions(s: Session, session_id: int) -> tuple[NoteVersionRecord, ...]
         .where(Note.session_id == session_id)
         .order_by(NoteSignature.signed_at, NoteSignature.id)
     ):  # fmt: skip
-        sigs.setdefault(nid, []).append(SignatureRecord(*values))
+        sigs.setdefault(nid, []).append(
+            SignatureRecord(signer_id, signer, meaning, field_name, signed_at)
+        )
     return tuple(
         NoteVersionRecord(nid, version, supersedes, created, latest[nid][0], latest[nid][2],
                           latest[nid][3], latest[nid][4], tuple(sigs.get(nid, ())))

@@ -77,7 +77,7 @@ class NoteInputs:
 
     clinic_name: str
     app_version: str
-    interval_s: int | None
+    interval_s: int
     limits: VitalLimits
     formulary: Formulary | None
     generated_at: datetime
@@ -292,11 +292,19 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: Mapping[int, Any]) -> VitalsRow:
                 # The most severe extreme is printed beside the last value.
                 worst = max(summary.flags, key=lambda b: TIER_RANK[b.tier])
                 extremes[_col(param)] = worst.value
+        sbp, dbp, map_, hr, spo2, rr, etco2, temp = (fr.value(p) for p in _ROW_PARAMS)
         return VitalsRow(
             observed_at=fr.at,
             recorded_at=fr.at,
             source=device_text(by_id[fr.reading_ids[-1]]),
-            **{_col(p): fr.value(p) for p in _ROW_PARAMS},
+            sbp=sbp,
+            dbp=dbp,
+            map=map_,
+            hr=hr,
+            spo2=spo2,
+            rr=rr,
+            etco2=etco2,
+            temp=temp,
             flags=flags,
             kind="interval",
             until=fr.end,
@@ -325,11 +333,19 @@ def _vitals_row(fr: FlowRow, tz: tzinfo, by_id: Mapping[int, Any]) -> VitalsRow:
         )
     elif reading.superseded_by is not None:
         correction = "Superseded by a later correction"
+    sbp, dbp, map_, hr, spo2, rr, etco2, temp = (reading.values.get(p) for p in _ROW_PARAMS)
     return VitalsRow(
         observed_at=r.observed_at,
         recorded_at=r.recorded_at,
         source="manual" if r.source == "manual" else device_text(r),
-        **{_col(p): reading.values.get(p) for p in _ROW_PARAMS},
+        sbp=sbp,
+        dbp=dbp,
+        map=map_,
+        hr=hr,
+        spo2=spo2,
+        rr=rr,
+        etco2=etco2,
+        temp=temp,
         sedation=sedation,
         flags=flags,
         late=r.late,

@@ -101,9 +101,12 @@ CSV_COLUMNS: tuple[str, ...] = (
 class NoteCheck(Protocol):
     """What the export found checking one signed note version (app.export.ExportedNote)."""
 
-    verified: bool
-    problems: tuple[str, ...]
-    file: str | None
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+    @property
+    def file(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
