@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nursestation.discharge import SCALE_NAMES as DISCHARGE_SCALE_NAMES
+from nursestation.errors import DomainError
+from nursestation.formulary import Formulary
 from nursestation.record import heart_rate
 from nursestation.vitals import SEDATION_LABELS, fmt_number
 
@@ -103,6 +105,17 @@ def indication_label(key: str) -> str:
 def measure_label(measure: str) -> str:
     """Words for a reassessment measure: "bp" -> "BP"."""
     return MEASURE_LABELS.get(measure, measure.replace("_", " "))
+
+
+def drug_label(formulary: Formulary | None, key: str) -> str:
+    """A drug's name from the clinic formulary; a key no longer there (or no formulary) in
+    words: "ondansetron_odt" -> "Ondansetron odt"."""
+    if formulary is not None:
+        try:
+            return formulary.get(key).name
+        except (DomainError, KeyError, ValueError):
+            pass
+    return key.replace("_", " ").capitalize()
 
 
 def note_label(session_id: int) -> str:

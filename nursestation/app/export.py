@@ -45,6 +45,7 @@ from nursestation.db.models import (
     User,
 )
 from nursestation.errors import BAD_INPUT, DomainError
+from nursestation.formulary import Formulary
 from nursestation.report.session_export import (
     CSV_COLUMNS,
     ExportInputs,
@@ -52,7 +53,7 @@ from nursestation.report.session_export import (
     csv_row,
     session_bundle,
 )
-from nursestation.wording import display_zone
+from nursestation.wording import display_zone, drug_label
 
 FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
 STATUSES: tuple[str, ...] = ("signed", "approved", "addended")
@@ -472,20 +473,11 @@ def _verify(pdf: bytes, stored_sha: str, ca: bytes) -> tuple[bool, tuple[str, ..
 
 
 def _drug_names(ctx: AppContext) -> Callable[[str], str]:
-    from nursestation.formulary import Formulary
-
     try:
         f: Formulary | None = Formulary.from_settings(ctx.settings)
     except Exception:  # a formulary problem must not stop an export of stored records
         f = None
-
-    def name(key: str) -> str:
-        try:
-            return f.get(key).name if f is not None else key
-        except (DomainError, KeyError, ValueError):
-            return key.replace("_", " ").capitalize()
-
-    return name
+    return lambda key: drug_label(f, key)
 
 
 def fhir_file_name(session_date: date, mrn: str, session_id: int) -> str:

@@ -44,6 +44,7 @@ from nursestation.wording import (
     PUMP_EVENT_LABELS,
     device_text,
     display_zone,
+    drug_label,
     hm,
     indication_label,
     note_label,
@@ -406,9 +407,8 @@ def _infusion_record(rec: SessionRecord, x: NoteInputs) -> NoteInfusionRecord | 
     site = answers.get("iv_site") or "not recorded"
     if answers.get("iv_gauge"):
         site = f"{site}, {answers['iv_gauge']} G"
-    ketamine = _drug(x, "ketamine")
     return NoteInfusionRecord(
-        drug=ketamine.name if ketamine else "Ketamine",
+        drug=drug_label(x.formulary, "ketamine"),
         dose=DoseCalculation(
             weight_kg=o.weight_kg_used,
             dose_mg_per_kg=o.dose_mg_per_kg,
@@ -485,7 +485,7 @@ def medication_rows(rec: SessionRecord, x: NoteInputs, tz: tzinfo) -> tuple[Medi
         out.append(
             MedicationRow(
                 at=m.given_at,
-                drug=d.name if d else m.drug,
+                drug=drug_label(x.formulary, m.drug),
                 dose=m.dose,
                 unit=m.unit,
                 route=m.route,

@@ -49,3 +49,13 @@ def test_vitals_text_uses_the_pulse_rate_as_hr_when_no_hr() -> None:
         "BP 186/104, HR 84, RR 14, MOAAS 4"
     )
     assert w.vitals_text(V(None, None, None, None, None, None, None, None)) == "no values"
+
+
+def test_drug_label_from_the_formulary_else_the_key_in_words() -> None:
+    from nursestation.clinic import load_defaults
+    from nursestation.formulary import Formulary
+
+    f = Formulary.from_settings(load_defaults())
+    assert w.drug_label(f, "ondansetron") == f.get("ondansetron").name
+    assert w.drug_label(f, "retired_drug") == "Retired drug"  # no longer in the formulary
+    assert w.drug_label(None, "ondansetron") == "Ondansetron"
