@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from nursestation import infusion
 
+DISCHARGE_CHECKLIST = "discharge_checklist"  # the assessments kind holding discharge answers
 HR_SOURCE_HR = "hr"
 HR_SOURCE_PULSE = "pulse_rate"
 
@@ -308,6 +309,16 @@ class SessionRecord:
     def current_medications(self) -> tuple[MedicationRecord, ...]:
         """The administrations no correction replaced, in given order."""
         return current(self.medications)
+
+    @property
+    def discharge_answers(self) -> Mapping[str, Any]:
+        """The nurse's discharge checklist answers: repeat assessments merge, the latest answer
+        to each question wins (as app.discharge reads them)."""
+        merged: dict[str, Any] = {}
+        for a in self.assessments:
+            if a.kind == DISCHARGE_CHECKLIST:
+                merged.update(a.items.get("answers", {}))
+        return MappingProxyType(merged)
 
     def vital(self, vital_id: int | None) -> VitalValues | None:
         """A stored reading by id."""

@@ -123,3 +123,20 @@ def test_medication_responses_follow_the_dose(
     assert m.drug == "ondansetron" and m.dose == 4
     assert [r.text for r in rec.responses_to(m)] == ["settled"]
     assert clock.now() - timedelta(minutes=15) == m.given_at
+
+
+def test_discharge_answers_merge_latest_wins(
+    ctx: Any, people: dict[str, Any], infusing: int, clock: Any
+) -> None:
+    from nursestation.app import discharge, sessions
+
+    nurse = people["nurse"]
+    clock.advance(minutes=45)
+    sessions.stop_infusion(ctx, nurse, infusing, "dose complete")
+    clock.advance(minutes=5)
+    discharge.record_assessment(ctx, nurse, infusing, answers={"escort_present": False})
+    clock.advance(minutes=5)
+    discharge.record_assessment(ctx, nurse, infusing, answers={"escort_present": True})
+    rec = get_record(ctx, nurse, infusing)
+    assert rec.discharge_answers["escort_present"] is True
+    assert [a.kind for a in rec.assessments].count("discharge_checklist") == 2  # both kept
