@@ -58,15 +58,9 @@ def test_importing_the_core_does_not_load_qt() -> None:
 # `importlib.resources` reads package data (nursestation/resources.py); it imports no module.
 ALLOWED_IMPORTLIB = {"importlib.resources"}
 PROBE_EXCEPTIONS = {"ModuleNotFoundError", "ImportError"}
-# Probes still there, each with who removes it. The test asserts this list exactly, so an entry
-# must be deleted in the commit that removes its probe.
-PENDING_PROBES = {
-    # engineer "record" (issue 14): the note's discharge reader and the notes module probe
-    "app/discharge.py: except ImportError",
-    "app/notes.py: import importlib",
-    "app/notes.py: importlib.import_module",
-    "app/notes.py: except ModuleNotFoundError",
-}
+# Probes still there, each with who removes it. The test asserts this set exactly, so an entry
+# must be deleted in the commit that removes its probe. None is left (issue 14).
+PENDING_PROBES: set[str] = set()
 
 
 def _probes(path: Path, rel: str) -> list[str]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from nursestation import infusion
 from nursestation.app import note_store
 from nursestation.app.context import Actor, AppContext, other_version_of
-from nursestation.app.sessions import (
+from nursestation.app.session_rows import (
     baseline_vitals,
     events_of,
     get_session_row,

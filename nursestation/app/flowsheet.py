@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.sessions import get_session_row
+from nursestation.app.session_rows import get_session_row
 from nursestation.db.models import User, VitalReading
 from nursestation.flowsheet import FlowsheetSettings, Judge, Reading, interval_start, reading_of
 from nursestation.limits import VitalLimits

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.record import display_zone_name
-from nursestation.app.sessions import get_session_row
+from nursestation.app.session_rows import get_session_row
 from nursestation.db.models import (
     AlarmEvent,
     Assessment,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
+from nursestation.app.context import AppContext
 from nursestation.db.models import InfusionEvent, InfusionSession, VitalReading
 from nursestation.db.queries import current_rows
 from nursestation.errors import NOT_FOUND, DomainError
@@ -27,6 +28,14 @@ def events_of(s: Session, session_id: int) -> list[infusion.InfusionEvent]:
         .order_by(InfusionEvent.at, InfusionEvent.id)
     ).scalars()
     return [infusion.InfusionEvent(r.kind, r.at, r.rate_mg_per_h, r.reason) for r in rows]
+
+
+def min_observation_for(ctx: AppContext, row: InfusionSession) -> float:
+    """Minimum observation for this session: the value in force at check-in (snapshot)."""
+    snap = row.settings_snapshot or {}
+    if "min_observation_min" in snap:
+        return float(snap["min_observation_min"])
+    return infusion.min_observation_min(ctx.settings, row.session_type)
 
 
 def get_session_row(s: Session, session_id: int) -> InfusionSession:

@@ -13,11 +13,13 @@ from nursestation import infusion
 from nursestation.app import alarms
 from nursestation.app.alarms import DOSE_COMPLETE_ALARM
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.discharge import is_ready_in
 from nursestation.app.patients import PatientInfo, get_patient_row, info
 from nursestation.app.session_rows import (
     baseline_vitals,
     events_of,
     get_session_row,
+    min_observation_for,
     open_session_in_chair,
 )
 from nursestation.checklist import ChecklistResult, PatientFacts, StartOverride, evaluate_checklist
@@ -119,8 +121,6 @@ def summary_in(ctx: AppContext, s: Session, row: InfusionSession) -> SessionSumm
     approved = _is_approved(s, row.id)
     ready = False
     if not approved and row.ended_at is None and any(e.kind == infusion.STOP for e in events):
-        from nursestation.app.discharge import is_ready_in
-
         ready = is_ready_in(ctx, s, row)
     state = infusion.infusion_state(
         events,
@@ -150,14 +150,6 @@ def summary_in(ctx: AppContext, s: Session, row: InfusionSession) -> SessionSumm
         end_reason=row.end_reason,
         end_detail=row.end_detail,
     )
-
-
-def min_observation_for(ctx: AppContext, row: InfusionSession) -> float:
-    """Minimum observation for this session: the value in force at check-in (snapshot)."""
-    snap = row.settings_snapshot or {}
-    if "min_observation_min" in snap:
-        return float(snap["min_observation_min"])
-    return infusion.min_observation_min(ctx.settings, row.session_type)
 
 
 def get_summary(ctx: AppContext, actor: Actor, session_id: int) -> SessionSummary:

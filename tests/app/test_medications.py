@@ -368,7 +368,9 @@ def test_charge_nurse_overrides_with_a_reason_and_the_note_says_so(
     assert a.after["indication_override_reason"] == why
     assert "within limits" in a.after["indication_not_met"]
     with ctx.tx() as s:
-        (row_text,) = [r.indication for r in build_note_content(ctx, s, sid, ctx.now(), 1).medications]
+        (row_text,) = [
+            r.indication for r in build_note_content(ctx, s, sid, ctx.now(), 1).medications
+        ]
     assert row_text == f"BP above limit (not met by the readings; override by Ben Ode, RN: {why})"
 
 
