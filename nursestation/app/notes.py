@@ -48,6 +48,7 @@ from nursestation.app.note_store import (
 )
 from nursestation.app.record import load_record
 from nursestation.app.sessions import events_of, get_session_row
+from nursestation.app.users import reauthenticate
 from nursestation.config import StationConfig
 from nursestation.db.models import InfusionSession, Note, NoteDocument, NoteSignature, User
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
@@ -323,8 +324,6 @@ def sign_note(ctx: AppContext, actor: Actor, session_id: int, password: str) -> 
     """Sign the session note (version 1) as its documenting nurse: password re-asked, PDF
     rendered with both signature fields, NurseSignature signed "Documented by", rows stored."""
     ctx.require(actor, "sign_note")
-    from nursestation.app.users import reauthenticate
-
     reauthenticate(ctx, actor, password)  # wrong password: bad_password, audited, kept
     # Rendering and signing take a few hundred ms: do them outside the write transaction, then
     # store only if the session's data did not change meanwhile (else render again).
@@ -384,8 +383,6 @@ def add_addendum(
         raise DomainError(BAD_INPUT, "An addendum needs a reason.", field="reason")
     if not text:
         raise DomainError(BAD_INPUT, "An addendum needs the text of the late entry.", field="text")
-    from nursestation.app.users import reauthenticate
-
     reauthenticate(ctx, actor, password)
     for _ in range(_ATTEMPTS):
         now = ctx.now()
