@@ -65,12 +65,36 @@ from nursestation.note_content import (
 from nursestation.report.note_build import NoteInputs, ScoredAssessment, note_content
 from nursestation.wording import display_zone, note_label, num
 
-__all__ = [  # re-exported from app.note_store for the callers of app.notes
-    "CHARGE_FIELD", "MEANING_ADDENDUM", "MEANING_APPROVED", "MEANING_DOCUMENTED", "NURSE_FIELD",
-    "STAGE_COUNTERSIGNED", "STAGE_SIGNED", "NoteInfo", "approval_record_text",
-    "countersign_for_approval", "display_tz_name", "file_name_for", "has_signed_note",
-    "note_label", "require_approvable",
-]  # fmt: skip
+# The public names: this module's use cases and types, and the stored-note helpers it
+# re-exports from app.note_store for its callers (CHARGE_FIELD, NoteInfo, require_approvable…).
+__all__ = [
+    "CHARGE_FIELD",
+    "MEANING_ADDENDUM",
+    "MEANING_APPROVED",
+    "MEANING_DOCUMENTED",
+    "NURSE_FIELD",
+    "STAGE_COUNTERSIGNED",
+    "STAGE_SIGNED",
+    "NoteCheck",
+    "NoteInfo",
+    "add_addendum",
+    "approval_record_text",
+    "build_note_content",
+    "countersign_for_approval",
+    "display_tz_name",
+    "file_name_for",
+    "has_signed_note",
+    "latest_note",
+    "list_notes",
+    "note_label",
+    "note_pdf",
+    "preview_note",
+    "preview_text",
+    "require_approvable",
+    "sign_note",
+    "verify_files",
+    "verify_note",
+]
 
 
 # ---------------------------------------------------------------- DTOs
