@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from nursestation import infusion
+from nursestation.flowsheet import heart_rate as flowsheet_heart_rate
 
 DISCHARGE_CHECKLIST = "discharge_checklist"  # the assessments kind holding discharge answers
 HR_SOURCE_HR = "hr"
@@ -78,12 +79,12 @@ class HeartRate:
 
 
 def heart_rate(v: Any) -> HeartRate | None:
-    """The reading's heart rate, resolved once: HR, else the pulse rate, else None."""
-    if v.hr is not None:
-        return HeartRate(v.hr, HR_SOURCE_HR)
-    if v.pulse_rate is not None:
-        return HeartRate(v.pulse_rate, HR_SOURCE_PULSE)
-    return None
+    """The reading's heart rate, resolved once: HR, else the pulse rate, else None (the rule of
+    nursestation.flowsheet.heart_rate, which the flowsheet and the note's rows use)."""
+    value, from_pulse = flowsheet_heart_rate(v.hr, v.pulse_rate)
+    if value is None:
+        return None
+    return HeartRate(value, HR_SOURCE_PULSE if from_pulse else HR_SOURCE_HR)
 
 
 @dataclass(frozen=True)
