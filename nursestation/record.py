@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from nursestation import infusion
+from nursestation.discharge import canonical_answers
 from nursestation.flowsheet import heart_rate as flowsheet_heart_rate
 
 DISCHARGE_CHECKLIST = "discharge_checklist"  # the assessments kind holding discharge answers
@@ -313,12 +314,13 @@ class SessionRecord:
 
     @property
     def discharge_answers(self) -> Mapping[str, Any]:
-        """The nurse's discharge checklist answers: repeat assessments merge, the latest answer
-        to each question wins (as app.discharge reads them)."""
+        """The nurse's discharge checklist answers under their one name (a row stored with a
+        former key is read under the new one): repeat assessments merge, the latest answer to
+        each question wins (as app.discharge reads them)."""
         merged: dict[str, Any] = {}
         for a in self.assessments:
             if a.kind == DISCHARGE_CHECKLIST:
-                merged.update(a.items.get("answers", {}))
+                merged.update(canonical_answers(a.items.get("answers", {})))
         return MappingProxyType(merged)
 
     def vital(self, vital_id: int | None) -> VitalValues | None:

@@ -140,3 +140,20 @@ def test_discharge_answers_merge_latest_wins(
     rec = get_record(ctx, nurse, infusing)
     assert rec.discharge_answers["escort_present"] is True
     assert [a.kind for a in rec.assessments].count("discharge_checklist") == 2  # both kept
+
+
+def test_discharge_answers_read_former_keys_under_the_one_name(
+    ctx: Any, people: dict[str, Any], infusing: int, clock: Any
+) -> None:
+    from nursestation.record import AssessmentRecord, freeze
+
+    rec = get_record(ctx, people["nurse"], infusing)
+    old = AssessmentRecord(
+        1, "discharge_checklist", clock.now(), None, freeze({"answers": {"gait_steady": True}}), 1
+    )
+    new = AssessmentRecord(
+        2, "discharge_checklist", clock.now(), None, freeze({"answers": {"steady_gait": False}}), 1
+    )
+    assert dataclasses.replace(rec, assessments=(old,)).discharge_answers == {"steady_gait": True}
+    later = dataclasses.replace(rec, assessments=(old, new)).discharge_answers
+    assert dict(later) == {"steady_gait": False}  # the later answer wins, under one name
