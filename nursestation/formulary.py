@@ -62,6 +62,12 @@ class Drug:
         """Where the value of `field_name` comes from (None when the settings gave no source)."""
         return dict(self.sources).get(field_name)
 
+    @property
+    def needs_bp(self) -> bool:
+        """Whether a dose needs the blood pressure measured before it: an antihypertensive, or a
+        drug given for a BP above its limit (labetalol [S48], clinical.md §3.2)."""
+        return self.drug_class == "antihypertensive" or "bp_above_limit" in self.indications
+
     def allows_route(self, route: str) -> bool:
         """Whether `route` (case-insensitive) is one of the drug's allowed routes."""
         return normalize_route(route) in self.routes

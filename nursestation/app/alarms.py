@@ -47,6 +47,7 @@ from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.session_rows import baseline_vitals, events_of, open_session_in_chair
 from nursestation.clock import ensure_utc
 from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
+from nursestation.flowsheet import heart_rate
 from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
 from nursestation.vitals import VitalsInput
 
@@ -104,7 +105,7 @@ def _reading_input(r: VitalReading) -> VitalsInput:
         sbp=r.sbp,
         dbp=r.dbp,
         map=r.map,
-        hr=r.hr if r.hr is not None else r.pulse_rate,
+        hr=heart_rate(r.hr, r.pulse_rate)[0],
         spo2=r.spo2,
         rr=r.rr,
         etco2=r.etco2,

@@ -32,6 +32,7 @@ from nursestation.clock import ensure_utc
 from nursestation.db.models import DeviceBinding, InfusionSession, VitalReading
 from nursestation.db.queries import newest_rows
 from nursestation.devices.capture import CONNECTING, DISCONNECTED, RECEIVING, SILENT, UNREADABLE
+from nursestation.flowsheet import heart_rate
 from nursestation.infusion import PHASES
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
@@ -121,7 +122,7 @@ def _latest_vitals(newest: dict[str | None, VitalReading | None]) -> LatestVital
         observed_at=row.observed_at,
         sbp=bp.sbp if bp else None,
         dbp=bp.dbp if bp else None,
-        hr=(hr_row.hr if hr_row.hr is not None else hr_row.pulse_rate) if hr_row else None,
+        hr=heart_rate(hr_row.hr, hr_row.pulse_rate)[0] if hr_row else None,
         spo2=spo2_row.spo2 if spo2_row else None,
         rr=rr_row.rr if rr_row else None,
         source=row.source,

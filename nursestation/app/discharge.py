@@ -63,6 +63,7 @@ from nursestation.discharge import (
     score_items,
 )
 from nursestation.errors import BAD_INPUT, INVALID_STATE, OBSERVATION_INCOMPLETE, DomainError
+from nursestation.flowsheet import heart_rate
 
 KIND_CHECKLIST = "discharge_checklist"
 KIND_SEDATION = "sedation"
@@ -107,7 +108,7 @@ def snapshot_of(r: VitalReading | None) -> VitalSnapshot | None:
         taken_at=r.observed_at,
         sbp=r.sbp,
         dbp=r.dbp,
-        hr=r.hr if r.hr is not None else r.pulse_rate,
+        hr=heart_rate(r.hr, r.pulse_rate)[0],
         rr=r.rr,
         spo2=r.spo2,
         temp_c=r.temp_c,
@@ -136,7 +137,7 @@ def latest_snapshot(
             picked.pop("dbp", None)
             if r.dbp is not None:
                 picked["dbp"] = (r.dbp, r)
-        hr = r.hr if r.hr is not None else r.pulse_rate
+        hr = heart_rate(r.hr, r.pulse_rate)[0]
         for name, value in (("hr", hr), ("rr", r.rr), ("spo2", r.spo2), ("temp_c", r.temp_c)):
             if value is not None:
                 picked[name] = (value, r)

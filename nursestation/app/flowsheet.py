@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.session_rows import get_session_row
 from nursestation.db.models import User, VitalReading
-from nursestation.flowsheet import FlowsheetSettings, Judge, Reading, interval_start, reading_of
+from nursestation.flowsheet import (
+    FlowsheetSettings,
+    Judge,
+    Reading,
+    heart_rate,
+    interval_start,
+    reading_of,
+)
 from nursestation.limits import VitalLimits
 from nursestation.vitals import VitalsInput
 
@@ -267,7 +274,7 @@ def trend_history(
         for key, (low, high) in values.items():
             per[key] += [(x, high), (x, low)] if high != low else [(x, high)]
     for r in manual:
-        hr = r.hr if r.hr is not None else r.pulse_rate
+        hr, _from_pulse = heart_rate(r.hr, r.pulse_rate)
         for key, v in (("sbp", r.sbp), ("dbp", r.dbp), ("map", r.map), ("hr", hr),
                        ("spo2", r.spo2)):  # fmt: skip
             if v is not None:

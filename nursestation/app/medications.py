@@ -297,17 +297,13 @@ def _latest_reading(
     ).scalar_one_or_none()
 
 
-def _needs_bp(drug: Drug) -> bool:
-    return drug.drug_class == "antihypertensive" or "bp_above_limit" in drug.indications
-
-
 def _pre_dose(
     ctx: AppContext, s: Session, session_id: int, drug: Drug, at: datetime
 ) -> PreDoseVitals | None:
-    r = _latest_reading(s, session_id, at, need_bp=_needs_bp(drug))
+    r = _latest_reading(s, session_id, at, need_bp=drug.needs_bp)
     if r is None:
         return None
-    breaches = _bp_breaches(ctx, s, session_id, r) if _needs_bp(drug) else ()
+    breaches = _bp_breaches(ctx, s, session_id, r) if drug.needs_bp else ()
     return PreDoseVitals(r.id, r.observed_at, vitals_text(r), breaches)
 
 
@@ -568,7 +564,7 @@ def _linked_vitals(
         # An indication naming the vital is judged by the indication rule (a charge nurse may
         # override it); any other BP-linked dose needs a BP on file.
         vital_indication = indication.casefold() in dose_checks.VITAL_INDICATIONS
-        if pre is None and _needs_bp(d) and not vital_indication:
+        if pre is None and d.needs_bp and not vital_indication:
             raise DomainError(
                 INVALID_STATE,
                 f"{d.name} is given for a BP above the limit: record the BP first (there is "
@@ -581,7 +577,7 @@ def _linked_vitals(
         raise DomainError(
             NOT_FOUND, f"Vital reading {trigger_vital_id} is not in this session.", field="trigger"
         )
-    breaches = _bp_breaches(ctx, s, session_id, r) if _needs_bp(d) else ()
+    breaches = _bp_breaches(ctx, s, session_id, r) if d.needs_bp else ()
     return PreDoseVitals(r.id, r.observed_at, vitals_text(r), breaches)
 
 
@@ -633,7 +629,7 @@ def _record(
         v = s.get(VitalReading, adm.triggering_vital_id)
         if v is not None:
             pre_text = f"{vitals_text(v)} at {_hm(v.observed_at, tz)}"
-            if d is not None and _needs_bp(d):
+            if d is not None and d.needs_bp:
                 breaches = _bp_breaches(ctx, s, adm.session_id, v)
                 pre_text += f" ({breaches[0]})" if breaches else " (no BP limit breached)"
     return AdministrationRecord(

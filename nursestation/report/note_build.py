@@ -433,10 +433,6 @@ def _infusion_record(rec: SessionRecord, x: NoteInputs) -> NoteInfusionRecord | 
 # ---------------------------------------------------------------- PRN medications
 
 
-def _needs_bp(drug: Drug) -> bool:
-    return drug.drug_class == "antihypertensive" or "bp_above_limit" in drug.indications
-
-
 def _values(r: VitalValues) -> dict[str, float | None]:
     return {"sbp": r.sbp, "dbp": r.dbp, "map": r.map, "hr": r.hr, "spo2": r.spo2, "rr": r.rr}
 
@@ -459,7 +455,7 @@ def _pre_vitals(rec: SessionRecord, m: MedicationRecord, d: Drug | None, x: Note
     if v is None:
         return "no vitals recorded before the dose"
     text = f"{vitals_text(v)} at {hm(v.observed_at, tz)}"
-    if d is not None and _needs_bp(d):
+    if d is not None and d.needs_bp:
         text += _bp_breach_text(rec, v, x.limits)
     return text
 
