@@ -60,6 +60,28 @@ def hm(when: datetime | None, tz: tzinfo) -> str:
     return DASH if when is None else when.astimezone(tz).strftime("%H:%M")
 
 
+def hms(when: datetime | None, tz: tzinfo) -> str:
+    """A time as HH:MM:SS in `tz` ("—" when there is none): monitor readings, device links."""
+    return DASH if when is None else when.astimezone(tz).strftime("%H:%M:%S")
+
+
+def date_hm(when: datetime | None, tz: tzinfo) -> str:
+    """A date and time as YYYY-MM-DD HH:MM in `tz` ("" when there is none): the form a nurse
+    types a time in (checklist times)."""
+    return "" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def date_hms(when: datetime | None, tz: tzinfo) -> str:
+    """A date and time as YYYY-MM-DD HH:MM:SS in `tz` ("" when there is none): the audit log."""
+    return "" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def wall_time_in(naive: datetime, tz: tzinfo) -> datetime:
+    """A wall-clock time read in `tz` (as a nurse typed it) as an aware UTC datetime; an
+    ambiguous time (the repeated hour when clocks go back) is the first of the two."""
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
 def iso_seconds(when: datetime | None, tz: tzinfo) -> str:
     """ISO 8601 to the second in `tz` ("" when there is none): the export's time format."""
     return "" if when is None else when.astimezone(tz).isoformat(timespec="seconds")

@@ -35,6 +35,7 @@ from nursestation.flowsheet import (
 )
 from nursestation.limits import VitalLimits
 from nursestation.vitals import VitalsInput
+from nursestation.wording import device_text
 
 VITAL_COLUMNS = (
     VitalReading.id, VitalReading.observed_at, VitalReading.recorded_at, VitalReading.sbp,
@@ -92,13 +93,6 @@ def observed_span(s: Session, session_id: int) -> tuple[datetime | None, datetim
         select(func.max(VitalReading.observed_at)).where(VitalReading.session_id == session_id)
     ).scalar_one()
     return first, last
-
-
-def device_text(r: Any) -> str:
-    """Which device a stored reading came from, as the flowsheet names it."""
-    return f"device {r.device_protocol} on {r.device_port}" + (
-        f" (id {r.device_id})" if r.device_id else ""
-    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ before/after of each row, and check the hash chain."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (
@@ -31,14 +31,16 @@ from nursestation.app import audit
 from nursestation.app.audit import AuditEntry, AuditFilter
 from nursestation.errors import DomainError
 from nursestation.ui.station import Station
+from nursestation.ui.style import clinic_zone
+from nursestation.wording import date_hms, wall_time_in
 
 COLUMNS = ("#", "Time", "User", "Station", "Action", "Entity")
 DEFAULT_DAYS = 7
 
 
-def _local_day_start(d: QDate) -> datetime:
-    """Midnight of a calendar day in the station's local time zone, as an aware datetime."""
-    return datetime.combine(date(d.year(), d.month(), d.day()), time(0, 0)).astimezone()
+def _local_day_start(d: QDate, tz: tzinfo) -> datetime:
+    """Midnight of a calendar day in the clinic's display zone `tz`, as an aware UTC datetime."""
+    return wall_time_in(datetime.combine(date(d.year(), d.month(), d.day()), time(0, 0)), tz)
 
 
 def _pretty(value: object) -> str:
@@ -59,7 +61,7 @@ class AuditViewer(QDialog):
         root = QVBoxLayout(self)
 
         filters = QGridLayout()
-        today = station.ctx.now().astimezone().date()
+        today = station.ctx.now().astimezone(clinic_zone(station.ctx)).date()
         first = today - timedelta(days=DEFAULT_DAYS)
         self.date_from = QDateEdit(QDate(first.year, first.month, first.day))
         self.date_to = QDateEdit(QDate(today.year, today.month, today.day))
@@ -154,10 +156,12 @@ class AuditViewer(QDialog):
         self.user.addItems(names)
 
     def current_filter(self) -> AuditFilter:
-        """The filter as the form shows it (dates are local calendar days, both inclusive)."""
+        """The filter as the form shows it (dates are calendar days in the clinic's display zone,
+        both inclusive)."""
+        tz = clinic_zone(self.station.ctx)
         return AuditFilter(
-            since=_local_day_start(self.date_from.date()),
-            until=_local_day_start(self.date_to.date().addDays(1)),
+            since=_local_day_start(self.date_from.date(), tz),
+            until=_local_day_start(self.date_to.date().addDays(1), tz),
             username=self.user.currentText().strip() or None,
             action=self.action.text().strip() or None,
             entity_type=self.entity_type.text().strip() or None,
@@ -174,11 +178,12 @@ class AuditViewer(QDialog):
         self.error.setText("")
         self.entries = list(page.entries)
         self.table.setRowCount(len(self.entries))
+        tz = clinic_zone(self.station.ctx)
         for r, e in enumerate(self.entries):
             entity = f"{e.entity_type or ''} {e.entity_id or ''}".strip()
             values = (
                 str(e.id),
-                e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                date_hms(e.at, tz),
                 e.username or "",
                 e.station,
                 e.action,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from datetime import tzinfo
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPaintEvent
@@ -19,10 +20,11 @@ from nursestation.ui.style import (
     ALARM_TEXT_COLOURS,
     DUE_COLOURS,
     PHASE_COLOURS,
-    fmt_num,
+    clinic_zone,
     local_hm,
     mmss,
 )
+from nursestation.wording import num
 
 REFRESH_MS = 1000
 # The board's periodic reads run here, one at a time, off the GUI thread (SQLite: its own
@@ -56,24 +58,24 @@ def timer_lines(card: ChairCard) -> list[str]:
     return lines
 
 
-def vitals_line(card: ChairCard) -> str:
-    """Latest BP, HR, SpO2, RR with their time."""
+def vitals_line(card: ChairCard, tz: tzinfo) -> str:
+    """Latest BP, HR, SpO2, RR with their time (in the clinic's display zone `tz`)."""
     v = card.latest
     if v is None:
         return "No vitals yet"
-    bp = f"{fmt_num(v.sbp)}/{fmt_num(v.dbp)} ({local_hm(v.bp_at)})" if v.sbp is not None else "—/—"
-    return f"BP {bp}  HR {fmt_num(v.hr)}  SpO₂ {fmt_num(v.spo2)}  RR {fmt_num(v.rr)}  at {local_hm(v.observed_at)}"
+    bp = f"{num(v.sbp)}/{num(v.dbp)} ({local_hm(v.bp_at, tz)})" if v.sbp is not None else "—/—"
+    return f"BP {bp}  HR {num(v.hr)}  SpO₂ {num(v.spo2)}  RR {num(v.rr)}  at {local_hm(v.observed_at, tz)}"
 
 
-def due_line(card: ChairCard) -> tuple[str, str]:
-    """Vitals reminder text and its status key."""
+def due_line(card: ChairCard, tz: tzinfo) -> tuple[str, str]:
+    """Vitals reminder text and its status key (times in the clinic's display zone `tz`)."""
     due = card.vitals_due
     if due is None or due.status == "none":
         return "", "none"
     if due.status == "ok":
-        return f"Vitals due {local_hm(due.next_due_at)} (in {due.minutes_until:.0f} min)", "ok"
+        return f"Vitals due {local_hm(due.next_due_at, tz)} (in {due.minutes_until:.0f} min)", "ok"
     word = "OVERDUE" if due.status == "overdue" else "Vitals DUE"
-    return f"{word} since {local_hm(due.next_due_at)} ({due.overdue_by_min:.0f} min)", due.status
+    return f"{word} since {local_hm(due.next_due_at, tz)} ({due.overdue_by_min:.0f} min)", due.status
 
 
 class ChairCardWidget(QFrame):
@@ -121,6 +123,7 @@ class ChairCardWidget(QFrame):
         self._flash_on = True
         self._card: ChairCard | None = None
         self._locked = False
+        self._tz: tzinfo | None = None
         self._styles: dict[int, str] = {}
 
     def _style(self, widget: QWidget, css: str) -> None:
@@ -135,10 +138,12 @@ class ChairCardWidget(QFrame):
             self.clicked.emit(self.chair)
         super().mouseReleaseEvent(event)
 
-    def show_card(self, card: ChairCard, hide_patient: bool = False) -> None:
-        """Render the card; `hide_patient` keeps only chair, phase and alarms (locked screen)."""
+    def show_card(self, card: ChairCard, tz: tzinfo, hide_patient: bool = False) -> None:
+        """Render the card, times in the clinic's display zone `tz`; `hide_patient` keeps only
+        chair, phase and alarms (locked screen)."""
         self._card = card
         self._locked = hide_patient
+        self._tz = tz
         self.title.setText(f"Chair {card.chair}")
         if card.session is None:
             self.patient.setText("— click to check a patient in —")
@@ -150,8 +155,8 @@ class ChairCardWidget(QFrame):
         self.phase.setText(card.phase_label.upper())
         show_details = not hide_patient
         self.timers.setText("\n".join(timer_lines(card)) if show_details else "")
-        self.vitals.setText(vitals_line(card) if card.session and show_details else "")
-        text, status = due_line(card)
+        self.vitals.setText(vitals_line(card, tz) if card.session and show_details else "")
+        text, status = due_line(card, tz)
         self.due.setText(text if show_details else "")
         self._style(self.due, f"color: {DUE_COLOURS[status]}; font-weight: bold;")
         extras = []
@@ -350,11 +355,12 @@ class ChairBoard(QWidget):
     def _show(self, cards: list[ChairCard]) -> None:
         self._ensure_cards([c.chair for c in cards])
         locked = self.station.locked
+        tz = clinic_zone(self.station.ctx)
         for c in cards:
             widget = self._cards[c.chair]
-            if widget._card == c and widget._locked == locked:
+            if widget._card == c and widget._locked == locked and widget._tz == tz:
                 continue  # unchanged (an empty chair, a card with no timer): nothing to redo
-            widget.show_card(c, hide_patient=locked)
+            widget.show_card(c, tz, hide_patient=locked)
         self._filled = True
 
     def _flash_cards(self) -> None:

@@ -4,7 +4,7 @@ the pre-infusion checklist. A refusal keeps everything typed."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,6 +32,8 @@ from nursestation.dosing import DosingLimits, Protocol
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
+from nursestation.ui.style import clinic_zone
+from nursestation.wording import wall_time_in
 
 
 def _required(text: str, field: str, label: str, example: str) -> str:
@@ -64,10 +66,11 @@ def _parse_number(text: str, field: str, label: str) -> float:
     return number
 
 
-def _parse_time(text: str, now: datetime, field: str, label: str) -> datetime:
-    """A typed local time: "HH:MM" (today at the station) or "YYYY-MM-DD HH:MM", as aware UTC."""
+def _parse_time(text: str, now: datetime, tz: tzinfo, field: str, label: str) -> datetime:
+    """A time typed in the clinic's display zone `tz`: "HH:MM" (today there) or
+    "YYYY-MM-DD HH:MM", as aware UTC."""
     value = _required(text, field, label, "HH:MM today or YYYY-MM-DD HH:MM")
-    local_now = now.astimezone()
+    local_now = now.astimezone(tz)
     try:
         if len(value) <= 5:
             t = datetime.strptime(value, "%H:%M").time()
@@ -80,7 +83,7 @@ def _parse_time(text: str, now: datetime, field: str, label: str) -> datetime:
             f"{label} '{value}' is not a time: enter HH:MM today or YYYY-MM-DD HH:MM.",
             field=field,
         ) from None
-    return when.replace(tzinfo=local_now.tzinfo).astimezone(UTC)
+    return wall_time_in(when, tz)
 
 
 class CheckInDialog(QDialog):
@@ -315,12 +318,13 @@ class CheckInDialog(QDialog):
         """The checklist answers as typed (unanswered items stay out: an unticked box is not a
         "no" nobody said). A malformed or missing fasting time is refused naming the field."""
         now = self.station.ctx.now()
+        tz = clinic_zone(self.station.ctx)
         a: dict[str, Any] = {
             "last_solids_at": _parse_time(
-                self.solids.text(), now, "last_solids_at", "Last solids"
+                self.solids.text(), now, tz, "last_solids_at", "Last solids"
             ).isoformat(),
             "last_clear_liquids_at": _parse_time(
-                self.liquids.text(), now, "last_clear_liquids_at", "Last clear liquids"
+                self.liquids.text(), now, tz, "last_clear_liquids_at", "Last clear liquids"
             ).isoformat(),
             "contraindications": [x.strip() for x in self.contra.text().split(",") if x.strip()],
             "interacting_medications": [

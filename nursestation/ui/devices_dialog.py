@@ -4,7 +4,6 @@ port settings) to a chair, and each chair's live data and link health."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -33,6 +32,8 @@ from nursestation.devices.registry import SPECS
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import confirm, show_refusal
 from nursestation.ui.station import MonitorCapture, Station
+from nursestation.ui.style import clinic_zone
+from nursestation.wording import hms
 
 
 def protocol_label(protocol: str) -> str:
@@ -52,10 +53,6 @@ PORT_COLUMNS = (
     "Location",
 )
 CHAIR_COLUMNS = ("Chair", "Monitor", "Port", "Settings", "Link", "Since", "Last frame", "Latest")
-
-
-def _hms(when: datetime | None) -> str:
-    return when.astimezone().strftime("%H:%M:%S") if when else "—"
 
 
 def settings_text(b: BindingInfo) -> str:
@@ -380,6 +377,7 @@ class DevicesDialog(QDialog):
         bridge = self._bridge()
         running = bridge.running() if bridge is not None else {}
         chairs = [str(c) for c in self.station.ctx.settings.get("general.chairs")]
+        tz = clinic_zone(self.station.ctx)
         selected = self.chairs_table.currentRow()
         self.chairs_table.blockSignals(True)
         self.chairs_table.setRowCount(len(chairs))
@@ -403,8 +401,8 @@ class DevicesDialog(QDialog):
                     b.url,
                     settings_text(b),
                     link,
-                    _hms(health.since) if health else "—",
-                    _hms(health.last_frame_at) if health else "—",
+                    hms(health.since, tz) if health else "—",
+                    hms(health.last_frame_at, tz) if health else "—",
                     latest_text(health),
                 ]
             for j, text in enumerate(cells):

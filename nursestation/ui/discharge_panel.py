@@ -5,6 +5,7 @@ approval, and the patient's instruction sheet."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from nursestation.errors import DomainError
 from nursestation.scales import SEDATION_SCALES
 from nursestation.ui.feedback import ask_password, ask_text, show_refusal
 from nursestation.ui.station import Station
-from nursestation.ui.style import local_hm, mmss
+from nursestation.ui.style import clinic_zone, local_hm, mmss
 
 YES_NO = (("— not assessed", None), ("Yes", True), ("No", False))
 # Yes/no questions in the order a nurse asks them at the chair: orientation and oxygen first,
@@ -185,6 +186,11 @@ class DischargePanel(QWidget):
         self._update_enabled()
 
     # ---------------------------------------------------------------- layout
+
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's display zone: every time on this panel is shown in it."""
+        return clinic_zone(self.station.ctx)
 
     def _form_side(self) -> QWidget:
         side = QWidget()
@@ -393,7 +399,7 @@ class DischargePanel(QWidget):
             self.banner.setStyleSheet(DONE_STYLE)
             self.banner.setText(
                 f"DISCHARGED — {st.approval.meaning} by {st.approval.by} at "
-                f"{local_hm(st.approval.at)}"
+                f"{local_hm(st.approval.at, self.tz)}"
             )
         elif st.ready:
             self.banner.setStyleSheet(READY_STYLE)
@@ -421,7 +427,8 @@ class DischargePanel(QWidget):
                 result = "– optional"
             why = c.reason
             if c.override is not None:
-                why = f"{c.reason} Overridden by {c.override.by} at {local_hm(c.override.at)}: "
+                at = local_hm(c.override.at, self.tz)
+                why = f"{c.reason} Overridden by {c.override.by} at {at}: "
                 why += c.override.reason
             cells = (c.label, result, why, c.evidence)
             for col, text in enumerate(cells):
@@ -451,17 +458,17 @@ class DischargePanel(QWidget):
         now = self.station.ctx.now()
         head = (
             f"Observation: {st.min_observation_min} min minimum after the infusion stop at "
-            f"{local_hm(st.stopped_at)}"
+            f"{local_hm(st.stopped_at, self.tz)}"
         )
         if now < done:
             left = (done - now).total_seconds()
-            return f"{head} — will have elapsed at {local_hm(done)} (in {mmss(left)})."
-        return f"{head} — elapsed at {local_hm(done)}."
+            return f"{head} — will have elapsed at {local_hm(done, self.tz)} (in {mmss(left)})."
+        return f"{head} — elapsed at {local_hm(done, self.tz)}."
 
     def _show_history(self, view: dc.DischargeView) -> None:
         self.history.clear()
         for a in reversed(view.history):
-            self.history.addItem(f"{local_hm(a.at)}  {a.name}: {a.detail}  — {a.by}")
+            self.history.addItem(f"{local_hm(a.at, self.tz)}  {a.name}: {a.detail}  — {a.by}")
 
     # ---------------------------------------------------------------- state of the buttons
 
@@ -505,7 +512,8 @@ class DischargePanel(QWidget):
         if st is None:
             return ""
         if st.approval is not None:
-            return f"{st.approval.meaning} by {st.approval.by} at {local_hm(st.approval.at)}."
+            at = local_hm(st.approval.at, self.tz)
+            return f"{st.approval.meaning} by {st.approval.by} at {at}."
         lines = []
         if not can_approve:
             lines.append("Only a charge nurse may approve discharge.")

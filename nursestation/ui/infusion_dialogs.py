@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from nursestation.dosing import ML_PER_H, RATE_UNITS
 from nursestation.errors import CONFIRMATION_REQUIRED, DomainError
 from nursestation.infusion import reason_text
+from nursestation.wording import date_hm, wall_time_in
 
 ERROR_STYLE = "color: #b00020; font-weight: bold;"
 
@@ -253,10 +254,12 @@ class ChecklistDialog(_Submitting):
     def __init__(
         self,
         answers: dict[str, Any],
+        tz: tzinfo,
         on_answers: Callable[[dict[str, Any]], Any],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__("Pre-infusion checklist", parent)
+        self.tz = tz  # the clinic's display zone: times are shown and typed in it
         self.on_answers = on_answers
         self.widgets: dict[str, QWidget] = {}
         lay = QVBoxLayout(self)
@@ -292,7 +295,7 @@ class ChecklistDialog(_Submitting):
             line.setText(", ".join(value or []))
         elif kind == "time" and value:
             when = datetime.fromisoformat(str(value))
-            line.setText(when.astimezone().strftime("%Y-%m-%d %H:%M"))  # station local time
+            line.setText(date_hm(when, self.tz))
         elif value:
             line.setText(str(value))
         return line
@@ -332,7 +335,7 @@ class ChecklistDialog(_Submitting):
                         f"{label.split(' (')[0]} must be written as YYYY-MM-DD HH:MM.",
                         field=key,
                     ) from None
-                value = naive.astimezone().isoformat()  # the station's local time, with offset
+                value = wall_time_in(naive, self.tz).isoformat()
             out[key] = value
         return out
 

@@ -7,7 +7,7 @@ the result and keeps whatever the nurse typed when a dose is refused.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import tzinfo
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -32,6 +32,7 @@ from nursestation.app import medications as meds
 from nursestation.errors import CONFIRMATION_REQUIRED, INDICATION_NOT_MET, DomainError
 from nursestation.ui.feedback import ask_text, confirm, show_refusal
 from nursestation.ui.station import Station
+from nursestation.ui.style import clinic_zone, local_hm
 from nursestation.vitals import fmt_number
 
 COLUMNS = ("Time", "Drug", "Dose", "Route", "Indication", "Pre-dose vitals", "Response", "Nurse")
@@ -47,10 +48,6 @@ RESPONSE_SUGGESTIONS = {
     "sedation": ("Calm, rousable to voice", "Anxiety settled", "More sedated"),
 }
 BIG = "font-size: 12pt; padding: 8px 14px;"
-
-
-def _hm(when: datetime | None) -> str:
-    return when.astimezone().strftime("%H:%M") if when else "—"
 
 
 # ---------------------------------------------------------------- give-dose dialog
@@ -98,7 +95,7 @@ class GiveDoseDialog(QDialog):
         self.caution = QLabel()
         self.caution.setWordWrap(True)
         self.caution.setStyleSheet("color: #8a4b00;")
-        self.given_by = QLabel(f"{station.actor.full_name}, now ({_hm(station.ctx.now())})")
+        self.given_by = QLabel(f"{station.actor.full_name}, now ({local_hm(station.ctx.now(), self.tz)})")
         form.addRow("Indication", self.indication)
         form.addRow("Drug", self.drug)
         form.addRow("Dose", dose_row)
@@ -139,6 +136,11 @@ class GiveDoseDialog(QDialog):
 
     # ---------------------------------------------------------------- form behaviour
 
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's display zone: every time here is shown in it."""
+        return clinic_zone(self.station.ctx)
+
     def choice(self) -> meds.DrugChoice | None:
         """The drug picked, with its formulary values."""
         i = self.drug.currentIndex()
@@ -172,7 +174,7 @@ class GiveDoseDialog(QDialog):
         )
         nxt = ""
         if c.next_allowed_at is not None and c.next_allowed_at > self.station.ctx.now():
-            nxt = f" · next dose allowed at {_hm(c.next_allowed_at)}"
+            nxt = f" · next dose allowed at {local_hm(c.next_allowed_at, self.tz)}"
         self.limits.setText(
             f"Limits: {band}max single {fmt_number(c.drug.hard_max_single)} {c.drug.unit} · every "
             f"{c.drug.min_interval_min} min · session max {fmt_number(c.drug.cumulative_max)} {c.drug.unit} "
@@ -184,7 +186,7 @@ class GiveDoseDialog(QDialog):
             self.trigger.setText("Pre-dose vitals: none recorded yet")
         else:
             extra = f" — {pre.breaches[0]}" if pre.breaches else ""
-            self.trigger.setText(f"Pre-dose vitals: {pre.text} at {_hm(pre.observed_at)}{extra}")
+            self.trigger.setText(f"Pre-dose vitals: {pre.text} at {local_hm(pre.observed_at, self.tz)}{extra}")
         # Said before Give is pressed: the indication names a vital no current reading meets.
         unmet = self.station.read(
             meds.indication_problem,
@@ -309,7 +311,7 @@ class ResponseDialog(QDialog):
             )
         self.measure = measure
         self.setWindowTitle(f"Response to {administration.drug_name}")
-        head = f"{administration.dose_text} at {_hm(administration.given_at)}"
+        head = f"{administration.dose_text} at {local_hm(administration.given_at, self.tz)}"
         if due is not None:
             head += f" — {meds.measure_label(due.measure)} check {due.offset_min} min after"
         self.heading = QLabel(head)
@@ -345,6 +347,11 @@ class ResponseDialog(QDialog):
         root.addWidget(self.error)
         root.addWidget(buttons)
         (self.sbp if measure == "bp" else self.text).setFocus()
+
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's display zone: every time here is shown in it."""
+        return clinic_zone(self.station.ctx)
 
     def save(self) -> None:
         """Save; vitals outside the usual range ask for confirmation; a refusal keeps the form."""
@@ -430,6 +437,11 @@ class MedicationsPanel(QWidget):
 
     # ---------------------------------------------------------------- state
 
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's display zone: every time here is shown in it."""
+        return clinic_zone(self.station.ctx)
+
     def set_session(self, session_id: int | None) -> None:
         """Show `session_id` (None clears the panel)."""
         self.session_id = session_id
@@ -465,7 +477,7 @@ class MedicationsPanel(QWidget):
         k = d.ketamine
         rows: list[tuple[str, ...]] = [
             (
-                _hm(k.started_at) if k.started_at else "not started",
+                local_hm(k.started_at, self.tz) if k.started_at else "not started",
                 "Ketamine (infusion)",
                 f"{fmt_number(k.ordered_mg)} mg ordered · {k.delivered_mg:.1f} mg delivered",
                 "IV",
@@ -477,7 +489,7 @@ class MedicationsPanel(QWidget):
         ]
         for a in d.administrations:
             response = "; ".join(
-                f"{_hm(r.at)} " + ", ".join(t for t in (r.vital_text, r.text) if t)
+                f"{local_hm(r.at, self.tz)} " + ", ".join(t for t in (r.vital_text, r.text) if t)
                 for r in a.responses
             )
             dose = f"{fmt_number(a.dose)} {a.unit}"
@@ -485,7 +497,7 @@ class MedicationsPanel(QWidget):
                 dose += f" (reason: {a.soft_max_reason})"
             rows.append(
                 (
-                    _hm(a.given_at),
+                    local_hm(a.given_at, self.tz),
                     a.drug_name,
                     dose,
                     a.route,

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from nursestation.app import notes
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import ask_password, show_refusal
 from nursestation.ui.station import Station
-from nursestation.ui.style import local_hm
+from nursestation.ui.style import clinic_zone, local_hm
 
 PREVIEW_DPI = 60
 OK_STYLE = "background:#dcefdc; color:#1b5e20; font-weight:bold; padding:4px;"
@@ -187,6 +188,11 @@ class NotePanel(QWidget):
         station.changed.connect(self.refresh)
         self.refresh()
 
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's display zone: every time on this panel is shown in it."""
+        return clinic_zone(self.station.ctx)
+
     def showEvent(self, event: QShowEvent) -> None:
         """The first time the panel is shown, start the signing process in the background, so
         the nurse's first signature does not wait for its imports."""
@@ -232,13 +238,14 @@ class NotePanel(QWidget):
             self.verify_label.setText("")
             self.verify_label.setStyleSheet("")
         else:
-            text = f"Note {n.label} version {n.version}: signed by {n.signed_by} at " + local_hm(
-                n.signed_at
+            text = (
+                f"Note {n.label} version {n.version}: signed by {n.signed_by} at "
+                f"{local_hm(n.signed_at, self.tz)}"
             )
             if n.countersigned_by:
                 text += (
                     f"; approved for discharge by {n.countersigned_by} at "
-                    f"{local_hm(n.countersigned_at)}"
+                    f"{local_hm(n.countersigned_at, self.tz)}"
                 )
             if n.addendum_reason:
                 text += f". Addendum: {n.addendum_reason}"

@@ -31,7 +31,7 @@ from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
-from nursestation.ui.style import PHASE_COLOURS, local_hm, mmss
+from nursestation.ui.style import PHASE_COLOURS, clinic_zone, local_hm, mmss
 from nursestation.wording import session_type_label
 
 TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
@@ -243,13 +243,14 @@ class SessionView(QWidget):
 
     def _render(self, sm: SessionSummary) -> None:
         p = sm.patient
-        age = p.age_on(sm.checked_in_at.date())
+        tz = clinic_zone(self.station.ctx)
+        age = p.age_on(sm.checked_in_at.astimezone(tz).date())
         allergies = ", ".join(p.allergies) if p.allergies else "no known allergies"
         self.header.setText(f"Chair {sm.chair} — {p.name}  ·  MRN {p.mrn}")
         self.subheader.setText(
             f"DOB {p.dob:%Y-%m-%d} ({age} y) · {p.weight_kg:g} kg (weighed {p.weight_date:%Y-%m-%d}) · "
             f"Allergies: {allergies} · Session #{sm.session_number} · "
-            f"{session_type_label(sm.session_type)} · checked in {local_hm(sm.checked_in_at)}"
+            f"{session_type_label(sm.session_type)} · checked in {local_hm(sm.checked_in_at, tz)}"
         )
         st = sm.state
         label = PHASE_LABELS[st.phase]
@@ -260,7 +261,7 @@ class SessionView(QWidget):
         if st.phase == "not_treated":
             self.big.setText("no ketamine given · chair freed")
             self.detail.setText(
-                f"Ended {local_hm(sm.ended_at)} without treatment: {sm.end_detail or ''}"
+                f"Ended {local_hm(sm.ended_at, tz)} without treatment: {sm.end_detail or ''}"
             )
         elif st.phase == "checked_in":
             self.big.setText("not started")
@@ -271,7 +272,7 @@ class SessionView(QWidget):
             self.big.setText(f"{mmss(st.infused_s)} infused · DOSE COMPLETE")
             self.detail.setText(
                 f"Delivered {st.delivered_mg:.1f} of {st.planned_total_mg:g} mg at "
-                f"{local_hm(st.dose_complete_at)} · stop the pump and press Stop"
+                f"{local_hm(st.dose_complete_at, tz)} · stop the pump and press Stop"
             )
         elif st.phase in ("infusing", "paused"):
             over = f"   OVER {mmss(st.overrun_s)}" if st.overrun_s > 0 else ""
@@ -280,13 +281,13 @@ class SessionView(QWidget):
             if not st.is_running:
                 rate = f"pump paused (set {_rate_text(st.set_rate_mg_per_h, st.set_rate_ml_per_h)})"
             paused = (
-                f" · paused since {local_hm(st.paused_at)}: {st.pause_reason}"
+                f" · paused since {local_hm(st.paused_at, tz)}: {st.pause_reason}"
                 if st.phase == "paused"
                 else ""
             )
             self.detail.setText(
                 f"Delivered {st.delivered_mg:.1f} of {st.planned_total_mg:g} mg · {rate} · "
-                f"started {local_hm(st.started_at)}{paused}"
+                f"started {local_hm(st.started_at, tz)}{paused}"
             )
         else:
             remaining = st.observation_remaining_s or 0.0
@@ -298,7 +299,7 @@ class SessionView(QWidget):
             self.big.setText(f"Observation {mmss(st.observation_elapsed_s)}")
             self.detail.setText(
                 f"Infused {st.infused_min:.1f} min · delivered {st.delivered_mg:.1f} mg · "
-                f"stopped {local_hm(st.stopped_at)} · {obs}"
+                f"stopped {local_hm(st.stopped_at, tz)} · {obs}"
             )
         lot = f" · lot {sm.ketamine_lot}" if sm.ketamine_lot else ""
         self.dose.setText(" | ".join(sm.dose.lines()) + lot)
@@ -447,6 +448,7 @@ class SessionView(QWidget):
         self._open(
             ChecklistDialog(
                 dict(self.summary.checklist),
+                clinic_zone(self.station.ctx),
                 lambda answers: self._write(sessions.update_checklist, answers),
                 self,
             )

@@ -3,7 +3,11 @@ cyan); phases get calm colours so an alarm always stands out."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
+
+from nursestation.app.context import AppContext
+from nursestation.app.record import display_zone_name
+from nursestation.wording import display_zone, hm
 
 PHASE_COLOURS = {
     "empty": "#f2f2f2",
@@ -36,13 +40,12 @@ def mmss(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def local_hm(when: datetime | None) -> str:
-    """A UTC timestamp shown as the station's local HH:MM."""
-    return when.astimezone().strftime("%H:%M") if when else "—"
+def clinic_zone(ctx: AppContext) -> tzinfo:
+    """The zone every screen shows times in: the clinic's display zone, as in the note and the
+    export (the setting general.timezone_display; "local" is the station's zone)."""
+    return display_zone(display_zone_name(ctx))
 
 
-def fmt_num(x: float | None) -> str:
-    """A vital value without a trailing .0; a dash when missing."""
-    if x is None:
-        return "—"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+def local_hm(when: datetime | None, tz: tzinfo) -> str:
+    """A stored (UTC) time as HH:MM in the clinic's display zone `tz` (see clinic_zone)."""
+    return hm(when, tz)

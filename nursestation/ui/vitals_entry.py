@@ -8,10 +8,10 @@ Ctrl+Shift+V shortcut the main window wires.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, QTimeZone, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
@@ -32,7 +32,7 @@ from nursestation.errors import DomainError
 from nursestation.scales import SEDATION_SCALES
 from nursestation.ui.feedback import confirm, show_refusal
 from nursestation.ui.station import Station
-from nursestation.ui.style import fmt_num
+from nursestation.ui.style import clinic_zone
 from nursestation.vitals import (
     FIELD_INFO,
     VitalRanges,
@@ -41,6 +41,7 @@ from nursestation.vitals import (
     range_key,
     validate_vitals,
 )
+from nursestation.wording import num, wall_time_in
 
 # (VitalsInput attribute, optional?) in the order a nurse reads them off the monitor.
 FIELDS: tuple[tuple[str, bool], ...] = (
@@ -89,7 +90,7 @@ class VitalsEntryForm(QWidget):
             label = QLabel(f"{info.label}{' (optional)' if optional else ''}")
             edit = QLineEdit()
             edit.setObjectName(f"vitals-{name}")
-            edit.setPlaceholderText(f"{fmt_num(fr.soft_min)}–{fmt_num(fr.soft_max)}")
+            edit.setPlaceholderText(f"{num(fr.soft_min)}–{num(fr.soft_max)}")
             edit.setMaximumWidth(90)
             edit.setAccessibleName(info.label)
             edit.textEdited.connect(self.revalidate)
@@ -132,6 +133,8 @@ class VitalsEntryForm(QWidget):
         self.observed = QDateTimeEdit()
         self.observed.setObjectName("vitals-observed")
         self.observed.setDisplayFormat("yyyy-MM-dd HH:mm")
+        # Holds the clinic zone's wall-clock time as UTC (see _show_time): never the station's.
+        self.observed.setTimeZone(QTimeZone.utc())
         self.observed.setCalendarPopup(True)
         self.observed.dateTimeChanged.connect(self._observed_changed)
         # Until the nurse changes it, the observed time is "now" and follows the station clock:
@@ -198,7 +201,7 @@ class VitalsEntryForm(QWidget):
     def _prefill(self, rec: VitalsRecord) -> None:
         for name, _ in FIELDS:
             value = getattr(rec, name)
-            self.edits[name].setText("" if value is None else fmt_num(value))
+            self.edits[name].setText("" if value is None else num(value))
         if rec.sedation_scale:
             self.scale.setCurrentIndex(max(0, self.scale.findData(rec.sedation_scale)))
             if rec.sedation_score is not None:
@@ -218,9 +221,19 @@ class VitalsEntryForm(QWidget):
         self.revalidate()
 
     def _show_time(self, when: datetime) -> None:
+        # The editor shows the wall-clock time of the clinic's display zone (as the note does),
+        # not the station's: it holds that wall time as a UTC QDateTime (UTC has no DST gaps),
+        # and observed_at reads it back in the clinic zone.
+        wall = when.astimezone(clinic_zone(self.station.ctx))
         self._setting_time = True
         try:
-            self.observed.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+            self.observed.setDateTime(
+                QDateTime(
+                    QDate(wall.year, wall.month, wall.day),
+                    QTime(wall.hour, wall.minute, wall.second),
+                    QTimeZone.utc(),
+                )
+            )
         finally:
             self._setting_time = False
 
@@ -243,12 +256,16 @@ class VitalsEntryForm(QWidget):
         it (runs on a timer; touches the widget only when the shown minute changes)."""
         if self.correcting is None and not self.time_edited:
             now = self.station.ctx.now()
-            if int(now.timestamp()) // 60 != self.observed.dateTime().toSecsSinceEpoch() // 60:
+            if int(now.timestamp()) // 60 != int(self.observed_at().timestamp()) // 60:
                 self._show_time(now)
 
     def observed_at(self) -> datetime:
-        """The observed time as an aware UTC datetime (minute precision as shown)."""
-        return datetime.fromtimestamp(self.observed.dateTime().toSecsSinceEpoch(), UTC)
+        """The observed time as an aware UTC datetime (minute precision as shown): the shown
+        wall-clock time read in the clinic's display zone."""
+        qdt = self.observed.dateTime()
+        d, t = qdt.date(), qdt.time()
+        naive = datetime(d.year(), d.month(), d.day(), t.hour(), t.minute(), t.second())
+        return wall_time_in(naive, clinic_zone(self.station.ctx))
 
     def _observed_for_save(self) -> datetime | None:
         # Not changed by the nurse: the exact station time of the save (None = now in the use
@@ -268,7 +285,7 @@ class VitalsEntryForm(QWidget):
         if self.late_label.styleSheet() != SOFT_STYLE:  # a restyle is not free: only on change
             self.late_label.setStyleSheet(SOFT_STYLE)
         self.late_label.setText(
-            f"Late entry: observed more than {fmt_num(late_after)} min ago" if late else ""
+            f"Late entry: observed more than {num(late_after)} min ago" if late else ""
         )
 
     def raw_values(self) -> dict[str, Any]:
@@ -308,7 +325,7 @@ class VitalsEntryForm(QWidget):
             msg.setText(p.message if p.tier == "hard" else f"⚠ {p.message}")
             msg.setStyleSheet(HARD_STYLE if p.tier == "hard" else SOFT_STYLE)
         mean = v.mean_arterial if result.ok else result.computed_map
-        self.map_value.setText(f"MAP {fmt_num(mean)} mmHg" if mean is not None else "MAP —")
+        self.map_value.setText(f"MAP {num(mean)} mmHg" if mean is not None else "MAP —")
         has_value = bool({k for k in v.as_dict() if k != "sedation_scale"})
         reason_ok = self.correcting is None or bool(self.reason.text().strip())
         ok = result.ok and has_value and reason_ok and self.session_id is not None

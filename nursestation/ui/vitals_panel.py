@@ -20,7 +20,7 @@ which device) have their own column. HR from an oximeter's pulse rate is marked 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from PySide6.QtCore import (
@@ -63,9 +63,10 @@ from nursestation.limits import TIER_RANK, LimitBreach
 from nursestation.scales import SEDATION_SCALES
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.station import Station
-from nursestation.ui.style import fmt_num, local_hm
+from nursestation.ui.style import clinic_zone, local_hm
 from nursestation.ui.trend_chart import TrendChart
 from nursestation.ui.vitals_entry import VitalsEntryDialog, VitalsEntryForm
+from nursestation.wording import hms, num
 
 # (title, vital param or None, fixed width in px): fixed widths, so no column is re-measured
 # when rows arrive.
@@ -107,8 +108,9 @@ class FlowsheetModel(QAbstractTableModel):
     """Flowsheet rows, newest first, kept up to date by `add` (row inserts and dataChanged, never
     a reset except on `load` or a change of mode)."""
 
-    def __init__(self, interval_s: int, *, every_reading: bool = False) -> None:
+    def __init__(self, interval_s: int, tz: tzinfo, *, every_reading: bool = False) -> None:
         super().__init__()
+        self.tz = tz  # the clinic's display zone: every time in the rows is shown in it
         self.interval_s = interval_s
         self.every_reading = every_reading
         self.builder = FlowsheetBuilder(interval_s, every_reading=every_reading)
@@ -199,7 +201,7 @@ class FlowsheetModel(QAbstractTableModel):
         col = index.column()
         key = COLUMNS[col][1]
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(fr, col)
+            return cell_text(fr, col, self.tz)
         if role == Qt.ItemDataRole.UserRole:
             return fr.reading.id if fr.reading is not None else None
         corrected = fr.reading is not None and fr.reading.superseded_by is not None
@@ -215,7 +217,7 @@ class FlowsheetModel(QAbstractTableModel):
                 return flag.text
             if fr.kind == "interval" and key is not None and key in fr.summary:
                 s = fr.summary[key]
-                return f"last {fmt_num(s.last)}, min {fmt_num(s.low)}, max {fmt_num(s.high)}"
+                return f"last {num(s.last)}, min {num(s.low)}, max {num(s.high)}"
             if key == "hr" and fr.hr_from_pulse:
                 return "pulse rate from the oximeter (no ECG heart rate)"
             return None
@@ -243,8 +245,8 @@ def _flag(fr: FlowRow, key: str | None) -> LimitBreach | None:
     return _worst(s.flags) if s is not None else None
 
 
-def cell_text(fr: FlowRow, col: int) -> str:
-    """The text of one flowsheet cell."""
+def cell_text(fr: FlowRow, col: int, tz: tzinfo) -> str:
+    """The text of one flowsheet cell (times in the clinic's display zone `tz`)."""
     title, key, _ = COLUMNS[col]
     r = fr.reading
     info: RowInfo | None = r.payload if r is not None else None
@@ -252,11 +254,11 @@ def cell_text(fr: FlowRow, col: int) -> str:
         return f"#{r.id}" if r is not None else f"×{fr.count}"
     if title == "Observed":
         if info is None:
-            return f"{local_hm(fr.at)}–{local_hm(fr.end)}"
+            return f"{local_hm(fr.at, tz)}–{local_hm(fr.end, tz)}"
         if r is not None and r.source == "device":
             # A monitor reading shown in full carries its second: several may share a minute.
-            return info.observed_at.astimezone().strftime("%H:%M:%S")
-        return local_hm(info.observed_at) + (" (late)" if info.late else "")
+            return hms(info.observed_at, tz)
+        return local_hm(info.observed_at, tz) + (" (late)" if info.late else "")
     if title == "Source":
         if info is None:
             return f"device, {fr.count} readings" + (
@@ -264,19 +266,19 @@ def cell_text(fr: FlowRow, col: int) -> str:
             )
         return info.source_detail
     if title == "Notes":
-        return _notes(fr, info)
+        return _notes(fr, info, tz)
     if key == "sedation":
         if info is None or info.sedation_scale is None or info.sedation_score is None:
             return ""
         scale = SEDATION_SCALES.get(info.sedation_scale)
-        text = f"{scale.name if scale else info.sedation_scale} {fmt_num(info.sedation_score)}"
+        text = f"{scale.name if scale else info.sedation_scale} {num(info.sedation_score)}"
         flag = r.flags.get("sedation") if r is not None else None
         return f"{text} {_mark(flag)}" if flag is not None else text
     assert key is not None
     value = fr.value(key)
     if value is None:
         return ""
-    text = fmt_num(value) + (" PR" if key == "hr" and fr.hr_from_pulse else "")
+    text = num(value) + (" PR" if key == "hr" and fr.hr_from_pulse else "")
     if r is not None:
         flag = r.flags.get(key)
         return f"{text} {_mark(flag)}" if flag is not None else text
@@ -288,21 +290,21 @@ def cell_text(fr: FlowRow, col: int) -> str:
     if extreme == value:
         return f"{text} {_mark(worst)}"
     label = "min" if worst.direction == "low" else "max"
-    return f"{text} ({label} {fmt_num(extreme)} {_mark(worst)})"
+    return f"{text} ({label} {num(extreme)} {_mark(worst)})"
 
 
-def _notes(fr: FlowRow, info: RowInfo | None) -> str:
+def _notes(fr: FlowRow, info: RowInfo | None, tz: tzinfo) -> str:
     if info is None:
         flagged = [
             f"{k.upper() if k != 'spo2' else 'SpO2'} {'min' if b.direction == 'low' else 'max'} "
-            f"{fmt_num(b.value)} {_mark(b)}"
+            f"{num(b.value)} {_mark(b)}"
             for k, s in fr.summary.items()
             for b in s.flags
         ]
         return "; ".join(flagged)
     notes = []
     if info.late:
-        notes.append(f"late entry (entered {local_hm(info.recorded_at)})")
+        notes.append(f"late entry (entered {local_hm(info.recorded_at, tz)})")
     if info.supersedes_id is not None:
         notes.append(f"corrects #{info.supersedes_id}: {info.correction_reason}")
     if fr.reading is not None and fr.reading.superseded_by is not None:
@@ -334,10 +336,12 @@ def flowsheet_view(model: FlowsheetModel, parent: QWidget | None = None) -> QTab
 class ReadingsDialog(QDialog):
     """The raw readings one interval row stands for."""
 
-    def __init__(self, readings: Sequence[Reading], interval_s: int, title: str, parent: QWidget):
+    def __init__(
+        self, readings: Sequence[Reading], interval_s: int, tz: tzinfo, title: str, parent: QWidget
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.model = FlowsheetModel(interval_s, every_reading=True)
+        self.model = FlowsheetModel(interval_s, tz, every_reading=True)
         self.model.load(readings)
         lay = QVBoxLayout(self)
         self.view = flowsheet_view(self.model, self)
@@ -393,7 +397,8 @@ class VitalsPanel(QWidget):
         from nursestation.flowsheet import FlowsheetSettings
 
         self.model = FlowsheetModel(
-            FlowsheetSettings.from_settings(station.ctx.settings).interval_s
+            FlowsheetSettings.from_settings(station.ctx.settings).interval_s,
+            clinic_zone(station.ctx),
         )
         self.table = flowsheet_view(self.model)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -638,10 +643,13 @@ class VitalsPanel(QWidget):
         fr = self.model.row_at(index.row())
         if fr.kind != "interval":
             return
+        tz = self.model.tz
         self.expanded = ReadingsDialog(
             self.model.readings_of(fr),
             self.model.interval_s,
-            f"Readings {local_hm(fr.at)}–{local_hm(fr.end)} ({len(fr.reading_ids)} not flagged; "
+            tz,
+            f"Readings {local_hm(fr.at, tz)}–{local_hm(fr.end, tz)} "
+            f"({len(fr.reading_ids)} not flagged; "
             "flagged readings are rows of their own)",
             self,
         )
