@@ -13,7 +13,7 @@ paint, 1 pixel 15 ms)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 import pyqtgraph as pg
@@ -98,6 +98,7 @@ class TrendChart(QWidget):
         self.marker_lines: list[pg.InfiniteLine] = []
         self._placed: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._pending: TrendData | None = None
+        self.bottom_axes = (self.bp_plot.getAxis("bottom"), self.hr_plot.getAxis("bottom"))
         self._data: TrendData | None = None
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.redraws = 0
@@ -108,6 +109,17 @@ class TrendChart(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.redraw)
         self._timer.start(REDRAW_MS)
+
+    def set_zone(self, tz: tzinfo, at: datetime) -> None:
+        """Label the time axis in the clinic's display zone `tz` (as every other time on the
+        screens), with its UTC offset at `at`: one offset for the chart, so a daylight-saving
+        change inside the shown span shifts the later labels by the hour."""
+        offset = tz.utcoffset(at.astimezone(tz))
+        seconds = int(offset.total_seconds()) if offset is not None else 0
+        for axis in self.bottom_axes:
+            axis.utcOffset = -seconds  # pyqtgraph: seconds west of UTC (as time.timezone)
+            axis.picture = None  # redraw the labels
+            axis.update()
 
     def set_data(self, data: TrendData) -> None:
         """Queue new data; the chart redraws on its next timer tick."""

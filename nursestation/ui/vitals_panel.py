@@ -389,6 +389,7 @@ class VitalsPanel(QWidget):
         eb.addStretch(1)
         top.addWidget(entry_box)
         self.chart = TrendChart(self)
+        self.chart.set_zone(clinic_zone(station.ctx), station.ctx.now())
         self.chart.layout_.viewport().installEventFilter(self)
         top.addWidget(self.chart)
         top.setStretchFactor(0, 2)

@@ -186,3 +186,16 @@ def test_checklist_dialog_shows_and_reads_times_in_the_clinic_zone(qtbot: Any) -
     assert dlg.changed() == {}  # shown and read back unchanged: nothing to store
     dlg.widgets["last_solids_at"].setText("2026-03-02 15:30")
     assert dlg.changed() == {"last_solids_at": "2026-03-02T06:30:00+00:00"}
+
+
+def test_trend_chart_axis_labels_clinic_times(qtbot: Any, infusing: dict[str, Any]) -> None:
+    import pyqtgraph.graphicsItems.DateAxisItem as date_axis
+
+    panel = VitalsPanel(infusing["station"])
+    qtbot.addWidget(panel)
+    for axis in panel.chart.bottom_axes:
+        axis.zoomLevel = date_axis.HOUR_MINUTE_ZOOM_LEVEL
+        spacing = date_axis.MINUTE_SPACING
+        # 14:03 UTC is labelled 23:03, the clinic's time.
+        label = axis.tickStrings([(T0 + timedelta(minutes=3)).timestamp()], 1.0, spacing)
+        assert label == ["23:03"]
