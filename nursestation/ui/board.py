@@ -64,7 +64,8 @@ def vitals_line(card: ChairCard, tz: tzinfo) -> str:
     if v is None:
         return "No vitals yet"
     bp = f"{num(v.sbp)}/{num(v.dbp)} ({local_hm(v.bp_at, tz)})" if v.sbp is not None else "—/—"
-    return f"BP {bp}  HR {num(v.hr)}  SpO₂ {num(v.spo2)}  RR {num(v.rr)}  at {local_hm(v.observed_at, tz)}"
+    at = local_hm(v.observed_at, tz)
+    return f"BP {bp}  HR {num(v.hr)}  SpO₂ {num(v.spo2)}  RR {num(v.rr)}  at {at}"
 
 
 def due_line(card: ChairCard, tz: tzinfo) -> tuple[str, str]:
@@ -75,7 +76,8 @@ def due_line(card: ChairCard, tz: tzinfo) -> tuple[str, str]:
     if due.status == "ok":
         return f"Vitals due {local_hm(due.next_due_at, tz)} (in {due.minutes_until:.0f} min)", "ok"
     word = "OVERDUE" if due.status == "overdue" else "Vitals DUE"
-    return f"{word} since {local_hm(due.next_due_at, tz)} ({due.overdue_by_min:.0f} min)", due.status
+    since = local_hm(due.next_due_at, tz)
+    return f"{word} since {since} ({due.overdue_by_min:.0f} min)", due.status
 
 
 class ChairCardWidget(QFrame):

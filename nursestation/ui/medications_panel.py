@@ -95,7 +95,8 @@ class GiveDoseDialog(QDialog):
         self.caution = QLabel()
         self.caution.setWordWrap(True)
         self.caution.setStyleSheet("color: #8a4b00;")
-        self.given_by = QLabel(f"{station.actor.full_name}, now ({local_hm(station.ctx.now(), self.tz)})")
+        now = local_hm(station.ctx.now(), self.tz)
+        self.given_by = QLabel(f"{station.actor.full_name}, now ({now})")
         form.addRow("Indication", self.indication)
         form.addRow("Drug", self.drug)
         form.addRow("Dose", dose_row)
@@ -186,7 +187,8 @@ class GiveDoseDialog(QDialog):
             self.trigger.setText("Pre-dose vitals: none recorded yet")
         else:
             extra = f" — {pre.breaches[0]}" if pre.breaches else ""
-            self.trigger.setText(f"Pre-dose vitals: {pre.text} at {local_hm(pre.observed_at, self.tz)}{extra}")
+            at = local_hm(pre.observed_at, self.tz)
+            self.trigger.setText(f"Pre-dose vitals: {pre.text} at {at}{extra}")
         # Said before Give is pressed: the indication names a vital no current reading meets.
         unmet = self.station.read(
             meds.indication_problem,

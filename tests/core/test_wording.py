@@ -59,3 +59,26 @@ def test_drug_label_from_the_formulary_else_the_key_in_words() -> None:
     assert w.drug_label(f, "ondansetron") == f.get("ondansetron").name
     assert w.drug_label(f, "retired_drug") == "Retired drug"  # no longer in the formulary
     assert w.drug_label(None, "ondansetron") == "Ondansetron"
+
+
+def test_times_with_seconds_and_dates_in_the_zone() -> None:
+    when = datetime(2026, 3, 2, 15, 5, 9, tzinfo=UTC)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert w.hms(when, tokyo) == "00:05:09" and w.hms(None, tokyo) == "—"
+    assert w.date_hm(when, tokyo) == "2026-03-03 00:05" and w.date_hm(None, tokyo) == ""
+    assert w.date_hms(when, tokyo) == "2026-03-03 00:05:09"
+
+
+def test_a_typed_wall_clock_time_is_read_in_the_clinic_zone() -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert w.wall_time_in(datetime(2026, 3, 3, 0, 5), tokyo) == datetime(
+        2026, 3, 2, 15, 5, tzinfo=UTC
+    )
+    ny = ZoneInfo("America/New_York")
+    # 2026-11-01 01:30 happens twice in New York: the first (EDT, UTC-4) is taken.
+    assert w.wall_time_in(datetime(2026, 11, 1, 1, 30), ny) == datetime(
+        2026, 11, 1, 5, 30, tzinfo=UTC
+    )
+    # One minute later in the other direction of the round trip: shown, then read back.
+    shown = datetime(2026, 11, 1, 5, 31, tzinfo=UTC).astimezone(ny).replace(tzinfo=None)
+    assert w.wall_time_in(shown, ny) == datetime(2026, 11, 1, 5, 31, tzinfo=UTC)
