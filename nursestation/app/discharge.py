@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 from nursestation import infusion
 from nursestation.app import note_store
 from nursestation.app.context import Actor, AppContext, other_version_of
+from nursestation.app.record import clinic_zone
 from nursestation.app.session_rows import (
     baseline_vitals,
     events_of,
@@ -83,16 +83,6 @@ def stored_answers(a: Assessment) -> dict[str, Any]:
     """The answers of a stored "discharge_checklist" row under their one name (rows are never
     rewritten: an answer stored under a former key is renamed here, on every read)."""
     return canonical_answers((a.items or {}).get("answers", {}))
-
-
-def display_tz(ctx: AppContext) -> tzinfo:
-    """The zone times are shown in: the clinic setting, or the station's local zone."""
-    name = str(ctx.settings.get("general.timezone_display") or "local")
-    if name != "local":
-        return ZoneInfo(name)
-    local = ctx.now().astimezone().tzinfo
-    assert local is not None
-    return local
 
 
 def _not_superseded(s: Session, model: Any, session_id: int) -> list[Any]:
@@ -333,7 +323,7 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         assessments=assessments,
         override_rows=overrides_rows,
         names=names,
-        tz=display_tz(ctx),
+        tz=clinic_zone(ctx),
         sedation_assessed=tuple(sedation),
     )
     return with_vitals(s, rest)

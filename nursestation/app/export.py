@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from nursestation import __version__
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.notes import _ca_pem, file_name_for
-from nursestation.app.record import display_zone_name, load_record
+from nursestation.app.record import clinic_zone, load_record
 from nursestation.db.models import (
     InfusionSession,
     Note,
@@ -53,7 +53,7 @@ from nursestation.report.session_export import (
     csv_row,
     session_bundle,
 )
-from nursestation.wording import display_zone, drug_label
+from nursestation.wording import drug_label
 
 FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
 STATUSES: tuple[str, ...] = ("signed", "approved", "addended")
@@ -258,11 +258,6 @@ class ExportResult:
 
 def _utc(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def display_tz(ctx: AppContext) -> tzinfo:
-    """The clinic display zone (session dates are days in this zone)."""
-    return display_zone(display_zone_name(ctx))
 
 
 def _safe(text: str) -> str:
@@ -507,7 +502,7 @@ def export_notes(
     formats = parse_formats(formats)
     dest = _check_destination(out_dir)
     ca = _ca_pem(ctx)
-    tz = display_tz(ctx)
+    tz = clinic_zone(ctx)  # session dates are days in this zone
     with ctx.tx() as s:
         candidates = _select(ctx, s, flt, tz)
     total = len(candidates)

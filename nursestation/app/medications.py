@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import dose_checks, infusion
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.record import clinic_zone
 from nursestation.app.sessions import (
     baseline_vitals,
     events_of,
@@ -217,11 +218,6 @@ def formulary(ctx: AppContext) -> Formulary:
     return ctx.per_settings("formulary", Formulary.from_settings)
 
 
-def _local_tz(ctx: AppContext) -> tzinfo:
-    zone = ctx.now().astimezone().tzinfo
-    assert zone is not None
-    return zone
-
 
 def _hm(when: datetime, tz: tzinfo) -> str:
     return when.astimezone(tz).strftime("%H:%M")
@@ -385,7 +381,7 @@ def indication_problem(
     now = ctx.now()
     with ctx.tx() as s:
         pre = _pre_dose(ctx, s, session_id, d, now)
-        problem = _indication_problem(ctx, s, d, indication or "", pre, now, _local_tz(ctx))
+        problem = _indication_problem(ctx, s, d, indication or "", pre, now, clinic_zone(ctx))
     return problem.message if problem is not None else None
 
 
@@ -452,7 +448,7 @@ def give_medication(
     when = ensure_utc(given_at) if given_at is not None else now
     if when > now:
         raise DomainError(OUT_OF_RANGE, "The time given cannot be in the future.", field="given_at")
-    tz = _local_tz(ctx)
+    tz = clinic_zone(ctx)
     reason = (confirm_reason or "").strip() or None
     with ctx.tx() as s:
         row = _open_row(s, session_id)
@@ -618,7 +614,7 @@ def _record(
     responses: Sequence[MedicationResponse],
     names: Mapping[int, str],
 ) -> AdministrationRecord:
-    tz = _local_tz(ctx)
+    tz = clinic_zone(ctx)
     total = 0
     if d is not None:
         for r in rows:

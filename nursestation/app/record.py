@@ -4,6 +4,8 @@ values of nursestation.record. The note, the CSV and the FHIR export are built f
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,13 @@ from nursestation.record import (
     SignatureRecord,
     freeze,
 )
+from nursestation.wording import display_zone
+
+
+def clinic_zone(ctx: AppContext) -> tzinfo:
+    """The zone every time is shown in, on screen, in messages, the note and the export: the
+    clinic's display zone (general.timezone_display; "local" is the station's zone)."""
+    return display_zone(display_zone_name(ctx))
 
 
 def display_zone_name(ctx: AppContext) -> str | None:

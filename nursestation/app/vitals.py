@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nursestation.app.alarms import alarm_center, session_baseline
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.record import clinic_zone
 from nursestation.app.session_rows import events_of, get_session_row
 from nursestation.db.models import VitalReading
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
@@ -145,7 +146,7 @@ def record_vitals(
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
-        ensure_after_check_in(observed, row.checked_in_at, now, ranges)
+        ensure_after_check_in(observed, row.checked_in_at, now, ranges, clinic_zone(ctx))
         center = alarm_center(ctx, s)
         late = is_late(observed, now, late_after)
         reading = VitalReading(
@@ -187,15 +188,19 @@ def record_vitals(
         return _record(reading, {actor.user_id: actor.full_name}, None)
 
 
-def _local_text(when: datetime, now: datetime) -> str:
-    """A time as the station shows it: HH:MM today, else the date too (the message names it)."""
-    local = when.astimezone()
-    same_day = local.date() == now.astimezone().date()
+def _local_text(when: datetime, now: datetime, tz: tzinfo) -> str:
+    """A time as the screens show it (the clinic's zone): HH:MM today, else the date too."""
+    local = when.astimezone(tz)
+    same_day = local.date() == now.astimezone(tz).date()
     return local.strftime("%H:%M") if same_day else local.strftime("%Y-%m-%d %H:%M")
 
 
 def ensure_after_check_in(
-    observed: datetime, checked_in_at: datetime, now: datetime, ranges: VitalRanges
+    observed: datetime,
+    checked_in_at: datetime,
+    now: datetime,
+    ranges: VitalRanges,
+    tz: tzinfo = UTC,
 ) -> None:
     """Refuse an observation time before the session's check-in: nothing measured before the
     patient was seated belongs to this session (a baseline stored before its check-in would let
@@ -206,9 +211,9 @@ def ensure_after_check_in(
         latest = ensure_utc(now) + timedelta(seconds=ranges.max_future_s)
         raise DomainError(
             BAD_INPUT,
-            f"Observed at {_local_text(observed, now)} is before the check-in at "
-            f"{_local_text(checked_in_at, now)}: allowed from {_local_text(checked_in_at, now)} "
-            f"to {_local_text(latest, now)}.",
+            f"Observed at {_local_text(observed, now, tz)} is before the check-in at "
+            f"{_local_text(checked_in_at, now, tz)}: allowed from "
+            f"{_local_text(checked_in_at, now, tz)} to {_local_text(latest, now, tz)}.",
             field="observed_at",
         )
 
@@ -533,7 +538,9 @@ def record_assessment(
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
-        ensure_after_check_in(when, row.checked_in_at, now, VitalRanges.from_settings(ctx.settings))
+        ensure_after_check_in(
+            when, row.checked_in_at, now, VitalRanges.from_settings(ctx.settings), clinic_zone(ctx)
+        )
         center = alarm_center(ctx, s)
         a = Assessment(
             session_id=row.id,

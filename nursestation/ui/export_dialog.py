@@ -34,9 +34,9 @@ from nursestation.app.export import (
     STATUSES,
     ExportFilter,
     ExportResult,
-    display_tz,
     export_notes,
 )
+from nursestation.app.record import clinic_zone
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
@@ -99,7 +99,7 @@ class ExportDialog(QDialog):
         self._worker: ExportWorker | None = None
         self.setWindowTitle("Export signed notes")
         self.resize(640, 520)
-        today = station.ctx.now().astimezone(display_tz(station.ctx)).date()
+        today = station.ctx.now().astimezone(clinic_zone(station.ctx)).date()
 
         filters = QGroupBox("Which notes")
         form = QFormLayout(filters)

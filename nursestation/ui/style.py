@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from nursestation.app.context import AppContext
-from nursestation.app.record import display_zone_name
-from nursestation.wording import display_zone, hm
+# The one zone function (app/record.py), re-exported for the screens beside local_hm.
+from nursestation.app.record import clinic_zone as clinic_zone
+from nursestation.wording import hm
 
 PHASE_COLOURS = {
     "empty": "#f2f2f2",
@@ -38,12 +38,6 @@ def mmss(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def clinic_zone(ctx: AppContext) -> tzinfo:
-    """The zone every screen shows times in: the clinic's display zone, as in the note and the
-    export (the setting general.timezone_display; "local" is the station's zone)."""
-    return display_zone(display_zone_name(ctx))
 
 
 def local_hm(when: datetime | None, tz: tzinfo) -> str:

@@ -408,3 +408,26 @@ def test_device_frame_received_before_check_in_never_becomes_the_baseline(
         base = sessions.baseline_vitals(s, checked_in)
         assert base is not None and base.sbp == 124 and base.observed_at == checked_in_at
         assert s.query(DeviceReading).count() == 6  # the raw stream is all kept
+
+
+def test_refusal_names_times_in_the_clinic_zone_not_the_stations(ctx, clock) -> None:
+    # Issue 14, one zone: the message a nurse reads names the clock times the screens show.
+    from zoneinfo import ZoneInfo
+
+    from nursestation.db.models import InfusionSession
+
+    ctx.settings = ctx.settings.with_overrides(
+        {"general": {"timezone_display": "Asia/Tokyo"}}, "test"
+    )
+    ana = user(ctx)
+    sid = seated(ctx, ana)
+    with ctx.tx() as s:
+        checked_in_at = s.get(InfusionSession, sid).checked_in_at
+    with pytest.raises(DomainError) as exc:
+        vitals.record_vitals(
+            ctx, ana, sid, NORMAL, observed_at=checked_in_at - timedelta(seconds=1)
+        )
+    tokyo = checked_in_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
+    station = checked_in_at.astimezone().strftime("%H:%M")
+    assert tokyo != station
+    assert f"before the check-in at {tokyo}" in exc.value.message
