@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from panel_sign import sign_from_panel  # noqa: E402 - bench/ on the path (the script's folder)
 from support import CHECKLIST_OK, PASSWORD  # noqa: E402 - tests/ on the path first
 
 from nursestation.app import devices, patients, sessions, users, vitals  # noqa: E402
@@ -98,10 +99,9 @@ def in_thread() -> None:
 
 def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]:
     """Sign the session's note from the panel; lateness of a 50 ms timer until all jobs end."""
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
     from nursestation.report import worker
-    from nursestation.ui import note_panel
     from nursestation.ui.launch import _application, settle_heap
     from nursestation.ui.note_panel import NotePanel
     from nursestation.ui.station import Station
@@ -116,7 +116,6 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
     panel.show()
     panel.set_session(sid)
     settle_heap()  # what the launcher does once the main window exists
-    note_panel.ask_password = lambda *a, **k: PASSWORD  # the nurse types the password
     app.processEvents()
     if mode == "process":
         worker.warm_up().result()  # the panel started it when first shown; wait until ready
@@ -134,37 +133,18 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
-    finished: list[str] = []
-    panel.job_finished.connect(finished.append)
-    loop = QEventLoop()
-    settled: list[float] = []
-
-    def check_done() -> None:
-        # Then one more second: the signed pages are put on screen a few per turn.
-        if "sign" in finished and not panel._jobs and not settled:
-            settled.append(time.perf_counter())
-            QTimer.singleShot(1000, loop.quit)
-
-    poll = QTimer()
-    poll.timeout.connect(check_done)
-    t0 = time.perf_counter()
     clock.start()
     timer.start()
-    poll.start(20)
-    QTimer.singleShot(0, panel.sign_btn.click)
-    QTimer.singleShot(300_000, loop.quit)
-    loop.exec()
-    total = (settled[0] if settled else time.perf_counter()) - t0
+    try:
+        # the nurse types the password; the event loop runs until every job of the panel ended
+        total, _ = sign_from_panel(panel, settle_ms=1000)
+    except SystemExit as exc:
+        raise SystemExit(f"{mode}: {exc}") from None
     timer.stop()
-    poll.stop()
-    signed = panel.latest is not None
-    verified = "Verified" in panel.verify_label.text()
     panel.close()
     panel.deleteLater()
     app.processEvents()
     ctx.close()
-    if not signed or not verified:
-        raise SystemExit(f"{mode}: the note was not signed and verified: {panel.status.text()}")
     return {
         "total_s": total,
         "ticks": len(late),

@@ -10,7 +10,18 @@ DeviceBridge → app.devices → SQLite; protocols rotate Masimo / HL7 / Nonin a
 - CPU: process CPU time (all threads) minus the simulated monitors' own threads (they stand for
   the bedside monitors, not the app), per wall second, in % of one core;
 - lateness: a 20 ms precise QTimer on the GUI thread; lateness = gap between firings − 20 ms.
-Last line: `stream: … ratio R (goal …)`, R = streaming p99 lateness / idle p99 lateness.
+Third phase, streaming while a note is signed: the monitors keep streaming while the nurse
+opens a chair in observation from the main window (`--sign-chair`, as a click on its card), goes
+to its Session note tab (which starts the signing process) and, once that process is ready, signs
+the note from the real NotePanel (bench/panel_sign.py, as bench/note_gui.py: password answered by
+the bench, the signing worker process as shipped). Measured from the click until the panel's
+jobs are done (sign, signed pages shown, signatures verified) plus `--settle` seconds: the same
+probe, the same CPU (this process minus the monitors' threads; the signing process's CPU read
+from /proc/<pid>/stat and pdftoppm's from RUSAGE_CHILDREN, reported apart, neither in process
+time), the readings handed over vs stored (`DeviceBridge.accounted`: nothing lost), and how many
+times sign_note rendered (it renders again when the session's record changed meanwhile).
+Last line: `stream: … ratio R (goal …)`, R = streaming p99 lateness / idle p99 lateness, with the
+signing phase's figures before the ratio.
 The streaming line also counts the board's refreshes (board_cards calls): one per 1 s tick.
 Goals (issue 19): CPU < 5 % of a core, p99 < 50 ms, max < 250 ms.
 """
@@ -19,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
 from history_data import build, settings_12_chairs
+from panel_sign import sign_from_panel
 
 PROBE_MS = 20
 TICK = os.sysconf("SC_CLK_TCK")
@@ -47,6 +61,14 @@ def thread_cpu(native_ids: list[int]) -> float:
     return total / TICK
 
 
+def thread_name(tid: int) -> str:
+    """The kernel's name of a thread of this process (Qt's pool threads: "Thread (pooled)")."""
+    try:
+        return f"{Path(f'/proc/self/task/{tid}/comm').read_text().strip()} {tid}"
+    except OSError:
+        return str(tid)
+
+
 def task_cpu() -> dict[int, float]:
     """CPU seconds so far of each thread of this process."""
     out = {}
@@ -55,7 +77,11 @@ def task_cpu() -> dict[int, float]:
     return out
 
 
-def measure(app, seconds: float, exclude: list[int]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def measure(  # type: ignore[no-untyped-def]
+    app, seconds: float | None, exclude: list[int], run: Callable[[], object] | None = None
+) -> dict[str, float]:
+    """CPU of this process minus the `exclude` threads, and the probe's lateness, over a real
+    event loop of `seconds`, or over `run()` (which runs the event loop itself) when given."""
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
     stamps: list[float] = []
@@ -65,25 +91,136 @@ def measure(app, seconds: float, exclude: list[int]) -> dict[str, float]:  # typ
     cpu0, ex0, wall0 = time.process_time(), thread_cpu(exclude), time.perf_counter()
     probe.start(PROBE_MS)
     tasks0 = task_cpu()
-    # A real event loop, as app.exec() runs it: it sleeps until an event is due. (Polling with
-    # processEvents() and a 1 ms sleep, as before, cost about 2 % of a core by itself.)
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec()
+    if run is not None:
+        run()
+    else:
+        # A real event loop, as app.exec() runs it: it sleeps until an event is due. (Polling
+        # with processEvents() and a 1 ms sleep, as before, cost about 2 % of a core by itself.)
+        loop = QEventLoop()
+        QTimer.singleShot(int((seconds or 0) * 1000), loop.quit)
+        loop.exec()
     probe.stop()
     tasks1 = task_cpu()
-    if os.environ.get("STREAM_THREADS"):  # where the CPU goes, per thread
-        names = {t.native_id: t.name for t in threading.enumerate()}
-        used = sorted(((tasks1[k] - tasks0.get(k, 0.0), k) for k in tasks1), reverse=True)
-        for sec, tid in used[:8]:
-            print(f"  thread {names.get(tid, tid)}: {100 * sec / seconds:.1f} % of a core")
     cpu = time.process_time() - cpu0 - (thread_cpu(exclude) - ex0)
     wall = time.perf_counter() - wall0
+    if os.environ.get("STREAM_THREADS"):  # where the CPU goes, per thread
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        names |= {k: thread_name(k) for k in tasks1 if k not in names}  # Qt's own threads
+        used = sorted(((tasks1[k] - tasks0.get(k, 0.0), k) for k in tasks1), reverse=True)
+        for sec, tid in used[:8]:
+            print(f"  thread {names.get(tid, tid)}: {100 * sec / wall:.1f} % of a core")
     # A loop too busy to fire the probe at all still counts: from the start and until the end.
     stamps = [wall0, *stamps, wall0 + wall]
     late = sorted(max(0.0, b - a - PROBE_MS / 1000) for a, b in itertools.pairwise(stamps))
     pick = lambda q: late[min(len(late) - 1, int(q * len(late)))] * 1000  # noqa: E731
-    return {"cpu": 100 * cpu / wall, "p50": pick(0.5), "p99": pick(0.99), "max": late[-1] * 1000}
+    return {
+        "cpu": 100 * cpu / wall,
+        "p50": pick(0.5),
+        "p99": pick(0.99),
+        "max": late[-1] * 1000,
+        "wall": wall,
+    }
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by another process (all its threads; Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's child processes that have ended and been waited for."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def sign_while_streaming(  # type: ignore[no-untyped-def]
+    app, window, ctx, sims: list[int], chair: str, settle_s: float
+) -> dict[str, float]:
+    """The third phase: the monitors keep streaming while the nurse opens `chair`'s session
+    from the main window, goes to its Session note tab and signs the note (bench/panel_sign.py).
+    Measured from the click until the panel's jobs are done, plus `settle_s`."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    from sqlalchemy import func, select
+
+    from nursestation.app import notes
+    from nursestation.db.models import DeviceReading
+    from nursestation.report import worker
+
+    renders = [0]  # sign_note renders again when the session's record changed meanwhile
+    real_render = notes._render_and_sign
+
+    def counted_render(*a, **k):  # type: ignore[no-untyped-def]
+        renders[0] += 1
+        return real_render(*a, **k)
+
+    notes._render_and_sign = counted_render  # type: ignore[assignment]
+
+    def wait(seconds: float) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+
+    def stored() -> int:
+        with ctx.read_tx() as s:
+            return int(s.execute(select(func.count(DeviceReading.id))).scalar_one())
+
+    t = time.perf_counter()
+    window.open_chair(chair)  # what a click on the chair's card does
+    app.processEvents()
+    opened = time.perf_counter() - t
+    view = window.session_view
+    panel = view.panels["Session note"]
+    view.tabs.setCurrentWidget(panel)  # its first showing starts the signing process
+    wait(3.0)  # the nurse reads the tab; the view refreshes every second meanwhile
+    worker.warm_up().result()  # ready (started when the tab was first shown)
+    wait(1.0)
+    proc = worker._worker._proc
+    if proc is None:
+        raise SystemExit("the signing process is not running")
+    bridge = window.device_bridge
+    before = bridge.accounted(stored)
+    w0, c0 = process_cpu(proc.pid), children_cpu()
+    jobs_s: list[float] = []
+    m = measure(
+        app,
+        None,
+        sims,
+        lambda: jobs_s.append(sign_from_panel(panel, settle_ms=int(settle_s * 1000))[0]),
+    )
+    w1, c1 = process_cpu(proc.pid), children_cpu()
+    notes._render_and_sign = real_render  # type: ignore[assignment]
+    after = bridge.accounted(stored)
+    assert before is not None and after is not None
+    (r0, p0, s0), (r1, p1, s1) = before, after
+    sent, kept = r1 - r0, s1 - s0
+    lost = (r1 - p1) - (r0 - p0) - kept  # handed over in the phase and not waiting, not stored
+    m.update(
+        jobs_s=jobs_s[0],
+        open_ms=1000 * opened,
+        worker_cpu=100 * (w1 - w0) / m["wall"],
+        worker_s=w1 - w0,
+        children_s=c1 - c0,
+        sent=sent,
+        stored=kept,
+        pending=p1,
+        lost=lost,
+        renders=renders[0],
+    )
+    print(
+        f"signing chair {chair}'s note while 12 chairs stream ({m['wall']:.1f} s: sign + show + "
+        f"verify {m['jobs_s']:.2f} s, {renders[0]} render(s), then {settle_s:g} s): CPU {m['cpu']:.1f} % of a core "
+        f"(this process minus the monitors), signing process {m['worker_cpu']:.1f} % "
+        f"({m['worker_s']:.2f} s CPU), pdftoppm {m['children_s']:.2f} s CPU; lateness p50 "
+        f"{m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, max {m['max']:.1f} ms; readings handed "
+        f"over {sent}, stored {kept}, waiting {p1}, lost {lost} (session view opened in "
+        f"{m['open_ms']:.0f} ms, before the phase)",
+        flush=True,
+    )
+    return m
 
 
 def main() -> int:
@@ -91,6 +228,8 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=4.0)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--idle-seconds", type=float, default=20.0)
+    ap.add_argument("--sign-chair", default="2", help="a chair in observation (an even number)")
+    ap.add_argument("--settle", type=float, default=3.0, help="seconds measured after the jobs")
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,15 +286,28 @@ def main() -> int:
         live = measure(app, args.seconds, sims)
         batches = len(bridge.ingest_seconds) - n0
         board_reads = refreshes[0] - r0
+        print(
+            f"streaming, 12 chairs at 1 Hz ({args.seconds:g} s, {batches} batches stored, "
+            f"{len(sims)} monitor threads excluded): CPU {live['cpu']:.1f} % of a core, lateness "
+            f"p50 {live['p50']:.1f} ms, p99 {live['p99']:.1f} ms, max {live['max']:.1f} ms; "
+            f"{board_reads} board refreshes ({board_reads / args.seconds:.2f} per second)",
+            flush=True,
+        )
+        sg = sign_while_streaming(app, window, ctx, sims, args.sign_chair, args.settle)
+        # What the signature adds to streaming, in CPU seconds (this process above the streaming
+        # rate, the signing process, pdftoppm), and spread over a minute of streaming.
+        extra = (sg["cpu"] - live["cpu"]) / 100 * sg["wall"]
+        spent = extra + sg["worker_s"] + sg["children_s"]
+        print(
+            f"the signature's CPU: {extra:.2f} s in this process above streaming + "
+            f"{sg['worker_s']:.2f} s signing process + {sg['children_s']:.2f} s pdftoppm = "
+            f"{spent:.2f} s; one signature in a minute of streaming: "
+            f"{live['cpu'] + 100 * spent / 60:.1f} % of a core over that minute",
+            flush=True,
+        )
         monitors.stop()
         window.close()
         ctx.close()
-    print(
-        f"streaming, 12 chairs at 1 Hz ({args.seconds:g} s, {batches} batches stored, "
-        f"{len(sims)} monitor threads excluded): CPU {live['cpu']:.1f} % of a core, lateness "
-        f"p50 {live['p50']:.1f} ms, p99 {live['p99']:.1f} ms, max {live['max']:.1f} ms; "
-        f"{board_reads} board refreshes ({board_reads / args.seconds:.2f} per second)"
-    )
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / "
@@ -165,7 +317,11 @@ def main() -> int:
     print(
         f"stream: {args.hours:g} h history, CPU {live['cpu']:.1f} %, lateness p50/p99/max "
         f"{live['p50']:.0f}/{live['p99']:.0f}/{live['max']:.0f} ms (idle p99 "
-        f"{idle['p99']:.1f} ms) ratio {ratio:.2f} (goal CPU < 5 %, p99 < 50 ms, max < 250 ms)"
+        f"{idle['p99']:.1f} ms); while signing ({sg['wall']:.1f} s) CPU {sg['cpu']:.1f} % "
+        f"+ signing process {sg['worker_cpu']:.1f} %, lateness p50/p99/max "
+        f"{sg['p50']:.0f}/{sg['p99']:.0f}/{sg['max']:.0f} ms, readings stored "
+        f"{sg['stored']:.0f}/{sg['sent']:.0f} ratio {ratio:.2f} "
+        f"(goal CPU < 5 %, p99 < 50 ms, max < 250 ms)"
     )
     return 0
 
