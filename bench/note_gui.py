@@ -63,7 +63,7 @@ def prepare(data: Path, hours: float) -> tuple[int, datetime]:
     sessions.start_infusion(ctx, nurse, sid)
     for minute in range(int(hours * 60)):
         if minute == 40:
-            sessions.stop_infusion(ctx, nurse, sid)
+            sessions.stop_infusion(ctx, nurse, sid, "completed")
         start = clock.now()
         batch = []
         for sec in range(60):
