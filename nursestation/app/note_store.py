@@ -225,10 +225,19 @@ def _fingerprint(s: Session, session_id: int) -> dict[str, Any]:
     count and highest id per table suffice; the session row carries a version counter)."""
     out: dict[str, Any] = {"infusion_sessions": get_session_row(s, session_id).version}
     for model in _RECORD_TABLES:
-        count, top = s.execute(
-            select(func.count(model.id), func.max(model.id)).where(model.session_id == session_id)
-        ).one()
-        out[model.__tablename__] = [count, top]
+        stmt = select(func.count(model.id), func.max(model.id)).where(
+            model.session_id == session_id
+        )
+        key = model.__tablename__
+        if model is VitalReading:
+            # A monitor keeps sending a reading a second until the patient leaves the chair:
+            # its normal values after the note are not something the note must contain (one
+            # that crosses a limit raises an alarm, and alarm rows count below). Counting them
+            # made every approval of a monitored chair "stale" and signing re-render.
+            stmt = stmt.where(VitalReading.source != "device")
+            key = "vital_readings_entered"
+        count, top = s.execute(stmt).one()
+        out[key] = [count, top]
     count, top = s.execute(
         select(func.count(MedicationResponse.id), func.max(MedicationResponse.id))
         .join(MedicationAdministration)
@@ -248,6 +257,7 @@ _RECORD_WORDS = {
     "infusion_sessions": "session details (check-in, checklist or status)",
     "infusion_events": "infusion events",
     "vital_readings": "vital signs",
+    "vital_readings_entered": "vital signs",
     "medication_administrations": "medications",
     "medication_responses": "medication responses",
     "assessments": "assessments",

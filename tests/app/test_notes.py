@@ -655,3 +655,47 @@ def test_scenario_signs_countersigns_and_adds_an_addendum(
     r = _cli("verify", "--data-dir", str(tmp_path / "none"), "--ca", str(out / "ca.pem"),
              *(str(out / f) for f in files))  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _monitor_second(world: World, spo2: float, pulse: float) -> None:
+    from nursestation.app import devices
+    from nursestation.devices.reading import VALID, make_reading
+
+    at = world.clock.now()
+    devices.ingest_readings(world.ctx, "3", "/dev/ttyUSB0", "masimo-ascii", [
+        make_reading("masimo-ascii", "spo2", spo2, VALID, None, None, at, "SN1"),
+        make_reading("masimo-ascii", "pulse_rate", pulse, VALID, None, None, at, "SN1"),
+    ])  # fmt: skip
+
+
+def test_a_monitor_still_streaming_normal_values_does_not_stale_the_signed_note(
+    world: World,
+) -> None:
+    # The oximeter stays on the patient until discharge: its normal seconds after the signature
+    # are not something the note must contain (a reading that crosses a limit raises an alarm,
+    # and alarms do make it stale, below). Before: every approval of a monitored chair was
+    # refused as note_stale ("vital signs"), and signing itself re-rendered on each reading.
+    ctx = world.ctx
+    _monitor_second(world, 97, 72)
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    for _ in range(5):
+        world.clock.advance(seconds=1)
+        _monitor_second(world, 97, 72)
+    world.clock.advance(minutes=1)
+    dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    assert _approval_state(ctx, world.sid) == (1, True, ["signed", "countersigned"])
+
+
+def test_a_monitor_reading_that_raises_an_alarm_after_signing_stales_the_note(
+    world: World,
+) -> None:
+    ctx = world.ctx
+    notes.sign_note(ctx, world.nurse, world.sid, NURSE_PW)
+    world.clock.advance(seconds=30)
+    _monitor_second(world, 84, 72)  # SpO2 84: below the limit, an alarm is raised
+    world.clock.advance(seconds=1)
+    _monitor_second(world, 97, 72)  # back in range: the discharge criteria hold again
+    world.clock.advance(minutes=1)
+    with pytest.raises(DomainError) as exc:
+        dc.approve_discharge(ctx, world.charge, world.sid, CHARGE_PW)
+    assert exc.value.code == "note_stale" and "alarms" in exc.value.message
