@@ -8,8 +8,6 @@ A note is `ok` only if it has at least one signature and each one's `bottom_line
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from io import BytesIO
 from typing import Any
 
@@ -21,38 +19,9 @@ from pyhanko_certvalidator import ValidationContext
 
 from nursestation.report.signing import CertLike, as_x509
 
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    """The verification result of one embedded signature."""
-
-    field_name: str
-    signer_name: str
-    signing_time: datetime | None
-    intact: bool
-    valid: bool
-    trusted: bool
-    bottom_line: bool
-    coverage: str
-    modification_level: str
-    docmdp_ok: bool
-    meaning: str
-    problem: str = ""
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """All signatures of one PDF, in signing order; `error` is set if the PDF cannot be read."""
-
-    signatures: tuple[SignatureCheck, ...]
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True only with at least one signature and every bottom line holding."""
-        return (
-            not self.error and bool(self.signatures) and all(s.bottom_line for s in self.signatures)
-        )
+# The results live in a module without pyHanko: a process that only receives them (the GUI, from
+# the signing process) does not import pyHanko to unpickle them.
+from nursestation.report.verify_result import SignatureCheck, VerifyResult
 
 
 class _QuietTrustErrors(logging.Filter):

@@ -31,7 +31,7 @@ from nursestation.errors import INVALID_STATE, DomainError
 
 if TYPE_CHECKING:
     from nursestation.note_content import NoteContent
-    from nursestation.report.verify import VerifyResult
+    from nursestation.report.verify_result import VerifyResult
 
 _Outcome = tuple[str, Any]
 _HEADER = struct.Struct("!Q")  # length of the pickled message that follows
