@@ -53,7 +53,7 @@ from nursestation.errors import (
 from nursestation.formulary import SECTION, Drug, Formulary
 from nursestation.limits import TIER_RANK, VitalLimits, evaluate
 from nursestation.vitals import fmt_number
-from nursestation.wording import indication_label, measure_label, vitals_text
+from nursestation.wording import hm, indication_label, measure_label, vitals_text
 
 # Shown instead of the raw indication keys of the formulary ("bp_above_limit").
 _BP_PARAMS = ("sbp", "dbp", "map")
@@ -217,10 +217,6 @@ def formulary(ctx: AppContext) -> Formulary:
     """The clinic formulary as currently configured."""
     return ctx.per_settings("formulary", Formulary.from_settings)
 
-
-
-def _hm(when: datetime, tz: tzinfo) -> str:
-    return when.astimezone(tz).strftime("%H:%M")
 
 
 def _mmss(seconds: float) -> str:
@@ -455,7 +451,7 @@ def give_medication(
         if when < row.checked_in_at:
             raise DomainError(
                 OUT_OF_RANGE,
-                f"The time given is before the check-in at {_hm(row.checked_in_at, tz)}.",
+                f"The time given is before the check-in at {hm(row.checked_in_at, tz)}.",
                 field="given_at",
             )
         rows = _current_rows(s, session_id)
@@ -624,7 +620,7 @@ def _record(
     if adm.triggering_vital_id is not None:
         v = s.get(VitalReading, adm.triggering_vital_id)
         if v is not None:
-            pre_text = f"{vitals_text(v)} at {_hm(v.observed_at, tz)}"
+            pre_text = f"{vitals_text(v)} at {hm(v.observed_at, tz)}"
             if d is not None and d.needs_bp:
                 breaches = _bp_breaches(ctx, s, adm.session_id, v)
                 pre_text += f" ({breaches[0]})" if breaches else " (no BP limit breached)"

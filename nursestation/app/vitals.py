@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from nursestation.vitals import (
     ensure_storable,
     is_late,
 )
+from nursestation.wording import date_hm, hm
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,8 @@ def record_vitals(
 
 def _local_text(when: datetime, now: datetime, tz: tzinfo) -> str:
     """A time as the screens show it (the clinic's zone): HH:MM today, else the date too."""
-    local = when.astimezone(tz)
-    same_day = local.date() == now.astimezone(tz).date()
-    return local.strftime("%H:%M") if same_day else local.strftime("%Y-%m-%d %H:%M")
+    same_day = when.astimezone(tz).date() == now.astimezone(tz).date()
+    return hm(when, tz) if same_day else date_hm(when, tz)
 
 
 def ensure_after_check_in(
@@ -200,7 +200,7 @@ def ensure_after_check_in(
     checked_in_at: datetime,
     now: datetime,
     ranges: VitalRanges,
-    tz: tzinfo = UTC,
+    tz: tzinfo,
 ) -> None:
     """Refuse an observation time before the session's check-in: nothing measured before the
     patient was seated belongs to this session (a baseline stored before its check-in would let
