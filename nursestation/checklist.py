@@ -194,7 +194,7 @@ class ItemRule:
 
 @dataclass(frozen=True)
 class StartLimit:
-    """One baseline-vitals limit, e.g. sbp above 180 mmHg."""
+    """One baseline-vitals limit for starting the infusion (values in resources/clinic/session.json)."""
 
     param: str
     op: str  # "above" (strictly greater) or "below" (strictly less)
