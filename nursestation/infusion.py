@@ -509,7 +509,8 @@ def infusion_state(
 
 
 def min_observation_min(settings: ClinicSettings, session_type: str) -> float:
-    """The clinic's minimum post-infusion observation for a session type (Spravato: ≥ 2 h)."""
+    """The clinic's minimum post-infusion observation for a session type (Spravato: the longer
+    of the REMS minimum, ≥ 2 h, and the clinic's minimum)."""
     types = settings.get("session.session_types")
     if session_type not in types:
         raise DomainError(
@@ -517,5 +518,10 @@ def min_observation_min(settings: ClinicSettings, session_type: str) -> float:
             f"Unknown session type '{session_type}': allowed {', '.join(types)}.",
             field="session_type",
         )
-    key = "spravato_min_observation_min" if session_type == "spravato" else "min_observation_min"
-    return float(settings.get(f"general.{key}"))
+    clinic = float(settings.get("general.min_observation_min"))
+    if session_type == "spravato":
+        # The REMS minimum (120 min) is a floor, not a replacement: a clinic that observes
+        # every patient longer keeps its longer minimum for Spravato too (clinical.md §4.3,
+        # §4.4 item 1; the same rule as discharge.min_observation_minutes).
+        return max(clinic, float(settings.get("general.spravato_min_observation_min")))
+    return clinic

@@ -40,6 +40,39 @@ PUMP_EVENT_LABELS = {
     "stop": "stopped",
 }
 INDICATION_LABELS = {"bp_above_limit": "BP above limit"}
+# SPRAVATO REMS (nursestation.spravato): the form's questions as the form words them.
+REMS_CONMED_LABELS = {
+    "benzodiazepines": "Benzodiazepines",
+    "non_benzodiazepine_hypnotics": "Non-benzodiazepine sleep medications",
+    "psychostimulants": "Psychostimulants",
+    "maois": "Monoamine oxidase inhibitors (MAOIs)",
+    "opioids": "Opioids",
+}
+REMS_FORM_LABELS = {
+    "patient_name": "Patient name",
+    "patient_dob": "Date of birth",
+    "rems_patient_id": "REMS patient enrolment ID",
+    **{f"conmed_{k}": f"Concomitant: {v}" for k, v in REMS_CONMED_LABELS.items()},
+    "monitoring_hcp": "Monitoring healthcare provider",
+    "setting_name": "Healthcare setting",
+    "setting_rems_id": "Healthcare setting REMS ID",
+    "session_date": "Date of treatment session",
+    "dose_mg": "SPRAVATO dose",
+    "devices": "Devices: time and lot number",
+    "total_monitored_min": "Total monitored time (first device to end of monitoring)",
+    "ready_to_leave_at": "When would the patient have been ready to leave?",
+    "vitals_acceptable_pre": "Vital signs acceptable before the dose",
+    "vitals_acceptable_end": "Vital signs acceptable at completion",
+    "bp_pre": "BP before the dose",
+    "bp_40": "BP about 40 min after the first device",
+    "bp_end": "BP at completion of monitoring",
+    "sedation_event": "Sedation during monitoring",
+    "dissociation_event": "Dissociation during monitoring",
+    "respiratory_depression_event": "Respiratory depression during monitoring",
+    "serious_adverse_event": "Serious adverse event",
+    "serious_adverse_event_text": "Serious adverse event: description",
+}
+REMS_SUBMISSION_METHOD_LABELS = {"online": "online (REMS portal)", "fax": "fax"}
 MEASURE_LABELS = {"bp": "BP", "nausea": "nausea", "sedation": "sedation", "none": "response"}
 
 

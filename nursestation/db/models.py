@@ -395,6 +395,55 @@ class AlarmEvent(Base):
     source: Mapped[str | None] = mapped_column(String(32))
 
 
+# ---------------------------------------------------------------- Spravato (REMS)
+
+
+class RemsEnrolment(Base):
+    """A patient's SPRAVATO REMS enrolment as recorded before the first treatment. Insert-only:
+    a correction is a new row (the latest row of a patient is the enrolment in force)."""
+
+    __tablename__ = "rems_enrolments"
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    rems_patient_id: Mapped[str] = mapped_column(String(64))
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[utc]
+
+
+class SpravatoDevice(Base):
+    """One 28 mg Spravato nasal device given under observation, with its time and lot.
+    Insert-only."""
+
+    __tablename__ = "spravato_devices"
+    __table_args__ = (UniqueConstraint("session_id", "device_no"),)
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    device_no: Mapped[int] = mapped_column(Integer)
+    at: Mapped[utc]
+    lot: Mapped[str] = mapped_column(String(64))
+    mg: Mapped[int] = mapped_column(Integer)
+    given_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[utc]
+
+
+class RemsSubmission(Base):
+    """The REMS Patient Monitoring Form's submission (date, how, confirmation number).
+    Insert-only: a correction is a new row; the latest row of a session is in force."""
+
+    __tablename__ = "rems_submissions"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    submitted_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(16))
+    confirmation: Mapped[str] = mapped_column(String(128))
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[utc]
+
+
 # ---------------------------------------------------------------- notes and signatures
 
 
@@ -480,4 +529,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "note_documents",
     "note_signatures",
     "audit_events",
+    "rems_enrolments",
+    "spravato_devices",
+    "rems_submissions",
 )
