@@ -41,6 +41,10 @@ ITEM_IDS = tuple(ITEM_LABELS)
 
 PREGNANCY_ANSWERS = ("negative", "positive", "not_applicable")
 
+# Session types given without an IV line: Spravato is a nasal spray (clinical.md §4.3), so the
+# IV access item is not asked and cannot block its start.
+NO_IV_SESSION_TYPES = frozenset({"spravato"})
+
 # Keyed by the vital's one name (the vital_readings column). "temp" was this table's name for
 # temp_c, so a clinic's "temp" never matched a stored reading (issue 14); session.json lists and
 # start-limit keys written with it are read as temp_c until the next release.
@@ -614,7 +618,8 @@ def evaluate_checklist(
     _pregnancy(b, a, patient or PatientFacts())
     _findings(b, a)
     _interacting(b, a)
-    _iv(b, a)
+    if session_type not in NO_IV_SESSION_TYPES:
+        _iv(b, a)
     _baseline(b, baseline_vitals)
     items = [it for it in b.items if cfg.rules[it.id].severity != "off"]
     if override is not None:

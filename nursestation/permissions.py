@@ -57,6 +57,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_users": _ADMIN,
     "view_audit": _ADMIN,
     "export_notes": _ADMIN,
+    # Spravato under the REMS (issue 17)
+    "record_rems_enrolment": _CLINICAL,
+    "give_spravato_device": _CLINICAL,
+    "complete_rems_form": _CLINICAL,
+    "rems_tracker": _CHARGE | _ADMIN,
 }
 
 

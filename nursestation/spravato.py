@@ -508,7 +508,8 @@ class FormFacts:
     session_date: date
     dose_mg: int
     devices: tuple[Device, ...]
-    monitoring_end: datetime | None  # discharge approval; None while monitoring goes on
+    # The nurse's discharge assessment (clinically stable, ready to leave); None before it.
+    monitoring_end: datetime | None
     bp: BpTimepoints
     observation_complete_at: datetime | None
     # Evidence for the nurse's answers (shown beside them, never filled in for the nurse).
@@ -558,8 +559,8 @@ def monitoring_form(
 ) -> MonitoringForm:
     """Fill the form: the session's facts, then the nurse's answers (latest row wins).
 
-    Total monitored minutes run from the first device to the end of monitoring (the discharge
-    approval); while monitoring goes on the field stays empty. The serious-adverse-event
+    Total monitored minutes run from the first device to the end of monitoring (the nurse's
+    discharge assessment); before it the field stays empty. The serious-adverse-event
     description is needed only when the answer is yes."""
     first = min((d.at for d in facts.devices), default=None)
     total: int | None = None

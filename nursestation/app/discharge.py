@@ -31,6 +31,7 @@ from nursestation.app.session_rows import (
     min_observation_for,
 )
 from nursestation.app.users import reauthenticate
+from nursestation.clinic import ClinicSettings
 from nursestation.clock import ensure_utc
 from nursestation.db.models import (
     Assessment,
@@ -64,6 +65,7 @@ from nursestation.discharge import (
 )
 from nursestation.errors import BAD_INPUT, INVALID_STATE, OBSERVATION_INCOMPLETE, DomainError
 from nursestation.flowsheet import heart_rate
+from nursestation.spravato import SpravatoConfig, is_spravato
 
 KIND_CHECKLIST = "discharge_checklist"
 KIND_SEDATION = "sedation"
@@ -199,10 +201,12 @@ class Recorded:
         kwargs["escort_name"] = self.escort_name() or None
         kwargs["escort_present"] = bool(a.get("escort_present", False))
         kwargs["instructions_given"] = bool(a.get("instructions_given", False))
+        spravato = is_spravato(self.row.session_type)
         return DischargeInputs(
             config=self.config,
             min_observation_min=self.min_observation_min,
             observation_from=self.stopped_at,
+            observation_from_event=SPRAVATO_FROM if spravato else "the infusion stop",
             baseline=self.baseline,
             latest_vitals=self.latest,
             sedation=self.sedation,
@@ -218,6 +222,30 @@ class Recorded:
     def evaluate(self, now: datetime) -> DischargeEvaluation:
         """Every clinic criterion as of `now`."""
         return evaluate_discharge(self.inputs(), now)
+
+
+# Named in messages: a Spravato session's observation counts from its first device (the
+# session's timer stop sits there, app.spravato).
+SPRAVATO_FROM = "the first Spravato device"
+
+
+def spravato_discharge_config(settings: ClinicSettings) -> DischargeConfig:
+    """The discharge checklist of a Spravato session: the clinic's items, required exactly when
+    listed in spravato.discharge_criteria (clinical.md §4.3: ≥ 2 h, clinically stable vitals,
+    sedation and dissociation resolved, arranged transport, instructions including no driving
+    until the next day after a restful sleep; no IV to remove)."""
+    base = DischargeConfig.from_settings(settings)
+    wanted = set(SpravatoConfig.from_settings(settings).discharge_criteria)
+    source = settings.source("spravato.discharge_criteria")
+    items = tuple(
+        replace(
+            it,
+            required=it.id in wanted,
+            source=f"{it.source or ''} | Spravato: {source}" if source else it.source,
+        )
+        for it in base.checklist
+    )
+    return replace(base, checklist=items)
 
 
 def sheet_from_row(scale: str, config: DischargeConfig, a: Assessment) -> ScoreSheet:
@@ -257,6 +285,8 @@ def _upright_required_by(ctx: AppContext, meds: list[MedicationAdministration]) 
 def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded:
     """Load the session's discharge data inside an open transaction."""
     config = ctx.per_settings("discharge_config", DischargeConfig.from_settings)
+    if is_spravato(row.session_type):
+        config = ctx.per_settings("discharge_config_spravato", spravato_discharge_config)
     events = events_of(s, row.id)
     started = next((e.at for e in events if e.kind == infusion.START), None)
     stops = [e.at for e in events if e.kind == infusion.STOP]

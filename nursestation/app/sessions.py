@@ -27,6 +27,7 @@ from nursestation.db.models import (
     DischargeApproval,
     InfusionEvent,
     InfusionSession,
+    Patient,
 )
 from nursestation.dosing import (
     MG_PER_H,
@@ -40,6 +41,7 @@ from nursestation.dosing import (
 )
 from nursestation.errors import BAD_INPUT, INVALID_STATE, DomainError
 from nursestation.infusion import InfusionState, Planned
+from nursestation.spravato import SESSION_TYPE as SPRAVATO
 
 
 @dataclass(frozen=True)
@@ -181,42 +183,20 @@ def check_in(
 ) -> SessionSummary:
     """Seat a patient in a chair with the ordered protocol; the dose is calculated and stored."""
     ctx.require(actor, "check_in")
-    chairs = ctx.settings.get("general.chairs")
-    if chair not in chairs:
+    check_chair(ctx, chair)
+    session_type = session_type or ctx.settings.get("session.default_session_type")
+    if session_type == SPRAVATO:
+        # Intranasal: no mg/kg dose, no pump rate (app.spravato.check_in takes 56 or 84 mg).
         raise DomainError(
             BAD_INPUT,
-            f"Chair '{chair}' is not one of the clinic's chairs: {', '.join(chairs)}.",
-            field="chair",
+            "A Spravato session is checked in with its dose in mg (Spravato check-in), "
+            "not with an IV protocol.",
+            field="session_type",
         )
-    session_type = session_type or ctx.settings.get("session.default_session_type")
     min_obs = infusion.min_observation_min(ctx.settings, session_type)
     with ctx.tx() as s:
-        patient = get_patient_row(s, mrn)
-        if open_session_in_chair(s, chair) is not None:
-            raise DomainError(
-                INVALID_STATE, f"Chair {chair} is occupied: discharge that patient first."
-            )
-        busy = s.execute(
-            select(InfusionSession.chair).where(
-                InfusionSession.patient_id == patient.id, InfusionSession.ended_at.is_(None)
-            )
-        ).scalar_one_or_none()
-        if busy is not None:
-            raise DomainError(
-                INVALID_STATE, f"{patient.name} is already checked in at chair {busy}."
-            )
+        patient, number = seat_checks(ctx, s, mrn, chair)
         dose = calculate_dose(patient.weight_kg, protocol, DosingLimits.from_settings(ctx.settings))
-        number = (
-            s.execute(
-                select(func.count(InfusionSession.id)).where(
-                    InfusionSession.patient_id == patient.id,
-                    InfusionSession.end_reason.is_not(None),
-                    # a session that gave no drug is not a treatment in the series
-                    InfusionSession.end_reason.not_in(("cancelled", NOT_TREATED)),
-                )
-            ).scalar_one()
-            + 1
-        )
         row = InfusionSession(
             patient_id=patient.id,
             chair=chair,
@@ -255,6 +235,49 @@ def check_in(
             },
         )
         return summary_in(ctx, s, row)
+
+
+def check_chair(ctx: AppContext, chair: str) -> None:
+    """bad_input (field chair) unless `chair` is one of the clinic's chairs."""
+    chairs = ctx.settings.get("general.chairs")
+    if chair not in chairs:
+        raise DomainError(
+            BAD_INPUT,
+            f"Chair '{chair}' is not one of the clinic's chairs: {', '.join(chairs)}.",
+            field="chair",
+        )
+
+
+def seat_checks(ctx: AppContext, s: Session, mrn: str, chair: str) -> tuple[Patient, int]:
+    """Inside a check-in's transaction: the patient, and their treatment number in the series;
+    refused when the chair is taken or the patient is already seated elsewhere."""
+    patient = get_patient_row(s, mrn)
+    if open_session_in_chair(s, chair) is not None:
+        raise DomainError(INVALID_STATE, f"Chair {chair} is occupied: discharge that patient first.")
+    busy = s.execute(
+        select(InfusionSession.chair).where(
+            InfusionSession.patient_id == patient.id, InfusionSession.ended_at.is_(None)
+        )
+    ).scalar_one_or_none()
+    if busy is not None:
+        raise DomainError(INVALID_STATE, f"{patient.name} is already checked in at chair {busy}.")
+    number = (
+        s.execute(
+            select(func.count(InfusionSession.id)).where(
+                InfusionSession.patient_id == patient.id,
+                InfusionSession.end_reason.is_not(None),
+                # a session that gave no drug is not a treatment in the series
+                InfusionSession.end_reason.not_in(("cancelled", NOT_TREATED)),
+            )
+        ).scalar_one()
+        + 1
+    )
+    return patient, number
+
+
+def jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    """Answers made JSON-friendly for storage (datetimes as ISO 8601)."""
+    return _jsonable(d)
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +355,11 @@ def _add_event(
         row = get_session_row(s, session_id)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended.")
+        if row.session_type == SPRAVATO:
+            raise DomainError(
+                INVALID_STATE,
+                "A Spravato session has no pump: record each nasal device instead.",
+            )
         events = events_of(s, session_id)
         infusion.validate_transition(events, kind)  # a wrong state answers before the numbers
         checked: CheckedRate | None = None

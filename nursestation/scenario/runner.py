@@ -22,6 +22,7 @@ from nursestation.scenario import (
     steps_notes,
     steps_security,
     steps_session,
+    steps_spravato,
     steps_vitals,
 )
 from nursestation.scenario.registry import STEPS, StepContext
@@ -36,6 +37,7 @@ STEP_MODULES = (
     steps_discharge,
     steps_notes,
     steps_security,
+    steps_spravato,
 )
 
 

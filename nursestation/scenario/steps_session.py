@@ -10,6 +10,8 @@ from nursestation.app.context import Actor
 from nursestation.dosing import MG_PER_H, ML_PER_H, Protocol
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario.registry import STATE_CHECKS, StepContext, need, state_check, step
+from nursestation.scenario.steps_spravato import spravato_check_in
+from nursestation.spravato import SESSION_TYPE as SPRAVATO
 
 ENDED_KEY = "ended_sessions_by_chair"  # chair -> session id (registry.session_id reads it)
 
@@ -41,6 +43,8 @@ def _register(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
 
 @step("check_in")
 def _check_in(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+    if st.get("session_type") == SPRAVATO:
+        return spravato_check_in(sc, actor, st)
     summary = sessions.check_in(
         sc.ctx,
         actor,
