@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from nursestation.spravato import MonitoringForm
+
 VITAL_PARAMS: tuple[str, ...] = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2", "temp")
 
 
@@ -261,6 +263,28 @@ CHARGE_SLOT = SignatureSlot(
 
 
 @dataclass(frozen=True)
+class SpravatoDeviceRow:
+    """One Spravato nasal device on the note: number, time, lot, mg and who observed it."""
+
+    number: int
+    at: datetime
+    lot: str
+    mg: int
+    by: str
+
+
+@dataclass(frozen=True)
+class SpravatoNote:
+    """The Spravato part of a note (issue 17): the dose, the devices, the prescriber's pre-dose
+    decision if one was needed, and the REMS Patient Monitoring Form as of the note."""
+
+    dose_mg: int
+    devices: tuple[SpravatoDeviceRow, ...]
+    decision: str
+    form: MonitoringForm
+
+
+@dataclass(frozen=True)
 class NoteContent:
     """Everything printed on one version of a session note."""
 
@@ -288,6 +312,8 @@ class NoteContent:
     # Set when the session ended without treatment: the reason given ("start refused at
     # baseline: BP 190/105"). The note then says NOT TREATED, never "infusion not started".
     not_treated_reason: str | None = None
+    # Set for a Spravato session: it replaces the infusion record (no pump, no mg/kg).
+    spravato: SpravatoNote | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

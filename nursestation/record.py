@@ -273,6 +273,17 @@ class NoteVersionRecord:
 
 
 @dataclass(frozen=True)
+class SpravatoDeviceRecord:
+    """One 28 mg Spravato nasal device as stored (its time and lot)."""
+
+    number: int
+    at: datetime
+    lot: str
+    mg: int
+    by_user: int
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """Everything stored about one session (see the module doc)."""
 
@@ -291,6 +302,7 @@ class SessionRecord:
     notes: tuple[NoteVersionRecord, ...]
     names: Mapping[int, str]  # user id -> full name (display name)
     display_zone: str | None  # IANA name, None: the station's local zone
+    spravato_devices: tuple[SpravatoDeviceRecord, ...] = ()  # Spravato sessions only
 
     @property
     def pump_events(self) -> tuple[infusion.InfusionEvent, ...]:

@@ -98,7 +98,8 @@ def devices_for_dose(dose_mg: Any, cfg: SpravatoConfig) -> int:
     allowed = ", ".join(f"{d} mg" for d in cfg.doses_mg)
     if isinstance(dose_mg, bool) or not isinstance(dose_mg, int | float):
         raise DomainError(
-            BAD_INPUT, f"Spravato dose {dose_mg!r} is not a number: allowed {allowed}.",
+            BAD_INPUT,
+            f"Spravato dose {dose_mg!r} is not a number: allowed {allowed}.",
             field="dose_mg",
         )
     if dose_mg not in cfg.doses_mg or dose_mg % cfg.device_mg:
@@ -158,9 +159,7 @@ class BpReading:
 
 def predose_above_limit(bp: BpReading, cfg: SpravatoConfig) -> bool:
     """True when the pre-dose BP is above the clinic's limit (SBP or DBP strictly above)."""
-    return bp.sbp > cfg.predose_sbp_limit or (
-        bp.dbp is not None and bp.dbp > cfg.predose_dbp_limit
-    )
+    return bp.sbp > cfg.predose_sbp_limit or (bp.dbp is not None and bp.dbp > cfg.predose_dbp_limit)
 
 
 @dataclass(frozen=True)
@@ -184,8 +183,9 @@ def check_decision(decision: str, prescriber: str, reason: str) -> None:
             field="decision",
         )
     if not prescriber.strip():
-        raise DomainError(BAD_INPUT, "The prescriber's decision needs the prescriber's name.",
-                          field="prescriber")
+        raise DomainError(
+            BAD_INPUT, "The prescriber's decision needs the prescriber's name.", field="prescriber"
+        )
     if not reason.strip():
         raise DomainError(BAD_INPUT, "The prescriber's decision needs a reason.", field="reason")
 
@@ -554,9 +554,7 @@ def _yn(flag: bool | None) -> str:
     return "" if flag is None else ("Yes" if flag else "No")
 
 
-def monitoring_form(
-    facts: FormFacts, answers: Mapping[str, Any], tz: tzinfo
-) -> MonitoringForm:
+def monitoring_form(facts: FormFacts, answers: Mapping[str, Any], tz: tzinfo) -> MonitoringForm:
     """Fill the form: the session's facts, then the nurse's answers (latest row wins).
 
     Total monitored minutes run from the first device to the end of monitoring (the nurse's
@@ -625,8 +623,12 @@ def days_left(due: date, today: date) -> int:
 
 
 def check_submission(
-    submitted_on: Any, method: str, confirmation: str, session_date: date,
-    today: date, cfg: SpravatoConfig,
+    submitted_on: Any,
+    method: str,
+    confirmation: str,
+    session_date: date,
+    today: date,
+    cfg: SpravatoConfig,
 ) -> date:
     """A form submission needs a date (not before the session, not in the future), one of the
     clinic's methods and a confirmation number (bad_input naming the field)."""
@@ -649,9 +651,7 @@ def check_submission(
             field="submitted_on",
         )
     if method not in cfg.submission_methods:
-        labels = ", ".join(
-            REMS_SUBMISSION_METHOD_LABELS.get(m, m) for m in cfg.submission_methods
-        )
+        labels = ", ".join(REMS_SUBMISSION_METHOD_LABELS.get(m, m) for m in cfg.submission_methods)
         raise DomainError(
             BAD_INPUT, f"Submission method '{method}' is not one of: {labels}.", field="method"
         )

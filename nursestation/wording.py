@@ -185,9 +185,17 @@ def protocol_text(
     conc_mg_per_ml: float,
     *,
     sep: str = ":",
+    total_mg: float | None = None,
+    device_mg: float = 28,
 ) -> str:
     """The order in one line: "IV ketamine: 0.5 mg/kg over 40 min at 1 mg/mL" (the export
-    writes it without the colon, `sep=""`)."""
+    writes it without the colon, `sep=""`). A Spravato order is its dose in mg given as 28 mg
+    nasal devices: "Spravato (esketamine): 84 mg intranasal (3 × 28 mg devices)"."""
+    if session_type == "spravato" and total_mg is not None:
+        return (
+            f"{session_type_label(session_type)}{sep} {num(total_mg)} mg intranasal "
+            f"({num(total_mg / device_mg)} × {num(device_mg)} mg devices)"
+        )
     return (
         f"{session_type_label(session_type)}{sep} {num(dose_mg_per_kg)} mg/kg over "
         f"{num(duration_min)} min at {num(conc_mg_per_ml)} mg/mL"

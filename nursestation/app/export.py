@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation import __version__
+from nursestation.app import spravato
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.notes import _ca_pem, file_name_for
 from nursestation.app.record import clinic_zone, load_record
@@ -50,10 +51,12 @@ from nursestation.report.session_export import (
     CSV_COLUMNS,
     ExportInputs,
     FhirIds,
+    csv_cell,
     csv_row,
     session_bundle,
 )
-from nursestation.wording import drug_label
+from nursestation.spravato import FORM_FIELDS
+from nursestation.wording import drug_label, note_label
 
 FORMATS: tuple[str, ...] = ("pdf", "csv", "fhir")
 STATUSES: tuple[str, ...] = ("signed", "approved", "addended")
@@ -524,10 +527,12 @@ def export_notes(
         ids, drug = FhirIds(ca), _drug_names(ctx)
         noted: list[ExportedNote] = []
         csv_rows: list[list[str]] = []
+        rems_rows: list[list[str]] = []  # Spravato sessions' REMS forms (issue 17)
         sessions = 0
         for c in candidates:
             with ctx.tx() as s:
                 rec = load_record(ctx, s, c.session_id)
+                rems = spravato.view_in(ctx, s, c.session_id)
                 pdfs: dict[int, bytes] = {}
                 for v in c.versions:
                     assert v.latest is not None
@@ -555,6 +560,8 @@ def export_notes(
                 inputs = ExportInputs(tz, c.local_date, drug, ctx.now(), checks)
                 if "csv" in formats:
                     csv_rows.append(csv_row(rec, inputs))
+                    if rems is not None:
+                        rems_rows.append(rems_form_row(rems))
                 if "fhir" in formats:
                     sha1 = {
                         k: base64.b64encode(hashlib.sha1(p).digest()).decode(
@@ -576,6 +583,11 @@ def export_notes(
                 w = csv.writer(f, dialect="excel")
                 w.writerow(CSV_COLUMNS)
                 w.writerows(csv_rows)
+            if rems_rows:  # only when Spravato sessions are exported: IV exports unchanged
+                with (tmp / REMS_CSV_FILE).open("w", encoding="utf-8-sig", newline="") as f:
+                    w = csv.writer(f, dialect="excel")
+                    w.writerow(REMS_CSV_COLUMNS)
+                    w.writerows(rems_rows)
         manifest_sha, files = _write_manifest(ctx, actor, tmp, flt, formats, include_failed,
                                               noted, sessions)  # fmt: skip
         result = ExportResult(dest, formats, sessions, tuple(noted), files,
@@ -589,6 +601,36 @@ def export_notes(
                            {**audit_base, "done": done, "total": total,
                             "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
         raise
+
+
+REMS_CSV_FILE = "rems_forms.csv"
+REMS_CSV_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "note_id",
+    *(key for key, _who in FORM_FIELDS),
+    "form_complete",
+    "due_date",
+    "submitted_on",
+    "submission_method",
+    "confirmation",
+)
+
+
+def rems_form_row(v: spravato.SpravatoView) -> list[str]:
+    """A Spravato session's REMS Patient Monitoring Form as one row of rems_forms.csv: every
+    field as printed, then the 7-day tracker's due date and the submission (formula-safe)."""
+    sub = v.submission
+    values: list[Any] = [
+        v.session_id,
+        note_label(v.session_id),
+        *(f.value for f in v.form.fields),
+        "yes" if v.form.complete else "no",
+        v.due_date.isoformat(),
+        sub.submitted_on.isoformat() if sub else "",
+        sub.method if sub else "",
+        sub.confirmation if sub else "",
+    ]
+    return [csv_cell(x) for x in values]
 
 
 def _pdf_bytes(s: Session, document_id: int) -> bytes:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation import __version__, infusion
+from nursestation.app import spravato
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.discharge import discharge_for_note
 from nursestation.app.note_store import (
@@ -46,7 +47,7 @@ from nursestation.app.note_store import (
     has_signed_note,
     require_approvable,
 )
-from nursestation.app.record import load_record
+from nursestation.app.record import clinic_zone, load_record
 from nursestation.app.sessions import events_of, get_session_row
 from nursestation.app.users import reauthenticate
 from nursestation.config import StationConfig
@@ -167,8 +168,24 @@ def build_note_content(
         signature_slots=signature_slots,
         discharge=discharge,
         scored=scored,
+        **_spravato_inputs(ctx, s, session_id),
     )
     return note_content(rec, inputs)
+
+
+def _spravato_inputs(ctx: AppContext, s: Session, session_id: int) -> dict[str, Any]:
+    """A Spravato session's REMS form and pre-dose decision for the note ({} otherwise)."""
+    view = spravato.view_in(ctx, s, session_id)
+    if view is None:
+        return {}
+    d = view.decision
+    decision = (
+        f"BP {view.predose.text(clinic_zone(ctx)) if view.predose else ''} above the limit: "
+        f"prescriber {d.prescriber} decided to {d.decision} ({d.reason})"
+        if d is not None
+        else ""
+    )
+    return {"spravato_form": view.form, "spravato_decision": decision}
 
 
 def _formulary(ctx: AppContext) -> Formulary | None:

@@ -24,6 +24,7 @@ from nursestation.db.models import (
     NoteDocument,
     NoteSignature,
     Patient,
+    SpravatoDevice,
     User,
 )
 from nursestation.errors import NOT_FOUND, DomainError
@@ -41,6 +42,7 @@ from nursestation.record import (
     PumpEvent,
     SessionRecord,
     SignatureRecord,
+    SpravatoDeviceRecord,
     freeze,
 )
 from nursestation.wording import display_zone
@@ -197,7 +199,18 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
         notes=_note_versions(s, session_id),
         names=freeze(names),
         display_zone=display_zone_name(ctx),
+        spravato_devices=_spravato_devices(s, session_id) if row.session_type == "spravato" else (),
     )
+
+
+def _spravato_devices(s: Session, session_id: int) -> tuple[SpravatoDeviceRecord, ...]:
+    """A Spravato session's nasal devices in order (one statement, Spravato sessions only)."""
+    rows = s.execute(
+        select(SpravatoDevice)
+        .where(SpravatoDevice.session_id == session_id)
+        .order_by(SpravatoDevice.device_no)
+    ).scalars()
+    return tuple(SpravatoDeviceRecord(d.device_no, d.at, d.lot, d.mg, d.given_by) for d in rows)
 
 
 def _note_versions(s: Session, session_id: int) -> tuple[NoteVersionRecord, ...]:

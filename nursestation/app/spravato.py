@@ -135,7 +135,9 @@ def record_enrolment(
             BAD_INPUT, "The REMS enrolment needs the patient's REMS ID.", field="rems_patient_id"
         )
     try:
-        when = enrolled_on if isinstance(enrolled_on, date) else date.fromisoformat(str(enrolled_on))
+        when = (
+            enrolled_on if isinstance(enrolled_on, date) else date.fromisoformat(str(enrolled_on))
+        )
     except ValueError:
         raise DomainError(
             BAD_INPUT,
@@ -168,8 +170,10 @@ def record_enrolment(
             "patient",
             patient.id,
             before=(
-                {"rems_patient_id": before.rems_patient_id,
-                 "enrolled_on": before.enrolled_on.isoformat()}
+                {
+                    "rems_patient_id": before.rems_patient_id,
+                    "enrolled_on": before.enrolled_on.isoformat(),
+                }
                 if before
                 else None
             ),
@@ -406,8 +410,12 @@ def _decision_in(s: Session, session_id: int) -> PrescriberDecision | None:
         return None
     i = a.items or {}
     return PrescriberDecision(
-        str(i["decision"]), str(i["prescriber"]), str(i["reason"]), ensure_utc(a.at),
-        i.get("sbp"), i.get("dbp"),
+        str(i["decision"]),
+        str(i["prescriber"]),
+        str(i["reason"]),
+        ensure_utc(a.at),
+        i.get("sbp"),
+        i.get("dbp"),
     )
 
 
@@ -488,7 +496,12 @@ def give_device(ctx: AppContext, actor: Actor, session_id: int, *, lot: str) -> 
             "spravato.device",
             "session",
             row.id,
-            after={"device": number, "lot": lot.strip(), "mg": cfg.device_mg, "at": now.isoformat()},
+            after={
+                "device": number,
+                "lot": lot.strip(),
+                "mg": cfg.device_mg,
+                "at": now.isoformat(),
+            },
         )
         return _view_in(ctx, s, row)
 
@@ -559,9 +572,16 @@ def _submission_in(s: Session, session_id: int) -> SubmissionInfo | None:
 
 
 def _suggestions(
-    s: Session, row: InfusionSession, first: datetime | None, cfg: SpravatoConfig,
-    predose: BpReading | None, decision: PrescriberDecision | None,
-    obs_done: datetime | None, end: datetime | None, bp: BpTimepoints, tz: Any,
+    s: Session,
+    row: InfusionSession,
+    first: datetime | None,
+    cfg: SpravatoConfig,
+    predose: BpReading | None,
+    decision: PrescriberDecision | None,
+    obs_done: datetime | None,
+    end: datetime | None,
+    bp: BpTimepoints,
+    tz: Any,
     approved: datetime | None = None,
 ) -> dict[str, str]:
     """Evidence from the record shown beside the nurse's answers (never filled in for them)."""
@@ -588,11 +608,15 @@ def _suggestions(
         out["ready_to_leave_at"] = text
     if first is None:
         return out
-    readings = s.execute(
-        current_rows(VitalReading, row.id)
-        .where(VitalReading.observed_at >= first)
-        .order_by(VitalReading.observed_at, VitalReading.id)
-    ).scalars().all()
+    readings = (
+        s.execute(
+            current_rows(VitalReading, row.id)
+            .where(VitalReading.observed_at >= first)
+            .order_by(VitalReading.observed_at, VitalReading.id)
+        )
+        .scalars()
+        .all()
+    )
     sed = [
         f"{scale_label(r.sedation_scale or '')} {r.sedation_score:g} at {hm(r.observed_at, tz)}"
         for r in readings
@@ -658,16 +682,22 @@ def _view_in(ctx: AppContext, s: Session, row: InfusionSession) -> SpravatoView:
     end = ensure_utc(assessed) if assessed is not None and first is not None else None
     bp = bp_timepoints(readings, first, cfg, until=end)
     snap = row.settings_snapshot or {}
-    min_obs = float(snap.get("min_observation_min", infusion.min_observation_min(
-        ctx.settings, SESSION_TYPE)))
+    min_obs = float(
+        snap.get("min_observation_min", infusion.min_observation_min(ctx.settings, SESSION_TYPE))
+    )
     obs_done = first + timedelta(minutes=min_obs) if first else None
     predose = _predose(s, row.id, first or now)
     decision = _decision_in(s, row.id)
     conmeds = _conmeds_in(s, row.id)
     enrol = _enrolment_in(s, row.patient_id)
     enrolment = (
-        EnrolmentInfo(row.patient.mrn, enrol.rems_patient_id, enrol.enrolled_on,
-                      _name(s, enrol.recorded_by), enrol.recorded_at)
+        EnrolmentInfo(
+            row.patient.mrn,
+            enrol.rems_patient_id,
+            enrol.enrolled_on,
+            _name(s, enrol.recorded_by),
+            enrol.recorded_at,
+        )
         if enrol
         else None
     )
@@ -694,7 +724,16 @@ def _view_in(ctx: AppContext, s: Session, row: InfusionSession) -> SpravatoView:
         bp=bp,
         observation_complete_at=obs_done,
         suggestions=_suggestions(
-            s, row, first, cfg, predose, decision, obs_done, end, bp, tz,
+            s,
+            row,
+            first,
+            cfg,
+            predose,
+            decision,
+            obs_done,
+            end,
+            bp,
+            tz,
             ensure_utc(approval) if approval is not None else None,
         ),
         device_mg=cfg.device_mg,
@@ -811,23 +850,27 @@ def _today(ctx: AppContext) -> date:
     return ctx.now().astimezone(clinic_zone(ctx)).date()
 
 
-def tracker(ctx: AppContext, actor: Actor, *, include_submitted: bool = True) -> tuple[
-    TrackerRow, ...
-]:
+def tracker(
+    ctx: AppContext, actor: Actor, *, include_submitted: bool = True
+) -> tuple[TrackerRow, ...]:
     """Every treated Spravato session's form: due date (session date + 7 days), days left,
     overdue; submitted ones last (or left out), the most urgent first."""
     ctx.require(actor, "rems_tracker")
     today = _today(ctx)
     out: list[TrackerRow] = []
     with ctx.read_tx() as s:
-        ids = s.execute(
-            select(InfusionSession.id)
-            .where(
-                InfusionSession.session_type == SESSION_TYPE,
-                InfusionSession.id.in_(select(SpravatoDevice.session_id)),
+        ids = (
+            s.execute(
+                select(InfusionSession.id)
+                .where(
+                    InfusionSession.session_type == SESSION_TYPE,
+                    InfusionSession.id.in_(select(SpravatoDevice.session_id)),
+                )
+                .order_by(InfusionSession.checked_in_at)
             )
-            .order_by(InfusionSession.checked_in_at)
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         for sid in ids:
             v = _view_in(ctx, s, get_session_row(s, sid))
             if v.submission is not None and not include_submitted:
@@ -892,17 +935,30 @@ def record_submission(
             "session",
             row.id,
             before=(
-                {"submitted_on": before.submitted_on.isoformat(), "method": before.method,
-                 "confirmation": before.confirmation}
+                {
+                    "submitted_on": before.submitted_on.isoformat(),
+                    "method": before.method,
+                    "confirmation": before.confirmation,
+                }
                 if before
                 else None
             ),
-            after={"submitted_on": when.isoformat(), "method": method,
-                   "confirmation": confirmation.strip()},
+            after={
+                "submitted_on": when.isoformat(),
+                "method": method,
+                "confirmation": confirmation.strip(),
+            },
         )
         v = _view_in(ctx, s, row)
         left = days_left(v.due_date, today)
         return TrackerRow(
-            v.session_id, v.mrn, v.patient_name, v.session_date, v.due_date, left, False,
-            v.form.complete, v.submission,
+            v.session_id,
+            v.mrn,
+            v.patient_name,
+            v.session_date,
+            v.due_date,
+            left,
+            False,
+            v.form.complete,
+            v.submission,
         )

@@ -33,11 +33,14 @@ from nursestation.note_content import (
     NoteHeader,
     OverrideRow,
     SignatureSlot,
+    SpravatoDeviceRow,
+    SpravatoNote,
     VitalsRow,
 )
 from nursestation.note_content import InfusionEvent as NoteInfusionEvent
 from nursestation.note_content import InfusionRecord as NoteInfusionRecord
 from nursestation.record import MedicationRecord, SessionRecord, VitalValues, heart_rate
+from nursestation.spravato import MonitoringForm, is_spravato
 from nursestation.vitals import SEDATION_LABELS, VitalsInput
 from nursestation.wording import (
     NONE_RECORDED,
@@ -88,6 +91,9 @@ class NoteInputs:
     signature_slots: tuple[SignatureSlot, ...] = (NURSE_SLOT, CHARGE_SLOT)
     discharge: DischargeInfo | None = None
     scored: Mapping[int, ScoredAssessment] | None = None  # assessment id -> discharge view
+    # A Spravato session's REMS form as of this note, and the prescriber's pre-dose decision.
+    spravato_form: MonitoringForm | None = None
+    spravato_decision: str = ""
 
 
 def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
@@ -105,7 +111,11 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         chair=o.chair,
         session_number=o.session_number,
         protocol=protocol_text(
-            o.session_type, o.dose_mg_per_kg, o.duration_min, o.concentration_mg_per_ml
+            o.session_type,
+            o.dose_mg_per_kg,
+            o.duration_min,
+            o.concentration_mg_per_ml,
+            total_mg=o.total_mg,
         ),
         nurse=x.nurse or rec.name(o.checked_in_by, "unknown"),
         prescriber=o.prescriber,
@@ -126,6 +136,7 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
     meds = medication_rows(rec, x, tz)
     series, markers = _charts(flow, rec.pump_events, meds, origin)
     discharge = _with_checklist_override(x.discharge, rec)
+    spravato = _spravato(rec, x)
     return NoteContent(
         note_id=note_label(rec.session_id),
         version=x.version,
@@ -135,7 +146,7 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         header=header,
         checklist=_checklist_rows(rec, tz),
         baseline_vitals=baseline_row,
-        infusion=_infusion_record(rec, x),
+        infusion=None if spravato is not None else _infusion_record(rec, x),
         vitals=tuple(vitals_rows),
         chart_series=series,
         chart_markers=markers,
@@ -148,6 +159,26 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         display_tz=rec.display_zone,
         vitals_interval_s=x.interval_s,
         not_treated_reason=o.end_detail if o.end_reason == NOT_TREATED else None,
+        spravato=spravato,
+    )
+
+
+def _started_word(rec: SessionRecord) -> str:
+    return "first Spravato device" if is_spravato(rec.order.session_type) else "infusion started"
+
+
+def _spravato(rec: SessionRecord, x: NoteInputs) -> SpravatoNote | None:
+    """The Spravato part of the note (None for every other session type)."""
+    if not is_spravato(rec.order.session_type) or x.spravato_form is None:
+        return None
+    return SpravatoNote(
+        dose_mg=int(rec.order.total_mg),
+        devices=tuple(
+            SpravatoDeviceRow(d.number, d.at, d.lot, d.mg, rec.name(d.by_user))
+            for d in rec.spravato_devices
+        ),
+        decision=x.spravato_decision,
+        form=x.spravato_form,
     )
 
 
@@ -230,7 +261,7 @@ def _checklist_rows(rec: SessionRecord, tz: tzinfo) -> tuple[ChecklistRow, ...]:
             ChecklistRow(
                 "OK to proceed",
                 "yes" if result.get("can_start") else "no",
-                f"infusion started at {hm(start, tz)}" if start else "infusion not started",
+                f"{_started_word(rec)} at {hm(start, tz)}" if start else "infusion not started",
             )
         )
     return tuple(rows)

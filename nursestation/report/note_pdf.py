@@ -57,6 +57,7 @@ from nursestation.report.layout import (
     SignatureBox,
 )
 from nursestation.resources import resource_path
+from nursestation.spravato import MonitoringForm
 
 # Process-wide reportlab switches: binary (not ASCII85) streams are smaller and faster to write,
 # and attribute validation of chart shapes is a development aid that costs ~6 ms per note.
@@ -399,7 +400,12 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     label_cols = [(c, 0) for c in (0, 2, 4)]
     extra = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c, _ in label_cols]
     extra += [("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c, _ in label_cols]
-    out: list[Flowable] = [_p("IV Ketamine Infusion — Session Note", "title"), Spacer(1, 4)]
+    title = (
+        "Spravato (esketamine) — Session Note"
+        if n.spravato is not None
+        else "IV Ketamine Infusion — Session Note"
+    )
+    out: list[Flowable] = [_p(title, "title"), Spacer(1, 4)]
     if n.not_treated_reason:
         out.append(_p(f"NOT TREATED — {_esc(n.not_treated_reason)}", "banner"))
     if n.addendum:
@@ -491,6 +497,69 @@ def _infusion_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
         rows.append([f.hm(e.at), e.kind, rate, _t(e.reason), _t(e.by)])
     out.append(_table(rows, [40, 70, 60, 246, CONTENT_WIDTH - 416]))
     return out
+
+
+def _spravato_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    """A Spravato session's dose record: the devices with time and lot (no pump, no mg/kg)."""
+    sp = n.spravato
+    assert sp is not None
+    out: list[Flowable] = [_p("Spravato (esketamine) administration", "h2")]
+    given = sum(d.mg for d in sp.devices)
+    out.append(
+        _p(
+            f"<b>Ordered</b> {sp.dose_mg} mg intranasal · <b>Given</b> {given} mg in "
+            f"{len(sp.devices)} device(s), self-administered under direct observation",
+            "body",
+        )
+    )
+    if sp.decision:
+        out.append(_p(f"<b>Pre-dose BP decision</b> {_esc(sp.decision)}", "body"))
+    if not sp.devices:
+        return [*out, _none("No device given.")]
+    rows: list[list[Any]] = [["Device", "Time", "Dose", "Lot", "Observed by"]]
+    rows += [[str(d.number), f.hm(d.at), f"{d.mg} mg", _t(d.lot), _t(d.by)] for d in sp.devices]
+    out.append(_table(rows, [50, 50, 50, 120, CONTENT_WIDTH - 270]))
+    return out
+
+
+REMS_ORIGIN_WORDS = {"session": "session", "nurse": "nurse"}
+REMS_FORM_WIDTHS = (150, 170, 44, CONTENT_WIDTH - 364)
+
+
+def rems_form_rows(form: MonitoringForm) -> list[list[Any]]:
+    """The REMS form as table rows: field, value (MISSING when empty), filled by, evidence."""
+    rows: list[list[Any]] = [["Field", "Value", "Filled by", "Evidence from the record"]]
+    for fl in form.fields:
+        value = fl.value if fl.origin is not None else "MISSING"
+        rows.append(
+            [
+                _p(f"<b>{_esc(fl.label)}</b>"),
+                _p(_esc(value)),
+                REMS_ORIGIN_WORDS.get(fl.origin or "", ""),
+                _p(_esc(fl.evidence)),
+            ]
+        )
+    return rows
+
+
+def rems_form_section(
+    form: MonitoringForm, title: str = "SPRAVATO REMS Patient Monitoring Form"
+) -> list[Flowable]:
+    """The form as flowables (heading, completeness, table): the form PDF and the note."""
+    if form.complete:
+        state = "Complete."
+    else:
+        names = ", ".join(fl.label for fl in form.missing)
+        state = f"Incomplete: {len(form.missing)} field(s) missing — {names}."
+    extra: list[tuple[Any, ...]] = [("BACKGROUND", (0, 1), (0, -1), HEAD_BG)]
+    for i, fl in enumerate(form.fields, start=1):
+        if fl.origin is None:
+            extra += [("BACKGROUND", (1, i), (1, i), ACTION_BG)]
+    return [
+        _p(_esc(title), "h2"),
+        _p(_esc(state), "body" if form.complete else "banner"),
+        _table(rems_form_rows(form), list(REMS_FORM_WIDTHS), extra),
+    ]
 
 
 FLOWSHEET_CHUNK = 40  # rows per Table: reportlab splits one long table in quadratic time
@@ -1120,12 +1189,17 @@ def render_note_pdf(
     story: list[Flowable] = []
     story += _header_section(content, f)
     story += _preprocedure_section(content, f)
-    story += _infusion_section(content, f)
+    if content.spravato is not None:
+        story += _spravato_section(content, f)
+    else:
+        story += _infusion_section(content, f)
     story += _flowsheet_section(content, f)
     story += [CondPageBreak(200), *_chart_section(content, f)]
     story += _medication_section(content, f)
     story += _assessment_section(content, f)
     story += _alarm_section(content, f)
+    if content.spravato is not None:
+        story += rems_form_section(content.spravato.form)
     story += [KeepTogether(_discharge_section(content, f))]
     story += [KeepTogether(_override_section(content, f))]
     story.append(Spacer(1, 6))
@@ -1135,7 +1209,7 @@ def render_note_pdf(
         (
             content.clinic_name,
             f"{h.patient_name} · MRN {h.mrn}",
-            f"IV ketamine session note{addendum}",
+            f"{'Spravato' if content.spravato else 'IV ketamine'} session note{addendum}",
             f"DOB {h.dob.isoformat()} · Session {h.session_date.isoformat()} · Chair {h.chair}",
         ),
         f"Generated {gen.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')} ({f.full(gen)}) · "

@@ -1,5 +1,5 @@
-"""The SPRAVATO REMS Patient Monitoring Form as a printable PDF (issue 17), and the form's
-table for the signed session note.
+"""The SPRAVATO REMS Patient Monitoring Form as a printable PDF (issue 17); the same table
+(note_pdf.rems_form_section) is printed in the signed session note.
 
 Every field of the form (clinical.md §4.3) is printed with who filled it: the session's record
 ("session") or the nurse ("nurse"); an empty field is marked MISSING so an incomplete form is
@@ -11,27 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from io import BytesIO
-from typing import Any
 
 from reportlab.platypus import Flowable, Spacer
 
 from nursestation.report.note_pdf import (
-    ACTION_BG,
-    ACTION_FG,
     CONTENT_WIDTH,
-    HEAD_BG,
     _canvas_class,
     _doc,
     _esc,
     _p,
     _table,
     register_fonts,
+    rems_form_section,
 )
-from nursestation.spravato import NURSE, SESSION, MonitoringForm
+from nursestation.spravato import MonitoringForm
 from nursestation.wording import date_hm
-
-ORIGIN_WORDS = {SESSION: "session", NURSE: "nurse"}
-MISSING = "MISSING"
 
 
 @dataclass(frozen=True)
@@ -43,51 +37,6 @@ class FormHeader:
     generated_at: datetime
     due_date: date
     submitted: str  # "" while not submitted
-
-
-def form_rows(form: MonitoringForm) -> list[list[Any]]:
-    """The form as table rows: field, value, filled by, evidence from the record."""
-    rows: list[list[Any]] = [["Field", "Value", "Filled by", "Evidence from the record"]]
-    for f in form.fields:
-        value = f.value if f.origin is not None else MISSING
-        origin = ORIGIN_WORDS.get(f.origin or "", "")
-        rows.append(
-            [_p(f"<b>{_esc(f.label)}</b>"), _p(_esc(value)), origin, _p(_esc(f.evidence))]
-        )
-    return rows
-
-
-def _missing_styles(form: MonitoringForm) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    for i, f in enumerate(form.fields, start=1):
-        if f.origin is None:
-            out += [
-                ("BACKGROUND", (1, i), (1, i), ACTION_BG),
-                ("TEXTCOLOR", (1, i), (1, i), ACTION_FG),
-            ]
-    return out
-
-
-WIDTHS = (150, 170, 44, CONTENT_WIDTH - 364)
-
-
-def form_section(form: MonitoringForm, title: str = "SPRAVATO REMS Patient Monitoring Form") -> list[
-    Flowable
-]:
-    """The form as flowables (a heading, a status line, the table) for the form PDF and the note."""
-    state = (
-        "Complete."
-        if form.complete
-        else f"Incomplete: {len(form.missing)} field(s) missing — "
-        + ", ".join(f.label for f in form.missing)
-        + "."
-    )
-    extra = [("BACKGROUND", (0, 1), (0, -1), HEAD_BG)]
-    return [
-        _p(_esc(title), "h2"),
-        _p(_esc(state), "body" if form.complete else "banner"),
-        _table(form_rows(form), list(WIDTHS), extra + _missing_styles(form)),
-    ]
 
 
 def render_rems_form_pdf(form: MonitoringForm, header: FormHeader, tz: tzinfo) -> bytes:
@@ -109,7 +58,7 @@ def render_rems_form_pdf(form: MonitoringForm, header: FormHeader, tz: tzinfo) -
             "body",
         ),
         Spacer(1, 4),
-        *form_section(form, "Form fields"),
+        *rems_form_section(form, "Form fields"),
         Spacer(1, 14),
         _table(
             [["Submitted on / how / confirmation number", ""], ["Monitoring HCP signature", ""]],
@@ -120,8 +69,12 @@ def render_rems_form_pdf(form: MonitoringForm, header: FormHeader, tz: tzinfo) -
     ]
     gen = header.generated_at
     canvas_cls = _canvas_class(
-        (header.clinic_name, patient, "SPRAVATO REMS Patient Monitoring Form",
-         f"Session {header.session_label}"),
+        (
+            header.clinic_name,
+            patient,
+            "SPRAVATO REMS Patient Monitoring Form",
+            f"Session {header.session_label}",
+        ),
         f"Printed {gen.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')} ({date_hm(gen, tz)})",
         "Submit to the SPRAVATO REMS within 7 days of the session (online or by fax).",
     )

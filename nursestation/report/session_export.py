@@ -143,8 +143,25 @@ def _state(rec: SessionRecord, now: datetime) -> infusion.InfusionState:
 def _protocol(rec: SessionRecord) -> str:
     o = rec.order
     return protocol_text(
-        o.session_type, o.dose_mg_per_kg, o.duration_min, o.concentration_mg_per_ml, sep=""
+        o.session_type,
+        o.dose_mg_per_kg,
+        o.duration_min,
+        o.concentration_mg_per_ml,
+        sep="",
+        total_mg=o.total_mg,
     )
+
+
+def _given(rec: SessionRecord, st: infusion.InfusionState) -> list[str]:
+    """infused_min, delivered_mg, ordered_mg and lot: a Spravato session has no infusion, so
+    its delivered mg are its devices and its lots theirs (issue 17)."""
+    o = rec.order
+    if rec.order.session_type == "spravato":
+        given = sum(d.mg for d in rec.spravato_devices)
+        lots = "; ".join(dict.fromkeys(d.lot for d in rec.spravato_devices))
+        return ["", _num(given, 2), _num(o.total_mg, 2), lots]
+    return [_num(st.infused_min, 1), _num(st.delivered_mg, 2), _num(o.total_mg, 2),
+            o.ketamine_lot or ""]  # fmt: skip
 
 
 def _approved(versions: tuple[NoteVersionRecord, ...]) -> bool:
@@ -191,10 +208,7 @@ def csv_row(rec: SessionRecord, x: ExportInputs) -> list[str]:
         iso_seconds(o.checked_in_at, tz),
         iso_seconds(st.started_at, tz),
         iso_seconds(st.stopped_at, tz),
-        _num(st.infused_min, 1),
-        _num(st.delivered_mg, 2),
-        _num(o.total_mg, 2),
-        o.ketamine_lot or "",
+        *_given(rec, st),
         meds,
         iso_seconds(discharge or (approval.at if approval else None), tz),
         rec.name(approval.by_user) if approval else "",
@@ -325,7 +339,27 @@ def _medication_resources(
 ) -> list[dict[str, Any]]:  # fmt: skip
     o = rec.order
     out: list[dict[str, Any]] = []
-    if st.started_at is not None:
+    if o.session_type == "spravato":  # one administration per nasal device (issue 17)
+        out += [
+            {
+                "resourceType": "MedicationAdministration",
+                "id": ids("spravato", f"{rec.session_id}-{d.number}"),
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "Esketamine (SPRAVATO) nasal spray"},
+                "subject": _ref(pid),
+                "context": _ref(eid),
+                "effectiveDateTime": _utc(d.at),
+                "performer": [{"actor": {"display": rec.name(d.by_user)}}],
+                "dosage": {
+                    "text": f"device {d.number}: {d.mg} mg intranasal",
+                    "route": {"text": "intranasal"},
+                    "dose": _quantity(d.mg, "mg", "mg"),
+                },
+                "note": [{"text": f"Lot {d.lot}"}],
+            }
+            for d in rec.spravato_devices
+        ]
+    elif st.started_at is not None:
         period: dict[str, Any] = {"start": _utc(st.started_at)}
         if st.stopped_at is not None:
             period["end"] = _utc(st.stopped_at)
@@ -381,6 +415,20 @@ def _procedure(
     period: dict[str, Any] = {"start": _utc(st.started_at)}
     if st.stopped_at is not None:
         period["end"] = _utc(st.stopped_at)
+    if rec.order.session_type == "spravato":
+        given = sum(d.mg for d in rec.spravato_devices)
+        return {
+            "resourceType": "Procedure",
+            "id": ids("procedure", rec.session_id),
+            "status": "completed",
+            "code": {"text": "SPRAVATO (esketamine) administration and REMS monitoring"},
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "performedDateTime": _utc(st.started_at),
+            "performer": [{"actor": {"display": rec.name(rec.order.checked_in_by)}}],
+            "note": [{"text": f"{len(rec.spravato_devices)} device(s), {given} mg given of "
+                              f"{_num(rec.order.total_mg)} mg ordered"}],
+        }  # fmt: skip
     return {
         "resourceType": "Procedure",
         "id": ids("procedure", rec.session_id),
