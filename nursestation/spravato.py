@@ -66,7 +66,6 @@ class SpravatoConfig:
     concomitant_medications: tuple[str, ...]
     submission_methods: tuple[str, ...]
     discharge_criteria: tuple[str, ...]
-    no_driving_instruction: str
 
     @classmethod
     def from_settings(cls, settings: ClinicSettings) -> SpravatoConfig:
@@ -88,7 +87,6 @@ class SpravatoConfig:
             concomitant_medications=tuple(str(x) for x in s["concomitant_medications"]),
             submission_methods=tuple(str(x) for x in s["submission_methods"]),
             discharge_criteria=tuple(str(x) for x in s["discharge_criteria"]),
-            no_driving_instruction=str(s["no_driving_instruction"]),
         )
 
 

@@ -641,7 +641,8 @@ def _suggestions(
         elif a.kind == "cadss":
             dis.append(f"CADSS {a.score:g} at {when}")
         else:
-            word = {True: "resolved", False: "not resolved"}.get(items.get("resolved"), "checked")
+            resolved = items.get("resolved")
+            word = "checked" if resolved is None else ("resolved" if resolved else "not resolved")
             dis.append(f"{word} at {when}")
     out["sedation_event"] = "recorded: " + "; ".join(sed) if sed else "no sedation score recorded"
     out["dissociation_event"] = (
@@ -651,10 +652,10 @@ def _suggestions(
     rr = [r for r in readings if r.rr is not None]
     parts = []
     if spo2:
-        low = min(spo2, key=lambda r: r.spo2)
+        low = min(spo2, key=lambda r: float(r.spo2 or 0))
         parts.append(f"lowest SpO2 {low.spo2:g} % at {hm(low.observed_at, tz)}")
     if rr:
-        low = min(rr, key=lambda r: r.rr)
+        low = min(rr, key=lambda r: float(r.rr or 0))
         parts.append(f"lowest RR {low.rr:g} /min at {hm(low.observed_at, tz)}")
     out["respiratory_depression_event"] = "; ".join(parts) or "no SpO2 or RR recorded"
     return out

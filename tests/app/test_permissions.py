@@ -28,6 +28,7 @@ from nursestation.app import (
     notes,
     patients,
     sessions,
+    spravato,
     users,
     vitals,
 )
@@ -226,6 +227,19 @@ SERVICES: dict[str, list[Call]] = {
             w.ctx.config.data_dir / w.unique("export-"),
             ("csv",),
         )
+    ],
+    "record_rems_enrolment": [
+        lambda w, a: spravato.record_enrolment(
+            w.ctx, a, "K-1", rems_patient_id="RP-1", enrolled_on=date(2026, 3, 1)
+        )
+    ],
+    "give_spravato_device": [lambda w, a: spravato.give_device(w.ctx, a, w.session_id, lot="L")],
+    "complete_rems_form": [lambda w, a: spravato.complete_form(w.ctx, a, w.session_id, {})],
+    "rems_tracker": [
+        lambda w, a: spravato.tracker(w.ctx, a),
+        lambda w, a: spravato.record_submission(
+            w.ctx, a, w.session_id, submitted_on="2026-03-02", method="fax", confirmation="C"
+        ),
     ],
     "view_audit": [
         lambda w, a: audit.list_audit(w.ctx, a),
