@@ -73,6 +73,10 @@ class MainWindow(QMainWindow):
         self.export_action = QAction("Export notes", self)
         self.export_action.triggered.connect(self.open_export)
         tb.addAction(self.export_action)
+        # SPRAVATO REMS forms, the 7-day tracker (charge nurse and administrator).
+        self.rems_action = QAction("REMS forms", self)
+        self.rems_action.triggered.connect(self.open_rems_tracker)
+        tb.addAction(self.rems_action)
         self.devices_action = QAction("Monitors", self)
         self.devices_action.triggered.connect(self.open_devices)
         tb.addAction(self.devices_action)
@@ -94,6 +98,7 @@ class MainWindow(QMainWindow):
         self.users_action.setVisible(self.station.can("manage_users"))
         self.audit_action.setVisible(self.station.can("view_audit"))
         self.export_action.setVisible(self.station.can("export_notes"))
+        self.rems_action.setVisible(self.station.can("rems_tracker"))
         actor = self.station.signed_in
         if actor is None:
             self.user_label.setText("Not signed in")
@@ -143,6 +148,12 @@ class MainWindow(QMainWindow):
         from nursestation.ui.export_dialog import ExportDialog
 
         ExportDialog(self.station, self).exec()
+
+    def open_rems_tracker(self) -> None:
+        """The SPRAVATO REMS Patient Monitoring Forms not yet submitted (7-day tracker)."""
+        from nursestation.ui.rems_tracker import RemsTrackerDialog
+
+        RemsTrackerDialog(self.station, self).exec()
 
     def open_devices(self) -> None:
         """Bedside monitors: ports, chair bindings, link health."""
