@@ -94,6 +94,8 @@ def devices_for_dose(dose_mg: Any, cfg: SpravatoConfig) -> int:
     """How many 28 mg devices make the ordered dose; bad_input (field dose_mg) for a dose the
     clinic does not offer."""
     allowed = ", ".join(f"{d} mg" for d in cfg.doses_mg)
+    if dose_mg is None:
+        raise DomainError(BAD_INPUT, f"Choose the Spravato dose: {allowed}.", field="dose_mg")
     if isinstance(dose_mg, bool) or not isinstance(dose_mg, int | float):
         raise DomainError(
             BAD_INPUT,

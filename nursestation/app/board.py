@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from nursestation import infusion
 from nursestation.app import alarms, discharge, medications
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.record import clinic_zone
 from nursestation.app.sessions import (
     SessionSummary,
     min_observation_for,
@@ -28,12 +29,16 @@ from nursestation.app.sessions import (
     summary_in,
     sync_dose_complete_alarm,
 )
+from nursestation.app.spravato import bp_readings_in as spravato_bp_readings
+from nursestation.app.spravato import config as spravato_config
 from nursestation.clock import ensure_utc
 from nursestation.db.models import DeviceBinding, InfusionSession, VitalReading
 from nursestation.db.queries import newest_rows
 from nursestation.devices.capture import CONNECTING, DISCONNECTED, RECEIVING, SILENT, UNREADABLE
 from nursestation.flowsheet import heart_rate
 from nursestation.infusion import PHASES
+from nursestation.spravato import BpReading, is_spravato
+from nursestation.spravato import reminders as spravato_reminders
 from nursestation.vitals_schedule import VitalsDue, VitalsScheduleSettings, vitals_due_for_state
 
 PHASE_LABELS = {
@@ -94,6 +99,8 @@ class ChairCard:
     reassessments: tuple[Any, ...] = field(default=())
     device_state: str | None = None  # the capture worker's state, None when none reported
     monitor: str = MONITOR_NONE  # a key of MONITOR_LABELS
+    # A Spravato session's BP reminders (about 40 min after the first device, at completion).
+    spravato_reminders: tuple[str, ...] = ()
 
     @property
     def monitor_label(self) -> str:
@@ -204,6 +211,8 @@ class _Chair:
     newest: dict[str | None, Any]
     readiness: Any = None  # app.discharge.Recorded while the readiness check applies
     snapshot: dict[str | None, Any] = field(default_factory=dict)
+    # A Spravato session's BPs (for its reminders), kept up to date by take(); None otherwise.
+    bp: list[BpReading] | None = None
 
     def take(self, rows: list[Any]) -> bool:
         """Merge vital rows stored since; False when one needs a reload: a correction (a value
@@ -217,6 +226,12 @@ class _Chair:
             if started is not None and r.sbp is not None and r.observed_at <= started:
                 return False
         self.newest = _merge_newest(self.newest, rows, _CARD_KEYS)
+        if self.bp is not None:
+            self.bp += [
+                BpReading(ensure_utc(r.observed_at), float(r.sbp), r.dbp)
+                for r in rows
+                if r.sbp is not None
+            ]
         if rec is not None:
             since = rec.stopped_at
             self.snapshot = _merge_newest(self.snapshot, rows, _READY_KEYS, since)
@@ -284,6 +299,8 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
             min_observation_min=min_observation_for(ctx, row),
             newest=dict(newest.get(row.id, {})),
         )
+        if is_spravato(row.session_type):
+            data.bp = spravato_bp_readings(s, row.id)
         # as sessions.summary_in decides whether the readiness check applies
         if not summary.approved and any(e.kind == infusion.STOP for e in summary.events):
             rec = _loaded_by_summary(before, _ready_entry(ctx, row.id))
@@ -353,6 +370,20 @@ def _current(ctx: AppContext, now: datetime) -> BoardData:
         return data
 
 
+def _spravato_reminders(
+    ctx: AppContext, chair: _Chair, summary: SessionSummary, now: datetime
+) -> tuple[str, ...]:
+    """The BP reminders of a Spravato chair, from the BPs the board keeps (no query)."""
+    st = summary.state
+    if summary.ended_at is not None or st.stopped_at is None:
+        return ()
+    cfg = spravato_config(ctx)
+    rem = spravato_reminders(
+        now, st.stopped_at, chair.bp or [], chair.min_observation_min, cfg, clinic_zone(ctx)
+    )
+    return tuple(("OVERDUE: " if r.overdue else "") + r.text for r in rem)
+
+
 def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
     """One card per clinic chair, in the clinic's chair order."""
     ctx.require(actor, "view_board")
@@ -375,6 +406,8 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
                 summary.state, last.observed_at if last else None, schedule, now
             )
         extras = _extras(ctx, chair, summary.id if summary else None)
+        if summary is not None and data.chairs[chair].bp is not None:
+            extras["spravato_reminders"] = _spravato_reminders(ctx, data.chairs[chair], summary, now)
         cards.append(
             ChairCard(
                 chair=chair,

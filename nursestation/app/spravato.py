@@ -388,6 +388,12 @@ def _devices_in(s: Session, session_id: int) -> tuple[Device, ...]:
     return tuple(Device(d.device_no, ensure_utc(d.at), d.lot, d.mg, name) for d, name in rows)
 
 
+def bp_readings_in(s: Session, session_id: int) -> list[BpReading]:
+    """Inside an open transaction: the session's current BPs in observed order (the board's
+    Spravato reminders keep them up to date from here)."""
+    return _bp_readings(s, session_id)
+
+
 def _bp_readings(s: Session, session_id: int) -> list[BpReading]:
     rows = s.execute(
         current_rows(VitalReading, session_id)

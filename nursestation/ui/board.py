@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 from nursestation.app.board import MONITOR_PROBLEMS, ChairCard, board_cards
 from nursestation.devices.capture import RECEIVING
 from nursestation.errors import DomainError
+from nursestation.spravato import is_spravato
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.station import Station
 from nursestation.ui.style import (
@@ -37,9 +38,13 @@ def timer_lines(card: ChairCard) -> list[str]:
     if card.session is None:
         return []
     st = card.session.state
-    if st.phase == "checked_in":
+    if is_spravato(card.session.session_type):  # nasal devices: no infusion, no mg/kg
+        if st.phase == "checked_in":
+            return [f"Spravato {card.session.dose.total_mg:g} mg · no device yet"]
+        lines = [f"Spravato {card.session.dose.total_mg:g} mg · monitoring from the first device"]
+    elif st.phase == "checked_in":
         return [f"Planned {card.session.dose.total_mg:g} mg over {st.planned_duration_min:g} min"]
-    if st.phase in ("infusing", "paused"):
+    elif st.phase in ("infusing", "paused"):
         lines = [f"Infused {mmss(st.infused_s)} · left {mmss(st.remaining_s)}"]
         if st.overrun_s > 0:
             lines = [f"Infused {mmss(st.infused_s)} · OVER by {mmss(st.overrun_s)}"]
@@ -47,7 +52,8 @@ def timer_lines(card: ChairCard) -> list[str]:
         if st.phase == "paused":
             lines.append(f"PAUSED: {st.pause_reason or ''}")
         return lines
-    lines = [f"Infused {st.infused_min:.0f} min · {st.delivered_mg:.1f} mg"]
+    else:
+        lines = [f"Infused {st.infused_min:.0f} min · {st.delivered_mg:.1f} mg"]
     if st.observation_remaining_s is not None:
         if st.observation_remaining_s > 0:
             lines.append(
@@ -164,6 +170,7 @@ class ChairCardWidget(QFrame):
         extras = []
         for r in card.reassessments:
             extras.append(getattr(r, "text", str(r)))
+        extras += card.spravato_reminders
         self.extra.setText("\n".join(extras) if show_details else "")
         # The monitor link is about the chair, not the patient: shown on a locked screen too.
         self.monitor.setText(card.monitor_label)

@@ -28,12 +28,15 @@ from PySide6.QtWidgets import (
 
 from nursestation.app import patients, sessions
 from nursestation.app.patients import PatientInfo
+from nursestation.app.spravato import check_in as spravato_check_in
+from nursestation.app.spravato import config as spravato_config
 from nursestation.dosing import DosingLimits, Protocol
 from nursestation.errors import BAD_INPUT, DomainError
+from nursestation.spravato import SESSION_TYPE as SPRAVATO
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone
-from nursestation.wording import wall_time_in
+from nursestation.wording import session_type_label, wall_time_in
 
 
 def _required(text: str, field: str, label: str, example: str) -> str:
@@ -154,7 +157,8 @@ class CheckInDialog(QDialog):
         obox = QGroupBox("Order")
         of = QFormLayout(obox)
         self.session_type = QComboBox()
-        self.session_type.addItems(station.ctx.settings.get("session.session_types"))
+        for key in station.ctx.settings.get("session.session_types"):
+            self.session_type.addItem(session_type_label(key), key)  # words shown, key stored
         self.dose = self._spin(
             limits.dose_mg_per_kg.low, limits.dose_mg_per_kg.high, proto.dose_mg_per_kg, 2, " mg/kg"
         )
@@ -174,12 +178,20 @@ class CheckInDialog(QDialog):
         self.calc.setStyleSheet("font-family: monospace;")
         for w in (self.dose, self.duration, self.conc):
             w.valueChanged.connect(self._update_calc)
+        # Spravato (intranasal): the dose is 56 or 84 mg, nothing per kg, no rate, no IV; the
+        # REMS enrolment is checked at check-in, the devices and their lots in the session view.
+        self.spravato_dose = QComboBox()
+        self.spravato_dose.addItem("", None)  # unanswered until the nurse picks the order
+        for mg in spravato_config(station.ctx).doses_mg:
+            self.spravato_dose.addItem(f"{mg} mg", mg)
         of.addRow("Session type", self.session_type)
         of.addRow("Dose", self.dose)
         of.addRow("Duration", self.duration)
         of.addRow("Concentration", self.conc)
         of.addRow("Ketamine lot", self.lot)
+        of.addRow("Spravato dose", self.spravato_dose)
         of.addRow(self.calc)
+        self.order_form = of
         left.addWidget(obox)
 
         # --- checklist
@@ -224,6 +236,7 @@ class CheckInDialog(QDialog):
         cf.addRow("IV site", self.iv_site)
         cf.addRow("IV gauge", self.iv_gauge)
         cf.addRow(self.iv_patent)
+        self.checklist_form = cf
         right.addWidget(cbox)
         note = QLabel("Baseline vitals are recorded in the session view before the start.")
         note.setWordWrap(True)
@@ -235,6 +248,23 @@ class CheckInDialog(QDialog):
         right.addWidget(buttons)
         self._search("")
         self._update_calc()
+        self.session_type.currentIndexChanged.connect(self._type_changed)
+        self._type_changed()
+
+    def is_spravato(self) -> bool:
+        """True when the Spravato session type is chosen."""
+        return self.session_type.currentData() == SPRAVATO
+
+    def _type_changed(self, *_: object) -> None:
+        sp = self.is_spravato()
+        order: tuple[QWidget, ...] = (self.dose, self.duration, self.conc, self.lot)
+        for w in order:
+            self.order_form.setRowVisible(w, not sp)
+        self.order_form.setRowVisible(self.spravato_dose, sp)
+        self.calc.setVisible(not sp)
+        iv: tuple[QWidget, ...] = (self.iv_site, self.iv_gauge, self.iv_patent)
+        for w in iv:
+            self.checklist_form.setRowVisible(w, not sp)
 
     @staticmethod
     def _spin(lo: float, hi: float, value: float, decimals: int, suffix: str) -> QDoubleSpinBox:
@@ -360,13 +390,26 @@ class CheckInDialog(QDialog):
             return
         try:
             checklist = self.answers()
+            if self.is_spravato():
+                for key in ("iv_site", "iv_gauge", "iv_patent"):
+                    checklist.pop(key, None)  # hidden for a nasal spray: never sent
+                summary = self.station.write(
+                    spravato_check_in,
+                    mrn=self.patient.mrn,
+                    chair=self.chair,
+                    dose_mg=self.spravato_dose.currentData(),
+                    checklist=checklist,
+                )
+                self.session_id = summary.id
+                self.accept()
+                return
             summary = self.station.write(
                 sessions.check_in,
                 mrn=self.patient.mrn,
                 chair=self.chair,
                 protocol=self.protocol(),
                 checklist=checklist,
-                session_type=self.session_type.currentText(),
+                session_type=str(self.session_type.currentData()),
                 ketamine_lot=self.lot.text().strip() or None,
             )
         except DomainError as exc:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -26,13 +27,15 @@ from nursestation.app.board import PHASE_LABELS
 from nursestation.app.sessions import SessionSummary
 from nursestation.errors import DomainError
 from nursestation.infusion import NOT_TREATED_REASONS, PAUSE_REASONS, STOP_REASONS
+from nursestation.spravato import is_spravato
 from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
+from nursestation.ui.spravato_panel import SpravatoPanel
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, clinic_zone, local_hm, mmss
-from nursestation.wording import session_type_label
+from nursestation.wording import protocol_text, session_type_label
 
 TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
 
@@ -96,6 +99,13 @@ class SessionView(QWidget):
         root.addLayout(mid)
         mid.addWidget(self._timer_box(), 3)
         mid.addWidget(self._checklist_box(), 2)
+        # A Spravato session's devices, REMS checks and form (hidden for IV sessions).
+        self.spravato_panel = SpravatoPanel(station)
+        self.spravato_area = QScrollArea()
+        self.spravato_area.setWidgetResizable(True)
+        self.spravato_area.setWidget(self.spravato_panel)
+        self.spravato_area.setVisible(False)
+        mid.addWidget(self.spravato_area, 4)
 
         # The area panels (charts, PDF preview…) are built when a session is first opened, so
         # start-up does not pay for them.
@@ -303,6 +313,7 @@ class SessionView(QWidget):
             )
         lot = f" · lot {sm.ketamine_lot}" if sm.ketamine_lot else ""
         self.dose.setText(" | ".join(sm.dose.lines()) + lot)
+        self._render_spravato(sm)
         pump = st.pump
         can = self.station.can
         open_session = sm.ended_at is None
@@ -318,6 +329,42 @@ class SessionView(QWidget):
         self.not_treated_btn.setEnabled(before_start and can("end_not_treated"))
         self.checklist_btn.setEnabled(before_start and can("check_in"))
         self._render_checklist(sm)
+
+    def _render_spravato(self, sm: SessionSummary) -> None:
+        """A Spravato session has no pump: its devices and REMS checks replace the buttons."""
+        sp = is_spravato(sm.session_type)
+        self.spravato_area.setVisible(sp)
+        for b in (self.start_btn, self.pause_btn, self.resume_btn, self.rate_btn, self.stop_btn):
+            b.setVisible(not sp)
+        if not sp:
+            return
+        st = sm.state
+        tz = clinic_zone(self.station.ctx)
+        self.dose.setText(
+            protocol_text(sm.session_type, 0, 0, 0, total_mg=sm.dose.total_mg)
+        )
+        if st.phase == "checked_in":
+            self.big.setText("no device given")
+            self.detail.setText("Pre-dose BP, REMS checks, then the first device")
+        elif st.stopped_at is not None and st.phase != "not_treated":
+            remaining = st.observation_remaining_s or 0.0
+            obs = (
+                f"minimum observation reached ({st.min_observation_min:g} min)"
+                if remaining <= 0
+                else f"{mmss(remaining)} until the {st.min_observation_min:g}-min minimum"
+            )
+            self.big.setText(f"Observation {mmss(st.observation_elapsed_s)}")
+            self.detail.setText(f"first device {local_hm(st.stopped_at, tz)} · {obs}")
+        if self.spravato_panel.session_id != sm.id:
+            self.spravato_panel.set_session(sm.id)
+            self.spravato_area.verticalScrollBar().setValue(0)
+        else:
+            self.spravato_panel.refresh()
+        v = self.spravato_panel.view
+        if v is not None and v.reminders:
+            # The BP reminders stay in sight beside the timer, whatever the panel's scroll.
+            lines = [("OVERDUE: " if r.overdue else "") + r.text for r in v.reminders]
+            self.dose.setText(self.dose.text() + "\n" + "\n".join(lines))
 
     def _render_checklist(self, sm: SessionSummary) -> None:
         items = (sm.checklist_result or {}).get("items")
