@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
-from nursestation.app import note_store
+from nursestation.app import note_store, outcomes
 from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.record import clinic_zone
 from nursestation.app.session_rows import (
@@ -317,6 +317,9 @@ def load_recorded(ctx: AppContext, s: Session, row: InfusionSession) -> Recorded
         elif a.kind == KIND_DISSOCIATION and (stopped is None or ensure_utc(a.at) >= stopped):
             dissociation = a
 
+    # a positive suicide-risk screen recorded this session decides the screen answer, and only
+    # a recorded re-check counts (clinical.md §4.4 item 9; app.outcomes)
+    answers = outcomes.discharge_answers_in(s, row.id, answers)
     overrides_rows = tuple(
         s.execute(
             select(DischargeOverride)

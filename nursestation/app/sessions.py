@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
-from nursestation.app import alarms
+from nursestation.app import alarms, outcomes
 from nursestation.app.alarms import DOSE_COMPLETE_ALARM
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.discharge import is_ready_in
@@ -511,7 +511,9 @@ def preview_checklist(ctx: AppContext, actor: Actor, session_id: int) -> list[di
 
 
 def _start_gate(ctx: AppContext, s: Session, row: InfusionSession) -> None:
-    """Checklist and baseline vitals must pass, or a charge nurse has overridden them."""
+    """Checklist and baseline vitals must pass, or a charge nurse has overridden them; a
+    positive suicide-risk screen needs its safety assessment (no override lifts that)."""
+    outcomes.safety_gate_in(s, row.id)
     result = evaluate_start_in(ctx, s, row)
     row.checklist_result = checklist_json(result)
     result.raise_if_blocked()

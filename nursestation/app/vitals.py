@@ -495,10 +495,12 @@ def record_assessment(
     baseline_total: int | None = None,
     resolved: bool | None = None,
     at: datetime | None = None,
+    timepoint: str | None = None,
 ) -> AssessmentRecord:
     """Store a sedation score (kind "moaas" or "rass") or a dissociation check (kind "cadss"
     with 23 item scores, or "dissociation" with the clinician's resolved yes/no). A sedation
-    score is judged against the sedation limits and may raise an alarm."""
+    score is judged against the sedation limits and may raise an alarm. `timepoint` (a clinic-set
+    one, app.outcomes) is kept with the items when the scale was taken at one."""
     from nursestation import scales
     from nursestation.db.models import Assessment
 
@@ -548,7 +550,7 @@ def record_assessment(
             at=when,
             recorded_at=now,
             score=value,
-            items={**stored_items, "text": text},
+            items={**stored_items, "text": text, **({"timepoint": timepoint} if timepoint else {})},
             by_user=actor.user_id,
         )
         s.add(a)

@@ -444,6 +444,70 @@ class RemsSubmission(Base):
     recorded_at: Mapped[utc]
 
 
+# ---------------------------------------------------------------- outcome measures (issue 16)
+
+
+class OutcomeScore(Base):
+    """A completed outcome measure or screen (PHQ-9, GAD-7, PCL-5, C-SSRS) at one timepoint of a
+    session: every answer, the total, the band, who administered it. Insert-only; a correction
+    is a new row that supersedes the original."""
+
+    __tablename__ = "outcome_scores"
+    __table_args__ = (Index("ix_outcome_scores_patient_scale", "patient_id", "scale"),)
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    scale: Mapped[str] = mapped_column(String(16))
+    timepoint: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[list] = mapped_column(JSON, default=list)  # per item; null = not asked
+    total: Mapped[int | None] = mapped_column(Integer)  # None: a screen without a total
+    band: Mapped[str] = mapped_column(String(64))
+    safety_positive: Mapped[bool] = mapped_column(Boolean, default=False)
+    safety_reason: Mapped[str | None] = mapped_column(Text)
+    administered: Mapped[str] = mapped_column(String(16))  # self_report | clinician
+    on_station: Mapped[bool] = mapped_column(Boolean, default=False)  # patient typed it in
+    at: Mapped[utc]
+    recorded_at: Mapped[utc]
+    entered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("outcome_scores.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ScaleDraft(Base):
+    """A half-filled scale kept when its dialog closed (nothing entered is lost). Insert-only:
+    the newest draft of (session, scale, timepoint) after the last completed score is open."""
+
+    __tablename__ = "scale_drafts"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    scale: Mapped[str] = mapped_column(String(16))
+    timepoint: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[list] = mapped_column(JSON, default=list)
+    saved_at: Mapped[utc]
+    saved_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class SafetyAssessment(Base):
+    """A charge nurse's (or prescriber's) suicide-risk assessment and plan after a positive
+    screen (kind "pre_infusion"), or the re-check before the patient leaves ("discharge_recheck",
+    clinical.md §4.4 item 9). Insert-only."""
+
+    __tablename__ = "safety_assessments"
+
+    id: Mapped[intpk]
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    assessment: Mapped[str] = mapped_column(Text)
+    plan: Mapped[str] = mapped_column(Text)
+    proceed: Mapped[bool] = mapped_column(Boolean)  # infusion may go ahead / patient may leave
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    by_role: Mapped[str] = mapped_column(String(32))
+    at: Mapped[utc]
+    recorded_at: Mapped[utc]
+
+
 # ---------------------------------------------------------------- notes and signatures
 
 
@@ -532,4 +596,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "rems_enrolments",
     "spravato_devices",
     "rems_submissions",
+    "outcome_scores",
+    "scale_drafts",
+    "safety_assessments",
 )
