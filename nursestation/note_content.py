@@ -165,6 +165,32 @@ class AssessmentRow:
 
 
 @dataclass(frozen=True)
+class OutcomeRow:
+    """A completed outcome measure or screen (PHQ-9, GAD-7, PCL-5, C-SSRS) with its answers."""
+
+    at: datetime
+    scale: str  # "PHQ-9"
+    timepoint: str  # "pre-infusion"
+    score: str  # "12 / 27 (moderate)" or "high risk"
+    answers: str  # "1:2 2:2 3:1 …" (item number:answer; "–" not asked)
+    administered: str  # "self-report on the station, entered for Ana Ruiz, RN" …
+    course: str = ""  # "−50 % from baseline 16; response"
+    safety: str = ""  # the positive screen's reason ("" when negative)
+
+
+@dataclass(frozen=True)
+class SafetyRow:
+    """A safety assessment and plan after a positive screen, or the re-check before discharge."""
+
+    at: datetime
+    kind: str  # "Safety assessment before the infusion" | "Re-check before discharge"
+    assessment: str
+    plan: str
+    decision: str  # "infusion may proceed" | "do not proceed" …
+    by: str
+
+
+@dataclass(frozen=True)
 class AlarmRow:
     """An alarm raised during the session and what was done about it."""
 
@@ -314,6 +340,11 @@ class NoteContent:
     not_treated_reason: str | None = None
     # Set for a Spravato session: it replaces the infusion record (no pump, no mg/kg).
     spravato: SpravatoNote | None = None
+    # Outcome measures and the suicide-risk screen (issue 16); `safety_flag` is the banner text
+    # when a screen was positive this session.
+    outcomes: tuple[OutcomeRow, ...] = ()
+    safety: tuple[SafetyRow, ...] = ()
+    safety_flag: str | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

@@ -106,7 +106,7 @@ class Scored:
         """One line: "PHQ-9 12 (moderate)" or "C-SSRS screener: high risk (Q4 yes)"."""
         name = NAMES[self.scale]
         if self.total is None:
-            out = f"{name}: {self.band} risk"
+            out = f"{name}: {risk_text(self.band)}"
         else:
             out = f"{name} {self.total}" + (f" ({self.band})" if self.band else "")
         return out + (f"; {self.safety_reason}" if self.safety_reason else "")
@@ -329,6 +329,11 @@ def _score_cssrs(o: OutcomeSettings, given: tuple[int | None, ...]) -> Scored:
         hits = sorted(yes & set(o.cssrs_high))
         reason = "positive screen: " + ", ".join(_cssrs_q(n) for n in hits)
     return Scored(CSSRS, given, None, level, level == RISK_HIGH, reason)
+
+
+def risk_text(level: str) -> str:
+    """Words for a C-SSRS risk level: "high" -> "high risk", "none" -> "no risk identified"."""
+    return "no risk identified" if level == RISK_NONE else f"{level} risk"
 
 
 def _cssrs_q(n: int) -> str:

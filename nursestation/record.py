@@ -284,6 +284,52 @@ class SpravatoDeviceRecord:
 
 
 @dataclass(frozen=True)
+class OutcomeRecord:
+    """A completed outcome measure or screen of the session (PHQ-9, GAD-7, PCL-5, C-SSRS)."""
+
+    id: int
+    scale: str
+    timepoint: str
+    answers: tuple[int | None, ...]
+    total: int | None
+    band: str
+    safety_positive: bool
+    safety_reason: str | None
+    administered: str
+    on_station: bool
+    at: datetime
+    entered_by: int
+    supersedes_id: int | None
+    correction_reason: str | None
+
+
+@dataclass(frozen=True)
+class SafetyRecord:
+    """A charge nurse's safety assessment and plan, or the re-check before discharge."""
+
+    id: int
+    kind: str  # pre_infusion | discharge_recheck
+    assessment: str
+    plan: str
+    proceed: bool
+    by_user: int
+    by_role: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CourseTotal:
+    """One session's pre-infusion total of a trended scale, in the patient's course up to this
+    session (the note marks response and remission from these)."""
+
+    scale: str
+    session_id: int
+    session_number: int
+    at: datetime
+    total: int
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """Everything stored about one session (see the module doc)."""
 
@@ -303,6 +349,9 @@ class SessionRecord:
     names: Mapping[int, str]  # user id -> full name (display name)
     display_zone: str | None  # IANA name, None: the station's local zone
     spravato_devices: tuple[SpravatoDeviceRecord, ...] = ()  # Spravato sessions only
+    outcomes: tuple[OutcomeRecord, ...] = ()  # every stored row, corrections and originals
+    safety: tuple[SafetyRecord, ...] = ()
+    course: tuple[CourseTotal, ...] = ()  # the course up to this session (app.outcomes)
 
     @property
     def pump_events(self) -> tuple[infusion.InfusionEvent, ...]:
@@ -323,6 +372,16 @@ class SessionRecord:
     def current_medications(self) -> tuple[MedicationRecord, ...]:
         """The administrations no correction replaced, in given order."""
         return current(self.medications)
+
+    @property
+    def current_outcomes(self) -> tuple[OutcomeRecord, ...]:
+        """The outcome scores no correction replaced, in time order."""
+        return current(self.outcomes)
+
+    @property
+    def safety_positive(self) -> tuple[OutcomeRecord, ...]:
+        """The positive suicide-risk screens of the session."""
+        return tuple(o for o in self.current_outcomes if o.safety_positive)
 
     @property
     def discharge_answers(self) -> Mapping[str, Any]:

@@ -36,6 +36,7 @@ from nursestation import __version__
 from nursestation.app import spravato
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.notes import _ca_pem, file_name_for
+from nursestation.app.outcomes import outcome_settings
 from nursestation.app.record import clinic_zone, load_record
 from nursestation.db.models import (
     InfusionSession,
@@ -525,6 +526,7 @@ def export_notes(
                 (tmp / sub).mkdir()
         (tmp / CA_FILE).write_bytes(ca)
         ids, drug = FhirIds(ca), _drug_names(ctx)
+        scales = outcome_settings(ctx)
         noted: list[ExportedNote] = []
         csv_rows: list[list[str]] = []
         rems_rows: list[list[str]] = []  # Spravato sessions' REMS forms (issue 17)
@@ -557,7 +559,7 @@ def export_notes(
                     if rel:
                         (tmp / rel).write_bytes(pdfs[v.note_id])
                     checks[v.note_id] = _replace(checks[v.note_id], included=True, file=rel)
-                inputs = ExportInputs(tz, c.local_date, drug, ctx.now(), checks)
+                inputs = ExportInputs(tz, c.local_date, drug, ctx.now(), checks, scales)
                 if "csv" in formats:
                     csv_rows.append(csv_row(rec, inputs))
                     if rems is not None:

@@ -47,6 +47,7 @@ from nursestation.app.note_store import (
     has_signed_note,
     require_approvable,
 )
+from nursestation.app.outcomes import outcome_settings
 from nursestation.app.record import clinic_zone, load_record
 from nursestation.app.sessions import events_of, get_session_row
 from nursestation.app.users import reauthenticate
@@ -169,6 +170,7 @@ def build_note_content(
         discharge=discharge,
         scored=scored,
         **_spravato_inputs(ctx, s, session_id),
+        scales=outcome_settings(ctx),
     )
     return note_content(rec, inputs)
 

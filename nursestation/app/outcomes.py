@@ -32,6 +32,7 @@ from nursestation.db.models import (
     ScaleDraft,
 )
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, NOT_PERMITTED, DomainError
+from nursestation.permissions import ROLE_LABELS
 
 SAFETY_HOLD = "safety_hold"  # stable error code: start refused until a safety assessment
 PRE_INFUSION = "pre_infusion"
@@ -477,14 +478,16 @@ def record_safety_assessment(
     """A charge nurse records the safety assessment and plan after a positive screen
     ("pre_infusion": `proceed` lets the infusion start), or the re-check before the patient
     leaves ("discharge_recheck", clinical.md §4.4 item 9)."""
-    ctx.require(actor, "override_checklist")  # the charge nurse's authority
+    # Role check first: a clinical user (and an account still enabled), then one of the clinic's
+    # safety assessors (a charge nurse by default; scales.json "safety.assessors").
+    ctx.require(actor, "record_assessment")
     o = outcome_settings(ctx)
     role = next((r for r in o.safety_assessors if r in actor.roles), None)
     if role is None:
         raise DomainError(
             NOT_PERMITTED,
             f"{actor.full_name or actor.username} may not record a safety assessment: this "
-            f"needs the role {' or '.join(o.safety_assessors)}.",
+            f"needs the role {' or '.join(ROLE_LABELS.get(r, r) for r in o.safety_assessors)}.",
         )
     if kind not in SAFETY_KINDS:
         raise DomainError(

@@ -23,7 +23,9 @@ from nursestation.db.models import (
     Note,
     NoteDocument,
     NoteSignature,
+    OutcomeScore,
     Patient,
+    SafetyAssessment,
     SpravatoDevice,
     User,
 )
@@ -33,13 +35,16 @@ from nursestation.record import (
     ApprovalRecord,
     AssessmentRecord,
     ChecklistRecord,
+    CourseTotal,
     MedicationRecord,
     MedicationResponseRecord,
     NoteVersionRecord,
     OrderRecord,
+    OutcomeRecord,
     OverrideRecord,
     PatientRecord,
     PumpEvent,
+    SafetyRecord,
     SessionRecord,
     SignatureRecord,
     SpravatoDeviceRecord,
@@ -71,7 +76,7 @@ def get_record(ctx: AppContext, actor: Actor, session_id: int) -> SessionRecord:
 
 
 def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
-    """Everything stored about the session, inside the caller's transaction (13 statements)."""
+    """Everything stored about the session, inside the caller's transaction (16 statements)."""
     found = s.execute(
         select(InfusionSession, Patient)
         .join(Patient, Patient.id == InfusionSession.patient_id)
@@ -183,6 +188,7 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
     ).first()  # fmt: skip
     approval = ApprovalRecord(ap[0], ap[1], ap[2], freeze(ap[3] or {})) if ap else None
     names = {uid: name for uid, name in s.execute(select(User.id, User.full_name))}
+    outcome_rows, safety, course = _outcome_rows(s, row)
     return SessionRecord(
         session_id=row.id,
         patient=patient,
@@ -200,6 +206,9 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
         names=freeze(names),
         display_zone=display_zone_name(ctx),
         spravato_devices=_spravato_devices(s, session_id) if row.session_type == "spravato" else (),
+        outcomes=outcome_rows,
+        safety=safety,
+        course=course,
     )
 
 
@@ -247,3 +256,52 @@ def _note_versions(s: Session, session_id: int) -> tuple[NoteVersionRecord, ...]
         for nid, version, supersedes, created in notes
         if nid in latest
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- the session record
+
+
+def _outcome_rows(
+    s: Session, row: InfusionSession
+) -> tuple[
+    tuple[OutcomeRecord, ...],
+    tuple[SafetyRecord, ...],
+    tuple[CourseTotal, ...],
+]:
+    """The session's outcome rows, safety assessments and the patient's course up to this
+    session, read with the rest of the record (3 statements)."""
+    S = OutcomeScore  # the table's initial, as app.record writes them
+    rows = tuple(
+        OutcomeRecord(
+            r.id, r.scale, r.timepoint, tuple(r.answers or ()), r.total, r.band,
+            r.safety_positive, r.safety_reason, r.administered, r.on_station, r.at,
+            r.entered_by, r.supersedes_id, r.correction_reason,
+        )
+        for r in s.execute(
+            select(S).where(S.session_id == row.id).order_by(S.at, S.id)
+        ).scalars()
+    )  # fmt: skip
+    A = SafetyAssessment
+    safety = tuple(
+        SafetyRecord(*r)
+        for r in s.execute(
+            select(A.id, A.kind, A.assessment, A.plan, A.proceed, A.by_user, A.by_role, A.at)
+            .where(A.session_id == row.id)
+            .order_by(A.at, A.id)
+        )
+    )
+    found = s.execute(
+        select(S, InfusionSession.session_number)
+        .join(InfusionSession, InfusionSession.id == S.session_id)
+        .where(S.patient_id == row.patient_id, S.timepoint == "pre", S.total.is_not(None),
+               InfusionSession.checked_in_at <= row.checked_in_at)
+        .order_by(S.at, S.id)
+    ).all()  # fmt: skip
+    replaced = {r.supersedes_id for r, _ in found if r.supersedes_id is not None}
+    latest: dict[tuple[str, int], CourseTotal] = {}
+    for r, number in found:
+        if r.id not in replaced and r.total is not None:
+            latest[(r.scale, r.session_id)] = CourseTotal(
+                r.scale, r.session_id, number, r.at, r.total
+            )
+    return rows, safety, tuple(latest.values())

@@ -31,7 +31,9 @@ from nursestation.note_content import (
     MedicationRow,
     NoteContent,
     NoteHeader,
+    OutcomeRow,
     OverrideRow,
+    SafetyRow,
     SignatureSlot,
     SpravatoDeviceRow,
     SpravatoNote,
@@ -39,7 +41,24 @@ from nursestation.note_content import (
 )
 from nursestation.note_content import InfusionEvent as NoteInfusionEvent
 from nursestation.note_content import InfusionRecord as NoteInfusionRecord
-from nursestation.record import MedicationRecord, SessionRecord, VitalValues, heart_rate
+from nursestation.outcome_scales import (
+    NAMES as OUTCOME_NAMES,
+)
+from nursestation.outcome_scales import (
+    CoursePoint,
+    OutcomeSettings,
+    course_trend,
+    risk_text,
+    timepoint_label,
+    trend_text,
+)
+from nursestation.record import (
+    MedicationRecord,
+    OutcomeRecord,
+    SessionRecord,
+    VitalValues,
+    heart_rate,
+)
 from nursestation.spravato import MonitoringForm, is_spravato
 from nursestation.vitals import SEDATION_LABELS, VitalsInput
 from nursestation.wording import (
@@ -94,6 +113,7 @@ class NoteInputs:
     # A Spravato session's REMS form as of this note, and the prescriber's pre-dose decision.
     spravato_form: MonitoringForm | None = None
     spravato_decision: str = ""
+    scales: OutcomeSettings | None = None  # the clinic's scales: outcome rows and the course
 
 
 def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
@@ -159,6 +179,9 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         display_tz=rec.display_zone,
         vitals_interval_s=x.interval_s,
         not_treated_reason=o.end_detail if o.end_reason == NOT_TREATED else None,
+        outcomes=outcome_rows(rec, x.scales),
+        safety=safety_rows(rec),
+        safety_flag=safety_flag(rec, tz),
         spravato=spravato,
     )
 
@@ -669,3 +692,120 @@ def _with_checklist_override(
     if any(o.reason == extra.reason and o.at == extra.at for o in info.overrides):
         return info
     return replace(info, overrides=(extra, *info.overrides))
+
+
+# ---------------------------------------------------------------- outcome measures (issue 16)
+
+SAFETY_KIND_LABELS = {
+    "pre_infusion": "Safety assessment before the infusion",
+    "discharge_recheck": "Suicide-risk re-check before discharge",
+}
+
+
+def _answers_text(answers: Sequence[int | None]) -> str:
+    """Item number:answer, "–" for a question not asked: "1:2 2:2 3:– …"."""
+    return " ".join(f"{n}:{'–' if v is None else v}" for n, v in enumerate(answers, 1))
+
+
+def _score_text(o: OutcomeRecord, scales: OutcomeSettings | None) -> str:
+    if o.total is None:
+        return risk_text(o.band)
+    out = str(o.total)
+    if scales is not None and o.scale in scales.scales:
+        out += f" / {scales.scales[o.scale].total_max}"
+    return out + (f" ({o.band})" if o.band else "")
+
+
+def _administered_text(rec: SessionRecord, o: OutcomeRecord) -> str:
+    who = rec.name(o.entered_by, "unknown")
+    if o.on_station:
+        return f"self-report, typed by the patient on the station (opened by {who})"
+    if o.administered == "self_report":
+        return f"self-report, entered by {who}"
+    return f"clinician-administered by {who}"
+
+
+def _course_texts(rec: SessionRecord, scales: OutcomeSettings | None) -> dict[tuple[str, int], str]:
+    """(scale, session id) -> the trend words of this session's total in the course."""
+    if scales is None:
+        return {}
+    out: dict[tuple[str, int], str] = {}
+    for scale in scales.trend_scales:
+        points = [
+            CoursePoint(c.session_id, c.session_number, c.at, c.total)
+            for c in rec.course
+            if c.scale == scale
+        ]
+        trend = course_trend(scales, scale, points)
+        for p in trend.points:
+            if p.session_id == rec.session_id:
+                out[(scale, p.session_id)] = trend_text(p, trend.baseline)
+    return out
+
+
+def outcome_rows(rec: SessionRecord, scales: OutcomeSettings | None) -> tuple[OutcomeRow, ...]:
+    """The session's outcome measures and screens as the note prints them, with the course's
+    response and remission on the pre-infusion total this course trend uses."""
+    course = _course_texts(rec, scales)
+    rows = []
+    current = rec.current_outcomes
+    last_pre = {o.scale: o.id for o in current if o.timepoint == "pre"}
+    for o in current:
+        trend = course.get((o.scale, rec.session_id), "") if last_pre.get(o.scale) == o.id else ""
+        rows.append(
+            OutcomeRow(
+                at=o.at,
+                scale=OUTCOME_NAMES.get(o.scale, scale_label(o.scale)),
+                timepoint=timepoint_label(o.timepoint),
+                score=_score_text(o, scales),
+                answers=_answers_text(o.answers),
+                administered=_administered_text(rec, o),
+                course=trend,
+                safety=o.safety_reason or "",
+            )
+        )
+    return tuple(rows)
+
+
+def safety_rows(rec: SessionRecord) -> tuple[SafetyRow, ...]:
+    """The safety assessments and re-checks recorded this session."""
+    return tuple(
+        SafetyRow(
+            at=a.at,
+            kind=SAFETY_KIND_LABELS.get(a.kind, a.kind.replace("_", " ")),
+            assessment=a.assessment,
+            plan=a.plan,
+            decision=(
+                ("infusion may proceed" if a.proceed else "infusion not to proceed")
+                if a.kind == "pre_infusion"
+                else ("may leave with the plan" if a.proceed else "not safe to leave")
+            ),
+            by=rec.name(a.by_user, "unknown"),
+        )
+        for a in rec.safety
+    )
+
+
+def safety_flag(rec: SessionRecord, tz: tzinfo) -> str | None:
+    """The banner when a suicide-risk screen was positive this session: which screen, the
+    assessment before the infusion and the re-check before discharge (clinical.md §4.4 item 9)."""
+    positive = rec.safety_positive
+    if not positive:
+        return None
+    what = "; ".join(
+        f"{OUTCOME_NAMES.get(o.scale, o.scale)} at {hm(o.at, tz)}: {o.safety_reason}"
+        for o in positive
+    )
+    pre = [a for a in rec.safety if a.kind == "pre_infusion" and a.proceed]
+    re_ = [a for a in rec.safety if a.kind == "discharge_recheck" and a.proceed]
+    assessed = (
+        f"safety assessment by {rec.name(pre[-1].by_user)} at {hm(pre[-1].at, tz)}"
+        if pre
+        else "NO safety assessment allowing the infusion recorded"
+    )
+    recheck = (
+        f"re-checked before discharge by {rec.name(re_[-1].by_user)} at {hm(re_[-1].at, tz)}"
+        if re_
+        else "re-check before discharge NOT recorded"
+    )
+    return f"POSITIVE SUICIDE-RISK SCREEN — {what}. {assessed[0].upper()}{assessed[1:]}; {recheck}."

@@ -408,6 +408,8 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     out: list[Flowable] = [_p(title, "title"), Spacer(1, 4)]
     if n.not_treated_reason:
         out.append(_p(f"NOT TREATED — {_esc(n.not_treated_reason)}", "banner"))
+    if n.safety_flag:
+        out.append(_p(_esc(n.safety_flag), "banner"))
     if n.addendum:
         a = n.addendum
         out.append(
@@ -1052,6 +1054,43 @@ def _medication_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     return out
 
 
+def _outcome_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
+    """Outcome measures and the suicide-risk screen (issue 16): printed only when the session
+    has any, so a note without them reads as before."""
+    if not n.outcomes and not n.safety:
+        return []
+    out: list[Flowable] = [_p("Outcome measures and suicide-risk screen", "h2")]
+    if n.outcomes:
+        rows: list[list[Any]] = [["Time", "Scale", "Score", "Answers (item:answer)", "Given as"]]
+        extra: list[tuple[Any, ...]] = []
+        for i, o in enumerate(n.outcomes, start=1):
+            score = f"<b>{_esc(o.score)}</b>"
+            if o.course:
+                score += f"<br/>{_esc(o.course)}"
+            if o.safety:
+                score += f'<br/><font color="{ACTION_FG.hexval()}"><b>POSITIVE:</b> {_esc(o.safety)}</font>'
+                extra.append(("BACKGROUND", (2, i), (2, i), ACTION_BG))
+            rows.append(
+                [
+                    f.hm(o.at),
+                    _t(f"{o.scale}, {o.timepoint}"),
+                    _p(score),
+                    _t(o.answers),
+                    _t(o.administered),
+                ]
+            )
+        out.append(_table(rows, [32, 80, 120, 150, CONTENT_WIDTH - 382], extra))
+    if n.safety:
+        out.append(Spacer(1, 3))
+        rows = [["Time", "Safety check", "Assessment", "Plan", "Decision", "By"]]
+        rows += [
+            [f.hm(a.at), _t(a.kind), _t(a.assessment), _t(a.plan), _t(a.decision), _t(a.by)]
+            for a in n.safety
+        ]
+        out.append(_table(rows, [32, 84, 140, 140, 66, CONTENT_WIDTH - 462]))
+    return out
+
+
 def _assessment_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
     out: list[Flowable] = [_p("Assessments and scores", "h2")]
     if not n.assessments:
@@ -1189,6 +1228,7 @@ def render_note_pdf(
     story: list[Flowable] = []
     story += _header_section(content, f)
     story += _preprocedure_section(content, f)
+    story += _outcome_section(content, f)
     if content.spravato is not None:
         story += _spravato_section(content, f)
     else:

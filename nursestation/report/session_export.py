@@ -16,8 +16,11 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Protocol
 
 from nursestation import infusion
-from nursestation.note_content import CHARGE_SLOT
-from nursestation.record import NoteVersionRecord, SessionRecord, heart_rate
+from nursestation.note_content import CHARGE_SLOT, OutcomeRow
+from nursestation.outcome_scales import NAMES as SCALE_NAMES
+from nursestation.outcome_scales import OutcomeSettings, risk_text, timepoint_label
+from nursestation.record import NoteVersionRecord, OutcomeRecord, SessionRecord, heart_rate
+from nursestation.report.note_build import SAFETY_KIND_LABELS, outcome_rows, safety_flag
 from nursestation.wording import (
     indication_label,
     iso_seconds,
@@ -95,6 +98,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "note_versions",
     "note_sha256",
     "verification",
+    # issue 16: the session's outcome measures and the suicide-risk screen (empty when none)
+    "outcome_scores",
+    "safety_flag",
 )
 
 
@@ -120,6 +126,7 @@ class ExportInputs:
     drug_name: Callable[[str], str]
     now: datetime
     checks: Mapping[int, NoteCheck]
+    scales: OutcomeSettings | None = None  # the clinic's scales: LOINC codes, maxima, course
 
 
 def csv_cell(value: Any) -> str:
@@ -217,8 +224,17 @@ def csv_row(rec: SessionRecord, x: ExportInputs) -> list[str]:
         ", ".join(f"v{v.version}" for v in versions),
         latest.sha256,
         f"FAILED: {', '.join(failed)}" if failed else "verified",
+        "; ".join(_outcome_cell(o) for o in outcome_rows(rec, x.scales)),
+        safety_flag(rec, tz) or "",
     ]
     return [csv_cell(v) for v in values]
+
+
+def _outcome_cell(o: OutcomeRow) -> str:
+    text = f"{o.scale} {o.timepoint} {o.score}"
+    if o.course:
+        text += f" [{o.course}]"
+    return text + (f" POSITIVE: {o.safety}" if o.safety else "")
 
 
 # ---------------------------------------------------------------- FHIR
@@ -444,6 +460,164 @@ def _procedure(
     }  # fmt: skip
 
 
+LOCAL_SCALE = f"{_ID_SYSTEM}:scale"  # local codes where no LOINC code was confirmed
+SURVEY = [{"coding": [{"system": OBS_CATEGORY, "code": "survey", "display": "Survey"}]}]
+
+
+def _scale_code(o: OutcomeRecord, x: ExportInputs) -> dict[str, Any]:
+    """The total's code: LOINC where the clinic data names one (PHQ-9 44261-6, GAD-7 70274-6),
+    else a local code; the text names the scale either way."""
+    name = SCALE_NAMES.get(o.scale, o.scale)
+    d = x.scales.scales.get(o.scale) if x.scales is not None else None
+    what = f"{name} total score" if o.total is not None else f"{name} risk level"
+    if d is not None and d.loinc_total:
+        coding = {"system": LOINC, "code": d.loinc_total, "display": what}
+    else:
+        coding = {"system": LOCAL_SCALE, "code": f"{o.scale}-total", "display": what}
+    return {"coding": [coding], "text": what}
+
+
+def _questionnaire_response(
+    rec: SessionRecord, x: ExportInputs, o: OutcomeRecord, qid: str, pid: str, eid: str
+) -> dict[str, Any]:
+    d = x.scales.scales.get(o.scale) if x.scales is not None else None
+    items = []
+    for n, v in enumerate(o.answers, 1):
+        if v is None:
+            continue  # a question not asked (C-SSRS Q3-Q5 after a no to Q2)
+        item: dict[str, Any] = {"linkId": str(n)}
+        if d is not None:
+            item["text"] = (
+                d.item_label(n) if d.texts_embedded or o.scale == "cssrs" else f"Item {n}"
+            )
+        answer = {"valueBoolean": bool(v)} if o.scale == "cssrs" else {"valueInteger": int(v)}
+        item["answer"] = [answer]
+        items.append(item)
+    res: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": qid,
+        "status": "amended" if o.supersedes_id else "completed",
+        "subject": _ref(pid),
+        "encounter": _ref(eid),
+        "authored": _utc(o.at),
+        "author": {"display": rec.name(o.entered_by)},
+        "source": _ref(pid) if o.administered == "self_report" else None,
+        "item": items,
+    }
+    if d is not None and d.loinc_panel:
+        res["identifier"] = {"system": LOINC, "value": d.loinc_panel}
+    return res
+
+
+def _session_scale_resources(
+    rec: SessionRecord, x: ExportInputs, ids: FhirIds, pid: str, eid: str
+) -> list[dict[str, Any]]:
+    """CADSS and MOAA/S taken at a clinic-set timepoint (issue 16: stored as session
+    assessments with their timepoint): the items as a QuestionnaireResponse and the total as an
+    Observation with a local code (no LOINC code was found for either)."""
+    out: list[dict[str, Any]] = []
+    for a in rec.assessments:
+        tp = a.items.get("timepoint")
+        if a.kind not in ("cadss", "moaas") or not tp or a.score is None:
+            continue
+        answers = list(a.items.get("items") or ()) if a.kind == "cadss" else [int(a.score)]
+        name = SCALE_NAMES.get(a.kind, a.kind)
+        qid = ids("questionnaire-response", f"assessment/{a.id}")
+        out.append({
+            "resourceType": "QuestionnaireResponse",
+            "id": qid,
+            "status": "completed",
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "authored": _utc(a.at),
+            "author": {"display": rec.name(a.by_user)},
+            "item": [{"linkId": str(n), "text": f"Item {n}" if a.kind == "cadss" else name,
+                      "answer": [{"valueInteger": int(v)}]} for n, v in enumerate(answers, 1)],
+        })  # fmt: skip
+        out.append({
+            "resourceType": "Observation",
+            "id": ids("outcome", f"assessment/{a.id}"),
+            "status": "final",
+            "category": SURVEY,
+            "code": {"coding": [{"system": LOCAL_SCALE, "code": f"{a.kind}-total",
+                                 "display": f"{name} total score"}], "text": f"{name} total score"},
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "effectiveDateTime": _utc(a.at),
+            "performer": [{"display": rec.name(a.by_user)}],
+            "valueInteger": int(a.score),
+            "derivedFrom": [_ref(qid)],
+            "note": [{"text": f"timepoint: {timepoint_label(str(tp))}"},
+                     *([{"text": str(a.items["text"])}] if a.items.get("text") else [])],
+        })  # fmt: skip
+    return out
+
+
+def _outcome_resources(
+    rec: SessionRecord, x: ExportInputs, ids: FhirIds, pid: str, eid: str
+) -> list[dict[str, Any]]:
+    """Each outcome measure as a QuestionnaireResponse (the items) and an Observation (the
+    total with its LOINC code, or the screen's risk level), and a positive suicide-risk screen
+    as a Flag with the safety assessments as Observations."""
+    out: list[dict[str, Any]] = []
+    for o in rec.current_outcomes:
+        qid = ids("questionnaire-response", o.id)
+        out.append(_questionnaire_response(rec, x, o, qid, pid, eid))
+        obs: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": ids("outcome", o.id),
+            "status": "amended" if o.supersedes_id else "final",
+            "category": SURVEY,
+            "code": _scale_code(o, x),
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "effectiveDateTime": _utc(o.at),
+            "performer": [{"display": rec.name(o.entered_by)}],
+            "derivedFrom": [_ref(qid)],
+            "note": [{"text": f"timepoint: {timepoint_label(o.timepoint)}"}],
+        }
+        if o.total is not None:
+            obs["valueInteger"] = o.total
+            if o.band:
+                obs["interpretation"] = [{"text": o.band}]
+        else:
+            obs["valueCodeableConcept"] = {"text": risk_text(o.band)}
+        if o.safety_positive:
+            obs["note"].append({"text": f"POSITIVE suicide-risk screen: {o.safety_reason}"})
+        out.append(obs)
+    out += _session_scale_resources(rec, x, ids, pid, eid)
+    positive = rec.safety_positive
+    if positive:
+        flag_text = safety_flag(rec, x.tz) or ""
+        out.append({
+            "resourceType": "Flag",
+            "id": ids("safety-flag", rec.session_id),
+            "status": "active" if rec.order.ended_at is None else "inactive",
+            "category": [{"text": "Suicide risk"}],
+            "code": {"text": flag_text},
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "period": {"start": _utc(positive[0].at)},
+        })  # fmt: skip
+    for a in rec.safety:
+        out.append({
+            "resourceType": "Observation",
+            "id": ids("safety-assessment", a.id),
+            "status": "final",
+            "category": SURVEY,
+            "code": {"coding": [{"system": LOCAL_SCALE, "code": a.kind,
+                                 "display": SAFETY_KIND_LABELS.get(a.kind, a.kind)}],
+                     "text": SAFETY_KIND_LABELS.get(a.kind, a.kind)},
+            "subject": _ref(pid),
+            "encounter": _ref(eid),
+            "effectiveDateTime": _utc(a.at),
+            "performer": [{"display": rec.name(a.by_user)}],
+            "valueString": f"Assessment: {a.assessment} Plan: {a.plan} "
+                           f"Decision: {'proceed' if a.proceed else 'do not proceed'}.",
+        })  # fmt: skip
+    return out
+
+
 def _document_references(
     rec: SessionRecord,
     x: ExportInputs,
@@ -529,6 +703,7 @@ def session_bundle(
     proc = _procedure(rec, st, ids, pid, eid)
     if proc is not None:
         resources.append(proc)
+    resources += _outcome_resources(rec, x, ids, pid, eid)
     resources += _document_references(rec, x, ids, pid, eid, with_pdf, pdf_sha1)
     bundle = {
         "resourceType": "Bundle",

@@ -20,6 +20,7 @@ from nursestation.scenario import (
     steps_discharge,
     steps_medications,
     steps_notes,
+    steps_outcomes,
     steps_security,
     steps_session,
     steps_spravato,
@@ -38,6 +39,7 @@ STEP_MODULES = (
     steps_notes,
     steps_security,
     steps_spravato,
+    steps_outcomes,
 )
 
 
