@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from nursestation import infusion
-from nursestation.app import alarms, discharge, medications
+from nursestation.app import alarms, discharge, medications, outcomes
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.record import clinic_zone
 from nursestation.app.sessions import (
@@ -101,6 +101,8 @@ class ChairCard:
     monitor: str = MONITOR_NONE  # a key of MONITOR_LABELS
     # A Spravato session's BP reminders (about 40 min after the first device, at completion).
     spravato_reminders: tuple[str, ...] = ()
+    # A positive suicide-risk screen this session (app.outcomes.SafetyStatus.flag_text).
+    safety_flag: str | None = None
 
     @property
     def monitor_label(self) -> str:
@@ -272,6 +274,7 @@ class BoardData:
     last_vital_id: int
     chairs: dict[str, _Chair]
     bindings: dict[str, bool]
+    safety: dict[int, str] = field(default_factory=dict)  # session id -> the card's flag
 
 
 _LOCK = threading.Lock()  # the GUI thread and the board's reader thread may both refresh
@@ -310,8 +313,11 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
             data.snapshot = _merge_newest({}, list(rec.readings), _READY_KEYS, rec.stopped_at)
         chairs[chair] = data
     bindings = {c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))}
+    # Recording a score or an assessment changes the data mark, so the board reloads these.
+    safety = outcomes.safety_flags_in(s, [row.id for row in rows.values()])
     return BoardData(
-        mark, ctx.settings, now, last_vital_id=last_id, chairs=chairs, bindings=bindings
+        mark, ctx.settings, now, last_vital_id=last_id, chairs=chairs, bindings=bindings,
+        safety=safety,
     )
 
 
@@ -415,6 +421,7 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
                 vitals_due=due,
                 latest=latest.get(chair),
                 monitor=_monitor(extras.get("device_state"), data.bindings.get(str(chair))),
+                safety_flag=data.safety.get(summary.id) if summary is not None else None,
                 **extras,
             )
         )

@@ -619,3 +619,12 @@ def course_trend(ctx: AppContext, actor: Actor, mrn: str) -> CourseTrend:
         points = course_points_in(s, p.id, o.trend_scales)
     trends = tuple(oc.course_trend(o, k, points[k]) for k in o.trend_scales)
     return CourseTrend(p.id, p.mrn, trends)
+
+
+def end_patient_entry(ctx: AppContext, actor: Actor, password: str) -> None:
+    """The nurse takes the station back from the patient-facing scale screen: her own password
+    (audited as an unlock; a wrong one counts towards the lockout like any other)."""
+    from nursestation.app.users import authenticate
+
+    ctx.require(actor, "record_assessment")
+    authenticate(ctx, actor.username, password, purpose="unlock")

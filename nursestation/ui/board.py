@@ -167,7 +167,7 @@ class ChairCardWidget(QFrame):
         text, status = due_line(card, tz)
         self.due.setText(text if show_details else "")
         self._style(self.due, f"color: {DUE_COLOURS[status]}; font-weight: bold;")
-        extras = []
+        extras = [f"⚠ {card.safety_flag}"] if card.safety_flag else []
         for r in card.reassessments:
             extras.append(getattr(r, "text", str(r)))
         extras += card.spravato_reminders

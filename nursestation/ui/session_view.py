@@ -32,6 +32,7 @@ from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
+from nursestation.ui.scale_entry import OutcomesBox
 from nursestation.ui.spravato_panel import SpravatoPanel
 from nursestation.ui.station import Station
 from nursestation.ui.style import PHASE_COLOURS, clinic_zone, local_hm, mmss
@@ -98,7 +99,10 @@ class SessionView(QWidget):
         mid = QHBoxLayout()
         root.addLayout(mid)
         mid.addWidget(self._timer_box(), 3)
-        mid.addWidget(self._checklist_box(), 2)
+        right = QVBoxLayout()
+        right.addWidget(self._checklist_box(), 1)
+        right.addWidget(self._outcomes_box())
+        mid.addLayout(right, 2)
         # A Spravato session's devices, REMS checks and form (hidden for IV sessions).
         self.spravato_panel = SpravatoPanel(station)
         self.spravato_area = QScrollArea()
@@ -211,6 +215,14 @@ class SessionView(QWidget):
         lay.addLayout(row)
         return box
 
+    def _outcomes_box(self) -> QGroupBox:
+        # The place to enter the scales of the session (issue 16): ui/scale_entry.OutcomesBox.
+        box = QGroupBox("Outcome measures and scales")
+        lay = QVBoxLayout(box)
+        self.outcomes = OutcomesBox(self.station, box)
+        lay.addWidget(self.outcomes)
+        return box
+
     # ---------------------------------------------------------------- data
 
     def _ensure_panels(self) -> None:
@@ -253,6 +265,7 @@ class SessionView(QWidget):
 
     def _render(self, sm: SessionSummary) -> None:
         p = sm.patient
+        self.outcomes.set_session(sm.id, p.mrn, ended=sm.ended_at is not None)
         tz = clinic_zone(self.station.ctx)
         age = p.age_on(sm.checked_in_at.astimezone(tz).date())
         allergies = ", ".join(p.allergies) if p.allergies else "no known allergies"
