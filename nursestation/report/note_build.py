@@ -617,6 +617,8 @@ def _items_text(items: Any) -> str:
             value = ", ".join(str(v) for v in value if not isinstance(v, Mapping | list | tuple))
         if value in (None, "", "None"):
             continue
+        if key == "timepoint":  # a clinic-set timepoint key (issue 16) in words: "+40 min"
+            value = timepoint_label(str(value))
         parts.append(f"{str(key).replace('_', ' ')} {value}")
     return "; ".join(parts)
 

@@ -72,6 +72,11 @@ class OutcomeTrend(QWidget):
             self._draw_scale(t)
             top = max(top, max(p.total for p in t.points))
             lines.append(self._summary_line(t))
+        self._draw_markers()
+        numbers = sorted({n for pts in self.series.values() for n, _ in pts})
+        if numbers:
+            self.plot.getAxis("bottom").setTicks([[(n, f"#{n}") for n in numbers]])
+            self.plot.setXRange(numbers[0] - 0.3, numbers[-1] + 0.3, padding=0)
         self.plot.setYRange(0, max(top + 3, 10))
         self.summary.setText("\n".join(lines) or "No outcome scores recorded in this course yet.")
 
@@ -95,7 +100,7 @@ class OutcomeTrend(QWidget):
                     pos=threshold, angle=0,
                     pen=pg.mkPen(colour, width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
                     label=f"{NAMES.get(t.scale, t.scale)} response ≤ {threshold:g}",
-                    labelOpts={"position": 0.92, "color": colour},
+                    labelOpts={"position": 0.3, "color": colour, "anchors": [(0.5, 1), (0.5, 1)]},
                 )
             )  # fmt: skip
         if t.scale == self.settings.remission_scale:
@@ -104,23 +109,32 @@ class OutcomeTrend(QWidget):
                     pos=self.settings.remission_below - 0.5, angle=0,
                     pen=pg.mkPen(REMISSION_COLOUR, width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
                     label=f"remission < {self.settings.remission_below}",
-                    labelOpts={"position": 0.08, "color": REMISSION_COLOUR},
+                    labelOpts={"position": 0.05, "color": REMISSION_COLOUR, "anchors": [(0, 1), (0, 1)]},
                 )
             )  # fmt: skip
         for p in t.points:
-            for first, word, col in ((p.first_response, "response", RESPONSE_COLOUR),
-                                     (p.first_remission, "remission", REMISSION_COLOUR)):  # fmt: skip
-                if not first:
-                    continue
-                label = f"{NAMES.get(t.scale, t.scale)} {word}"
-                self.markers.append((p.session_number, label))
-                self.plot.addItem(
-                    pg.InfiniteLine(
-                        pos=p.session_number, angle=90,
-                        pen=pg.mkPen(col, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                        label=label, labelOpts={"position": 0.85, "color": col},
-                    )
-                )  # fmt: skip
+            for first, word in ((p.first_response, "response"), (p.first_remission, "remission")):
+                if first:
+                    self.markers.append((p.session_number, f"{NAMES.get(t.scale, t.scale)} {word}"))
+
+    def _draw_markers(self) -> None:
+        """One labelled vertical line per session and kind (scales reaching response at the
+        same session share it: "PHQ-9, GAD-7 response")."""
+        grouped: dict[tuple[int, str], list[str]] = {}
+        for number, label in self.markers:
+            scale, word = label.rsplit(" ", 1)
+            grouped.setdefault((number, word), []).append(scale)
+        for (number, word), scales in sorted(grouped.items()):
+            col = RESPONSE_COLOUR if word == "response" else REMISSION_COLOUR
+            self.plot.addItem(
+                pg.InfiniteLine(
+                    pos=number, angle=90,
+                    pen=pg.mkPen(col, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                    label=f"{', '.join(scales)} {word}",
+                    labelOpts={"position": 0.95 if word == "response" else 0.88, "color": col,
+                               "anchors": [(1, 0), (1, 0)]},
+                )
+            )  # fmt: skip
 
     def _summary_line(self, t: ScaleTrend) -> str:
         last = t.points[-1]
