@@ -30,6 +30,8 @@ from nursestation.db.models import (
     Note,
     NoteDocument,
     NoteSignature,
+    OutcomeScore,
+    SafetyAssessment,
     User,
     VitalReading,
 )
@@ -217,7 +219,11 @@ def _credential(s: Session, actor: Actor) -> bytes:
 
 
 _RECORD_TABLES = (InfusionEvent, VitalReading, MedicationAdministration, Assessment, AlarmEvent,
-                  DischargeOverride, DischargeApproval)  # fmt: skip
+                  DischargeOverride, DischargeApproval, OutcomeScore,
+                  SafetyAssessment)  # fmt: skip
+# Tables added after notes were first signed (issue 16): counted only when the session has rows,
+# so the fingerprint of a session without any is the one a note signed before carries.
+_ADDED_TABLES = (OutcomeScore, SafetyAssessment)
 
 
 def _fingerprint(s: Session, session_id: int) -> dict[str, Any]:
@@ -237,6 +243,8 @@ def _fingerprint(s: Session, session_id: int) -> dict[str, Any]:
             stmt = stmt.where(VitalReading.source != "device")
             key = "vital_readings_entered"
         count, top = s.execute(stmt).one()
+        if model in _ADDED_TABLES and count == 0:
+            continue  # a note signed before these tables existed keeps its fingerprint
         out[key] = [count, top]
     count, top = s.execute(
         select(func.count(MedicationResponse.id), func.max(MedicationResponse.id))
@@ -264,6 +272,8 @@ _RECORD_WORDS = {
     "alarm_events": "alarms or alarm acknowledgements",
     "discharge_overrides": "discharge overrides",
     "discharge_approvals": "discharge approval",
+    "outcome_scores": "outcome measures",
+    "safety_assessments": "safety assessments",
 }
 
 

@@ -286,3 +286,30 @@ def test_course_trend_marks_response_at_the_right_session(
     assert [p.response for p in t.points] == [False, False, True, True]
     assert t.response_session == 3 and t.remission_session == 4
     assert clock.now() > T0 + timedelta(days=27)
+
+
+def test_a_score_recorded_after_signing_makes_the_note_stale(tmp_path: Any) -> None:
+    """The signed note must contain the scores: one recorded after the nurse signed refuses the
+    approval (note_stale) until an addendum is signed."""
+    import json
+    from pathlib import Path
+
+    from nursestation.scenario import run_scenario
+
+    example = Path(__file__).resolve().parents[2] / "examples/scenarios/cssrs_blocks_start.json"
+    spec = json.loads(example.read_text(encoding="utf-8"))
+    end = next(i for i, st in enumerate(spec["steps"]) if st["do"] == "sign_note")
+    steps = spec["steps"][: end + 1]  # up to the nurse's signature
+    steps += [
+        {"t": "+1:41", "as": "rn.ana", "do": "outcome", "chair": "2", "scale": "phq9",
+         "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1], "timepoint": "pre"},
+        {"t": "+1:42", "as": "cn.ben", "do": "approve_discharge", "chair": "2",
+         "password": "Ben-pass-2026", "expect": "rejected", "error": "note_stale"},
+    ]  # fmt: skip
+    import io
+
+    out = io.StringIO()
+    rc = run_scenario({**spec, "steps": steps}, out=out, data_dir=str(tmp_path / "data"))
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert rc == 0, [x for x in lines if "expectation" in x]
+    assert "outcome measures" in lines[-1]["message"]
