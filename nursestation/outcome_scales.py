@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from nursestation.clinic import ClinicSettings
 from nursestation.errors import BAD_INPUT, OUT_OF_RANGE, DomainError
@@ -369,6 +369,19 @@ def timepoint_label(tp: str) -> str:
 # ---------------------------------------------------------------- the course
 
 
+class CourseTotalLike(Protocol):
+    """A session's total in the course (record.CourseTotal, or a CoursePoint)."""
+
+    @property
+    def session_id(self) -> int: ...
+    @property
+    def session_number(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def total(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class CoursePoint:
     """One total of a trended scale at one session of the course."""
@@ -413,7 +426,7 @@ class ScaleTrend:
         return next((p.session_number for p in self.points if p.first_remission), None)
 
 
-def course_trend(o: OutcomeSettings, scale: str, points: Sequence[CoursePoint]) -> ScaleTrend:
+def course_trend(o: OutcomeSettings, scale: str, points: Sequence[CourseTotalLike]) -> ScaleTrend:
     """Totals per session in order; the course baseline is the first one. Response: a fall of at
     least the clinic's percentage from the baseline (clinical.md §5, issue 16); remission:
     PHQ-9 below the clinic's cut-off. A baseline of 0 cannot fall: no response is marked."""

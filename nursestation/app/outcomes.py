@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import outcome_scales as oc
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.session_rows import events_of, get_session_row
+from nursestation.app.session_rows import course_totals, events_of, get_session_row
 from nursestation.db.models import (
     InfusionSession,
     OutcomeScore,
@@ -578,36 +578,6 @@ class CourseTrend:
         return next((t for t in self.trends if t.scale == scale), None)
 
 
-def course_points_in(
-    s: Session, patient_id: int, scales: tuple[str, ...], until: datetime | None = None
-) -> dict[str, list[oc.CoursePoint]]:
-    """Per scale, the pre-infusion total of each session of the patient's course (the latest
-    one of a session when several were taken), up to `until` (1 statement)."""
-    q = (
-        select(OutcomeScore, InfusionSession.session_number)
-        .join(InfusionSession, InfusionSession.id == OutcomeScore.session_id)
-        .where(
-            OutcomeScore.patient_id == patient_id,
-            OutcomeScore.scale.in_(scales),
-            OutcomeScore.timepoint == "pre",
-            OutcomeScore.total.is_not(None),
-        )
-        .order_by(OutcomeScore.at, OutcomeScore.id)
-    )
-    if until is not None:
-        q = q.where(OutcomeScore.at <= until)
-    found = s.execute(q).all()
-    current_ids = {r.id for r in _current([r for r, _ in found])}
-    latest: dict[tuple[str, int], oc.CoursePoint] = {}
-    for r, number in found:
-        if r.id in current_ids and r.total is not None:
-            latest[(r.scale, r.session_id)] = oc.CoursePoint(r.session_id, number, r.at, r.total)
-    out: dict[str, list[oc.CoursePoint]] = {k: [] for k in scales}
-    for (scale, _sid), point in latest.items():
-        out[scale].append(point)
-    return out
-
-
 def course_trend(ctx: AppContext, actor: Actor, mrn: str) -> CourseTrend:
     """The patient's outcome totals over the course, with response and remission marked."""
     ctx.require(actor, "view_session")
@@ -616,8 +586,11 @@ def course_trend(ctx: AppContext, actor: Actor, mrn: str) -> CourseTrend:
         p = s.execute(select(Patient).where(Patient.mrn == mrn)).scalar_one_or_none()
         if p is None:
             raise DomainError(NOT_FOUND, f"No patient with MRN {mrn}.", field="mrn")
-        points = course_points_in(s, p.id, o.trend_scales)
-    trends = tuple(oc.course_trend(o, k, points[k]) for k in o.trend_scales)
+        totals = course_totals(s, p.id)
+    trends = tuple(
+        oc.course_trend(o, k, [t for t in totals if t.scale == k])
+        for k in o.trend_scales
+    )  # fmt: skip
     return CourseTrend(p.id, p.mrn, trends)
 
 

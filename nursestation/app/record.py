@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.flowsheet import stored_vitals
+from nursestation.app.session_rows import course_totals
 from nursestation.db.models import (
     AlarmEvent,
     Assessment,
@@ -290,18 +291,5 @@ def _outcome_rows(
             .order_by(A.at, A.id)
         )
     )
-    found = s.execute(
-        select(S, InfusionSession.session_number)
-        .join(InfusionSession, InfusionSession.id == S.session_id)
-        .where(S.patient_id == row.patient_id, S.timepoint == "pre", S.total.is_not(None),
-               InfusionSession.checked_in_at <= row.checked_in_at)
-        .order_by(S.at, S.id)
-    ).all()  # fmt: skip
-    replaced = {r.supersedes_id for r, _ in found if r.supersedes_id is not None}
-    latest: dict[tuple[str, int], CourseTotal] = {}
-    for r, number in found:
-        if r.id not in replaced and r.total is not None:
-            latest[(r.scale, r.session_id)] = CourseTotal(
-                r.scale, r.session_id, number, r.at, r.total
-            )
-    return rows, safety, tuple(latest.values())
+    course = course_totals(s, row.patient_id, checked_in_until=row.checked_in_at)
+    return rows, safety, course

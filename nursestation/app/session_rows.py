@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from nursestation import infusion
 from nursestation.app.context import AppContext
-from nursestation.db.models import InfusionEvent, InfusionSession, VitalReading
+from nursestation.db.models import InfusionEvent, InfusionSession, OutcomeScore, VitalReading
 from nursestation.db.queries import current_rows
 from nursestation.errors import NOT_FOUND, DomainError
+from nursestation.record import CourseTotal
 
 
 def events_of(s: Session, session_id: int) -> list[infusion.InfusionEvent]:
@@ -65,3 +66,30 @@ def baseline_vitals(
     return s.execute(
         stmt.order_by(VitalReading.observed_at.desc(), VitalReading.id.desc()).limit(1)
     ).scalar_one_or_none()
+
+
+def course_totals(
+    s: Session, patient_id: int, *, checked_in_until: datetime | None = None
+) -> tuple[CourseTotal, ...]:
+    """The patient's course (issue 16): per scale and session, the pre-infusion total (the
+    latest current one when several were taken), of the sessions checked in up to
+    `checked_in_until` (all when None), in time order (1 statement). app.outcomes trends them;
+    app.record gives them to the note."""
+    q = (
+        select(OutcomeScore, InfusionSession.session_number)
+        .join(InfusionSession, InfusionSession.id == OutcomeScore.session_id)
+        .where(OutcomeScore.patient_id == patient_id, OutcomeScore.timepoint == "pre",
+               OutcomeScore.total.is_not(None))
+        .order_by(OutcomeScore.at, OutcomeScore.id)
+    )  # fmt: skip
+    if checked_in_until is not None:
+        q = q.where(InfusionSession.checked_in_at <= checked_in_until)
+    found = s.execute(q).all()
+    replaced = {r.supersedes_id for r, _ in found if r.supersedes_id is not None}
+    latest: dict[tuple[str, int], CourseTotal] = {}
+    for r, number in found:
+        if r.id not in replaced and r.total is not None:
+            latest[(r.scale, r.session_id)] = CourseTotal(
+                r.scale, r.session_id, number, r.at, r.total
+            )
+    return tuple(latest.values())

@@ -45,7 +45,6 @@ from nursestation.outcome_scales import (
     NAMES as OUTCOME_NAMES,
 )
 from nursestation.outcome_scales import (
-    CoursePoint,
     OutcomeSettings,
     course_trend,
     risk_text,
@@ -733,12 +732,7 @@ def _course_texts(rec: SessionRecord, scales: OutcomeSettings | None) -> dict[tu
         return {}
     out: dict[tuple[str, int], str] = {}
     for scale in scales.trend_scales:
-        points = [
-            CoursePoint(c.session_id, c.session_number, c.at, c.total)
-            for c in rec.course
-            if c.scale == scale
-        ]
-        trend = course_trend(scales, scale, points)
+        trend = course_trend(scales, scale, [c for c in rec.course if c.scale == scale])
         for p in trend.points:
             if p.session_id == rec.session_id:
                 out[(scale, p.session_id)] = trend_text(p, trend.baseline)
