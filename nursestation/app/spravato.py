@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
+from nursestation.app import outcomes
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.patients import get_patient_row
 from nursestation.app.record import clinic_zone
@@ -456,6 +457,9 @@ def give_device(ctx: AppContext, actor: Actor, session_id: int, *, lot: str) -> 
         devices = _devices_in(s, row.id)
         first = not devices
         if first:
+            # a positive suicide-risk screen holds the first device as it holds an infusion
+            # start, until the safety assessment (app.outcomes, issue 16)
+            outcomes.safety_gate_in(s, row.id)
             first_device_gate(
                 enrolled=_enrolment_in(s, row.patient_id) is not None,
                 patient_name=row.patient.name,

@@ -313,3 +313,32 @@ def test_a_score_recorded_after_signing_makes_the_note_stale(tmp_path: Any) -> N
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert rc == 0, [x for x in lines if "expectation" in x]
     assert "outcome measures" in lines[-1]["message"]
+
+
+def test_a_positive_screen_holds_the_first_spravato_device(tmp_path: Any) -> None:
+    """A Spravato session has no pump: the first device is its start, held the same way."""
+    import io
+    import json
+    from pathlib import Path
+
+    from nursestation.scenario import run_scenario
+
+    example = Path(__file__).resolve().parents[2] / "examples/scenarios/spravato_84mg.json"
+    spec = json.loads(example.read_text(encoding="utf-8"))
+    first = next(i for i, st in enumerate(spec["steps"])
+                 if st["do"] == "spravato_device" and "expect" not in st)  # fmt: skip
+    steps = [
+        *spec["steps"][:first],
+        {"t": "+0:04", "as": "rn.ana", "do": "outcome", "chair": "2", "scale": "phq9",
+         "answers": [1, 1, 1, 1, 1, 1, 1, 1, 2]},
+        {"t": "+0:05", "as": "rn.ana", "do": "spravato_device", "chair": "2", "lot": "SPR-2403A",
+         "expect": "rejected", "error": "safety_hold"},
+        {"t": "+0:06", "as": "cn.ben", "do": "safety_assessment", "chair": "2",
+         "kind": "pre_infusion", "assessment": "Passive thoughts, no intent or plan.",
+         "plan": "Proceed; crisis line card; re-check before discharge.", "proceed": True},
+        {"t": "+0:07", "as": "rn.ana", "do": "spravato_device", "chair": "2", "lot": "SPR-2403A"},
+    ]  # fmt: skip
+    out = io.StringIO()
+    rc = run_scenario({**spec, "steps": steps}, out=out, data_dir=str(tmp_path / "data"))
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert rc == 0, [x for x in lines if "expectation" in x]
