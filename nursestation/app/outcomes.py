@@ -172,6 +172,58 @@ def record_outcome(
         return _view(r)
 
 
+def correct_outcome(
+    ctx: AppContext, actor: Actor, outcome_id: int, answers: list[Any], reason: str
+) -> OutcomeView:
+    """Correct a recorded score: a new row with the corrected answers supersedes the original
+    (kept, with who and when), with a written reason. The safety screen is judged again on the
+    corrected answers."""
+    ctx.require(actor, "record_assessment")
+    if not (reason or "").strip():
+        raise DomainError(BAD_INPUT, "A correction needs a reason.", field="reason")
+    o = outcome_settings(ctx)
+    now = ctx.now()
+    with ctx.tx() as s:
+        old = s.get(OutcomeScore, outcome_id)
+        if old is None:
+            raise DomainError(NOT_FOUND, f"No outcome score {outcome_id}.")
+        newer = s.execute(
+            select(OutcomeScore.id).where(OutcomeScore.supersedes_id == old.id)
+        ).first()
+        if newer is not None:
+            raise DomainError(
+                INVALID_STATE, f"Score {old.id} was already corrected by {newer[0]}: correct that."
+            )
+        _open_row(s, old.session_id)
+        scored = oc.score(o, old.scale, answers)
+        # a correction must not become a quiet way round the safety hold
+        clears = old.safety_positive and not scored.safety_positive
+        if clears and not any(r in actor.roles for r in o.safety_assessors):
+            raise DomainError(
+                NOT_PERMITTED,
+                "This correction would clear a positive suicide-risk screen: only "
+                f"{' or '.join(ROLE_LABELS.get(r, r) for r in o.safety_assessors)} may make it.",
+            )
+        r = OutcomeScore(
+            session_id=old.session_id, patient_id=old.patient_id, scale=old.scale,
+            timepoint=old.timepoint, answers=list(scored.answers), total=scored.total,
+            band=scored.band, safety_positive=scored.safety_positive,
+            safety_reason=scored.safety_reason or None, administered=old.administered,
+            on_station=old.on_station, at=old.at, recorded_at=now, entered_by=actor.user_id,
+            supersedes_id=old.id, correction_reason=reason.strip(),
+        )  # fmt: skip
+        s.add(r)
+        s.flush()
+        ctx.audit(
+            s, actor, "outcome.correct", "outcome_score", r.id,
+            before={"id": old.id, "answers": list(old.answers), "total": old.total,
+                    "band": old.band},
+            after={"answers": list(scored.answers), "total": scored.total, "band": scored.band,
+                   "reason": reason.strip()},
+        )  # fmt: skip
+        return _view(r)
+
+
 def _record_session_scale(
     ctx: AppContext,
     actor: Actor,

@@ -719,6 +719,10 @@ def _score_text(o: OutcomeRecord, scales: OutcomeSettings | None) -> str:
 
 def _administered_text(rec: SessionRecord, o: OutcomeRecord) -> str:
     who = rec.name(o.entered_by, "unknown")
+    if o.supersedes_id is not None:
+        original = next((x for x in rec.outcomes if x.id == o.supersedes_id), None)
+        was = f" (was {_score_text(original, None)})" if original is not None else ""
+        return f"corrected by {who}{was}: {o.correction_reason or 'no reason recorded'}"
     if o.on_station:
         return f"self-report, typed by the patient on the station (opened by {who})"
     if o.administered == "self_report":

@@ -38,6 +38,23 @@ def _outcome(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     return v.text
 
 
+@step("correct_outcome")
+def _correct(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
+    """{"do": "correct_outcome", "scale": "phq9", "answers": [..], "reason": "..."}: the newest
+    current score of that scale in the session (or "outcome": id) is superseded."""
+    sid = sc.session_id(st)
+    if "outcome" in st:
+        oid = int(st["outcome"])
+    else:
+        scale = str(need(st, "scale"))
+        mine = [v for v in outcomes.session_outcomes(sc.ctx, actor, sid) if v.scale == scale]
+        if not mine:
+            raise DomainError(BAD_INPUT, f"No {scale} recorded in this session.", field="scale")
+        oid = mine[-1].id
+    v = outcomes.correct_outcome(sc.ctx, actor, oid, _answers(st), str(need(st, "reason")))
+    return f"score #{oid} corrected by #{v.id}: {v.text}"
+
+
 @step("save_scale_draft")
 def _draft(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     """{"do": "save_scale_draft", "scale": "gad7", "timepoint": "pre", "answers": [1, 2, null]}."""

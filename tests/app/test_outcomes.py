@@ -342,3 +342,27 @@ def test_a_positive_screen_holds_the_first_spravato_device(tmp_path: Any) -> Non
     rc = run_scenario({**spec, "steps": steps}, out=out, data_dir=str(tmp_path / "data"))
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert rc == 0, [x for x in lines if "expectation" in x]
+
+
+def test_correction_supersedes_and_rejudges_the_screen(
+    ctx: Any, people: dict[str, Any], checked_in: int
+) -> None:
+    nurse = people["nurse"]
+    v = outcomes.record_outcome(ctx, nurse, checked_in, "phq9", [1] * 9)  # item 9 positive
+    assert outcomes.safety_status(ctx, nurse, checked_in).start_held
+    with pytest.raises(DomainError) as e:
+        outcomes.correct_outcome(ctx, nurse, v.id, [1] * 8 + [0], "  ")
+    assert e.value.field == "reason"
+    with pytest.raises(DomainError) as e:  # clearing a positive screen needs a charge nurse
+        outcomes.correct_outcome(ctx, nurse, v.id, [1] * 8 + [0], "Item 9 typed in the wrong row")
+    assert e.value.code == NOT_PERMITTED
+    c = outcomes.correct_outcome(ctx, people["charge"], v.id, [1] * 8 + [0],
+                                 "Item 9 typed in the wrong row")  # fmt: skip
+    assert (c.total, c.safety_positive) == (8, False)
+    assert not outcomes.safety_status(ctx, nurse, checked_in).flagged
+    assert [x.id for x in outcomes.session_outcomes(ctx, nurse, checked_in)] == [c.id]
+    with pytest.raises(DomainError) as e:
+        outcomes.correct_outcome(ctx, nurse, v.id, [0] * 9, "again")
+    assert e.value.code == INVALID_STATE
+    rec = get_record(ctx, nurse, checked_in)
+    assert len(rec.outcomes) == 2 and [o.id for o in rec.current_outcomes] == [c.id]
