@@ -521,24 +521,35 @@ class OutcomesBox(QWidget):
         row2.addStretch(1)
         lay.addLayout(row2)
         self.status: outcomes.SafetyStatus | None = None
+        self._stale = True  # read the safety status at the next set_session
+        station.changed.connect(self._mark_stale)
+
+    def _mark_stale(self) -> None:
+        self._stale = True
 
     def set_session(self, session_id: int | None, mrn: str | None, *, ended: bool) -> None:
-        """Follow the session view; read the safety status."""
+        """Follow the session view (called on its every-second refresh); the safety status is
+        read again only for another session or after something was written."""
+        again = self._stale or session_id != self.session_id
         self.session_id, self.mrn = session_id, mrn
         for b in self.scale_btns.values():
             b.setEnabled(session_id is not None and not ended)
         self.trend_btn.setEnabled(mrn is not None)
-        self.status = (
-            self.station.read(outcomes.safety_status, session_id)
-            if session_id is not None
-            else None
-        )
+        if again:
+            self._stale = False
+            self.status = (
+                self.station.read(outcomes.safety_status, session_id)
+                if session_id is not None
+                else None
+            )
         text = self.status.flag_text() if self.status is not None else None
         self.flag.setText(text or "")
         self.flag.setVisible(bool(text))
+        actor = self.station.signed_in
+        assessors = outcomes.outcome_settings(self.station.ctx).safety_assessors
         self.safety_btn.setEnabled(
-            bool(self.status and self.status.flagged) and not ended
-            and self.station.can("override_checklist")
+            bool(self.status and self.status.flagged) and not ended and actor is not None
+            and any(r in actor.roles for r in assessors)
         )  # fmt: skip
 
     def open_scale(self, scale: str) -> ScaleEntryDialog:
