@@ -345,6 +345,9 @@ class NoteContent:
     outcomes: tuple[OutcomeRow, ...] = ()
     safety: tuple[SafetyRow, ...] = ()
     safety_flag: str | None = None
+    # The audit chain's head ("<row id>:<hash>") when the note was built: stored inside the signed
+    # PDF so that a later rewrite of the trail before it shows (app/trail.py).
+    audit_head: str | None = None
 
     def __post_init__(self) -> None:
         if self.generated_at.tzinfo is None:

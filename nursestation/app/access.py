@@ -44,7 +44,7 @@ def sign_in(ctx: AppContext, username: str, password: str, *, purpose: str = "si
     this failure started one), locked_out ("try again in N s"), or not_permitted for a disabled
     account whose password was right. Every failure is audited by `users.authenticate`."""
     try:
-        return authenticate(ctx, username, password, purpose=purpose)
+        actor = authenticate(ctx, username, password, purpose=purpose)
     except DomainError as exc:
         if exc.code != BAD_PASSWORD:
             raise
@@ -61,6 +61,13 @@ def sign_in(ctx: AppContext, username: str, password: str, *, purpose: str = "si
                 f"try again in {wait} s.",
             ) from None
         raise
+    # The password is at hand: a due checkpoint of the audit trail is signed with this user's
+    # key (app/trail.py); it never stands between the nurse and the station.
+    from nursestation.app.trail import checkpoint_after_sign_in
+
+    if purpose == "sign_in":
+        checkpoint_after_sign_in(ctx, actor, password)
+    return actor
 
 
 def account_active(ctx: AppContext, actor: Actor) -> bool:

@@ -15,7 +15,10 @@ from sqlalchemy import func, select
 from nursestation.app.context import Actor, AppContext
 from nursestation.db.audit import ChainCheck, verify_chain
 from nursestation.db.models import AuditEvent
+from nursestation.db.seals import BASELINE_ACTION, SEAL_ACTION
 from nursestation.errors import BAD_INPUT, DomainError
+
+SEAL_ACTIONS = (SEAL_ACTION, BASELINE_ACTION)
 
 DEFAULT_LIMIT = 1000
 
@@ -89,6 +92,10 @@ def list_audit(ctx: AppContext, actor: Actor, filters: AuditFilter | None = None
         conds.append(func.lower(AuditEvent.username) == f.username.strip().lower())
     if f.action:
         conds.append(func.lower(AuditEvent.action).like(_prefix(f.action), escape="\\"))
+    if not (f.action and f.action.strip().lower().startswith("fact")):
+        # The seals of protected rows (db/seals.py) are bookkeeping of the trail, one beside each
+        # change a reviewer already sees: shown only when asked for ("fact").
+        conds.append(AuditEvent.action.not_in(SEAL_ACTIONS))
     if f.entity_type:
         conds.append(func.lower(AuditEvent.entity_type) == f.entity_type.strip().lower())
     if f.entity_id:

@@ -1,12 +1,21 @@
-"""`nursestation check`: installation checks for clinic IT, one line each, exit 0 only if all pass."""
+"""`nursestation check`: installation checks for clinic IT, one line each.
+
+Two parts, printed under their own headings: the health of the data, settings, audit trail and
+keys (what a server or a backup needs), and whether this station can show a window (Qt) and
+see its serial ports. Exit 0 only if every check passes; `--headless` leaves out the window
+check, so a healthy server without a display passes. WARN lines (encryption at rest that cannot
+be seen, no backup yet) are printed but do not fail the check.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from nursestation.config import StationConfig
@@ -14,11 +23,17 @@ from nursestation.config import StationConfig
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One line of the check report."""
+    """One line of the check report; `warn` marks a passing line that needs attention."""
 
     name: str
     ok: bool
     detail: str
+    warn: bool = False
+
+    @property
+    def label(self) -> str:
+        """PASS, WARN or FAIL."""
+        return "FAIL" if not self.ok else ("WARN" if self.warn else "PASS")
 
 
 def _settings(config: StationConfig) -> CheckResult:
@@ -60,19 +75,81 @@ def _database(config: StationConfig) -> CheckResult:
         ctx.close()
 
 
-def _audit_chain(config: StationConfig) -> CheckResult:
-    from nursestation.db.audit import verify_chain
-    from nursestation.db.engine import make_engine, make_session_factory
+def _audit_trail(config: StationConfig) -> list[CheckResult]:
+    from nursestation.app.backup import default_backup_dir
+    from nursestation.app.trail import verify_trail
+    from nursestation.db.engine import make_engine
 
     engine = make_engine(config.db_url)
     try:
-        with make_session_factory(engine)() as s:
-            chk = verify_chain(s)
-        if not chk.ok:
-            return CheckResult("audit trail", False, chk.problem or "chain broken")
-        return CheckResult("audit trail", True, f"hash chain intact ({chk.rows} rows)")
+        report = verify_trail(config, engine, backup_dir=default_backup_dir(config))
     finally:
         engine.dispose()
+    return [CheckResult(name, passed, detail) for passed, name, detail in report.lines]
+
+
+def _private(path: Path) -> str | None:
+    """ "path 0644" when group or others may read or write it, else None."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+    return f"{path} {mode:04o}" if mode & 0o077 else None
+
+
+def _file_modes(config: StationConfig) -> CheckResult:
+    from nursestation.app.backup import default_backup_dir
+
+    paths = [config.data_dir, config.pki_dir, default_backup_dir(config)]
+    if config.pki_dir.is_dir():
+        # ca.pem is public by design (auditors verify notes against it).
+        paths += [p for p in sorted(config.pki_dir.iterdir()) if p.name != "ca.pem"]
+    db = config.sqlite_path
+    if db is not None:
+        paths += [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+    for extra in ("audit-witness.json", "clinic.json"):
+        paths.append(config.data_dir / extra)
+    open_to_others = [x for p in paths if (x := _private(p))]
+    if open_to_others:
+        return CheckResult(
+            "file modes", False,
+            "readable or writable by others: " + ", ".join(open_to_others)
+            + " (fix: chmod go-rwx, e.g. chmod -R go-rwx on the data directory)",
+        )  # fmt: skip
+    where = (
+        "data directory, database files and keys"
+        if db
+        else ("data directory and keys (the PostgreSQL server keeps its own files 0700)")
+    )
+    return CheckResult("file modes", True, f"{where} readable by the OS user only")
+
+
+def _encryption(config: StationConfig) -> CheckResult:
+    from nursestation.app.encryption import ENCRYPTED, encryption_at_rest
+
+    found = encryption_at_rest(config.data_dir)
+    if found.state == ENCRYPTED:
+        return CheckResult("encryption at rest", True, found.detail)
+    return CheckResult(
+        "encryption at rest", True,
+        ("cannot tell: " if found.state != "not_seen" else "not seen: ") + found.detail
+        + ". The clinic must provide full-disk encryption (README, Encryption at rest)",
+        warn=True,
+    )  # fmt: skip
+
+
+def _backups(config: StationConfig) -> CheckResult:
+    from nursestation.app.backup import default_backup_dir, newest_backup
+
+    newest = newest_backup(default_backup_dir(config))
+    if newest is None:
+        return CheckResult(
+            "backups", True,
+            f"none in {default_backup_dir(config)} yet: run `nursestation backup` (the app "
+            "makes one daily while it runs)",
+            warn=True,
+        )  # fmt: skip
+    return CheckResult("backups", True, newest.summary())
 
 
 def _clinic_ca(config: StationConfig) -> CheckResult:
@@ -131,37 +208,73 @@ def _serial(config: StationConfig) -> CheckResult:
     return CheckResult("serial ports", True, ", ".join(p.device for p in ports))
 
 
-CHECKS: tuple[tuple[str, Callable[[StationConfig], CheckResult]], ...] = (
+Check = Callable[[StationConfig], "CheckResult | list[CheckResult]"]
+
+# The health of what a server needs: data, settings, trail and keys.
+HEALTH: tuple[tuple[str, Check], ...] = (
     ("clinic settings", _settings),
     ("database", _database),
-    ("audit trail", _audit_chain),
+    ("file modes", _file_modes),
+    ("encryption at rest", _encryption),
+    ("audit trail", _audit_trail),
     ("clinic CA", _clinic_ca),
+    ("backups", _backups),
     ("fonts", _fonts),
+)
+# What only a station with a screen needs.
+STATION: tuple[tuple[str, Check], ...] = (
     ("Qt platform", _qt),
     ("serial ports", _serial),
 )
+CHECKS = HEALTH + STATION
 
 
-def run_checks(config: StationConfig, out: TextIO) -> int:
-    """Run every check, print `PASS|FAIL name: detail` lines; 0 only when all pass."""
-    failed = 0
-    db_ok = True
-    settings_ok = True
-    for name, fn in CHECKS:
+def _run(name: str, fn: Check, config: StationConfig) -> list[CheckResult]:
+    try:
+        result = fn(config)
+    except Exception as exc:  # a check that crashes is a failed check, named
+        return [CheckResult(name, False, f"{type(exc).__name__}: {exc}".strip())]
+    return result if isinstance(result, list) else [result]
+
+
+def run_checks(config: StationConfig, out: TextIO, *, headless: bool = False) -> int:
+    """Run every check, print `PASS|WARN|FAIL name: detail` lines under two headings (health;
+    this station's window); 0 only when all pass. `headless` leaves out the window check."""
+    health: list[CheckResult] = []
+    settings_ok = db_ok = True
+    print("Health of data, settings, audit trail and keys:", file=out)
+    for name, fn in HEALTH:
         if name == "database" and not settings_ok:
             # Opening the database would create and migrate it: write nothing on a bad config.
-            result = CheckResult(name, False, "skipped: fix the clinic settings first")
-        elif name in ("audit trail", "clinic CA") and not db_ok:
-            result = CheckResult(name, False, "skipped: the database is not usable")
+            results = [CheckResult(name, False, "skipped: fix the clinic settings first")]
+        elif name in ("audit trail", "clinic CA", "backups") and not db_ok:
+            results = [CheckResult(name, False, "skipped: the database is not usable")]
         else:
-            try:
-                result = fn(config)
-            except Exception as exc:  # a check that crashes is a failed check, named
-                result = CheckResult(name, False, f"{type(exc).__name__}: {exc}".strip())
+            results = _run(name, fn, config)
         if name == "clinic settings":
-            settings_ok = result.ok
+            settings_ok = all(r.ok for r in results)
         if name == "database":
-            db_ok = result.ok
-        failed += not result.ok
-        print(f"{'PASS' if result.ok else 'FAIL'} {result.name}: {result.detail}", file=out)
-    return 0 if failed == 0 else 1
+            db_ok = all(r.ok for r in results)
+        health += results
+        for r in results:
+            print(f"{r.label} {r.name}: {r.detail}", file=out)
+    print("This station (window and serial ports):", file=out)
+    station: list[CheckResult] = []
+    for name, fn in STATION:
+        if headless and name == "Qt platform":
+            print("SKIP Qt platform: --headless (no window is needed on a server)", file=out)
+            continue
+        results = _run(name, fn, config)
+        station += results
+        for r in results:
+            print(f"{r.label} {r.name}: {r.detail}", file=out)
+    bad_health = sum(not r.ok for r in health)
+    bad_station = sum(not r.ok for r in station)
+    window = "window check left out (--headless)" if headless else (
+        "this station can show a window"
+        if not any(r.name == "Qt platform" and not r.ok for r in station)
+        else "this station cannot show a window"
+    )  # fmt: skip
+    health_text = "healthy" if bad_health == 0 else f"{bad_health} health check(s) failed"
+    print(f"Summary: {health_text}; {window}.", file=out)
+    return 0 if bad_health == 0 and bad_station == 0 else 1

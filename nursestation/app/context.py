@@ -20,6 +20,8 @@ from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
 from nursestation.db.models import AuditEvent, NoteDocument, User, UserRole
+from nursestation.db.seals import install_seal_hooks
+from nursestation.db.witness import on_start
 from nursestation.errors import ACCOUNT_DISABLED, NOT_FOUND, DomainError
 from nursestation.permissions import require
 
@@ -92,6 +94,9 @@ class AppContext:
         # The account check's two statements, compiled once per user id (account_state).
         self._account_sql: dict[int, tuple[str, str]] = {}
         track_writes(self.factory, self._any_written)
+        # Every commit that changes a patient, a session's dose or a user's roles seals the row
+        # in the audit chain (db/seals.py; `check` compares).
+        install_seal_hooks(self.factory, self.now, config.station)
         _track_other_writes(self.factory, self._other_written)
         for factory in (self.factory, self.read_factory):
             event.listen(factory, "after_begin", self._note_version)
@@ -115,6 +120,9 @@ class AppContext:
         ctx = cls(config, settings, engine, clock)
         if migrate:
             ensure_clinic_ca(ctx)
+            # Missing protective triggers put back (audited), pre-seal rows sealed once, the
+            # station's witness of the chain's head moved forward (db/witness.py).
+            on_start(config, engine, ctx.factory, ctx.now)
         return ctx
 
     def data_written(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,6 +52,7 @@ from nursestation.app.record import clinic_zone, load_record
 from nursestation.app.sessions import events_of, get_session_row
 from nursestation.app.users import reauthenticate
 from nursestation.config import StationConfig
+from nursestation.db.audit import chain_head
 from nursestation.db.models import InfusionSession, Note, NoteDocument, NoteSignature, User
 from nursestation.errors import BAD_INPUT, INVALID_STATE, NOT_FOUND, DomainError
 from nursestation.flowsheet import FlowsheetSettings
@@ -172,7 +173,9 @@ def build_note_content(
         **_spravato_inputs(ctx, s, session_id),
         scales=outcome_settings(ctx),
     )
-    return note_content(rec, inputs)
+    # The chain's head as this transaction sees it goes inside the signed bytes (app/trail.py).
+    head = chain_head(s)
+    return replace(note_content(rec, inputs), audit_head=head.text() if head else None)
 
 
 def _spravato_inputs(ctx: AppContext, s: Session, session_id: int) -> dict[str, Any]:

@@ -58,3 +58,51 @@ def drop_append_only_triggers(conn: Connection, tables: tuple[str, ...]) -> None
         else:
             conn.execute(text(f"DROP TRIGGER IF EXISTS trg_{table}_no_update"))
             conn.execute(text(f"DROP TRIGGER IF EXISTS trg_{table}_no_delete"))
+
+
+def expected_triggers(dialect: str, tables: tuple[str, ...]) -> dict[str, str]:
+    """The protective triggers a database of `dialect` must hold: trigger name -> its table."""
+    suffixes = (
+        ("append_only", "no_truncate") if dialect == "postgresql" else ("no_update", "no_delete")
+    )
+    return {f"trg_{t}_{sfx}": t for t in tables for sfx in suffixes}
+
+
+def missing_triggers(conn: Connection, tables: tuple[str, ...]) -> dict[str, str]:
+    """The protective triggers that are absent or disabled (PostgreSQL's ALTER TABLE … DISABLE
+    TRIGGER keeps the trigger but switches it off): trigger name -> "missing" | "disabled"."""
+    dialect = conn.dialect.name
+    wanted = expected_triggers(dialect, tables)
+    if dialect == "postgresql":
+        rows = conn.execute(
+            text(
+                "SELECT t.tgname, t.tgenabled FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND c.relnamespace = to_regnamespace(current_schema())"
+            )
+        ).all()
+        present = {str(r[0]): str(r[1]) for r in rows}
+        # tgenabled: O origin (normal), D disabled, R replica only, A always. "R" does not fire
+        # in a normal session either.
+        out = {}
+        for name in wanted:
+            state = present.get(name)
+            if state is None:
+                out[name] = "missing"
+            elif state in ("D", "R"):
+                out[name] = "disabled"
+        return out
+    rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+    present_names = {str(r[0]) for r in rows}
+    return {name: "missing" for name in wanted if name not in present_names}
+
+
+def restore_triggers(conn: Connection, tables: tuple[str, ...]) -> dict[str, str]:
+    """Re-create (or re-enable) the protective triggers that `missing_triggers` reports; returns
+    what was wrong before. On PostgreSQL only the tables' owner may do this: a station connected
+    as the application role gets a permission error, which the caller reports."""
+    wrong = missing_triggers(conn, tables)
+    if wrong:
+        owner = expected_triggers(conn.dialect.name, tables)
+        create_append_only_triggers(conn, tuple(sorted({owner[name] for name in wrong})))
+    return wrong

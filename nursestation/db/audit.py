@@ -107,3 +107,85 @@ def verify_chain(session: Session) -> ChainCheck:
             return ChainCheck(False, count, ev.id, f"audit row {ev.id} was altered")
         prev = ev.hash
     return ChainCheck(True, count)
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest audit row: its id and chain hash (what an anchor records)."""
+
+    id: int
+    hash: str
+
+    def text(self) -> str:
+        """The form stored in anchors: "<id>:<hash>"."""
+        return f"{self.id}:{self.hash}"
+
+    @staticmethod
+    def parse(raw: str | None) -> ChainHead | None:
+        """The inverse of `text` (None for anything malformed)."""
+        if not raw or ":" not in raw:
+            return None
+        ident, _, digest = raw.strip().partition(":")
+        if not ident.isdigit() or len(digest) != 64:
+            return None
+        return ChainHead(int(ident), digest)
+
+
+def chain_head(session: Session) -> ChainHead | None:
+    """The newest audit row the caller's transaction sees (None on an empty trail)."""
+    row = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return None if row is None else ChainHead(int(row[0]), str(row[1]))
+
+
+@dataclass(frozen=True)
+class ChainWalk:
+    """A full walk of the chain: the ChainCheck plus every row's hash by id (for anchors)."""
+
+    check: ChainCheck
+    hashes: dict[int, str]
+
+    @property
+    def head(self) -> ChainHead | None:
+        """The last row walked (None on an empty trail)."""
+        if not self.hashes:
+            return None
+        last = max(self.hashes)
+        return ChainHead(last, self.hashes[last])
+
+
+def walk_chain(session: Session) -> ChainWalk:
+    """Like `verify_chain`, keeping each verified row's hash so that anchors (signed notes,
+    checkpoints, backups, the station's witness) can be compared with it. Reads only the
+    columns it needs, in batches, so a long trail does not fill memory with ORM objects."""
+    prev = GENESIS
+    count = 0
+    hashes: dict[int, str] = {}
+    cols = (
+        AuditEvent.id, AuditEvent.at, AuditEvent.user_id, AuditEvent.username,
+        AuditEvent.station, AuditEvent.action, AuditEvent.entity_type, AuditEvent.entity_id,
+        AuditEvent.before, AuditEvent.after, AuditEvent.prev_hash, AuditEvent.hash,
+    )  # fmt: skip
+    result = session.execute(select(*cols).order_by(AuditEvent.id)).yield_per(2000)
+    for r in result:
+        count += 1
+        if r.prev_hash != prev:
+            return ChainWalk(
+                ChainCheck(
+                    False, count, r.id, f"audit row {r.id} does not follow the row before it"
+                ),
+                hashes,
+            )
+        fields = {
+            "at": r.at.isoformat(), "user_id": r.user_id, "username": r.username,
+            "station": r.station, "action": r.action, "entity_type": r.entity_type,
+            "entity_id": r.entity_id, "before": r.before, "after": r.after,
+        }  # fmt: skip
+        if row_hash(prev, fields) != r.hash:
+            return ChainWalk(
+                ChainCheck(False, count, r.id, f"audit row {r.id} was altered"), hashes
+            )
+        hashes[r.id] = r.hash
+        prev = r.hash
+    return ChainWalk(ChainCheck(True, count), hashes)

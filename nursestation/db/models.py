@@ -563,6 +563,8 @@ class AuditEvent(Base):
     """The audit trail: append-only (triggers) and hash-chained to detect edits outside the app."""
 
     __tablename__ = "audit_events"
+    # An entity's newest seal (db/seals.py) in one index step.
+    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)
 
     id: Mapped[intpk]
     at: Mapped[utc]
@@ -576,6 +578,23 @@ class AuditEvent(Base):
     after: Mapped[dict | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """The audit chain's head at one moment, signed by a clinical user's key (app/trail.py):
+    rewriting or cutting the chain before it no longer matches a signature. Append-only."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[intpk]
+    at: Mapped[utc]
+    station: Mapped[str] = mapped_column(String(128))
+    audit_id: Mapped[int] = mapped_column(Integer, index=True)
+    audit_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signer: Mapped[str] = mapped_column(String(200))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # Tables whose rows may never be updated or deleted once written (triggers in the migrations).
@@ -599,4 +618,5 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "outcome_scores",
     "scale_drafts",
     "safety_assessments",
+    "audit_checkpoints",
 )

@@ -45,6 +45,7 @@ from nursestation.note_content import (
     SignatureSlot,
     VitalsRow,
 )
+from nursestation.report.anchor import AUDIT_HEAD_KEYWORD
 from nursestation.report.layout import (
     APPROVAL_RECORD_BOX,
     MARGIN_BOTTOM,
@@ -1197,7 +1198,7 @@ def _override_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
 # ---------------------------------------------------------------- public API
 
 
-def _doc(buf: BytesIO, title: str, author: str) -> SimpleDocTemplate:
+def _doc(buf: BytesIO, title: str, author: str, keywords: str = "") -> SimpleDocTemplate:
     return SimpleDocTemplate(
         buf,
         pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
@@ -1208,6 +1209,7 @@ def _doc(buf: BytesIO, title: str, author: str) -> SimpleDocTemplate:
         title=title,
         author=author,
         creator="NurseStation",
+        keywords=keywords,
         invariant=1,
         # Otherwise every page references (unembedded) Helvetica as its initial font.
         initialFontName=FONT,
@@ -1224,7 +1226,10 @@ def render_note_pdf(
     gen = content.generated_at
     title = f"Session note {content.note_id} v{content.version} — {h.patient_name}"
     buf = BytesIO()
-    doc = _doc(buf, title, content.clinic_name)
+    # The audit chain's head when the note was rendered, in the document information (signed
+    # with the rest of the bytes; not printed, so the note's text is unchanged): see app/trail.py.
+    keywords = f"{AUDIT_HEAD_KEYWORD}{content.audit_head}" if content.audit_head else ""
+    doc = _doc(buf, title, content.clinic_name, keywords)
     story: list[Flowable] = []
     story += _header_section(content, f)
     story += _preprocedure_section(content, f)
