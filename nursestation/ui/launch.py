@@ -145,6 +145,10 @@ def run_gui(config: StationConfig) -> int:
         return 0
     window.show()
     start_capture(window)
+    from nursestation.ui.maintenance import Maintenance
+
+    # The daily backup while the station runs (kept on the window so it lives as long).
+    window.maintenance = Maintenance(window.station.ctx, window)  # type: ignore[attr-defined]
     return app.exec()
 
 
