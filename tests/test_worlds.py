@@ -17,6 +17,9 @@ from nursestation.config import DB_FILENAME, resolve_config
 
 # Fresh per build by design: password salts, signing keys and the certificates holding them.
 RANDOM_COLUMNS = {"password_hash", "signing_credential", "certificate_pem"}
+# Each user's audit seal digests those random columns (db/seals.py), and every chain hash after
+# it follows: the digest of a user's seal and the chain's hashes are masked (the rest compared).
+RANDOM_AUDIT = {"prev_hash", "hash"}
 
 
 def _rows(db: Path) -> dict[str, list[str]]:
@@ -26,8 +29,17 @@ def _rows(db: Path) -> dict[str, list[str]]:
         tables = con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         for (table,) in tables.fetchall():
             cols = [r[1] for r in con.execute(f"PRAGMA table_info('{table}')")]
-            keep = ", ".join(f'"{c}"' for c in cols if c not in RANDOM_COLUMNS)
-            out[table] = sorted(map(repr, con.execute(f"SELECT {keep} FROM '{table}'")))
+            random = RANDOM_COLUMNS | (RANDOM_AUDIT if table == "audit_events" else set())
+            names = [c for c in cols if c not in random]
+            keep = ", ".join(f'"{c}"' for c in names)
+            rows = [
+                dict(zip(names, r, strict=True))
+                for r in con.execute(f"SELECT {keep} FROM '{table}'")
+            ]
+            for r in rows:
+                if r.get("action") == "fact.seal" and r.get("entity_type") == "users":
+                    r["after"] = "<digest of random columns>"
+            out[table] = sorted(repr(tuple(r.values())) for r in rows)
         return out
     finally:
         con.close()

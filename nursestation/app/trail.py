@@ -280,7 +280,7 @@ def verify_trail(
         walk = walk_chain(s)
         if not walk.check.ok:
             ok = False
-            lines.append((False, "audit trail", f"hash chain broken: {walk.check.problem}"))
+            lines.append((False, "audit trail", f"{walk.check.problem} (hash chain broken)"))
         else:
             lines.append((True, "audit trail", f"hash chain intact ({walk.check.rows} rows)"))
         notes, note_problems = note_anchors(s)

@@ -117,10 +117,11 @@ def test_one_byte_changed_in_the_file_is_caught_by_the_chain(ctx, people, statio
 
 
 def test_check_passes_on_an_untouched_trail(ctx, people, station) -> None:
-    from nursestation.app.checks import _audit_chain
+    from nursestation.app.checks import _audit_trail
 
-    result = _audit_chain(station)
+    result = _audit_trail(station)[0]
     assert (result.name, result.ok) == ("audit trail", True)
+    assert all(r.ok for r in _audit_trail(station))
     assert "hash chain intact" in result.detail
 
 
