@@ -44,6 +44,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
+from nursestation.clock import ensure_utc
 from nursestation.config import StationConfig
 from nursestation.db.append_only import missing_triggers
 from nursestation.db.audit import ChainHead, ChainWalk, chain_head, row_hash, walk_chain
@@ -74,7 +75,8 @@ def checkpoint_message(audit_id: int, audit_hash: str, at: datetime, station: st
                        signer: str) -> bytes:  # fmt: skip
     """The exact bytes a checkpoint signature covers."""
     return "\n".join(
-        (CHECKPOINT_MAGIC, str(audit_id), audit_hash, at.isoformat(), station, signer)
+        # In UTC, as the database returns it, whatever zone the caller's datetime carried.
+        (CHECKPOINT_MAGIC, str(audit_id), audit_hash, ensure_utc(at).isoformat(), station, signer)
     ).encode("utf-8")
 
 

@@ -210,23 +210,38 @@ def install_seal_hooks(
         session.info.pop("sealed_touched", None)
 
 
-def ensure_baseline(s: Session, now: datetime, station: str) -> int:
-    """Seal every protected row once, the first time a database runs with seals (rows written
-    before seals existed); a no-op afterwards. Returns the number of rows sealed."""
-    done = s.execute(
-        select(AuditEvent.id).where(AuditEvent.action == BASELINE_ACTION).limit(1)
-    ).first()
-    if done is not None:
+def ensure_baseline(s: Session, now: datetime, station: str, revision: str | None = None) -> int:
+    """Seal every protected row whose newest seal does not match, once per schema revision: the
+    first time a database runs with seals (rows written before they existed), and after a
+    migration (which may add, move or fill sealed columns). A no-op while the revision stays the
+    same. Returns the number of rows sealed.
+
+    The trade-off: an edit made outside the app just before an upgrade is sealed with the
+    migration. The baseline row records how many rows were resealed, so a large count after an
+    upgrade that should not touch them is visible in the trail."""
+    last = s.execute(
+        select(AuditEvent.after)
+        .where(AuditEvent.action == BASELINE_ACTION)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if isinstance(last, dict) and last.get("revision") == revision:
         return 0
+    seals = newest_seals(s)
     count = 0
     for table in SEALED:
         for row_id, digest in current_digests(s, table).items():
+            if seals.get((table, row_id)) == digest:
+                continue
             append_audit(
                 s, at=now, station=station, action=SEAL_ACTION, entity_type=table,
                 entity_id=row_id, after={"digest": digest},
             )  # fmt: skip
             count += 1
-    append_audit(s, at=now, station=station, action=BASELINE_ACTION, after={"rows_sealed": count})
+    append_audit(
+        s, at=now, station=station, action=BASELINE_ACTION,
+        after={"rows_sealed": count, "revision": revision},
+    )  # fmt: skip
     return count
 
 

@@ -22,6 +22,7 @@ from nursestation.config import StationConfig
 from nursestation.db.append_only import restore_triggers
 from nursestation.db.audit import ChainHead, append_audit, chain_head
 from nursestation.db.engine import make_session_factory, read_only
+from nursestation.db.migrate import current_revision
 from nursestation.db.models import APPEND_ONLY_TABLES, AuditEvent
 from nursestation.db.seals import ensure_baseline
 
@@ -38,7 +39,8 @@ def on_start(
     now: Callable[[], datetime],
 ) -> list[str]:
     """At start-up, after migrating: put back any missing or disabled protective trigger (and
-    audit that it had to), seal rows that predate seals once, and move the witness forward.
+    audit that it had to), seal rows once per schema revision (db/seals.ensure_baseline), and move
+    the witness forward.
     Returns what was found (empty when all was in place)."""
     findings: list[str] = []
     try:
@@ -57,7 +59,7 @@ def on_start(
                 s, at=now(), station=config.station, action=TRIGGERS_RESTORED,
                 after={"triggers": wrong},
             )  # fmt: skip
-        ensure_baseline(s, now(), config.station)
+        ensure_baseline(s, now(), config.station, current_revision(engine))
     update_witness(config, engine)
     return findings
 

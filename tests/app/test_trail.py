@@ -320,3 +320,29 @@ def test_check_says_what_it_sees_of_encryption_at_rest(ctx) -> None:
     # This machine has no dm-crypt: a warning that names what it looked at, not a failure.
     assert line.startswith(("WARN", "PASS"))
     assert "dm-crypt" in line or "cannot tell" in line
+
+
+def test_a_new_schema_revision_reseals_once_and_says_how_many(ctx, people, station) -> None:
+    """A migration may fill or move sealed columns: the next start reseals what changed (once,
+    counted in the trail); an edit between two starts of the same revision stays a failure."""
+    con = _db(ctx)
+    con.execute("UPDATE users SET credentials = 'RN, BSN' WHERE username = 'rn.ana'")  # "migration"
+    con.execute("UPDATE alembic_version SET version_num = '0003_trail'")  # unchanged revision
+    con.close()
+    AppContext.open(station).close()
+    assert _check(ctx)[0] == 1  # same revision: not resealed
+    with ctx.tx() as s:  # the baseline of another revision, as an older station would have left
+        from nursestation.db.audit import append_audit
+
+        append_audit(s, at=ctx.now(), station="old", action="fact.baseline",
+                     after={"rows_sealed": 0, "revision": "0002_perf_data"})  # fmt: skip
+    AppContext.open(station).close()
+    rc, lines = _check(ctx)
+    assert rc == 0, _failures(lines)
+    with ctx.read_tx() as s:
+        last = s.execute(
+            select(AuditEvent.after)
+            .where(AuditEvent.action == "fact.baseline")
+            .order_by(AuditEvent.id.desc())
+        ).first()[0]
+    assert last == {"rows_sealed": 1, "revision": "0003_trail"}
