@@ -47,7 +47,14 @@ from nursestation.app.context import Actor, AppContext
 from nursestation.clock import ensure_utc
 from nursestation.config import StationConfig
 from nursestation.db.append_only import missing_triggers
-from nursestation.db.audit import ChainHead, ChainWalk, chain_head, row_hash, walk_chain
+from nursestation.db.audit import (
+    ChainHead,
+    ChainWalk,
+    audit_fields,
+    chain_head,
+    row_hash,
+    walk_chain,
+)
 from nursestation.db.models import (
     APPEND_ONLY_TABLES,
     AuditCheckpoint,
@@ -95,9 +102,7 @@ def _verify_since(s: Session, last: AuditCheckpoint | None) -> str | None:
             if ev.id != last.audit_id or ev.hash != last.audit_hash:
                 return f"audit row {last.audit_id} no longer matches the checkpoint signed on it"
         else:
-            from nursestation.db.audit import _fields
-
-            if ev.prev_hash != prev or row_hash(prev, _fields(ev)) != ev.hash:
+            if ev.prev_hash != prev or row_hash(prev, audit_fields(ev)) != ev.hash:
                 return f"audit row {ev.id} was altered or does not follow the row before it"
         prev = ev.hash
     if prev is None:

@@ -26,7 +26,8 @@ def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + _canonical(fields)).encode("utf-8")).hexdigest()
 
 
-def _fields(ev: AuditEvent) -> dict[str, Any]:
+def audit_fields(ev: AuditEvent) -> dict[str, Any]:
+    """The fields of one row that its chain hash covers."""
     return {
         "at": ev.at.isoformat(),
         "user_id": ev.user_id,
@@ -77,7 +78,7 @@ def append_audit(
         prev_hash=prev_hash,
         hash="",
     )
-    ev.hash = row_hash(prev_hash, _fields(ev))
+    ev.hash = row_hash(prev_hash, audit_fields(ev))
     session.add(ev)
     session.flush()
     return ev
@@ -103,7 +104,7 @@ def verify_chain(session: Session) -> ChainCheck:
             return ChainCheck(
                 False, count, ev.id, f"audit row {ev.id} does not follow row before it"
             )
-        if row_hash(prev, _fields(ev)) != ev.hash:
+        if row_hash(prev, audit_fields(ev)) != ev.hash:
             return ChainCheck(False, count, ev.id, f"audit row {ev.id} was altered")
         prev = ev.hash
     return ChainCheck(True, count)
