@@ -15,12 +15,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support import PASSWORD
+from trail_support import Raw, restore_target
 
 from nursestation.app import notes, sessions, vitals
-from nursestation.app.backup import DailyBackup, make_backup, newest_backup, restore_backup
+from nursestation.app.backup import (
+    PG_DUMP_FILE,
+    DailyBackup,
+    make_backup,
+    newest_backup,
+    restore_backup,
+)
 from nursestation.app.checks import run_checks
 from nursestation.app.context import AppContext
-from nursestation.config import DB_FILENAME, resolve_config
+from nursestation.config import DB_FILENAME
 from nursestation.db.models import VitalReading
 from nursestation.errors import DomainError
 
@@ -71,7 +78,7 @@ def test_backup_while_charting_restores_to_a_healthy_directory_whose_notes_verif
     assert not errors, errors
     assert result.info.notes_verified == 1
     # The copy holds a consistent moment: some of the vitals charted while it ran, not all.
-    target = resolve_config(str(tmp_path / "restored"), None)
+    target, cleanup = restore_target(ctx, tmp_path / "restored")
     checked = restore_backup(result.info.path, target)
     assert checked.audit_head == result.info.audit_head
     restored = AppContext.open(target)
@@ -85,8 +92,10 @@ def test_backup_while_charting_restores_to_a_healthy_directory_whose_notes_verif
         assert check.ok, check
     finally:
         restored.close()
+        cleanup()
     assert stat.S_IMODE(os.stat(target.data_dir).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(target.data_dir / DB_FILENAME).st_mode) == 0o600
+    if target.sqlite_path is not None:
+        assert stat.S_IMODE(os.stat(target.sqlite_path).st_mode) == 0o600
 
 
 def test_backups_are_private_rotated_to_the_clinic_number_and_refuse_overwrites(
@@ -110,12 +119,16 @@ def test_backups_are_private_rotated_to_the_clinic_number_and_refuse_overwrites(
 
 def test_a_damaged_backup_is_refused_at_restore(ctx, people, tmp_path: Path) -> None:
     result = make_backup(ctx.config, keep=2)
-    db = result.info.path / DB_FILENAME
+    db = result.info.path / (DB_FILENAME if result.info.engine == "sqlite" else PG_DUMP_FILE)
     data = bytearray(db.read_bytes())
     data[-100] ^= 0xFF
     db.write_bytes(bytes(data))
-    with pytest.raises(DomainError) as exc:
-        restore_backup(result.info.path, resolve_config(str(tmp_path / "new"), None))
+    target, cleanup = restore_target(ctx, tmp_path / "new")
+    try:
+        with pytest.raises(DomainError) as exc:
+            restore_backup(result.info.path, target)
+    finally:
+        cleanup()
     assert "differs from the backup's manifest" in exc.value.message
     assert not (tmp_path / "new").exists()
 
@@ -131,12 +144,18 @@ def test_daily_backup_runs_when_due_and_not_again(ctx, people) -> None:
 def test_cli_backup_and_restore(ctx, people, tmp_path: Path, capsys) -> None:
     from nursestation.cli import main
 
-    rc = main(["--data-dir", str(ctx.config.data_dir), "backup", "--keep", "3"])
+    db = ["--db", ctx.config.db_url]
+    rc = main(["--data-dir", str(ctx.config.data_dir), *db, "backup", "--keep", "3"])
     out = capsys.readouterr().out
     assert rc == 0 and "backup written and verified" in out
     folder = newest_backup(ctx.config.data_dir / "backups")
     assert folder is not None
-    rc = main(["--data-dir", str(tmp_path / "new"), "restore", str(folder.path)])
+    target, cleanup = restore_target(ctx, tmp_path / "new")
+    try:
+        rc = main(["--data-dir", str(target.data_dir), "--db", target.db_url, "restore",
+                   str(folder.path)])  # fmt: skip
+    finally:
+        cleanup()
     assert rc == 0 and "restored into" in capsys.readouterr().out
     assert main(["backup", "--keep", "0"]) == 2
 
@@ -149,9 +168,9 @@ def _headless_env() -> dict[str, str]:
 
 
 def test_check_headless_exits_0_on_a_healthy_server_without_a_display(ctx, people) -> None:
-    data = str(ctx.config.data_dir)
+    data, url = str(ctx.config.data_dir), ctx.config.db_url
     ctx.close()
-    cmd = [sys.executable, "-m", "nursestation", "--data-dir", data, "check"]
+    cmd = [sys.executable, "-m", "nursestation", "--data-dir", data, "--db", url, "check"]
     env = _headless_env()
     headless = subprocess.run([*cmd, "--headless"], capture_output=True, text=True, env=env,
                               timeout=300)  # fmt: skip
@@ -169,12 +188,10 @@ def test_check_headless_exits_0_on_a_healthy_server_without_a_display(ctx, peopl
 
 
 def test_check_headless_still_fails_on_a_broken_trail(ctx, people) -> None:
-    import sqlite3
-
-    con = sqlite3.connect(ctx.config.sqlite_path, isolation_level=None)
-    con.execute("DROP TRIGGER trg_audit_events_no_update")
-    con.execute("UPDATE audit_events SET username = 'x' WHERE id = 2")
-    con.close()
+    raw = Raw(ctx)
+    raw.unprotect("audit_events")
+    raw.run("UPDATE audit_events SET username = 'x' WHERE id = 2")
+    raw.protect("audit_events")
     out = io.StringIO()
     assert run_checks(ctx.config, out, headless=True) == 1
     assert "FAIL audit trail: audit row 2 was altered" in out.getvalue()

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from support import PASSWORD
+from trail_support import Raw
 
 from nursestation.app import access, notes, patients, sessions, trail
 from nursestation.app.checks import run_checks
 from nursestation.app.context import AppContext
-from nursestation.db.append_only import create_append_only_triggers
 from nursestation.db.audit import ChainHead, audit_fields, row_hash
 from nursestation.db.models import AuditCheckpoint, AuditEvent, NoteDocument
 from nursestation.db.witness import WITNESS_FILE
@@ -30,46 +30,6 @@ def _check(ctx: AppContext) -> tuple[int, list[str]]:
 
 def _failures(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("FAIL")]
-
-
-class Raw:
-    """Plain SQL on the station's database, bypassing the app, as an attacker with the file (or
-    the server's owner role) would: a DBAPI connection of either engine, committed per call."""
-
-    def __init__(self, ctx: AppContext) -> None:
-        self.engine = ctx.engine
-        self.pg = ctx.engine.dialect.name == "postgresql"
-
-    def run(self, *statements: str) -> list[Any]:
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            rows: list[Any] = []
-            for statement in statements:
-                cur.execute(statement)
-                rows = list(cur.fetchall()) if cur.description else []
-            raw.commit()
-            return rows
-        finally:
-            raw.close()
-
-    def one(self, sql: str) -> Any:
-        return self.run(sql)[0][0]
-
-    def unprotect(self, table: str) -> None:
-        """Switch the table's append-only triggers off (dropped on SQLite, disabled on PG)."""
-        if self.pg:
-            self.run(f"ALTER TABLE {table} DISABLE TRIGGER trg_{table}_append_only")
-        else:
-            self.run(f"DROP TRIGGER trg_{table}_no_update", f"DROP TRIGGER trg_{table}_no_delete")
-
-    def protect(self, table: str) -> None:
-        """Put them back as they were (the careful attacker cleans up)."""
-        if self.pg:
-            self.run(f"ALTER TABLE {table} ENABLE TRIGGER trg_{table}_append_only")
-            return
-        with self.engine.begin() as conn:
-            create_append_only_triggers(conn, (table,))
 
 
 def _signed(ctx: AppContext, people: dict[str, Any], infusing: int, clock: Any) -> int:
