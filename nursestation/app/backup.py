@@ -3,8 +3,8 @@
 A backup is a folder `nursestation-<UTC time>` (mode 0700) holding:
 
 - the database: SQLite's online backup API copies a consistent snapshot while stations keep
-  writing (WAL mode: writers are not blocked); on PostgreSQL, `pg_dump --format=custom`
-  (one consistent snapshot by design);
+  writing (WAL mode: writers are not blocked); on PostgreSQL, `pg_dump --format=custom` of a
+  snapshot exported by a REPEATABLE READ transaction, in which the chain and notes are verified;
 - `pki/` and `clinic.json` from the data directory (the clinic CA the notes verify against);
 - `manifest.json`: when, which database, its schema revision, the audit chain's head and row
   count, how many signed note documents were verified, and the SHA-256 of every file.
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from nursestation import __version__
 from nursestation.config import DB_FILENAME, StationConfig, ensure_data_dir
@@ -131,41 +132,44 @@ class CopyCheck:
 def verify_database(engine: Engine) -> CopyCheck:
     """Integrity check (SQLite), the whole audit chain, and every signed note document's hash.
     Raises DomainError(bad_input) naming the first problem."""
-    from nursestation.db.migrate import current_revision
-
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             integrity = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
         if integrity != "ok":
             raise DomainError(BAD_INPUT, f"The copy fails SQLite's integrity check: {integrity}.")
     with make_session_factory(read_only(engine)).begin() as s:
-        walk = walk_chain(s)
-        if not walk.check.ok:
-            raise DomainError(BAD_INPUT, f"The copy's audit trail is broken: {walk.check.problem}.")
-        count = 0
-        total = s.execute(select(func.count(NoteDocument.id))).scalar_one()
-        last = 0
-        while True:  # in batches: note PDFs are large
-            docs = s.execute(
-                select(NoteDocument.id, NoteDocument.pdf, NoteDocument.sha256)
-                .where(NoteDocument.id > last)
-                .order_by(NoteDocument.id)
-                .limit(50)
-            ).all()
-            if not docs:
-                break
-            for doc_id, pdf, sha in docs:
-                if hashlib.sha256(bytes(pdf)).hexdigest() != sha:
-                    raise DomainError(
-                        BAD_INPUT, f"Signed note document {doc_id} in the copy fails its hash."
-                    )
-                count += 1
-                last = doc_id
-        assert count == total
+        return _verify_in(s, engine)
+
+
+def _verify_in(s: Session, engine: Engine) -> CopyCheck:
+    """The chain and the note hashes as the caller's transaction sees them."""
+    from nursestation.db.migrate import current_revision
+
+    walk = walk_chain(s)
+    if not walk.check.ok:
+        raise DomainError(BAD_INPUT, f"The copy's audit trail is broken: {walk.check.problem}.")
+    count = 0
+    total = s.execute(select(func.count(NoteDocument.id))).scalar_one()
+    last = 0
+    while True:  # in batches: note PDFs are large
+        docs = s.execute(
+            select(NoteDocument.id, NoteDocument.pdf, NoteDocument.sha256)
+            .where(NoteDocument.id > last)
+            .order_by(NoteDocument.id)
+            .limit(50)
+        ).all()
+        if not docs:
+            break
+        for doc_id, pdf, sha in docs:
+            if hashlib.sha256(bytes(pdf)).hexdigest() != sha:
+                raise DomainError(
+                    BAD_INPUT, f"Signed note document {doc_id} in the copy fails its hash."
+                )
+            count += 1
+            last = doc_id
+    assert count == total
     head = walk.head
-    return CopyCheck(
-        head.text() if head else None, walk.check.rows, count, current_revision(engine)
-    )
+    return CopyCheck(head.text() if head else None, walk.check.rows, count, current_revision(engine))
 
 
 # ---------------------------------------------------------------- making a backup
@@ -291,26 +295,36 @@ def _sqlite_backup(config: StationConfig, dest: Path) -> None:
 
 
 def _pg_backup(engine: Engine, dump: Path) -> CopyCheck:
-    """pg_dump in custom format; then the archive's list is read back (pg_restore --list) and the
-    chain and notes are verified in the live database (the dump is one snapshot of it; restore
-    verifies the restored copy itself)."""
+    """pg_dump in custom format, of the snapshot this transaction exports, and the chain and the
+    notes verified in that same snapshot (so the manifest's head is the dump's, however much the
+    stations write meanwhile); then the archive's table of contents is read back."""
     uri, env = _pg_args(engine)
     fd = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    for cmd in (
-        ["pg_dump", "--format=custom", "--no-owner", "--file", str(dump), "--dbname", uri],
-        ["pg_restore", "--list", str(dump)],
-    ):
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-        except FileNotFoundError as exc:
-            raise DomainError(
-                NOT_FOUND, f"{cmd[0]} is not installed: install the PostgreSQL client tools."
-            ) from exc
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise DomainError(BAD_INPUT, f"{cmd[0]} failed: {last}")
-    return verify_database(engine)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        with conn.begin():
+            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            _run_pg_tool(
+                ["pg_dump", "--format=custom", "--no-owner", f"--snapshot={snapshot}",
+                 "--file", str(dump), "--dbname", uri],
+                env,
+            )  # fmt: skip
+            with Session(bind=conn) as s:
+                checked = _verify_in(s, engine)
+    _run_pg_tool(["pg_restore", "--list", str(dump)], env)
+    return checked
+
+
+def _run_pg_tool(cmd: list[str], env: dict[str, str]) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    except FileNotFoundError as exc:
+        raise DomainError(
+            NOT_FOUND, f"{cmd[0]} is not installed: install the PostgreSQL client tools."
+        ) from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DomainError(BAD_INPUT, f"{cmd[0]} failed: {last}")
 
 
 def _rotate(root: Path, keep: int) -> tuple[Path, ...]:
