@@ -169,7 +169,9 @@ def _verify_in(s: Session, engine: Engine) -> CopyCheck:
             last = doc_id
     assert count == total
     head = walk.head
-    return CopyCheck(head.text() if head else None, walk.check.rows, count, current_revision(engine))
+    return CopyCheck(
+        head.text() if head else None, walk.check.rows, count, current_revision(engine)
+    )
 
 
 # ---------------------------------------------------------------- making a backup
@@ -301,16 +303,16 @@ def _pg_backup(engine: Engine, dump: Path) -> CopyCheck:
     uri, env = _pg_args(engine)
     fd = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        with conn.begin():
-            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-            _run_pg_tool(
-                ["pg_dump", "--format=custom", "--no-owner", f"--snapshot={snapshot}",
-                 "--file", str(dump), "--dbname", uri],
-                env,
-            )  # fmt: skip
-            with Session(bind=conn) as s:
-                checked = _verify_in(s, engine)
+    repeatable = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    with repeatable as conn, conn.begin():
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        _run_pg_tool(
+            ["pg_dump", "--format=custom", "--no-owner", f"--snapshot={snapshot}",
+             "--file", str(dump), "--dbname", uri],
+            env,
+        )  # fmt: skip
+        with Session(bind=conn) as s:
+            checked = _verify_in(s, engine)
     _run_pg_tool(["pg_restore", "--list", str(dump)], env)
     return checked
 
