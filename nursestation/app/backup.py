@@ -203,7 +203,14 @@ def make_backup(
     if keep is None:
         keep = int(load_clinic_settings(config.clinic_file).get(KEEP_KEY))
     target_root = out_dir or default_backup_dir(config)
-    _mkdir_private(target_root)
+    try:
+        _mkdir_private(target_root)
+    except OSError as exc:
+        raise DomainError(
+            BAD_INPUT,
+            f"The backup folder {target_root} cannot be created or written "
+            f"({exc.strerror or exc}).",
+        ) from exc
     name = f"{PREFIX}{now:%Y%m%dT%H%M%S}Z"
     final = target_root / name
     if final.exists():
@@ -485,8 +492,10 @@ class DailyBackup:
             self.last_result = make_backup(self._ctx.config, keep=keep)
             self.last_error = None
             log.info("daily backup written: %s", self.last_result.info.path)
-        except Exception as exc:  # reported on the next check and in the log, never raised
-            self.last_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # shown by the station and logged, never raised
+            self.last_error = (
+                exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+            )
             log.error("daily backup failed: %s", self.last_error)
         self._witness()
 

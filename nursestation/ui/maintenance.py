@@ -39,6 +39,6 @@ class Maintenance(QObject):
         if error and error != self._reported:
             self._reported = error
             self._window.statusBar().showMessage(
-                f"The automatic backup failed: {error}. Tell the clinic's IT."
+                f"The automatic backup failed: {error} Tell the clinic's IT."
             )
         self.daily.tick()
