@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from example_runs import EXAMPLE_NAMES
 from sqlalchemy import select
 from support import PASSWORD
 from trail_support import Raw
@@ -318,3 +319,20 @@ def test_a_new_schema_revision_reseals_once_and_says_how_many(ctx, people, stati
             .order_by(AuditEvent.id.desc())
         ).first()[0]
     assert last == {"rows_sealed": 1, "revision": "0003_trail"}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_leaves_a_trail_that_verifies(name: str, example_runs: Any, tmp_path) -> None:
+    """Every use case the examples drive (IV and Spravato sessions, corrections, overrides,
+    approvals, addenda...) seals what it changes: no false alarm from `check`'s trail part."""
+    from nursestation.config import resolve_config
+    from nursestation.db.engine import make_engine
+
+    config = resolve_config(str(example_runs.copy_data(name, tmp_path / "data")), None)
+    engine = make_engine(config.db_url)
+    try:
+        report = trail.verify_trail(config, engine)
+    finally:
+        engine.dispose()
+    assert report.ok, [line for line in report.lines if not line[0]]
+    assert any("signed notes" in detail for _ok, _name, detail in report.lines)
