@@ -60,10 +60,18 @@ def _database(config: StationConfig) -> CheckResult:
     # Migrated here, but without the start-up's CA creation: the CA check only reads.
     ctx = AppContext.open(config, migrate=False)
     try:
+        before = current_revision(ctx.engine)
         upgrade_to_head(ctx.engine)
         rev, head = current_revision(ctx.engine), head_revision()
         if rev != head:
             return CheckResult("database", False, f"at revision {rev}, expected {head}")
+        if before is not None and rev != before:
+            # A migration may have filled sealed columns: seal them as the start-up would
+            # (db/seals.ensure_baseline), so the trail check below judges what came after.
+            from nursestation.db.seals import ensure_baseline
+
+            with ctx.tx() as s:
+                ensure_baseline(s, ctx.now(), config.station, rev)
         with ctx.engine.connect() as conn:
             if ctx.engine.dialect.name == "sqlite":
                 integrity = conn.exec_driver_sql("PRAGMA integrity_check").scalar()

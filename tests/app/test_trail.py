@@ -336,3 +336,31 @@ def test_every_example_leaves_a_trail_that_verifies(name: str, example_runs: Any
         engine.dispose()
     assert report.ok, [line for line in report.lines if not line[0]]
     assert any("signed notes" in detail for _ok, _name, detail in report.lines)
+
+
+def test_check_that_migrates_reseals_like_a_start_up(ctx, people, station) -> None:
+    """`check` on a database one revision behind migrates it; what the migration changed in
+    sealed columns is sealed then, not reported as tampering."""
+    from alembic import command
+
+    from nursestation.db.migrate import alembic_config
+
+    ctx.close()
+    cfg = alembic_config(station.db_url)
+    command.downgrade(cfg, "0003_spravato")  # this revision's own downgrade
+    # A station at that revision started (its baseline), then the "migration" fills a column.
+    from nursestation.db.audit import append_audit
+    from nursestation.db.engine import make_engine, make_session_factory
+
+    engine = make_engine(station.db_url)
+    try:
+        with make_session_factory(engine).begin() as s:
+            append_audit(s, at=ctx.now(), station="old", action="fact.baseline",
+                         after={"rows_sealed": 0, "revision": "0003_spravato"})  # fmt: skip
+    finally:
+        engine.dispose()
+    Raw(ctx).run("UPDATE users SET credentials = 'RN, BSN' WHERE username = 'rn.ana'")
+    out = io.StringIO()
+    rc = run_checks(station, out, headless=True)
+    assert rc == 0, out.getvalue()
+    assert "(revision 0003_trail)" in out.getvalue()
