@@ -79,19 +79,21 @@ def test_backup_while_charting_restores_to_a_healthy_directory_whose_notes_verif
     assert result.info.notes_verified == 1
     # The copy holds a consistent moment: some of the vitals charted while it ran, not all.
     target, cleanup = restore_target(ctx, tmp_path / "restored")
-    checked = restore_backup(result.info.path, target)
-    assert checked.audit_head == result.info.audit_head
-    restored = AppContext.open(target)
     try:
-        in_copy = _vitals_count(restored)
-        assert before < in_copy < _vitals_count(ctx)
-        out = io.StringIO()
-        rc = run_checks(target, out, headless=True)
-        assert rc == 0, out.getvalue()
-        check = notes.verify_note(restored, nurse, note.note_id)
-        assert check.ok, check
+        checked = restore_backup(result.info.path, target)
+        assert checked.audit_head == result.info.audit_head
+        restored = AppContext.open(target)
+        try:
+            in_copy = _vitals_count(restored)
+            assert before < in_copy < _vitals_count(ctx)
+            out = io.StringIO()
+            rc = run_checks(target, out, headless=True)
+            assert rc == 0, out.getvalue()
+            check = notes.verify_note(restored, nurse, note.note_id)
+            assert check.ok, check
+        finally:
+            restored.close()
     finally:
-        restored.close()
         cleanup()
     assert stat.S_IMODE(os.stat(target.data_dir).st_mode) == 0o700
     if target.sqlite_path is not None:
