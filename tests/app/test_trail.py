@@ -346,8 +346,11 @@ def test_check_that_migrates_reseals_like_a_start_up(ctx, people, station) -> No
     from nursestation.db.migrate import alembic_config
 
     ctx.close()
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config(station.db_url)
-    command.downgrade(cfg, "0003_spravato")  # this revision's own downgrade
+    before = ScriptDirectory.from_config(cfg).get_revision("0003_trail").down_revision
+    command.downgrade(cfg, str(before))  # this revision's own downgrade
     # A station at that revision started (its baseline), then the "migration" fills a column.
     from nursestation.db.audit import append_audit
     from nursestation.db.engine import make_engine, make_session_factory
@@ -356,7 +359,7 @@ def test_check_that_migrates_reseals_like_a_start_up(ctx, people, station) -> No
     try:
         with make_session_factory(engine).begin() as s:
             append_audit(s, at=ctx.now(), station="old", action="fact.baseline",
-                         after={"rows_sealed": 0, "revision": "0003_spravato"})  # fmt: skip
+                         after={"rows_sealed": 0, "revision": str(before)})  # fmt: skip
     finally:
         engine.dispose()
     Raw(ctx).run("UPDATE users SET credentials = 'RN, BSN' WHERE username = 'rn.ana'")
