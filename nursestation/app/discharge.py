@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from nursestation import infusion
 from nursestation.app import note_store, outcomes
 from nursestation.app.context import Actor, AppContext, other_version_of
-from nursestation.app.record import clinic_zone
+from nursestation.app.record import clinic_zone, display_zone_name
 from nursestation.app.session_rows import (
     baseline_vitals,
     events_of,
@@ -1209,28 +1209,42 @@ def approve_discharge(
 # ---------------------------------------------------------------- instruction sheet and note
 
 
+def escort_with_relationship(name: str, relationship: str) -> str:
+    """The escort as printed: "John Doe (husband)", the relationship once, even when the nurse
+    already typed it into the name at check-in ("John Doe (husband)" + "husband")."""
+    name, rel = name.strip(), relationship.strip()
+    if not name or not rel:
+        return name
+    if f"({rel.casefold()})" in name.casefold():
+        return name
+    return f"{name} ({rel})"
+
+
 def instruction_sheet_pdf(ctx: AppContext, actor: Actor, session_id: int) -> bytes:
-    """The patient's printable discharge instructions from the clinic's text (PDF bytes)."""
+    """The patient's printable discharge instructions from the clinic's text (PDF bytes): the
+    escort (relationship once), the next appointment, clock times in the clinic's display zone
+    and the clinic's phone from the settings."""
     from nursestation.report.note_pdf import render_discharge_instructions_pdf
 
     ctx.require(actor, "view_session")
     with ctx.tx() as s:
         row = get_session_row(s, session_id)
         rec = load_recorded(ctx, s, row)
-        escort = rec.escort_name()
-        rel = str(rec.answers.get("escort_relationship") or "")
-        if escort and rel:
-            escort = f"{escort} ({rel})"
+        escort = escort_with_relationship(
+            rec.escort_name(), str(rec.answers.get("escort_relationship") or "")
+        )
+        next_appointment = str(rec.answers.get("next_appointment") or "")
         patient = row.patient.name
         ctx.audit(s, actor, "discharge.instructions_printed", "session", row.id)
-    tz_name = str(ctx.settings.get("general.timezone_display") or "local")
     return render_discharge_instructions_pdf(
         str(ctx.settings.get("general.clinic_name")),
         patient,
         escort,
         rec.config.instruction_lines(),
         ctx.now(),
-        display_tz=None if tz_name == "local" else tz_name,
+        display_tz=display_zone_name(ctx),
+        next_appointment=next_appointment,
+        clinic_phone=str(ctx.settings.get("general.clinic_phone") or ""),
     )
 
 
@@ -1240,8 +1254,9 @@ def discharge_for_note(ctx: AppContext, s: Session, session_id: int) -> Discharg
     row = get_session_row(s, session_id)
     rec, ev, approval = _evaluate_in(ctx, s, row)
     status = _status(rec, ev, approval)
-    escort = rec.escort_name()
-    rel = str(rec.answers.get("escort_relationship") or "")
+    escort = escort_with_relationship(
+        rec.escort_name(), str(rec.answers.get("escort_relationship") or "")
+    )
     return DischargeNoteData(
         session_id=row.id,
         evaluated_at=ev.evaluated_at,
@@ -1251,7 +1266,7 @@ def discharge_for_note(ctx: AppContext, s: Session, session_id: int) -> Discharg
         criteria=status.criteria,
         overrides=status.overrides,
         approval=status.approval,
-        escort=f"{escort} ({rel})" if escort and rel else escort,
+        escort=escort,
         instructions_given=bool(rec.answers.get("instructions_given", False)),
         next_appointment=str(rec.answers.get("next_appointment") or ""),
     )

@@ -1266,6 +1266,11 @@ def render_note_pdf(
     return buf.getvalue()
 
 
+# The sheet goes home with a patient who has just had ketamine: type large enough to read
+# without glasses in a car (about 14 pt; the note's 8.5 pt is for clinicians) [GK].
+SHEET_FONT_PT = 14.0
+
+
 def render_discharge_instructions_pdf(
     clinic_name: str,
     patient_name: str,
@@ -1274,49 +1279,80 @@ def render_discharge_instructions_pdf(
     generated_at: datetime,
     *,
     display_tz: str | None = None,
+    next_appointment: str = "",
+    clinic_phone: str = "",
 ) -> bytes:
-    """The patient's printable discharge instruction sheet (one item per line of `text_lines`)."""
+    """The patient's printable discharge instruction sheet (one item per line of `text_lines`).
+
+    Every time on it is a clock time in the clinic's display zone (a patient reads local time,
+    never UTC); `escort` is printed as given (the caller adds the relationship once); without
+    `clinic_phone` a blank line is left for the nurse to write the number in by hand."""
     register_fonts()
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
     f = _Fmt(display_zone(display_tz))
     s = _styles()
-    big = ParagraphStyle(
-        "big",
-        parent=s["body"],
-        fontSize=11,
-        leading=15,
-        spaceAfter=5,
-        leftIndent=14,
+    size = SHEET_FONT_PT
+    body = ParagraphStyle("sheet", parent=s["body"], fontSize=size, leading=size * 1.35)
+    title = ParagraphStyle("sheet_title", parent=s["title"], fontSize=size + 6, leading=size + 10)
+    item = ParagraphStyle(
+        "sheet_item",
+        parent=body,
+        spaceAfter=6,
+        leftIndent=size * 1.4,
         bulletIndent=0,
+        bulletFontSize=size,
+    )
+    phone_style = ParagraphStyle(
+        "sheet_phone",
+        parent=body,
+        fontName=FONT_BOLD,
+        fontSize=size + 2,
+        leading=(size + 2) * 1.35,
+        backColor=HEAD_BG,
+        borderPadding=6,
+        spaceBefore=6,
+        spaceAfter=6,
+    )
+    phone = clinic_phone.strip()
+    phone_text = (
+        # the number whole on one line of its own: a wrapped phone number is misdialled
+        f"Questions or feeling unwell? Call the clinic:<br/>{_esc(phone).replace(' ', '&nbsp;')}"
+        if phone
+        else "Questions or feeling unwell? Call the clinic:<br/>______________________"
     )
     buf = BytesIO()
     doc = _doc(buf, f"Discharge instructions — {patient_name}", clinic_name)
     story: list[Flowable] = [
-        _p("After your ketamine infusion: discharge instructions", "title"),
-        Spacer(1, 6),
-        _p(f"<b>Patient:</b> {_esc(patient_name)}", "body"),
-        _p(f"<b>Going home with:</b> {_esc(escort or '—')}", "body"),
-        _p(f"<b>Printed:</b> {f.full(generated_at)}", "body"),
-        Spacer(1, 10),
+        Paragraph("After your ketamine treatment: going home", title),
+        Spacer(1, 8),
+        Paragraph(f"<b>Patient:</b> {_esc(patient_name)}", body),
+        Paragraph(f"<b>Going home with:</b> {_esc(escort or '—')}", body),
+        Paragraph(
+            f"<b>Next appointment:</b> {_esc(next_appointment.strip() or 'to be arranged')}", body
+        ),
+        Paragraph(f"<b>Printed:</b> {f.full(generated_at)}", body),
+        Spacer(1, 4),
+        Paragraph(phone_text, phone_style),
+        Spacer(1, 8),
     ]
-    story += [Paragraph(_esc(line), big, bulletText="•") for line in text_lines]
+    story += [Paragraph(_esc(line), item, bulletText="•") for line in text_lines]
     story += [
         Spacer(1, 24),
         _table(
             [["Patient / escort signature", ""], ["Nurse", ""]],
-            [160, CONTENT_WIDTH - 160],
+            [200, CONTENT_WIDTH - 200],
             [
-                ("FONTSIZE", (0, 0), (-1, -1), 9),
-                ("TOPPADDING", (0, 0), (-1, -1), 12),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 12),
+                ("FONTSIZE", (0, 0), (-1, -1), 11),
+                ("TOPPADDING", (0, 0), (-1, -1), 14),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 14),
             ],
             header=False,
         ),
     ]
     canvas_cls = _canvas_class(
-        (clinic_name, patient_name, "Discharge instructions", ""),
-        f"Printed {generated_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')} ({f.full(generated_at)})",
+        (clinic_name, patient_name, "Discharge instructions", phone),
+        f"Printed {f.full(generated_at)}",
         "Keep this sheet. If you feel unwell, call the clinic or your emergency number.",
     )
     doc.build(story, canvasmaker=canvas_cls)
