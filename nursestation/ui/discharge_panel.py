@@ -6,16 +6,14 @@ approval, and the patient's instruction sheet."""
 from __future__ import annotations
 
 from datetime import tzinfo
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
 from nursestation.app import discharge as dc
 from nursestation.errors import DomainError
 from nursestation.scales import SEDATION_SCALES
+from nursestation.ui import printing
 from nursestation.ui.feedback import ask_password, ask_text, show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone, local_hm, mmss
@@ -606,29 +605,12 @@ class DischargePanel(QWidget):
             show_refusal(self, exc, "Discharge not approved")
 
     def on_print(self) -> None:
-        """Save the patient's instruction sheet as PDF and open it for printing."""
+        """Print the patient's instruction sheet through the print dialog (no copy is written
+        to disk unless the nurse chooses to print to a file)."""
         if self.session_id is None or self.view is None:
             return
         try:
             pdf = self.station.read(dc.instruction_sheet_pdf, self.session_id)
+            printing.print_pdf(self, pdf, f"Discharge instructions — {self.view.patient_name}")
         except DomainError as exc:
-            show_refusal(self, exc, "Instruction sheet not made")
-            return
-        default = str(
-            Path.home() / f"discharge_instructions_{self.view.patient_name.replace(', ', '_')}.pdf"
-        )
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save discharge instructions", default, "PDF (*.pdf)"
-        )
-        if not path:
-            return
-        try:
-            Path(path).write_bytes(pdf)
-        except OSError as exc:
-            show_refusal(
-                self,
-                DomainError("bad_input", f"Cannot write {path}: {exc.strerror}."),
-                "Instruction sheet not saved",
-            )
-            return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+            show_refusal(self, exc, "Instruction sheet not printed")

@@ -5,23 +5,23 @@ Rendering, signing and verifying take from a tenth of a second to a few seconds,
 QThreadPool workers; the GUI thread only shows results.
 
 Preview decision: PySide6-Essentials has no QtPdf, so pages are rasterised with poppler's
-`pdftoppm` (the same bytes the nurse is about to sign, exactly as printed) when it is installed;
-without it the preview shows the note's text extracted with pypdf, which still lets the nurse
-read every section before signing.
+`pdftoppm` (the same bytes the nurse is about to sign, exactly as printed) when it is installed,
+and shown in a page view with zoom (ui.page_view: fit width, −, +); without pdftoppm the preview
+shows the note's text extracted with pypdf, which still lets the nurse read every section before
+signing. Pages pass to and from pdftoppm through pipes (ui.printing), so the preview writes no
+copy of the note to disk. "Print note…" prints the signed note through the Qt print dialog.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QPixmap, QShowEvent
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImage, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -30,18 +30,18 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from nursestation.app import notes
 from nursestation.errors import DomainError
+from nursestation.ui import printing
 from nursestation.ui.feedback import ask_password, show_refusal
+from nursestation.ui.page_view import RENDER_DPI, PageView
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone, local_hm
 
-PREVIEW_DPI = 60
 OK_STYLE = "background:#dcefdc; color:#1b5e20; font-weight:bold; padding:4px;"
 BAD_STYLE = "background:#fde2e1; color:#b71c1c; font-weight:bold; padding:4px;"
 INFO_STYLE = "background:#ececec; color:#333; padding:4px;"
@@ -69,38 +69,12 @@ class _Job(QRunnable):
             self.signals.done.emit(result)
 
 
-def pdf_pages_as_png(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[bytes] | None:
-    """Each page of `pdf` as PNG bytes via pdftoppm, or None when pdftoppm is not installed."""
-    exe = shutil.which("pdftoppm")
-    if exe is None:
+def pdf_pages_as_images(pdf: bytes, dpi: int = RENDER_DPI) -> list[QImage] | None:
+    """Every page of `pdf` as a QImage (on a worker thread), or None when pdftoppm is not
+    installed. Nothing is written to disk (ui.printing.render_pages uses pipes)."""
+    if not printing.pdftoppm_available():
         return None
-    with tempfile.TemporaryDirectory(prefix="nursestation-preview-") as tmp:
-        src = Path(tmp) / "note.pdf"
-        src.write_bytes(pdf)
-        subprocess.run(
-            [exe, "-png", "-r", str(dpi), str(src), str(Path(tmp) / "page")],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        return [p.read_bytes() for p in sorted(Path(tmp).glob("page-*.png"), key=_page_no)]
-
-
-def pdf_pages_as_images(pdf: bytes, dpi: int = PREVIEW_DPI) -> list[QImage] | None:
-    """pdf_pages_as_png decoded into QImages: called on a worker thread (QImage, unlike
-    QPixmap, may be made there), so the GUI thread only wraps them."""
-    pngs = pdf_pages_as_png(pdf, dpi)
-    # The format is read from the PNG signature: PySide6 6.11 takes the format argument only as
-    # str at run time while its stubs say bytes, so it is left out.
-    return None if pngs is None else [QImage.fromData(png) for png in pngs]
-
-
-# Pages put on screen per turn of the event loop: a long note's preview must not freeze the GUI.
-PAGES_PER_TURN = 4
-
-
-def _page_no(path: Path) -> int:
-    return int(path.stem.rsplit("-", 1)[1])
+    return printing.render_pages(pdf, dpi)
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -130,7 +104,6 @@ class NotePanel(QWidget):
         self._busy = False
         self._verified_sha: str | None = None
         self._generation = 0  # results of a previous session are dropped
-        self._pages_token = 0
         self._worker_started = False
 
         self.status = QLabel("No session selected.")
@@ -142,9 +115,11 @@ class NotePanel(QWidget):
         self.preview_btn = QPushButton("Preview note")
         self.sign_btn = QPushButton("Sign note…")
         self.open_btn = QPushButton("Open signed note")
+        self.print_btn = QPushButton("&Print note…")
+        self.print_btn.setToolTip("Print the signed note (the print dialog; no copy is kept)")
         self.verify_btn = QPushButton("Verify again")
         buttons = QHBoxLayout()
-        for b in (self.preview_btn, self.sign_btn, self.open_btn, self.verify_btn):
+        for b in (self.preview_btn, self.sign_btn, self.open_btn, self.print_btn, self.verify_btn):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
@@ -161,15 +136,10 @@ class NotePanel(QWidget):
         form.addRow("", self.addendum_btn)
 
         self.preview_info = QLabel("Press “Preview note” to see the note before signing.")
-        self.pages = QWidget()
-        self.pages_layout = QVBoxLayout(self.pages)
-        self.pages_layout.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.page_view = PageView()
         self.preview_text = QPlainTextEdit()
         self.preview_text.setReadOnly(True)
         self.preview_text.hide()
-        self.scroll_area = QScrollArea()
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setWidget(self.pages)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
@@ -177,12 +147,13 @@ class NotePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.addendum_box)
         layout.addWidget(self.preview_info)
-        layout.addWidget(self.scroll_area, 1)
+        layout.addWidget(self.page_view, 1)
         layout.addWidget(self.preview_text, 1)
 
         self.preview_btn.clicked.connect(self.preview)
         self.sign_btn.clicked.connect(self.sign)
         self.open_btn.clicked.connect(self.open_signed)
+        self.print_btn.clicked.connect(self.print_note)
         self.verify_btn.clicked.connect(lambda: self._verify(force=True))
         self.addendum_btn.clicked.connect(self.add_addendum)
         station.changed.connect(self.refresh)
@@ -258,8 +229,12 @@ class NotePanel(QWidget):
         self.preview_btn.setEnabled(has_session and self.station.can("view_session"))
         self.sign_btn.setEnabled(has_session and not signed and self.station.can("sign_note"))
         self.open_btn.setEnabled(has_session and signed)
+        self.print_btn.setEnabled(has_session and signed)
         self.verify_btn.setEnabled(has_session and signed)
         self.addendum_box.setEnabled(has_session and signed and self.station.can("add_addendum"))
+        # Shown only once there is a signed note to add to: before that it would take a third
+        # of a 768 px screen from the preview.
+        self.addendum_box.setVisible(signed)
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
@@ -322,44 +297,24 @@ class NotePanel(QWidget):
         self._run("preview", work, self._show_preview)
 
     def _clear_preview(self) -> None:
-        self._pages_token += 1  # pages still queued from an earlier preview are dropped
-        while self.pages_layout.count():
-            item = self.pages_layout.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widget.setParent(None)  # gone from the panel now, freed by Qt later
-                widget.deleteLater()
+        self.page_view.clear()
         self.preview_text.clear()
 
     def _show_preview(self, result: tuple[list[QImage] | None, str]) -> None:
         pages, text = result
         self._clear_preview()
         if pages is None:
-            self.scroll_area.hide()
+            self.page_view.hide()
             self.preview_text.show()
             self.preview_text.setPlainText(text)
             self.preview_info.setText("Preview (text only: pdftoppm is not installed).")
             return
         self.preview_text.hide()
-        self.scroll_area.show()
-        self._add_pages(self._pages_token, pages, 0)
+        self.page_view.show()
+        self.page_view.set_pages(pages)
         self.preview_info.setText(
             f"Preview of the note as it will be signed: {len(pages)} page(s). Not yet signed."
         )
-
-    def _add_pages(self, token: int, pages: list[QImage], start: int) -> None:
-        """A few pages now, the rest on later turns of the event loop (unless cleared since)."""
-        if token != self._pages_token:
-            return
-        end = min(start + PAGES_PER_TURN, len(pages))
-        for i in range(start, end):
-            label = QLabel()
-            label.setPixmap(QPixmap.fromImage(pages[i]))
-            label.setObjectName(f"page{i + 1}")
-            label.setStyleSheet("border:1px solid #999; background:white;")
-            self.pages_layout.addWidget(label)
-        if end < len(pages):
-            QTimer.singleShot(0, lambda: self._add_pages(token, pages, end))
 
     # ------------------------------------------------------------ sign and addendum
 
@@ -437,6 +392,23 @@ class NotePanel(QWidget):
         path.write_bytes(pdf)
         self.opened_path = path
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def print_note(self) -> None:
+        """Print the latest signed note (with its signature boxes) through the print dialog;
+        no copy is written to disk unless the nurse prints to a file."""
+        if self.latest is None:
+            return
+        try:
+            pdf = self.station.read(notes.note_pdf, self.latest.note_id)
+            title = self.latest.file_name.removesuffix(".pdf")
+            printed = printing.print_pdf(self, pdf, title)
+        except DomainError as exc:
+            show_refusal(self, exc, "Not printed")
+            return
+        if printed is not None:
+            self.preview_info.setText(
+                f"Sent {printed} page(s) of note {self.latest.label} to the printer."
+            )
 
     def _verify(self, force: bool = False) -> None:
         n = self.latest

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from sqlalchemy import select
 from support import CHECKLIST_OK
 
@@ -107,8 +107,8 @@ def test_preview_sign_verify_open_and_addendum(
 
     # Preview: rendered on a pool thread; the pages (or the text) appear.
     _wait_job(qtbot, panel, "preview", lambda: qtbot.mouseClick(panel.preview_btn, Qt.LeftButton))
-    if note_panel.shutil.which("pdftoppm"):
-        pages = panel.pages.findChildren(QLabel)
+    if note_panel.printing.pdftoppm_available():
+        pages = panel.page_view.page_labels()
         assert len(pages) >= 2 and not pages[0].pixmap().isNull()
         assert "Not yet signed" in panel.preview_info.text()
     else:
@@ -213,9 +213,9 @@ def test_switching_session_drops_a_preview_still_rendering(
     qtbot.addWidget(panel)
     panel.set_session(sid)
     _wait_job(qtbot, panel, "preview", panel.preview)
-    assert panel.pages.findChildren(QLabel)
+    assert panel.page_view.page_labels()
     with qtbot.waitSignal(panel.job_finished, timeout=60_000):
         panel.preview()
         panel.set_session(None)  # the nurse moved on before the render finished
-    assert panel.pages.findChildren(QLabel) == []
+    assert panel.page_view.page_labels() == []
     assert panel.status.text() == "No session selected." and not panel.preview_btn.isEnabled()
