@@ -30,6 +30,7 @@ class NoteHeader:
     nurse: str
     prescriber: str | None = None
     allergies: str = "none recorded"
+    order: str | None = None  # the prescriber's order as written, with its date (issue 18)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,8 @@ class OrderRecord:
     end_reason: str | None
     end_detail: str | None
     version: int
+    order_text: str | None = None  # the prescriber's order as written (issue 18)
+    order_date: date | None = None
 
     @property
     def planned(self) -> infusion.Planned:

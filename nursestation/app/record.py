@@ -116,6 +116,8 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
         end_reason=row.end_reason,
         end_detail=row.end_detail,
         version=row.version,
+        order_text=row.order_text,
+        order_date=row.order_date,
     )
     checklist = ChecklistRecord(
         answers=freeze(dict(row.checklist or {})),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from nursestation.app.alarms import DOSE_COMPLETE_ALARM
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.discharge import is_ready_in
 from nursestation.app.patients import PatientInfo, get_patient_row, info
+from nursestation.app.record import clinic_zone
 from nursestation.app.session_rows import (
     baseline_vitals,
     events_of,
@@ -41,6 +42,7 @@ from nursestation.dosing import (
 )
 from nursestation.errors import BAD_INPUT, INVALID_STATE, DomainError
 from nursestation.infusion import InfusionState, Planned
+from nursestation.prescriber_order import PrescriberOrder, check_order
 from nursestation.spravato import SESSION_TYPE as SPRAVATO
 
 
@@ -180,10 +182,14 @@ def check_in(
     session_type: str | None = None,
     ketamine_lot: str | None = None,
     prescriber: str | None = None,
+    order_text: str | None = None,
+    order_date: date | str | None = None,
 ) -> SessionSummary:
-    """Seat a patient in a chair with the ordered protocol; the dose is calculated and stored."""
+    """Seat a patient in a chair with the ordered protocol; the dose is calculated and stored.
+    The prescriber, the order as written and its date are optional (prescriber_order)."""
     ctx.require(actor, "check_in")
     check_chair(ctx, chair)
+    order = checked_order(ctx, prescriber, order_text, order_date)
     session_type = session_type or ctx.settings.get("session.default_session_type")
     if session_type == SPRAVATO:
         # Intranasal: no mg/kg dose, no pump rate (app.spravato.check_in takes 56 or 84 mg).
@@ -213,7 +219,9 @@ def check_in(
             rate_mg_per_h=dose.rate_mg_per_h,
             rate_ml_per_h=dose.rate_ml_per_h,
             ketamine_lot=ketamine_lot,
-            prescriber=prescriber,
+            prescriber=order.prescriber,
+            order_text=order.text,
+            order_date=order.ordered_on,
             checklist=_jsonable(checklist or {}),
             checklist_result={},
             settings_snapshot={"min_observation_min": min_obs},
@@ -232,9 +240,31 @@ def check_in(
                 "session_type": session_type,
                 "dose": dose.lines(),
                 "checklist": row.checklist,
+                **order_audit(order),
             },
         )
         return summary_in(ctx, s, row)
+
+
+def checked_order(
+    ctx: AppContext, prescriber: Any, order_text: Any, order_date: Any
+) -> PrescriberOrder:
+    """The check-in's prescriber and order, checked against the clinic's today (bad_input or
+    out_of_range naming the field)."""
+    today = ctx.now().astimezone(clinic_zone(ctx)).date()
+    return check_order(prescriber, order_text, order_date, today)
+
+
+def order_audit(order: PrescriberOrder) -> dict[str, Any]:
+    """The order's part of the check-in's audit row (only what was entered)."""
+    out: dict[str, Any] = {}
+    if order.prescriber is not None:
+        out["prescriber"] = order.prescriber
+    if order.text is not None:
+        out["order_text"] = order.text
+    if order.ordered_on is not None:
+        out["order_date"] = order.ordered_on.isoformat()
+    return out
 
 
 def check_chair(ctx: AppContext, chair: str) -> None:

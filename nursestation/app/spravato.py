@@ -33,9 +33,11 @@ from nursestation.app.session_rows import baseline_vitals, get_session_row
 from nursestation.app.sessions import (
     SessionSummary,
     check_chair,
+    checked_order,
     checklist_json,
     evaluate_start_in,
     jsonable,
+    order_audit,
     seat_checks,
     summary_in,
 )
@@ -218,6 +220,8 @@ def check_in(
     checklist: dict[str, Any] | None = None,
     conmeds: Mapping[str, Any] | None = None,
     prescriber: str | None = None,
+    order_text: str | None = None,
+    order_date: date | str | None = None,
 ) -> SessionSummary:
     """Seat a patient for a Spravato session of `dose_mg` (56 or 84 mg as 28 mg devices).
 
@@ -226,6 +230,7 @@ def check_in(
     non-yes/no concomitant-medication answers (bad_input). The checklist has no IV questions."""
     ctx.require(actor, "check_in")
     check_chair(ctx, chair)
+    order = checked_order(ctx, prescriber, order_text, order_date)
     cfg = config(ctx)
     n_devices = devices_for_dose(dose_mg, cfg)
     meds = check_conmeds(conmeds or {}, cfg)
@@ -255,7 +260,9 @@ def check_in(
             rate_mg_per_h=0.0,
             rate_ml_per_h=0.0,
             ketamine_lot=None,
-            prescriber=prescriber,
+            prescriber=order.prescriber,
+            order_text=order.text,
+            order_date=order.ordered_on,
             checklist=answers,
             checklist_result={},
             settings_snapshot={"min_observation_min": min_obs, "spravato_devices": n_devices},
@@ -280,6 +287,7 @@ def check_in(
                 "conmeds": meds,
                 "checklist": answers,
                 "min_observation_min": min_obs,
+                **order_audit(order),
             },
         )
         return summary_in(ctx, s, row)

@@ -141,6 +141,8 @@ class InfusionSession(Base):
     rate_ml_per_h: Mapped[float] = mapped_column(Float)
     ketamine_lot: Mapped[str | None] = mapped_column(String(64))
     prescriber: Mapped[str | None] = mapped_column(String(200))
+    order_text: Mapped[str | None] = mapped_column(Text)  # the order as written (0003_paper)
+    order_date: Mapped[date | None] = mapped_column(Date)  # the order's date
     checklist: Mapped[dict] = mapped_column(JSON, default=dict)
     checklist_result: Mapped[dict] = mapped_column(JSON, default=dict)
     checklist_override_reason: Mapped[str | None] = mapped_column(Text)

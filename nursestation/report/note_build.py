@@ -51,6 +51,7 @@ from nursestation.outcome_scales import (
     timepoint_label,
     trend_text,
 )
+from nursestation.prescriber_order import PrescriberOrder
 from nursestation.record import (
     MedicationRecord,
     OutcomeRecord,
@@ -139,6 +140,7 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         nurse=x.nurse or rec.name(o.checked_in_by, "unknown"),
         prescriber=o.prescriber,
         allergies=", ".join(p.allergies) or NONE_RECORDED,
+        order=PrescriberOrder(o.prescriber, o.order_text, o.order_date).order_line(),
     )
     flow = _flowsheet_rows(rec, base, x)
     by_id = {r.id: r for r in rec.vitals}

@@ -398,9 +398,20 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             f"{n.note_id} v{n.version}",
         ],
     ]
+    last = len(rows) - 1  # the six-column rows; the order row below spans the five after its label
+    if h.order:
+        rows.append(["Order", _t(h.order), "", "", "", ""])
     label_cols = [(c, 0) for c in (0, 2, 4)]
-    extra = [("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c, _ in label_cols]
-    extra += [("BACKGROUND", (c, 0), (c, -1), HEAD_BG) for c, _ in label_cols]
+    extra: list[tuple[Any, ...]] = [
+        ("FONTNAME", (c, 0), (c, last), FONT_BOLD) for c, _ in label_cols
+    ]
+    extra += [("BACKGROUND", (c, 0), (c, last), HEAD_BG) for c, _ in label_cols]
+    if h.order:
+        extra += [
+            ("SPAN", (1, last + 1), (5, last + 1)),
+            ("FONTNAME", (0, last + 1), (0, last + 1), FONT_BOLD),
+            ("BACKGROUND", (0, last + 1), (0, last + 1), HEAD_BG),
+        ]
     title = (
         "Spravato (esketamine) — Session Note"
         if n.spravato is not None

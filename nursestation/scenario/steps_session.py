@@ -55,6 +55,8 @@ def _check_in(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         session_type=st.get("session_type"),
         ketamine_lot=st.get("lot"),
         prescriber=st.get("prescriber"),
+        order_text=st.get("order"),
+        order_date=st.get("order_date"),
     )
     return "; ".join(summary.dose.lines())
 

@@ -30,6 +30,8 @@ def spravato_check_in(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         checklist=st.get("checklist", {}),
         conmeds=st.get("conmeds", {}),
         prescriber=st.get("prescriber"),
+        order_text=st.get("order"),
+        order_date=st.get("order_date"),
     )
     v = spravato.get_spravato(sc.ctx, actor, summary.id)
     return (

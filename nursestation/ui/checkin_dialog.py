@@ -184,6 +184,18 @@ class CheckInDialog(QDialog):
         self.spravato_dose.addItem("", None)  # unanswered until the nurse picks the order
         for mg in spravato_config(station.ctx).doses_mg:
             self.spravato_dose.addItem(f"{mg} mg", mg)
+        # Who ordered the treatment, the order as written and its date: optional, printed in
+        # the note (issue 18); an order without its prescriber is refused by the use case.
+        self.prescriber = QLineEdit()
+        self.prescriber.setPlaceholderText("e.g. Dr. Mira Patel, MD")
+        self.order_text = QLineEdit()
+        self.order_text.setPlaceholderText("the order as written, e.g. 0.5 mg/kg IV over 40 min")
+        self.order_date = QLineEdit()
+        self.order_date.setPlaceholderText("YYYY-MM-DD")
+        self.order_date.setMaxLength(10)
+        of.addRow("Prescriber", self.prescriber)
+        of.addRow("Order", self.order_text)
+        of.addRow("Order date", self.order_date)
         of.addRow("Session type", self.session_type)
         of.addRow("Dose", self.dose)
         of.addRow("Duration", self.duration)
@@ -383,6 +395,15 @@ class CheckInDialog(QDialog):
             a["pregnancy_screen"] = self.pregnancy.currentText()
         return a
 
+    def order(self) -> dict[str, str | None]:
+        """The prescriber, order and order date as typed (empty is None; checked by the use
+        case, whose message names the field)."""
+        return {
+            "prescriber": self.prescriber.text().strip() or None,
+            "order_text": self.order_text.text().strip() or None,
+            "order_date": self.order_date.text().strip() or None,
+        }
+
     def on_check_in(self) -> None:
         """Check in; on refusal the dialog stays open with everything typed."""
         if self.patient is None:
@@ -399,6 +420,7 @@ class CheckInDialog(QDialog):
                     chair=self.chair,
                     dose_mg=self.spravato_dose.currentData(),
                     checklist=checklist,
+                    **self.order(),
                 )
                 self.session_id = summary.id
                 self.accept()
@@ -411,6 +433,7 @@ class CheckInDialog(QDialog):
                 checklist=checklist,
                 session_type=str(self.session_type.currentData()),
                 ketamine_lot=self.lot.text().strip() or None,
+                **self.order(),
             )
         except DomainError as exc:
             show_refusal(self, exc)

@@ -336,3 +336,51 @@ def test_the_instruction_sheet_is_printed_not_saved(
     sheet = dc.instruction_sheet_pdf(ctx, w.nurse, w.sid)
     assert _same_page(printed, 1, sheet, 1) < SAME
     assert _leftovers(no_disk) == []
+
+
+# ---------------------------------------------------------------- prescriber and order at check-in
+
+
+def test_check_in_dialog_records_the_prescriber_and_order(
+    qtbot: Any, ctx: AppContext, people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from nursestation.db.models import InfusionSession
+    from nursestation.ui import checkin_dialog
+    from nursestation.ui.checkin_dialog import CheckInDialog
+
+    shown: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(
+        checkin_dialog,
+        "show_refusal",
+        lambda _p, exc, title="": shown.append((exc.message, exc.field)),
+    )
+    station = Station(ctx)
+    station.set_actor(people["nurse"])
+    dialog = CheckInDialog(station, "2")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.mrn, "K-78")
+    qtbot.keyClicks(dialog.name, "Roe, Rick")
+    qtbot.keyClicks(dialog.dob, "1980-01-31")
+    qtbot.keyClicks(dialog.weight, "82.5")
+    qtbot.mouseClick(dialog.register_btn, Qt.MouseButton.LeftButton)
+    dialog.consent.setChecked(True)
+    now = ctx.now()
+    qtbot.keyClicks(dialog.solids, (now - timedelta(hours=9)).strftime("%H:%M"))
+    qtbot.keyClicks(dialog.liquids, (now - timedelta(hours=3)).strftime("%H:%M"))
+    # An order without the prescriber: refused naming the prescriber, the order kept.
+    qtbot.keyClicks(dialog.order_text, "0.5 mg/kg IV over 40 min")
+    qtbot.keyClicks(dialog.order_date, "2026-02-27")
+    dialog.on_check_in()
+    assert shown[-1][1] == "prescriber" and dialog.session_id is None
+    assert dialog.order_text.text() == "0.5 mg/kg IV over 40 min"
+    qtbot.keyClicks(dialog.prescriber, "Dr. Mira Patel, MD")
+    dialog.on_check_in()
+    assert dialog.session_id is not None, shown
+    with ctx.tx() as s:
+        row = s.get(InfusionSession, dialog.session_id)
+        assert row is not None
+        stored = (row.prescriber, row.order_text, row.order_date)
+    assert stored == ("Dr. Mira Patel, MD", "0.5 mg/kg IV over 40 min", date(2026, 2, 27))
