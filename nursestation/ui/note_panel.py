@@ -119,7 +119,19 @@ class NotePanel(QWidget):
         self.print_btn.setToolTip("Print the signed note (the print dialog; no copy is kept)")
         self.verify_btn = QPushButton("Verify again")
         buttons = QHBoxLayout()
-        for b in (self.preview_btn, self.sign_btn, self.open_btn, self.print_btn, self.verify_btn):
+        # The addendum form opens on demand: kept open it takes a third of a 768 px screen
+        # from the preview.
+        self.addendum_toggle = QPushButton("&Addendum…")
+        self.addendum_toggle.setCheckable(True)
+        self.addendum_toggle.setToolTip("Add a signed late entry to the signed note")
+        for b in (
+            self.preview_btn,
+            self.sign_btn,
+            self.open_btn,
+            self.print_btn,
+            self.verify_btn,
+            self.addendum_toggle,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
@@ -156,6 +168,7 @@ class NotePanel(QWidget):
         self.print_btn.clicked.connect(self.print_note)
         self.verify_btn.clicked.connect(lambda: self._verify(force=True))
         self.addendum_btn.clicked.connect(self.add_addendum)
+        self.addendum_toggle.toggled.connect(self._addendum_toggled)
         station.changed.connect(self.refresh)
         self.refresh()
 
@@ -184,6 +197,7 @@ class NotePanel(QWidget):
             self._clear_preview()
             self.reason_edit.clear()
             self.text_edit.clear()
+            self.addendum_toggle.setChecked(False)
         self.session_id = session_id
         self.refresh()
 
@@ -231,10 +245,15 @@ class NotePanel(QWidget):
         self.open_btn.setEnabled(has_session and signed)
         self.print_btn.setEnabled(has_session and signed)
         self.verify_btn.setEnabled(has_session and signed)
-        self.addendum_box.setEnabled(has_session and signed and self.station.can("add_addendum"))
-        # Shown only once there is a signed note to add to: before that it would take a third
-        # of a 768 px screen from the preview.
-        self.addendum_box.setVisible(signed)
+        may_add = has_session and signed and self.station.can("add_addendum")
+        self.addendum_box.setEnabled(may_add)
+        self.addendum_toggle.setEnabled(may_add)
+        self.addendum_box.setVisible(signed and self.addendum_toggle.isChecked())
+
+    def _addendum_toggled(self, shown: bool) -> None:
+        self._update_buttons()
+        if shown:
+            self.reason_edit.setFocus()
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
@@ -352,6 +371,7 @@ class NotePanel(QWidget):
         def done(info: notes.NoteInfo) -> None:
             self.reason_edit.clear()
             self.text_edit.clear()
+            self.addendum_toggle.setChecked(False)  # signed: the form closes
             self._after_signing(info)
 
         self._run(

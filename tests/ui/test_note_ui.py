@@ -143,7 +143,11 @@ def test_preview_sign_verify_open_and_addendum(
     assert opened.name == "2026-03-02_K-1001_session1_v1.pdf"
     assert opened.read_bytes().startswith(b"%PDF")
 
-    # Addendum: a refusal keeps what the nurse typed; the right password signs version 2.
+    # Addendum: the form opens on demand; a refusal keeps what the nurse typed; the right
+    # password signs version 2 and closes the form.
+    assert not panel.addendum_box.isVisibleTo(panel)
+    qtbot.mouseClick(panel.addendum_toggle, Qt.LeftButton)
+    assert panel.addendum_box.isVisibleTo(panel) and panel.addendum_box.isEnabled()
     qtbot.keyClicks(panel.reason_edit, "Late entry")
     qtbot.keyClicks(panel.text_edit, "Patient phoned: home safely.")
     dialogs["passwords"] = ["wrong-password"]
@@ -159,6 +163,7 @@ def test_preview_sign_verify_open_and_addendum(
     assert _notes(station.ctx) == [(1, "signed"), (2, "signed")]
     assert "version 2" in panel.status.text() and "Addendum: Late entry" in panel.status.text()
     assert panel.reason_edit.text() == "" and panel.verify_label.text().startswith("✔ Verified")
+    assert not panel.addendum_toggle.isChecked() and not panel.addendum_box.isVisibleTo(panel)
     with station.ctx.tx() as s:
         failed = s.execute(select(AuditEvent).where(AuditEvent.action == "signature.failed"))
         assert len(list(failed.scalars())) == 2
@@ -175,6 +180,7 @@ def test_addendum_without_text_names_the_field(
     qtbot.addWidget(panel)
     panel.set_session(sid)
     qtbot.waitUntil(lambda: panel.verify_label.text().startswith("✔"), timeout=60_000)
+    qtbot.mouseClick(panel.addendum_toggle, Qt.LeftButton)
     qtbot.keyClicks(panel.reason_edit, "Late entry")
     qtbot.mouseClick(panel.addendum_btn, Qt.LeftButton)
     assert dialogs["warnings"] == ["An addendum needs a text."]
