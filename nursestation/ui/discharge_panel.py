@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -156,6 +156,8 @@ class _SheetForm(QWidget):
 
 class DischargePanel(QWidget):
     """Discharge assessment and approval for one session."""
+
+    sheet_printed = Signal(int)  # pages sent to the printer (0: failed), for tests and status
 
     def __init__(self, station: Station, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -605,12 +607,28 @@ class DischargePanel(QWidget):
             show_refusal(self, exc, "Discharge not approved")
 
     def on_print(self) -> None:
-        """Print the patient's instruction sheet through the print dialog (no copy is written
-        to disk unless the nurse chooses to print to a file)."""
+        """Print the patient's instruction sheet through the print dialog, rendered on a worker
+        thread (no copy is written to disk unless the nurse chooses to print to a file)."""
         if self.session_id is None or self.view is None:
             return
         try:
             pdf = self.station.read(dc.instruction_sheet_pdf, self.session_id)
-            printing.print_pdf(self, pdf, f"Discharge instructions — {self.view.patient_name}")
+            printer = printing.prepare_printer(
+                self, pdf, f"Discharge instructions — {self.view.patient_name}"
+            )
         except DomainError as exc:
             show_refusal(self, exc, "Instruction sheet not printed")
+            return
+        if printer is None:
+            return
+
+        def failed(exc: Exception) -> None:
+            message = (
+                exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+            )
+            show_refusal(
+                self, DomainError("not_available", message), "Instruction sheet not printed"
+            )
+            self.sheet_printed.emit(0)
+
+        printing.print_in_background(printer, pdf, self.sheet_printed.emit, failed)

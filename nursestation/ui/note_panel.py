@@ -414,21 +414,35 @@ class NotePanel(QWidget):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     def print_note(self) -> None:
-        """Print the latest signed note (with its signature boxes) through the print dialog;
-        no copy is written to disk unless the nurse prints to a file."""
+        """Print the latest signed note (with its signatures) through the print dialog; the
+        pages are rasterised and printed on a worker thread. No copy is written to disk unless
+        the nurse prints to a file."""
         if self.latest is None:
             return
+        latest = self.latest
         try:
-            pdf = self.station.read(notes.note_pdf, self.latest.note_id)
-            title = self.latest.file_name.removesuffix(".pdf")
-            printed = printing.print_pdf(self, pdf, title)
+            pdf = self.station.read(notes.note_pdf, latest.note_id)
+            printer = printing.prepare_printer(self, pdf, latest.file_name.removesuffix(".pdf"))
         except DomainError as exc:
             show_refusal(self, exc, "Not printed")
             return
-        if printed is not None:
+        if printer is None:
+            return  # cancelled in the dialog: nothing printed, nothing written
+
+        def done(pages: int) -> None:
             self.preview_info.setText(
-                f"Sent {printed} page(s) of note {self.latest.label} to the printer."
+                f"Sent {pages} page(s) of note {latest.label} to the printer."
             )
+
+        def failed(exc: Exception) -> None:
+            self.preview_info.setText(f"Note {latest.label} was not printed.")
+            message = (
+                exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+            )
+            show_refusal(self, DomainError("not_available", message), "Not printed")
+
+        self.preview_info.setText(f"Printing note {latest.label}…")
+        self._run("print", lambda: printing.print_on(printer, pdf), done, failed)
 
     def _verify(self, force: bool = False) -> None:
         n = self.latest

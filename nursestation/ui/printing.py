@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 
-from PySide6.QtCore import QRectF, QSizeF, Qt
+from PySide6.QtCore import QObject, QRectF, QRunnable, QSizeF, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
-from PySide6.QtWidgets import QApplication, QDialog, QWidget
+from PySide6.QtWidgets import QDialog, QWidget
 
 from nursestation.errors import DomainError
 
@@ -111,47 +111,87 @@ def chosen_pages(printer: QPrinter, page_count: int) -> list[int]:
     return list(range(max(1, first), min(page_count, last or page_count) + 1))
 
 
-def paint_pages(printer: QPrinter, images: Sequence[QImage]) -> int:
-    """Paint each image on its own printer page, scaled to the paper and centred; the number of
-    pages printed (0 when the printer could not be opened)."""
-    if not images:
-        return 0
+def _draw(painter: QPainter, printer: QPrinter, image: QImage) -> None:
+    """`image` scaled to the paper (aspect kept) and centred on the current page."""
+    area = QRectF(printer.pageLayout().fullRectPixels(printer.resolution()))
+    scale = min(area.width() / image.width(), area.height() / image.height())
+    w, h = image.width() * scale, image.height() * scale
+    target = QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+    painter.drawImage(target, image)
+
+
+def print_on(printer: QPrinter, pdf: bytes) -> int:
+    """Print the pages of `pdf` the printer's range asks for, one page rendered at a time (a
+    page at 300 dpi is about 33 MB); the number of pages printed.
+
+    Runs on a worker thread (QPainter may paint on a QPrinter outside the GUI thread): a note
+    takes seconds to rasterise on a busy station, which must not freeze the screen."""
+    pages = chosen_pages(printer, len(page_sizes_pt(pdf)))
+    dpi = min(PRINT_DPI, printer.resolution())
     painter = QPainter()
     if not painter.begin(printer):
         raise DomainError("not_available", "The printer could not be opened.")
     try:
-        for i, image in enumerate(images):
+        for i, number in enumerate(pages):
+            image = QImage.fromData(render_page_png(pdf, number, dpi))
             if i:
                 printer.newPage()
-            area = QRectF(printer.pageLayout().fullRectPixels(printer.resolution()))
-            scale = min(area.width() / image.width(), area.height() / image.height())
-            w, h = image.width() * scale, image.height() * scale
-            target = QRectF(
-                area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h
-            )
-            painter.drawImage(target, image)
+            _draw(painter, printer, image)
     finally:
         painter.end()
-    return len(images)
+    return len(pages)
 
 
-def print_pdf(
-    parent: QWidget | None,
-    pdf: bytes,
-    title: str,
-) -> int | None:
-    """Ask for a printer with the print dialog, then print `pdf` on it; the number of pages
-    printed, or None when the nurse cancelled. Raises DomainError when it cannot print."""
+def prepare_printer(parent: QWidget | None, pdf: bytes, title: str) -> QPrinter | None:
+    """The print dialog for `pdf`: the chosen printer, or None when the nurse cancelled.
+    DomainError when this station cannot print (no pdftoppm)."""
     if not pdftoppm_available():
         raise DomainError("not_available", NO_PDFTOPPM)
     printer = new_printer(pdf, title)
-    if not ask_printer(parent, printer):
-        return None
-    pages = chosen_pages(printer, len(page_sizes_pt(pdf)))
-    dpi = min(PRINT_DPI, printer.resolution())
-    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    try:
-        images = render_pages(pdf, dpi, pages)
-        return paint_pages(printer, images)
-    finally:
-        QApplication.restoreOverrideCursor()
+    return printer if ask_printer(parent, printer) else None
+
+
+class _Signals(QObject):
+    done = Signal(int)
+    failed = Signal(object)
+
+
+class _PrintJob(QRunnable):
+    def __init__(self, printer: QPrinter, pdf: bytes) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # kept in _RUNNING until its result reached the GUI thread
+        self.printer, self.pdf = printer, pdf
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            pages = print_on(self.printer, self.pdf)
+        except Exception as exc:  # delivered to the GUI thread, shown there
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.done.emit(pages)
+
+
+_RUNNING: set[_PrintJob] = set()
+
+
+def print_in_background(
+    printer: QPrinter,
+    pdf: bytes,
+    done: Callable[[int], None],
+    failed: Callable[[Exception], None],
+) -> None:
+    """Print on a pool thread; `done(pages)` or `failed(exception)` on the GUI thread."""
+    job = _PrintJob(printer, pdf)
+    _RUNNING.add(job)
+
+    def finish(result: object, ok: bool) -> None:
+        _RUNNING.discard(job)
+        if ok:
+            done(int(result))  # type: ignore[call-overload]
+        else:
+            failed(result if isinstance(result, Exception) else RuntimeError(str(result)))
+
+    job.signals.done.connect(lambda n: finish(n, True))
+    job.signals.failed.connect(lambda e: finish(e, False))
+    QThreadPool.globalInstance().start(job)

@@ -162,6 +162,14 @@ def _panel(qtbot: Any, station: Station, sid: int, size: tuple[int, int]) -> Not
     return panel
 
 
+def _print(qtbot: Any, panel: NotePanel) -> None:
+    """Click Print note… and wait for the pool thread's pages to reach the printer."""
+    with qtbot.waitSignal(
+        panel.job_finished, timeout=120_000, check_params_cb=lambda k: k == "print"
+    ):
+        qtbot.mouseClick(panel.print_btn, Qt.MouseButton.LeftButton)
+
+
 def _preview(qtbot: Any, panel: NotePanel) -> None:
     with qtbot.waitSignal(
         panel.job_finished, timeout=60_000, check_params_cb=lambda k: k == "preview"
@@ -238,7 +246,7 @@ def test_printing_the_signed_note_leaves_no_copy_on_disk(
     station, sid = signed
     panel = _panel(qtbot, station, sid, (1000, 700))
     assert panel.print_btn.isEnabled()
-    qtbot.mouseClick(panel.print_btn, Qt.MouseButton.LeftButton)
+    _print(qtbot, panel)
     assert refusals == []
     original = station.read(notes.note_pdf, panel.latest.note_id)  # type: ignore[union-attr]
     printed = printer_file["path"].read_bytes()
@@ -258,7 +266,7 @@ def test_a_page_range_prints_only_those_pages(
     station, sid = signed
     panel = _panel(qtbot, station, sid, (1000, 700))
     printer_file["range"] = (2, 2)
-    qtbot.mouseClick(panel.print_btn, Qt.MouseButton.LeftButton)
+    _print(qtbot, panel)
     original = station.read(notes.note_pdf, panel.latest.note_id)  # type: ignore[union-attr]
     printed = printer_file["path"].read_bytes()
     assert len(PdfReader(BytesIO(printed)).pages) == 1
@@ -328,7 +336,9 @@ def test_the_instruction_sheet_is_printed_not_saved(
     panel = DischargePanel(station)
     qtbot.addWidget(panel)
     panel.set_session(w.sid)
-    qtbot.mouseClick(panel.print_btn, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(panel.sheet_printed, timeout=120_000) as printed_signal:
+        qtbot.mouseClick(panel.print_btn, Qt.MouseButton.LeftButton)
+    assert printed_signal.args == [1]
     assert refusals == [] and asked_for_a_file == []
     assert printer_file["asked"] == ["Discharge instructions — Doe, Jane"]
     printed = printer_file["path"].read_bytes()
@@ -384,3 +394,24 @@ def test_check_in_dialog_records_the_prescriber_and_order(
         assert row is not None
         stored = (row.prescriber, row.order_text, row.order_date)
     assert stored == ("Dr. Mira Patel, MD", "0.5 mg/kg IV over 40 min", date(2026, 2, 27))
+
+
+def test_a_printing_failure_is_said_and_nothing_is_claimed_sent(
+    qtbot: Any,
+    signed: tuple[Station, int],
+    printer_file: dict[str, Any],
+    refusals: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    station, sid = signed
+    panel = _panel(qtbot, station, sid, (1000, 700))
+
+    def broken(pdf: bytes, page: int, dpi: int) -> bytes:
+        raise subprocess.CalledProcessError(99, "pdftoppm")
+
+    monkeypatch.setattr(printing, "render_page_png", broken)
+    _print(qtbot, panel)
+    assert len(refusals) == 1 and "CalledProcessError" in refusals[0]
+    assert "was not printed" in panel.preview_info.text()
