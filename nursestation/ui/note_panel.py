@@ -222,6 +222,7 @@ class NotePanel(QWidget):
             self.status.setText("Not signed yet. Preview the note, then sign it.")
             self.verify_label.setText("")
             self.verify_label.setStyleSheet("")
+            self.verify_label.hide()  # an empty line would take height from the preview
         else:
             text = (
                 f"Note {n.label} version {n.version}: signed by {n.signed_by} at "
@@ -452,6 +453,7 @@ class NotePanel(QWidget):
             return
         self._verified_sha = n.sha256
         ctx, actor, note_id = self.station.ctx, self.station.actor, n.note_id
+        self.verify_label.show()
         self.verify_label.setText("Verifying signatures…")
         self.verify_label.setStyleSheet(INFO_STYLE)
         self._run(
