@@ -62,6 +62,8 @@ SEALED: dict[str, tuple[str, ...]] = {
         "rate_ml_per_h",
         "ketamine_lot",
         "prescriber",
+        "order_text",  # 0003_paper: the prescriber's order (resealed once by ensure_baseline)
+        "order_date",
         "checklist_override_reason",
         "checklist_override_by",
         "ended_at",

@@ -209,3 +209,32 @@ def test_a_spravato_check_in_takes_them_too(
 )
 def test_the_order_row_of_the_note(order: PrescriberOrder, line: str | None) -> None:
     assert order.order_line() == line
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE infusion_sessions SET order_text = '1.0 mg/kg IV over 40 min'",
+        "UPDATE infusion_sessions SET order_date = '2026-01-01'",
+    ],
+)
+def test_the_order_is_sealed_an_edit_outside_the_app_is_caught(
+    ctx: AppContext, people: dict[str, Any], clock: FakeClock, sql: str
+) -> None:
+    """The order is a clinical fact like the dose: its columns are sealed (db/seals.py), so
+    `check` reports a change made with plain SQL; through the app the seals hold."""
+    import io
+
+    from trail_support import Raw
+
+    from nursestation.app.checks import run_checks
+
+    nurse = people["nurse"]
+    _register(ctx, nurse)
+    _check_in(ctx, nurse, prescriber=DR, order_text=ORDER, order_date=clock.now().date())
+    out = io.StringIO()
+    assert run_checks(ctx.config, out, headless=True) == 0, out.getvalue()
+    Raw(ctx).run(sql)
+    out = io.StringIO()
+    assert run_checks(ctx.config, out, headless=True) == 1
+    assert any(x.startswith("FAIL sealed facts") for x in out.getvalue().splitlines())
