@@ -26,6 +26,12 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+def kdf_parameters() -> tuple[int, int, int]:
+    """(time_cost, memory_cost KiB, parallelism) of the Argon2id hasher in use: signing keys are
+    wrapped with the same cost as the sign-in hash (report/pki.py), so a guess costs the same."""
+    return _HASHER.time_cost, _HASHER.memory_cost, _HASHER.parallelism
+
+
 def verify_password(stored_hash: str, password: str) -> bool:
     """True when `password` matches; never raises on a wrong password or a damaged hash."""
     try:

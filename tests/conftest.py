@@ -7,6 +7,9 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NURSESTATION_STATION", "test-station")
+# The test suite is a set-up process: it holds the clinic CA passphrase (app/context.py
+# AppContext.open); tests of the station's own asking for it remove it (monkeypatch.delenv).
+os.environ.setdefault("NURSESTATION_CA_PASSPHRASE", "Test CA passphrase 1")
 # The station's local zone is printed wherever the clinic shows "local" time (the golden note
 # text and exports, tests/golden): pin it so every machine renders the same text.
 os.environ["TZ"] = "UTC"

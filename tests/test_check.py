@@ -5,9 +5,7 @@ database are private to the OS user."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -77,38 +75,33 @@ def test_check_on_a_fresh_data_dir_fails_the_ca_and_creates_none(tmp_path: Path,
     rc, out = _check(data, capsys)
     assert rc == 1
     line = next(x for x in out if x.startswith("FAIL clinic CA"))
-    assert "first start" in line and "restore the pki folder from backup" in line
+    assert "first-run wizard creates it" in line and "restore its pki folder" in line
     assert not (data / "pki" / pki.CA_CERT_FILE).exists()
 
 
-def test_missing_pki_is_a_failure_and_no_new_ca_is_made(tmp_path: Path, capsys) -> None:
+def _drop_the_stored_ca(data: Path) -> None:
+    """What a database of the single-station era looks like: no CA row (it was in pki/)."""
+    import sqlite3
+
+    con = sqlite3.connect(data / DB_FILENAME)
+    with con:
+        con.execute("DELETE FROM clinic_ca")
+    con.close()
+
+
+def test_a_lost_ca_is_a_failure_and_no_new_ca_is_made(tmp_path: Path, capsys) -> None:
     data = tmp_path / "station"
     _first_start(data, with_nurse=True)  # a signing key was issued by this CA
-    shutil.rmtree(data / "pki")
+    _drop_the_stored_ca(data)
     rc, out = _check(data, capsys)
-    assert rc == 1 and any(x.startswith("FAIL clinic CA: missing") for x in out)
-    assert not (data / "pki").exists() or not any((data / "pki").iterdir())
+    assert rc == 1 and any(x.startswith("FAIL clinic CA: the clinic has no CA") for x in out)
     # Starting the app does not replace it either: a new CA would orphan every signature.
     with pytest.raises(DomainError) as exc:
         AppContext.open(resolve_config(str(data), None))
     assert exc.value.code == "not_found" and "restore the pki folder" in exc.value.message
     assert not (data / "pki" / pki.CA_CERT_FILE).exists()
-
-
-def test_a_partial_or_foreign_ca_is_a_failure(tmp_path: Path, capsys) -> None:
-    data = tmp_path / "station"
-    _first_start(data)
-    key = data / "pki" / pki.CA_KEY_FILE
-    key.unlink()
     rc, out = _check(data, capsys)
-    assert rc == 1 and any("FAIL clinic CA: missing" in x and "ca-key.pem" in x for x in out)
-    # Another CA's key (with its pass file) next to this certificate.
-    other = tmp_path / "other"
-    pki.create_ca(other, "Elsewhere", datetime.now(UTC))
-    shutil.copy(other / pki.CA_KEY_FILE, key)
-    shutil.copy(other / pki.CA_PASS_FILE, data / "pki" / pki.CA_PASS_FILE)
-    rc, out = _check(data, capsys)
-    assert rc == 1 and any("does not belong to" in x for x in out)
+    assert rc == 1  # still none
 
 
 def test_check_names_an_unreadable_database(tmp_path: Path, capsys) -> None:
@@ -146,4 +139,4 @@ def test_data_directory_and_database_are_private(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     assert modes == {DB_FILENAME: 0o600, f"{DB_FILENAME}-wal": 0o600, f"{DB_FILENAME}-shm": 0o600}
-    assert stat.S_IMODE(os.stat(data / "pki").st_mode) == 0o700
+    assert not (data / "pki").exists()  # the clinic CA is in the database (app/pki.py)

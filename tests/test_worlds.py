@@ -16,7 +16,13 @@ from nursestation.clock import FakeClock
 from nursestation.config import DB_FILENAME, resolve_config
 
 # Fresh per build by design: password salts, signing keys and the certificates holding them.
-RANDOM_COLUMNS = {"password_hash", "signing_credential", "certificate_pem"}
+RANDOM_COLUMNS = {
+    "password_hash",
+    "signing_credential",
+    "certificate_pem",
+    "cert_pem",
+    "sealed_key",
+}
 # Each user's audit seal digests those random columns (db/seals.py), and every chain hash after
 # it follows: the digest of a user's seal and the chain's hashes are masked (the rest compared).
 RANDOM_AUDIT = {"prev_hash", "hash"}

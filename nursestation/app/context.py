@@ -1,8 +1,11 @@
 """The application context: configuration, clinic settings, clock, database and the actor type;
-opening it migrates the database and creates the clinic CA on a station's first start."""
+opening it migrates the database and makes sure the clinic's identity (its CA, in the database)
+is there: imported once from a station's former pki folder, or created by a set-up process that
+holds the CA passphrase (a station's first-run wizard creates it otherwise)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +22,7 @@ from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
-from nursestation.db.models import AuditEvent, NoteDocument, User, UserRole
+from nursestation.db.models import AuditEvent, ClinicCA, NoteDocument, User, UserRole
 from nursestation.db.seals import install_seal_hooks
 from nursestation.db.witness import on_start
 from nursestation.errors import ACCOUNT_DISABLED, NOT_FOUND, DomainError
@@ -53,8 +56,15 @@ class AppContext:
         settings: ClinicSettings,
         engine: Engine,
         clock: Clock | None = None,
+        ca_passphrase: str | None = None,
     ) -> None:
         self.config = config
+        # The clinic CA passphrase of a set-up process with nobody at the keyboard (scenario
+        # runs, benchmarks, tests, an installer): memory only, never written anywhere. A station
+        # leaves it None and an administrator types the passphrase when issuing (app/identity.py).
+        self.ca_passphrase = ca_passphrase
+        # The clinic CA certificate (PEM) once read from the database: it never changes.
+        self.ca_pem: bytes | None = None
         self.settings = settings
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
@@ -109,15 +119,21 @@ class AppContext:
         clock: Clock | None = None,
         settings: ClinicSettings | None = None,
         migrate: bool = True,
+        ca_passphrase: str | None = None,
     ) -> AppContext:
         """Load settings (ConfigError before anything is written), create the data directory,
-        connect, and run migrations."""
+        connect, run migrations and make sure of the clinic CA (ensure_clinic_ca).
+
+        `ca_passphrase`: for set-up processes only (see __init__); when None, the environment
+        variable NURSESTATION_CA_PASSPHRASE is read (unattended installs, CI); a station's GUI
+        sets neither."""
         settings = settings or load_clinic_settings(config.clinic_file)
         ensure_data_dir(config.data_dir)
         engine = make_engine(config.db_url)
         if migrate:
             upgrade_to_head(engine)
-        ctx = cls(config, settings, engine, clock)
+        passphrase = ca_passphrase or os.environ.get(CA_PASSPHRASE_ENV) or None
+        ctx = cls(config, settings, engine, clock, ca_passphrase=passphrase)
         if migrate:
             ensure_clinic_ca(ctx)
             # Missing protective triggers put back (audited), pre-seal rows sealed once, the
@@ -323,28 +339,121 @@ def _track_other_writes(factory: sessionmaker[Session], on_written: Callable[[],
         session.info.pop("wrote_other", None)
 
 
-# ---------------------------------------------------------------- the clinic CA at first start
+# ---------------------------------------------------------------- the clinic CA at start
 
 CA_CERT_NAME = (
     "ca.pem"  # same name as nursestation.report.pki.CA_CERT_FILE (a test keeps them equal)
 )
+CA_PASSPHRASE_ENV = "NURSESTATION_CA_PASSPHRASE"
+
+
+def clinic_ca_row(s: Session) -> ClinicCA | None:
+    """The clinic CA as stored (None before the first-run wizard or set-up created it)."""
+    return s.execute(select(ClinicCA).order_by(ClinicCA.id).limit(1)).scalar_one_or_none()
 
 
 def ensure_clinic_ca(ctx: AppContext) -> None:
-    """Create the clinic CA in the data directory on the station's first start (cheap when it
-    exists). Refuses (not_found) when the CA is missing but signing keys were already issued by
-    it: a new CA would make every earlier note fail verification, so the pki folder must be
-    restored from backup instead."""
-    # Checked without importing cryptography: most starts find the CA already there.
-    if (ctx.config.pki_dir / CA_CERT_NAME).exists():
-        # A creation killed after its commit leaves an empty staging folder behind.
-        for leftover in ctx.config.pki_dir.glob(".ca-new-*"):
+    """Make sure the clinic CA is in the database (cheap when it is):
+
+    - a station's former pki folder (the CA of the single-station era) is imported once: the
+      certificate, and the key sealed under its former passphrase file when both are there;
+    - otherwise a set-up process holding the CA passphrase creates it, naming the clinic from
+      the settings; a station without it leaves the creation to the first-run wizard.
+
+    Refuses (not_found) when no CA exists anywhere but signing keys were issued or notes signed:
+    a new CA would make every earlier note fail verification; the pki folder must be restored
+    (and is then imported)."""
+    with ctx.read_tx() as s:
+        present = clinic_ca_row(s) is not None
+    if present:
+        for leftover in ctx.config.pki_dir.glob(".ca-new-*"):  # an interrupted former creation
             shutil.rmtree(leftover, ignore_errors=True)
         return
+    if (ctx.config.pki_dir / CA_CERT_NAME).exists():
+        import_station_ca(ctx)
+        return
     _refuse_replacing_a_lost_ca(ctx)
-    from nursestation.report.pki import ensure_ca
+    if ctx.ca_passphrase:
+        from nursestation.report.pki import new_ca
 
-    ensure_ca(ctx.config.pki_dir, ctx.settings.get("general.clinic_name"), ctx.now())
+        name = str(ctx.settings.get("general.clinic_name"))
+        store_clinic_ca(ctx, None, new_ca(name, ctx.now()), ctx.ca_passphrase, "created")
+
+
+def store_clinic_ca(
+    ctx: AppContext, actor: Actor | None, ca: Any, passphrase: str | None, origin: str
+) -> bool:
+    """Store `ca` (report.pki.ClinicCA) as the clinic's CA, its key sealed under `passphrase`
+    (certificate only when None), audited. False when another station stored one first (the
+    unique anchor): the caller reads the stored one."""
+    from sqlalchemy.exc import IntegrityError
+
+    from nursestation.report.pki import seal_ca_key
+
+    sealed = seal_ca_key(ca, passphrase) if passphrase is not None else None
+    try:
+        with ctx.tx() as s:
+            if clinic_ca_row(s) is not None:
+                return False
+            row = ClinicCA(
+                anchor="clinic",
+                clinic_name=ca.clinic_name,
+                cert_pem=ca.cert_pem.decode(),
+                sealed_key=sealed,
+                created_at=ctx.now(),
+                station=ctx.config.station,
+                origin=origin,
+            )
+            s.add(row)
+            s.flush()
+            ctx.audit(
+                s,
+                actor,
+                "clinic_ca.create" if origin == "created" else "clinic_ca.import",
+                "clinic_ca",
+                row.id,
+                after={
+                    "clinic_name": ca.clinic_name,
+                    "subject": ca.cert.subject.rfc4514_string(),
+                    "valid_until": ca.cert.not_valid_after_utc.date().isoformat(),
+                    "key": "sealed" if sealed is not None else "certificate only",
+                    "origin": origin,
+                },
+                username=None if actor else "(setup)",
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def import_station_ca(ctx: AppContext) -> None:
+    """Import the CA of this station's former pki folder into the database (once: only while
+    the database has none). With its key file and passphrase file the key is imported sealed
+    under that passphrase (an administrator then sets a passphrase of the clinic's own with
+    `nursestation ca passphrase`); otherwise the certificate alone, which is all verification
+    needs. The folder is left in place: it is the backup of what was imported."""
+    from nursestation.report.pki import (
+        CA_KEY_FILE,
+        CA_PASS_FILE,
+        load_ca,
+        load_ca_cert,
+    )
+    from nursestation.report.pki import (
+        ClinicCA as LoadedCA,
+    )
+
+    pki = ctx.config.pki_dir
+    cert = load_ca_cert(pki)
+    passphrase: str | None = None
+    if (pki / CA_KEY_FILE).exists() and (pki / CA_PASS_FILE).exists():
+        passphrase = (pki / CA_PASS_FILE).read_text(encoding="utf-8").strip()
+        ca = load_ca(pki, passphrase=passphrase.encode())
+    else:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        # Certificate only: a placeholder key object is never stored (passphrase None).
+        ca = LoadedCA(cert=cert, key=ec.generate_private_key(ec.SECP256R1()))
+    store_clinic_ca(ctx, None, ca, passphrase, f"imported from {pki}")
 
 
 def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
@@ -356,8 +465,8 @@ def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
     if issued or signed:
         raise DomainError(
             NOT_FOUND,
-            f"The clinic CA certificate {ctx.config.pki_dir / CA_CERT_NAME} is missing, but "
-            f"{issued} signing key(s) and {signed} signed note document(s) depend on it. A new "
-            "CA would make every earlier note fail verification: restore the pki folder from "
-            "backup.",
+            f"The clinic CA is not in the database and {ctx.config.pki_dir / CA_CERT_NAME} is "
+            f"missing, but {issued} signing key(s) and {signed} signed note document(s) depend "
+            "on it. A new CA would make every earlier note fail verification: restore the pki "
+            "folder from backup (it is imported at the next start).",
         )

@@ -37,7 +37,6 @@ from nursestation.db.models import (
 )
 from nursestation.errors import (
     INVALID_STATE,
-    NOT_FOUND,
     NOT_PERMITTED,
     NOTE_STALE,
     SELF_APPROVAL,
@@ -198,14 +197,10 @@ def _info(s: Session, note: Note) -> NoteInfo:
 
 
 def _ca_pem(ctx: AppContext) -> bytes:
-    from nursestation.report.pki import CA_CERT_FILE
+    """The clinic CA certificate from the database (app/pki.py): the same at every station."""
+    from nursestation.app.pki import ca_certificate_pem
 
-    path = ctx.config.pki_dir / CA_CERT_FILE
-    if not path.exists():
-        raise DomainError(
-            NOT_FOUND, f"No clinic CA certificate at {path}: run `nursestation check`."
-        )
-    return path.read_bytes()
+    return ca_certificate_pem(ctx)
 
 
 def _credential(s: Session, actor: Actor) -> bytes:

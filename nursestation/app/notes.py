@@ -565,6 +565,22 @@ def _stored_lookup(config: StationConfig) -> tuple[Any, str]:
         return None, f"database not readable ({type(exc).__name__}): stored-note comparison skipped"
 
 
+def _stored_ca(engine: Any) -> bytes | None:
+    """The clinic CA certificate in the database `engine` reaches (None when unreadable)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nursestation.app.context import clinic_ca_row
+
+    if engine is None:
+        return None
+    try:
+        with Session(engine) as s:
+            row = clinic_ca_row(s)
+    except SQLAlchemyError:
+        return None
+    return row.cert_pem.encode() if row is not None else None
+
+
 def _compare_stored(engine: Any, data: bytes, sha: str) -> tuple[bool, str]:
     """(ok, text) comparing a file with the stored note documents."""
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -619,13 +635,33 @@ def verify_files(
     from nursestation.report.pki import CA_CERT_FILE
     from nursestation.report.verify import verify_pdf
 
-    ca_file = Path(ca_path) if ca_path else config.pki_dir / CA_CERT_FILE
-    try:
-        ca = ca_file.read_bytes()
-    except OSError as exc:
-        print(f"nursestation: cannot read the clinic CA {ca_file}: {exc.strerror}", file=sys.stderr)
-        return 2
     engine, db_note = _stored_lookup(config)
+    if ca_path:
+        try:
+            ca = Path(ca_path).read_bytes()
+        except OSError as exc:
+            print(
+                f"nursestation: cannot read the clinic CA {ca_path}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        # The clinic CA is in the database (app/pki.py); a data directory of the single-station
+        # era not yet opened by the app still has it in its pki folder.
+        anchor = _stored_ca(engine)
+        if anchor is None:
+            legacy = config.pki_dir / CA_CERT_FILE
+            if not legacy.exists():
+                print(
+                    "nursestation: the clinic CA is not in the database "
+                    f"({config.db_url.split('@')[-1]}): pass --ca FILE",
+                    file=sys.stderr,
+                )
+                if engine is not None:
+                    engine.dispose()
+                return 2
+            anchor = legacy.read_bytes()
+        ca = anchor
     worst = 0
     try:
         for name in files:

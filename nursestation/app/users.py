@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
-from nursestation.app.pki import issue_for_user, rewrap_for_user
+from nursestation.app.pki import issue_for_user, reseal_at_sign_in, rewrap_for_user
 from nursestation.db.models import User, UserRole
 from nursestation.errors import (
     BAD_INPUT,
@@ -124,6 +124,7 @@ def _insert_user(
     password: str,
     credentials: str,
     must_change_password: bool,
+    ca_passphrase: str | None,
 ) -> User:
     if s.execute(select(User.id).where(User.username == username)).first():
         raise DomainError(DUPLICATE, f"User name '{username}' is already taken.", field="username")
@@ -140,7 +141,7 @@ def _insert_user(
     )
     s.add(user)
     s.flush()
-    _issue_signing_credential(ctx, user, password)
+    _issue_signing_credential(ctx, s, user, password, ca_passphrase)
     return user
 
 
@@ -154,9 +155,12 @@ def create_user(
     password: str,
     credentials: str = "",
     must_change_password: bool = True,
+    ca_passphrase: str | None = None,
 ) -> UserInfo:
     """Create an account. With no actor this is only allowed for the very first user, who must be
-    an administrator (the first-run wizard and `nursestation user add` on an empty database)."""
+    an administrator (the first-run wizard and `nursestation user add` on an empty database).
+    A nurse or charge nurse gets a signing key from the clinic CA: `ca_passphrase` is the CA
+    passphrase the administrator types (app/pki.py)."""
     roles = set(roles)
     if actor is not None:  # who may do it comes before whether the input is right
         ctx.require(actor, "manage_users")
@@ -182,6 +186,7 @@ def create_user(
             password=password,
             credentials=credentials,
             must_change_password=must_change_password,
+            ca_passphrase=ca_passphrase,
         )
         ctx.audit(
             s,
@@ -203,9 +208,12 @@ def provision_user(
     roles: set[str] | frozenset[str],
     password: str,
     credentials: str = "",
+    ca_passphrase: str | None = None,
 ) -> UserInfo:
     """Installer / scenario set-up path: create an account without an administrator session.
-    Audited as 'user.provision' so it is never mistaken for an in-app change."""
+    Audited as 'user.provision' so it is never mistaken for an in-app change. Clinical users'
+    signing keys need the CA passphrase: `ca_passphrase`, else the set-up process's
+    (AppContext.ca_passphrase)."""
     roles = set(roles)
     _validate_new_user(username, full_name, roles, password)
     with ctx.tx() as s:
@@ -218,6 +226,7 @@ def provision_user(
             password=password,
             credentials=credentials,
             must_change_password=False,
+            ca_passphrase=ca_passphrase,
         )
         ctx.audit(
             s,
@@ -231,11 +240,13 @@ def provision_user(
         return _info(user)
 
 
-def _issue_signing_credential(ctx: AppContext, user: User, password: str) -> None:
+def _issue_signing_credential(
+    ctx: AppContext, s: Session, user: User, password: str, ca_passphrase: str | None
+) -> None:
     """Clinical users get a personal signing key from the clinic CA (see app.pki)."""
     if not (user.role_names & {"nurse", "charge_nurse"}):
         return
-    issue_for_user(ctx, user, password)
+    issue_for_user(ctx, s, user, password, ca_passphrase)
 
 
 def list_users(ctx: AppContext, actor: Actor) -> list[UserInfo]:
@@ -363,6 +374,10 @@ def authenticate(
             if verify_password(user.password_hash, password):
                 user.failed_attempts = 0
                 user.locked_until = None
+                if reseal_at_sign_in(user, password):
+                    # A former-format key sealed the current way, or a renewed certificate
+                    # put into the credential: the password is only at hand now.
+                    ctx.audit(s, actor_of(user), "user.key_reseal", "user", user.id)
                 ctx.audit(s, actor_of(user), f"{purpose}.ok", "user", user.id)
                 return actor_of(user)
             user.failed_attempts += 1

@@ -597,6 +597,39 @@ class AuditCheckpoint(Base):
     signer: Mapped[str] = mapped_column(String(200))
     certificate_pem: Mapped[str] = mapped_column(Text)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+# ---------------------------------------------------------------- the clinic (issue 15)
+
+
+class ClinicCA(Base):
+    """The clinic's signing CA: the trust anchor every station verifies notes against. One row
+    (`anchor` is unique). The key is sealed under the CA passphrase, which is never stored
+    (report/pki.seal_ca_key); a passphrase change rewrites `sealed_key` only (audited)."""
+
+    __tablename__ = "clinic_ca"
+
+    id: Mapped[intpk]
+    anchor: Mapped[str] = mapped_column(String(16), unique=True, default="clinic")
+    clinic_name: Mapped[str] = mapped_column(String(200))
+    cert_pem: Mapped[str] = mapped_column(Text)
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: certificate only
+    created_at: Mapped[utc]
+    station: Mapped[str] = mapped_column(String(128))
+    origin: Mapped[str] = mapped_column(String(200))  # "created" or "imported from <dir>"
+
+
+class ClinicSettingsVersion(Base):
+    """One version of the clinic's settings overrides (the shipped defaults apply beneath it).
+    Append-only: every change is a new row with who, when and why; the newest row is active."""
+
+    __tablename__ = "clinic_settings_versions"
+
+    id: Mapped[intpk]
+    created_at: Mapped[utc]
+    station: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    overrides: Mapped[dict] = mapped_column(JSON)
 
 
 # Tables whose rows may never be updated or deleted once written (triggers in the migrations).
@@ -621,4 +654,5 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "scale_drafts",
     "safety_assessments",
     "audit_checkpoints",
+    "clinic_settings_versions",
 )

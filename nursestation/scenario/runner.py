@@ -4,13 +4,14 @@ its user at its simulated time, printing one JSON line per step."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from nursestation.app.context import Actor, AppContext
+from nursestation.app.context import CA_PASSPHRASE_ENV, Actor, AppContext
 from nursestation.clinic import ConfigError, load_clinic_settings
 from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
@@ -27,6 +28,10 @@ from nursestation.scenario import (
     steps_vitals,
 )
 from nursestation.scenario.registry import STEPS, StepContext
+
+# The CA passphrase of a scenario's data directory when the environment gives none
+# (NURSESTATION_CA_PASSPHRASE): scenarios are examples and tests, not a clinic's records.
+SCENARIO_CA_PASSPHRASE = "Scenario CA passphrase 1"
 
 # Importing the step modules registers their steps (registry.step): imported by name, never
 # probed, so a missing or broken step module fails at start-up (CONVENTIONS.md 7).
@@ -132,7 +137,10 @@ def run_scenario(
             settings = settings.with_overrides(spec["clinic"], "scenario 'clinic'")
     except ConfigError as exc:
         raise ScenarioError(str(exc)) from exc
-    ctx = AppContext.open(config, clock=clock, settings=settings)
+    # A scenario is a set-up process: it holds a CA passphrase in memory (the environment's,
+    # else the scenarios' own) to create the CA of its data directory and issue signing keys.
+    passphrase = os.environ.get(CA_PASSPHRASE_ENV) or SCENARIO_CA_PASSPHRASE
+    ctx = AppContext.open(config, clock=clock, settings=settings, ca_passphrase=passphrase)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     sc = StepContext(ctx=ctx, clock=clock, actors={}, passwords={}, out_dir=out_dir)

@@ -9,6 +9,7 @@ from typing import Any
 
 from nursestation.app import notes
 from nursestation.app.context import Actor
+from nursestation.app.pki import ca_certificate_pem
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario import steps_discharge
 from nursestation.scenario.registry import StepContext, need, state_check, step
@@ -24,9 +25,7 @@ def _write(sc: StepContext, actor: Actor, info: notes.NoteInfo) -> str:
     pdf = notes.note_pdf(sc.ctx, actor, info.note_id)
     path = sc.out_dir / info.file_name
     path.write_bytes(pdf)
-    ca = sc.ctx.config.pki_dir / "ca.pem"
-    if ca.exists():
-        (sc.out_dir / "ca.pem").write_bytes(ca.read_bytes())
+    (sc.out_dir / "ca.pem").write_bytes(ca_certificate_pem(sc.ctx))
     sc.notes.setdefault(_WRITTEN_KEY, {})[info.note_id] = hashlib.sha256(pdf).hexdigest()
     return f"written to {path}"
 

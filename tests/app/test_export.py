@@ -33,6 +33,7 @@ from sqlalchemy import select, text
 
 from nursestation.app import export as ex
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.pki import ca_certificate_pem
 from nursestation.app.users import authenticate
 from nursestation.config import resolve_config
 from nursestation.db.models import AuditEvent, NoteDocument
@@ -107,7 +108,7 @@ def test_pdfs_are_the_stored_signed_bytes_and_verify(
     ]
     stored = stored_docs(ctx)
     ca = (dest / "ca.pem").read_bytes()
-    assert ca == (ctx.config.pki_dir / "ca.pem").read_bytes()
+    assert ca == ca_certificate_pem(ctx)  # the clinic CA from the database
     for p in pdfs:
         data = p.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
@@ -293,8 +294,7 @@ def test_a_note_failing_verification_is_left_out_unless_asked(
     m2 = manifest(dest2)
     bad2 = next(n for n in m2["notes"] if n["session_id"] == 1 and n["version"] == 2)
     assert bad2["verification"] == "FAILED" and bad2["included"] and m2["include_failed"]
-    assert not verify_pdf((dest2 / bad2["file"]).read_bytes(), ctx.config.pki_dir.joinpath(
-        "ca.pem").read_bytes()).ok  # fmt: skip
+    assert not verify_pdf((dest2 / bad2["file"]).read_bytes(), ca_certificate_pem(ctx)).ok
     flagged = {r["mrn"]: r["verification"] for r in read_csv(dest2 / ex.CSV_FILE)}
     assert flagged == {SOURCE_MRN: "FAILED: v2", "K-2002": "verified"}
 

@@ -169,7 +169,9 @@ def stored(ctx: AppContext) -> tuple[list[Note], list[NoteDocument], list[NoteSi
 
 
 def ca_pem(ctx: AppContext) -> bytes:
-    return (ctx.config.pki_dir / "ca.pem").read_bytes()
+    from nursestation.app.pki import ca_certificate_pem
+
+    return ca_certificate_pem(ctx)
 
 
 def _realistic_values(ctx: AppContext, clock: FakeClock) -> dict[str, Any]:

@@ -419,44 +419,39 @@ def test_record_state_is_kept_in_the_signed_document(note_pdf: bytes, clinic_pki
 
 # ------------------------------------------------------------------ CA creation survives a crash
 
-CA_STEPS = ("staged", pki.CA_PASS_FILE, pki.CA_KEY_FILE, pki.CA_CERT_FILE)
-
 
 class _Killed(BaseException):
     """Stands for a kill: nothing after the step runs (not even `except Exception`)."""
 
 
-@pytest.mark.parametrize("step", CA_STEPS)
-def test_a_crash_at_any_step_of_ca_creation_leaves_a_station_that_starts(
-    tmp_path, monkeypatch: pytest.MonkeyPatch, step: str
+def test_a_crash_while_the_ca_is_stored_leaves_a_station_that_starts(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nursestation.app.context import AppContext
+    """The CA is stored in the database in one transaction (app/context.store_clinic_ca): a kill
+    after the row is written but before the commit leaves no CA, and the next start makes one."""
+    from nursestation.app.context import AppContext, clinic_ca_row
     from nursestation.config import resolve_config
 
-    def kill_at(name: str) -> None:
-        if name == step:
-            raise _Killed(name)
+    def killed(*_args: object, **_kw: object) -> None:
+        raise _Killed("audit")
 
     config = resolve_config(str(tmp_path / "station"), None)
-    monkeypatch.setattr(pki, "_after_step", kill_at)
+    monkeypatch.setattr(AppContext, "audit", killed)
     with pytest.raises(_Killed):
-        AppContext.open(config)  # the first start, killed part-way through creating the CA
-    committed = (config.pki_dir / pki.CA_CERT_FILE).exists()
-    assert committed == (step == pki.CA_CERT_FILE)  # the certificate is the commit point
-    monkeypatch.setattr(pki, "_after_step", lambda name: None)
+        AppContext.open(config)  # the first start, killed inside the CA's transaction
+    monkeypatch.undo()
     ctx = AppContext.open(config)  # the next start
     try:
-        ca = pki.load_ca(config.pki_dir)
-        assert ca.key.public_key() == ca.cert.public_key()
+        with ctx.read_tx() as s:
+            row = clinic_ca_row(s)
+            assert row is not None and row.sealed_key is not None
+        ca = pki.open_ca(row.cert_pem, row.sealed_key, os.environ["NURSESTATION_CA_PASSPHRASE"])
         cred = pki.issue_user_credential(ca, "rn.ana", "Ana Ruiz, RN", "nurse", NURSE_PW,
                                          now=datetime.now(UTC))  # fmt: skip
         pki.open_credential(cred, NURSE_PW).cert.verify_directly_issued_by(ca.cert)
     finally:
         ctx.close()
-    assert not list(config.pki_dir.glob(pki.STAGING_PREFIX + "*"))  # no staging folder left
-    assert sorted(p.name for p in config.pki_dir.iterdir()) == sorted(
-        (pki.CA_CERT_FILE, pki.CA_KEY_FILE, pki.CA_PASS_FILE)
-    )
+    assert not config.pki_dir.exists()  # nothing on disk
 
 
 def test_ca_files_and_directory_are_fsynced(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

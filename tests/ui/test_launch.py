@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from support import PASSWORD
 
 from nursestation.app import devices as device_service
-from nursestation.app.context import AppContext
+from nursestation.app.context import AppContext, clinic_ca_row
 from nursestation.app.demo import DEMO_PASSWORD, seed_demo
 from nursestation.clock import SystemClock
 from nursestation.config import resolve_config
@@ -108,8 +108,8 @@ def test_first_run_creates_the_administrator_then_signs_in(
     with make_session_factory(engine)() as s:
         admin = s.execute(select(User).where(User.username == "ad.dana")).scalar_one()
         assert admin.role_names == {"administrator"}
+        assert clinic_ca_row(s) is not None  # the clinic CA, in the database
     engine.dispose()
-    assert (config.pki_dir / "ca.pem").exists()
 
 
 def test_a_real_station_plays_no_simulator_and_removes_simulator_leftovers(
