@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from nursestation.app import alarms, sessions, vitals
 from nursestation.app.context import AppContext
+from nursestation.app.demo import BENCH_CA_PASSPHRASE
 from nursestation.app.patients import register_patient
 from nursestation.app.users import authenticate, provision_user
 from nursestation.clock import FakeClock
@@ -23,7 +24,9 @@ from nursestation.dosing import Protocol
 def main() -> None:
     clock = FakeClock(datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
     with tempfile.TemporaryDirectory() as d:
-        ctx = AppContext.open(resolve_config(d, None), clock=clock)
+        ctx = AppContext.open(
+            resolve_config(d, None), clock=clock, ca_passphrase=BENCH_CA_PASSPHRASE
+        )
         provision_user(
             ctx, username="rn", full_name="RN", roles={"nurse"}, password="Bench-pass-42"
         )

@@ -24,6 +24,7 @@ from support import CHECKLIST_OK, PASSWORD
 
 from nursestation.app import devices, patients, sessions, users, vitals
 from nursestation.app.context import AppContext
+from nursestation.app.demo import BENCH_CA_PASSPHRASE
 from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
 from nursestation.devices.reading import VALID, make_reading
@@ -53,7 +54,7 @@ def hl7(host: datetime, measured: datetime) -> list:
 
 def setup(tmp: str) -> tuple[AppContext, FakeClock, int]:
     clock = FakeClock(T0)
-    ctx = AppContext.open(resolve_config(tmp, None), clock=clock)
+    ctx = AppContext.open(resolve_config(tmp, None), clock=clock, ca_passphrase=BENCH_CA_PASSPHRASE)
     users.provision_user(ctx, username="rn", full_name="RN", roles={"nurse"}, password=PASSWORD)
     nurse = users.authenticate(ctx, "rn", PASSWORD)
     patients.register_patient(

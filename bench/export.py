@@ -47,6 +47,7 @@ from export_support import (  # noqa: E402 - tests/ on the path first
 from sqlalchemy import select  # noqa: E402
 
 from nursestation.app.context import AppContext  # noqa: E402
+from nursestation.app.demo import BENCH_CA_PASSPHRASE  # noqa: E402
 from nursestation.app.export import ExportFilter, export_notes, parse_formats  # noqa: E402
 from nursestation.app.notes import _ca_pem  # noqa: E402
 from nursestation.app.users import authenticate  # noqa: E402
@@ -59,7 +60,7 @@ def build(data_dir: Path, sessions: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     signed_station(data_dir)
     t1 = time.perf_counter()
-    ctx = AppContext.open(resolve_config(str(data_dir), None))
+    ctx = AppContext.open(resolve_config(str(data_dir), None), ca_passphrase=BENCH_CA_PASSPHRASE)
     try:
         copies = [
             Copy(
@@ -112,7 +113,7 @@ def main() -> int:
         data = root / "data"
         t_scn, t_clone = build(data, args.sessions)
         print(f"setup: scenario {t_scn:.1f} s, {args.sessions - 1} clones {t_clone:.1f} s")
-        ctx = AppContext.open(resolve_config(str(data), None))
+        ctx = AppContext.open(resolve_config(str(data), None), ca_passphrase=BENCH_CA_PASSPHRASE)
         ticks: list[int] = []
 
         def progress(done: int, total: int) -> bool:

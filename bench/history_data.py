@@ -20,6 +20,7 @@ from support import CHECKLIST_OK, PASSWORD
 
 from nursestation.app import patients, sessions, users, vitals
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.demo import BENCH_CA_PASSPHRASE
 from nursestation.clinic import load_clinic_settings
 from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
@@ -56,7 +57,10 @@ def build(data_dir: str, hours: float, end: datetime | None = None) -> Clinic:
     start = end - timedelta(hours=hours)
     clock = FakeClock(start)
     ctx = AppContext.open(
-        resolve_config(data_dir, None), clock=clock, settings=settings_12_chairs()
+        resolve_config(data_dir, None),
+        clock=clock,
+        settings=settings_12_chairs(),
+        ca_passphrase=BENCH_CA_PASSPHRASE,
     )
     users.provision_user(ctx, username="rn", full_name="RN", roles={"nurse"}, password=PASSWORD)
     users.provision_user(

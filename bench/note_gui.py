@@ -37,6 +37,7 @@ from support import CHECKLIST_OK, PASSWORD  # noqa: E402 - tests/ on the path fi
 
 from nursestation.app import devices, patients, sessions, users, vitals  # noqa: E402
 from nursestation.app.context import AppContext  # noqa: E402
+from nursestation.app.demo import BENCH_CA_PASSPHRASE  # noqa: E402
 from nursestation.clock import FakeClock  # noqa: E402
 from nursestation.config import resolve_config  # noqa: E402
 from nursestation.devices.reading import VALID, make_reading  # noqa: E402
@@ -49,7 +50,9 @@ TICK_MS = 50
 def prepare(data: Path, hours: float) -> tuple[int, datetime]:
     """One session with `hours` of 1 Hz device data; returns (session id, end time)."""
     clock = FakeClock(T0)
-    ctx = AppContext.open(resolve_config(str(data), None), clock=clock)
+    ctx = AppContext.open(
+        resolve_config(str(data), None), clock=clock, ca_passphrase=BENCH_CA_PASSPHRASE
+    )
     users.provision_user(ctx, username="rn", full_name="Ana Ruiz, RN", roles={"nurse"},
                          password=PASSWORD)  # fmt: skip
     nurse = users.authenticate(ctx, "rn", PASSWORD)
@@ -107,7 +110,9 @@ def run_once(data: Path, sid: int, end: datetime, mode: str) -> dict[str, float]
     from nursestation.ui.station import Station
 
     app = _application()  # as the app makes it: style sheet, collection on the GUI thread
-    ctx = AppContext.open(resolve_config(str(data), None), clock=FakeClock(end))
+    ctx = AppContext.open(
+        resolve_config(str(data), None), clock=FakeClock(end), ca_passphrase=BENCH_CA_PASSPHRASE
+    )
     nurse = users.authenticate(ctx, "rn", PASSWORD)
     station = Station(ctx)
     station.set_actor(nurse)

@@ -45,6 +45,7 @@ from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate  # noqa: 
 from support import T0  # noqa: E402
 
 from nursestation.app.context import AppContext  # noqa: E402
+from nursestation.app.demo import BENCH_CA_PASSPHRASE  # noqa: E402
 from nursestation.app.notes import build_note_content  # noqa: E402
 from nursestation.clock import FakeClock  # noqa: E402
 from nursestation.config import resolve_config  # noqa: E402
@@ -85,7 +86,11 @@ def main() -> None:
     register_fonts()
     with tempfile.TemporaryDirectory() as tmp:
         clock = FakeClock(T0)
-        ctx = AppContext.open(resolve_config(str(Path(tmp) / "data"), None), clock=clock)
+        ctx = AppContext.open(
+            resolve_config(str(Path(tmp) / "data"), None),
+            clock=clock,
+            ca_passphrase=BENCH_CA_PASSPHRASE,
+        )
         t = time.perf_counter()
         sess = monitored_session(ctx, clock, hours=args.hours)
         setup_s = time.perf_counter() - t

@@ -173,7 +173,8 @@ data = Path(sys.argv[1]); data.mkdir(parents=True, exist_ok=True)
 config = resolve_config(str(data), None)
 now = SystemClock().now()
 clock = FakeClock(now - timedelta(hours=HOURS, minutes=6))
-ctx = AppContext.open(config, clock=clock, settings=load_clinic_settings(config.clinic_file))
+ctx = AppContext.open(config, clock=clock, settings=load_clinic_settings(config.clinic_file),
+                      ca_passphrase="Bench CA passphrase 1")
 users.provision_user(ctx, username="bench.nurse", full_name="Bench Nurse", roles={"nurse"}, password=sys.argv[2])
 nurse = users.authenticate(ctx, "bench.nurse", sys.argv[2])
 proto = DosingLimits.from_settings(ctx.settings).default_protocol

@@ -245,6 +245,7 @@ def main() -> int:
 
         import nursestation.ui.board as board_ui
         from nursestation.app.context import AppContext
+        from nursestation.app.demo import BENCH_CA_PASSPHRASE
         from nursestation.clock import SystemClock
         from nursestation.ui.device_bridge import start_demo_monitors
         from nursestation.ui.launch import _application
@@ -260,7 +261,12 @@ def main() -> int:
 
         board_ui.board_cards = counted_cards
         app = _application()  # as the app: style sheet, garbage collection on the GUI thread
-        ctx = AppContext.open(config, clock=SystemClock(), settings=settings_12_chairs())
+        ctx = AppContext.open(
+            config,
+            clock=SystemClock(),
+            settings=settings_12_chairs(),
+            ca_passphrase=BENCH_CA_PASSPHRASE,
+        )
         station = Station(ctx)
         station.set_actor(nurse)
         window = MainWindow(station)

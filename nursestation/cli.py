@@ -110,6 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     ud.add_argument("username")
     ud.add_argument("--user", dest="as_user", required=True)
 
+    ca = sub.add_parser("ca", parents=[common], help="the clinic CA (signing keys)")
+    cas = ca.add_subparsers(dest="ca_command", metavar="ACTION")
+    ci = cas.add_parser("init", parents=[common], help="create the clinic CA (first run)")
+    ci.add_argument("--clinic-name", required=True)
+    ci.add_argument("--user", dest="as_user", help="administrator (once one exists)")
+    cp = cas.add_parser("passphrase", parents=[common], help="change the CA passphrase")
+    cp.add_argument("--user", dest="as_user", required=True)
+    cr = cas.add_parser("renew", parents=[common], help="renew a user's signing certificate")
+    cr.add_argument("username")
+    cr.add_argument("--user", dest="as_user", required=True)
+
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", metavar="ACTION")
     dbs.add_parser("upgrade", parents=[common], help="run the schema migrations")
@@ -203,6 +214,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _export(args)
     if cmd == "user":
         return _user(args)
+    if cmd == "ca":
+        return _ca(args)
     if cmd == "db":
         if args.db_command != "upgrade":
             raise UsageError("usage: nursestation db upgrade")
@@ -235,6 +248,10 @@ def _user(args: argparse.Namespace) -> int:
                     raise UsageError("--user ADMIN is required once an administrator exists")
                 actor = _login(ctx, args.as_user)
             password = read_password(f"New password for {args.username}: ")
+            ca_passphrase = None
+            if set(args.roles) & {"nurse", "charge_nurse"} and not ctx.ca_passphrase:
+                # A clinical user gets a signing key from the clinic CA: its passphrase.
+                ca_passphrase = read_password("Clinic CA passphrase: ")
             info = create_user(
                 ctx,
                 actor,
@@ -243,6 +260,7 @@ def _user(args: argparse.Namespace) -> int:
                 roles=set(args.roles),
                 password=password,
                 credentials=args.credentials,
+                ca_passphrase=ca_passphrase,
             )
             print(f"added {info.username} ({', '.join(sorted(info.roles))})")
             return 0
@@ -260,6 +278,43 @@ def _user(args: argparse.Namespace) -> int:
             print(f"disabled {args.username}")
             return 0
         raise UsageError("usage: nursestation user add|list|disable")
+    finally:
+        ctx.close()
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from nursestation.app import pki
+    from nursestation.app.context import AppContext
+    from nursestation.app.users import user_count
+
+    ctx = AppContext.open(_config(args))
+    try:
+        actor = _login(ctx, args.as_user) if getattr(args, "as_user", None) else None
+        if args.ca_command == "init":
+            if actor is None and user_count(ctx) > 0:
+                raise UsageError("--user ADMIN is required once an administrator exists")
+            passphrase = read_password("New clinic CA passphrase: ")
+            if read_password("Repeat the CA passphrase: ") != passphrase:
+                raise UsageError("the two CA passphrases differ")
+            print(f"created {pki.create_clinic_ca(ctx, actor, args.clinic_name, passphrase)}")
+            return 0
+        if actor is None:
+            raise UsageError("--user ADMIN is required")
+        if args.ca_command == "passphrase":
+            old = read_password("Current CA passphrase (empty: this station's former pki file): ")
+            new = read_password("New clinic CA passphrase: ")
+            if read_password("Repeat the new CA passphrase: ") != new:
+                raise UsageError("the two CA passphrases differ")
+            pki.change_ca_passphrase(ctx, actor, old or None, new)
+            print("the clinic CA key is sealed under the new passphrase")
+            return 0
+        if args.ca_command == "renew":
+            until = pki.renew_certificate(
+                ctx, actor, args.username, read_password("Clinic CA passphrase: ")
+            )
+            print(f"renewed {args.username}'s signing certificate: valid until {until}")
+            return 0
+        raise UsageError("usage: nursestation ca init|passphrase|renew")
     finally:
         ctx.close()
 

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from nursestation.app import patients, sessions, users, vitals
-from nursestation.app.context import Actor, AppContext
+from nursestation.app.context import Actor, AppContext, ensure_clinic_ca
 from nursestation.clock import Clock, FakeClock
 from nursestation.dosing import DosingLimits
 
 DEMO_PASSWORD = "Demo-pass-2026"
+# The clinic CA passphrase of a demo data directory (and of the benchmarks' throw-away ones): the
+# demo is a set-up process with nobody to ask; its records are not a clinic's.
+DEMO_CA_PASSPHRASE = "Demo-CA-pass-2026"
+BENCH_CA_PASSPHRASE = "Bench-CA-pass-2026"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ def _checklist(ctx: AppContext) -> dict[str, object]:
 def seed_demo(ctx: AppContext, real_clock: Clock) -> DemoUsers:
     """Fill an empty database with demo users, patients and three live sessions."""
     names = DemoUsers()
+    if ctx.ca_passphrase is None:
+        ctx.ca_passphrase = DEMO_CA_PASSPHRASE
+        ensure_clinic_ca(ctx)  # created under the demo's passphrase when there is none yet
     now = real_clock.now()
     fake = FakeClock(now - timedelta(minutes=90))
     ctx.clock = fake

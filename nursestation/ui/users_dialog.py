@@ -82,8 +82,14 @@ class UsersDialog(QDialog):
         form.addRow("Full name", self.full_name)
         form.addRow("Credentials", self.credentials)
         form.addRow("Roles", roles_row)
+        # A nurse or charge nurse gets a signing key from the clinic CA, whose passphrase is
+        # never stored: the administrator types it here (app/pki.py).
+        self.ca_passphrase = QLineEdit()
+        self.ca_passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.ca_passphrase.setPlaceholderText("needed for nurses and charge nurses (signing key)")
         form.addRow("Initial password", self.password)
         form.addRow("Repeat password", self.password2)
+        form.addRow("Clinic CA passphrase", self.ca_passphrase)
         hint = QLabel("The user must choose a new password at first sign-in.")
         hint.setStyleSheet("color: #555;")
         form.addRow("", hint)
@@ -160,12 +166,20 @@ class UsersDialog(QDialog):
                 roles=roles,
                 password=self.password.text(),
                 credentials=self.credentials.text().strip(),
+                ca_passphrase=self.ca_passphrase.text() or None,
             )
         except DomainError as exc:
             self._say(exc.message, error=True)
             return
         self._say(f"Added {info.username}; they choose their own password at first sign-in.")
-        for w in (self.username, self.full_name, self.credentials, self.password, self.password2):
+        for w in (
+            self.username,
+            self.full_name,
+            self.credentials,
+            self.password,
+            self.password2,
+            self.ca_passphrase,
+        ):
             w.clear()
         for cb in self.role_boxes.values():
             cb.setChecked(False)

@@ -288,3 +288,38 @@ def test_a_former_stations_pki_folder_and_keys_are_imported_once(
         assert ca_certificate_pem(again) == legacy_ca.cert_pem
     finally:
         again.close()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_creates_the_ca_adds_a_nurse_and_renews_her_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from nursestation import cli
+
+    monkeypatch.delenv("NURSESTATION_CA_PASSPHRASE")
+    data = str(tmp_path / "station")
+
+    def run(lines: list[str], *argv: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{x}\n" for x in lines)))
+        return cli.main([*argv, "--data-dir", data])
+
+    ca_pw = "Clinic-CA-pass-1"
+    assert run([ca_pw, "Not-the-same-1"], "ca", "init", "--clinic-name", "Riverside") == 2
+    assert run([ca_pw, ca_pw], "ca", "init", "--clinic-name", "Riverside") == 0
+    assert "O=Riverside" in capsys.readouterr().out
+    assert run([ADMIN2_PW], "user", "add", "ad.dana", "--full-name", "Dana",
+               "--role", "administrator") == 0  # fmt: skip
+    nurse = ["user", "add", "rn.ana", "--full-name", "Ana", "--role", "nurse", "--user", "ad.dana"]
+    assert run([ADMIN2_PW, NURSE_PW, "Wrong-CA-pass-1"], *nurse) == 1  # bad_password
+    assert "CA passphrase is not correct" in capsys.readouterr().err
+    assert run([ADMIN2_PW, NURSE_PW, ca_pw], *nurse) == 0
+    assert run([ADMIN2_PW, ca_pw], "ca", "renew", "rn.ana", "--user", "ad.dana") == 0
+    assert "valid until" in capsys.readouterr().out
+    new_pw = "Clinic-CA-pass-2"
+    assert run([ADMIN2_PW, ca_pw, new_pw, new_pw], "ca", "passphrase", "--user", "ad.dana") == 0
+    assert run([ADMIN2_PW, ca_pw], "ca", "renew", "rn.ana", "--user", "ad.dana") == 1
+    assert run([ADMIN2_PW, new_pw], "ca", "renew", "rn.ana", "--user", "ad.dana") == 0

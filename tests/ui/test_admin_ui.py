@@ -5,6 +5,7 @@ filters, shows before/after and checks the chain."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,8 +70,14 @@ def test_admin_adds_and_disables_a_user(qtbot, admin_station, ctx) -> None:
     dlg.password2.clear()
     qtbot.keyClicks(dlg.password, CAL_FIRST)
     qtbot.keyClicks(dlg.password2, CAL_FIRST)
+    # A station holds no CA passphrase (only set-up processes do): the administrator types it.
+    admin_station.ctx.ca_passphrase = None
+    _click(qtbot, dlg.add_btn)
+    assert "CA passphrase is needed" in dlg.message.text() and dlg.username.text() == "rn.cal"
+    qtbot.keyClicks(dlg.ca_passphrase, os.environ["NURSESTATION_CA_PASSPHRASE"])
     _click(qtbot, dlg.add_btn)
     assert "Added rn.cal" in dlg.message.text() and dlg.username.text() == ""
+    assert dlg.ca_passphrase.text() == ""  # not kept on screen
     r = _row_of(dlg, "rn.cal")
     assert dlg.table.item(r, 3).text() == "Nurse"
     assert dlg.table.item(r, 4).text() == "active · must change password"
