@@ -49,8 +49,34 @@ def _settings(config: StationConfig) -> CheckResult:
         return CheckResult(
             "clinic settings", False, "numbers without a source: " + ", ".join(missing)
         )
-    origin = "defaults + " + str(config.clinic_file) if config.clinic_file.exists() else "defaults"
+    origin = _stored_settings(config)
+    if config.clinic_file.exists() and origin.startswith("defaults + clinic settings version"):
+        # Stored settings are in force; this station's own file is not read any more.
+        origin += f"; {config.clinic_file} is NOT used (settings are in the database)"
+    elif config.clinic_file.exists():
+        origin = f"defaults + {config.clinic_file} (imported into the database at the next start)"
     return CheckResult("clinic settings", True, f"{len(s.settings)} settings ({origin})")
+
+
+def _stored_settings(config: StationConfig) -> str:
+    """Which stored version of the clinic settings is in force ("defaults" before the first)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nursestation.db.engine import make_engine
+    from nursestation.db.models import ClinicSettingsVersion
+
+    if config.sqlite_path is not None and not config.sqlite_path.exists():
+        return "defaults"
+    engine = make_engine(config.db_url)
+    try:
+        with engine.connect() as conn:
+            newest = conn.execute(select(func.max(ClinicSettingsVersion.id))).scalar()
+    except SQLAlchemyError:
+        return "defaults (the database has no settings table yet)"
+    finally:
+        engine.dispose()
+    return "defaults" if newest is None else f"defaults + clinic settings version {newest}"
 
 
 def _database(config: StationConfig) -> CheckResult:

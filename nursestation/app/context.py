@@ -5,8 +5,11 @@ holds the CA passphrase (a station's first-run wizard creates it otherwise)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,13 +19,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nursestation.clinic import ClinicSettings, load_clinic_settings
+from nursestation.clinic import ClinicSettings, ConfigError, load_clinic_settings, load_defaults
 from nursestation.clock import Clock, SystemClock
 from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
-from nursestation.db.models import AuditEvent, ClinicCA, NoteDocument, User, UserRole
+from nursestation.db.models import (
+    AuditEvent,
+    ClinicCA,
+    ClinicSettingsVersion,
+    NoteDocument,
+    User,
+    UserRole,
+)
 from nursestation.db.seals import install_seal_hooks
 from nursestation.db.witness import on_start
 from nursestation.errors import ACCOUNT_DISABLED, NOT_FOUND, DomainError
@@ -35,6 +45,11 @@ if TYPE_CHECKING:
     from nursestation.app.devices import _Health as DeviceHealth
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# How often a station looks for a newer version of the clinic settings (another station's
+# change): one index step, at most once a second, when the settings are next read.
+SETTINGS_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,11 +76,17 @@ class AppContext:
         self.config = config
         # The clinic CA passphrase of a set-up process with nobody at the keyboard (scenario
         # runs, benchmarks, tests, an installer): memory only, never written anywhere. A station
-        # leaves it None and an administrator types the passphrase when issuing (app/identity.py).
+        # leaves it None and an administrator types the passphrase when issuing (app/pki.py).
         self.ca_passphrase = ca_passphrase
         # The clinic CA certificate (PEM) once read from the database: it never changes.
         self.ca_pem: bytes | None = None
-        self.settings = settings
+        # The clinic settings: `settings` as given (the shipped defaults, or a test's or a
+        # scenario's own) with the clinic's newest stored version applied on top, followed as
+        # other stations change it (the `settings` property, refresh_settings).
+        self._base_settings = settings
+        self._settings = settings
+        self._settings_version: int | None = None  # the clinic_settings_versions row applied
+        self._settings_due = 0.0  # time.monotonic() of the next look for a newer version
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.factory: sessionmaker[Session] = make_session_factory(engine)
@@ -127,7 +148,11 @@ class AppContext:
         `ca_passphrase`: for set-up processes only (see __init__); when None, the environment
         variable NURSESTATION_CA_PASSPHRASE is read (unattended installs, CI); a station's GUI
         sets neither."""
-        settings = settings or load_clinic_settings(config.clinic_file)
+        # A station's former overrides file is checked before anything is written (ConfigError);
+        # it is imported into the database once (import_station_settings), then unused.
+        station_file = load_clinic_settings(config.clinic_file)
+        if settings is None:
+            settings = load_defaults() if config.clinic_file.exists() else station_file
         ensure_data_dir(config.data_dir)
         engine = make_engine(config.db_url)
         if migrate:
@@ -135,11 +160,64 @@ class AppContext:
         passphrase = ca_passphrase or os.environ.get(CA_PASSPHRASE_ENV) or None
         ctx = cls(config, settings, engine, clock, ca_passphrase=passphrase)
         if migrate:
+            import_station_settings(ctx)
             ensure_clinic_ca(ctx)
             # Missing protective triggers put back (audited), pre-seal rows sealed once, the
             # station's witness of the chain's head moved forward (db/witness.py).
             on_start(config, engine, ctx.factory, ctx.now)
+        ctx.refresh_settings()
         return ctx
+
+    @property
+    def settings(self) -> ClinicSettings:
+        """The clinic settings in force (looks for a newer stored version at most once a
+        second, SETTINGS_POLL_S)."""
+        if time.monotonic() >= self._settings_due:
+            self.refresh_settings()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: ClinicSettings) -> None:
+        # A change this process has just stored (its version is read at the next refresh, to
+        # the same values), or a test's own settings.
+        self._settings = value
+
+    def refresh_settings(self) -> bool:
+        """Apply the newest stored version of the clinic settings when it is not the one in
+        force (another station changed them). True when the settings changed. A version the
+        shipped defaults no longer accept is logged and the settings in force are kept."""
+        self._settings_due = time.monotonic() + SETTINGS_POLL_S
+        dbapi_error = getattr(self.engine.dialect.dbapi, "Error", Exception)
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT max(id) FROM clinic_settings_versions")
+            newest = (cur.fetchone() or (None,))[0]
+            doc: Any = None
+            if newest is not None and newest != self._settings_version:
+                cur.execute(
+                    f"SELECT overrides FROM clinic_settings_versions WHERE id = {int(newest)}"
+                )
+                doc = (cur.fetchone() or (None,))[0]
+            cur.close()
+        except dbapi_error:  # a database not migrated yet: the given settings stay
+            return False
+        finally:
+            raw.close()
+        if newest is None or newest == self._settings_version:
+            return False
+        overrides = json.loads(doc) if isinstance(doc, str | bytes) else doc
+        try:
+            merged = self._base_settings.with_overrides(
+                overrides or {}, f"clinic settings version {newest}"
+            )
+        except ConfigError as exc:
+            log.error("clinic settings version %s not applied: %s", newest, exc)
+            self._settings_version = int(newest)
+            return False
+        self._settings = merged
+        self._settings_version = int(newest)
+        return True
 
     def data_written(self) -> None:
         """Something was written (called after the commit; also by tests writing around the
@@ -470,3 +548,43 @@ def _refuse_replacing_a_lost_ca(ctx: AppContext) -> None:
             "on it. A new CA would make every earlier note fail verification: restore the pki "
             "folder from backup (it is imported at the next start).",
         )
+
+
+# ---------------------------------------------------------------- clinic settings at start
+
+IMPORTED_SUFFIX = ".imported"
+
+
+def import_station_settings(ctx: AppContext) -> None:
+    """Import this station's former overrides file (clinic.json) into the database as the
+    clinic's first settings version, once: only while the database holds none. The file is
+    then renamed (clinic.json.imported) so that nothing reads it again. A station joining a
+    clinic whose settings are already stored keeps its file unread (`nursestation check` says
+    so)."""
+    path = ctx.config.clinic_file
+    if not path.exists():
+        return
+    overrides = json.loads(path.read_text(encoding="utf-8"))  # validated by AppContext.open
+    with ctx.tx() as s:
+        if s.execute(select(ClinicSettingsVersion.id).limit(1)).first() is not None:
+            return
+        row = ClinicSettingsVersion(
+            created_at=ctx.now(),
+            station=ctx.config.station,
+            user_id=None,
+            username=None,
+            reason=f"imported from {path} (station {ctx.config.station})",
+            overrides=overrides,
+        )
+        s.add(row)
+        s.flush()
+        ctx.audit(
+            s,
+            None,
+            "clinic_settings.import",
+            "clinic_settings",
+            row.id,
+            after={"file": str(path), "overrides": overrides},
+            username="(setup)",
+        )
+    os.replace(path, path.with_name(path.name + IMPORTED_SUFFIX))

@@ -8,14 +8,10 @@ from the database and owns the transaction and the audit trail.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -947,7 +943,7 @@ class FormularyChange:
     drug: str
     before: dict[str, Any]
     after: dict[str, Any]
-    file: str
+    file: str  # where it is stored: "clinic settings version N" (the database)
 
 
 def _drug_values(settings: ClinicSettings, key: str) -> dict[str, Any]:
@@ -959,65 +955,40 @@ def _config_error(exc: ConfigError) -> DomainError:
     return DomainError(OUT_OF_RANGE, f"Formulary change refused: {exc}", field=field)
 
 
-def _write_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON next to `path`, flush it to disk, then rename over it: a crash leaves either
-    the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def update_formulary_drug(
     ctx: AppContext, actor: Actor, drug: str, changes: Mapping[str, Any]
 ) -> FormularyChange:
-    """Change one drug's formulary values (e.g. {"cumulative_max": 200}) in the clinic override
-    file, validated exactly like the settings loader plus the formulary's own consistency rules;
-    audited with before/after; `ctx.settings` is reloaded. Needs edit_formulary."""
+    """Change one drug's formulary values (e.g. {"cumulative_max": 200}) in the clinic's
+    settings (a new stored version, app/clinic_settings.py: every station uses it), validated
+    exactly like the settings loader plus the formulary's own consistency rules; audited with
+    before/after; `ctx.settings` is replaced. Needs edit_formulary."""
+    from nursestation.app.clinic_settings import current_overrides, normalized, store_version
+
     ctx.require(actor, "edit_formulary")
     key = formulary(ctx).get(drug).key
     if not isinstance(changes, Mapping) or not changes:
         raise DomainError(
             BAD_INPUT, "Name at least one formulary value to change.", field="changes"
         )
-    path = ctx.config.clinic_file
-    try:
-        current_file: dict[str, Any] = {}
-        if path.exists():
-            current_file = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(current_file, dict):
-                raise ConfigError(str(path), "(top level)", "must be a JSON object")
-    except json.JSONDecodeError as exc:
-        raise DomainError(
-            INVALID_STATE, f"The clinic settings file {path} is not valid JSON: {exc.msg}."
-        ) from exc
-    except ConfigError as exc:
-        raise DomainError(INVALID_STATE, str(exc)) from exc
+    origin = "clinic settings"
     patch = {SECTION: {"drugs": {key: dict(changes)}}}
-    merged_file = json.loads(json.dumps(current_file))
-    node = merged_file.setdefault(SECTION, {}).setdefault("drugs", {}).setdefault(key, {})
-    node.update(dict(changes))
-    try:
-        # The file as it will be on disk must load on the next start ...
-        Formulary.from_settings(load_defaults().with_overrides(merged_file, str(path)))
-        # ... and the running settings (which may hold other overrides) take the same change.
-        new_settings = ctx.settings.with_overrides(patch, str(path))
-        Formulary.from_settings(new_settings)
-    except ConfigError as exc:
-        raise _config_error(exc) from exc
-    before = _drug_values(ctx.settings, key)
-    after = _drug_values(new_settings, key)
-    changed_before = {k: before.get(k) for k in changes}
-    changed_after = {k: after.get(k) for k in changes}
     with ctx.tx() as s:
+        merged_file = normalized(current_overrides(s, lock=True))
+        node = merged_file.setdefault(SECTION, {}).setdefault("drugs", {}).setdefault(key, {})
+        node.update(dict(changes))
+        try:
+            # The stored settings as every station will load them ...
+            Formulary.from_settings(load_defaults().with_overrides(merged_file, origin))
+            # ... and the running settings (which may hold other overrides) take the same change.
+            new_settings = ctx.settings.with_overrides(patch, origin)
+            Formulary.from_settings(new_settings)
+        except ConfigError as exc:
+            raise _config_error(exc) from exc
+        before = _drug_values(ctx.settings, key)
+        after = _drug_values(new_settings, key)
+        changed_before = {k: before.get(k) for k in changes}
+        changed_after = {k: after.get(k) for k in changes}
+        version = store_version(ctx, s, actor, merged_file, f"formulary: {key}")
         ctx.audit(
             s,
             actor,
@@ -1027,6 +998,6 @@ def update_formulary_drug(
             before=changed_before,
             after=changed_after,
         )
-        _write_atomic(path, merged_file)
+        path = f"clinic settings version {version}"
     ctx.settings = new_settings
-    return FormularyChange(key, changed_before, changed_after, str(path))
+    return FormularyChange(key, changed_before, changed_after, path)

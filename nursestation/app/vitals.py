@@ -600,14 +600,17 @@ def update_limits(
     ctx: AppContext, actor: Actor, changes: dict[str, float], reason: str
 ) -> list[LimitSetting]:
     """Change clinic alarm limits ("sbp.critical.high": 190, "baseline_change.action_pct": 35).
-    Needs change_limits and a role named in vitals.limit_editors, and a reason. The clinic
-    override file is rewritten atomically, the audit trail gets before and after, and every
+    Needs change_limits and a role named in vitals.limit_editors, and a reason. The change is
+    stored as a new version of the clinic's settings (every station uses it, app/clinic_settings.py),
+    the audit trail gets before and after, and every
     open session is judged again against the new limits."""
-    import json
-    import os
-    import tempfile
-
-    from nursestation.clinic import ConfigError
+    from nursestation.app.clinic_settings import (
+        current_overrides,
+        merge_overrides,
+        normalized,
+        store_version,
+    )
+    from nursestation.clinic import ConfigError, load_defaults
     from nursestation.errors import OUT_OF_RANGE
     from nursestation.limits import VitalLimits
 
@@ -619,9 +622,8 @@ def update_limits(
         raise DomainError(BAD_INPUT, "A limit change needs a reason.", field="reason")
     if not changes:
         raise DomainError(BAD_INPUT, "No limit to change.", field=None)
-    path = ctx.config.clinic_file
-    current: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    updated = json.loads(json.dumps(current))
+    origin = "clinic settings"
+    patch: dict[str, Any] = {}
     before: dict[str, Any] = {}
     stamp = ctx.now().isoformat(timespec="seconds")
     for key, value in changes.items():
@@ -630,7 +632,7 @@ def update_limits(
             before[key] = ctx.settings.get(full)
         except KeyError:
             raise DomainError(BAD_INPUT, f"Unknown limit '{key}'.", field=key) from None
-        node = updated
+        node = patch
         parts = full.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
@@ -638,12 +640,15 @@ def update_limits(
             "value": value,
             "source": f"changed by {actor.full_name or actor.username} on {stamp}: {reason.strip()}",
         }
-    try:
-        new_settings = ctx.settings.with_overrides(updated, str(path))
-        VitalLimits.from_settings(new_settings)  # tiers must still nest
-    except ConfigError as exc:
-        raise DomainError(OUT_OF_RANGE, str(exc), field=exc.key) from None
     with ctx.tx() as s:
+        updated = merge_overrides(normalized(current_overrides(s, lock=True)), patch)
+        try:
+            load_defaults().with_overrides(updated, origin)  # what every station loads
+            new_settings = ctx.settings.with_overrides(patch, origin)
+            VitalLimits.from_settings(new_settings)  # tiers must still nest
+        except ConfigError as exc:
+            raise DomainError(OUT_OF_RANGE, str(exc), field=exc.key) from None
+        store_version(ctx, s, actor, updated, f"alarm limits: {reason.strip()}")
         ctx.audit(
             s,
             actor,
@@ -653,18 +658,6 @@ def update_limits(
             before=before,
             after={**changes, "reason": reason.strip()},
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".clinic-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(updated, f, indent=2, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
     ctx.settings = new_settings
     alarm_center(ctx).reevaluate_all()
     return limit_settings(ctx)

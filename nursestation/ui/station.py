@@ -126,7 +126,9 @@ class ContextLoader(QObject):
         try:
             from nursestation.app.context import AppContext
 
-            self._ctx = AppContext.open(self.config, settings=self.settings)
+            # The settings in force come from the database (the clinic's, followed as other
+            # stations change them); `self.settings` only showed a bad file before opening.
+            self._ctx = AppContext.open(self.config)
             # The alarm state of every open session is rebuilt from the stored readings on first
             # use (2 s with 12 chairs x 2 h of 1 Hz data): here, behind the sign-in dialog, rather
             # than in the main window's constructor on the GUI thread.

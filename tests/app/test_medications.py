@@ -4,7 +4,6 @@ note rows, the formulary edit, and the example scenarios."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -504,6 +503,13 @@ def test_drug_choices_filter_by_indication_and_prefill(
 # ---------------------------------------------------------------- formulary edits
 
 
+def _stored_overrides(ctx: AppContext) -> dict[str, Any]:
+    from nursestation.app.clinic_settings import current_overrides
+
+    with ctx.read_tx() as s:
+        return current_overrides(s)
+
+
 def test_administrator_edits_the_formulary_audited_and_applied(
     ctx: AppContext, clock: FakeClock, nurse_sid: tuple[Actor, int]
 ) -> None:
@@ -513,9 +519,9 @@ def test_administrator_edits_the_formulary_audited_and_applied(
     assert e.code == "not_permitted"
     change = meds.update_formulary_drug(ctx, admin, "Labetalol", {"cumulative_max": 100})
     assert (change.before, change.after) == ({"cumulative_max": 300.0}, {"cumulative_max": 100.0})
-    on_disk = json.loads(ctx.config.clinic_file.read_text(encoding="utf-8"))
-    assert on_disk == {"formulary": {"drugs": {"labetalol": {"cumulative_max": 100}}}}
-    assert not list(ctx.config.clinic_file.parent.glob("*.tmp"))
+    stored = _stored_overrides(ctx)  # the clinic's settings, for every station
+    assert stored == {"formulary": {"drugs": {"labetalol": {"cumulative_max": 100}}}}
+    assert not ctx.config.clinic_file.exists()  # no station file any more
     (a,) = audits(ctx, "formulary.update")
     assert (a.entity_id, a.username) == ("labetalol", "it.ida")
     assert a.before == {"cumulative_max": 300.0} and a.after == {"cumulative_max": 100.0}
@@ -525,10 +531,9 @@ def test_administrator_edits_the_formulary_audited_and_applied(
     clock.advance(minutes=10)
     e = refused(give, ctx, nurse, sid, "labetalol", 20.001, confirm_reason="order")
     assert e.code == "cumulative_max" and "maximum of 100 mg" in e.message
-    # a second edit keeps the first one in the file
+    # a second edit keeps the first one in the stored settings
     meds.update_formulary_drug(ctx, admin, "labetalol", {"min_interval_min": 15})
-    on_disk = json.loads(ctx.config.clinic_file.read_text(encoding="utf-8"))
-    assert on_disk["formulary"]["drugs"]["labetalol"] == {
+    assert _stored_overrides(ctx)["formulary"]["drugs"]["labetalol"] == {
         "cumulative_max": 100,
         "min_interval_min": 15,
     }
@@ -549,7 +554,7 @@ def test_bad_formulary_edit_is_refused_and_changes_nothing(
     admin = _user(ctx, "it.ida", {"administrator"}, "Ida IT")
     e = refused(meds.update_formulary_drug, ctx, admin, "labetalol", changes)
     assert e.code == "out_of_range" and e.field == field
-    assert not ctx.config.clinic_file.exists()
+    assert _stored_overrides(ctx) == {}  # no version stored
     assert audits(ctx, "formulary.update") == []
     assert meds.formulary(ctx).get("labetalol").soft_max_single == 20.0
 

@@ -5,7 +5,6 @@ and a property test that nothing outside the hard range is ever stored."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from datetime import date, timedelta
 
@@ -196,7 +195,10 @@ def test_update_limits_permission_file_audit_and_reevaluation(ctx, clock) -> Non
         vitals.update_limits(ctx, ben, {"sbp.advisory.high": 190}, "nesting broken")
     assert exc.value.code == "out_of_range"  # above the action high (180)
     vitals.update_limits(ctx, ben, {"sbp.advisory.high": 155}, "medical director, memo 12")
-    data = json.loads(ctx.config.clinic_file.read_text())
+    from nursestation.app.clinic_settings import current_overrides
+
+    with ctx.read_tx() as s:
+        data = current_overrides(s)  # stored for every station, not in a station's file
     assert data["vitals"]["limits"]["sbp"]["advisory"]["high"]["value"] == 155
     assert "memo 12" in ctx.settings.source("vitals.limits.sbp.advisory.high")
     assert alarms.highest_alarm(ctx, "1") is None  # 150 no longer breaches
