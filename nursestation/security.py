@@ -40,6 +40,15 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
+def password_rules() -> tuple[str, ...]:
+    """Every rule check_password_policy applies, in words, to show before the first refusal."""
+    return (
+        f"at least {MIN_PASSWORD_LENGTH} characters",
+        "at least two of: lower case, upper case, digits, symbols",
+        "must not contain the user name",
+    )
+
+
 def check_password_policy(password: str, username: str = "") -> None:
     """Refuse passwords that are too short, all one class of character, or contain the user name."""
     if len(password) < MIN_PASSWORD_LENGTH:

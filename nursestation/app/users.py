@@ -75,7 +75,9 @@ def user_count(ctx: AppContext) -> int:
         return s.execute(select(func.count(User.id))).scalar_one()
 
 
-def _validate_new_user(username: str, full_name: str, roles: set[str], password: str) -> None:
+def validate_new_user(username: str, full_name: str, roles: set[str], password: str) -> None:
+    """Refuse a new account's input (user name, full name, roles, password policy), naming the
+    field: before anything is stored."""
     if (
         not isinstance(username, str)
         or not username
@@ -164,7 +166,7 @@ def create_user(
     roles = set(roles)
     if actor is not None:  # who may do it comes before whether the input is right
         ctx.require(actor, "manage_users")
-    _validate_new_user(username, full_name, roles, password)
+    validate_new_user(username, full_name, roles, password)
     with ctx.tx() as s:
         if actor is None:
             if s.execute(select(func.count(User.id))).scalar_one() > 0:
@@ -215,7 +217,7 @@ def provision_user(
     signing keys need the CA passphrase: `ca_passphrase`, else the set-up process's
     (AppContext.ca_passphrase)."""
     roles = set(roles)
-    _validate_new_user(username, full_name, roles, password)
+    validate_new_user(username, full_name, roles, password)
     with ctx.tx() as s:
         user = _insert_user(
             ctx,

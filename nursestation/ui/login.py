@@ -1,4 +1,4 @@
-"""Sign-in and the first-run wizard that creates the first administrator.
+"""Sign-in and the first-run wizard that sets up the clinic and its first administrator.
 
 The sign-in dialog is the first thing painted at start-up, so this module stays light: the use
 cases (and SQLAlchemy under them) are imported when a button is pressed, and the dialog accepts
@@ -7,12 +7,15 @@ a ContextLoader whose database is still opening in the background."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import available_timezones
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
     QLineEdit,
     QVBoxLayout,
@@ -24,6 +27,8 @@ from nursestation.ui.station import ContextLoader
 
 if TYPE_CHECKING:
     from nursestation.app.context import Actor, AppContext
+
+LOCAL_ZONE = "local"  # general.timezone_display: each station's own zone
 
 
 class LoginDialog(QDialog):
@@ -183,6 +188,12 @@ class ChangePasswordDialog(QDialog):
         form.addRow("New password", self.new_password)
         form.addRow("Repeat new password", self.repeat)
         lay.addLayout(form)
+        from nursestation.security import password_rules
+
+        self.rules = QLabel("Password: " + "; ".join(password_rules()) + ".")
+        self.rules.setWordWrap(True)
+        self.rules.setStyleSheet("color: #555;")
+        lay.addWidget(self.rules)
         self.error = QLabel()
         self.error.setStyleSheet("color: #c62828;")
         self.error.setWordWrap(True)
@@ -215,22 +226,76 @@ class ChangePasswordDialog(QDialog):
 
 
 class FirstRunDialog(QDialog):
-    """Create the first administrator account on an empty database."""
+    """The first run of a clinic: its name, phone and time zone, its signing CA (a passphrase
+    that is never stored) and the first administrator, all asked before anything is created
+    (app/first_run.py). The password rules are shown from the start."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        from nursestation.app.first_run import MAX_CLINIC_NAME, needs_ca
+        from nursestation.security import password_rules
+
         super().__init__(parent)
         self.ctx = ctx
         self.created: str | None = None
+        self.existing_ca = needs_ca(ctx)
         self.setWindowTitle("NurseStation — first run")
+        self.setMinimumWidth(560)
         lay = QVBoxLayout(self)
         intro = QLabel(
-            "Welcome. Create the administrator account for this clinic. The administrator adds "
-            "nurses and charge nurses, sets clinic limits and exports signed notes."
+            "Welcome. Set up this clinic: its name (printed on every note and in the clinic's "
+            "signing certificate), its signing key, and the administrator account. The "
+            "administrator adds nurses and charge nurses, sets clinic limits and exports "
+            "signed notes."
         )
         intro.setWordWrap(True)
         lay.addWidget(intro)
-        form = QFormLayout()
+
+        clinic = QGroupBox("Clinic")
+        cform = QFormLayout(clinic)
+        self.clinic_name = QLineEdit()
+        self.clinic_name.setMaxLength(MAX_CLINIC_NAME)
+        self.clinic_name.setPlaceholderText("e.g. Riverside Ketamine Clinic")
+        self.phone = QLineEdit()
+        self.phone.setPlaceholderText("for patients, printed on the instruction sheet")
+        self.time_zone = QComboBox()
+        self.time_zone.setEditable(True)
+        self.time_zone.addItem(f"{LOCAL_ZONE} (each station's own clock)", LOCAL_ZONE)
+        for zone in sorted(available_timezones()):
+            if "/" in zone and not zone.startswith(("Etc/", "SystemV/", "posix/", "right/")):
+                self.time_zone.addItem(zone, zone)
+        cform.addRow("Clinic name", self.clinic_name)
+        cform.addRow("Phone", self.phone)
+        cform.addRow("Time zone", self.time_zone)
+        lay.addWidget(clinic)
+
+        self.ca_box = QGroupBox("Clinic signing key")
+        kbox = QVBoxLayout(self.ca_box)
+        kform = QFormLayout()
+        ca_text = QLabel(
+            "Notes are signed with keys issued by the clinic's own certificate authority. "
+            "Its passphrase is stored nowhere: it is asked whenever a nurse or charge nurse is "
+            "added or a certificate renewed. Keep it in the clinic's password safe."
+        )
+        ca_text.setWordWrap(True)
+        kbox.addWidget(ca_text)  # above the form: a wrapped label in a form row is clipped
+        kbox.addLayout(kform)
+        self.ca_passphrase = QLineEdit()
+        self.ca_passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.ca_passphrase2 = QLineEdit()
+        self.ca_passphrase2.setEchoMode(QLineEdit.EchoMode.Password)
+        kform.addRow("CA passphrase", self.ca_passphrase)
+        kform.addRow("Repeat passphrase", self.ca_passphrase2)
+        lay.addWidget(self.ca_box)
+        if self.existing_ca is not None:
+            # The clinic's CA exists already (set up by IT, or imported): it names the clinic.
+            self.clinic_name.setText(self.existing_ca)
+            self.clinic_name.setReadOnly(True)
+            self.ca_box.setVisible(False)
+
+        admin = QGroupBox("Administrator")
+        form = QFormLayout(admin)
         self.username = QLineEdit()
+        self.username.setPlaceholderText("e.g. ad.dana")
         self.full_name = QLineEdit()
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
@@ -240,7 +305,12 @@ class FirstRunDialog(QDialog):
         form.addRow("Full name", self.full_name)
         form.addRow("Password", self.password)
         form.addRow("Repeat password", self.password2)
-        lay.addLayout(form)
+        lay.addWidget(admin)
+
+        self.rules = QLabel("Passwords and the CA passphrase: " + "; ".join(password_rules()) + ".")
+        self.rules.setWordWrap(True)
+        self.rules.setStyleSheet("color: #555;")
+        lay.addWidget(self.rules)
         self.error = QLabel()
         self.error.setStyleSheet("color: #c62828;")
         self.error.setWordWrap(True)
@@ -251,25 +321,39 @@ class FirstRunDialog(QDialog):
         buttons.accepted.connect(self.create_account)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
+        self.clinic_name.setFocus()
+
+    def _zone(self) -> str:
+        text = self.time_zone.currentText().strip()
+        index = self.time_zone.findText(text)
+        data = self.time_zone.itemData(index) if index >= 0 else None
+        return str(data) if data else text
 
     def create_account(self) -> None:
-        """Create the account; every field is kept when something is refused."""
-        from nursestation.app import users
+        """Set up the clinic; every field is kept when something is refused."""
+        from nursestation.app.first_run import ClinicSetUp, set_up_clinic
 
+        if self.existing_ca is None and self.ca_passphrase.text() != self.ca_passphrase2.text():
+            self.error.setText("The two CA passphrases differ.")
+            return
         if self.password.text() != self.password2.text():
             self.error.setText("The two passwords differ.")
             return
         try:
-            info = users.create_user(
+            username = set_up_clinic(
                 self.ctx,
-                None,
-                username=self.username.text().strip(),
-                full_name=self.full_name.text().strip(),
-                roles={"administrator"},
-                password=self.password.text(),
+                ClinicSetUp(
+                    clinic_name=self.clinic_name.text(),
+                    phone=self.phone.text(),
+                    time_zone=self._zone(),
+                    ca_passphrase=self.ca_passphrase.text(),
+                    username=self.username.text().strip(),
+                    full_name=self.full_name.text().strip(),
+                    password=self.password.text(),
+                ),
             )
         except DomainError as exc:
             self.error.setText(exc.message)
             return
-        self.created = info.username
+        self.created = username
         self.accept()

@@ -24,6 +24,7 @@ from nursestation.app import users
 from nursestation.app.users import UserInfo
 from nursestation.errors import DomainError
 from nursestation.permissions import ROLE_LABELS, ROLES
+from nursestation.security import password_rules
 from nursestation.ui.station import Station
 
 COLUMNS = ("User name", "Full name", "Credentials", "Roles", "Status")
@@ -90,7 +91,11 @@ class UsersDialog(QDialog):
         form.addRow("Initial password", self.password)
         form.addRow("Repeat password", self.password2)
         form.addRow("Clinic CA passphrase", self.ca_passphrase)
-        hint = QLabel("The user must choose a new password at first sign-in.")
+        hint = QLabel(
+            "Password: " + "; ".join(password_rules()) + ". The user must choose a new "
+            "password at first sign-in."
+        )
+        hint.setWordWrap(True)
         hint.setStyleSheet("color: #555;")
         form.addRow("", hint)
         self.add_btn = QPushButton("Add user")

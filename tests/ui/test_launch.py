@@ -91,7 +91,12 @@ def test_demo_starts_with_demo_patients_and_simulated_monitors(
 def test_first_run_creates_the_administrator_then_signs_in(
     qapp, tmp_path: Path, monkeypatch, run_briefly
 ) -> None:
+    monkeypatch.delenv("NURSESTATION_CA_PASSPHRASE")  # a station: the wizard asks it
+
     def first_exec(self: login.FirstRunDialog) -> int:
+        self.clinic_name.setText("Riverside Ketamine Clinic")
+        self.ca_passphrase.setText("Clinic-CA-pass-1")
+        self.ca_passphrase2.setText("Clinic-CA-pass-1")
         self.username.setText("ad.dana")
         self.full_name.setText("Dana Admin")
         self.password.setText(PASSWORD)
@@ -108,7 +113,8 @@ def test_first_run_creates_the_administrator_then_signs_in(
     with make_session_factory(engine)() as s:
         admin = s.execute(select(User).where(User.username == "ad.dana")).scalar_one()
         assert admin.role_names == {"administrator"}
-        assert clinic_ca_row(s) is not None  # the clinic CA, in the database
+        ca = clinic_ca_row(s)  # the clinic CA, in the database, naming the clinic
+        assert ca is not None and ca.clinic_name == "Riverside Ketamine Clinic"
     engine.dispose()
 
 
