@@ -418,6 +418,47 @@ def change_password(ctx: AppContext, actor: Actor, old_password: str, new_passwo
         ctx.audit(s, actor, "user.password_change", "user", user.id)
 
 
+def reset_password(
+    ctx: AppContext,
+    actor: Actor,
+    username: str,
+    temporary_password: str,
+    ca_passphrase: str | None = None,
+) -> UserInfo:
+    """An administrator gives a user who lost their password a temporary one (to be changed at
+    the next sign-in). A nurse's or charge nurse's signing key was sealed under the lost
+    password and cannot be opened again: a new key and certificate are issued, sealed under
+    the temporary password, which needs the clinic CA passphrase (notes signed with the former
+    key still verify: their certificates are inside them). Also how a user who was given a
+    clinical role later gets a key. Audited; the lockout is cleared."""
+    ctx.require(actor, "manage_users")
+    check_password_policy(temporary_password, username)
+    with ctx.tx() as s:
+        user = _get(s, username)
+        if user.id == actor.user_id:
+            raise DomainError(
+                NOT_PERMITTED, "Change your own password with your current one.", field="username"
+            )
+        had_key = user.signing_credential is not None
+        user.password_hash = hash_password(temporary_password)
+        user.must_change_password = True
+        user.password_changed_at = ctx.now()
+        user.failed_attempts = 0
+        user.locked_until = None
+        _issue_signing_credential(ctx, s, user, temporary_password, ca_passphrase)
+        issued = user.signing_credential is not None
+        ctx.audit(
+            s,
+            actor,
+            "user.password_reset",
+            "user",
+            user.id,
+            before={"signing_key": had_key},
+            after={"signing_key": "new" if issued else None, "must_change_password": True},
+        )
+        return _info(user)
+
+
 def must_change_password(ctx: AppContext, actor: Actor) -> bool:
     """True when the user still has the password an administrator gave them."""
     with ctx.tx() as s:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nursestation.app import users
+from nursestation.app import pki, users
 from nursestation.app.users import UserInfo
 from nursestation.errors import DomainError
 from nursestation.permissions import ROLE_LABELS, ROLES
@@ -55,8 +56,15 @@ class UsersDialog(QDialog):
         self.disable_btn.clicked.connect(lambda: self._set_disabled(True))
         self.enable_btn = QPushButton("Enable")
         self.enable_btn.clicked.connect(lambda: self._set_disabled(False))
+        # Signing keys (app/pki.py): both need the clinic CA passphrase typed below.
+        self.renew_btn = QPushButton("Renew signing certificate")
+        self.renew_btn.clicked.connect(self.renew_certificate)
+        self.reset_btn = QPushButton("Reset password…")
+        self.reset_btn.clicked.connect(self.reset_password)
         row.addWidget(self.disable_btn)
         row.addWidget(self.enable_btn)
+        row.addWidget(self.renew_btn)
+        row.addWidget(self.reset_btn)
         row.addStretch(1)
         root.addLayout(row)
 
@@ -90,7 +98,6 @@ class UsersDialog(QDialog):
         self.ca_passphrase.setPlaceholderText("needed for nurses and charge nurses (signing key)")
         form.addRow("Initial password", self.password)
         form.addRow("Repeat password", self.password2)
-        form.addRow("Clinic CA passphrase", self.ca_passphrase)
         hint = QLabel(
             "Password: " + "; ".join(password_rules()) + ". The user must choose a new "
             "password at first sign-in."
@@ -102,6 +109,16 @@ class UsersDialog(QDialog):
         self.add_btn.clicked.connect(self.add_user)
         form.addRow("", self.add_btn)
         root.addWidget(box)
+        ca_row = QFormLayout()
+        ca_row.addRow("Clinic CA passphrase", self.ca_passphrase)
+        ca_hint = QLabel(
+            "Needed to add a nurse or charge nurse, renew a signing certificate or reset a "
+            "clinical user's password (a new signing key). It is stored nowhere."
+        )
+        ca_hint.setWordWrap(True)
+        ca_hint.setStyleSheet("color: #555;")
+        ca_row.addRow("", ca_hint)
+        root.addLayout(ca_row)
 
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -144,6 +161,53 @@ class UsersDialog(QDialog):
         own = u is not None and me is not None and u.username == me.username
         self.disable_btn.setEnabled(u is not None and not u.disabled and not own)
         self.enable_btn.setEnabled(u is not None and u.disabled)
+        clinical = u is not None and bool(u.roles & {"nurse", "charge_nurse"})
+        self.renew_btn.setEnabled(u is not None and clinical and not u.disabled)
+        self.reset_btn.setEnabled(u is not None and not own)
+
+    def renew_certificate(self) -> None:
+        """A new certificate for the selected user's signing key (CA passphrase typed)."""
+        u = self.selected()
+        if u is None:
+            return
+        try:
+            until = self.station.write(pki.renew_certificate, u.username, self.ca_passphrase.text())
+        except DomainError as exc:
+            self._say(exc.message, error=True)
+            return
+        self.ca_passphrase.clear()
+        self._say(f"{u.username}'s signing certificate renewed: valid until {until}.")
+
+    def reset_password(self) -> None:
+        """Give the selected user a temporary password (asked twice); a clinical user gets a
+        new signing key under it (CA passphrase typed)."""
+        u = self.selected()
+        if u is None:
+            return
+        first, ok = QInputDialog.getText(
+            self, "Reset password", f"Temporary password for {u.username}:",
+            QLineEdit.EchoMode.Password,
+        )  # fmt: skip
+        if not ok:
+            return
+        second, ok = QInputDialog.getText(
+            self, "Reset password", "Repeat the temporary password:", QLineEdit.EchoMode.Password
+        )
+        if not ok:
+            return
+        if first != second:
+            self._say("The two passwords differ.", error=True)
+            return
+        try:
+            self.station.write(
+                users.reset_password, u.username, first, self.ca_passphrase.text() or None
+            )
+        except DomainError as exc:
+            self._say(exc.message, error=True)
+            return
+        self.ca_passphrase.clear()
+        self._say(f"{u.username} has a temporary password; they choose their own at sign-in.")
+        self.refresh()
 
     def _set_disabled(self, disabled: bool) -> None:
         u = self.selected()

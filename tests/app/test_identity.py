@@ -323,3 +323,31 @@ def test_cli_creates_the_ca_adds_a_nurse_and_renews_her_certificate(
     assert run([ADMIN2_PW, ca_pw, new_pw, new_pw], "ca", "passphrase", "--user", "ad.dana") == 0
     assert run([ADMIN2_PW, ca_pw], "ca", "renew", "rn.ana", "--user", "ad.dana") == 1
     assert run([ADMIN2_PW, new_pw], "ca", "renew", "rn.ana", "--user", "ad.dana") == 0
+
+
+def test_a_password_reset_issues_a_new_key_under_the_temporary_password(
+    ctx: AppContext, people: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, nurse = people["admin"], people["nurse"]
+    ctx.ca_passphrase = None  # a station: the administrator types it
+    with ctx.read_tx() as s:
+        old_cert = s.get(User, nurse.user_id).certificate_pem  # type: ignore[union-attr]
+    temporary = "Temp-pass-2026"
+    with pytest.raises(DomainError) as exc:
+        users.reset_password(ctx, admin, nurse.username, temporary)
+    assert exc.value.field == "ca_passphrase"
+    with pytest.raises(DomainError) as exc:
+        users.reset_password(ctx, nurse, people["charge"].username, temporary, PASSPHRASE)
+    assert exc.value.code == "not_permitted"
+    users.reset_password(ctx, admin, nurse.username, temporary, PASSPHRASE)
+    with pytest.raises(DomainError):
+        users.authenticate(ctx, nurse.username, PASSWORD)  # the lost password no longer works
+    again = users.authenticate(ctx, nurse.username, temporary)
+    assert users.must_change_password(ctx, again)
+    with ctx.read_tx() as s:
+        user = s.get(User, nurse.user_id)
+        assert user is not None and user.certificate_pem != old_cert
+        cred = pki.open_credential(bytes(user.signing_credential or b""), temporary)
+    assert cred.cert.public_bytes(pki.serialization.Encoding.PEM).decode() == user.certificate_pem
+    [audit] = _audits(ctx, "user.password_reset")
+    assert audit.before == {"signing_key": True} and audit.after["signing_key"] == "new"

@@ -215,6 +215,7 @@ SERVICES: dict[str, list[Call]] = {
         lambda w, a: users.set_disabled(w.ctx, a, "nobody.here", True),
         lambda w, a: users.set_roles(w.ctx, a, "nobody.here", {"nurse"}),
         lambda w, a: pki.renew_certificate(w.ctx, a, "nobody.here", "Wrong-passphrase-1"),
+        lambda w, a: users.reset_password(w.ctx, a, "nobody.here", "Fresh-Pass-2026"),
         lambda w, a: pki.change_ca_passphrase(w.ctx, a, "Wrong-passphrase-1", "short"),
         # Valid input: create_user validates before its role check, so bad input would answer
         # bad_input even to a nurse.
