@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,12 @@ def test_data_directory_and_database_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     assert modes == {DB_FILENAME: 0o600, f"{DB_FILENAME}-wal": 0o600, f"{DB_FILENAME}-shm": 0o600}
     assert not (data / "pki").exists()  # the clinic CA is in the database (app/pki.py)
+
+
+def test_check_names_a_stations_own_former_ca_that_is_not_used(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "station"
+    _first_start(data)
+    pki.create_ca(data / "pki", "Elsewhere", datetime.now(UTC))  # left from another era
+    rc, out = _check(data, capsys)
+    line = next(x for x in out if "clinic CA" in x)
+    assert rc == 0 and "holds another CA, which is not used" in line

@@ -282,7 +282,18 @@ def ca_status(config: StationConfig) -> tuple[bool, str]:
         if row.sealed_key is not None
         else "certificate only: signing keys cannot be issued"
     )
-    return True, (
+    detail = (
         f"{cert.subject.rfc4514_string()} valid until {cert.not_valid_after_utc:%Y-%m-%d} "
         f"(in the database, {scope})"
     )
+    legacy = config.pki_dir / CA_CERT_NAME
+    if legacy.exists():
+        try:
+            other = x509.load_pem_x509_certificate(legacy.read_bytes())
+        except ValueError:
+            other = None
+        if other != cert:
+            # A station of the single-station era with a CA of its own: notes it signed fail
+            # verification against the clinic's; they are in its former database, if anywhere.
+            detail += f"; {legacy} holds another CA, which is not used"
+    return True, detail
