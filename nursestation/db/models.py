@@ -61,7 +61,7 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
-    signing_credential: Mapped[bytes | None] = mapped_column(LargeBinary)  # PKCS#12, key encrypted
+    signing_credential: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed (report/pki.py)
     certificate_pem: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[utc]
     password_changed_at: Mapped[datetime | None]
