@@ -2,10 +2,14 @@
 
 Data directory: `--data-dir`, else `NURSESTATION_DATA_DIR`, else the platform's per-user data
 directory. Database: `--db`, else `NURSESTATION_DB_URL`, else SQLite in the data directory.
+Station name (in every audit row): `NURSESTATION_STATION`, else "name" in the station's own file
+`<data dir>/station.json`, else the host name. The clinic's settings are in the database
+(app/clinic_settings.py); the station file holds only what belongs to this machine.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -16,6 +20,8 @@ from platformdirs import PlatformDirs
 APP_NAME = "NurseStation"
 DB_FILENAME = "nursestation.sqlite3"
 CLINIC_FILENAME = "clinic.json"
+STATION_FILENAME = "station.json"
+MAX_STATION_NAME = 128  # audit_events.station
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,40 @@ def resolve_config(data_dir: str | None = None, db_url: str | None = None) -> St
         data_dir or os.environ.get("NURSESTATION_DATA_DIR") or default_data_dir()
     ).expanduser()
     url = db_url or os.environ.get("NURSESTATION_DB_URL") or f"sqlite:///{ddir / DB_FILENAME}"
-    station = os.environ.get("NURSESTATION_STATION") or socket.gethostname()
+    station = (
+        os.environ.get("NURSESTATION_STATION")
+        or station_file_name(ddir / STATION_FILENAME)
+        or socket.gethostname()
+    )
     return StationConfig(data_dir=ddir.resolve(), db_url=url, station=station)
+
+
+def station_file_name(path: Path) -> str | None:
+    """The "name" in a station file (None without one); a bad file raises ConfigError naming
+    the file, the key and what is allowed."""
+    from nursestation.clinic import ConfigError
+
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read as JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "(top level)", "must be a JSON object")
+    unknown = sorted(set(data) - {"name"} - {k for k in data if k.startswith("_")})
+    if unknown:
+        raise ConfigError(
+            str(path), unknown[0], "is not a station setting; allowed keys here: name"
+        )
+    name = data.get("name")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_STATION_NAME:
+        raise ConfigError(
+            str(path), "name", f"must be a text of 1 to {MAX_STATION_NAME} characters", name
+        )
+    return name.strip()
 
 
 def ensure_data_dir(path: Path) -> Path:

@@ -79,3 +79,25 @@ def test_bad_config_stops_startup_and_writes_nothing(tmp_path: Path, capsys) -> 
     assert "general.min_observation_min" in err
     assert "from 0 to 480" in err
     assert sorted(p.name for p in data.iterdir()) == ["clinic.json"]
+
+
+def test_the_station_name_comes_from_the_station_file(tmp_path: Path, monkeypatch) -> None:
+    """The per-station file holds what belongs to one machine: its name (in every audit row)."""
+    monkeypatch.delenv("NURSESTATION_STATION")
+    data = tmp_path / "station"
+    data.mkdir()
+    (data / "station.json").write_text('{"name": "charge-desk"}')
+    assert resolve_config(str(data), None).station == "charge-desk"
+    monkeypatch.setenv("NURSESTATION_STATION", "from-env")
+    assert resolve_config(str(data), None).station == "from-env"
+    monkeypatch.delenv("NURSESTATION_STATION")
+    (data / "station.json").write_text(json.dumps({"name": "x" * 129}))
+    with pytest.raises(ConfigError) as err:
+        resolve_config(str(data), None)
+    assert "station.json" in str(err.value) and "1 to 128 characters" in str(err.value)
+    (data / "station.json").write_text(json.dumps({"name": "x" * 128}))
+    assert resolve_config(str(data), None).station == "x" * 128
+    (data / "station.json").write_text('{"min_observation_min": 30}')  # clinic settings: not here
+    with pytest.raises(ConfigError) as err:
+        resolve_config(str(data), None)
+    assert "min_observation_min" in str(err.value) and "allowed keys here: name" in str(err.value)
