@@ -182,6 +182,11 @@ class AppContext:
         # the same values), or a test's own settings.
         self._settings = value
 
+    def settings_may_have_changed(self) -> None:
+        """Another station committed something (a change notification): look for a newer
+        settings version at the next read instead of within SETTINGS_POLL_S."""
+        self._settings_due = 0.0
+
     def refresh_settings(self) -> bool:
         """Apply the newest stored version of the clinic settings when it is not the one in
         force (another station changed them). True when the settings changed. A version the
