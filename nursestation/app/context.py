@@ -185,7 +185,8 @@ class AppContext:
     def settings_may_have_changed(self) -> None:
         """Another station committed something (a change notification): look for a newer
         settings version at the next read instead of within SETTINGS_POLL_S."""
-        self._settings_due = 0.0
+        if self._settings_due != float("inf"):  # not once closed
+            self._settings_due = 0.0
 
     def refresh_settings(self) -> bool:
         """Apply the newest stored version of the clinic settings when it is not the one in
@@ -273,6 +274,9 @@ class AppContext:
 
     def close(self) -> None:
         """Release database connections."""
+        # Settings read after closing (a window's timer may outlive the context) do not look in
+        # the database again: that would open a connection, and create an SQLite file.
+        self._settings_due = float("inf")
         self.engine.dispose()
 
     def now(self) -> datetime:

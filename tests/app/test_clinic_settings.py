@@ -169,3 +169,13 @@ def test_check_names_the_stored_version_and_an_unread_station_file(
     run_checks(_station(tmp_path / "b", "b", shared), out)
     line = next(x for x in out.getvalue().splitlines() if "clinic settings" in x)
     assert "clinic settings version 1" in line and "is NOT used" in line
+
+
+def test_settings_read_after_closing_open_no_database(tmp_path: Path) -> None:
+    ctx = AppContext.open(_station(tmp_path / "s", "s"), clock=FakeClock(T0))
+    db = tmp_path / "s" / "nursestation.sqlite3"
+    ctx.close()
+    db.unlink()
+    ctx.settings_may_have_changed()
+    assert ctx.settings.get(KEY) == 60
+    assert not db.exists()  # no connection was opened again
