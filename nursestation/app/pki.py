@@ -264,6 +264,18 @@ def ca_status(config: StationConfig) -> tuple[bool, str]:
         return False, f"the database cannot be read ({type(exc).__name__}): start the app once"
     finally:
         engine.dispose()
+    legacy = config.pki_dir / CA_CERT_NAME
+    if row is None and legacy.exists():
+        # A station of the single-station era whose database was migrated (by `check` itself)
+        # before the app started: its CA is imported at the next start (ensure_clinic_ca).
+        try:
+            cert = x509.load_pem_x509_certificate(legacy.read_bytes())
+        except ValueError as exc:
+            return False, f"{legacy} is not a readable certificate: {exc}"
+        return True, (
+            f"{cert.subject.rfc4514_string()} valid until {cert.not_valid_after_utc:%Y-%m-%d} "
+            f"(in {legacy}: imported into the database at the next start)"
+        )
     if row is None:
         return False, (
             "the clinic has no CA in the database: the first-run wizard creates it; if notes "
@@ -286,7 +298,6 @@ def ca_status(config: StationConfig) -> tuple[bool, str]:
         f"{cert.subject.rfc4514_string()} valid until {cert.not_valid_after_utc:%Y-%m-%d} "
         f"(in the database, {scope})"
     )
-    legacy = config.pki_dir / CA_CERT_NAME
     if legacy.exists():
         try:
             other = x509.load_pem_x509_certificate(legacy.read_bytes())

@@ -386,10 +386,20 @@ def _signatures(
     newest anchor vouches for every row before it, so older notes need only match the chain."""
     if not notes and not checkpoints:
         return []
+    from cryptography import x509
+
+    from nursestation.app.context import clinic_ca_row
     from nursestation.report.pki import load_ca_cert
 
     try:
-        ca_cert = load_ca_cert(config.pki_dir)
+        # The clinic CA is in the database (app/pki.py); a data directory not yet opened by
+        # this version still has it in its pki folder.
+        row = clinic_ca_row(s)
+        ca_cert = (
+            x509.load_pem_x509_certificate(row.cert_pem.encode())
+            if row is not None
+            else load_ca_cert(config.pki_dir)
+        )
     except Exception as exc:
         return [f"the clinic CA certificate is not readable, signatures unchecked: {exc}"]
     problems = [p for c in checkpoints if (p := checkpoint_signature_problem(c, ca_cert))]

@@ -346,12 +346,18 @@ def test_check_that_migrates_reseals_like_a_start_up(ctx, people, station) -> No
 
     from nursestation.db.migrate import alembic_config
 
+    from nursestation.app.pki import ca_certificate_pem
+
+    # Before the clinic CA was kept in the database (0003_identity) a station kept it in its
+    # pki folder: as a station of the revision below the head would have it.
+    station.pki_dir.mkdir(mode=0o700)
+    (station.pki_dir / "ca.pem").write_bytes(ca_certificate_pem(ctx))
     ctx.close()
     from alembic.script import ScriptDirectory
 
     cfg = alembic_config(station.db_url)
-    before = ScriptDirectory.from_config(cfg).get_revision("0003_trail").down_revision
-    command.downgrade(cfg, str(before))  # this revision's own downgrade
+    before = ScriptDirectory.from_config(cfg).get_revision(HEAD_REVISION).down_revision
+    command.downgrade(cfg, str(before))  # the head revision's own downgrade
     # A station at that revision started (its baseline), then the "migration" fills a column.
     from nursestation.db.audit import append_audit
     from nursestation.db.engine import make_engine, make_session_factory
