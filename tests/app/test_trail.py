@@ -344,9 +344,8 @@ def test_check_that_migrates_reseals_like_a_start_up(ctx, people, station) -> No
     sealed columns is sealed then, not reported as tampering."""
     from alembic import command
 
-    from nursestation.db.migrate import alembic_config
-
     from nursestation.app.pki import ca_certificate_pem
+    from nursestation.db.migrate import alembic_config
 
     # Before the clinic CA was kept in the database (0003_identity) a station kept it in its
     # pki folder: as a station of the revision below the head would have it.
