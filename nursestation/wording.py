@@ -73,6 +73,11 @@ REMS_FORM_LABELS = {
     "serious_adverse_event_text": "Serious adverse event: description",
 }
 REMS_SUBMISSION_METHOD_LABELS = {"online": "online (REMS portal)", "fax": "fax"}
+PREGNANCY_LABELS = {
+    "negative": "Negative",
+    "positive": "Positive",
+    "not_applicable": "Not applicable",
+}
 MEASURE_LABELS = {"bp": "BP", "nausea": "nausea", "sedation": "sedation", "none": "response"}
 
 
@@ -120,6 +125,28 @@ def iso_seconds(when: datetime | None, tz: tzinfo) -> str:
     return "" if when is None else when.astimezone(tz).isoformat(timespec="seconds")
 
 
+def duration_words(seconds: float, *, with_seconds: bool = False) -> str:
+    """A duration spelled as a nurse says it, never as a bare M:SS that reads like a clock time:
+    "4 min", "1 h 05 min", with `with_seconds` "4 min 05 s" (whole seconds, rounded down)."""
+    total = max(0, int(seconds))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if with_seconds:
+        return f"{m} min {s:02d} s" if m else f"{s} s"
+    return f"{m} min" if m else "less than 1 min"
+
+
+def until_words(seconds: float) -> str:
+    """Time still to go, rounded up to the minute: "in 4 min" (3 min 10 s to go), "in 1 h 05 min";
+    "now" when none is left."""
+    if seconds <= 0:
+        return "now"
+    minutes = -(-int(seconds) // 60)
+    return f"in {duration_words(minutes * 60)}"
+
+
 # ---------------------------------------------------------------- numbers
 
 
@@ -145,6 +172,11 @@ def num_digits(x: float | None, digits: int = 2) -> str:
 def session_type_label(key: str) -> str:
     """Words for a session type: "iv_ketamine" -> "IV ketamine"."""
     return SESSION_TYPES.get(key, key.replace("_", " "))
+
+
+def pregnancy_choices() -> list[tuple[str, str | None]]:
+    """The pregnancy screen's answers as (words, stored key), the unanswered one first."""
+    return [("", None), *((label, key) for key, label in PREGNANCY_LABELS.items())]
 
 
 def scale_label(key: str) -> str:
@@ -227,3 +259,51 @@ def vitals_text(r: Any) -> str:
     if r.sedation_score is not None and r.sedation_scale:
         parts.append(f"{r.sedation_scale.upper()} {fmt_number(r.sedation_score)}")
     return ", ".join(parts) or "no values"
+
+
+# ---------------------------------------------------------------- reminders
+
+
+def vitals_due_text(due: Any, tz: tzinfo) -> str:
+    """The vitals reminder (a vitals_schedule.VitalsDue) in words with clock times: "Vitals due
+    15:03 (in 4 min)", "Vitals DUE since 15:03 (2 min)", "Vitals OVERDUE since 15:03 (9 min)";
+    "" when no reminder applies."""
+    if due is None or due.status == "none" or due.next_due_at is None:
+        return ""
+    at = hm(due.next_due_at, tz)
+    if due.status == "ok":
+        return f"Vitals due {at} ({until_words(due.minutes_until * 60)})"
+    word = "OVERDUE" if due.status == "overdue" else "DUE"
+    return f"Vitals {word} since {at} ({duration_words(due.overdue_by_min * 60)})"
+
+
+def reassessment_text(r: Any, now: datetime, tz: tzinfo) -> str:
+    """A PRN dose's pending reassessment (app.medications.ReassessmentInfo) in words with clock
+    times: "Labetalol 40 mg IV: BP check due 15:03 (in 4 min)", "…: BP check DUE now (30 min
+    after the dose)", "…: BP check OVERDUE by 6 min (due 15:03)"."""
+    what = f"{measure_label(r.measure)} check"
+    if r.status == "upcoming":
+        left = (r.due_at - now).total_seconds()
+        tail = f"{what} due {hm(r.due_at, tz)} ({until_words(left)})"
+    elif r.status == "due":
+        tail = f"{what} DUE now ({r.offset_min} min after the dose)"
+    else:
+        late = max(0, int((now - r.due_at).total_seconds() // 60))
+        tail = f"{what} OVERDUE by {late} min (due {hm(r.due_at, tz)})"
+    return f"{r.dose_text}: {tail}"
+
+
+# ---------------------------------------------------------------- messages
+
+
+def no_chart_access_text(chair: str, *, occupied: bool) -> str:
+    """Why a chair does not open for a user without a clinical role (an administrator)."""
+    what = (
+        "The session in this chair is charted by nurses and charge nurses"
+        if occupied
+        else "Checking a patient in is done by a nurse or a charge nurse"
+    )
+    return (
+        f"Chair {chair}: {what}. Your account has no clinical role: it manages users, "
+        "settings and exports. A nurse or charge nurse role is added under Users."
+    )

@@ -23,7 +23,7 @@ from nursestation.errors import (
     OUT_OF_RANGE,
     DomainError,
 )
-from nursestation.permissions import ADMINISTRATOR, ROLES
+from nursestation.permissions import ADMINISTRATOR, ROLE_LABELS, ROLES
 from nursestation.security import (
     check_password_policy,
     hash_password,
@@ -50,6 +50,12 @@ class UserInfo:
     roles: frozenset[str]
     disabled: bool
     must_change_password: bool
+
+
+def _role_words() -> str:
+    """The roles as the users dialog names them ("Nurse, Charge nurse, Administrator"): a
+    message never shows the internal keys."""
+    return ", ".join(ROLE_LABELS[r] for r in ROLES)
 
 
 def _info(u: User) -> UserInfo:
@@ -111,7 +117,7 @@ def validate_new_user(username: str, full_name: str, roles: set[str], password: 
     unknown = roles - set(ROLES)
     if not roles or unknown:
         raise DomainError(
-            BAD_INPUT, f"Roles must be one or more of {', '.join(ROLES)}.", field="roles"
+            BAD_INPUT, f"Roles must be one or more of {_role_words()}.", field="roles"
         )
     check_password_policy(password, username)
 
@@ -315,7 +321,7 @@ def set_roles(
     if not wanted or unknown:
         raise DomainError(
             BAD_INPUT,
-            f"Roles must be one or more of {', '.join(ROLES)}"
+            f"Roles must be one or more of {_role_words()}"
             + (f"; unknown: {', '.join(sorted(unknown))}." if unknown else "."),
             field="roles",
         )

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent, QPaintEvent
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QMouseEvent, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from nursestation.app.board import MONITOR_PROBLEMS, ChairCard, board_cards
@@ -23,9 +23,14 @@ from nursestation.ui.style import (
     PHASE_COLOURS,
     clinic_zone,
     local_hm,
-    mmss,
 )
-from nursestation.wording import num
+from nursestation.wording import (
+    duration_words,
+    num,
+    reassessment_text,
+    until_words,
+    vitals_due_text,
+)
 
 REFRESH_MS = 1000
 # The board's periodic reads run here, one at a time, off the GUI thread (SQLite: its own
@@ -34,7 +39,8 @@ _READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board reader")
 
 
 def timer_lines(card: ChairCard) -> list[str]:
-    """The timer text of a card, derived from the session state."""
+    """The timer text of a card, derived from the session state: durations in words ("left 9
+    min"), never a bare M:SS that reads like a clock time."""
     if card.session is None:
         return []
     st = card.session.state
@@ -45,9 +51,11 @@ def timer_lines(card: ChairCard) -> list[str]:
     elif st.phase == "checked_in":
         return [f"Planned {card.session.dose.total_mg:g} mg over {st.planned_duration_min:g} min"]
     elif st.phase in ("infusing", "paused"):
-        lines = [f"Infused {mmss(st.infused_s)} · left {mmss(st.remaining_s)}"]
+        lines = [f"Infused {duration_words(st.infused_s)} · {_left(st.remaining_s)}"]
         if st.overrun_s > 0:
-            lines = [f"Infused {mmss(st.infused_s)} · OVER by {mmss(st.overrun_s)}"]
+            lines = [
+                f"Infused {duration_words(st.infused_s)} · OVER by {duration_words(st.overrun_s)}"
+            ]
         lines.append(f"{st.delivered_mg:.1f} of {st.planned_total_mg:g} mg")
         if st.phase == "paused":
             lines.append(f"PAUSED: {st.pause_reason or ''}")
@@ -55,13 +63,21 @@ def timer_lines(card: ChairCard) -> list[str]:
     else:
         lines = [f"Infused {st.infused_min:.0f} min · {st.delivered_mg:.1f} mg"]
     if st.observation_remaining_s is not None:
+        observed = duration_words(st.observation_elapsed_s)
         if st.observation_remaining_s > 0:
             lines.append(
-                f"Observation {mmss(st.observation_elapsed_s)} · min. left {mmss(st.observation_remaining_s)}"
+                f"Observation {observed} · minimum {until_words(st.observation_remaining_s)}"
             )
         else:
-            lines.append(f"Observation {mmss(st.observation_elapsed_s)} · minimum reached")
+            lines.append(f"Observation {observed} · minimum reached")
     return lines
+
+
+def _left(seconds: float) -> str:
+    """Time left of the dose, rounded up to the minute ("9 min left": 8 min 10 s to go)."""
+    if seconds <= 0:
+        return "dose time reached"
+    return f"{duration_words(-(-int(seconds) // 60) * 60)} left"
 
 
 def vitals_line(card: ChairCard, tz: tzinfo) -> str:
@@ -79,11 +95,7 @@ def due_line(card: ChairCard, tz: tzinfo) -> tuple[str, str]:
     due = card.vitals_due
     if due is None or due.status == "none":
         return "", "none"
-    if due.status == "ok":
-        return f"Vitals due {local_hm(due.next_due_at, tz)} (in {due.minutes_until:.0f} min)", "ok"
-    word = "OVERDUE" if due.status == "overdue" else "Vitals DUE"
-    since = local_hm(due.next_due_at, tz)
-    return f"{word} since {since} ({due.overdue_by_min:.0f} min)", due.status
+    return vitals_due_text(due, tz), due.status
 
 
 class ChairCardWidget(QFrame):
@@ -98,6 +110,9 @@ class ChairCardWidget(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumSize(260, 170)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+        # Reachable by keyboard: Tab / arrow keys move between chairs, Enter or Space opens one.
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAccessibleName(f"Chair {chair}")
         lay = QVBoxLayout(self)
         lay.setSpacing(2)
         self.title = QLabel(f"Chair {chair}")  # the skeleton shows this before the first query
@@ -115,6 +130,9 @@ class ChairCardWidget(QFrame):
         self.alarm = QLabel()
         self.alarm.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.alarm.setWordWrap(True)
+        for w in (self.patient, self.timers, self.vitals, self.due, self.extra, self.monitor):
+            # Long lines wrap inside the card: every card keeps the grid's size.
+            w.setWordWrap(True)
         for w in (
             self.title,
             self.patient,
@@ -140,6 +158,31 @@ class ChairCardWidget(QFrame):
         if self._styles.get(id(widget)) != css:
             self._styles[id(widget)] = css
             widget.setStyleSheet(css)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter, Return or Space opens the chair; other keys (arrows) go to the board."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.clicked.emit(self.chair)
+            return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self._restyle_frame()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self._restyle_frame()
+
+    def _restyle_frame(self) -> None:
+        if self._card is not None:
+            self._paint()
+
+    def _frame_css(self, bg: str, border: str) -> str:
+        # The chair with keyboard focus has a thick blue dashed frame (an alarm's frame is solid).
+        if self.hasFocus():
+            border = "4px dashed #1565c0"
+        return f"#chair-{self.chair} {{ background: {bg}; border: {border}; border-radius: 6px; }}"
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -168,8 +211,8 @@ class ChairCardWidget(QFrame):
         self.due.setText(text if show_details else "")
         self._style(self.due, f"color: {DUE_COLOURS[status]}; font-weight: bold;")
         extras = [f"⚠ {card.safety_flag}"] if card.safety_flag else []
-        for r in card.reassessments:
-            extras.append(getattr(r, "text", str(r)))
+        if card.session is not None:
+            extras += [reassessment_text(r, card.session.state.now, tz) for r in card.reassessments]
         extras += card.spravato_reminders
         self.extra.setText("\n".join(extras) if show_details else "")
         # The monitor link is about the chair, not the patient: shown on a locked screen too.
@@ -200,10 +243,7 @@ class ChairCardWidget(QFrame):
         if badge is None:
             self.alarm.setText("")
             self._style(self.alarm, "")
-            self._style(
-                self,
-                f"#chair-{self.chair} {{ background: {bg}; border: 1px solid #999; border-radius: 6px; }}",
-            )
+            self._style(self, self._frame_css(bg, "1px solid #999"))
             return
         kind = "TECHNICAL " if getattr(badge, "technical", False) else ""
         ack = " (acknowledged)" if getattr(badge, "acknowledged", False) else ""
@@ -218,10 +258,7 @@ class ChairCardWidget(QFrame):
             f"background: {colour if lit else '#ffffff'}; color: {text_colour if lit else '#000'};"
             " font-weight: bold; padding: 4px; border-radius: 4px;",
         )
-        self._style(
-            self,
-            f"#chair-{self.chair} {{ background: {bg}; border: 3px solid {colour}; border-radius: 6px; }}",
-        )
+        self._style(self, self._frame_css(bg, f"3px solid {colour}"))
 
 
 class ChairBoard(QWidget):
@@ -291,6 +328,37 @@ class ChairBoard(QWidget):
             w.clicked.connect(self.chair_clicked)
             self._cards[chair] = w
             self._grid.addWidget(w, i // self.columns, i % self.columns)
+        # Equal stretch for every row and column: every card has the same size.
+        for c in range(self.columns):
+            self._grid.setColumnStretch(c, 1)
+        for r in range((len(chairs) + self.columns - 1) // self.columns):
+            self._grid.setRowStretch(r, 1)
+
+    def chairs(self) -> list[str]:
+        """The chairs in board order."""
+        return list(self._cards)
+
+    def focus_chair(self, chair: str) -> None:
+        """Give a chair the keyboard focus (Alt+number, arrow keys)."""
+        if chair in self._cards:
+            self._cards[chair].setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Arrow keys move the focus from chair to chair in the grid."""
+        steps = {
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_Up: -self.columns,
+            Qt.Key.Key_Down: self.columns,
+        }
+        step = steps.get(Qt.Key(event.key()))
+        chairs = self.chairs()
+        focused = next((c for c, w in self._cards.items() if w.hasFocus()), None)
+        if step is None or not chairs:
+            super().keyPressEvent(event)
+            return
+        i = chairs.index(focused) + step if focused is not None else 0
+        self.focus_chair(chairs[max(0, min(len(chairs) - 1, i))])
 
     def _state(self) -> tuple[int, dict[str, str]]:
         """What a change notice must show at once when it moved: any write other than the

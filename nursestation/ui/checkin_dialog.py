@@ -36,7 +36,7 @@ from nursestation.spravato import SESSION_TYPE as SPRAVATO
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone
-from nursestation.wording import session_type_label, wall_time_in
+from nursestation.wording import pregnancy_choices, session_type_label, wall_time_in
 
 
 def _required(text: str, field: str, label: str, example: str) -> str:
@@ -221,7 +221,8 @@ class CheckInDialog(QDialog):
         self.escort_name = QLineEdit()
         self.escort_phone = QLineEdit()
         self.pregnancy = QComboBox()
-        self.pregnancy.addItems(["", "negative", "positive", "not_applicable"])
+        for text, key in pregnancy_choices():
+            self.pregnancy.addItem(text, key)
         self.contra_screened = QCheckBox("Contraindications screened")
         self.contra = QLineEdit()
         self.contra.setPlaceholderText("findings, comma separated; empty if none")
@@ -315,7 +316,7 @@ class CheckInDialog(QDialog):
         allergies = ", ".join(p.allergies) or "NKA"
         self.chosen.setText(f"{p.name} · MRN {p.mrn} · {p.weight_kg:g} kg · allergies: {allergies}")
         if p.reproductive_potential is False:
-            self.pregnancy.setCurrentText("not_applicable")
+            self.pregnancy.setCurrentIndex(self.pregnancy.findData("not_applicable"))
         self._update_calc()
 
     def on_register(self) -> None:
@@ -391,8 +392,8 @@ class CheckInDialog(QDialog):
         ):
             if w.text().strip():
                 a[key] = w.text().strip()
-        if self.pregnancy.currentText():
-            a["pregnancy_screen"] = self.pregnancy.currentText()
+        if self.pregnancy.currentData():
+            a["pregnancy_screen"] = self.pregnancy.currentData()
         return a
 
     def order(self) -> dict[str, str | None]:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,18 +29,19 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from nursestation.app import discharge as dc
 from nursestation.errors import DomainError
-from nursestation.scales import SEDATION_SCALES
+from nursestation.scales import SEDATION_SCALES, clinician_check
 from nursestation.ui import printing
+from nursestation.ui.choice_buttons import ChoiceButtons
 from nursestation.ui.feedback import ask_password, ask_text, show_refusal
 from nursestation.ui.station import Station
-from nursestation.ui.style import clinic_zone, local_hm, mmss
+from nursestation.ui.style import clinic_zone, local_hm
+from nursestation.wording import until_words
 
 YES_NO = (("— not assessed", None), ("Yes", True), ("No", False))
 # Yes/no questions in the order a nurse asks them at the chair: orientation and oxygen first,
@@ -50,15 +52,33 @@ YES_NO_QUESTIONS = (
     *_ASKED_FIRST,
     *(k for k in dc.BOOL_ANSWERS if k not in _ASKED_FIRST and k != "suicide_screen_positive"),
 )
-READY_STYLE = "background:#d7f0ee; color:#0b5345; font-size:15pt; font-weight:bold; padding:6px;"
+READY_STYLE = "background:#d7f0ee; color:#0b5345; font-size:13pt; font-weight:bold; padding:3px 6px;"
 NOT_READY_STYLE = (
-    "background:#fff1cc; color:#7a4b00; font-size:15pt; font-weight:bold; padding:6px;"
+    "background:#fff1cc; color:#7a4b00; font-size:13pt; font-weight:bold; padding:3px 6px;"
 )
-DONE_STYLE = "background:#ececec; color:#333; font-size:15pt; font-weight:bold; padding:6px;"
+DONE_STYLE = "background:#ececec; color:#333; font-size:13pt; font-weight:bold; padding:3px 6px;"
 FAIL_BG = QColor("#fde2e1")
 CELL_MAX = 140
 HINT_MAX = 4  # failing criteria listed beside the approve button; more are only in the table
 OVERRIDE_BG = QColor("#fff1cc")
+
+
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
+def _saved_label() -> QLabel:
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #2e7d32; font-size: 9pt;")
+    return label
+
+
+def sheet_title(sheet: dc.SheetView) -> str:
+    """A score group's title: "Modified Aldrete (required)"."""
+    return f"{sheet.name}{' (required)' if sheet.required else ''}"
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
@@ -167,6 +187,8 @@ class DischargePanel(QWidget):
         self.sheet_forms: dict[str, _SheetForm] = {}
 
         root = QVBoxLayout(self)
+        root.setContentsMargins(0, 2, 0, 0)
+        root.setSpacing(2)
         self.banner = QLabel("No session selected.")
         self.banner.setWordWrap(True)
         root.addWidget(self.banner)
@@ -178,7 +200,7 @@ class DischargePanel(QWidget):
         root.addWidget(split, 1)
         split.addWidget(self._form_side())
         split.addWidget(self._criteria_side())
-        split.setSizes([560, 690])
+        split.setSizes([620, 640])
 
         self._tick = QTimer(self)
         self._tick.timeout.connect(self._on_tick)
@@ -197,35 +219,39 @@ class DischargePanel(QWidget):
         side = QWidget()
         lay = QVBoxLayout(side)
         lay.setContentsMargins(0, 0, 0, 0)
-        # One tab per score, then the checklist; each page scrolls on its own (a wrapped label
-        # inside a tab inside one big scroll area collapses the rows).
-        self.score_tabs = QTabWidget()
-        self._sheet_pages: list[QWidget] = []
-        lay.addWidget(self.score_tabs, 1)
+        # One readable form that scrolls as a whole (issue 18: four tabs of score sheets and a
+        # checklist of combos, clipped and about 35 clicks): the questions first, one row each
+        # with its answers as buttons, then each score as a group with its total.
+        body = QWidget()
+        self._body = QVBoxLayout(body)
+        self._body.setContentsMargins(4, 4, 4, 4)
 
-        ans = QWidget()
-        form = QFormLayout(ans)
-        self.answer_combos: dict[str, QComboBox] = {}
+        questions = QGroupBox("Discharge checklist")
+        form = QFormLayout(questions)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.answer_combos: dict[str, ChoiceButtons] = {}
         self.answer_labels: dict[str, QLabel] = {}
         for key in YES_NO_QUESTIONS:
-            combo = QComboBox()
+            choice = ChoiceButtons()
             for text, value in YES_NO:
-                combo.addItem(text, value)
+                choice.addItem(text, value)
             label = QLabel(dc.ANSWER_LABELS[key])
-            self.answer_combos[key] = combo
+            label.setWordWrap(True)
+            self.answer_combos[key] = choice
             self.answer_labels[key] = label
-            form.addRow(label, combo)
-        self.suicide_screen = QComboBox()
+            form.addRow(label, choice)
+        self.suicide_screen = ChoiceButtons()
         for text, value in (("— not recorded", None), ("Negative", False), ("Positive", True)):
             self.suicide_screen.addItem(text, value)
-        form.addRow("Intake suicide screen", self.suicide_screen)
+        form.addRow(_wrapped("Intake suicide screen"), self.suicide_screen)
         self.escort_name = QLineEdit()
         self.escort_rel = QLineEdit()
         self.escort_rel.setPlaceholderText("e.g. husband, friend")
         self.next_appt = QLineEdit()
         form.addRow("Escort name", self.escort_name)
-        form.addRow("Escort relationship", self.escort_rel)
-        form.addRow("Next appointment", self.next_appt)
+        form.addRow(_wrapped("Escort relationship"), self.escort_rel)
+        form.addRow(_wrapped("Next appointment"), self.next_appt)
 
         self.sedation_scale = QComboBox()
         self.sedation_score = QComboBox()
@@ -242,22 +268,34 @@ class DischargePanel(QWidget):
         sed_row.addWidget(self.sedation_scale)
         sed_row.addWidget(self.sedation_score, 1)
         form.addRow("Sedation now", sed_row)
-        self.dissociation = QComboBox()
+        self.sedation_saved = _saved_label()
+        form.addRow("", self.sedation_saved)
+        self.dissociation = ChoiceButtons()
         for text, value in (
             ("— not checked now", None),
             ("Resolved (clinician check)", True),
             ("Not resolved", False),
         ):
             self.dissociation.addItem(text, value)
-        form.addRow("Dissociation now", self.dissociation)
-        self.score_tabs.addTab(_scrolled(ans), "Discharge checklist")
+        form.addRow(_wrapped("Dissociation now"), self.dissociation)
+        self.dissociation_saved = _saved_label()
+        form.addRow("", self.dissociation_saved)
+        self._body.addWidget(questions)
+        # The score sheets follow, one group each (filled by _show_sheets).
+        self._sheet_boxes: list[QGroupBox] = []
+        self._body.addStretch(1)
+        lay.addWidget(_scrolled(body), 1)
+        # What was loaded from the record: sedation and dissociation are saved again only when
+        # the nurse changes them (each save is a new assessment with its own time).
+        self._loaded_sedation: tuple[Any, Any] | None = None
+        self._loaded_dissociation: bool | None = None
 
         buttons = QHBoxLayout()
-        self.save_btn = QPushButton("Save assessment")
-        self.save_btn.setMinimumHeight(40)
+        self.save_btn = QPushButton("&Save assessment")
+        self.save_btn.setMinimumHeight(36)
         self.save_btn.clicked.connect(self.on_save)
-        self.print_btn = QPushButton("Print instruction sheet…")
-        self.print_btn.setMinimumHeight(40)
+        self.print_btn = QPushButton("&Print instruction sheet…")
+        self.print_btn.setMinimumHeight(36)
         self.print_btn.clicked.connect(self.on_print)
         buttons.addWidget(self.save_btn)
         buttons.addWidget(self.print_btn)
@@ -268,6 +306,8 @@ class DischargePanel(QWidget):
     def _criteria_side(self) -> QWidget:
         w = QWidget()
         lay = QVBoxLayout(w)
+        lay.setContentsMargins(2, 0, 0, 0)
+        lay.setSpacing(2)
         lay.addWidget(QLabel("<b>Discharge criteria</b>"))
         self.criteria_table = QTableWidget(0, 4)
         self.criteria_table.setHorizontalHeaderLabels(["Criterion", "Result", "Why", "Evidence"])
@@ -283,6 +323,7 @@ class DischargePanel(QWidget):
         self.criteria_table.setColumnWidth(3, 170)
         self.criteria_table.verticalHeader().setVisible(False)
         self.criteria_table.itemSelectionChanged.connect(self._update_enabled)
+        self.criteria_table.setMinimumHeight(90)
         lay.addWidget(self.criteria_table, 3)
 
         row = QHBoxLayout()
@@ -301,6 +342,7 @@ class DischargePanel(QWidget):
         lay.addWidget(self.approve_hint)
         lay.addWidget(QLabel("<b>Assessments this session</b>"))
         self.history = QListWidget()
+        self.history.setMinimumHeight(44)
         lay.addWidget(self.history, 1)
         return w
 
@@ -352,20 +394,18 @@ class DischargePanel(QWidget):
 
     def _show_sheets(self, view: dc.DischargeView, reload: bool) -> None:
         if reload or not self.sheet_forms:
-            current = self.score_tabs.currentIndex()
-            for page in self._sheet_pages:
-                self.score_tabs.removeTab(self.score_tabs.indexOf(page))
-                page.deleteLater()
-            self._sheet_pages = []
+            for box in self._sheet_boxes:
+                self._body.removeWidget(box)
+                box.deleteLater()
+            self._sheet_boxes = []
             self.sheet_forms = {}
             for i, sheet in enumerate(view.sheets):
                 form = _SheetForm(sheet)
                 self.sheet_forms[sheet.scale] = form
-                page = _scrolled(form)
-                self._sheet_pages.append(page)
-                title = f"{sheet.name}{' (required)' if sheet.required else ''}"
-                self.score_tabs.insertTab(i, page, title)
-            self.score_tabs.setCurrentIndex(max(0, current))
+                box = QGroupBox(sheet_title(sheet))
+                QVBoxLayout(box).addWidget(form)
+                self._sheet_boxes.append(box)
+                self._body.insertWidget(1 + i, box)
             return
         for sheet in view.sheets:
             self.sheet_forms[sheet.scale].show_sheet(sheet, select=False)
@@ -381,8 +421,42 @@ class DischargePanel(QWidget):
         self.escort_name.setText(view.escort_name)
         self.escort_rel.setText(str(a.get("escort_relationship") or ""))
         self.next_appt.setText(str(a.get("next_appointment") or ""))
+        # The latest sedation and dissociation checks stay shown, marked as saved (issue 18:
+        # the pickers went blank after a save).
+        tz = self.tz
+        sedation = next((h for h in reversed(view.history) if h.kind == "sedation"), None)
+        self._loaded_sedation = None
         self.sedation_score.setCurrentIndex(0)
+        self.sedation_saved.setText("")
+        if sedation is not None and sedation.score is not None:
+            scale_key = next(
+                (k for k, sc in SEDATION_SCALES.items() if sc.name == sedation.name), None
+            )
+            if scale_key is not None:
+                self.sedation_scale.setCurrentIndex(
+                    max(0, self.sedation_scale.findData(scale_key))
+                )
+                score = int(sedation.score)
+                self.sedation_score.setCurrentIndex(max(0, self.sedation_score.findData(score)))
+                self._loaded_sedation = (scale_key, score)
+                self.sedation_saved.setText(
+                    f"Saved {local_hm(sedation.at, tz)} by {sedation.by}: {sedation.detail}"
+                )
+        dissociation = next((h for h in reversed(view.history) if h.kind == "dissociation"), None)
+        self._loaded_dissociation = None
         self.dissociation.setCurrentIndex(0)
+        self.dissociation_saved.setText("")
+        if dissociation is not None:
+            resolved = {
+                clinician_check(True).text: True,
+                clinician_check(False).text: False,
+            }.get(dissociation.detail)
+            if resolved is not None:
+                self.dissociation.setCurrentIndex(self.dissociation.findData(resolved))
+                self._loaded_dissociation = resolved
+            self.dissociation_saved.setText(
+                f"Saved {local_hm(dissociation.at, tz)} by {dissociation.by}: {dissociation.detail}"
+            )
 
     def _show_upright(self, view: dc.DischargeView) -> None:
         needed = bool(view.upright_required_by)
@@ -463,7 +537,7 @@ class DischargePanel(QWidget):
         )
         if now < done:
             left = (done - now).total_seconds()
-            return f"{head} — will have elapsed at {local_hm(done, self.tz)} (in {mmss(left)})."
+            return f"{head} — will have elapsed at {local_hm(done, self.tz)} ({until_words(left)})."
         return f"{head} — elapsed at {local_hm(done, self.tz)}."
 
     def _show_history(self, view: dc.DischargeView) -> None:
@@ -558,11 +632,16 @@ class DischargePanel(QWidget):
         sedation = None
         if self.sedation_score.currentData() is not None:
             sedation = (self.sedation_scale.currentData(), self.sedation_score.currentData())
+        if sedation == self._loaded_sedation:
+            sedation = None  # shown as saved, not assessed again
+        dissociation = self.dissociation.currentData()
+        if dissociation is not None and dissociation == self._loaded_dissociation:
+            dissociation = None
         return {
             "scores": scores,
             "answers": answers,
             "sedation": sedation,
-            "dissociation_resolved": self.dissociation.currentData(),
+            "dissociation_resolved": dissociation,
         }
 
     def on_save(self) -> None:

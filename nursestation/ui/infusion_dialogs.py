@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from nursestation.dosing import ML_PER_H, RATE_UNITS
 from nursestation.errors import CONFIRMATION_REQUIRED, DomainError
 from nursestation.infusion import reason_text
-from nursestation.wording import date_hm, wall_time_in
+from nursestation.wording import date_hm, pregnancy_choices, wall_time_in
 
 ERROR_STYLE = "color: #b00020; font-weight: bold;"
 
@@ -281,8 +281,9 @@ class ChecklistDialog(_Submitting):
             return cb
         if kind == "pregnancy":
             combo = QComboBox()
-            combo.addItems(["", "negative", "positive", "not_applicable"])
-            combo.setCurrentText(str(value or ""))
+            for text, key in pregnancy_choices():
+                combo.addItem(text, key)
+            combo.setCurrentIndex(max(0, combo.findData(value)) if value else 0)
             return combo
         if kind == "gauge":
             spin = QSpinBox()
@@ -307,7 +308,7 @@ class ChecklistDialog(_Submitting):
             if isinstance(w, QCheckBox):
                 out[key] = w.isChecked()
             elif isinstance(w, QComboBox):
-                out[key] = w.currentText() or None
+                out[key] = w.currentData() or None
             elif isinstance(w, QSpinBox):
                 out[key] = w.value() or None
             elif isinstance(w, QLineEdit):

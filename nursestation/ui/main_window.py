@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWi
 from nursestation import __version__
 from nursestation.app import access, sessions
 from nursestation.errors import DomainError
+from nursestation.permissions import ROLE_LABELS, ROLES
 from nursestation.ui.board import ChairBoard
 from nursestation.ui.checkin_dialog import CheckInDialog
 from nursestation.ui.idle_lock import ScreenLocker
@@ -86,6 +87,14 @@ class MainWindow(QMainWindow):
         self.vitals_action.triggered.connect(self.enter_vitals)
         self.addAction(self.vitals_action)
         self.extra_actions: list[QAction] = []
+        # Alt+1 … Alt+9: open chair 1 … 9 from any screen (the board's order).
+        self.chair_actions: list[QAction] = []
+        for n in range(1, 10):
+            act = QAction(f"Chair {n}", self)
+            act.setShortcut(QKeySequence(f"Alt+{n}"))
+            act.triggered.connect(lambda _=False, i=n - 1: self._open_nth_chair(i))
+            self.addAction(act)
+            self.chair_actions.append(act)
         tb.addSeparator()
         self.user_label = QLabel()
         self.user_label.setStyleSheet("padding: 0 12px; font-weight: bold;")
@@ -103,13 +112,23 @@ class MainWindow(QMainWindow):
         if actor is None:
             self.user_label.setText("Not signed in")
             return
-        roles = ", ".join(sorted(r.replace("_", " ") for r in actor.roles))
+        roles = ", ".join(ROLE_LABELS[r] for r in ROLES if r in actor.roles)
         self.user_label.setText(f"{actor.full_name} ({roles})")
 
     def show_board(self) -> None:
         """Back to the board."""
         self.stack.setCurrentWidget(self.board)
         self.board.refresh()
+        # The keyboard lands on the chair last opened (or the first): arrows and Enter go on.
+        chairs = self.board.chairs()
+        last = self.session_view.summary.chair if self.session_view.summary else None
+        if chairs:
+            self.board.focus_chair(last if last in chairs else chairs[0])
+
+    def _open_nth_chair(self, i: int) -> None:
+        chairs = self.board.chairs()
+        if 0 <= i < len(chairs) and self.station.signed_in is not None and not self.station.locked:
+            self.open_chair(chairs[i])
 
     def open_chair(self, chair: str) -> None:
         """Open the chair's session, or offer check-in when the chair is empty."""
@@ -117,12 +136,29 @@ class MainWindow(QMainWindow):
             session_id = sessions.session_id_for_chair(self.station.ctx, chair)
         except DomainError:
             if not self.station.can("check_in"):
+                self._no_chart_access(chair, occupied=False)
                 return
             dlg = CheckInDialog(self.station, chair, self)
             if not dlg.exec() or dlg.session_id is None:
                 return
             session_id = dlg.session_id
+        if not self.station.can("view_session"):
+            self._no_chart_access(chair, occupied=True)
+            return
         self.open_session(session_id)
+
+    def _no_chart_access(self, chair: str, *, occupied: bool) -> None:
+        """A user without a clinical role clicked a chair: say why nothing opens (issue 18: an
+        administrator's click got no answer at all)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from nursestation.wording import no_chart_access_text
+
+        if self.station.signed_in is None or self.station.locked:
+            return
+        text = no_chart_access_text(chair, occupied=occupied)
+        self.statusBar().showMessage(text, 10000)
+        QMessageBox.information(self, f"Chair {chair}", text)
 
     def open_session(self, session_id: int) -> None:
         """Show one session."""

@@ -34,6 +34,7 @@ from nursestation.ui.feedback import ask_text, confirm, show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone, local_hm
 from nursestation.vitals import fmt_number
+from nursestation.wording import reassessment_text
 
 COLUMNS = ("Time", "Drug", "Dose", "Route", "Indication", "Pre-dose vitals", "Response", "Nurse")
 STATUS_STYLE = {
@@ -566,9 +567,10 @@ class MedicationsPanel(QWidget):
                 none.setStyleSheet("color: #555;")
                 self.reassess_layout.addWidget(none)
         by_key = {(r.administration_id, r.offset_min): r for r in items}
+        now = self.station.ctx.now()
         for label, _btn, old in self.reassess_rows:
             r = by_key.get((old.administration_id, old.offset_min), old)
-            label.setText(r.text)
+            label.setText(reassessment_text(r, now, self.tz))
             label.setStyleSheet(STATUS_STYLE.get(r.status, ""))
 
     def prompts(self) -> list[str]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -17,28 +20,42 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from nursestation.app import sessions
-from nursestation.app.board import PHASE_LABELS
+from nursestation.app.board import PHASE_LABELS, board_cards
 from nursestation.app.sessions import SessionSummary
 from nursestation.errors import DomainError
 from nursestation.infusion import NOT_TREATED_REASONS, PAUSE_REASONS, STOP_REASONS
 from nursestation.spravato import is_spravato
 from nursestation.ui.alarm_strip import AlarmStrip
+from nursestation.ui.due_strip import DueStrip, due_items
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.scale_entry import OutcomesBox
 from nursestation.ui.spravato_panel import SpravatoPanel
 from nursestation.ui.station import Station
-from nursestation.ui.style import PHASE_COLOURS, clinic_zone, local_hm, mmss
-from nursestation.wording import protocol_text, session_type_label
+from nursestation.ui.style import PHASE_COLOURS, clinic_zone, local_hm
+from nursestation.wording import duration_words, protocol_text, session_type_label
 
 TAB_TITLES = ("Vitals", "Medications", "Discharge", "Session note")
+# The tab labels as shown, with their Alt+letter (TAB_TITLES stay the panels' keys).
+TAB_LABELS = {
+    "Vitals": "&Vitals",
+    "Medications": "&Medications",
+    "Discharge": "D&ischarge",
+    "Session note": "Session &note",
+}
+BACK_TEXT = "◀ &Board"
+# The alarm band's fixed height: three alarm lines beside Acknowledge / Pause audio; more
+# alarms scroll inside it. Fixed so that nothing below moves when alarms come and go.
+ALARM_BAND_PX = 96
+CHECKLIST_MAX_PX = 110  # about four items; blocking ones first, the rest scroll
 
 
 # A tab panel's class: built as `(station, parent)`, with set_session().
@@ -66,6 +83,43 @@ PREPARE_AFTER_MS = 1500
 STATUS_MARKS = {"ok": "✓", "warning": "!", "hard_stop": "✗", "missing": "?"}
 
 
+class TabPage(QScrollArea):
+    """A tab page that gives its panel the whole visible area and scrolls only when the area is
+    smaller than the panel's minimum size. (QScrollArea's own resizable mode sizes a panel with
+    wrapped text to its preferred height for the width, and scrolled at every size.)"""
+
+    def __init__(self, panel: QWidget) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(False)
+        self.setWidget(panel)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Fit the panel to the visible area, never below its minimum size."""
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        panel = self.widget()
+        if panel is None:
+            return
+        least = panel.minimumSizeHint().expandedTo(panel.minimumSize())
+        area = self.maximumViewportSize()
+        w, h = max(area.width(), least.width()), max(area.height(), least.height())
+        # A scroll bar in one direction takes room from the other.
+        if w > area.width():
+            h = max(least.height(), area.height() - self.horizontalScrollBar().sizeHint().height())
+        if h > area.height():
+            w = max(least.width(), area.width() - self.verticalScrollBar().sizeHint().width())
+        panel.resize(w, h)
+
+    def event(self, event: QEvent) -> bool:
+        """Refit when the panel's minimum size changes (LayoutRequest from its layout)."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().event(event)
+
+
 class SessionView(QWidget):
     """Everything about one chair's session; `back` returns to the board."""
 
@@ -80,8 +134,11 @@ class SessionView(QWidget):
         self.dialog: QDialog | None = None
 
         root = QVBoxLayout(self)
+        root.setContentsMargins(6, 4, 6, 4)
+        root.setSpacing(4)
         top = QHBoxLayout()
-        self.back_btn = QPushButton("◀ Board")
+        self.back_btn = QPushButton(BACK_TEXT)
+        self.back_btn.setToolTip("Back to the chair board (Ctrl+B)")
         self.back_btn.clicked.connect(self.back)
         self.header = QLabel()
         self.header.setStyleSheet("font-size: 14pt; font-weight: bold;")
@@ -92,16 +149,31 @@ class SessionView(QWidget):
         self.subheader = QLabel()
         self.subheader.setWordWrap(True)
         root.addWidget(self.subheader)
-        # The chair's alarms sit above everything else in the session, with acknowledge / pause.
+        # The chair's alarms, always in the same place and of the same height whether there are
+        # none or five (issue 18: a strip that appeared pushed everything below it down ~140 px
+        # and clicks landed on the wrong control). More alarms than fit scroll inside the band;
+        # the most urgent is first.
         self.alarm_strip = AlarmStrip(station, None, self)
-        root.addWidget(self.alarm_strip)
+        self.alarm_area = QScrollArea()
+        self.alarm_area.setObjectName("alarm-area")
+        self.alarm_area.setWidgetResizable(True)
+        self.alarm_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.alarm_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.alarm_area.setWidget(self.alarm_strip)
+        self.alarm_area.setFixedHeight(ALARM_BAND_PX)
+        root.addWidget(self.alarm_area)
 
         mid = QHBoxLayout()
+        mid.setSpacing(6)
         root.addLayout(mid)
-        mid.addWidget(self._timer_box(), 3)
+        # Never taller than their content: the room left goes to the tabs (the flowsheet).
+        timer = self._timer_box()
+        timer.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        mid.addWidget(timer, 3)
         right = QVBoxLayout()
-        right.addWidget(self._checklist_box(), 1)
-        right.addWidget(self._outcomes_box())
+        for box in (self._checklist_box(), self._outcomes_box()):
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+            right.addWidget(box)
         mid.addLayout(right, 2)
         # A Spravato session's devices, REMS checks and form (hidden for IV sessions).
         self.spravato_panel = SpravatoPanel(station)
@@ -114,6 +186,10 @@ class SessionView(QWidget):
         # The area panels (charts, PDF preview…) are built when a session is first opened, so
         # start-up does not pay for them.
         self.tabs = QTabWidget()
+        # Vitals due and PRN reassessments due or overdue (as on the board), overdue styled as
+        # alarms: beside the tab titles, in view whichever tab is open, at no row's cost.
+        self.due_strip = DueStrip(self)
+        self.tabs.setCornerWidget(self.due_strip, Qt.Corner.TopRightCorner)
         self.panels: dict[str, QWidget] = {}
         root.addWidget(self.tabs, 1)
 
@@ -157,38 +233,63 @@ class SessionView(QWidget):
         i = len(self.panels)
         panel = panel_classes()[i](self.station, self)
         self.panels[TAB_TITLES[i]] = panel
-        self.tabs.addTab(panel, TAB_TITLES[i])
+        # Each tab page scrolls inside the tab when it needs more room than the screen leaves
+        # (1366×768): the session view itself never grows past the screen.
+        page = TabPage(panel)
+        page.setObjectName(f"tab-{TAB_TITLES[i]}")
+        self.tabs.addTab(page, TAB_LABELS.get(TAB_TITLES[i], TAB_TITLES[i]))
         return panel
+
+    def show_tab(self, title: str) -> None:
+        """Bring a tab to the front by its title (TAB_TITLES)."""
+        panel = self.panels.get(title)
+        if panel is not None:
+            self.tabs.setCurrentIndex(TAB_TITLES.index(title))
+
+    def current_tab(self) -> str:
+        """The title (TAB_TITLES) of the tab in front."""
+        return TAB_TITLES[self.tabs.currentIndex()]
 
     # ---------------------------------------------------------------- layout
 
     def _timer_box(self) -> QGroupBox:
         box = QGroupBox("Infusion")
         g = QGridLayout(box)
+        g.setContentsMargins(6, 4, 6, 4)
+        g.setVerticalSpacing(2)
         self.phase = QLabel()
-        self.phase.setStyleSheet("font-size: 16pt; font-weight: bold; padding: 4px;")
+        self.phase.setStyleSheet("font-size: 14pt; font-weight: bold; padding: 2px 6px;")
         self.big = QLabel()
-        self.big.setStyleSheet("font-size: 22pt; font-family: monospace;")
+        self.big.setStyleSheet("font-size: 16pt; font-weight: bold;")
+        self.big.setWordWrap(True)
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.dose = QLabel()
         self.dose.setWordWrap(True)
-        g.addWidget(self.phase, 0, 0, 1, 5)
-        g.addWidget(self.big, 1, 0, 1, 5)
-        g.addWidget(self.detail, 2, 0, 1, 5)
-        g.addWidget(self.dose, 3, 0, 1, 5)
-        self.start_btn = QPushButton("▶ Start")
-        self.pause_btn = QPushButton("❚❚ Pause")
-        self.resume_btn = QPushButton("▶ Resume")
-        self.rate_btn = QPushButton("Rate…")
-        self.stop_btn = QPushButton("■ Stop…")
+        self.dose.setStyleSheet("color: #333;")
+        g.addWidget(self.phase, 0, 0, 1, 2)
+        g.addWidget(self.big, 0, 2, 1, 4)
+        g.addWidget(self.detail, 1, 0, 1, 6)
+        g.addWidget(self.dose, 2, 0, 1, 6)
+        # Mnemonics (Alt+letter) on every action: the nurse can run the infusion by keyboard.
+        self.start_btn = QPushButton("▶ &Start")
+        self.pause_btn = QPushButton("❚❚ &Pause…")
+        self.resume_btn = QPushButton("▶ &Resume")
+        self.rate_btn = QPushButton("R&ate…")
+        self.stop_btn = QPushButton("■ S&top…")
+        self.not_treated_btn = QPushButton("&End — not treated…")
         for i, b in enumerate(
-            (self.start_btn, self.pause_btn, self.resume_btn, self.rate_btn, self.stop_btn)
+            (
+                self.start_btn,
+                self.pause_btn,
+                self.resume_btn,
+                self.rate_btn,
+                self.stop_btn,
+                self.not_treated_btn,
+            )
         ):
-            b.setMinimumHeight(40)
-            g.addWidget(b, 4, i)
-        self.not_treated_btn = QPushButton("End — not treated…")
-        g.addWidget(self.not_treated_btn, 5, 0, 1, 2)
+            b.setMinimumHeight(34)
+            g.addWidget(b, 3, i)
         self.start_btn.clicked.connect(self.on_start)
         self.pause_btn.clicked.connect(self.on_pause)
         self.resume_btn.clicked.connect(self.on_resume)
@@ -200,15 +301,20 @@ class SessionView(QWidget):
     def _checklist_box(self) -> QGroupBox:
         box = QGroupBox("Pre-infusion checklist")
         lay = QVBoxLayout(box)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.setSpacing(2)
         self.checklist = QListWidget()
-        self.checklist.setMinimumHeight(120)
+        # Blocking items are listed first (see _render_checklist), so the lines in view are the
+        # ones that matter; the rest scroll.
+        self.checklist.setMinimumHeight(60)
+        self.checklist.setMaximumHeight(CHECKLIST_MAX_PX)
         self.checklist.setWordWrap(True)
-        lay.addWidget(self.checklist)
+        lay.addWidget(self.checklist, 1)
         row = QHBoxLayout()
-        self.checklist_btn = QPushButton("Complete / correct…")
+        self.checklist_btn = QPushButton("&Complete / correct…")
         self.checklist_btn.clicked.connect(self.on_checklist)
         row.addWidget(self.checklist_btn)
-        self.override_btn = QPushButton("Override hard stops…")
+        self.override_btn = QPushButton("&Override hard stops…")
         self.override_btn.clicked.connect(self.on_override)
         row.addWidget(self.override_btn)
         row.addStretch(1)
@@ -258,10 +364,26 @@ class SessionView(QWidget):
             self.summary = self.station.read(sessions.dose_complete_alarm, self.session_id)
         # An ended session's chair may hold the next patient: their alarms are not this session's.
         ended = self.summary.ended_at is not None
-        self.alarm_strip.set_chair(None if ended else self.summary.chair)
-        # Shown only while the chair has alarms: the space belongs to the session otherwise.
-        self.alarm_strip.setVisible(bool(self.alarm_strip.alarm_lines()))
+        chair = None if ended else self.summary.chair
+        if chair != self.alarm_strip.chair:
+            self.alarm_strip.set_chair(chair)
         self._render(self.summary)
+        self._render_due(None if ended else self.summary.chair)
+
+    def _render_due(self, chair: str | None) -> None:
+        """Vitals due and reassessments pending for this chair, from the board's own read (the
+        same reminders as the chair card, in the same words)."""
+        if chair is None:
+            self.due_strip.show_items([])
+            return
+        try:
+            cards = self.station.read(board_cards)
+        except DomainError:
+            self.due_strip.show_items([])
+            return
+        card = next((c for c in cards if c.chair == chair), None)
+        tz = clinic_zone(self.station.ctx)
+        self.due_strip.show_items(due_items(card, self.station.ctx.now(), tz) if card else [])
 
     def _render(self, sm: SessionSummary) -> None:
         p = sm.patient
@@ -279,7 +401,7 @@ class SessionView(QWidget):
         label = PHASE_LABELS[st.phase]
         self.phase.setText(label.upper())
         self.phase.setStyleSheet(
-            f"font-size: 16pt; font-weight: bold; padding: 4px; background: {PHASE_COLOURS[st.phase]};"
+            f"font-size: 14pt; font-weight: bold; padding: 2px 6px; background: {PHASE_COLOURS[st.phase]};"
         )
         if st.phase == "not_treated":
             self.big.setText("no ketamine given · chair freed")
@@ -292,14 +414,16 @@ class SessionView(QWidget):
                 f"Planned {st.planned_total_mg:g} mg over {st.planned_duration_min:g} min"
             )
         elif st.phase == "dose_complete":
-            self.big.setText(f"{mmss(st.infused_s)} infused · DOSE COMPLETE")
+            self.big.setText(f"{_clock(st.infused_s)} infused · DOSE COMPLETE")
             self.detail.setText(
                 f"Delivered {st.delivered_mg:.1f} of {st.planned_total_mg:g} mg at "
                 f"{local_hm(st.dose_complete_at, tz)} · stop the pump and press Stop"
             )
         elif st.phase in ("infusing", "paused"):
-            over = f"   OVER {mmss(st.overrun_s)}" if st.overrun_s > 0 else ""
-            self.big.setText(f"{mmss(st.infused_s)} infused · {mmss(st.remaining_s)} left{over}")
+            over = f" · OVER by {_clock(st.overrun_s)}" if st.overrun_s > 0 else ""
+            self.big.setText(
+                f"{_clock(st.infused_s)} infused · {_clock(st.remaining_s)} left{over}"
+            )
             rate = _rate_text(st.current_rate_mg_per_h, st.current_rate_ml_per_h)
             if not st.is_running:
                 rate = f"pump paused (set {_rate_text(st.set_rate_mg_per_h, st.set_rate_ml_per_h)})"
@@ -317,9 +441,10 @@ class SessionView(QWidget):
             obs = (
                 f"minimum observation reached ({st.min_observation_min:g} min)"
                 if remaining <= 0
-                else f"{mmss(remaining)} until the {st.min_observation_min:g}-min minimum"
+                else f"{_clock(remaining)} until the {st.min_observation_min:g}-min minimum "
+                f"(at {local_hm(sm.state.now + timedelta(seconds=remaining), tz)})"
             )
-            self.big.setText(f"Observation {mmss(st.observation_elapsed_s)}")
+            self.big.setText(f"Observation {_clock(st.observation_elapsed_s)}")
             self.detail.setText(
                 f"Infused {st.infused_min:.1f} min · delivered {st.delivered_mg:.1f} mg · "
                 f"stopped {local_hm(st.stopped_at, tz)} · {obs}"
@@ -364,9 +489,10 @@ class SessionView(QWidget):
             obs = (
                 f"minimum observation reached ({st.min_observation_min:g} min)"
                 if remaining <= 0
-                else f"{mmss(remaining)} until the {st.min_observation_min:g}-min minimum"
+                else f"{_clock(remaining)} until the {st.min_observation_min:g}-min minimum "
+                f"(at {local_hm(st.now + timedelta(seconds=remaining), tz)})"
             )
-            self.big.setText(f"Observation {mmss(st.observation_elapsed_s)}")
+            self.big.setText(f"Observation {_clock(st.observation_elapsed_s)}")
             self.detail.setText(f"first device {local_hm(st.stopped_at, tz)} · {obs}")
         if self.spravato_panel.session_id != sm.id:
             self.spravato_panel.set_session(sm.id)
@@ -387,7 +513,12 @@ class SessionView(QWidget):
             except DomainError as exc:
                 items = [{"status": "missing", "label": "Checklist", "message": exc.message}]
         self.checklist.clear()
-        for it in items or []:
+        # What stops the start first: the lines in view are the ones to act on.
+        order = {"hard_stop": 0, "missing": 1, "warning": 2}
+        items = sorted(
+            items or [], key=lambda it: (bool(it.get("overridden")), order.get(it["status"], 3))
+        )
+        for it in items:
             mark = STATUS_MARKS.get(it["status"], "?")
             extra = " (overridden)" if it.get("overridden") else ""
             QListWidgetItem(f"{mark} {it['label']}: {it['message']}{extra}", self.checklist)
@@ -519,6 +650,12 @@ class SessionView(QWidget):
         reason = ask_text(self, "Override hard stops", "Written reason for the override:")
         if reason:
             self._do(sessions.override_checklist, reason)
+
+
+def _clock(seconds: float) -> str:
+    """A running timer spelled with its seconds ("12 min 30 s"): it ticks visibly, and never
+    reads like a clock time as "12:30" did."""
+    return duration_words(seconds, with_seconds=True)
 
 
 def _rate_text(mg_per_h: float | None, ml_per_h: float | None) -> str:

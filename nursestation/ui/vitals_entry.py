@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, QTimeZone, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
@@ -58,6 +59,20 @@ HARD_STYLE = "color: #b00020; font-weight: bold;"
 SOFT_STYLE = "color: #8a5a00;"
 
 
+class MessageLabel(QLabel):
+    """A wrapped message line that takes no room while it is empty."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.setWordWrap(True)
+        self.hide()
+
+    def setText(self, text: str) -> None:
+        """Show the text, or hide the line when there is none."""
+        super().setText(text)
+        self.setVisible(bool(text))
+
+
 class VitalsEntryForm(QWidget):
     """SBP, DBP (MAP shown live), HR, SpO2, RR, optional EtCO2 and temperature, sedation score,
     observed time. Emits `saved(record)` after a successful save."""
@@ -80,39 +95,39 @@ class VitalsEntryForm(QWidget):
         self.edits: dict[str, QLineEdit] = {}
         self.messages: dict[str, QLabel] = {}
 
+        # Two fields a row (SBP | DBP, MAP | HR, SpO2 | RR, EtCO2 | Temp), then sedation and the
+        # observed time across: short enough for the session view at 1366×768. Each field's
+        # message is a full-width wrapped line under the fields (issue 18: beside the field it
+        # was clipped to "SBP 1200 mmHg is").
         grid = QGridLayout()
         grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(2)
-        row = 0
-        for name, optional in FIELDS:
+        grid.setVerticalSpacing(3)
+        slots: list[tuple[str, bool]] = [FIELDS[0], FIELDS[1], ("map", True), *FIELDS[2:]]
+        for i, (name, optional) in enumerate(slots):
+            row, col = divmod(i, 2)
+            col *= 3
+            if name == "map":
+                self.map_value = QLabel("MAP —")
+                self.map_value.setObjectName("vitals-map")
+                grid.addWidget(QLabel("MAP (calc.)"), row, col)
+                grid.addWidget(self.map_value, row, col + 1, 1, 2)
+                continue
             info = FIELD_INFO[range_key(name)]
             fr = self.ranges.for_field(name)
-            label = QLabel(f"{info.label}{' (optional)' if optional else ''}")
+            label = QLabel(f"{info.label}{' (opt.)' if optional else ''}")
+            label.setToolTip(f"{info.label}{' (optional)' if optional else ''}")
             edit = QLineEdit()
             edit.setObjectName(f"vitals-{name}")
             edit.setPlaceholderText(f"{num(fr.soft_min)}–{num(fr.soft_max)}")
-            edit.setMaximumWidth(90)
+            edit.setMaximumWidth(80)
             edit.setAccessibleName(info.label)
             edit.textEdited.connect(self.revalidate)
-            unit = QLabel(info.unit)
-            msg = QLabel("")
-            msg.setWordWrap(True)
+            label.setBuddy(edit)
             self.edits[name] = edit
-            self.messages[name] = msg
-            grid.addWidget(label, row, 0)
-            grid.addWidget(edit, row, 1)
-            grid.addWidget(unit, row, 2)
-            grid.addWidget(msg, row, 3)
-            row += 1
-            if name == "dbp":
-                self.map_value = QLabel("MAP —")
-                self.map_value.setObjectName("vitals-map")
-                self.messages["map"] = QLabel("")
-                self.messages["map"].setWordWrap(True)
-                grid.addWidget(QLabel("MAP (calculated)"), row, 0)
-                grid.addWidget(self.map_value, row, 1, 1, 2)
-                grid.addWidget(self.messages["map"], row, 3)
-                row += 1
+            grid.addWidget(label, row, col)
+            grid.addWidget(edit, row, col + 1)
+            grid.addWidget(QLabel(info.unit), row, col + 2)
+        row = (len(slots) + 1) // 2
         # Sedation: a scale and a score picked from the scale's wording.
         self.scale = QComboBox()
         self.scale.addItem("— none —", None)
@@ -120,15 +135,18 @@ class VitalsEntryForm(QWidget):
             if key in self.ranges.sedation:
                 self.scale.addItem(sc.name, key)
         self.score = QComboBox()
+        # The wording is long ("responds readily to name…"): the list shows it whole.
+        self.score.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.score.setMinimumContentsLength(12)
         self.scale.currentIndexChanged.connect(self._fill_scores)
         self.score.currentIndexChanged.connect(lambda _i: self.revalidate())
         sed = QHBoxLayout()
         sed.addWidget(self.scale)
         sed.addWidget(self.score, 1)
-        self.messages["sedation_score"] = QLabel("")
         grid.addWidget(QLabel("Sedation"), row, 0)
-        grid.addLayout(sed, row, 1, 1, 2)
-        grid.addWidget(self.messages["sedation_score"], row, 3)
+        grid.addLayout(sed, row, 1, 1, 5)
         row += 1
         self.observed = QDateTimeEdit()
         self.observed.setObjectName("vitals-observed")
@@ -146,27 +164,32 @@ class VitalsEntryForm(QWidget):
         self._clock_timer.setInterval(CLOCK_FOLLOW_MS)
         self._clock_timer.timeout.connect(self.follow_clock)
         self._clock_timer.start()
-        now_btn = QPushButton("Now")
+        now_btn = QPushButton("No&w")
         now_btn.setToolTip("Observed time = now (follows the clock again)")
         now_btn.clicked.connect(self.reset_time)
         obs = QHBoxLayout()
         obs.addWidget(self.observed, 1)
         obs.addWidget(now_btn)
-        self.late_label = QLabel("")
-        self.late_label.setStyleSheet(SOFT_STYLE)
-        self.late_label.setWordWrap(True)
         grid.addWidget(QLabel("Observed at"), row, 0)
-        grid.addLayout(obs, row, 1, 1, 2)
-        grid.addWidget(self.late_label, row, 3)
+        grid.addLayout(obs, row, 1, 1, 5)
         row += 1
         self.reason = QLineEdit()
         self.reason.setPlaceholderText("why the values are corrected (required)")
         self.reason.textEdited.connect(lambda _t: self.revalidate())
         if correcting is not None:
             grid.addWidget(QLabel("Reason"), row, 0)
-            grid.addWidget(self.reason, row, 1, 1, 3)
+            grid.addWidget(self.reason, row, 1, 1, 5)
             row += 1
-        grid.setColumnStretch(3, 1)
+        grid.setColumnStretch(5, 1)
+
+        # Messages: one wrapped line per field with a problem, in field order; hidden when empty.
+        msg_box = QVBoxLayout()
+        msg_box.setSpacing(1)
+        for name in (*(n for n, _ in FIELDS[:2]), "map", *(n for n, _ in FIELDS[2:])):
+            self.messages[name] = self._message_label(msg_box)
+        self.messages["sedation_score"] = self._message_label(msg_box)
+        self.late_label = self._message_label(msg_box)
+        self.late_label.setStyleSheet(SOFT_STYLE)
 
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -174,16 +197,20 @@ class VitalsEntryForm(QWidget):
         self.save_btn.setObjectName("vitals-save")
         self.save_btn.setDefault(True)
         self.save_btn.clicked.connect(self.save)
-        self.clear_btn = QPushButton("Clear")
+        self.save_btn.setToolTip("Enter in any field saves too")
+        self.clear_btn = QPushButton("C&lear")
         self.clear_btn.clicked.connect(self.clear)
         bottom = QHBoxLayout()
-        bottom.addWidget(self.status, 1)
+        bottom.addStretch(1)
         bottom.addWidget(self.clear_btn)
         bottom.addWidget(self.save_btn)
 
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(3)
         root.addLayout(grid)
+        root.addLayout(msg_box)
+        root.addWidget(self.status)
         root.addLayout(bottom)
         self._fill_scores()
         if correcting is not None:
@@ -192,6 +219,25 @@ class VitalsEntryForm(QWidget):
         self.revalidate()
 
     # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _message_label(box: QVBoxLayout) -> QLabel:
+        label = MessageLabel()
+        box.addWidget(label)
+        return label
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in any field saves the reading (as the Save button does), in the session
+        view's embedded form as in the dialog; handled here so a dialog does not press its
+        default button a second time."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            if self.save_btn.isEnabled():
+                self.save()
+            else:
+                self.revalidate()
+            return
+        super().keyPressEvent(event)
 
     def set_session(self, session_id: int | None) -> None:
         """Enter vitals for another session (the typed values are kept)."""
@@ -331,7 +377,8 @@ class VitalsEntryForm(QWidget):
         ok = result.ok and has_value and reason_ok and self.session_id is not None
         self.save_btn.setEnabled(ok and self.station.can("record_vitals"))
         if result.hard:
-            self.status.setText(f"Not saved: {len(result.hard)} value(s) impossible, see above.")
+            names = ", ".join(dict.fromkeys(_field_name(p.field) for p in result.hard))
+            self.status.setText(f"Cannot save: {names} not possible (the reason is shown above).")
             self.status.setStyleSheet(HARD_STYLE)
         elif result.soft:
             self.status.setText("Unusual value(s): you will be asked to confirm.")
@@ -423,6 +470,14 @@ class VitalsEntryForm(QWidget):
         return rec
 
 
+def _field_name(field: str) -> str:
+    """A field's label as the form shows it ("sbp" -> "SBP", "sedation_score" -> "Sedation")."""
+    if field.startswith("sedation"):
+        return "Sedation"
+    info = FIELD_INFO.get(range_key(field))
+    return info.label if info is not None else field.upper()
+
+
 class VitalsEntryDialog(QDialog):
     """The entry form as a small dialog (Ctrl+Shift+V, or "Correct…" on the flowsheet)."""
 
@@ -442,6 +497,7 @@ class VitalsEntryDialog(QDialog):
         self.record: VitalsRecord | None = None
         self.form.saved.connect(self._saved)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setObjectName("vitals-cancel")
         buttons.rejected.connect(self.reject)
         root = QVBoxLayout(self)
         root.addWidget(self.form)

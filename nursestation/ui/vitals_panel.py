@@ -31,16 +31,18 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -65,26 +67,32 @@ from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone, local_hm
 from nursestation.ui.trend_chart import TrendChart
-from nursestation.ui.vitals_entry import VitalsEntryDialog, VitalsEntryForm
+from nursestation.ui.vitals_entry import MessageLabel, VitalsEntryDialog, VitalsEntryForm
 from nursestation.wording import hms, num
 
 # (title, vital param or None, fixed width in px): fixed widths, so no column is re-measured
 # when rows arrive.
 COLUMNS: tuple[tuple[str, str | None, int], ...] = (
-    ("#", None, 60),
-    ("Observed", None, 100),
-    ("SBP", "sbp", 130),
-    ("DBP", "dbp", 110),
-    ("MAP", "map", 110),
-    ("HR", "hr", 110),
-    ("SpO2", "spo2", 175),
-    ("RR", "rr", 60),
-    ("EtCO2", "etco2", 64),
-    ("Temp", "temp_c", 60),
+    ("#", None, 40),
+    ("Observed", None, 76),
+    ("SBP", "sbp", 0),
+    ("DBP", "dbp", 0),
+    ("HR", "hr", 0),
+    ("SpO2", "spo2", 0),
+    ("RR", "rr", 0),
+    ("MAP", "map", 0),
+    ("EtCO2", "etco2", 70),
+    ("Temp", "temp_c", 64),
     ("Sedation", "sedation", 100),
-    ("Source", None, 240),
-    ("Notes", None, 300),
+    ("Source", None, 220),
+    ("Notes", None, 280),
 )
+# Width 0: as wide as the widest flagged value in bold ("153.3 ▲CRITICAL"), measured in the
+# view's font, so a flag is never cut to "212 ▲CRITI…". The values a nurse reads off the
+# monitor (BP, HR, SpO2, RR) come first; MAP, derived, after them.
+WIDEST_VALUE = "188.8 ▲CRITICAL"
+# Rows the flowsheet shows at least (issue 18: one row at 1366×768 before).
+MIN_ROWS = 10
 TITLES = [c for c, _, _ in COLUMNS]
 # Tier backgrounds: light tints so the text mark stays readable (colour is the second signal).
 TIER_COLOURS = {"advisory": "#d8f6fa", "action": "#fff0a8", "critical": "#ffc9c9"}
@@ -312,6 +320,25 @@ def _notes(fr: FlowRow, info: RowInfo | None, tz: tzinfo) -> str:
     return "; ".join(notes)
 
 
+def row_height(view: QWidget) -> int:
+    """The flowsheet's fixed row height: the font's line and a little air."""
+    view.ensurePolished()
+    return view.fontMetrics().height() + 5
+
+
+def ten_rows_height(view: QTableView) -> int:
+    """The table height that shows MIN_ROWS whole rows below the header, with the horizontal
+    scroll bar the wide flowsheet has at 1366 px."""
+    header = view.horizontalHeader()
+    header.ensurePolished()
+    return (
+        header.sizeHint().height()
+        + MIN_ROWS * row_height(view)
+        + view.horizontalScrollBar().sizeHint().height()
+        + 2 * view.frameWidth()
+    )
+
+
 def flowsheet_view(model: FlowsheetModel, parent: QWidget | None = None) -> QTableView:
     """A table view for the model: fixed column widths and row height (nothing is measured per
     cell), whole-row single selection, read-only."""
@@ -324,11 +351,15 @@ def flowsheet_view(model: FlowsheetModel, parent: QWidget | None = None) -> QTab
     view.verticalHeader().setVisible(False)
     vh = view.verticalHeader()
     vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    vh.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    vh.setDefaultSectionSize(row_height(view))
     hh = view.horizontalHeader()
     hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.ensurePolished()  # the application style sheet's font size, not the default
+    bold = QFont(view.font())
+    bold.setBold(True)
+    value_width = QFontMetrics(bold).horizontalAdvance(WIDEST_VALUE) + 14
     for i, (_t, _k, width) in enumerate(COLUMNS):
-        hh.resizeSection(i, width)
+        hh.resizeSection(i, width or value_width)
     hh.setStretchLastSection(True)
     return view
 
@@ -376,24 +407,30 @@ class VitalsPanel(QWidget):
         self._history_replace = False  # the next page read replaces the older part on screen
 
         root = QVBoxLayout(self)
+        root.setContentsMargins(0, 2, 0, 0)
+        root.setSpacing(2)
         self.alarm_strip: AlarmStrip | None = None
         if with_alarm_strip:
             self.alarm_strip = AlarmStrip(station, None, self)
             root.addWidget(self.alarm_strip)
 
-        top = QSplitter(Qt.Orientation.Horizontal)
+        # Entry | flowsheet | trend side by side, each the tab's full height: the flowsheet
+        # shows at least MIN_ROWS rows at 1366×768 (stacked below the chart it showed one).
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
         entry_box = QGroupBox("Record vital signs (Ctrl+Shift+V)")
         eb = QVBoxLayout(entry_box)
+        eb.setContentsMargins(6, 4, 6, 4)
         self.form = VitalsEntryForm(station, entry_box)
         eb.addWidget(self.form)
         eb.addStretch(1)
-        top.addWidget(entry_box)
-        self.chart = TrendChart(self)
-        self.chart.set_zone(clinic_zone(station.ctx), station.ctx.now())
-        self.chart.layout_.viewport().installEventFilter(self)
-        top.addWidget(self.chart)
-        top.setStretchFactor(0, 2)
-        top.setStretchFactor(1, 3)
+        entry_scroll = QScrollArea()
+        entry_scroll.setWidgetResizable(True)
+        entry_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        entry_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        entry_scroll.setWidget(entry_box)
+        entry_scroll.setMinimumWidth(entry_box.minimumSizeHint().width() + 16)
+        split.addWidget(entry_scroll)
 
         from nursestation.flowsheet import FlowsheetSettings
 
@@ -404,34 +441,41 @@ class VitalsPanel(QWidget):
         self.table = flowsheet_view(self.model)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(self._expand)
+        self.table.setMinimumHeight(ten_rows_height(self.table))
 
         sheet_box = QGroupBox("Flowsheet")
         sb = QVBoxLayout(sheet_box)
+        sb.setContentsMargins(6, 4, 6, 4)
+        sb.setSpacing(2)
         bar = QHBoxLayout()
-        self.legend = QLabel(
+        self.legend = QLabel("▲ above / ▼ below limit")
+        self.legend.setToolTip(
             "▲ above / ▼ below limit · ADVISORY · ACTION · CRITICAL · (late) = entered late · "
-            "PR = pulse rate as HR · shaded rows: monitor data per interval (double-click to expand)"
-            " · older rows load as you scroll down"
+            "PR = pulse rate as HR · shaded rows: monitor data per interval (double-click to "
+            "expand) · older rows load as you scroll down"
         )
         self.legend.setStyleSheet("color: #555;")
-        self.every_box = QCheckBox("Show every reading")
+        self.every_box = QCheckBox("Show e&very reading")
         self.every_box.toggled.connect(self.model.set_every_reading)
-        self.correct_btn = QPushButton("Correct selected…")
+        self.correct_btn = QPushButton("Co&rrect selected…")
         self.correct_btn.setEnabled(False)
         self.correct_btn.clicked.connect(self.correct_selected)
         bar.addWidget(self.legend, 1)
         bar.addWidget(self.every_box)
         bar.addWidget(self.correct_btn)
         sb.addLayout(bar)
-        sb.addWidget(self.table)
-
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
+        sb.addWidget(self.table, 1)
         split.addWidget(sheet_box)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+
+        self.chart = TrendChart(self)
+        self.chart.set_zone(clinic_zone(station.ctx), station.ctx.now())
+        self.chart.layout_.viewport().installEventFilter(self)
+        split.addWidget(self.chart)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 3)
+        split.setStretchFactor(2, 1)
         root.addWidget(split, 1)
-        self.message = QLabel("")
+        self.message = MessageLabel()  # no room taken while there is nothing to say
         root.addWidget(self.message)
 
         station.changed.connect(self._tick)

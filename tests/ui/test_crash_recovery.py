@@ -116,7 +116,7 @@ def test_sigkill_mid_infusion_then_restart_shows_the_same_state(qtbot, tmp_path:
     assert state.delivered_mg == pytest.approx(expected_mg, abs=1e-9)
     shown = window.session_view.big.text()
     mm, ss = divmod(int(running_s), 60)
-    assert shown.startswith(f"{mm}:{ss:02d} infused")
+    assert shown.startswith(f"{mm} min {ss:02d} s infused")
     assert window.session_view.phase.text() == "INFUSING"
     assert f"Delivered {expected_mg:.1f} of 35 mg" in window.session_view.detail.text()
     with ctx.engine.connect() as conn:

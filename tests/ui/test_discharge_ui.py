@@ -116,7 +116,8 @@ def fill_complete_assessment(qtbot, p: DischargePanel) -> None:
 
 def test_prefilled_from_recorded_vitals(panel: DischargePanel) -> None:
     aldrete = panel.sheet_forms["aldrete"]
-    assert panel.score_tabs.tabText(0) == "Modified Aldrete (required)"
+    # one form: the checklist questions, then each score as a titled group
+    assert panel._sheet_boxes[0].title() == "Modified Aldrete (required)"
     assert aldrete.buttons["circulation"][2].isChecked()  # suggestion is pre-selected
     assert aldrete.buttons["circulation"][2].text() == ("2 – BP ± 20 mmHg of pre-anaesthetic level")
     assert aldrete.hints["circulation"].text() == (
@@ -269,3 +270,46 @@ def test_an_answer_stored_under_its_former_key_shows_on_the_one_name(qtbot, pane
         stored = [dict(a.items["answers"]) for a in rows]
     assert stored[0] == {"gait_steady": False, "alert_oriented": True}  # never rewritten
     assert stored[-1]["steady_gait"] is False and "gait_steady" not in stored[-1]
+
+
+def test_saved_sedation_and_dissociation_stay_shown_as_saved(qtbot, panel, ctx, refusals) -> None:
+    """Issue 18: after Save the sedation and dissociation pickers went blank, as if nothing was
+    recorded. They now show the stored answer with when and by whom, and a later Save does not
+    record them again (each would be a new assessment timed now)."""
+    fill_complete_assessment(qtbot, panel)
+    assert refusals == []
+    assert panel.sedation_scale.currentData() == "moaas"
+    assert panel.sedation_score.currentData() == 5
+    assert panel.dissociation.currentData() is True
+    assert panel.dissociation.buttons()[0].isChecked()  # "Resolved" shown pressed
+    assert (
+        panel.sedation_saved.text().startswith("Saved ")
+        and "MOAA/S 5" in panel.sedation_saved.text()
+    )
+    assert panel.dissociation_saved.text().startswith("Saved ")
+
+    def count(kind: str) -> int:
+        with ctx.tx() as s:
+            return len(list(s.execute(select(Assessment).where(Assessment.kind == kind)).scalars()))
+
+    before = (count("sedation"), count("dissociation"))
+    pick(panel.answer_combos["oral_fluids"], True)  # another answer, saved again
+    click(qtbot, panel.save_btn)
+    assert refusals == []
+    assert (count("sedation"), count("dissociation")) == before
+    # a changed sedation score is a new assessment
+    pick(panel.sedation_score, 4)
+    click(qtbot, panel.save_btn)
+    assert count("sedation") == before[0] + 1
+
+
+def test_yes_no_answers_are_buttons_one_click_each(qtbot, panel) -> None:
+    choice = panel.answer_combos["alert_oriented"]
+    yes, no = choice.buttons()
+    assert (yes.text(), no.text()) == ("Yes", "No")
+    click(qtbot, yes)
+    assert choice.currentData() is True and yes.isChecked() and not no.isChecked()
+    click(qtbot, no)
+    assert choice.currentData() is False and not yes.isChecked()
+    click(qtbot, no)  # pressed again: back to not assessed
+    assert choice.currentData() is None

@@ -16,6 +16,7 @@ from nursestation.db.models import MedicationAdministration, MedicationResponse
 from nursestation.ui import medications_panel
 from nursestation.ui.medications_panel import MedicationsPanel
 from nursestation.ui.station import Station
+from nursestation.wording import hm
 
 
 @pytest.fixture
@@ -81,7 +82,8 @@ def test_ondansetron_logged_second_dose_refused_prompt_on_time(
     assert shown[1:5] == ["Ondansetron", "4 mg", "IV", "Nausea"]
     assert shown[7] == "Ana Ruiz, RN"
     assert panel.totals.text() == "Session totals: Ondansetron 4 / 16 mg"
-    assert panel.prompts() == ["Ondansetron 4 mg IV: nausea check in 15:00"]
+    at15 = hm(given_at + timedelta(minutes=15), panel.tz)
+    assert panel.prompts() == [f"Ondansetron 4 mg IV: nausea check due {at15} (in 15 min)"]
 
     # Ten minutes later a second dose is refused; nothing the nurse typed is lost.
     clock.advance(minutes=10)
@@ -107,7 +109,7 @@ def test_ondansetron_logged_second_dose_refused_prompt_on_time(
     assert len(_administrations(ctx)) == 1
 
     # The 15-min reassessment turns due on time: the panel's own 1 s timer shows the prompt.
-    countdown = ["Ondansetron 4 mg IV: nausea check in 5:00"]
+    countdown = [f"Ondansetron 4 mg IV: nausea check due {at15} (in 5 min)"]
     qtbot.waitUntil(lambda: panel.prompts() == countdown, timeout=3000)
     clock.set(given_at + timedelta(minutes=15))
     qtbot.waitUntil(lambda: "DUE now" in " ".join(panel.prompts()), timeout=3000)
@@ -126,7 +128,8 @@ def test_ondansetron_logged_second_dose_refused_prompt_on_time(
         (r,) = s.execute(select(MedicationResponse)).scalars()
         assert (r.administration_id, r.measure, r.text) == (row.id, "nausea", "Nausea resolved")
     assert "Nausea resolved" in panel.row_texts(1)[6]
-    assert panel.prompts() == ["Ondansetron 4 mg IV: nausea check in 15:00"]  # the 30-min one
+    at30 = hm(given_at + timedelta(minutes=30), panel.tz)
+    assert panel.prompts() == [f"Ondansetron 4 mg IV: nausea check due {at30} (in 15 min)"]
 
 
 def test_labetalol_above_usual_max_asks_a_reason_and_links_the_bp(
@@ -161,7 +164,9 @@ def test_labetalol_above_usual_max_asks_a_reason_and_links_the_bp(
     shown = panel.row_texts(1)
     assert shown[2] == "40 mg (reason: SBP 188 despite the infusion paused)"
     assert "BP 188/106" in shown[5]
-    assert panel.prompts() == ["Labetalol 40 mg IV: BP check in 5:00"]
+    (prompt,) = panel.prompts()
+    # a clock time and a spelled duration, never a bare "5:00" countdown
+    assert prompt.startswith("Labetalol 40 mg IV: BP check due ") and prompt.endswith("(in 5 min)")
 
     # A typo in the dose is refused with the field named and the allowed maximum.
     clock.advance(minutes=10)
@@ -175,7 +180,7 @@ def test_labetalol_above_usual_max_asks_a_reason_and_links_the_bp(
     assert bad.dose.text() == "4O"
     clock.advance(minutes=1)
     panel.tick()
-    assert panel.prompts()[0] == "Labetalol 40 mg IV: BP check OVERDUE by 6 min"
+    assert panel.prompts()[0].startswith("Labetalol 40 mg IV: BP check OVERDUE by 6 min (due ")
     assert "background: #c62828" in panel.reassess_rows[0][0].styleSheet()
     panel.grab().save(str(tmp_path / "medications_panel.png"))
 

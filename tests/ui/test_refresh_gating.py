@@ -98,8 +98,7 @@ def test_hidden_views_do_not_refresh_and_refresh_once_when_shown(
     window: MainWindow, counted: dict[str, int], infusing: int, qtbot: Any
 ) -> None:
     window.open_session(infusing)
-    tabs = window.session_view.tabs
-    tabs.setCurrentWidget(window.session_view.panels["Medications"])  # Vitals tab hidden
+    window.session_view.show_tab("Medications")  # Vitals tab hidden
     _settle(qtbot)
     board_n, flow_n = counted["board"], counted["flowsheet"]
     for _ in range(3):
@@ -109,7 +108,7 @@ def test_hidden_views_do_not_refresh_and_refresh_once_when_shown(
     assert counted["flowsheet"] == flow_n  # the Vitals tab is not selected
     assert counted["summary"] > 0  # the session view on screen does refresh
 
-    tabs.setCurrentWidget(window.session_view.panels["Vitals"])
+    window.session_view.show_tab("Vitals")
     qtbot.waitUntil(lambda: counted["flowsheet"] == flow_n + 1, timeout=5000)
 
     window.stack.setCurrentWidget(window.board)  # back to the board, session view hidden
