@@ -267,10 +267,15 @@ class ChairBoard(QWidget):
     chair_clicked = Signal(str)
     _cards_read = Signal(int, object)  # generation, cards or the exception (reader thread)
 
-    def __init__(self, station: Station, parent: QWidget | None = None, columns: int = 3) -> None:
+    def __init__(
+        self, station: Station, parent: QWidget | None = None, columns: int | None = None
+    ) -> None:
         super().__init__(parent)
         self.station = station
-        self.columns = columns
+        chairs = len(station.ctx.settings.get("general.chairs"))
+        # Up to nine chairs in three columns; more in four, so twelve chairs are three rows of
+        # cards that still fit 1366×768 with their lines.
+        self.columns = columns or (3 if chairs <= 9 else 4)
         self._cards: dict[str, ChairCardWidget] = {}
         self._grid = QGridLayout(self)
         self._grid.setSpacing(10)

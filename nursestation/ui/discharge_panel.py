@@ -9,7 +9,7 @@ from datetime import tzinfo
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -291,10 +291,14 @@ class DischargePanel(QWidget):
         self._loaded_dissociation: bool | None = None
 
         buttons = QHBoxLayout()
-        self.save_btn = QPushButton("&Save assessment")
+        # Alt+letters are taken by the session view's actions and tabs: Ctrl+S saves here.
+        self.save_btn = QPushButton("Save assessment (Ctrl+S)")
         self.save_btn.setMinimumHeight(36)
         self.save_btn.clicked.connect(self.on_save)
-        self.print_btn = QPushButton("&Print instruction sheet…")
+        save_key = QShortcut(QKeySequence.StandardKey.Save, self)
+        save_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        save_key.activated.connect(lambda: self.save_btn.isEnabled() and self.on_save())
+        self.print_btn = QPushButton("Print instr&uction sheet…")
         self.print_btn.setMinimumHeight(36)
         self.print_btn.clicked.connect(self.on_print)
         buttons.addWidget(self.save_btn)
@@ -329,7 +333,7 @@ class DischargePanel(QWidget):
         row = QHBoxLayout()
         self.override_btn = QPushButton("Override selected criterion…")
         self.override_btn.clicked.connect(self.on_override)
-        self.approve_btn = QPushButton("Approve discharge…")
+        self.approve_btn = QPushButton("Approve disc&harge…")
         self.approve_btn.setMinimumHeight(40)
         self.approve_btn.clicked.connect(self.on_approve)
         row.addWidget(self.override_btn)

@@ -401,10 +401,10 @@ class MedicationsPanel(QWidget):
 
         root = QVBoxLayout(self)
         bar = QHBoxLayout()
-        self.give_btn = QPushButton("Give medication…")
+        self.give_btn = QPushButton("&Give medication…")
         self.give_btn.setStyleSheet(BIG)
         self.give_btn.clicked.connect(lambda: self.open_give_dialog())
-        self.response_btn = QPushButton("Record response…")
+        self.response_btn = QPushButton("Recor&d response…")
         self.response_btn.setStyleSheet(BIG)
         self.response_btn.clicked.connect(self._response_for_selected)
         self.totals = QLabel()

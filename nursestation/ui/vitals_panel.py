@@ -455,9 +455,9 @@ class VitalsPanel(QWidget):
             "expand) · older rows load as you scroll down"
         )
         self.legend.setStyleSheet("color: #555;")
-        self.every_box = QCheckBox("Show e&very reading")
+        self.every_box = QCheckBox("Show every readin&g")
         self.every_box.toggled.connect(self.model.set_every_reading)
-        self.correct_btn = QPushButton("Co&rrect selected…")
+        self.correct_btn = QPushButton("Correct selecte&d…")
         self.correct_btn.setEnabled(False)
         self.correct_btn.clicked.connect(self.correct_selected)
         bar.addWidget(self.legend, 1)

@@ -4,6 +4,7 @@ nothing, reminders are in the session view with clock times, an administrator ge
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,6 @@ from sqlalchemy import func, select
 
 from nursestation.app import vitals
 from nursestation.db.models import InfusionSession, VitalReading
-from nursestation.ui import main_window as main_window_module
 from nursestation.ui.checkin_dialog import CheckInDialog
 from nursestation.ui.main_window import MainWindow
 from nursestation.ui.station import Station
@@ -291,7 +291,6 @@ def test_an_administrator_clicking_a_chair_gets_an_answer(
     assert said[1].startswith("Chair 2:") and "Checking a patient in" in said[1]
     assert all("_" not in text for text in said)  # no internal key
     assert window.stack.currentWidget() is window.board
-    assert main_window_module is not None
 
 
 def test_user_label_shows_role_words(window: MainWindow, people: dict[str, Any]) -> None:
@@ -313,3 +312,78 @@ def test_due_texts_spell_durations() -> None:
     assert until_words(1) == "in 1 min"
     assert until_words(190) == "in 4 min"  # 3 min 10 s to go: rounded up
     assert until_words(timedelta(minutes=65).total_seconds()) == "in 1 h 05 min"
+
+
+def test_twelve_chairs_fit_1366x768(qtbot: Any, tmp_path: Any) -> None:
+    """A 12-chair clinic: four columns of equal cards, the main window no larger than the
+    screen."""
+    from support import PASSWORD
+
+    from nursestation.app.context import AppContext
+    from nursestation.app.users import authenticate, provision_user
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.config import resolve_config
+
+    data = tmp_path / "station"
+    data.mkdir()
+    chairs = [str(i) for i in range(1, 13)]
+    (data / "clinic.json").write_text(json.dumps({"general": {"chairs": chairs}}))
+    config = resolve_config(str(data), None)
+    ctx = AppContext.open(config, settings=load_clinic_settings(config.clinic_file))
+    try:
+        provision_user(ctx, username="rn.ana", full_name="Ana", roles={"nurse"}, password=PASSWORD)
+        station = Station(ctx)
+        station.set_actor(authenticate(ctx, "rn.ana", PASSWORD))
+        w = MainWindow(station)
+        qtbot.addWidget(w)
+        w.resize(SCREEN_W, SCREEN_H)
+        w.show()
+        qtbot.wait(20)
+        assert w.board.columns == 4
+        assert _fits(w.minimumSizeHint()), w.minimumSizeHint()
+        assert w.board.chairs() == chairs
+        w.close()
+    finally:
+        ctx.close()
+
+
+def test_escape_on_the_stop_prompt_changes_nothing(
+    qtbot: Any, window: MainWindow, ctx: Any, infusing: int
+) -> None:
+    from nursestation.app import sessions
+
+    window.open_session(infusing)
+    view = window.session_view
+    before = sessions.get_summary(ctx, window.station.actor, infusing)
+    qtbot.keyClick(view, Qt.Key.Key_T, Qt.KeyboardModifier.AltModifier)  # S&top… mnemonic
+    qtbot.waitUntil(lambda: view.dialog is not None and view.dialog.isVisible(), timeout=2000)
+    dlg = view.dialog
+    assert dlg is not None
+    qtbot.keyClick(dlg, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: view.dialog is None, timeout=2000)
+    after = sessions.get_summary(ctx, window.station.actor, infusing)
+    assert after.state.phase == before.state.phase == "infusing"
+    assert len(after.events) == len(before.events)
+
+
+def test_mnemonics_are_unique_on_every_tab(
+    qtbot: Any, window: MainWindow, ctx: Any, infusing: int
+) -> None:
+    """Alt+letter works only when one visible control has the letter: for each tab, the
+    session view's buttons and tab titles carry distinct letters, and the actions have one."""
+    import re
+
+    from PySide6.QtWidgets import QAbstractButton
+
+    window.open_session(infusing)
+    view = window.session_view
+    for action in (view.start_btn, view.pause_btn, view.stop_btn, view.rate_btn):
+        assert "&" in action.text()
+    for title in ("Vitals", "Medications", "Discharge", "Session note"):
+        view.show_tab(title)
+        qtbot.wait(10)
+        texts = [view.tabs.tabText(i) for i in range(view.tabs.count())]
+        texts += [b.text() for b in view.findChildren(QAbstractButton) if b.isVisibleTo(view)]
+        letters = [m.group(1).lower() for t in texts if (m := re.search(r"&([^&\s])", t))]
+        dupes = {x for x in letters if letters.count(x) > 1}
+        assert not dupes, (title, dupes, texts)
