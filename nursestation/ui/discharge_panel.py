@@ -297,7 +297,7 @@ class DischargePanel(QWidget):
         self.save_btn.clicked.connect(self.on_save)
         save_key = QShortcut(QKeySequence.StandardKey.Save, self)
         save_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        save_key.activated.connect(lambda: self.save_btn.isEnabled() and self.on_save())
+        save_key.activated.connect(self._save_key)
         self.print_btn = QPushButton("Print instr&uction sheet…")
         self.print_btn.setMinimumHeight(36)
         self.print_btn.clicked.connect(self.on_print)
@@ -647,6 +647,10 @@ class DischargePanel(QWidget):
             "sedation": sedation,
             "dissociation_resolved": dissociation,
         }
+
+    def _save_key(self) -> None:
+        if self.save_btn.isEnabled():
+            self.on_save()
 
     def on_save(self) -> None:
         """Store the assessment; on a refusal the form keeps everything typed."""
