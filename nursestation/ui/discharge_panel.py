@@ -59,6 +59,7 @@ NOT_READY_STYLE = (
 DONE_STYLE = "background:#ececec; color:#333; font-size:13pt; font-weight:bold; padding:3px 6px;"
 FAIL_BG = QColor("#fde2e1")
 CELL_MAX = 140
+LABEL_MIN_PX = 270  # the discharge questions' labels: "On room air (no supplemental O2)"
 HINT_MAX = 4  # failing criteria listed beside the approve button; more are only in the table
 OVERRIDE_BG = QColor("#fff1cc")
 
@@ -66,6 +67,7 @@ OVERRIDE_BG = QColor("#fff1cc")
 def _wrapped(text: str) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
+    label.setMinimumWidth(LABEL_MIN_PX)
     return label
 
 
@@ -238,6 +240,7 @@ class DischargePanel(QWidget):
                 choice.addItem(text, value)
             label = QLabel(dc.ANSWER_LABELS[key])
             label.setWordWrap(True)
+            label.setMinimumWidth(LABEL_MIN_PX)  # one line each at 1366×768
             self.answer_combos[key] = choice
             self.answer_labels[key] = label
             form.addRow(label, choice)

@@ -55,7 +55,7 @@ BACK_TEXT = "◀ &Board"
 # The alarm band's fixed height: three alarm lines beside Acknowledge / Pause audio; more
 # alarms scroll inside it. Fixed so that nothing below moves when alarms come and go.
 ALARM_BAND_PX = 96
-CHECKLIST_MAX_PX = 110  # about four items; blocking ones first, the rest scroll
+CHECKLIST_MAX_PX = 90  # about four items; blocking ones first, the rest scroll
 
 
 # A tab panel's class: built as `(station, parent)`, with set_session().
@@ -142,13 +142,14 @@ class SessionView(QWidget):
         self.back_btn.clicked.connect(self.back)
         self.header = QLabel()
         self.header.setStyleSheet("font-size: 14pt; font-weight: bold;")
-        self.header.setWordWrap(True)
-        top.addWidget(self.back_btn)
-        top.addWidget(self.header, 1)
-        root.addLayout(top)
+        self.header.setWordWrap(False)  # the patient's name and MRN never break
         self.subheader = QLabel()
         self.subheader.setWordWrap(True)
-        root.addWidget(self.subheader)
+        # Patient line and details on one row (they wrap when the window is narrow).
+        top.addWidget(self.back_btn)
+        top.addWidget(self.header)
+        top.addWidget(self.subheader, 1)
+        root.addLayout(top)
         # The chair's alarms, always in the same place and of the same height whether there are
         # none or five (issue 18: a strip that appeared pushed everything below it down ~140 px
         # and clicks landed on the wrong control). More alarms than fit scroll inside the band;

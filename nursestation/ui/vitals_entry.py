@@ -114,12 +114,16 @@ class VitalsEntryForm(QWidget):
                 continue
             info = FIELD_INFO[range_key(name)]
             fr = self.ranges.for_field(name)
-            label = QLabel(f"{info.label}{' (opt.)' if optional else ''}")
-            label.setToolTip(f"{info.label}{' (optional)' if optional else ''}")
+            usual = f"{num(fr.soft_min)}–{num(fr.soft_max)}"
+            label = QLabel(info.label)
             edit = QLineEdit()
             edit.setObjectName(f"vitals-{name}")
-            edit.setPlaceholderText(f"{num(fr.soft_min)}–{num(fr.soft_max)}")
-            edit.setMaximumWidth(80)
+            # An optional field says so where the value goes; its usual range is the tooltip.
+            edit.setPlaceholderText("optional" if optional else usual)
+            edit.setToolTip(
+                f"{info.label}: usual {usual} {info.unit}" + (" (optional)" if optional else "")
+            )
+            edit.setMaximumWidth(72)
             edit.setAccessibleName(info.label)
             edit.textEdited.connect(self.revalidate)
             label.setBuddy(edit)

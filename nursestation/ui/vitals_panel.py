@@ -90,7 +90,8 @@ COLUMNS: tuple[tuple[str, str | None, int], ...] = (
 # Width 0: as wide as the widest flagged value in bold ("153.3 ▲CRITICAL"), measured in the
 # view's font, so a flag is never cut to "212 ▲CRITI…". The values a nurse reads off the
 # monitor (BP, HR, SpO2, RR) come first; MAP, derived, after them.
-WIDEST_VALUE = "188.8 ▲CRITICAL"
+WIDEST_VALUE = {"map": "188.8 ▲CRITICAL", "temp_c": "38.8 ▲CRITICAL"}
+WIDEST_WHOLE = "288 ▲CRITICAL"  # the whole-number vitals
 # Rows the flowsheet shows at least (issue 18: one row at 1366×768 before).
 MIN_ROWS = 10
 TITLES = [c for c, _, _ in COLUMNS]
@@ -357,9 +358,10 @@ def flowsheet_view(model: FlowsheetModel, parent: QWidget | None = None) -> QTab
     view.ensurePolished()  # the application style sheet's font size, not the default
     bold = QFont(view.font())
     bold.setBold(True)
-    value_width = QFontMetrics(bold).horizontalAdvance(WIDEST_VALUE) + 14
-    for i, (_t, _k, width) in enumerate(COLUMNS):
-        hh.resizeSection(i, width or value_width)
+    metrics = QFontMetrics(bold)
+    for i, (_t, key, width) in enumerate(COLUMNS):
+        widest = WIDEST_VALUE.get(key or "", WIDEST_WHOLE)
+        hh.resizeSection(i, width or metrics.horizontalAdvance(widest) + 14)
     hh.setStretchLastSection(True)
     return view
 
