@@ -397,7 +397,8 @@ class MedicationsPanel(QWidget):
         self.station = station
         self.session_id: int | None = None
         self.data: meds.MedicationList | None = None
-        self._due_key: tuple[tuple[int, int, str], ...] = ()
+        # None: nothing shown yet, so the first fill (even of no reassessment) is drawn.
+        self._due_key: tuple[tuple[int, int, str], ...] | None = None
 
         root = QVBoxLayout(self)
         bar = QHBoxLayout()

@@ -387,3 +387,19 @@ def test_mnemonics_are_unique_on_every_tab(
         letters = [m.group(1).lower() for t in texts if (m := re.search(r"&([^&\s])", t))]
         dupes = {x for x in letters if letters.count(x) > 1}
         assert not dupes, (title, dupes, texts)
+
+
+def test_administration_dialogs_fit_1366x768(
+    qtbot: Any, window: MainWindow, people: dict[str, Any]
+) -> None:
+    from nursestation.ui.audit_viewer import AuditViewer
+    from nursestation.ui.devices_dialog import DevicesDialog
+    from nursestation.ui.export_dialog import ExportDialog
+    from nursestation.ui.users_dialog import UsersDialog
+
+    window.station.set_actor(people["admin"])
+    for make in (UsersDialog, AuditViewer, ExportDialog, DevicesDialog):
+        dlg = make(window.station, window)
+        qtbot.addWidget(dlg)
+        assert _fits(dlg.minimumSizeHint()), (make.__name__, dlg.minimumSizeHint())
+        dlg.reject()
