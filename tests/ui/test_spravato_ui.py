@@ -54,7 +54,7 @@ def _check_in(qtbot, w: MainWindow) -> int:
     qtbot.keyClicks(dlg.liquids, "12:00")
     qtbot.keyClicks(dlg.escort_name, "Kim Roe")
     qtbot.keyClicks(dlg.escort_phone, "555-0142")
-    dlg.pregnancy.setCurrentText("not_applicable")
+    dlg.pregnancy.setCurrentIndex(dlg.pregnancy.findData("not_applicable"))  # shown in words
     dlg.contra_screened.setChecked(True)
     dlg.inter_screened.setChecked(True)
     dlg.on_check_in()
