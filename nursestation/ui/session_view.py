@@ -55,6 +55,7 @@ BACK_TEXT = "◀ &Board"
 # The alarm band's fixed height: three alarm lines beside Acknowledge / Pause audio; more
 # alarms scroll inside it. Fixed so that nothing below moves when alarms come and go.
 ALARM_BAND_PX = 96
+SPRAVATO_MAX_PX = 210  # the Spravato panel beside the timer: status, next device, questions
 CHECKLIST_MAX_PX = 90  # about four items; blocking ones first, the rest scroll
 
 
@@ -182,6 +183,9 @@ class SessionView(QWidget):
         self.spravato_area.setWidgetResizable(True)
         self.spravato_area.setWidget(self.spravato_panel)
         self.spravato_area.setVisible(False)
+        # No taller than the infusion row can be: the panel scrolls inside it, the tabs below
+        # keep their room (at full height it took ~430 px and left the Vitals tab ~120 px).
+        self.spravato_area.setMaximumHeight(SPRAVATO_MAX_PX)
         mid.addWidget(self.spravato_area, 4)
 
         # The area panels (charts, PDF preview…) are built when a session is first opened, so

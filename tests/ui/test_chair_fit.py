@@ -403,3 +403,32 @@ def test_administration_dialogs_fit_1366x768(
         qtbot.addWidget(dlg)
         assert _fits(dlg.minimumSizeHint()), (make.__name__, dlg.minimumSizeHint())
         dlg.reject()
+
+
+def test_a_spravato_session_fits_1366x768(
+    qtbot: Any, window: MainWindow, ctx: Any, people: dict[str, Any]
+) -> None:
+    """The Spravato panel shares the infusion row: the session still fits the screen and the
+    tabs keep the room the flowsheet needs."""
+    import os
+    from datetime import date
+
+    from support import CHECKLIST_OK
+
+    from nursestation.app import patients, spravato
+
+    nurse = people["nurse"]
+    patients.register_patient(
+        ctx, nurse, mrn="S-1", name="Roe, Sam", dob=date(1979, 6, 14), weight_kg=82
+    )
+    spravato.record_enrolment(ctx, nurse, "S-1", rems_patient_id="RP-1", enrolled_on="2026-02-20")
+    checklist = {k: v for k, v in CHECKLIST_OK.items() if not k.startswith("iv_")}
+    s = spravato.check_in(ctx, nurse, mrn="S-1", chair="2", dose_mg=84, checklist=checklist)
+    window.open_session(s.id)
+    qtbot.wait(50)
+    view = window.session_view
+    assert view.spravato_area.isVisible()
+    if os.environ.get("CHAIR_SHOTS"):
+        window.grab().save(os.environ["CHAIR_SHOTS"])
+    assert _fits(window.minimumSizeHint()), window.minimumSizeHint()
+    assert view.tabs.height() >= 300, view.tabs.height()
