@@ -146,9 +146,12 @@ def test_a_chair_is_opened_by_keyboard_alone(qtbot: Any, window: MainWindow, inf
     qtbot.keyClick(board.card("1"), Qt.Key.Key_Return)
     assert window.stack.currentWidget() is window.session_view
     assert window.session_view.session_id == infusing
-    # Alt+B (the Back button's mnemonic) returns to the board; Alt+1 opens chair 1 again
-    window.show_board()
-    assert window.stack.currentWidget() is window.board
+    # Alt+B (the Back button's mnemonic) returns to the board, the chair keeps the focus;
+    # Alt+1 opens chair 1 again
+    qtbot.keyClick(window.session_view, Qt.Key.Key_B, Qt.KeyboardModifier.AltModifier)
+    # (a mnemonic "animates" the click: the button is released 100 ms later)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.board, timeout=2000)
+    assert board.card("1").hasFocus()
     window.chair_actions[0].trigger()
     assert window.session_view.session_id == infusing
 
@@ -432,3 +435,14 @@ def test_a_spravato_session_fits_1366x768(
         window.grab().save(os.environ["CHAIR_SHOTS"])
     assert _fits(window.minimumSizeHint()), window.minimumSizeHint()
     assert view.tabs.height() >= 300, view.tabs.height()
+
+
+def test_a_role_refusal_names_roles_in_words(ctx: Any) -> None:
+    from support import PASSWORD
+
+    from nursestation.app.users import provision_user
+    from nursestation.errors import DomainError
+
+    with pytest.raises(DomainError) as err:
+        provision_user(ctx, username="x.y", full_name="X Y", roles=set(), password=PASSWORD)
+    assert err.value.message == ("Roles must be one or more of Nurse, Charge nurse, Administrator.")
