@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
@@ -56,7 +56,8 @@ BACK_TEXT = "◀ &Board"
 # alarms scroll inside it. Fixed so that nothing below moves when alarms come and go.
 ALARM_BAND_PX = 96
 SPRAVATO_MAX_PX = 210  # the Spravato panel beside the timer: status, next device, questions
-CHECKLIST_MAX_PX = 90  # about four items; blocking ones first, the rest scroll
+CHECKLIST_MAX_PX = 90
+DUE_REREAD_S = 5.0  # the session view's reminders are read at most this often without an entry  # about four items; blocking ones first, the rest scroll
 
 
 # A tab panel's class: built as `(station, parent)`, with set_session().
@@ -131,6 +132,9 @@ class SessionView(QWidget):
         self.station = station
         self.session_id: int | None = None
         self.summary: SessionSummary | None = None
+        # The reminders' last read (see _render_due).
+        self._due_key: tuple[object, ...] | None = None
+        self._due_read_at: datetime | None = None
         # The infusion prompt now open (Stop, Pause, Rate, Not treated, Checklist), if any.
         self.dialog: QDialog | None = None
 
@@ -381,6 +385,19 @@ class SessionView(QWidget):
         if chair is None:
             self.due_strip.show_items([])
             return
+        # Read again when an entry was stored (ctx.other_version: a vitals reading, a dose, a
+        # response) or DUE_REREAD_S passed: the texts change by the minute, and the monitor
+        # stream alone does not move a reminder.
+        ctx = self.station.ctx
+        now = ctx.now()
+        key = (chair, self.session_id, ctx.other_version)
+        if (
+            key == self._due_key
+            and self._due_read_at is not None
+            and abs((now - self._due_read_at).total_seconds()) < DUE_REREAD_S
+        ):
+            return
+        self._due_key, self._due_read_at = key, now
         try:
             cards = self.station.read(board_cards)
         except DomainError:
