@@ -122,6 +122,31 @@ class TabPage(QScrollArea):
         return super().event(event)
 
 
+class SessionTabs(QTabWidget):
+    """The session's tabs. Each panel sits in a TabPage; callers name the panel itself
+    (`setCurrentWidget(panel)`, `indexOf(panel)`, `currentWidget() is panel`), as before."""
+
+    def _page(self, widget: QWidget) -> QWidget:
+        page = widget.parentWidget()
+        while page is not None and not isinstance(page, TabPage):
+            page = page.parentWidget()
+        return page if page is not None and page.widget() is widget else widget
+
+    def setCurrentWidget(self, widget: QWidget) -> None:
+        """Bring the tab of `widget` (a panel or its page) to the front."""
+        super().setCurrentWidget(self._page(widget))
+
+    def indexOf(self, widget: QWidget) -> int:
+        """The index of the tab of `widget` (a panel or its page), or -1."""
+        return super().indexOf(self._page(widget))
+
+    def currentWidget(self) -> QWidget:
+        """The panel in front (not its scrolling page)."""
+        page = super().currentWidget()
+        inner = page.widget() if isinstance(page, TabPage) else None
+        return inner if inner is not None else page
+
+
 class SessionView(QWidget):
     """Everything about one chair's session; `back` returns to the board."""
 
@@ -194,7 +219,7 @@ class SessionView(QWidget):
 
         # The area panels (charts, PDF preview…) are built when a session is first opened, so
         # start-up does not pay for them.
-        self.tabs = QTabWidget()
+        self.tabs = SessionTabs()
         # Vitals due and PRN reassessments due or overdue (as on the board), overdue styled as
         # alarms: beside the tab titles, in view whichever tab is open, at no row's cost.
         self.due_strip = DueStrip(self)

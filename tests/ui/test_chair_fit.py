@@ -446,3 +446,15 @@ def test_a_role_refusal_names_roles_in_words(ctx: Any) -> None:
     with pytest.raises(DomainError) as err:
         provision_user(ctx, username="x.y", full_name="X Y", roles=set(), password=PASSWORD)
     assert err.value.message == ("Roles must be one or more of Nurse, Charge nurse, Administrator.")
+
+
+def test_tabs_are_chosen_by_their_panel(window: MainWindow, infusing: int) -> None:
+    """The panels sit in scrolling pages; callers still name the panel (scripts/soak.py,
+    bench/stream.py)."""
+    window.open_session(infusing)
+    view = window.session_view
+    meds = view.panels["Medications"]
+    view.tabs.setCurrentWidget(meds)
+    assert view.tabs.currentIndex() == 1 and view.tabs.currentWidget() is meds
+    assert view.tabs.indexOf(view.panels["Session note"]) == 3
+    assert view.current_tab() == "Medications"
