@@ -175,10 +175,16 @@ class SessionView(QWidget):
         self.header.setWordWrap(False)  # the patient's name and MRN never break
         self.subheader = QLabel()
         self.subheader.setWordWrap(True)
-        # Patient line and details on one row (they wrap when the window is narrow).
-        top.addWidget(self.back_btn)
-        top.addWidget(self.header)
-        top.addWidget(self.subheader, 1)
+        # The patient (name and MRN over the details) and the session's scales on one row: the
+        # scales' two rows of buttons beside the patient lines instead of a box of their own
+        # under the checklist (which left the flowsheet six rows at 1366×768).
+        who = QVBoxLayout()
+        who.setSpacing(0)
+        who.addWidget(self.header)
+        who.addWidget(self.subheader)
+        top.addWidget(self.back_btn, 0, Qt.AlignmentFlag.AlignTop)
+        top.addLayout(who, 1)
+        top.addWidget(self._outcomes_box(), 0, Qt.AlignmentFlag.AlignTop)
         root.addLayout(top)
         # The chair's alarms, always in the same place and of the same height whether there are
         # none or five (issue 18: a strip that appeared pushed everything below it down ~140 px
@@ -202,9 +208,9 @@ class SessionView(QWidget):
         timer.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         mid.addWidget(timer, 3)
         right = QVBoxLayout()
-        for box in (self._checklist_box(), self._outcomes_box()):
-            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-            right.addWidget(box)
+        box = self._checklist_box()
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        right.addWidget(box)
         mid.addLayout(right, 2)
         # A Spravato session's devices, REMS checks and form (hidden for IV sessions).
         self.spravato_panel = SpravatoPanel(station)
@@ -355,13 +361,12 @@ class SessionView(QWidget):
         lay.addLayout(row)
         return box
 
-    def _outcomes_box(self) -> QGroupBox:
-        # The place to enter the scales of the session (issue 16): ui/scale_entry.OutcomesBox.
-        box = QGroupBox("Outcome measures and scales")
-        lay = QVBoxLayout(box)
-        self.outcomes = OutcomesBox(self.station, box)
-        lay.addWidget(self.outcomes)
-        return box
+    def _outcomes_box(self) -> QWidget:
+        # The place to enter the scales of the session (issue 18 layout: in the header row).
+        self.outcomes = OutcomesBox(self.station, self)
+        self.outcomes.setToolTip("Outcome measures and scales")
+        self.outcomes.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+        return self.outcomes
 
     # ---------------------------------------------------------------- data
 

@@ -445,12 +445,13 @@ class VitalsPanel(QWidget):
         self.table.doubleClicked.connect(self._expand)
         self.table.setMinimumHeight(ten_rows_height(self.table))
 
-        sheet_box = QGroupBox("Flowsheet")
+        # The title sits in the bar (a group-box title row would cost the tenth row at 768 px).
+        sheet_box = QGroupBox()
         sb = QVBoxLayout(sheet_box)
         sb.setContentsMargins(6, 4, 6, 4)
         sb.setSpacing(2)
         bar = QHBoxLayout()
-        self.legend = QLabel("▲ above / ▼ below limit")
+        self.legend = QLabel("<b>Flowsheet</b> · ▲ above / ▼ below limit")
         self.legend.setToolTip(
             "▲ above / ▼ below limit · ADVISORY · ACTION · CRITICAL · (late) = entered late · "
             "PR = pulse rate as HR · shaded rows: monitor data per interval (double-click to "
