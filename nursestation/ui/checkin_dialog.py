@@ -99,14 +99,18 @@ class CheckInDialog(QDialog):
         self.session_id: int | None = None
         self.patient: PatientInfo | None = None
         self.setWindowTitle(f"Check in to chair {chair}")
-        self.resize(900, 700)
+        self.resize(1200, 640)
         limits = DosingLimits.from_settings(station.ctx.settings)
         proto = limits.default_protocol
 
+        # Patient | order | checklist side by side: stacked, patient and order needed 813 px
+        # (more than a 1366×768 screen) once the order gained its prescriber fields.
         root = QHBoxLayout(self)
         left = QVBoxLayout()
+        middle = QVBoxLayout()
         right = QVBoxLayout()
         root.addLayout(left, 1)
+        root.addLayout(middle, 1)
         root.addLayout(right, 1)
 
         # --- patient
@@ -204,7 +208,8 @@ class CheckInDialog(QDialog):
         of.addRow("Spravato dose", self.spravato_dose)
         of.addRow(self.calc)
         self.order_form = of
-        left.addWidget(obox)
+        middle.addWidget(obox)
+        middle.addStretch(1)
 
         # --- checklist
         cbox = QGroupBox("Pre-infusion checklist")

@@ -115,13 +115,13 @@ class NotePanel(QWidget):
         self.preview_btn = QPushButton("Preview note")
         self.sign_btn = QPushButton("Sign note…")
         self.open_btn = QPushButton("Open signed note")
-        self.print_btn = QPushButton("&Print note…")
+        self.print_btn = QPushButton("Print note…")
         self.print_btn.setToolTip("Print the signed note (the print dialog; no copy is kept)")
         self.verify_btn = QPushButton("Verify again")
         buttons = QHBoxLayout()
         # The addendum form opens on demand: kept open it takes a third of a 768 px screen
         # from the preview.
-        self.addendum_toggle = QPushButton("&Addendum…")
+        self.addendum_toggle = QPushButton("A&ddendum…")
         self.addendum_toggle.setCheckable(True)
         self.addendum_toggle.setToolTip("Add a signed late entry to the signed note")
         for b in (
