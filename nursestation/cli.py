@@ -154,8 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # one clear sentence, not a traceback, for clinic IT
         from nursestation.clinic import ConfigError
+        from nursestation.config import DatabaseUnavailable
         from nursestation.errors import DomainError
 
+        if isinstance(exc, DatabaseUnavailable):
+            print(f"nursestation: {exc}", file=sys.stderr)
+            return 2 if exc.bad_url else 1
         if isinstance(exc, ConfigError):
             print(f"nursestation: {exc}", file=sys.stderr)
             return 2

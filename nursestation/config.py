@@ -24,6 +24,17 @@ STATION_FILENAME = "station.json"
 MAX_STATION_NAME = 128  # audit_events.station
 
 
+class DatabaseUnavailable(Exception):
+    """The database URL is wrong, refused by the TLS rule, or its server cannot be reached: one
+    sentence for clinic IT (the command line and the app show it without a traceback). `bad_url`
+    is True when the URL itself must change (exit code 2), False when the server did not answer
+    as asked (exit code 1). Raised by nursestation.db.engine.make_engine."""
+
+    def __init__(self, message: str, *, bad_url: bool = False) -> None:
+        super().__init__(message)
+        self.bad_url = bad_url
+
+
 @dataclass(frozen=True)
 class StationConfig:
     """Resolved paths and URL for one run of the app or a command."""

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import pg_support
 import pytest
 from example_runs import ExampleRuns
 from support import CHECKLIST_OK, EARLY_STARTED, PASSWORD, T0
@@ -65,11 +66,71 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop early-started runs whose test never took them (the session stopped before it:
-    -x, interrupted), and remove every early run's working folder."""
+    -x, interrupted), and remove every early run's working folder and every PostgreSQL test
+    database still there."""
     for run in session.config.stash.get(EARLY_STARTED, {}).values():
         run.stop()
     for folder in _EARLY_FOLDERS:
         shutil.rmtree(folder, ignore_errors=True)
+    pg_support.close_databases()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With the engine switch on PostgreSQL, leave out the tests about SQLite itself (marked
+    `sqlite_only`: pragmas, its file locking, its file on disk); they ran in the SQLite pass."""
+    if not pg_support.on_postgresql():
+        return
+    skip = pytest.mark.skip(reason="about SQLite itself (sqlite_only): run in the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which engine the station fixtures use (NURSESTATION_TEST_DB, tests/pg_support.py)."""
+    if pg_support.on_postgresql():
+        return "nursestation database: PostgreSQL (NURSESTATION_TEST_DB=postgresql)"
+    return "nursestation database: SQLite"
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> pg_support.PgServer:
+    """The PostgreSQL test server (NURSESTATION_TEST_PG_URL, a superuser URL on loopback):
+    skips the test when there is none, except under CI=true, where it fails."""
+    return pg_support.require_server()
+
+
+@pytest.fixture
+def pg_database(pg_server: pg_support.PgServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it: its name. Connect as
+    the superuser with `pg_server.url(name)` (or take the `pg_url` fixture)."""
+    name = pg_server.new_name("own")
+    pg_server.create(name)
+    yield name
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def pg_url(pg_server: pg_support.PgServer, pg_database: str) -> str:
+    """The superuser URL (postgresql+psycopg://…) of the test's own fresh database (`pg_database`):
+    for tests that only make sense on PostgreSQL (two stations, roles, tamper drills). Whatever
+    the engine switch says, this is always PostgreSQL."""
+    return pg_server.url(pg_database)
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With the engine switch on: after the test, drop the databases made for data
+    directories inside its tmp_path (its station, copied worlds, station_config)."""
+    folder = None
+    if pg_support.on_postgresql() and "tmp_path" in request.fixturenames:
+        folder = request.getfixturevalue("tmp_path")  # the path, known before the test runs
+    yield
+    if folder is not None:
+        pg_support.databases().drop_under(folder)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -154,7 +215,7 @@ class WorldTemplates:
 
             data = self.root / key / "data"
             clock = FakeClock(T0)
-            ctx = AppContext.open(resolve_config(str(data), None), clock=clock)
+            ctx = AppContext.open(pg_support.station_config(data), clock=clock)
             try:
                 value = build(ctx, clock)
                 # The use cases that store vital signs leave the context's alarm center (the
@@ -166,7 +227,10 @@ class WorldTemplates:
                 ctx.close()
             self._built[key] = (data, value, clock.now(), centered)
         data, value, now, centered = self._built[key]
-        shutil.copytree(data, dst)
+        if pg_support.on_postgresql():  # the folder, and the database made from the world's
+            pg_support.databases().copy_dir(data, dst)
+        else:
+            shutil.copytree(data, dst)
         return Copied(value, now, centered)
 
 
@@ -253,9 +317,17 @@ _STANDARD: tuple[tuple[str, Callable[[Any, FakeClock], dict[str, Any]]], ...] = 
 
 
 @pytest.fixture
-def station(tmp_path: Path) -> StationConfig:
-    """A fresh data directory with SQLite inside it (empty until something opens it)."""
-    return resolve_config(str(tmp_path / "data"), None)
+def station(request: pytest.FixtureRequest, tmp_path: Path) -> StationConfig:
+    """A fresh data directory with SQLite inside it (empty until something opens it); with the
+    engine switch on (tests/pg_support.py), a fresh PostgreSQL database of its own: empty, or,
+    when the test takes a standard world, made from that world's database (_standard_world)."""
+    data = tmp_path / "data"
+    if not pg_support.on_postgresql():
+        return resolve_config(str(data), None)
+    dbs = pg_support.databases()
+    if "_standard_world" in request.fixturenames:
+        return resolve_config(str(data), dbs.reserve(data))
+    return resolve_config(str(data), dbs.url_for(data))
 
 
 @pytest.fixture
@@ -273,7 +345,15 @@ def _standard_world(
     CA). A data directory someone already filled (a test's
     own `station`, or a clinic.json written before the context opens) or a database outside it
     is left alone: the fixtures below then build their part themselves, as before."""
-    if station.data_dir.exists() or station.sqlite_path != station.data_dir / DB_FILENAME:
+    if pg_support.on_postgresql():
+        dbs = pg_support.databases()
+        reserved = dbs.name_of(station.data_dir)
+        own = reserved is not None and station.db_url == dbs.srv.url(reserved)
+        if station.data_dir.exists() or not own:
+            if own:  # the test fills the station itself: an empty database, as with SQLite
+                dbs.create(station.data_dir)
+            return {}
+    elif station.data_dir.exists() or station.sqlite_path != station.data_dir / DB_FILENAME:
         return {}
     names = set(request.fixturenames)
     # A test module's own worlds: COPIED_WORLDS maps a fixture name to its build; the fixture

@@ -551,6 +551,7 @@ def _stored_lookup(config: StationConfig) -> tuple[Any, str]:
     """An engine on the station database for hash look-ups, without creating or migrating it."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from nursestation.config import DatabaseUnavailable
     from nursestation.db.engine import make_engine
 
     path = config.sqlite_path
@@ -563,6 +564,8 @@ def _stored_lookup(config: StationConfig) -> tuple[Any, str]:
         return engine, ""
     except SQLAlchemyError as exc:
         return None, f"database not readable ({type(exc).__name__}): stored-note comparison skipped"
+    except DatabaseUnavailable as exc:  # a server that is not there, or a wrong URL
+        return None, f"{str(exc).rstrip('.')}: stored-note comparison skipped"
 
 
 def _stored_ca(engine: Any) -> bytes | None:

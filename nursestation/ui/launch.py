@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nursestation.clinic import ConfigError, load_clinic_settings
-from nursestation.config import StationConfig, resolve_config
+from nursestation.config import DatabaseUnavailable, StationConfig, resolve_config
 
 if TYPE_CHECKING:  # Qt is imported when the window is built, after the settings check
     from collections.abc import Callable
@@ -141,6 +141,8 @@ def run_gui(config: StationConfig) -> int:
         app, window = build_window(config)
     except ConfigError as exc:
         return _fatal("Clinic settings", str(exc))
+    except DatabaseUnavailable as exc:
+        return _fatal("Database", str(exc))
     if window is None:
         return 0
     window.show()
