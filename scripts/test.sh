@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# One command for a fresh Debian/Ubuntu machine: system packages, a virtual environment with the
-# test and lint tools, lint, the import contracts, the type check, then the whole test suite with
-# Qt offscreen.
+# One command for a fresh Debian/Ubuntu machine: system packages (PostgreSQL included), a virtual
+# environment with the test and lint tools, lint, the import contracts, the type check, then the
+# test suite twice with Qt offscreen:
+#   1. everything on SQLite (the station default);
+#   2. the database, use-case and scenario tests again on PostgreSQL (NURSESTATION_TEST_DB=postgresql,
+#      tests/pg_support.py), on a throw-away cluster started here on loopback (scripts/pg-dev.sh)
+#      and removed at exit; or on the server NURSESTATION_TEST_PG_URL names, when set.
+# Arguments go to both pytest runs (e.g. a test file); NURSESTATION_TEST_PG=0 skips the second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/system-deps.sh
+bash scripts/system-deps.sh --with-postgresql
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test,dev]"
@@ -12,4 +17,25 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/lint-imports
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml: the package, check_untyped_defs
 export QT_QPA_PLATFORM=offscreen
-exec .venv/bin/python -m pytest -q "$@"
+
+if [ -z "${NURSESTATION_TEST_PG_URL:-}" ]; then
+  NURSESTATION_PG_DIR=$(mktemp -d /tmp/nursestation-test-pg.XXXXXX)
+  export NURSESTATION_PG_DIR
+  trap 'bash scripts/pg-dev.sh stop' EXIT
+  start=$(date +%s)
+  NURSESTATION_TEST_PG_URL=$(bash scripts/pg-dev.sh start)
+  export NURSESTATION_TEST_PG_URL
+  echo "PostgreSQL test cluster on $(echo "$NURSESTATION_TEST_PG_URL" | sed 's|//[^@]*@|//|') ($(( $(date +%s) - start )) s to start)"
+fi
+
+# Pass 1: the whole suite on SQLite (the PostgreSQL-only tests use the cluster above).
+.venv/bin/python -m pytest -q "$@"
+
+# Pass 2: the tests that touch the database, on PostgreSQL.
+if [ "${NURSESTATION_TEST_PG:-1}" != "0" ]; then
+  if [ $# -eq 0 ]; then
+    set -- tests/db tests/app tests/test_examples.py tests/test_golden.py tests/test_worlds.py \
+      tests/test_scenario_devices.py
+  fi
+  NURSESTATION_EARLY_START=0 NURSESTATION_TEST_DB=postgresql .venv/bin/python -m pytest -q "$@"
+fi

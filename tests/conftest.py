@@ -377,6 +377,8 @@ def ctx(station: StationConfig, clock: FakeClock, _standard_world: dict[str, Any
     from nursestation.app.context import AppContext
 
     c = AppContext.open(station, clock=clock)
+    if pg_support.on_postgresql():  # the switch is on: never a quiet fall-back to SQLite
+        assert c.engine.dialect.name == "postgresql", station.db_url
     if _standard_world.get("alarm_center"):
         from nursestation.app.alarms import alarm_center
 

@@ -86,8 +86,10 @@ class ExampleRuns:
         return self._runs[name]
 
     def copy_data(self, name: str, dst: Path) -> Path:
-        """A private copy of the scenario's data directory, free to change."""
-        shutil.copytree(self(name).data_dir, dst)
+        """A private copy of the scenario's data directory, free to change (with the engine
+        switch on, with a copy of its PostgreSQL database: open it with
+        `pg_support.station_config(dst)`)."""
+        _copy_dir(self(name).data_dir, dst)
         return dst
 
     def golden(self, name: str) -> dict[str, str]:
@@ -98,14 +100,27 @@ class ExampleRuns:
         return self._golden[name]
 
 
+def _copy_dir(src: Path, dst: Path) -> None:
+    """Copy a data directory, and on PostgreSQL its database (tests/pg_support.py)."""
+    import pg_support
+
+    if pg_support.on_postgresql():
+        pg_support.databases().copy_dir(src, dst)
+    else:
+        shutil.copytree(src, dst)
+
+
 def _run(name: str, where: Path) -> ExampleRun:
+    from pg_support import station_config
+
     from nursestation.scenario import run_scenario
 
     spec = json.loads((EXAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))
     out = io.StringIO()
     data_dir, out_dir = where / "data", where / "notes"
     data_dir.mkdir(parents=True)
-    rc = run_scenario(spec, out=out, out_dir=out_dir, data_dir=str(data_dir))
+    db_url = station_config(data_dir).db_url
+    rc = run_scenario(spec, out=out, out_dir=out_dir, data_dir=str(data_dir), db_url=db_url)
     lines = tuple(json.loads(line) for line in out.getvalue().splitlines())
     return ExampleRun(name, spec, rc, lines, data_dir, out_dir)
 
@@ -117,6 +132,7 @@ def golden_outputs(run: ExampleRun, workdir: Path) -> dict[str, str]:
     """note.txt, export.csv and export.fhir.json of one scenario run (see the module doc)."""
     from io import BytesIO
 
+    from pg_support import station_config
     from pypdf import PdfReader
     from sqlalchemy import select
 
@@ -124,12 +140,11 @@ def golden_outputs(run: ExampleRun, workdir: Path) -> dict[str, str]:
     from nursestation.app.context import AppContext
     from nursestation.clinic import load_clinic_settings
     from nursestation.clock import FakeClock
-    from nursestation.config import resolve_config
     from nursestation.db.models import InfusionSession, User
 
     data = workdir / "data"
-    shutil.copytree(run.data_dir, data)
-    config = resolve_config(str(data), None)
+    _copy_dir(run.data_dir, data)
+    config = station_config(data)
     settings = load_clinic_settings(config.clinic_file)
     if run.spec.get("clinic"):
         settings = settings.with_overrides(run.spec["clinic"], "scenario 'clinic'")

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select, text
 
 from nursestation.db.models import (
     DischargeApproval,
@@ -46,9 +46,10 @@ SESSION_DAY = date(2026, 3, 2)  # the scenario's check-in day (09:00 -05:00)
 def signed_station(data_dir: Path, ran: Path | None = None) -> Path:
     """Run the signed-note scenario into `data_dir` (or copy `ran`, the data directory of a run
     of it already made: the tests' example_runs) and add an administrator; returns it."""
+    from pg_support import station_config
+
     from nursestation.app import users
     from nursestation.app.context import AppContext
-    from nursestation.config import resolve_config
     from nursestation.scenario.runner import run_scenario
 
     if ran is not None:
@@ -56,9 +57,10 @@ def signed_station(data_dir: Path, ran: Path | None = None) -> Path:
     else:
         spec = json.loads(SCENARIO.read_text(encoding="utf-8"))
         out = io.StringIO()
-        rc = run_scenario(spec, out=out, data_dir=str(data_dir))
+        url = station_config(data_dir).db_url
+        rc = run_scenario(spec, out=out, data_dir=str(data_dir), db_url=url)
         assert rc == 0, out.getvalue()
-    ctx = AppContext.open(resolve_config(str(data_dir), None))
+    ctx = AppContext.open(station_config(data_dir))
     try:
         users.provision_user(
             ctx, username=ADMIN, full_name="Dana Admin", roles={"administrator"}, password=ADMIN_PW
@@ -79,8 +81,14 @@ def template_dir(base: Path, ran: Path | None = None) -> Path:
 
 
 def copy_station(src: Path, dst: Path) -> Path:
-    """A private copy of a data directory (database and clinic PKI)."""
-    shutil.copytree(src, dst)
+    """A private copy of a data directory (database and clinic PKI; with the engine switch on,
+    its PostgreSQL database: open it with `pg_support.station_config(dst)`)."""
+    import pg_support
+
+    if pg_support.on_postgresql():
+        pg_support.databases().copy_dir(src, dst)
+    else:
+        shutil.copytree(src, dst)
     return dst
 
 
@@ -197,6 +205,15 @@ class Cloner:
                 if batch[name]:
                     table = Patient.__table__ if name == "patients" else _table(name)
                     conn.execute(insert(table), batch[name])
+                    if conn.dialect.name == "postgresql":
+                        # Explicit ids leave the id sequence behind (SQLite takes max(id) + 1):
+                        # move it past them, as rows stored by the app would have.
+                        conn.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                f"(SELECT max(id) FROM {name}))"
+                            )
+                        )
         return out
 
     def _copy_row(self, name: str, r: dict[str, Any], k: int, shift: timedelta) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import station_config
 from sqlalchemy import select
 
 from nursestation.app import devices as dev
@@ -27,15 +28,14 @@ def _run(steps: list[dict[str, Any]], tmp_path: Path) -> tuple[int, list[dict[st
     spec["steps"] = spec["steps"][:3] + steps
     out = io.StringIO()
     data = tmp_path / "data"
-    rc = run_scenario(spec, out=out, data_dir=str(data))
+    rc = run_scenario(spec, out=out, data_dir=str(data), db_url=station_config(data).db_url)
     return rc, [json.loads(line) for line in out.getvalue().splitlines()][3:], data
 
 
 def _rows(data: Path, model: Any) -> list[Any]:
     from nursestation.app.context import AppContext
-    from nursestation.config import resolve_config
 
-    ctx = AppContext.open(resolve_config(str(data), None))
+    ctx = AppContext.open(station_config(data))
     try:
         with ctx.tx() as s:
             found = list(s.execute(select(model).order_by(model.id)).scalars())

@@ -4,12 +4,13 @@ administrators; sign-in, lock and signature failures are recorded."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pg_support import raw_connection, raw_errors
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 from support import PASSWORD, T0
@@ -31,8 +32,8 @@ def _rows(ctx: AppContext, action: str) -> list[AuditEvent]:
         return list(rows)
 
 
-def _raw(station) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    return sqlite3.connect(station.sqlite_path)
+def _raw(station) -> Any:  # type: ignore[no-untyped-def]
+    return raw_connection(station)
 
 
 # ------------------------------------------------------------------ append-only
@@ -48,14 +49,15 @@ def test_plain_sql_cannot_edit_or_delete_audit_rows(ctx, people, station) -> Non
     ):
         with pytest.raises(DatabaseError, match="append-only"), ctx.engine.begin() as conn:
             conn.execute(text(sql))
-    # ...and through a separate sqlite3 connection, as someone with the file would do.
+    # ...and through a separate connection, as someone with the file (or the database's
+    # password) would do.
     raw = _raw(station)
     try:
         for sql in (
             "UPDATE audit_events SET after = '{}'",
             "DELETE FROM audit_events",
         ):
-            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            with pytest.raises(raw_errors(), match="append-only"):
                 raw.execute(sql)
     finally:
         raw.close()
@@ -69,6 +71,7 @@ def _flip_in_file(path, needle: bytes, replacement: bytes) -> None:  # type: ign
     path.write_bytes(data.replace(needle, replacement))
 
 
+@pytest.mark.sqlite_only  # the bytes of the SQLite file
 def test_one_byte_changed_in_the_file_is_caught_by_the_chain(ctx, people, station) -> None:
     info = users.create_user(
         ctx,
@@ -126,13 +129,16 @@ def test_check_passes_on_an_untouched_trail(ctx, people, station) -> None:
 
 
 def test_a_deleted_row_breaks_the_chain(ctx, people, station) -> None:
-    """Dropping the trigger (only possible with the file in hand) and deleting a row shows."""
+    """Dropping the trigger (only possible with the file in hand, or as the tables' owner on
+    PostgreSQL) and deleting a row shows."""
     ctx.close()
     raw = _raw(station)
-    raw.execute("DROP TRIGGER trg_audit_events_no_delete")
+    if station.sqlite_path is not None:
+        raw.execute("DROP TRIGGER trg_audit_events_no_delete")
+    else:
+        raw.execute("DROP TRIGGER trg_audit_events_append_only ON audit_events")
     victim = raw.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 2").fetchone()[0]
-    raw.execute("DELETE FROM audit_events WHERE id = ?", (victim,))
-    raw.commit()
+    raw.execute(f"DELETE FROM audit_events WHERE id = {int(victim)}")
     raw.close()
     reopened = AppContext.open(station, migrate=False)
     try:

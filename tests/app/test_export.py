@@ -29,13 +29,13 @@ from export_support import (
     copy_station,
     template_dir,
 )
+from pg_support import cli_db_args, station_config
 from sqlalchemy import select, text
 
 from nursestation.app import export as ex
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.pki import ca_certificate_pem
 from nursestation.app.users import authenticate
-from nursestation.config import resolve_config
 from nursestation.db.models import AuditEvent, NoteDocument
 from nursestation.errors import DomainError
 from nursestation.report.verify import verify_pdf
@@ -57,7 +57,7 @@ def data_dir(signed_template: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ctx(data_dir: Path) -> Iterator[AppContext]:
-    c = AppContext.open(resolve_config(str(data_dir), None))
+    c = AppContext.open(station_config(data_dir))
     yield c
     c.close()
 
@@ -425,8 +425,9 @@ def test_a_nurse_cannot_export(ctx: AppContext, tmp_path: Path) -> None:
 
 def _cli(data_dir: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NURSESTATION_DEBUG": ""}
+    db = cli_db_args(station_config(data_dir))
     return subprocess.run(
-        [sys.executable, "-m", "nursestation", "--data-dir", str(data_dir), "export", *args],
+        [sys.executable, "-m", "nursestation", "--data-dir", str(data_dir), *db, "export", *args],
         input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
     )  # fmt: skip
 

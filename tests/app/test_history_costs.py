@@ -676,8 +676,12 @@ def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock)
             _second(ctx, "1", clock.now())
             statements.clear()
             board.board_cards(ctx, nurse)
-            assert [x.split()[0] for x in statements] == ["BEGIN", "SELECT", "SELECT"]
-            assert "audit_events" in statements[1] and "vital_readings" in statements[2]
+            # SQLite's BEGIN is a statement here; psycopg sends PostgreSQL's BEGIN itself.
+            if ctx.engine.dialect.name == "sqlite":
+                assert statements[0].startswith("BEGIN")
+            reads = [x for x in statements if not x.startswith("BEGIN")]
+            assert [x.split()[0] for x in reads] == ["SELECT", "SELECT"]
+            assert "audit_events" in reads[0] and "vital_readings" in reads[1]
     finally:
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
     clock.advance(seconds=11)  # READY_REUSE_S: a full reload at least this often

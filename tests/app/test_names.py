@@ -25,12 +25,12 @@ from discharge_support import (
     world_values,
 )
 from example_runs import GOLDEN_DIR, GOLDEN_FILES, ExampleRun, ExampleRuns, golden_outputs
+from pg_support import station_config
 from sqlalchemy import select
 
 from nursestation.app import discharge as dc
 from nursestation.app.context import AppContext
 from nursestation.clock import FakeClock
-from nursestation.config import resolve_config
 from nursestation.db.models import Assessment, VitalReading
 from nursestation.errors import DomainError
 from nursestation.scenario import run_scenario
@@ -58,7 +58,8 @@ def w(
 def _scenario(spec: dict[str, Any], where: Path) -> tuple[int, list[dict[str, Any]]]:
     out = io.StringIO()
     (where / "data").mkdir(parents=True)
-    rc = run_scenario(spec, out=out, out_dir=where / "notes", data_dir=str(where / "data"))
+    url = station_config(where / "data").db_url
+    rc = run_scenario(spec, out=out, out_dir=where / "notes", data_dir=str(where / "data"), db_url=url)
     return rc, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -202,7 +203,7 @@ def _temp_scenario(temp_steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _stored_temps(where: Path) -> list[tuple[float | None, bool]]:
-    ctx = AppContext.open(resolve_config(str(where / "data"), None))
+    ctx = AppContext.open(station_config(where / "data"))
     try:
         with ctx.tx() as s:
             return [

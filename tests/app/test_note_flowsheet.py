@@ -26,15 +26,15 @@ from nursestation.report.note_pdf import (
 def two_hours(tmp_path_factory, _cheap_password_hashing):
     # Built once for the module (7,200 monitor rows): the tests below only read the returned
     # values (the stored session's figures and the note content), never the station.
+    from pg_support import station_config
     from support import T0
 
     from nursestation.app.context import AppContext
     from nursestation.clock import FakeClock
-    from nursestation.config import resolve_config
 
     clock = FakeClock(T0)
     ctx = AppContext.open(
-        resolve_config(str(tmp_path_factory.mktemp("two_hours")), None), clock=clock
+        station_config(tmp_path_factory.mktemp("two_hours")), clock=clock
     )
     try:
         sess = monitored_session(ctx, clock, hours=2)

@@ -4,7 +4,6 @@ pypdf and pyHanko against the clinic CA, addenda, append-only rows, and `nursest
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import cli_db_args, missing_station_config, raw_connection, raw_errors
 from pypdf import PdfReader
 from sqlalchemy import select, text
 from support import CHECKLIST_OK as CHECKLIST
@@ -359,20 +359,19 @@ def test_signing_refused_while_infusing(ctx: AppContext, clock: FakeClock) -> No
 
 def test_signed_note_rows_cannot_be_changed_at_database_level(world: World) -> None:
     notes.sign_note(world.ctx, world.nurse, world.sid, NURSE_PW)
-    path = world.ctx.config.sqlite_path
-    assert path is not None
-    # Plain SQL outside the app, as someone with the database file would try it.
-    con = sqlite3.connect(path)
+    # Plain SQL outside the app, as someone with the database file (or password) would try it.
+    con = raw_connection(world.ctx.config)
+    blob = "x'00'" if world.ctx.config.sqlite_path else "'\\x00'::bytea"
     try:
         for stmt in (
             "UPDATE notes SET addendum_reason = 'edited'",
             "DELETE FROM notes",
-            "UPDATE note_documents SET pdf = x'00', sha256 = 'x'",
+            f"UPDATE note_documents SET pdf = {blob}, sha256 = 'x'",
             "DELETE FROM note_documents",
             "UPDATE note_signatures SET signer_name = 'Someone Else'",
             "DELETE FROM note_signatures",
         ):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with pytest.raises(raw_errors(), match="append-only"):
                 con.execute(stmt)
     finally:
         con.close()
@@ -596,14 +595,15 @@ def test_verify_cli_ok_then_one_flipped_byte_fails(world: World, tmp_path: Path)
     good = tmp_path / "note.pdf"
     good.write_bytes(bytes(docs[-1].pdf))
     data_dir = str(ctx.config.data_dir)
-    r = _cli("verify", "--data-dir", data_dir, str(good))
+    db = cli_db_args(ctx.config)
+    r = _cli("verify", "--data-dir", data_dir, *db, str(good))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("OK ") == 2
     assert f"matches stored note {notes.note_label(world.sid)} version 1" in r.stdout
 
     bad = tmp_path / "tampered.pdf"
     bad.write_bytes(_flip(good.read_bytes()))
-    r = _cli("verify", "--data-dir", data_dir, str(bad))
+    r = _cli("verify", "--data-dir", data_dir, *db, str(bad))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAILED" in r.stdout and "DIFFERS from stored note" in r.stdout
 
@@ -622,9 +622,7 @@ def test_verify_files_without_database_and_with_explicit_ca(world: World, tmp_pa
     pdf.write_bytes(bytes(docs[0].pdf))
     ca = tmp_path / "ca.pem"
     ca.write_bytes(ca_pem(ctx))
-    from nursestation.config import resolve_config
-
-    elsewhere = resolve_config(str(tmp_path / "auditor"), None)
+    elsewhere = missing_station_config(tmp_path / "auditor")
     out = BytesIO()
     import io
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import station_config
 from sqlalchemy import func, select
 from support import CHECKLIST_OK, PASSWORD, T0
 
@@ -36,7 +37,6 @@ from nursestation.app import (
 )
 from nursestation.app.context import Actor, AppContext
 from nursestation.clock import FakeClock
-from nursestation.config import resolve_config
 from nursestation.db.models import AuditEvent
 from nursestation.dosing import Protocol
 from nursestation.errors import NOT_PERMITTED, DomainError
@@ -68,7 +68,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    config = resolve_config(str(tmp_path_factory.mktemp("perm") / "data"), None)
+    config = station_config(tmp_path_factory.mktemp("perm") / "data")
     clock = FakeClock(T0)
     ctx = AppContext.open(config, clock=clock)
     actors: dict[str, Actor] = {}

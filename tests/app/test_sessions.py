@@ -433,16 +433,16 @@ def test_not_treated_scenario_signed_note_and_export_say_so(tmp_path, example_ru
     import csv
     import json
 
+    from pg_support import station_config
     from pypdf import PdfReader
 
     from nursestation.app import export, users
     from nursestation.app.context import AppContext
-    from nursestation.config import resolve_config
 
     # The session's one run of the scenario, copied: the export below writes to the station.
     assert example_runs("not_treated").rc == 0, example_runs("not_treated").lines
     data = example_runs.copy_data("not_treated", tmp_path / "data")
-    ctx = AppContext.open(resolve_config(str(data), None))
+    ctx = AppContext.open(station_config(data))
     try:
         users.provision_user(
             ctx,

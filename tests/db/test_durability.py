@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from pg_support import station_config
 from sqlalchemy import func, select
 
 from nursestation.db.audit import verify_chain
@@ -42,7 +43,8 @@ WRITER = textwrap.dedent(
 
 
 def test_sigkill_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    (tmp_path / "k").mkdir()
+    url = station_config(tmp_path / "k").db_url  # SQLite in it, or a PostgreSQL database
     proc = subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     last = 0
@@ -57,8 +59,9 @@ def test_sigkill_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
     assert last >= 150, "writer did not get going"
 
     eng = make_engine(url)
-    with eng.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    if eng.dialect.name == "sqlite":
+        with eng.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     with make_session_factory(eng)() as s:
         patients = s.execute(select(func.count(Patient.id))).scalar_one()
         audits = s.execute(select(func.count(AuditEvent.id))).scalar_one()

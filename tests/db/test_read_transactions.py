@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from sqlalchemy import event, select
 
 from nursestation.db.models import User
+
+# SQLite's locking (BEGIN vs BEGIN IMMEDIATE); PostgreSQL's MVCC never makes a read wait.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _begins(ctx, use) -> list[str]:  # type: ignore[no-untyped-def]

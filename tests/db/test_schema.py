@@ -1,16 +1,17 @@
-"""The migrations produce exactly the models' schema; pragmas and the UTC type behave."""
+"""The migrations produce exactly the models' schema; pragmas and the UTC type behave. On the
+engine the switch names (tests/pg_support.py): SQLite, or PostgreSQL."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from pg_support import station_config
 from sqlalchemy import inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from nursestation.db.engine import make_engine, make_session_factory
 from nursestation.db.migrate import current_revision, head_revision, upgrade_to_head
@@ -19,19 +20,22 @@ from nursestation.db.models import APPEND_ONLY_TABLES, Base, Patient
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database brought to head by the migrations, once for the module."""
-    path = tmp_path_factory.mktemp("schema") / "x.sqlite3"
-    eng = make_engine(f"sqlite:///{path}")
+    """A data directory whose database the migrations brought to head, once for the module."""
+    data = tmp_path_factory.mktemp("schema") / "data"
+    data.mkdir()
+    eng = make_engine(station_config(data).db_url)
     upgrade_to_head(eng)
     eng.dispose()  # the last connection closed: the WAL is checkpointed into the file
-    return path
+    return data
 
 
 @pytest.fixture
 def engine(tmp_path: Path, migrated: Path):
-    """Each test's own copy of the migrated database."""
-    shutil.copy2(migrated, tmp_path / "x.sqlite3")
-    eng = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    """Each test's own copy of the migrated database (the SQLite file, or on PostgreSQL a
+    database made from the migrated one)."""
+    from export_support import copy_station
+
+    eng = make_engine(station_config(copy_station(migrated, tmp_path / "data")).db_url)
     yield eng
     eng.dispose()
 
@@ -50,6 +54,7 @@ def test_every_model_table_exists_after_migration(engine) -> None:
     assert set(Base.metadata.tables) <= tables
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_are_set_on_every_connection(engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -132,12 +137,22 @@ def test_naive_timestamps_are_refused(engine) -> None:
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
 def test_append_only_tables_refuse_update_and_delete(engine, table: str) -> None:
     with engine.connect() as conn:
-        trig = (
+        if engine.dialect.name == "postgresql":
+            trig = set(
+                conn.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
+                        "AND tgenabled <> 'D'"
+                    ),
+                    {"t": table},
+                ).scalars()
+            )
+            assert {f"trg_{table}_append_only", f"trg_{table}_no_truncate"} <= trig
+            return
+        trig = set(
             conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=?", (table,)
-            )
-            .scalars()
-            .all()
+            ).scalars()
         )
     assert f"trg_{table}_no_update" in trig
     assert f"trg_{table}_no_delete" in trig
@@ -149,12 +164,18 @@ def test_update_of_append_only_row_fails_in_the_database(engine) -> None:
             "INSERT INTO audit_events (at, station, action, prev_hash, hash) "
             "VALUES ('2026-01-01 00:00:00', 's', 'x', '0', 'h1')"
         )
-    with pytest.raises(IntegrityError, match="append-only"), engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE audit_events SET action='y'")
-    with pytest.raises(IntegrityError, match="append-only"), engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM audit_events")
+    # SQLite's RAISE(ABORT) is an IntegrityError, PostgreSQL's RAISE EXCEPTION an InternalError.
+    statements = ["UPDATE audit_events SET action='y'", "DELETE FROM audit_events"]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_events")
+    for sql in statements:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT action FROM audit_events").scalars().all() == ["x"]
 
 
+@pytest.mark.sqlite_only
 def test_transactions_take_the_write_lock_at_begin(tmp_path: Path) -> None:
     """BEGIN IMMEDIATE: a second writer is told "locked" at its BEGIN, never halfway through."""
     import sqlite3
