@@ -124,6 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     dbs = db.add_subparsers(dest="db_command", metavar="ACTION")
     dbs.add_parser("upgrade", parents=[common], help="run the schema migrations")
+    di = dbs.add_parser(
+        "init",
+        parents=[common],
+        help="PostgreSQL: create the schema (owned by --db's user) and the stations' role",
+    )
+    di.add_argument(
+        "--app-role",
+        default=None,
+        help="role the stations connect as (env NURSESTATION_APP_ROLE, default nursestation_app)",
+    )
     return p
 
 
@@ -221,8 +231,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "ca":
         return _ca(args)
     if cmd == "db":
+        if args.db_command == "init":
+            return _db_init(args)
         if args.db_command != "upgrade":
-            raise UsageError("usage: nursestation db upgrade")
+            raise UsageError("usage: nursestation db upgrade|init")
         from nursestation.app.context import AppContext
         from nursestation.db.migrate import current_revision
 
@@ -231,6 +243,50 @@ def _dispatch(args: argparse.Namespace) -> int:
         ctx.close()
         return 0
     raise UsageError(f"unknown command {cmd}")
+
+
+def _db_init(args: argparse.Namespace) -> int:
+    """`db init`: schema and application role on PostgreSQL (nursestation/db/roles.py). The
+    role's password comes from NURSESTATION_APP_PASSWORD, else the terminal or standard input."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import make_url
+
+    from nursestation.db.engine import make_engine
+    from nursestation.db.roles import DEFAULT_APP_ROLE, InitError, check_app_role, init_database
+
+    config = _config(args)
+    if config.sqlite_path is not None or config.db_url.startswith("sqlite"):
+        raise UsageError(
+            "db init is for PostgreSQL: give --db postgresql+psycopg://OWNER@HOST/DATABASE "
+            "(SQLite needs no init: the app creates its file, readable by you only)"
+        )
+    role = args.app_role or os.environ.get("NURSESTATION_APP_ROLE") or DEFAULT_APP_ROLE
+    password = os.environ.get("NURSESTATION_APP_PASSWORD") or read_password(
+        f"New password for the application role {role}: "
+    )
+    try:
+        check_app_role(role, password)  # before connecting: a bad option costs nothing
+        engine = make_engine(config.db_url)
+        try:
+            result = init_database(
+                engine, app_role=role, password=password, at=datetime.now(UTC),
+                station=config.station,
+            )  # fmt: skip
+        finally:
+            engine.dispose()
+    except InitError as exc:
+        raise UsageError(str(exc)) from None
+    # Never the owner's password: URL.set() ignores None, so replace the field itself.
+    station_url = make_url(config.db_url)._replace(username=role, password=None)
+    state = "created" if result.created else "existing: password and grants reset"
+    print(f"schema at the newest revision, owned by {result.owner}")
+    print(
+        f"application role {role} ({state}): may add to {len(result.append_only)} append-only "
+        f"tables but not change or delete their rows; read and write {len(result.read_write)} others"
+    )
+    print(f"stations: --db {station_url.render_as_string(hide_password=False)} (with its password)")
+    return 0
 
 
 def _login(ctx: AppContext, username: str) -> Actor:

@@ -15,6 +15,7 @@ def _sqlite_ddl(table: str) -> list[str]:
     ]
 
 
+PG_FUNCTION_NAME = "nursestation_append_only"
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION nursestation_append_only() RETURNS trigger AS $$
 BEGIN

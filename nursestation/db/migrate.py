@@ -36,16 +36,35 @@ def current_revision(engine: Engine) -> str | None:
         return None
 
 
+# PostgreSQL's SQLSTATE for "permission denied" (insufficient_privilege).
+_NOT_PERMITTED = "42501"
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the database to the newest schema, in one transaction on the app's own engine."""
-    if current_revision(engine) == HEAD_REVISION:
+    """Bring the database to the newest schema, in one transaction on the app's own engine.
+    A station connected as the application role (`nursestation db init`) may not change the
+    schema: then one sentence says to run `db init` as the owner, instead of a traceback."""
+    revision = current_revision(engine)
+    if revision == HEAD_REVISION:
         return
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _NOT_PERMITTED:
+            raise
+        from nursestation.config import DatabaseUnavailable
+
+        have = f"is at schema revision {revision}" if revision else "has no NurseStation schema"
+        raise DatabaseUnavailable(
+            f"The database {have}, this version needs {HEAD_REVISION}, and user "
+            f"'{engine.url.username}' may not change the schema: run `nursestation db init "
+            "--db OWNER-URL` as the database's owner first (README, clinic IT: PostgreSQL)."
+        ) from None
 
 
 def head_revision() -> str | None:
