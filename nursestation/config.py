@@ -111,10 +111,14 @@ def station_file_name(path: Path) -> str | None:
 
 def ensure_data_dir(path: Path) -> Path:
     """Create the data directory readable by the OS user only (0700): it holds the patient
-    database and the clinic CA key. Parents are created with the usual mode; an existing
-    directory is left as the clinic set it."""
+    database and the clinic CA key. Parents are created with the usual mode. An empty existing
+    directory (made by an installer or by hand before the first start, with the umask's mode)
+    becomes the station's now and is made private too; one with content is left as the clinic
+    set it (`nursestation check` reports its mode)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir(mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask; this is exact
+    elif path.is_dir() and not any(path.iterdir()):
+        os.chmod(path, 0o700)
     return path

@@ -150,3 +150,28 @@ def test_check_names_a_stations_own_former_ca_that_is_not_used(tmp_path: Path, c
     rc, out = _check(data, capsys)
     line = next(x for x in out if "clinic CA" in x)
     assert rc == 0 and "holds another CA, which is not used" in line
+
+
+def test_an_empty_data_directory_made_before_the_first_start_becomes_private(
+    tmp_path: Path,
+) -> None:
+    """An installer (or `mkdir`) made the folder with the umask's 0755: the first start, which
+    creates the database in it, makes it 0700; a folder already holding data is
+    left as the clinic set it."""
+    data = tmp_path / "station"
+    data.mkdir(mode=0o755)
+    os.chmod(data, 0o755)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "clinic.json").write_text("{}")
+    os.chmod(kept, 0o750)
+    old = os.umask(0o022)
+    try:
+        for folder in (data, kept):
+            AppContext.open(resolve_config(str(folder), None)).close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(data / DB_FILENAME).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(kept / DB_FILENAME).st_mode) == 0o600
