@@ -29,13 +29,22 @@ if [ -z "${NURSESTATION_TEST_PG_URL:-}" ]; then
 fi
 
 # Pass 1: the whole suite on SQLite (the PostgreSQL-only tests use the cluster above).
-.venv/bin/python -m pytest -q "$@"
+sqlite_rc=0
+.venv/bin/python -m pytest -q "$@" || sqlite_rc=$?
 
-# Pass 2: the tests that touch the database, on PostgreSQL.
+# Pass 2: the tests that touch the database, on PostgreSQL; run even when pass 1 failed, so one
+# CI run reports both engines. The exit code is non-zero when either pass failed.
+pg_rc=0
 if [ "${NURSESTATION_TEST_PG:-1}" != "0" ]; then
   if [ $# -eq 0 ]; then
     set -- tests/db tests/app tests/test_examples.py tests/test_golden.py tests/test_worlds.py \
       tests/test_scenario_devices.py
   fi
-  NURSESTATION_EARLY_START=0 NURSESTATION_TEST_DB=postgresql .venv/bin/python -m pytest -q "$@"
+  echo "PostgreSQL pass: NURSESTATION_TEST_DB=postgresql pytest $*"
+  NURSESTATION_EARLY_START=0 NURSESTATION_TEST_DB=postgresql .venv/bin/python -m pytest -q "$@" \
+    || pg_rc=$?
+fi
+if [ "$sqlite_rc" -ne 0 ] || [ "$pg_rc" -ne 0 ]; then
+  echo "test.sh: SQLite pass exit $sqlite_rc, PostgreSQL pass exit $pg_rc" >&2
+  exit 1
 fi

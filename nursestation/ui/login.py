@@ -104,6 +104,9 @@ class LoginDialog(QDialog):
             empty = users.user_count(self.ctx) == 0
         except Exception as exc:  # shown, not swallowed: OK retries and raises it again
             self.error.setText(f"The station database could not be opened: {exc}")
+            # The sentence names the server and what to check: grow to show all of it.
+            self.setMinimumWidth(max(self.width(), 420))
+            self.adjustSize()
             return
         if empty and self.isVisible():
             self.done(self.FIRST_RUN)
