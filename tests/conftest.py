@@ -86,6 +86,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many PostgreSQL test databases were made, and the time it took (the cost of the
+    engine switch's fresh database per test)."""
+    if pg_support.SUMMARY:
+        terminalreporter.write_line(pg_support.SUMMARY)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which engine the station fixtures use (NURSESTATION_TEST_DB, tests/pg_support.py)."""
     if pg_support.on_postgresql():
