@@ -122,7 +122,10 @@ def test_the_order_date_today_is_allowed_tomorrow_is_refused(
 
 
 @pytest.fixture
-def tokyo(station: StationConfig, clock: FakeClock) -> Iterator[AppContext]:
+def tokyo(
+    station: StationConfig, clock: FakeClock, _standard_world: dict[str, Any]
+) -> Iterator[AppContext]:
+    # After the standard world is in place (its database exists on PostgreSQL too).
     settings = load_clinic_settings(station.clinic_file).with_overrides(
         {"general": {"timezone_display": "Asia/Tokyo"}}, "test"
     )

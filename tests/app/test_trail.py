@@ -326,10 +326,11 @@ def test_a_new_schema_revision_reseals_once_and_says_how_many(ctx, people, stati
 def test_every_example_leaves_a_trail_that_verifies(name: str, example_runs: Any, tmp_path) -> None:
     """Every use case the examples drive (IV and Spravato sessions, corrections, overrides,
     approvals, addenda...) seals what it changes: no false alarm from `check`'s trail part."""
-    from nursestation.config import resolve_config
+    from pg_support import station_config
+
     from nursestation.db.engine import make_engine
 
-    config = resolve_config(str(example_runs.copy_data(name, tmp_path / "data")), None)
+    config = station_config(example_runs.copy_data(name, tmp_path / "data"))
     engine = make_engine(config.db_url)
     try:
         report = trail.verify_trail(config, engine)
