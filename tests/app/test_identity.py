@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from pg_support import station_config
 from sqlalchemy import select
 
 from nursestation.app import export as ex
@@ -24,7 +25,7 @@ from nursestation.app.pki import (
     renew_certificate,
 )
 from nursestation.clock import FakeClock
-from nursestation.config import DB_FILENAME, StationConfig, resolve_config
+from nursestation.config import StationConfig, resolve_config
 from nursestation.db.models import AuditEvent, NoteDocument, User
 from nursestation.errors import DomainError
 from nursestation.report import pki
@@ -57,7 +58,7 @@ def two_stations(
     own, empty data directory on A's database (one SQLite file stands for the shared server)."""
     template = template_dir(tmp_path_factory.mktemp("signed"), example_runs("signed_note").data_dir)
     a_dir = copy_station(template, tmp_path / "a")
-    shared = f"sqlite:///{a_dir / DB_FILENAME}"
+    shared = station_config(a_dir).db_url  # its SQLite file, or its PostgreSQL database
     a = AppContext.open(_station(a_dir, "station-a", shared))
     b = AppContext.open(_station(tmp_path / "b", "station-b", shared))
     yield a, b
