@@ -422,6 +422,58 @@ class AlarmManager:
         against the current values like any other present alarm."""
         self._put(alarm)
 
+    def apply_stored(
+        self,
+        event: str,
+        chair: str,
+        alarm_id: str,
+        *,
+        alarm_kind: str | None,
+        source: str | None,
+        priority: str,
+        text: str,
+        user: str | None,
+        at: datetime,
+    ) -> None:
+        """Bring the state in line with an event another station stored (no event: it happened
+        there). Events are applied in the order they were stored; one that no longer applies
+        (an acknowledgement of an alarm this station never saw, a second raise of an alarm it
+        has) changes nothing, so applying is safe to repeat."""
+        at = ensure_utc(at)
+        present = self._alarms.get(chair, {}).get(alarm_id)
+        if event in ("raised", "restored"):
+            if present is not None or priority not in PRIORITY_RANK:
+                return
+            if alarm_kind not in ("physiological", "technical") or source is None:
+                return
+            kind: AlarmKind = "technical" if alarm_kind == "technical" else "physiological"
+            same = self._find(chair, kind, source, priority)
+            if same is not None:
+                # This station holds the same condition under another id (judged before it
+                # saw the stored one): the stored alarm is the one every station shares.
+                self._drop(same)
+                self._put(replace(same, id=alarm_id, raised_at=min(same.raised_at, at)))
+                return
+            self._put(Alarm(alarm_id, chair, kind, source, priority, text, at))  # type: ignore[arg-type]
+        elif event == "breakthrough":
+            self._pauses.pop(chair, None)
+        elif event == "audio_paused":
+            rank = max((PRIORITY_RANK[a.priority] for a in self.alarms(chair)), default=-1)
+            until = at + timedelta(seconds=self.config.audio_pause_s)
+            self._pauses[chair] = _Pause(until, user or "", rank)
+        elif event == "audio_resumed":
+            self._pauses.pop(chair, None)
+        elif present is None:
+            return
+        elif event == "cleared":
+            self._drop(present)
+        elif event == "acknowledged" and not present.acknowledged:
+            self._put(replace(present, acknowledged_by=user or "unknown user", acknowledged_at=at))
+        elif event == "condition_ended" and present.condition_active:
+            self._put(replace(present, condition_active=False, condition_ended_at=at))
+        elif event == "escalated" and present.escalated_at is None:
+            self._put(replace(present, escalated_at=at))
+
     # -- operator actions -------------------------------------------------------------------
 
     def acknowledge(self, chair: str, alarm_id: str, user: str, now: datetime) -> list[AlarmEvent]:

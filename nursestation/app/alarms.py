@@ -13,6 +13,14 @@ no stored alarm (older rows without a source, changed limits) is raised unacknow
 logged as `restored`. Technical alarms are not restored: the capture workers report their link
 state again when they start.
 
+Several stations, one database: alarm_events is the source of truth. Every station's center
+applies the events other stations stored (`AlarmCenter._sync`: the rows after the newest id it
+has seen, a range of the primary key) before it decides anything that writes, under a lock that
+makes those decisions one at a time across stations (`alarm_write_lock`), and about once a second
+for display (`tick`). So an alarm raised at one station shows at every station, an
+acknowledgement or audio pause given at one holds at all, and two stations judging the same
+reading store one raise. A running audio pause is restored at start-up too.
+
 Session end: when a session ends (not treated, discharged) its physiological alarms are cleared
 in the same transaction (`on_session_ended`), so they are neither shown on the chair nor restored
 after a restart, and the chair's next patient starts with none.
@@ -26,11 +34,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, func, select, text
 from sqlalchemy.orm import Session
 
 from nursestation import infusion
@@ -345,6 +353,10 @@ class AlarmCenter:
         self._newest_seen = 0
         # Per session: (change mark, newest scored sedation assessment) — _sedation_assessed.
         self._assessed: dict[int, tuple[Any, tuple[datetime, str, float] | None]] = {}
+        # The newest alarm_events id this station's manager reflects (its own rows and the
+        # other stations' rows applied by _sync): the database is the source of truth.
+        self._seen_id = 0
+        self._usernames: dict[int, str] = {}
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -356,7 +368,10 @@ class AlarmCenter:
         would deadlock with it until the busy timeout."""
         with self.ctx.tx() as s:
             s.connection()  # BEGIN IMMEDIATE now, before the lock
+            alarm_write_lock(s)
             with self._lock:
+                self._bind(s)
+                self._sync(s)
                 yield s
 
     def _bind(self, s: Session) -> None:
@@ -365,6 +380,7 @@ class AlarmCenter:
         if s.info.get("alarm_center_bound"):
             return
         backup = _backup(self.manager)
+        seen = self._seen_id
         s.info["alarm_center_bound"] = True
         live = {"armed": True}  # listeners cannot be removed while SQLAlchemy dispatches them
 
@@ -372,6 +388,7 @@ class AlarmCenter:
             if live["armed"]:
                 with self._lock:
                     self.manager = backup
+                    self._seen_id = seen  # rows this transaction wrote were never stored
                     self._pictures.clear()  # may hold rows that were never committed
                     self._baselines.clear()  # likewise
                     self._assessed.clear()
@@ -396,6 +413,7 @@ class AlarmCenter:
         """Write each event to alarm_events and the audit trail in `s`."""
         out = list(events)
         sessions: dict[str, int | None] = {}
+        rows: list[AlarmEvent] = []
         for ev in out:
             sid = session_id
             if sid is None:
@@ -404,20 +422,20 @@ class AlarmCenter:
                     sessions[ev.chair] = row.id if row else None
                 sid = sessions[ev.chair]
             kind = as_kind if (as_kind and ev.kind == "raised") else ev.kind
-            s.add(
-                AlarmEvent(
-                    session_id=sid,
-                    chair=ev.chair,
-                    alarm_key=ev.alarm_id or f"{ev.chair}:audio",
-                    category=ev.alarm_kind or "audio",
-                    priority=ev.priority or "none",
-                    event=kind,
-                    text=ev.text,
-                    user_id=actor.user_id if actor else None,
-                    at=ev.at,
-                    source=ev.source,
-                )
+            stored = AlarmEvent(
+                session_id=sid,
+                chair=ev.chair,
+                alarm_key=ev.alarm_id or f"{ev.chair}:audio",
+                category=ev.alarm_kind or "audio",
+                priority=ev.priority or "none",
+                event=kind,
+                text=ev.text,
+                user_id=actor.user_id if actor else None,
+                at=ev.at,
+                source=ev.source,
             )
+            s.add(stored)
+            rows.append(stored)
             self.ctx.audit(
                 s,
                 actor,
@@ -436,7 +454,52 @@ class AlarmCenter:
             )
         if out:
             s.flush()
+            # Written under the alarm write lock right after _sync: no other station's row can
+            # lie between the ones seen and these (see alarm_write_lock).
+            with self._lock:
+                self._seen_id = max(self._seen_id, *(r.id for r in rows))
         return out
+
+    # -- sharing between stations ---------------------------------------------------------------
+
+    def _sync(self, s: Session) -> int:
+        """Apply the alarm events other stations stored since the last one seen (the caller
+        holds self._lock; for a decision that writes, the alarm write lock too). One range
+        scan of the primary key, empty almost always. Returns how many rows were applied."""
+        rows = list(s.execute(_SINCE, {"after": self._seen_id}))
+        if not rows:
+            return 0
+        missing = {r.user_id for r in rows if r.user_id and r.user_id not in self._usernames}
+        if missing:
+            from nursestation.db.models import User
+
+            for uid, name in s.execute(select(User.id, User.username).where(User.id.in_(missing))):
+                self._usernames[uid] = name
+        applied = 0
+        for r in rows:
+            if r.id <= self._seen_id:
+                continue  # this station wrote it (or applied it) meanwhile
+            self.manager.apply_stored(
+                r.event,
+                r.chair,
+                r.alarm_key,
+                alarm_kind=r.category,
+                source=r.source,
+                priority=r.priority,
+                text=r.text,
+                user=self._usernames.get(r.user_id) if r.user_id else None,
+                at=r.at,
+            )
+            self._seen_id = r.id
+            applied += 1
+        return applied
+
+    def sync(self) -> int:
+        """Take in what other stations stored (the board and the strips call this through
+        tick every second; a change notification may call it at once). Returns the number of
+        events applied."""
+        with self.ctx.read_tx() as s, self._lock:
+            return self._sync(s)
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -469,8 +532,10 @@ class AlarmCenter:
         if not chairs:
             return []
         inputs: dict[int, tuple[VitalsInput, VitalsInput | None]] = {}
+        alarm_write_lock(s)  # before self._lock (see _locked_tx)
         with self._lock:
             self._bind(s)
+            self._sync(s)
             cached = {sid: self._pictures[sid] for sid in chairs if sid in self._pictures}
             tails, self._newest_seen = _tails(s, cached, self._newest_seen)
             for sid in chairs:
@@ -561,12 +626,12 @@ class AlarmCenter:
 
     def tick(self) -> list[CoreAlarmEvent]:
         """Audio pauses that ran out and escalations, persisted; cheap when nothing is due."""
+        self.sync()
         with self._lock:
             probe = _backup(self.manager)
             if not probe.tick(self.ctx.now()):
                 return []
-        with self._locked_tx() as s:  # database lock first (see _locked_tx)
-            self._bind(s)
+        with self._locked_tx() as s:  # database lock first (see _locked_tx); synced again
             events = self.manager.tick(self.ctx.now())
             return self._persist(s, events)
 
@@ -607,8 +672,10 @@ class AlarmCenter:
         """Inside the transaction that ended a session: its physiological alarms (and its
         dose-complete alarm) are cleared, stored against that session with who and when."""
         s.flush()  # the session's end is written first: database lock before the alarm lock
+        alarm_write_lock(s)
         with self._lock:
             self._bind(s)
+            self._sync(s)
             events = self.manager.end_session(
                 chair,
                 self.ctx.now(),
@@ -624,6 +691,8 @@ class AlarmCenter:
 
     def restore(self, s: Session) -> list[CoreAlarmEvent]:
         """Rebuild physiological alarms of every open session (see the module docstring)."""
+        alarm_write_lock(s)
+        newest = s.execute(select(func.max(AlarmEvent.id))).scalar() or 0
         open_rows = list(
             s.execute(select(InfusionSession).where(InfusionSession.ended_at.is_(None))).scalars()
         )
@@ -632,6 +701,29 @@ class AlarmCenter:
             for row in open_rows:
                 for alarm in stored_alarms(s, row.id, row.chair):
                     self.manager.reinstate(alarm)
+            # Audio pauses still running (given here or at another station before this start).
+            since = self.ctx.now() - timedelta(seconds=self.config.audio_pause_s)
+            for r in s.execute(
+                select(AlarmEvent)
+                .where(
+                    AlarmEvent.event.in_(_PAUSE_EVENTS),
+                    AlarmEvent.at >= since,
+                    AlarmEvent.id <= newest,
+                )
+                .order_by(AlarmEvent.id)
+            ).scalars():
+                self.manager.apply_stored(
+                    r.event,
+                    r.chair,
+                    r.alarm_key,
+                    alarm_kind=r.category,
+                    source=r.source,
+                    priority=r.priority,
+                    text=r.text,
+                    user=None,
+                    at=r.at,
+                )
+            self._seen_id = newest
         events: list[CoreAlarmEvent] = []
         for row in open_rows:
             events += self.evaluate_session(s, row.id, as_kind="restored")
@@ -724,6 +816,56 @@ def stored_alarms(s: Session, session_id: int, chair: str) -> list[Alarm]:
 
 _CREATE_LOCK = threading.Lock()
 
+_PAUSE_EVENTS = ("audio_paused", "audio_resumed", "breakthrough")
+
+
+def _since_statement() -> Any:
+    t: Any = AlarmEvent.__table__
+    return (
+        select(
+            t.c.id,
+            t.c.chair,
+            t.c.alarm_key,
+            t.c.category,
+            t.c.priority,
+            t.c.event,
+            t.c.text,
+            t.c.user_id,
+            t.c.at,
+            t.c.source,
+        )
+        .where(t.c.id > bindparam("after"))
+        .order_by(t.c.id)
+    )
+
+
+# Alarm events stored after an id (AlarmCenter._sync): a range of the primary key. Built once.
+_SINCE = _since_statement()
+
+# The PostgreSQL advisory lock every station takes before deciding an alarm change (see
+# alarm_write_lock): an arbitrary constant, the same in every station.
+ALARM_LOCK_KEY = 0x4E53_A1A4
+
+
+def alarm_write_lock(s: Session) -> None:
+    """Serialise alarm decisions between stations, held until the transaction ends. SQLite's
+    write transactions are already one at a time (BEGIN IMMEDIATE); on PostgreSQL an advisory
+    transaction lock makes them so for alarm changes. Holding it, a station first takes in
+    every event stored before (AlarmCenter._sync) and then decides: two stations judging the
+    same reading store exactly one raise, and the ids of alarm_events are committed in order,
+    so a station that has seen id N has seen every row below it."""
+    if s.info.get("alarm_write_lock"):
+        return
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ALARM_LOCK_KEY})
+    s.info["alarm_write_lock"] = True
+
+    def _released(session: Session, *_args: Any) -> None:
+        session.info.pop("alarm_write_lock", None)
+
+    event.listen(s, "after_commit", _released, once=True)
+    event.listen(s, "after_rollback", _released, once=True)
+
 
 def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
     """The context's alarm center, created (and restored from the database) on first use.
@@ -732,6 +874,7 @@ def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
     if center is not None:
         return center
     if s is not None:
+        alarm_write_lock(s)  # a database lock: before the creation lock
         with _CREATE_LOCK:
             center = ctx.alarm_center
             if center is None:
@@ -742,6 +885,7 @@ def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
     # Without a transaction: the database lock first, then the creation lock (see _locked_tx).
     with ctx.tx() as own:
         own.connection()
+        alarm_write_lock(own)
         with _CREATE_LOCK:
             center = ctx.alarm_center
             if center is None:
