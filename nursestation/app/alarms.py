@@ -898,6 +898,56 @@ def alarm_center(ctx: AppContext, s: Session | None = None) -> AlarmCenter:
 # ---------------------------------------------------------------- service functions
 
 
+@dataclass(frozen=True)
+class StationAlarms:
+    """What the whole station must signal now, whatever is on screen (ui/alarm_sound.py)."""
+
+    audio_priority: str | None  # the tone to play: the most urgent sounding alarm of any chair
+    audio_chair: str | None  # the chair it is on
+    paused: tuple[tuple[str, float], ...]  # (chair, seconds left) of every running audio pause
+    escalated: tuple[Alarm, ...]  # unacknowledged alarms past the clinic's escalation time
+
+
+def station_alarms(ctx: AppContext) -> StationAlarms:
+    """Every chair's alarms at once for the station's sound and escalation banner: the events
+    other stations stored are taken in and the clock ticked once, then each chair read from
+    memory."""
+    center = alarm_center(ctx)
+    center.tick()
+    chairs = [str(c) for c in ctx.settings.get("general.chairs")]
+    with center._lock:
+        chairs += [c for c in center.manager.chairs() if c not in chairs]
+        states = [center.manager.state(c, ctx.now()) for c in chairs]
+    best: tuple[int, str] | None = None
+    paused: list[tuple[str, float]] = []
+    escalated: list[Alarm] = []
+    for st in states:
+        if st.audio_priority is not None:
+            rank = PRIORITY_RANK[st.audio_priority]
+            if best is None or rank > best[0]:
+                best = (rank, st.chair)
+        if st.audio_paused_remaining_s > 0:
+            paused.append((st.chair, st.audio_paused_remaining_s))
+        escalated += [
+            d.alarm
+            for d in st.alarms
+            if d.alarm.escalated_at is not None and not d.alarm.acknowledged
+        ]
+    top = next((st for st in states if best is not None and st.chair == best[1]), None)
+    return StationAlarms(
+        audio_priority=top.audio_priority if top else None,
+        audio_chair=top.chair if top else None,
+        paused=tuple(paused),
+        escalated=tuple(escalated),
+    )
+
+
+def sync_alarms(ctx: AppContext) -> int:
+    """Take in the alarm events other stations stored (for a change notification to call at
+    once; the board and the strips do it every second anyway). Returns how many."""
+    return alarm_center(ctx).sync()
+
+
 def highest_alarm(ctx: AppContext, chair: str) -> AlarmBadge | None:
     """The chair's most urgent alarm for its card (the board calls this every second): ticks
     the clock first so pause countdowns and escalations are current."""

@@ -1,19 +1,20 @@
 """The alarm strip of one chair: every active alarm with its marker, symbol and text (colour is
-never the only signal), Acknowledge, and "Pause audio 2:00" with its countdown. Also the
-functions the chair board can use to style an alarm badge.
+never the only signal), Acknowledge, and "Pause audio 2 min" with its countdown. Also the
+functions the chair board can use to style an alarm badge, and the station's alarm banner.
 
-Audio: the strip calls QApplication.beep() at each priority's repeat interval while the chair's
-tone should sound (not acknowledged, not paused). The bedside monitor stays the primary alarm
-device; this is a secondary display (clinical.md §7.2).
+Audio: the strip makes no sound. The main window's AlarmSound (ui/alarm_sound.py) plays the
+station's signal for every chair whatever is on screen, so a tone is never doubled by the open
+session. The bedside monitor stays the primary alarm device; this is a secondary display
+(clinical.md §7.2).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import tzinfo
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -22,13 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nursestation.alarms import AlarmDisplay, ChairAlarmState
+from nursestation.alarms import KIND_SYMBOLS, MARKERS, AlarmDisplay, ChairAlarmState
 from nursestation.app import alarms
-from nursestation.app.alarms import AlarmBadge
+from nursestation.app.alarms import AlarmBadge, StationAlarms
 from nursestation.errors import DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
-from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS, mmss
+from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS
+from nursestation.wording import duration_words, hm
 
 FLASH_MS = 125  # toggle resolution; each alarm flashes at its own rate (0.6 Hz, 2 Hz)
 
@@ -38,7 +40,11 @@ def badge_text(badge: AlarmBadge) -> str:
     kind = "TECHNICAL " if badge.technical else ""
     ack = " (acknowledged)" if badge.acknowledged else ""
     more = f" +{badge.count - 1} more" if badge.count > 1 else ""
-    paused = f" [audio paused {mmss(badge.audio_paused_s)}]" if badge.audio_paused_s else ""
+    paused = (
+        f" [audio paused, tone returns in {duration_words(badge.audio_paused_s)}]"
+        if badge.audio_paused_s
+        else ""
+    )
     return f"{badge.marker} {badge.symbol} {kind}{badge.text}{ack}{more}{paused}"
 
 
@@ -74,7 +80,6 @@ class AlarmStrip(QFrame):
         self._labels: list[tuple[QLabel, AlarmDisplay]] = []
         self._spare: list[QLabel] = []
         self._t_ms = 0
-        self._last_beep: datetime | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
 
         root = QHBoxLayout(self)
@@ -90,7 +95,7 @@ class AlarmStrip(QFrame):
         self.ack_btn.setToolTip("Acknowledge every alarm of this chair")
         self.ack_btn.clicked.connect(self.acknowledge)
         pause_s = alarms.alarm_center(station.ctx).config.audio_pause_s
-        self.pause_label = f"Pause audio {mmss(pause_s)}"
+        self.pause_label = f"Pause audio {duration_words(pause_s)}"
         self.pause_btn = QPushButton(self.pause_label)
         self.pause_btn.clicked.connect(self.pause_audio)
         self.countdown = QLabel("")
@@ -111,7 +116,6 @@ class AlarmStrip(QFrame):
     def set_chair(self, chair: str | None) -> None:
         """Show another chair (None: nothing)."""
         self.chair = chair
-        self._last_beep = None
         self.refresh()
 
     # -- reading ----------------------------------------------------------------------------
@@ -127,7 +131,6 @@ class AlarmStrip(QFrame):
         else:
             self.state = alarms.chair_alarms(self.station.ctx, self.chair)
         self._render()
-        self._maybe_beep()
 
     def _render(self) -> None:
         st = self.state
@@ -165,9 +168,9 @@ class AlarmStrip(QFrame):
         self.ack_btn.setEnabled(can_ack and unacked)
         remaining = st.audio_paused_remaining_s if st else 0.0
         if remaining > 0:
-            self.pause_btn.setText(f"Audio paused {mmss(remaining)}")
+            self.pause_btn.setText(f"Audio paused {duration_words(remaining)}")
             self.pause_btn.setEnabled(False)
-            self.countdown.setText(f"Tone returns in {mmss(remaining)}")
+            self.countdown.setText(f"Tone returns in {duration_words(remaining)}")
         else:
             self.pause_btn.setText(self.pause_label)
             self.pause_btn.setEnabled(bool(shown) and self.station.can("pause_alarm_audio"))
@@ -180,19 +183,6 @@ class AlarmStrip(QFrame):
             # Acknowledged or audio-paused alarms stay lit (steady), as the manager reports.
             hz = 0.0 if d.alarm.acknowledged else d.flash_hz
             label.setStyleSheet(badge_style(d.alarm.priority, flash_lit(hz, self._t_ms)))
-
-    def _maybe_beep(self) -> None:
-        st = self.state
-        if st is None or not st.audio_on or st.audio_priority is None:
-            return
-        repeat = alarms.alarm_center(self.station.ctx).config.styles[st.audio_priority]
-        now = self.station.ctx.now()
-        if (
-            self._last_beep is None
-            or (now - self._last_beep).total_seconds() >= repeat.audio_repeat_s
-        ):
-            self._last_beep = now
-            QApplication.beep()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -218,3 +208,55 @@ class AlarmStrip(QFrame):
             show_refusal(self, exc, "Audio not paused")
             return
         self.refresh()
+
+
+class StationAlarmBanner(QLabel):
+    """One block in the main window, on every screen: escalated alarms of any chair (for the
+    charge nurse), running audio pauses with their countdown, and the technical warning of a
+    station that cannot make a sound. Hidden when there is nothing to say."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.hide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """As tall as the text needs at the width it got (the status bar sizes a wrapping label
+        for a narrow guess, three times too tall)."""
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        need = self.heightForWidth(max(1, self.width()))
+        if need > 0 and need != self.maximumHeight():
+            self.setFixedHeight(need)
+
+    def show_state(self, state: StationAlarms | None, problem: str | None, tz: tzinfo) -> None:
+        """Show what the station's alarm sound reported (see ui/alarm_sound.AlarmSound)."""
+        lines: list[str] = []
+        escalated = state.escalated if state else ()
+        for a in escalated:
+            since = hm(a.raised_at, tz)
+            lines.append(
+                f"{MARKERS[a.priority]} ESCALATED — chair {a.chair}: {a.text} — not acknowledged "
+                f"since {since}. Charge nurse: respond to chair {a.chair}."
+            )
+        for chair, left in state.paused if state else ():
+            lines.append(
+                f"Chair {chair}: alarm audio paused, tone returns in {duration_words(left)}"
+            )
+        if problem:
+            lines.append(f"{KIND_SYMBOLS['technical']} TECHNICAL: {problem}")
+        text = "\n".join(lines)
+        if text != self.text():
+            self.setText(text)
+            self._fit()
+        if escalated:
+            style = badge_style("high", True)
+        elif problem:
+            style = badge_style("medium", True)
+        else:
+            style = "padding: 3px 6px;"
+        if style != self.styleSheet():
+            self.setStyleSheet(style)
+        self.setVisible(bool(lines))

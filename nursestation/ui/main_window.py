@@ -19,13 +19,20 @@ from nursestation.ui.session_view import SessionView
 from nursestation.ui.station import Station
 
 if TYPE_CHECKING:
+    from nursestation.ui.alarm_sound import AudioSink
     from nursestation.ui.device_bridge import DemoMonitors
 
 
 class MainWindow(QMainWindow):
     """One per station. Closing it never loses data: everything is committed as it is entered."""
 
-    def __init__(self, station: Station, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        station: Station,
+        parent: QWidget | None = None,
+        *,
+        audio_sink: AudioSink | None = None,
+    ) -> None:
         super().__init__(parent)
         self.station = station
         self.setWindowTitle(f"NurseStation — {station.ctx.settings.get('general.clinic_name')}")
@@ -48,6 +55,25 @@ class MainWindow(QMainWindow):
         self.demo_monitors: DemoMonitors | None = None  # set by launch.start_capture(demo=True)
         station.actor_changed.connect(self._update_user)
         self._update_user()
+        self._alarm_wiring(audio_sink)
+
+    def _alarm_wiring(self, audio_sink: AudioSink | None) -> None:
+        """The station's alarm sound (any chair, any screen) and its banner in the status bar:
+        escalations, audio pauses with their countdown, no audio device."""
+        from nursestation.ui.alarm_sound import AlarmSound
+        from nursestation.ui.alarm_strip import StationAlarmBanner
+        from nursestation.ui.style import clinic_zone
+
+        self.alarm_sound = AlarmSound(self.station, audio_sink)
+        self.alarm_banner = StationAlarmBanner()
+        self.statusBar().addPermanentWidget(self.alarm_banner, 1)
+        zone = clinic_zone(self.station.ctx)
+
+        def show() -> None:
+            self.alarm_banner.show_state(self.alarm_sound.state, self.alarm_sound.problem(), zone)
+
+        self.alarm_sound.state_changed.connect(show)
+        show()
 
     def _toolbar(self) -> None:
         tb = QToolBar("Station")
@@ -217,6 +243,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop capture threads cleanly; every entry is already committed."""
+        self.alarm_sound.stop()
         if self.demo_monitors is not None:
             self.demo_monitors.stop()
         self.device_bridge.stop_all()

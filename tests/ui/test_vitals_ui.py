@@ -241,7 +241,7 @@ def test_critical_reading_raises_visible_high_alarm_then_ack_and_pause(
     top = strip.alarm_lines()[0]
     assert top.startswith("***") and "SpO2 85" in top and "critical" in top
     assert strip._labels[0][0].property("priority") == "high"
-    assert strip.ack_btn.isEnabled() and strip.pause_btn.text() == "Pause audio 2:00"
+    assert strip.ack_btn.isEnabled() and strip.pause_btn.text() == "Pause audio 2 min"
 
     # The chair board card shows it too (the lead's board).
     from nursestation.ui.board import ChairBoard
@@ -253,15 +253,15 @@ def test_critical_reading_raises_visible_high_alarm_then_ack_and_pause(
 
     # Pause audio: countdown follows the FakeClock; visual stays.
     qtbot.mouseClick(strip.pause_btn, Qt.MouseButton.LeftButton)
-    assert strip.pause_btn.text() == "Audio paused 2:00" and not strip.pause_btn.isEnabled()
+    assert strip.pause_btn.text() == "Audio paused 2 min" and not strip.pause_btn.isEnabled()
     clock.advance(seconds=75)
     strip.refresh()
-    assert strip.pause_btn.text() == "Audio paused 0:45"
-    assert "Tone returns in 0:45" in strip.countdown.text()
+    assert strip.pause_btn.text() == "Audio paused 45 s"
+    assert "Tone returns in 45 s" in strip.countdown.text()
     assert strip.alarm_lines()[0].startswith("***")
     clock.advance(seconds=46)
     strip.refresh()
-    assert strip.pause_btn.text() == "Pause audio 2:00"
+    assert strip.pause_btn.text() == "Pause audio 2 min"
     assert alarms.chair_alarms(station.ctx, "1").audio_on
 
     # Acknowledge: stops the tone; the condition persists so the alarm stays listed.
@@ -292,7 +292,7 @@ def test_pause_broken_through_by_higher_alarm(ui, qtbot, clock) -> None:
         {**NORMAL, "sbp": 185, "dbp": 100, "spo2": 84},
         soft_confirmed=True,
     )
-    qtbot.waitUntil(lambda: strip.pause_btn.text() == "Pause audio 2:00", timeout=1000)
+    qtbot.waitUntil(lambda: strip.pause_btn.text() == "Pause audio 2 min", timeout=1000)
     assert strip.alarm_lines()[0].startswith("***")
 
 
