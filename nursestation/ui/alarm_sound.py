@@ -3,8 +3,10 @@ chair's session, a dialog), so an alarm on chair 3 is heard while chair 1 or the
 
 Every `TICK_MS` it asks the alarm center what the whole station must signal
 (app/alarms.station_alarms: the most urgent sounding alarm of every chair, audio pauses,
-escalations), lets the pure ToneScheduler (nursestation/alarm_tones.py) decide whether a burst
-starts now, and hands the generated samples to an AudioSink.
+escalations) on a reader thread (the read may store an escalation and so wait for the monitor
+writer's transaction: never on the GUI thread), then on the GUI thread lets the pure
+ToneScheduler (nursestation/alarm_tones.py) decide whether a burst starts now and hands the
+generated samples to an AudioSink.
 
 The sink is QtMultimedia's QAudioSink (PySide6-Addons, the same vendor and release as the Qt the
 app already uses; it plays raw samples we generate, needs no recorded files and on Linux talks
@@ -14,11 +16,13 @@ as a technical warning (`problem`) instead of staying silently mute.
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from nursestation.alarm_tones import (
     Burst,
@@ -33,6 +37,7 @@ from nursestation.clock import Clock
 from nursestation.ui.station import Station
 
 TICK_MS = 250  # how often the station's alarm state is read: a burst starts within 1/4 s
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm sound reader")
 
 NO_DEVICE = (
     "No audio output device: alarm tones cannot be heard at this station. Alarms still show "
@@ -141,8 +146,8 @@ class RecordingSink:
 class AlarmSound(QObject):
     """Plays the station's alarm signal for any chair; tells the window what to show."""
 
-    problem_changed = Signal(str)  # "" when the sound works
     state_changed = Signal()  # new StationAlarms (escalations, pauses) for the window's banner
+    _read = Signal(object)  # StationAlarms or the exception (reader thread)
 
     def __init__(self, station: Station, sink: AudioSink | None = None) -> None:
         super().__init__(station)
@@ -154,13 +159,18 @@ class AlarmSound(QObject):
         self._pcm: dict[str, bytes] = {}
         self.state: StationAlarms | None = None
         self.last_burst: Burst | None = None
+        self.read_error: str | None = None
+        self._reading = False
+        self._read.connect(self._on_read, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.step)
         self._timer.start(TICK_MS)
 
     def problem(self) -> str | None:
-        """The technical warning to show, None when alarm tones can be heard."""
-        return self.sink.problem()
+        """The technical warning to show, None when alarm tones can be heard and the alarm
+        state can be read."""
+        problems = [p for p in (self.sink.problem(), self.read_error) if p]
+        return " ".join(problems) or None
 
     def pcm(self, priority: str) -> bytes:
         """The samples of a priority's burst, generated once."""
@@ -169,13 +179,42 @@ class AlarmSound(QObject):
         return self._pcm[priority]
 
     def step(self) -> None:
-        """Read the station's alarms and start a burst when one is due."""
-        self.state = alarms.station_alarms(self.station.ctx)
+        """Ask for the station's alarms on the reader thread (the timer calls this); the answer
+        is applied on the GUI thread. One read at a time: a slow one is not queued up behind."""
+        if self._reading:
+            return
+        self._reading = True
+        ctx = self.station.ctx
+
+        def read() -> None:  # reader thread: no widget touched
+            try:
+                result: object = alarms.station_alarms(ctx)
+            except Exception as exc:  # shown as a technical warning, never lost in the thread
+                result = exc
+            with contextlib.suppress(RuntimeError):  # the window was closed meanwhile
+                self._read.emit(result)
+
+        _READER.submit(read)
+
+    def step_now(self) -> None:
+        """Read and apply on this thread (tests with a fake clock; a first read at start)."""
+        self._apply(alarms.station_alarms(self.station.ctx))
+
+    def _on_read(self, result: object) -> None:
+        self._reading = False
+        if isinstance(result, StationAlarms):
+            self._apply(result)
+        else:
+            self.read_error = f"Alarm state could not be read: {result}"
+            self.state_changed.emit()
+
+    def _apply(self, state: StationAlarms) -> None:
+        """Start a burst when one is due, silence when nothing should sound."""
+        self.state = state
+        self.read_error = None
         self.state_changed.emit()
         was = self.scheduler.sounding
-        burst = self.scheduler.step(
-            self.station.ctx.now(), self.state.audio_priority, self.state.audio_chair
-        )
+        burst = self.scheduler.step(self.station.ctx.now(), state.audio_priority, state.audio_chair)
         if burst is not None:
             self.last_burst = burst
             self.sink.play(self.patterns[burst.priority], self.pcm(burst.priority))

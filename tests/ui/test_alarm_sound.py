@@ -55,7 +55,7 @@ def scene(qtbot: Any, ctx: Any, people: dict[str, Any], infusing: Any, clock: An
     sid3 = seat_chair_3(ctx, people["nurse"], clock)
     sink = RecordingSink(clock)
     w = make_window(qtbot, ctx, people["nurse"], sink)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert sink.played == []
     return w, sink, sid3
 
@@ -80,10 +80,10 @@ def test_chair_3_alarm_plays_high_burst_on_the_board_and_in_chair_1(
     assert w.stack.currentWidget() is w.session_view
     assert w.session_view.summary.chair == "1"
     clock.advance(seconds=9.75)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert len(sink.played) == 1  # just inside the 10 s repeat
     clock.advance(seconds=0.25)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert bursts(sink)[1] == ("high", 10, t0 + timedelta(seconds=10))
     # Only the window plays: the open session's strip makes no second sound (it has no sink).
     assert not hasattr(w.session_view.alarm_strip, "_maybe_beep")
@@ -94,28 +94,28 @@ def test_audio_pause_silences_chair_3_for_two_minutes_with_countdown(
 ) -> None:
     w, sink, sid3 = scene
     vitals.record_vitals(ctx, people["nurse"], sid3, LOW_SPO2, soft_confirmed=True)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert len(sink.played) == 1
     w.open_chair("3")
     strip = w.session_view.alarm_strip
     qtbot.waitUntil(lambda: strip.chair == "3" and strip.pause_btn.isEnabled(), timeout=2000)
     qtbot.mouseClick(strip.pause_btn, Qt.MouseButton.LeftButton)
     paused_at = clock.now()
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert sink.stops and sink.stops[-1] == paused_at  # cut off at once
     w.show_board()  # the pause holds on every screen
     for _ in range(11):  # 110 s, a step every 10 s
         clock.advance(seconds=10)
-        w.alarm_sound.step()
+        w.alarm_sound.step_now()
     assert len(sink.played) == 1
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert "Chair 3: alarm audio paused, tone returns in 10 s" in w.alarm_banner.text()
     assert w.alarm_banner.isVisible()
     clock.advance(seconds=9.75)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert len(sink.played) == 1  # 119.75 s: still paused
     clock.advance(seconds=0.25)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert bursts(sink)[-1] == ("high", 10, paused_at + timedelta(seconds=120))
     assert "audio paused" not in w.alarm_banner.text()
 
@@ -125,13 +125,13 @@ def test_acknowledgement_silences_at_once_and_for_good(
 ) -> None:
     w, sink, sid3 = scene
     vitals.record_vitals(ctx, people["nurse"], sid3, LOW_SPO2, soft_confirmed=True)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     clock.advance(seconds=3)
     alarms.acknowledge_alarm(ctx, people["charge"], "3")  # e.g. at the charge nurse's desk
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert sink.stops == [clock.now()]
     clock.advance(seconds=60)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert len(sink.played) == 1
 
 
@@ -141,11 +141,11 @@ def test_medium_alarm_plays_three_pulses_every_25_s(
     w, sink, sid3 = scene
     vitals.record_vitals(ctx, people["nurse"], sid3, {**NORMAL, "sbp": 185, "dbp": 100})  # medium
     assert alarms.chair_alarms(ctx, "3").audio_priority == "medium"
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     clock.advance(seconds=24)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     clock.advance(seconds=1)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert [(p, n) for p, n, _ in bursts(sink)] == [("medium", 3), ("medium", 3)]
     assert sink.played[1].at - sink.played[0].at == timedelta(seconds=25)
 
@@ -159,22 +159,22 @@ def test_unacknowledged_high_alarm_escalates_on_every_screen_after_the_clinic_ti
     vitals.record_vitals(ctx, people["nurse"], sid3, LOW_SPO2, soft_confirmed=True)
     w.open_chair("1")
     clock.advance(seconds=after - 1)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert "ESCALATED" not in w.alarm_banner.text()
     clock.advance(seconds=1)
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     text = w.alarm_banner.text()
     assert text.startswith("*** ESCALATED — chair 3: SpO2 84") and "Charge nurse" in text
     assert w.alarm_banner.isVisible() and w.stack.currentWidget() is w.session_view
     w.show_board()
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert "ESCALATED — chair 3" in w.alarm_banner.text()
     with ctx.tx() as s:
         rows = s.execute(select(AlarmEvent).where(AlarmEvent.event == "escalated")).scalars()
         assert [(r.chair, r.priority, r.source) for r in rows] == [("3", "high", "spo2")]
     # Acknowledged: the escalation banner goes.
     alarms.acknowledge_alarm(ctx, people["charge"], "3")
-    w.alarm_sound.step()
+    w.alarm_sound.step_now()
     assert "ESCALATED" not in w.alarm_banner.text()
 
 
@@ -187,3 +187,17 @@ def test_station_without_audio_device_says_so(
     assert w.alarm_banner.text() == f"⚙ TECHNICAL: {NO_DEVICE}"
     w.open_chair("1")
     assert w.alarm_banner.isVisible()  # on every screen
+
+
+def test_alarm_state_that_cannot_be_read_is_a_technical_warning(
+    qtbot: Any, scene: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, _sink, _sid3 = scene
+
+    def broken(_ctx: Any) -> Any:
+        raise OSError("database file unreadable")
+
+    monkeypatch.setattr(alarms, "station_alarms", broken)
+    w.alarm_sound.step()  # the timer's path: read on the reader thread
+    qtbot.waitUntil(lambda: "Alarm state could not be read" in w.alarm_banner.text(), timeout=2000)
+    assert "database file unreadable" in w.alarm_banner.text() and w.alarm_banner.isVisible()
