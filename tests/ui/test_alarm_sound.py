@@ -201,3 +201,29 @@ def test_alarm_state_that_cannot_be_read_is_a_technical_warning(
     w.alarm_sound.step()  # the timer's path: read on the reader thread
     qtbot.waitUntil(lambda: "Alarm state could not be read" in w.alarm_banner.text(), timeout=2000)
     assert "database file unreadable" in w.alarm_banner.text() and w.alarm_banner.isVisible()
+
+
+def test_acknowledgement_at_another_station_silences_this_one(
+    qtbot: Any, scene: Any, ctx: Any, people: dict[str, Any], clock: Any
+) -> None:
+    """Station B (its own AppContext on the same database) acknowledges chair 3: this window's
+    tone stops on its next read, its strip shows who acknowledged."""
+    from dataclasses import replace
+
+    from nursestation.app.context import AppContext
+
+    w, sink, sid3 = scene
+    vitals.record_vitals(ctx, people["nurse"], sid3, LOW_SPO2, soft_confirmed=True)
+    qtbot.waitUntil(lambda: len(sink.played) == 1, timeout=2000)
+    w.open_chair("3")
+    b = AppContext.open(replace(ctx.config, station="station-B"), clock=clock)
+    try:
+        alarms.acknowledge_alarm(b, people["charge"], "3")
+    finally:
+        b.close()
+    qtbot.waitUntil(lambda: bool(sink.stops), timeout=2000)  # the timer's read found it
+    strip = w.session_view.alarm_strip
+    qtbot.waitUntil(lambda: "acknowledged by cn.ben" in " ".join(strip.alarm_lines()), timeout=2000)
+    clock.advance(seconds=30)
+    w.alarm_sound.step_now()
+    assert len(sink.played) == 1
