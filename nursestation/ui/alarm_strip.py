@@ -30,9 +30,21 @@ from nursestation.errors import DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS
-from nursestation.wording import duration_words, hm
+from nursestation.wording import hm
 
 FLASH_MS = 125  # toggle resolution; each alarm flashes at its own rate (0.6 Hz, 2 Hz)
+
+
+def duration_words(seconds: float) -> str:
+    """Time left of a countdown spelled out, never a bare M:SS that reads like a clock time:
+    "45 s", "2 min", "1 min 58 s" (rounded up: it never says 0 s while time is left). Engineer
+    "chair" is adding wording.duration_words for the same purpose: this gives way to it once
+    both are on main."""
+    total = max(0, int(-(-seconds // 1)))
+    m, s = divmod(total, 60)
+    if m:
+        return f"{m} min {s} s" if s else f"{m} min"
+    return f"{s} s"
 
 
 def badge_text(badge: AlarmBadge) -> str:
