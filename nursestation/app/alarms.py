@@ -19,7 +19,10 @@ has seen, a range of the primary key) before it decides anything that writes, un
 makes those decisions one at a time across stations (`alarm_write_lock`), and about once a second
 for display (`tick`). So an alarm raised at one station shows at every station, an
 acknowledgement or audio pause given at one holds at all, and two stations judging the same
-reading store one raise. A running audio pause is restored at start-up too.
+reading store one raise. A running audio pause is restored at start-up too. Technical alarms
+raised at another station (its monitor link) show here as they are stored after this station
+started; one raised before it started shows after its next change (they are not restored, see
+above).
 
 Session end: when a session ends (not treated, discharged) its physiological alarms are cleared
 in the same transaction (`on_session_ended`), so they are neither shown on the chair nor restored
