@@ -846,14 +846,17 @@ def _since_statement() -> Any:
 _SINCE = _since_statement()
 
 # The PostgreSQL advisory lock every station takes before deciding an alarm change (see
-# alarm_write_lock): an arbitrary constant, the same in every station.
-ALARM_LOCK_KEY = 0x4E53_A1A4
+# alarm_write_lock): the audit chain's own lock (db/audit.append_audit), not a second one. Every
+# alarm change is audited, so the chain's lock is taken anyway; with two locks, a use case that
+# audits first and then judges alarms (record_vitals) and one that judges first and then audits
+# (the monitor writer, a tick) took them in opposite orders and deadlocked across stations.
+ALARM_LOCK_KEY = 727001
 
 
 def alarm_write_lock(s: Session) -> None:
     """Serialise alarm decisions between stations, held until the transaction ends. SQLite's
-    write transactions are already one at a time (BEGIN IMMEDIATE); on PostgreSQL an advisory
-    transaction lock makes them so for alarm changes. Holding it, a station first takes in
+    write transactions are already one at a time (BEGIN IMMEDIATE); on PostgreSQL the audit
+    chain's advisory transaction lock makes them so. Holding it, a station first takes in
     every event stored before (AlarmCenter._sync) and then decides: two stations judging the
     same reading store exactly one raise, and the ids of alarm_events are committed in order,
     so a station that has seen id N has seen every row below it."""

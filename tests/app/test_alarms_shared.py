@@ -214,3 +214,40 @@ def test_two_stations_judging_at_once_store_one_raise(clinic: Clinic) -> None:
     raised = [(p, src) for e, p, src, _ in stored(clinic.a) if e == "raised"]
     assert raised == [("high", "spo2")]
     assert set(shown(clinic.a)) == set(shown(clinic.b))
+
+
+def test_alarm_decisions_wait_for_a_write_that_holds_the_audit_chain(clinic: Clinic) -> None:
+    """An alarm decision at B waits while A's transaction extends the audit trail. On
+    PostgreSQL it is the audit chain's own lock: with a separate lock, a use case that audits
+    first and judges alarms after (record_vitals) and one that judges first and audits after
+    (the monitor writer, center creation) deadlocked across stations. On SQLite every write
+    transaction is one at a time (BEGIN IMMEDIATE)."""
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    postgres = clinic.a.engine.dialect.name == "postgresql"
+    with pytest.raises(RuntimeError, match="release"), clinic.a.tx() as held:
+        clinic.a.audit(held, clinic.ana, "test.hold", "alarm", "x")
+        held.flush()
+        if postgres:
+            s2 = clinic.b.factory()
+            try:
+                s2.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    alarms.alarm_write_lock(s2)
+            finally:
+                s2.rollback()
+                s2.close()
+        else:
+            raw = clinic.b.engine.raw_connection()
+            try:
+                raw.execute("PRAGMA busy_timeout=300")
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    raw.execute("BEGIN IMMEDIATE")
+            finally:
+                raw.close()
+        raise RuntimeError("release")  # rolls A's transaction back
+    with clinic.b.tx() as s:  # free again once A's transaction ended
+        alarms.alarm_write_lock(s)
