@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -223,14 +224,15 @@ class AlarmStrip(QFrame):
 
 
 class StationAlarmBanner(QLabel):
-    """One block in the main window, on every screen: escalated alarms of any chair (for the
+    """One block at the foot of the main window, on every screen: escalated alarms of any chair (for the
     charge nurse), running audio pauses with their countdown, and the technical warning of a
-    station that cannot make a sound. Hidden when there is nothing to say."""
+    station that cannot make a sound. The window shows its bar only when there is something to
+    say (has_content)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
-        self.hide()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """As tall as the text needs at the width it got (the status bar sizes a wrapping label
@@ -271,4 +273,7 @@ class StationAlarmBanner(QLabel):
             style = "padding: 3px 6px;"
         if style != self.styleSheet():
             self.setStyleSheet(style)
-        self.setVisible(bool(lines))
+
+    def has_content(self) -> bool:
+        """True when there is something to show (the window hides its bar otherwise)."""
+        return bool(self.text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
 
@@ -66,11 +67,21 @@ class MainWindow(QMainWindow):
 
         self.alarm_sound = AlarmSound(self.station, audio_sink)
         self.alarm_banner = StationAlarmBanner()
-        self.statusBar().addPermanentWidget(self.alarm_banner, 1)
+        # Its own bar above the status bar, so the status line's messages (backups, the data
+        # folder) stay readable beside it; shown only while it has something to say.
+        bar = QToolBar("Station alarms")
+        bar.setObjectName("station-alarms")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.toggleViewAction().setEnabled(False)  # cannot be hidden from the context menu
+        bar.addWidget(self.alarm_banner)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
+        self.alarm_bar = bar
         zone = clinic_zone(self.station.ctx)
 
         def show() -> None:
             self.alarm_banner.show_state(self.alarm_sound.state, self.alarm_sound.problem(), zone)
+            bar.setVisible(self.alarm_banner.has_content())
 
         self.alarm_sound.state_changed.connect(show)
         show()

@@ -57,6 +57,7 @@ def scene(qtbot: Any, ctx: Any, people: dict[str, Any], infusing: Any, clock: An
     w = make_window(qtbot, ctx, people["nurse"], sink)
     w.alarm_sound.step_now()
     assert sink.played == []
+    assert not w.alarm_bar.isVisible()  # nothing to say: the bar takes no room
     return w, sink, sid3
 
 
