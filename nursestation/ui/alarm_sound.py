@@ -39,10 +39,7 @@ from nursestation.ui.station import Station
 TICK_MS = 250  # how often the station's alarm state is read: a burst starts within 1/4 s
 _READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm sound reader")
 
-NO_DEVICE = (
-    "No audio output device: alarm tones cannot be heard at this station. Alarms still show "
-    "on screen; connect speakers or check the sound settings."
-)
+NO_DEVICE = "No audio output device: alarm tones cannot be heard at this station."
 
 
 class AudioSink(Protocol):
