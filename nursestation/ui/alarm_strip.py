@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -224,56 +224,63 @@ class AlarmStrip(QFrame):
 
 
 class StationAlarmBanner(QLabel):
-    """One block at the foot of the main window, on every screen: escalated alarms of any chair (for the
-    charge nurse), running audio pauses with their countdown, and the technical warning of a
-    station that cannot make a sound. The window shows its bar only when there is something to
-    say (has_content)."""
+    """One line in the main window's toolbar, on every screen: escalated alarms of any chair
+    (for the charge nurse), running audio pauses with their countdown, and the technical
+    warning of a station that cannot make a sound. It takes the toolbar's free width and no
+    height of its own, so nothing below it moves when it appears; text too long for the width
+    ends in "…" and is read in full in its tooltip. The window shows it only when there is
+    something to say (has_content)."""
+
+    SEPARATOR = "  ·  "
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWordWrap(True)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._full = ""
+        self.setMinimumWidth(40)  # never makes the window wider: the text is elided instead
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def full_text(self) -> str:
+        """Everything the banner says, unelided (also its tooltip)."""
+        return self._full
+
+    def has_content(self) -> bool:
+        """True when there is something to show."""
+        return bool(self._full)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        """As tall as the text needs at the width it got (the status bar sizes a wrapping label
-        for a narrow guess, three times too tall)."""
+        """Elide again for the new width."""
         super().resizeEvent(event)
-        self._fit()
+        self._elide()
 
-    def _fit(self) -> None:
-        need = self.heightForWidth(max(1, self.width()))
-        if need > 0 and need != self.maximumHeight():
-            self.setFixedHeight(need)
+    def _elide(self) -> None:
+        room = max(0, self.contentsRect().width() - 12)  # the style's padding
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room)
+        if shown != self.text():
+            self.setText(shown)
 
     def show_state(self, state: StationAlarms | None, problem: str | None, tz: tzinfo) -> None:
         """Show what the station's alarm sound reported (see ui/alarm_sound.AlarmSound)."""
-        lines: list[str] = []
+        parts: list[str] = []
         escalated = state.escalated if state else ()
         for a in escalated:
-            since = hm(a.raised_at, tz)
-            lines.append(
-                f"{MARKERS[a.priority]} ESCALATED — chair {a.chair}: {a.text} — not acknowledged "
-                f"since {since}. Charge nurse: respond to chair {a.chair}."
+            parts.append(
+                f"{MARKERS[a.priority]} ESCALATED chair {a.chair}: {a.text}, not acknowledged "
+                f"since {hm(a.raised_at, tz)}: charge nurse, respond"
             )
         for chair, left in state.paused if state else ():
-            lines.append(
-                f"Chair {chair}: alarm audio paused, tone returns in {duration_words(left)}"
-            )
+            parts.append(f"Chair {chair}: audio paused, tone returns in {duration_words(left)}")
         if problem:
-            lines.append(f"{KIND_SYMBOLS['technical']} TECHNICAL: {problem}")
-        text = "\n".join(lines)
-        if text != self.text():
-            self.setText(text)
-            self._fit()
+            parts.append(f"{KIND_SYMBOLS['technical']} TECHNICAL: {problem}")
+        full = self.SEPARATOR.join(parts)
+        if full != self._full:
+            self._full = full
+            self.setToolTip(full)
+            self._elide()
         if escalated:
             style = badge_style("high", True)
         elif problem:
             style = badge_style("medium", True)
         else:
-            style = "padding: 3px 6px;"
+            style = "padding: 3px 6px; font-weight: bold;"
         if style != self.styleSheet():
             self.setStyleSheet(style)
-
-    def has_content(self) -> bool:
-        """True when there is something to show (the window hides its bar otherwise)."""
-        return bool(self.text())

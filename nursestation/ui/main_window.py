@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QToolBar, QWidget
 
@@ -59,7 +58,7 @@ class MainWindow(QMainWindow):
         self._alarm_wiring(audio_sink)
 
     def _alarm_wiring(self, audio_sink: AudioSink | None) -> None:
-        """The station's alarm sound (any chair, any screen) and its banner in the status bar:
+        """The station's alarm sound (any chair, any screen) and its banner in the toolbar:
         escalations, audio pauses with their countdown, no audio device."""
         from nursestation.ui.alarm_sound import AlarmSound
         from nursestation.ui.alarm_strip import StationAlarmBanner
@@ -67,21 +66,15 @@ class MainWindow(QMainWindow):
 
         self.alarm_sound = AlarmSound(self.station, audio_sink)
         self.alarm_banner = StationAlarmBanner()
-        # Its own bar above the status bar, so the status line's messages (backups, the data
-        # folder) stay readable beside it; shown only while it has something to say.
-        bar = QToolBar("Station alarms")
-        bar.setObjectName("station-alarms")
-        bar.setMovable(False)
-        bar.setFloatable(False)
-        bar.toggleViewAction().setEnabled(False)  # cannot be hidden from the context menu
-        bar.addWidget(self.alarm_banner)
-        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
-        self.alarm_bar = bar
+        # In the station toolbar's free width: no row of its own, so no view loses height and
+        # nothing moves when it appears; shown only while it has something to say.
+        toolbar = next(t for t in self.findChildren(QToolBar) if t.windowTitle() == "Station")
+        self.alarm_banner_action = toolbar.addWidget(self.alarm_banner)
         zone = clinic_zone(self.station.ctx)
 
         def show() -> None:
             self.alarm_banner.show_state(self.alarm_sound.state, self.alarm_sound.problem(), zone)
-            bar.setVisible(self.alarm_banner.has_content())
+            self.alarm_banner_action.setVisible(self.alarm_banner.has_content())
 
         self.alarm_sound.state_changed.connect(show)
         show()

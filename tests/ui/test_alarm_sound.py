@@ -57,7 +57,7 @@ def scene(qtbot: Any, ctx: Any, people: dict[str, Any], infusing: Any, clock: An
     w = make_window(qtbot, ctx, people["nurse"], sink)
     w.alarm_sound.step_now()
     assert sink.played == []
-    assert not w.alarm_bar.isVisible()  # nothing to say: the bar takes no room
+    assert not w.alarm_banner.isVisible()  # nothing to say
     return w, sink, sid3
 
 
@@ -110,15 +110,15 @@ def test_audio_pause_silences_chair_3_for_two_minutes_with_countdown(
         w.alarm_sound.step_now()
     assert len(sink.played) == 1
     w.alarm_sound.step_now()
-    assert "Chair 3: alarm audio paused, tone returns in 10 s" in w.alarm_banner.text()
-    assert w.alarm_banner.isVisible()
+    assert "Chair 3: audio paused, tone returns in 10 s" in w.alarm_banner.full_text()
+    qtbot.waitUntil(w.alarm_banner.isVisible, timeout=1000)  # the toolbar lays it out
     clock.advance(seconds=9.75)
     w.alarm_sound.step_now()
     assert len(sink.played) == 1  # 119.75 s: still paused
     clock.advance(seconds=0.25)
     w.alarm_sound.step_now()
     assert bursts(sink)[-1] == ("high", 10, paused_at + timedelta(seconds=120))
-    assert "audio paused" not in w.alarm_banner.text()
+    assert "audio paused" not in w.alarm_banner.full_text()
 
 
 def test_acknowledgement_silences_at_once_and_for_good(
@@ -152,7 +152,7 @@ def test_medium_alarm_plays_three_pulses_every_25_s(
 
 
 def test_unacknowledged_high_alarm_escalates_on_every_screen_after_the_clinic_time(
-    scene: Any, ctx: Any, people: dict[str, Any], clock: Any
+    qtbot: Any, scene: Any, ctx: Any, people: dict[str, Any], clock: Any
 ) -> None:
     w, _sink, sid3 = scene
     after = ctx.settings.get("alarms.priorities.high.escalate_after_s")
@@ -161,22 +161,23 @@ def test_unacknowledged_high_alarm_escalates_on_every_screen_after_the_clinic_ti
     w.open_chair("1")
     clock.advance(seconds=after - 1)
     w.alarm_sound.step_now()
-    assert "ESCALATED" not in w.alarm_banner.text()
+    assert "ESCALATED" not in w.alarm_banner.full_text()
     clock.advance(seconds=1)
     w.alarm_sound.step_now()
-    text = w.alarm_banner.text()
-    assert text.startswith("*** ESCALATED — chair 3: SpO2 84") and "Charge nurse" in text
-    assert w.alarm_banner.isVisible() and w.stack.currentWidget() is w.session_view
+    text = w.alarm_banner.full_text()
+    assert text.startswith("*** ESCALATED chair 3: SpO2 84") and "charge nurse, respond" in text
+    qtbot.waitUntil(w.alarm_banner.isVisible, timeout=1000)
+    assert w.stack.currentWidget() is w.session_view
     w.show_board()
     w.alarm_sound.step_now()
-    assert "ESCALATED — chair 3" in w.alarm_banner.text()
+    assert "ESCALATED chair 3" in w.alarm_banner.full_text()
     with ctx.tx() as s:
         rows = s.execute(select(AlarmEvent).where(AlarmEvent.event == "escalated")).scalars()
         assert [(r.chair, r.priority, r.source) for r in rows] == [("3", "high", "spo2")]
     # Acknowledged: the escalation banner goes.
     alarms.acknowledge_alarm(ctx, people["charge"], "3")
     w.alarm_sound.step_now()
-    assert "ESCALATED" not in w.alarm_banner.text()
+    assert "ESCALATED" not in w.alarm_banner.full_text()
 
 
 def test_station_without_audio_device_says_so(
@@ -185,7 +186,7 @@ def test_station_without_audio_device_says_so(
     sink = RecordingSink(clock, problem=NO_DEVICE)
     w = make_window(qtbot, ctx, people["nurse"], sink)
     assert w.alarm_banner.isVisible()
-    assert w.alarm_banner.text() == f"⚙ TECHNICAL: {NO_DEVICE}"
+    assert w.alarm_banner.full_text() == f"⚙ TECHNICAL: {NO_DEVICE}"
     w.open_chair("1")
     assert w.alarm_banner.isVisible()  # on every screen
 
@@ -200,8 +201,10 @@ def test_alarm_state_that_cannot_be_read_is_a_technical_warning(
 
     monkeypatch.setattr(alarms, "station_alarms", broken)
     w.alarm_sound.step()  # the timer's path: read on the reader thread
-    qtbot.waitUntil(lambda: "Alarm state could not be read" in w.alarm_banner.text(), timeout=2000)
-    assert "database file unreadable" in w.alarm_banner.text() and w.alarm_banner.isVisible()
+    qtbot.waitUntil(
+        lambda: "Alarm state could not be read" in w.alarm_banner.full_text(), timeout=2000
+    )
+    assert "database file unreadable" in w.alarm_banner.full_text() and w.alarm_banner.isVisible()
 
 
 def test_acknowledgement_at_another_station_silences_this_one(
