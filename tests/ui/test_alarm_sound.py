@@ -185,10 +185,11 @@ def test_station_without_audio_device_says_so(
 ) -> None:
     sink = RecordingSink(clock, problem=NO_DEVICE)
     w = make_window(qtbot, ctx, people["nurse"], sink)
-    assert w.alarm_banner.isVisible()
+    qtbot.waitUntil(w.alarm_banner.isVisible, timeout=1000)
     assert w.alarm_banner.full_text() == f"⚙ TECHNICAL: {NO_DEVICE}"
+    assert w.alarm_banner.toolTip() == w.alarm_banner.full_text()
     w.open_chair("1")
-    assert w.alarm_banner.isVisible()  # on every screen
+    qtbot.waitUntil(w.alarm_banner.isVisible, timeout=1000)  # on every screen
 
 
 def test_alarm_state_that_cannot_be_read_is_a_technical_warning(
@@ -204,7 +205,8 @@ def test_alarm_state_that_cannot_be_read_is_a_technical_warning(
     qtbot.waitUntil(
         lambda: "Alarm state could not be read" in w.alarm_banner.full_text(), timeout=2000
     )
-    assert "database file unreadable" in w.alarm_banner.full_text() and w.alarm_banner.isVisible()
+    assert "database file unreadable" in w.alarm_banner.full_text()
+    qtbot.waitUntil(w.alarm_banner.isVisible, timeout=1000)
 
 
 def test_acknowledgement_at_another_station_silences_this_one(
