@@ -31,21 +31,15 @@ from nursestation.errors import DomainError
 from nursestation.ui.feedback import show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS
-from nursestation.wording import hm
+from nursestation.wording import duration_words, hm
 
 FLASH_MS = 125  # toggle resolution; each alarm flashes at its own rate (0.6 Hz, 2 Hz)
 
 
-def duration_words(seconds: float) -> str:
-    """Time left of a countdown spelled out, never a bare M:SS that reads like a clock time:
-    "45 s", "2 min", "1 min 58 s" (rounded up: it never says 0 s while time is left). Engineer
-    "chair" is adding wording.duration_words for the same purpose: this gives way to it once
-    both are on main."""
-    total = max(0, int(-(-seconds // 1)))
-    m, s = divmod(total, 60)
-    if m:
-        return f"{m} min {s} s" if s else f"{m} min"
-    return f"{s} s"
+def countdown_words(seconds: float) -> str:
+    """Time left of an audio pause, to the second ("1 min 52 s", "45 s"): wording's spelled
+    duration, never a bare M:SS that reads like a clock time."""
+    return duration_words(seconds, with_seconds=True)
 
 
 def badge_text(badge: AlarmBadge) -> str:
@@ -54,7 +48,7 @@ def badge_text(badge: AlarmBadge) -> str:
     ack = " (acknowledged)" if badge.acknowledged else ""
     more = f" +{badge.count - 1} more" if badge.count > 1 else ""
     paused = (
-        f" [audio paused, tone returns in {duration_words(badge.audio_paused_s)}]"
+        f" [audio paused, tone returns in {countdown_words(badge.audio_paused_s)}]"
         if badge.audio_paused_s
         else ""
     )
@@ -181,9 +175,9 @@ class AlarmStrip(QFrame):
         self.ack_btn.setEnabled(can_ack and unacked)
         remaining = st.audio_paused_remaining_s if st else 0.0
         if remaining > 0:
-            self.pause_btn.setText(f"Audio paused {duration_words(remaining)}")
+            self.pause_btn.setText(f"Audio paused {countdown_words(remaining)}")
             self.pause_btn.setEnabled(False)
-            self.countdown.setText(f"Tone returns in {duration_words(remaining)}")
+            self.countdown.setText(f"Tone returns in {countdown_words(remaining)}")
         else:
             self.pause_btn.setText(self.pause_label)
             self.pause_btn.setEnabled(bool(shown) and self.station.can("pause_alarm_audio"))
@@ -268,7 +262,7 @@ class StationAlarmBanner(QLabel):
                 f"since {hm(a.raised_at, tz)}: charge nurse, respond"
             )
         for chair, left in state.paused if state else ():
-            parts.append(f"Chair {chair}: audio paused, tone returns in {duration_words(left)}")
+            parts.append(f"Chair {chair}: audio paused, tone returns in {countdown_words(left)}")
         if problem:
             parts.append(f"{KIND_SYMBOLS['technical']} TECHNICAL: {problem}")
         full = self.SEPARATOR.join(parts)

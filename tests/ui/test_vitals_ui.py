@@ -253,7 +253,7 @@ def test_critical_reading_raises_visible_high_alarm_then_ack_and_pause(
 
     # Pause audio: countdown follows the FakeClock; visual stays.
     qtbot.mouseClick(strip.pause_btn, Qt.MouseButton.LeftButton)
-    assert strip.pause_btn.text() == "Audio paused 2 min" and not strip.pause_btn.isEnabled()
+    assert strip.pause_btn.text() == "Audio paused 2 min 00 s" and not strip.pause_btn.isEnabled()
     clock.advance(seconds=75)
     strip.refresh()
     assert strip.pause_btn.text() == "Audio paused 45 s"
