@@ -2,7 +2,7 @@
 one shows at the other, an acknowledgement or audio pause given at one holds at both and
 survives a restart, and two stations judging the same reading store exactly one raise.
 
-Run on SQLite always and on PostgreSQL when a server is reachable (tests/alarms_pg_support.py)."""
+On SQLite, and on PostgreSQL under the suite's engine switch (tests/pg_support.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from alarms_pg_support import pg_database_url
 from sqlalchemy import select
 from support import CHECKLIST_OK, PASSWORD
 
@@ -45,16 +44,11 @@ class Clinic:
         self.b = AppContext.open(self.config_b, clock=self.clock)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def clinic(request: pytest.FixtureRequest, station: StationConfig, clock: Any) -> Iterator[Clinic]:
-    if request.param == "postgresql":
-        with pg_database_url("alarms_shared") as url:
-            yield from _clinic(replace(station, db_url=url), clock)
-    else:
-        yield from _clinic(station, clock)
-
-
-def _clinic(config: StationConfig, clock: Any) -> Iterator[Clinic]:
+@pytest.fixture
+def clinic(station: StationConfig, clock: Any) -> Iterator[Clinic]:
+    """Stations A and B on the test's database, nurse Ana at A and nurse Ben at B, Jane
+    infusing in chair 1; B started (its alarm state restored) before anything alarms."""
+    config = station
     config_a = replace(config, station="station-A")
     config_b = replace(config, station="station-B")
     a = AppContext.open(config_a, clock=clock)
