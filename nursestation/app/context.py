@@ -23,6 +23,7 @@ from nursestation.clinic import ClinicSettings, ConfigError, load_clinic_setting
 from nursestation.clock import Clock, SystemClock
 from nursestation.config import StationConfig, ensure_data_dir
 from nursestation.db.audit import append_audit
+from nursestation.db.changes import OTHER, ChangeFeed, Changes, open_feed
 from nursestation.db.engine import make_engine, make_session_factory, read_only, track_writes
 from nursestation.db.migrate import upgrade_to_head
 from nursestation.db.models import (
@@ -124,6 +125,14 @@ class AppContext:
         self.board_cache: Any = None
         # The account check's two statements, compiled once per user id (account_state).
         self._account_sql: dict[int, tuple[str, str]] = {}
+        # Commits by any process (another station, a command, this process's other threads),
+        # seen by the change feed (db/changes.py, opened on first look): each moves
+        # data_version, and other_version unless it was only the monitor stream, so every
+        # cache above also holds across stations. `changes_seen` counts the looks that found
+        # more than the stream: the GUI's change listener (ui/refresh.py) re-reads on it.
+        self._feed: ChangeFeed | None = None
+        self._feed_open = False
+        self.changes_seen = 0
         track_writes(self.factory, self._any_written)
         # Every commit that changes a patient, a session's dose or a user's roles seals the row
         # in the audit chain (db/seals.py; `check` compares).
@@ -262,6 +271,28 @@ class AppContext:
             s.info["audit_mark"] = mark
         return (other, int(mark))
 
+    def poll_changes(self) -> Changes | None:
+        """Look for commits by any connection since the last look (a few microseconds when there
+        were none) and move the versions the caches are keyed on. Runs at the start of every
+        transaction, and twice a second in the GUI (ui/refresh.ChangeListener). A feed that
+        cannot be opened (the server went away) counts as a change and is tried again."""
+        if not self._feed_open:
+            try:
+                self._feed = open_feed(self.engine)
+            except Exception:  # any failure to listen means "read again"
+                changes: Changes | None = OTHER
+            else:
+                self._feed_open = True
+                changes = None
+        else:
+            changes = self._feed.poll() if self._feed is not None else None
+        if changes is not None:
+            self.data_version += 1
+            if changes.other:
+                self.other_version += 1
+                self.changes_seen += 1
+        return changes
+
     def _any_written(self) -> None:
         self.data_version += 1
 
@@ -269,14 +300,17 @@ class AppContext:
         self.other_version += 1
 
     def _note_version(self, session: Session, *_args: Any) -> None:
+        self.poll_changes()  # another station's commit moves the versions noted below
         session.info["data_version"] = self.data_version
         session.info["other_version"] = self.other_version
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (the change feed's too)."""
         # Settings read after closing (a window's timer may outlive the context) do not look in
         # the database again: that would open a connection, and create an SQLite file.
         self._settings_due = float("inf")
+        if self._feed is not None:
+            self._feed.close()
         self.engine.dispose()
 
     def now(self) -> datetime:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0003_identity"
+HEAD_REVISION = "0003_sync"
 
 
 def alembic_config(url: str) -> Config:

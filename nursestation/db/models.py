@@ -287,6 +287,9 @@ class DeviceBinding(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[utc]
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The station that opens the port (issue 15); the others show the stored readings. None:
+    # made before stations had names in bindings, claimed by the first station that captures.
+    station: Mapped[str | None] = mapped_column(String(128))
 
 
 # ---------------------------------------------------------------- medications, assessments, alarms

@@ -15,6 +15,7 @@ from nursestation.ui.board import ChairBoard
 from nursestation.ui.checkin_dialog import CheckInDialog
 from nursestation.ui.idle_lock import ScreenLocker
 from nursestation.ui.login import LoginDialog
+from nursestation.ui.refresh import ChangeListener
 from nursestation.ui.session_view import SessionView
 from nursestation.ui.station import Station
 
@@ -53,6 +54,8 @@ class MainWindow(QMainWindow):
 
         self.device_bridge = DeviceBridge(station)  # declares itself as station.device_bridge
         self.demo_monitors: DemoMonitors | None = None  # set by launch.start_capture(demo=True)
+        # Other stations' changes reach the views within a second (issue 15).
+        self.change_listener = ChangeListener(station, self)
         station.actor_changed.connect(self._update_user)
         self._update_user()
         self._alarm_wiring(audio_sink)

@@ -9,9 +9,13 @@ refreshes as asked, so headless use stays synchronous.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QWidget
+
+if TYPE_CHECKING:
+    from nursestation.ui.station import Station
 
 
 def hidden_in_shown_window(widget: QWidget) -> bool:
@@ -64,4 +68,39 @@ class Coalescer(QObject):
 
     def cancel(self) -> None:
         """A full refresh has just run: what was asked is done."""
+        self._timer.stop()
+
+
+# How often the GUI looks for other stations' commits (issue 15: a change shows within 2 s).
+# One look costs a few microseconds when nothing changed (db/changes.py).
+CHANGE_POLL_MS = 500
+
+
+class ChangeListener(QObject):
+    """Every CHANGE_POLL_MS, looks for commits by other stations (AppContext.poll_changes) and
+    emits the station's `changed` when something beyond the monitor stream was committed since
+    the last emission, wherever it was seen (a transaction's start sees it too). The views then
+    re-read as after this station's own writes; monitor-stream rows need no notice, the views
+    that show them read every second."""
+
+    def __init__(self, station: Station, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.station = station
+        self._seen = station.ctx.changes_seen
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.check)
+        self._timer.start(CHANGE_POLL_MS)
+
+    def check(self) -> bool:
+        """Look now; True when `changed` was emitted."""
+        ctx = self.station.ctx
+        ctx.poll_changes()
+        if ctx.changes_seen == self._seen:
+            return False
+        self._seen = ctx.changes_seen
+        self.station.changed.emit()
+        return True
+
+    def stop(self) -> None:
+        """Stop looking (the window is closing)."""
         self._timer.stop()
