@@ -38,3 +38,4 @@ INDICATION_NOT_MET = "indication_not_met"
 ACCOUNT_DISABLED = "account_disabled"  # the actor's account was disabled since sign-in
 NOTE_STALE = "note_stale"  # something was recorded after the note version was signed
 SELF_APPROVAL = "self_approval"  # the approver signed the note being approved
+CHANGED_ELSEWHERE = "changed_elsewhere"  # the session changed since the form was read (issue 15)

@@ -307,3 +307,25 @@ def no_chart_access_text(chair: str, *, occupied: bool) -> str:
         f"Chair {chair}: {what}. Your account has no clinical role: it manages users, "
         "settings and exports. A nurse or charge nurse role is added under Users."
     )
+
+
+# What a change to a session did, for "changed at another station" (app/concurrency.py): the
+# audit action of the use case -> words after the person's name.
+SESSION_CHANGE_PHRASES = {
+    "infusion.start": "started the infusion",
+    "infusion.pause": "paused the infusion",
+    "infusion.resume": "resumed the infusion",
+    "infusion.rate_change": "changed the rate",
+    "infusion.stop": "stopped the infusion",
+    "session.checklist": "changed the checklist",
+    "session.checklist_override": "overrode the checklist",
+    "session.not_treated": "ended the session (not treated)",
+    "discharge.assessment": "recorded discharge answers",
+}
+
+
+def session_change_phrase(action: str | None) -> str:
+    """Words for what a change to a session did: "infusion.pause" -> "paused the infusion"."""
+    if action is None:
+        return "changed it"
+    return SESSION_CHANGE_PHRASES.get(action, "changed it")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from nursestation import infusion
 from nursestation.app import note_store, outcomes
+from nursestation.app.concurrency import claim_session
 from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.record import clinic_zone, display_zone_name
 from nursestation.app.session_rows import (
@@ -568,6 +569,9 @@ class DischargeView:
     upright_required_by: tuple[str, ...]
     history: tuple[AssessmentView, ...]
     instruction_lines: tuple[str, ...]
+    # The session's version when read: the form passes it back to record_assessment
+    # (app/concurrency.py), so answers saved meanwhile at another station are not overwritten.
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -824,6 +828,7 @@ def get_discharge(ctx: AppContext, actor: Actor, session_id: int) -> DischargeVi
             upright_required_by=rec.upright_required_by,
             history=tuple(assessment_view(a, rec.config, rec.names) for a in rec.assessments),
             instruction_lines=tuple(rec.config.instruction_lines()),
+            version=row.version,
         )
 
 
@@ -892,11 +897,13 @@ def record_assessment(
     dissociation_resolved: bool | None = None,
     cadss_total: int | None = None,
     cadss_baseline: int | None = None,
+    expected_version: int | None = None,
 ) -> DischargeStatus:
     """Store one discharge assessment: score sheets (`{scale: {item: 0-2 or "confirm"}}`, the
     pre-fill computed now is kept beside each entry), checklist answers, a sedation rating, a
     dissociation check (clinician yes/no or a CADSS total). Everything is checked before
-    anything is written; each part is its own assessments row."""
+    anything is written; each part is its own assessments row. With `expected_version` (the
+    DischargeView's), refused (changed_elsewhere) when the session changed since."""
     from nursestation.discharge import SedationAssessment as _Sed
     from nursestation.discharge import prefill_sheet
     from nursestation.scales import ScaleSettings, cadss_check, clinician_check
@@ -918,7 +925,7 @@ def record_assessment(
     now = ctx.now()
     sed = _Sed(str(sedation[0]), sedation[1], now) if sedation is not None else None
     with ctx.tx() as s:
-        row = get_session_row(s, session_id)
+        row = claim_session(ctx, s, session_id, actor, "discharge.assessment", expected_version)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: add an addendum instead.")
         rec = load_recorded(ctx, s, row)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nursestation import infusion
 from nursestation.app import alarms, outcomes
 from nursestation.app.alarms import DOSE_COMPLETE_ALARM
+from nursestation.app.concurrency import claim_session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.discharge import is_ready_in
 from nursestation.app.patients import PatientInfo, get_patient_row, info
@@ -67,6 +68,9 @@ class SessionSummary:
     ended_at: datetime | None
     end_reason: str | None
     end_detail: str | None = None
+    # The row's version when read: a screen passes it back as `expected_version` so a change
+    # made meanwhile at another station is refused, not overwritten (app/concurrency.py).
+    version: int = 0
 
     @property
     def not_treated(self) -> bool:
@@ -153,6 +157,7 @@ def summary_in(ctx: AppContext, s: Session, row: InfusionSession) -> SessionSumm
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         end_detail=row.end_detail,
+        version=row.version,
     )
 
 
@@ -318,12 +323,18 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_checklist(
-    ctx: AppContext, actor: Actor, session_id: int, answers: dict[str, Any]
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    answers: dict[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> SessionSummary:
-    """Complete or change pre-infusion checklist answers (before the start)."""
+    """Complete or change pre-infusion checklist answers (before the start). With
+    `expected_version`, refused (changed_elsewhere) when the session changed since."""
     ctx.require(actor, "check_in")
     with ctx.tx() as s:
-        row = get_session_row(s, session_id)
+        row = claim_session(ctx, s, session_id, actor, "session.checklist", expected_version)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended: the checklist is closed.")
         if events_of(s, session_id):
@@ -335,7 +346,12 @@ def update_checklist(
 
 
 def override_checklist(
-    ctx: AppContext, actor: Actor, session_id: int, reason: str
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    reason: str,
+    *,
+    expected_version: int | None = None,
 ) -> SessionSummary:
     """A charge nurse lets the infusion start despite hard stops, with a written reason."""
     ctx.require(actor, "override_checklist")
@@ -347,7 +363,9 @@ def override_checklist(
             field="reason",
         )
     with ctx.tx() as s:
-        row = get_session_row(s, session_id)
+        row = claim_session(
+            ctx, s, session_id, actor, "session.checklist_override", expected_version
+        )
         if events_of(s, session_id):
             raise DomainError(INVALID_STATE, "The infusion has started: nothing left to override.")
         row.checklist_override_reason = reason.strip()
@@ -378,11 +396,15 @@ def _add_event(
     rate_unit: str = MG_PER_H,
     reason: str | None = None,
     confirm_reason: str | None = None,
+    expected_version: int | None = None,
+    lot: str | None = None,
 ) -> SessionSummary:
     ctx.require(actor, use_case)
     now = ctx.now()
     with ctx.tx() as s:
-        row = get_session_row(s, session_id)
+        row = claim_session(ctx, s, session_id, actor, f"infusion.{kind}", expected_version)
+        if lot:
+            row.ketamine_lot = lot.strip()
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, "This session has ended.")
         if row.session_type == SPRAVATO:
@@ -550,20 +572,43 @@ def _start_gate(ctx: AppContext, s: Session, row: InfusionSession) -> None:
 
 
 def start_infusion(
-    ctx: AppContext, actor: Actor, session_id: int, lot: str | None = None
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    lot: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> SessionSummary:
-    """Start the pump at the ordered rate (checklist and baseline vitals are checked first)."""
-    if lot:
-        with ctx.tx() as s:
-            row = get_session_row(s, session_id)
-            row.ketamine_lot = lot.strip()
-    return _add_event(ctx, actor, session_id, infusion.START, use_case="start_infusion")
+    """Start the pump at the ordered rate (checklist and baseline vitals are checked first);
+    the ketamine lot, when given, is stored with the start."""
+    return _add_event(
+        ctx,
+        actor,
+        session_id,
+        infusion.START,
+        use_case="start_infusion",
+        expected_version=expected_version,
+        lot=lot,
+    )
 
 
-def pause_infusion(ctx: AppContext, actor: Actor, session_id: int, reason: str) -> SessionSummary:
+def pause_infusion(
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> SessionSummary:
     """Pause the pump; a reason is required."""
     return _add_event(
-        ctx, actor, session_id, infusion.PAUSE, use_case="pause_infusion", reason=reason
+        ctx,
+        actor,
+        session_id,
+        infusion.PAUSE,
+        use_case="pause_infusion",
+        reason=reason,
+        expected_version=expected_version,
     )
 
 
@@ -575,6 +620,7 @@ def resume_infusion(
     *,
     unit: str = MG_PER_H,
     confirm_reason: str | None = None,
+    expected_version: int | None = None,
 ) -> SessionSummary:
     """Resume at the last set rate, or at a new one checked like a rate change."""
     return _add_event(
@@ -586,6 +632,7 @@ def resume_infusion(
         rate=rate,
         rate_unit=unit,
         confirm_reason=confirm_reason,
+        expected_version=expected_version,
     )
 
 
@@ -598,6 +645,7 @@ def change_rate(
     *,
     unit: str = MG_PER_H,
     confirm_reason: str | None = None,
+    expected_version: int | None = None,
 ) -> SessionSummary:
     """Record a new pump rate, typed in mg/h or mL/h (the order's concentration converts).
 
@@ -616,10 +664,18 @@ def change_rate(
         rate_unit=unit,
         reason=reason,
         confirm_reason=confirm_reason,
+        expected_version=expected_version,
     )
 
 
-def stop_infusion(ctx: AppContext, actor: Actor, session_id: int, reason: str) -> SessionSummary:
+def stop_infusion(
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> SessionSummary:
     """Stop the pump: observation starts now. A reason is required (nothing is assumed)."""
     if not (reason or "").strip():
         choices = ", ".join(label for _k, label in infusion.STOP_REASONS)
@@ -627,12 +683,24 @@ def stop_infusion(ctx: AppContext, actor: Actor, session_id: int, reason: str) -
             BAD_INPUT, f"Stopping needs a reason: choose one of {choices}.", field="reason"
         )
     return _add_event(
-        ctx, actor, session_id, infusion.STOP, use_case="stop_infusion", reason=reason
+        ctx,
+        actor,
+        session_id,
+        infusion.STOP,
+        use_case="stop_infusion",
+        reason=reason,
+        expected_version=expected_version,
     )
 
 
 def end_not_treated(
-    ctx: AppContext, actor: Actor, session_id: int, reason: str, text: str | None = None
+    ctx: AppContext,
+    actor: Actor,
+    session_id: int,
+    reason: str,
+    text: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> SessionSummary:
     """End a session in which no drug was given: the chair and the patient are freed, the
     record stays, and the note and export say NOT TREATED with the reason.
@@ -645,7 +713,7 @@ def end_not_treated(
         infusion.NOT_TREATED_REASONS, reason, text, what="session ended not treated"
     )
     with ctx.tx() as s:
-        row = get_session_row(s, session_id)
+        row = claim_session(ctx, s, session_id, actor, "session.not_treated", expected_version)
         if row.ended_at is not None:
             raise DomainError(INVALID_STATE, f"This session has already ended ({row.end_reason}).")
         if events_of(s, session_id):

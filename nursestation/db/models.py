@@ -153,6 +153,12 @@ class InfusionSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))  # discharged|cancelled|not_treated
     end_detail: Mapped[str | None] = mapped_column(Text)  # the reason given for "not treated"
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The latest change that moved `version` (app/concurrency.py): when, by whom (the name as
+    # shown), at which station, which use case (its audit action). The audit trail has the rest.
+    changed_at: Mapped[datetime | None]
+    changed_by: Mapped[str | None] = mapped_column(String(200))
+    changed_station: Mapped[str | None] = mapped_column(String(128))
+    changed_action: Mapped[str | None] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship(lazy="joined")
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from nursestation.app import discharge as dc
-from nursestation.errors import DomainError
+from nursestation.errors import CHANGED_ELSEWHERE, DomainError
 from nursestation.scales import SEDATION_SCALES, clinician_check
 from nursestation.ui import printing
 from nursestation.ui.choice_buttons import ChoiceButtons
@@ -186,6 +186,8 @@ class DischargePanel(QWidget):
         self.station = station
         self.session_id: int | None = None
         self.view: dc.DischargeView | None = None
+        # The session version the form was loaded on, sent with a save (app/concurrency.py).
+        self.form_version: int | None = None
         self.sheet_forms: dict[str, _SheetForm] = {}
 
         root = QVBoxLayout(self)
@@ -394,6 +396,7 @@ class DischargePanel(QWidget):
         self._show_sheets(view, reload_form or first)
         if reload_form or first:
             self._load_answers(view)
+            self.form_version = view.version  # what the form's answers are based on
         self._show_upright(view)
         self._show_status(view.status)
         self._show_history(view)
@@ -660,8 +663,18 @@ class DischargePanel(QWidget):
         if self.session_id is None:
             return
         try:
-            self.station.write(dc.record_assessment, self.session_id, **self.collect())
+            self.station.write(
+                dc.record_assessment,
+                self.session_id,
+                **self.collect(),
+                expected_version=self.form_version,
+            )
         except DomainError as exc:
+            if exc.code == CHANGED_ELSEWHERE:
+                # Saved meanwhile at another station: the status and history now show it, the
+                # form keeps what this nurse entered; saving again is a decision made on it.
+                self.form_version = getattr(exc, "current_version", None)
+                self.refresh()
             show_refusal(self, exc, "Discharge assessment not saved")
             return
         self.refresh(reload_form=True)

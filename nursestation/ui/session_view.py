@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from nursestation.app import sessions
 from nursestation.app.board import PHASE_LABELS, board_cards
 from nursestation.app.sessions import SessionSummary
-from nursestation.errors import DomainError
+from nursestation.errors import CHANGED_ELSEWHERE, DomainError
 from nursestation.infusion import NOT_TREATED_REASONS, PAUSE_REASONS, STOP_REASONS
 from nursestation.spravato import is_spravato
 from nursestation.ui.alarm_strip import AlarmStrip
@@ -160,8 +160,10 @@ class SessionView(QWidget):
         # The reminders' last read (see _render_due).
         self._due_key: tuple[object, ...] | None = None
         self._due_read_at: datetime | None = None
-        # The infusion prompt now open (Stop, Pause, Rate, Not treated, Checklist), if any.
+        # The infusion prompt now open (Stop, Pause, Rate, Not treated, Checklist), if any, and
+        # the session version it was opened on (sent with its change: app/concurrency.py).
         self.dialog: QDialog | None = None
+        self._dialog_version: int | None = None
 
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 4, 6, 4)
@@ -587,12 +589,18 @@ class SessionView(QWidget):
 
     # ---------------------------------------------------------------- actions
 
+    def _version(self) -> int | None:
+        """The session's version on screen: a change sent on it is refused when another
+        station changed the session meanwhile (changed_elsewhere), not applied over it."""
+        return self.summary.version if self.summary is not None else None
+
     def _do(self, fn: Callable[..., object], *args: object) -> bool:
         try:
-            self.station.write(fn, self.session_id, *args)
+            self.station.write(fn, self.session_id, *args, expected_version=self._version())
             self.refresh()  # the nurse's own action shows at once, not on the next turn
             return True
         except DomainError as exc:
+            self.refresh()  # a change made elsewhere shows behind the message
             show_refusal(self, exc)
             return False
 
@@ -602,12 +610,24 @@ class SessionView(QWidget):
 
     def _write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         # Inside a dialog: a refusal propagates so the dialog shows it and keeps its values.
-        self.station.write(fn, self.session_id, *args, **kwargs)
+        # The change is sent on the version the dialog was opened on; when another station
+        # changed the session since, the refusal says so, the screen behind shows the change,
+        # and pressing OK again (now on the version shown) is the nurse's informed decision.
+        try:
+            self.station.write(
+                fn, self.session_id, *args, expected_version=self._dialog_version, **kwargs
+            )
+        except DomainError as exc:
+            if exc.code == CHANGED_ELSEWHERE:
+                self._dialog_version = getattr(exc, "current_version", None)
+                self.refresh()
+            raise
 
     def _open(self, dialog: QDialog) -> QDialog:
         """Show an infusion prompt without blocking; it closes only on success or Cancel."""
         if self.dialog is not None:
             self.dialog.close()
+        self._dialog_version = self._version()
         self.dialog = dialog
         dialog.finished.connect(lambda _r, d=dialog: self._closed(d))
         dialog.open()

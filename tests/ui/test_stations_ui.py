@@ -116,3 +116,87 @@ def test_the_board_shows_a_patient_checked_in_at_another_station(
         checklist=CHECKLIST_OK,
     )
     qtbot.waitUntil(lambda: "Roe, Rick" in card.patient.text(), timeout=WITHIN_MS)
+
+
+def _rate_events(ctx: Any, sid: int) -> int:
+    from sqlalchemy import func, select
+
+    from nursestation.db.models import InfusionEvent
+
+    with ctx.read_tx() as s:
+        return int(
+            s.execute(
+                select(func.count(InfusionEvent.id)).where(
+                    InfusionEvent.session_id == sid, InfusionEvent.kind == "rate_change"
+                )
+            ).scalar_one()
+        )
+
+
+def test_a_rate_typed_while_another_station_paused_is_refused_and_kept(
+    qtbot: Any, ctx: Any, window_b: MainWindow, people: dict[str, Any], infusing: int
+) -> None:
+    from PySide6.QtCore import Qt
+
+    from nursestation.ui.infusion_dialogs import RateDialog
+
+    window_b.open_session(infusing)
+    view = window_b.session_view
+    qtbot.mouseClick(view.rate_btn, Qt.MouseButton.LeftButton)
+    dlg = view.dialog
+    assert isinstance(dlg, RateDialog)
+    qtbot.keyClicks(dlg.value, "40")
+    qtbot.keyClicks(dlg.reason, "nausea")
+    # Meanwhile, at station A (the test's own context, "test-station"):
+    sessions.pause_infusion(ctx, people["charge"], infusing, "patient request")
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert dlg.isVisible() and dlg.last_error.code == "changed_elsewhere"
+    text = dlg.error.text()
+    assert "changed at another station (test-station)" in text, text
+    assert "Ben Ode, RN paused the infusion" in text
+    assert dlg.value.text() == "40" and dlg.reason.text() == "nausea"  # nothing typed is lost
+    assert view.phase.text() == "PAUSED"  # the screen behind shows the change
+    assert _rate_events(ctx, infusing) == 0
+    # Pressed again, now on the version shown: the nurse's decision, stored.
+    qtbot.mouseClick(dlg.ok_btn, Qt.MouseButton.LeftButton)
+    assert view.dialog is None
+    assert _rate_events(ctx, infusing) == 1
+
+
+def test_discharge_answers_saved_meanwhile_at_another_station(
+    qtbot: Any,
+    ctx: Any,
+    clock: Any,
+    window_b: MainWindow,
+    people: dict[str, Any],
+    infusing: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PySide6.QtCore import Qt
+
+    from nursestation.app import discharge as dc
+    from nursestation.ui import discharge_panel
+
+    refusals: list[str] = []
+    monkeypatch.setattr(
+        discharge_panel, "show_refusal", lambda _p, exc, title="": refusals.append(exc.message)
+    )
+    clock.advance(minutes=40)
+    sessions.stop_infusion(ctx, people["nurse"], infusing, "completed")
+    window_b.open_session(infusing)
+    panel = window_b.session_view.panels["Discharge"]
+    window_b.session_view.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.view is not None, timeout=WITHIN_MS)
+    combo = panel.answer_combos["steady_gait"]
+    combo.setCurrentIndex(combo.findData(True))
+    # Meanwhile, at station A:
+    dc.record_assessment(ctx, people["charge"], infusing, answers={"steady_gait": False})
+    qtbot.mouseClick(panel.save_btn, Qt.MouseButton.LeftButton)
+    assert len(refusals) == 1 and "recorded discharge answers" in refusals[0], refusals
+    assert "at another station (test-station)" in refusals[0]
+    assert combo.currentData() is True  # the form keeps what this nurse chose
+    assert dc.get_discharge(ctx, people["nurse"], infusing).answers["steady_gait"] is False
+    # Saved again on purpose: B's answer is now the newest.
+    qtbot.mouseClick(panel.save_btn, Qt.MouseButton.LeftButton)
+    assert len(refusals) == 1
+    assert dc.get_discharge(ctx, people["nurse"], infusing).answers["steady_gait"] is True
