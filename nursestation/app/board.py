@@ -59,11 +59,13 @@ assert set(PHASES) <= set(PHASE_LABELS)
 MONITOR_NONE = "none"  # no monitor bound to the chair: vitals are entered by hand
 MONITOR_DISABLED = "disabled"  # bound, but the binding is switched off
 MONITOR_NOT_CAPTURING = "not_capturing"  # bound and enabled, no capture running in this process
+MONITOR_ELSEWHERE = "elsewhere"  # bound at another station, which opens the port (issue 15)
 MONITOR_PROBLEMS = frozenset({MONITOR_NOT_CAPTURING, SILENT, UNREADABLE, DISCONNECTED})
 MONITOR_LABELS = {
     MONITOR_NONE: "No monitor",
     MONITOR_DISABLED: "No monitor (binding disabled)",
     MONITOR_NOT_CAPTURING: "Monitor bound, not capturing",
+    MONITOR_ELSEWHERE: "Monitor: captured at another station",
     CONNECTING: "Monitor: connecting",
     RECEIVING: "Monitor: receiving",
     SILENT: "Monitor: no data",
@@ -103,10 +105,13 @@ class ChairCard:
     spravato_reminders: tuple[str, ...] = ()
     # A positive suicide-risk screen this session (app.outcomes.SafetyStatus.flag_text).
     safety_flag: str | None = None
+    monitor_station: str | None = None  # the station that opens the chair's monitor port
 
     @property
     def monitor_label(self) -> str:
         """The monitor link in one short line ("No monitor", "Monitor: receiving", ...)."""
+        if self.monitor == MONITOR_ELSEWHERE and self.monitor_station:
+            return f"Monitor: captured at station {self.monitor_station}"
         return MONITOR_LABELS.get(self.monitor, f"Monitor: {self.monitor}")
 
     @property
@@ -139,14 +144,24 @@ def _latest_vitals(newest: dict[str | None, VitalReading | None]) -> LatestVital
     )
 
 
-def _monitor(device_state: str | None, binding_enabled: bool | None) -> str:
+def _monitor(
+    device_state: str | None, binding_enabled: bool | None, elsewhere: bool = False
+) -> str:
     """The card's monitor key: what the capture worker reports wins (it is what is really
-    happening on the port); without a report, whether a monitor is bound at all."""
+    happening on the port); without a report, whether a monitor is bound at all, and whether
+    another station opens its port (its readings reach this board through the database)."""
     if device_state is not None:
         return device_state
     if binding_enabled is None:
         return MONITOR_NONE
-    return MONITOR_NOT_CAPTURING if binding_enabled else MONITOR_DISABLED
+    if not binding_enabled:
+        return MONITOR_DISABLED
+    return MONITOR_ELSEWHERE if elsewhere else MONITOR_NOT_CAPTURING
+
+
+def _elsewhere(ctx: AppContext, station: str | None) -> bool:
+    """The binding's port is opened by another station (app/devices.opens_port)."""
+    return station is not None and station != ctx.config.station
 
 
 def _extras(ctx: AppContext, chair: str, session_id: int | None) -> dict[str, Any]:
@@ -275,6 +290,7 @@ class BoardData:
     chairs: dict[str, _Chair]
     bindings: dict[str, bool]
     safety: dict[int, str] = field(default_factory=dict)  # session id -> the card's flag
+    binding_stations: dict[str, str | None] = field(default_factory=dict)
 
 
 _LOCK = threading.Lock()  # the GUI thread and the board's reader thread may both refresh
@@ -312,12 +328,23 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
             data.readiness = rec
             data.snapshot = _merge_newest({}, list(rec.readings), _READY_KEYS, rec.stopped_at)
         chairs[chair] = data
-    bindings = {c: on for c, on in s.execute(select(DeviceBinding.chair, DeviceBinding.enabled))}
+    bindings: dict[str, bool] = {}
+    binding_stations: dict[str, str | None] = {}
+    for chair, on, station in s.execute(
+        select(DeviceBinding.chair, DeviceBinding.enabled, DeviceBinding.station)
+    ):
+        bindings[chair], binding_stations[chair] = on, station
     # Recording a score or an assessment changes the data mark, so the board reloads these.
     safety = outcomes.safety_flags_in(s, [row.id for row in rows.values()])
     return BoardData(
-        mark, ctx.settings, now, last_vital_id=last_id, chairs=chairs, bindings=bindings,
+        mark,
+        ctx.settings,
+        now,
+        last_vital_id=last_id,
+        chairs=chairs,
+        bindings=bindings,
         safety=safety,
+        binding_stations=binding_stations,
     )
 
 
@@ -420,7 +447,12 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
                 session=summary,
                 vitals_due=due,
                 latest=latest.get(chair),
-                monitor=_monitor(extras.get("device_state"), data.bindings.get(str(chair))),
+                monitor=_monitor(
+                    extras.get("device_state"),
+                    data.bindings.get(str(chair)),
+                    _elsewhere(ctx, data.binding_stations.get(str(chair))),
+                ),
+                monitor_station=data.binding_stations.get(str(chair)),
                 safety_flag=data.safety.get(summary.id) if summary is not None else None,
                 **extras,
             )

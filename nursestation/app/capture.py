@@ -153,12 +153,17 @@ class CaptureService:
         # longer counted as received, see the module docstring).
         self.readings_refused = 0
         self._flush_lock = threading.RLock()
+        # ctx.other_version when release_moved last read the bindings.
+        self._bindings_seen = -1
 
     # ------------------------------------------------------------ control
 
     def start_all(self) -> list[str]:
-        """Start a worker for every enabled binding not running yet; returns the chairs started."""
+        """Start a worker for every enabled binding of this station not running yet (claiming
+        the bindings no station owns yet: app/devices.claim_unowned_bindings); returns the
+        chairs started. Chairs bound at another station are that station's to capture."""
         started = []
+        device_service.claim_unowned_bindings(self.ctx)
         for b in device_service.enabled_bindings(self.ctx):
             if b.chair not in self._runs:
                 self._start(b)
@@ -186,10 +191,29 @@ class CaptureService:
             self.sync()
             self._closed(chair)
         binding = device_service.get_binding(self.ctx, chair)
-        if binding is None or not binding.enabled:
-            return False
+        if binding is None or not device_service.opens_port(self.ctx, binding):
+            return False  # unbound, disabled, or bound at another station: its port is not ours
         self._start(binding)
         return True
+
+    def release_moved(self) -> list[str]:
+        """Stop the workers whose binding no longer opens its port here (bound again at another
+        station, unbound, or disabled elsewhere); returns their chairs. Reads the bindings only
+        when something beyond the monitor stream was committed since the last call
+        (ctx.other_version moves for any station's change: app/context.poll_changes)."""
+        version = self.ctx.other_version
+        if version == self._bindings_seen or not self._runs:
+            self._bindings_seen = version
+            return []
+        self._bindings_seen = version
+        current = {b.chair for b in device_service.enabled_bindings(self.ctx)}
+        moved = [chair for chair in self._runs if chair not in current]
+        for chair in moved:
+            run = self._runs.pop(chair)
+            run.worker.stop()
+            self.sync()
+            self._closed(chair)
+        return moved
 
     def running(self) -> dict[str, BindingInfo]:
         """The bindings whose worker runs, by chair."""

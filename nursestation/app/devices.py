@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from nursestation.alarms import TECHNICAL_CODES
@@ -97,6 +97,10 @@ class BindingInfo:
     enabled: bool
     updated_at: datetime
     updated_by: str | None
+    # The station that opens the port (issue 15): where the monitor's cable is plugged in.
+    # None: bound before bindings named a station, until a station claims it
+    # (claim_unowned_bindings).
+    station: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ def _info(b: DeviceBinding, names: Mapping[int, str]) -> BindingInfo:
         b.enabled,
         b.updated_at,
         names.get(b.updated_by) if b.updated_by else None,
+        b.station,
     )
 
 
@@ -202,8 +207,22 @@ def list_bindings(ctx: AppContext, actor: Actor) -> list[BindingInfo]:
         return _bindings_in(s)
 
 
+def opens_port(ctx: AppContext, binding: BindingInfo) -> bool:
+    """The one rule of which station opens which port (issue 15): only the binding's own
+    station, and only while the binding is enabled. The others show the chair's readings from
+    the database; two stations reading one serial port would each get half of its frames."""
+    return binding.enabled and binding.station == ctx.config.station
+
+
 def enabled_bindings(ctx: AppContext) -> list[BindingInfo]:
-    """The bindings a capture bridge should run (system read, no actor: runs at start-up)."""
+    """The bindings this station's capture should run: enabled and this station's (system
+    read, no actor: runs at start-up)."""
+    with ctx.tx() as s:
+        return [b for b in _bindings_in(s) if opens_port(ctx, b)]
+
+
+def enabled_bindings_anywhere(ctx: AppContext) -> list[BindingInfo]:
+    """Every enabled binding, whichever station opens its port (which chairs have a monitor)."""
     with ctx.tx() as s:
         return [b for b in _bindings_in(s) if b.enabled]
 
@@ -212,6 +231,38 @@ def get_binding(ctx: AppContext, chair: str) -> BindingInfo | None:
     """One chair's binding, or None (system read, for the capture bridge)."""
     with ctx.tx() as s:
         return next((b for b in _bindings_in(s) if b.chair == chair), None)
+
+
+def claim_unowned_bindings(ctx: AppContext) -> list[str]:
+    """Make this station the owner of the bindings that have none (made before bindings
+    named a station: revision 0003_sync); returns the chairs claimed. One UPDATE per binding
+    that matches only while the binding has no owner, so when stations start together exactly
+    one claims each binding. Audited. A binding claimed by the wrong station is moved by
+    binding the chair again at the right one (bind_device)."""
+    claimed: list[str] = []
+    with ctx.tx() as s:
+        chairs = list(
+            s.execute(select(DeviceBinding.chair).where(DeviceBinding.station.is_(None))).scalars()
+        )
+        for chair in chairs:
+            done = s.execute(
+                update(DeviceBinding)
+                .where(DeviceBinding.chair == chair, DeviceBinding.station.is_(None))
+                .values(station=ctx.config.station)
+            )
+            if getattr(done, "rowcount", 0) == 1:
+                claimed.append(chair)
+                ctx.audit(
+                    s,
+                    None,
+                    "device.claim",
+                    "device_binding",
+                    chair,
+                    before={"station": None},
+                    after={"station": ctx.config.station},
+                    username="(station start)",
+                )
+    return claimed
 
 
 def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -279,10 +330,17 @@ def _save_binding(
     chair, url = _check_binding(ctx, str(chair), protocol, url, int(baudrate))
     opts = validate_options(options)
     now = ctx.now()
+    station = ctx.config.station
     with ctx.tx() as s:
-        other = s.execute(
-            select(DeviceBinding).where(DeviceBinding.url == url, DeviceBinding.chair != chair)
-        ).scalar_one_or_none()
+        same_port = select(DeviceBinding).where(
+            DeviceBinding.url == url, DeviceBinding.chair != chair
+        )
+        if _local_port(url):
+            # A serial port name (/dev/ttyUSB0, COM3) is a different port on each station.
+            same_port = same_port.where(
+                or_(DeviceBinding.station == station, DeviceBinding.station.is_(None))
+            )
+        other = s.execute(same_port.limit(1)).scalar_one_or_none()
         if other is not None:
             # One port feeds one chair: two chairs charting the same monitor would be a mix-up.
             raise DomainError(
@@ -303,6 +361,9 @@ def _save_binding(
         row.options, row.enabled = opts, enabled
         row.updated_at = now
         row.updated_by = actor.user_id if actor else None
+        # The monitor is plugged in where it is bound: this station opens the port from now on
+        # (another station that ran it stops when it next restarts the chair's capture).
+        row.station = station
         s.flush()
         ctx.audit(
             s,
@@ -326,7 +387,13 @@ def _binding_dict(b: DeviceBinding) -> dict[str, Any]:
         "baudrate": b.baudrate,
         "options": dict(b.options or {}),
         "enabled": b.enabled,
+        "station": b.station,
     }
+
+
+def _local_port(url: str) -> bool:
+    """A port of the station's own hardware (a serial device name), not a network address."""
+    return "://" not in url
 
 
 def bind_device(

@@ -78,6 +78,9 @@ class DeviceBridge(QObject):
         self._notify.setInterval(notify_ms)
         self._notify.timeout.connect(self.station.changed.emit)
         self.capture = CaptureService(self.ctx, _Signals(self), worker_options=worker_options)
+        # A chair bound again at another station is that station's to capture: stop ours when a
+        # change shows it (another station's included: ui/refresh.ChangeListener).
+        station.changed.connect(self.capture.release_moved)
         station.device_bridge = self  # the Monitors dialog finds it
         app = QCoreApplication.instance()
         if app is not None:

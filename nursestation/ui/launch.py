@@ -167,7 +167,8 @@ def start_capture(window: MainWindow, demo: bool = False) -> list[str]:
     if demo:
         return started
     chairs = [str(c) for c in ctx.settings.get("general.chairs")]
-    bound = {b.chair for b in device_service.enabled_bindings(ctx)}
+    # A chair bound at another station has a monitor (that station opens its port).
+    bound = {b.chair for b in device_service.enabled_bindings_anywhere(ctx)}
     unbound = [c for c in chairs if c not in bound]
     if not bound:
         message = "No monitor bound to any chair: vitals are entered by hand (Monitors to bind one)"
