@@ -5,7 +5,8 @@ brought up to date, not recomputed: the vital-sign rows stored since the last re
 primary-key range for all chairs, whoever wrote them) are merged into each chair's newest
 values and into the readiness check's few readings; everything else (the sessions, their
 events, the discharge data, the bindings) is reloaded when the change mark moves (any use case,
-in any process: AppContext.change_mark), the settings change, or every READY_REUSE_S. What
+in any process: AppContext.change_mark), the settings change, or every READY_REUSE_S (a safety
+net: other stations' changes move the mark at once, app/context.poll_changes). What
 depends on the time (timers, vitals due, discharge readiness) is computed at every refresh.
 """
 

@@ -388,9 +388,10 @@ def with_vitals(s: Session, rec: Recorded) -> Recorded:
     )
 
 
-# How long is_ready_in reuses what it loaded while this process wrote nothing (another process
-# writing the same database is seen after this long at the latest).
-READY_REUSE_S = 10.0
+# How long is_ready_in reuses what it loaded while the versions stayed put. Another station's
+# entry moves them too (app/context.poll_changes, at the start of every transaction), so this is
+# only a safety net: it was the way other processes' writes were seen (10 s) before that.
+READY_REUSE_S = 60.0
 
 
 def is_ready_in(ctx: AppContext, s: Session, row: InfusionSession) -> bool:

@@ -846,8 +846,9 @@ def reassessments_for_chair(ctx: AppContext, session_id: int) -> list[Reassessme
     rank = {dose_checks.OVERDUE: 0, dose_checks.DUE: 1, dose_checks.UPCOMING: 2}
     now = ctx.now()
     # The doses and responses change only by a nurse's entry (ctx.other_version), not by the
-    # monitor writing every second: reuse them, as discharge.is_ready_in does (READY_REUSE_S
-    # bounds how late another station's entry is seen); the statuses are computed at `now`.
+    # monitor writing every second: reuse them, as discharge.is_ready_in does (another station's
+    # entry moves ctx.other_version too: app/context.poll_changes); the statuses are computed
+    # at `now`.
     version, settings = ctx.other_version, ctx.settings  # read before the data (conservative)
     cache = ctx.reassess_cache
     hit = cache.get(session_id)
@@ -871,8 +872,9 @@ def reassessments_for_chair(ctx: AppContext, session_id: int) -> list[Reassessme
     return sorted(items, key=lambda r: (rank[r.status], r.due_at))
 
 
-# How long reassessments_for_chair reuses what it read while this process wrote nothing.
-READY_REUSE_S = 10.0
+# How long reassessments_for_chair reuses what it read while the versions stayed put (a safety
+# net: another station's entry moves them, app/context.poll_changes).
+READY_REUSE_S = 60.0
 
 
 # ---------------------------------------------------------------- lists

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, insert, select
 from support import T0
 
-from nursestation.app import board, sessions
+from nursestation.app import board, discharge, sessions
 from nursestation.app.discharge import latest_snapshot
 from nursestation.db.models import VitalReading
 from nursestation.db.queries import drop_superseded, sedation_readings, snapshot_readings
@@ -684,7 +684,7 @@ def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock)
             assert "audit_events" in reads[0] and "vital_readings" in reads[1]
     finally:
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
-    clock.advance(seconds=11)  # READY_REUSE_S: a full reload at least this often
+    clock.advance(seconds=discharge.READY_REUSE_S + 1)  # a full reload at least this often
     statements.clear()
     event.listen(ctx.engine, "before_cursor_execute", on_sql)
     try:

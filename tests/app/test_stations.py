@@ -135,3 +135,40 @@ def test_every_audit_row_names_its_station(two_stations) -> None:
     assert stations.get("K-1") == "station-A" and stations.get("K-2") == "station-B", stations
     with b.read_tx() as s:
         assert None not in set(s.execute(select(AuditEvent.station)).scalars())
+
+
+def test_the_board_shows_another_stations_prn_at_once(two_stations) -> None:
+    """The board's reused reads (reassessment timers, readiness data: reloaded at most every
+    READY_REUSE_S otherwise) follow another station's entry at the next refresh."""
+    from support import CHECKLIST_OK
+
+    from nursestation.app import board, medications, sessions, vitals
+    from nursestation.dosing import Protocol
+
+    a, b, nurse = two_stations["a"], two_stations["b"], two_stations["people"]["nurse"]
+    clock = two_stations["clock"]
+    _register(a, nurse, "K-1")
+    sid = sessions.check_in(
+        a, nurse, mrn="K-1", chair="1", protocol=Protocol(0.5, 40, 1.0), checklist=CHECKLIST_OK
+    ).id
+    vitals.record_vitals(a, nurse, sid, {"sbp": 128, "dbp": 82, "hr": 76, "spo2": 98, "rr": 14})
+    sessions.start_infusion(a, nurse, sid)
+    clock.advance(minutes=10)
+    card = next(c for c in board.board_cards(b, nurse) if c.chair == "1")
+    assert card.reassessments == ()
+    clock.advance(seconds=1)
+    medications.give_medication(
+        a, nurse, sid, drug="ondansetron", dose=4, unit="mg", route="IV", indication="nausea"
+    )
+    _drain_notice(a)
+    clock.advance(seconds=1)  # B's next board tick, well inside READY_REUSE_S
+    card = next(c for c in board.board_cards(b, nurse) if c.chair == "1")
+    assert len(card.reassessments) == 1, card.reassessments
+
+
+def _drain_notice(a: AppContext) -> None:
+    """On PostgreSQL the notice travels to the other station's listening connection."""
+    if a.engine.dialect.name == "postgresql":
+        import time
+
+        time.sleep(0.2)
