@@ -132,6 +132,7 @@ class AppContext:
         # more than the stream: the GUI's change listener (ui/refresh.py) re-reads on it.
         self._feed: ChangeFeed | None = None
         self._feed_open = False
+        self._closed = False
         self.changes_seen = 0
         track_writes(self.factory, self._any_written)
         # Every commit that changes a patient, a session's dose or a user's roles seals the row
@@ -276,6 +277,8 @@ class AppContext:
         were none) and move the versions the caches are keyed on. Runs at the start of every
         transaction, and twice a second in the GUI (ui/refresh.ChangeListener). A feed that
         cannot be opened (the server went away) counts as a change and is tried again."""
+        if self._closed:
+            return None  # a window's timer may outlive the context
         if not self._feed_open:
             try:
                 self._feed = open_feed(self.engine)
@@ -309,6 +312,7 @@ class AppContext:
         # Settings read after closing (a window's timer may outlive the context) do not look in
         # the database again: that would open a connection, and create an SQLite file.
         self._settings_due = float("inf")
+        self._closed = True
         if self._feed is not None:
             self._feed.close()
         self.engine.dispose()

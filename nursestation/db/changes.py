@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -62,6 +63,7 @@ class SQLiteFeed(ChangeFeed):
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._started = False
+        self._closed = False
         self._version = -1
         self._audit = -1
         with self._lock:
@@ -74,8 +76,13 @@ class SQLiteFeed(ChangeFeed):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             # Autocommit: each statement is its own short read; nothing is held between looks.
+            # Read-write but never create: a database file that went away is an error here.
             self._conn = sqlite3.connect(
-                self._path, check_same_thread=False, isolation_level=None, timeout=10
+                f"{Path(self._path).resolve().as_uri()}?mode=rw",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=10,
             )
         return self._conn
 
@@ -97,8 +104,11 @@ class SQLiteFeed(ChangeFeed):
         return OTHER if moved else STREAM
 
     def poll(self) -> Changes | None:
-        """See ChangeFeed.poll; a database error counts as a change (read again, to be safe)."""
+        """See ChangeFeed.poll; a database error counts as a change (read again, to be safe).
+        Nothing after close()."""
         with self._lock:
+            if self._closed:
+                return None
             try:
                 return self._look()
             except sqlite3.Error:
@@ -114,8 +124,9 @@ class SQLiteFeed(ChangeFeed):
                 self._conn = None
 
     def close(self) -> None:
-        """Close the private connection."""
+        """Close the private connection; later polls find nothing."""
         with self._lock:
+            self._closed = True
             self._close()
 
 
@@ -126,6 +137,7 @@ class PostgresFeed(ChangeFeed):
         self._conninfo = conninfo
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._closed = False
         with self._lock:
             self._connect()
 
@@ -140,10 +152,12 @@ class PostgresFeed(ChangeFeed):
 
     def poll(self) -> Changes | None:
         """See ChangeFeed.poll. A lost connection is re-opened and counts as a change: what was
-        sent while it was down is unknown."""
+        sent while it was down is unknown. Nothing after close()."""
         import psycopg
 
         with self._lock:
+            if self._closed:
+                return None
             try:
                 reconnected = self._conn is None
                 conn = self._connect()
@@ -165,8 +179,9 @@ class PostgresFeed(ChangeFeed):
                 self._conn = None
 
     def close(self) -> None:
-        """Close the LISTEN connection."""
+        """Close the LISTEN connection; later polls find nothing."""
         with self._lock:
+            self._closed = True
             self._close()
 
 

@@ -391,6 +391,9 @@ class DevicesDialog(QDialog):
                     link = health.label
                 elif not b.enabled:
                     link = "disabled"
+                elif b.station is not None and b.station != self.station.ctx.config.station:
+                    # Only the binding's station opens the port (app/devices.opens_port).
+                    link = f"captured at station {b.station}"
                 elif chair in running:
                     link = "starting"
                 else:

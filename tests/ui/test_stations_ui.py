@@ -200,3 +200,24 @@ def test_discharge_answers_saved_meanwhile_at_another_station(
     qtbot.mouseClick(panel.save_btn, Qt.MouseButton.LeftButton)
     assert len(refusals) == 1
     assert dc.get_discharge(ctx, people["nurse"], infusing).answers["steady_gait"] is True
+
+
+def test_the_monitors_dialog_names_the_station_that_captures_a_chair(
+    qtbot: Any, ctx: Any, station_b: Any, people: dict[str, Any]
+) -> None:
+    from nursestation.app import devices as dev
+    from nursestation.ui.devices_dialog import DevicesDialog
+
+    dev.bind_device(ctx, people["admin"], "1", "masimo-ascii", "/dev/ttyUSB0", 9600)  # at A
+    st = Station(station_b)
+    st.set_actor(people["admin"])
+    dialog = DevicesDialog(st, port_lister=lambda: [])
+    qtbot.addWidget(dialog)
+    dialog.refresh_status()
+    assert dialog.row_texts("1")["Link"] == "captured at station test-station"
+    own = Station(ctx)
+    own.set_actor(people["admin"])
+    at_a = DevicesDialog(own, port_lister=lambda: [])
+    qtbot.addWidget(at_a)
+    at_a.refresh_status()
+    assert at_a.row_texts("1")["Link"] == "not running"  # A's own, no capture in this test
