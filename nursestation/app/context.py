@@ -134,6 +134,10 @@ class AppContext:
         self._feed_open = False
         self._closed = False
         self.changes_seen = 0
+        # Ids of the audit rows this process committed and the feed has not reported yet: a
+        # look that finds only these is this station's own change, already counted.
+        self._own_audit: set[int] = set()
+        _track_own_audit(self.factory, self._own_audit_committed)
         track_writes(self.factory, self._any_written)
         # Every commit that changes a patient, a session's dose or a user's roles seals the row
         # in the audit chain (db/seals.py; `check` compares).
@@ -289,12 +293,27 @@ class AppContext:
                 changes = None
         else:
             changes = self._feed.poll() if self._feed is not None else None
-        if changes is not None:
+        if changes is None:
+            return None
+        if changes.other:
+            own = self._own_audit
+            foreign = not changes.audit_ids or any(i not in own for i in changes.audit_ids)
+            own.difference_update(changes.audit_ids)
+            if not foreign:
+                return None  # this station's own commits: its versions moved at the commit
             self.data_version += 1
-            if changes.other:
-                self.other_version += 1
-                self.changes_seen += 1
+            self.other_version += 1
+            self.changes_seen += 1
+        else:
+            self.data_version += 1  # monitor rows (this station's or another's: not told apart)
         return changes
+
+    def _own_audit_committed(self, ids: list[int]) -> None:
+        if self._feed is None:
+            return  # nobody reports them back: nothing to tell apart
+        if len(self._own_audit) > 100_000:  # never reported (feed lost): start over
+            self._own_audit.clear()
+        self._own_audit.update(ids)
 
     def _any_written(self) -> None:
         self.data_version += 1
@@ -462,6 +481,26 @@ def _track_other_writes(factory: sessionmaker[Session], on_written: Callable[[],
     @event.listens_for(factory, "after_rollback")
     def _rolled_back(session: Session) -> None:
         session.info.pop("wrote_other", None)
+
+
+def _track_own_audit(factory: sessionmaker[Session], on_committed: Callable[[list[int]], None]) -> None:
+    """Call `on_committed(ids)` after each commit with the ids of the audit rows it wrote."""
+
+    @event.listens_for(factory, "after_flush")
+    def _flushed(session: Session, _context: Any) -> None:
+        ids = [obj.id for obj in session.new if isinstance(obj, AuditEvent)]
+        if ids:
+            session.info.setdefault("audit_ids", []).extend(ids)
+
+    @event.listens_for(factory, "after_commit")
+    def _committed(session: Session) -> None:
+        ids = session.info.pop("audit_ids", None)
+        if ids:
+            on_committed(ids)
+
+    @event.listens_for(factory, "after_rollback")
+    def _rolled_back(session: Session) -> None:
+        session.info.pop("audit_ids", None)
 
 
 # ---------------------------------------------------------------- the clinic CA at start

@@ -34,14 +34,37 @@ STREAM_TABLES = frozenset({"device_readings", "vital_readings", "alarm_events"})
 @dataclass(frozen=True)
 class Changes:
     """What moved since the last look: `other` when anything beyond the monitor stream was
-    committed (a use case, or something the feed cannot tell apart), else only `stream`."""
+    committed (a use case, or something the feed cannot tell apart), else only `stream`.
+    `audit_ids`: the audit rows committed since the last look, when known (empty with `other`:
+    unknown, e.g. after a lost connection), so a station can tell its own commits from the
+    others' (app/context.poll_changes)."""
 
     other: bool
     stream: bool
+    audit_ids: tuple[int, ...] = ()
 
 
 OTHER = Changes(other=True, stream=False)
 STREAM = Changes(other=False, stream=True)
+# More new audit rows than this in one look: not listed (`other` with no ids: unknown).
+MAX_IDS = 1000
+_NEWER = "SELECT id FROM audit_events WHERE id > {last} ORDER BY id LIMIT {limit}"
+
+
+def _audit_since(execute: Any, last: int) -> tuple[tuple[int, ...], int]:
+    """(ids of the audit rows after `last`, the newest id): one primary-key range. The ids are
+    left out (unknown) when there are more than MAX_IDS."""
+    rows = execute(_NEWER.format(last=int(last), limit=MAX_IDS + 1)).fetchall()
+    ids = tuple(int(r[0]) for r in rows)
+    if len(ids) > MAX_IDS:
+        newest = execute("SELECT max(id) FROM audit_events").fetchone()
+        return (), int(newest[0] or 0)
+    return ids, (ids[-1] if ids else last)
+
+
+def _newest_audit(execute: Any) -> int:
+    row = execute("SELECT max(id) FROM audit_events").fetchone()
+    return int(row[0] or 0) if row else 0
 
 
 class ChangeFeed:
@@ -56,7 +79,8 @@ class ChangeFeed:
 
 
 class SQLiteFeed(ChangeFeed):
-    """`PRAGMA data_version` on a private connection, classified by the newest audit row id."""
+    """`PRAGMA data_version` on a private connection; the audit rows committed since the last
+    look tell a use case from the monitor stream."""
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -95,12 +119,14 @@ class SQLiteFeed(ChangeFeed):
         # an error) starts a new baseline; after an error, anything may have been missed.
         first = self._version < 0
         self._version = version
-        row = conn.execute("SELECT max(id) FROM audit_events").fetchone()
-        audit = int(row[0] or 0) if row else 0
-        moved = audit != self._audit
-        self._audit = audit
-        if first:
+        if first or self._audit < 0:
+            self._audit = _newest_audit(conn.execute)
             return OTHER if self._started else None
+        ids, newest = _audit_since(conn.execute, self._audit)
+        moved, self._audit = newest != self._audit, newest
+        if ids:
+            return Changes(other=True, stream=False, audit_ids=ids)
+        # No new audit row: the monitor stream (moved without ids: too many to list, unknown).
         return OTHER if moved else STREAM
 
     def poll(self) -> Changes | None:
@@ -138,6 +164,7 @@ class PostgresFeed(ChangeFeed):
         self._lock = threading.Lock()
         self._conn: Any = None
         self._closed = False
+        self._audit = -1
         with self._lock:
             self._connect()
 
@@ -148,6 +175,8 @@ class PostgresFeed(ChangeFeed):
             conn = psycopg.connect(self._conninfo, autocommit=True)
             conn.execute(f"LISTEN {CHANNEL}")
             self._conn = conn
+            # What exists now is not a change (after a reconnection, poll says "unknown").
+            self._audit = _newest_audit(conn.execute)
         return self._conn
 
     def poll(self) -> Changes | None:
@@ -162,14 +191,17 @@ class PostgresFeed(ChangeFeed):
                 reconnected = self._conn is None
                 conn = self._connect()
                 tables = {n.payload for n in conn.notifies(timeout=0)}
+                if reconnected:
+                    return OTHER
+                if not tables:
+                    return None
+                if tables <= STREAM_TABLES:
+                    return STREAM
+                ids, self._audit = _audit_since(conn.execute, self._audit)
             except psycopg.Error:
                 self._close()
                 return OTHER
-        if reconnected:
-            return OTHER
-        if not tables:
-            return None
-        return STREAM if tables <= STREAM_TABLES else OTHER
+        return Changes(other=True, stream=False, audit_ids=ids)
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -82,10 +82,25 @@ def test_a_use_case_at_one_station_moves_the_others_versions(two_stations) -> No
     seen, other, data = b.changes_seen, b.other_version, b.data_version
     _register(a, nurse, "K-1")
     found = _seen_at_b(b)
-    assert found == changes.OTHER
+    assert found is not None and found.other and len(found.audit_ids) == 1  # the one entry
     assert (b.changes_seen, b.other_version) == (seen + 1, other + 1)
     assert b.data_version > data
     assert b.poll_changes() is None  # seen once
+
+
+def test_a_stations_own_entry_is_not_news_to_itself(two_stations) -> None:
+    """Its versions moved at its own commit; the feed's report of the same rows changes
+    nothing more (no second refresh of every view after each entry)."""
+    a, b, nurse = two_stations["a"], two_stations["b"], two_stations["people"]["nurse"]
+    _drain(a)
+    _drain(b)
+    seen, other = a.changes_seen, a.other_version
+    _register(a, nurse, "K-1")
+    assert a.other_version == other + 1  # the commit itself
+    _drain(a)
+    assert (a.changes_seen, a.other_version) == (seen, other + 1)
+    found = _seen_at_b(b)  # while the other station is told
+    assert found is not None and found.other and len(found.audit_ids) >= 1
 
 
 def test_monitor_stream_rows_are_told_from_a_nurses_entry(two_stations) -> None:
