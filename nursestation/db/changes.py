@@ -232,3 +232,25 @@ def open_feed(engine: Engine) -> ChangeFeed | None:
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         return PostgresFeed(conninfo)
     return None
+
+
+# The triggers revision 0003_sync installs on PostgreSQL (trg_<table>_notify): without them the
+# other stations see this station's changes only through the board's own re-reads.
+NOTIFIED_TABLES = ("audit_events", "vital_readings", "device_readings", "alarm_events")
+
+
+def missing_notify_triggers(conn: Any) -> list[str]:
+    """The change-notification triggers missing or disabled on a PostgreSQL connection (a
+    SQLAlchemy Connection); [] on SQLite, which needs none. For `check` and start-up."""
+    if conn.dialect.name != "postgresql":
+        return []
+    from sqlalchemy import text
+
+    rows = conn.execute(
+        text(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' "
+            "AND tgname LIKE 'trg_%_notify'"
+        )
+    ).scalars()
+    present = set(rows)
+    return [f"trg_{t}_notify" for t in NOTIFIED_TABLES if f"trg_{t}_notify" not in present]

@@ -29,6 +29,8 @@ def test_the_feed_and_the_context_agree_on_the_stream_tables() -> None:
     assert changes.STREAM_TABLES == STREAM_TABLES
     text = (Path(versions[0]) / "0003_sync.py").read_text()
     assert f'CHANNEL = "{changes.CHANNEL}"' in text
+    frozen = ", ".join(f'"{t}"' for t in changes.NOTIFIED_TABLES)
+    assert f"NOTIFIED_TABLES = ({frozen})" in text
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -187,3 +189,15 @@ def _drain_notice(a: AppContext) -> None:
         import time
 
         time.sleep(0.2)
+
+
+def test_a_dropped_or_disabled_notify_trigger_is_named(two_stations) -> None:
+    a = two_stations["a"]
+    with a.engine.begin() as conn:
+        assert changes.missing_notify_triggers(conn) == []
+        if a.engine.dialect.name != "postgresql":
+            return  # SQLite needs none
+        conn.exec_driver_sql("DROP TRIGGER trg_vital_readings_notify ON vital_readings")
+        conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER trg_audit_events_notify")
+        missing = changes.missing_notify_triggers(conn)
+    assert missing == ["trg_audit_events_notify", "trg_vital_readings_notify"]
