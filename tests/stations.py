@@ -1,18 +1,15 @@
 """Support for tests with several stations on one database (issue 15): a second AppContext on
 the database of the test's `ctx`, and a throw-away PostgreSQL database.
 
-PostgreSQL: the server at NURSESTATION_TEST_PG_URL (default: the developer server on loopback,
-postgresql://postgres:postgres@127.0.0.1:5432/postgres). When it cannot be reached the test is
-skipped, except under CI=true, where it fails: CI must run it. (Engineer "pg" is adding the
-project-wide fixture; these tests move to it once it is on main.)
+PostgreSQL: through the suite's `pg_url` fixture (tests/conftest.py, tests/pg_support.py): the
+server at NURSESTATION_TEST_PG_URL; without one the test is skipped, except under CI=true, where
+it fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -49,17 +46,8 @@ def _reachable_or_skip(url: str) -> Any:
 
 
 @pytest.fixture
-def sync_pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database (dropped afterwards): its SQLAlchemy URL."""
-    from sqlalchemy.engine import make_url
-
-    server = pg_server_url()
-    admin = _reachable_or_skip(server)
-    name = f"sync_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+def sync_pg_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty PostgreSQL database (dropped afterwards): its SQLAlchemy URL. The suite's
+    own `pg_url` fixture (tests/pg_support.py: NURSESTATION_TEST_PG_URL; skipped without a server
+    outside CI, failed under CI=true)."""
+    return str(request.getfixturevalue("pg_url"))
