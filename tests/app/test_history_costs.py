@@ -655,8 +655,9 @@ def test_board_summaries_kept_up_to_date_equal_a_full_reload(ctx, people, infusi
 
 
 def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock) -> None:
-    """Nothing stored since the last refresh: the board reads the change mark and the rows
-    stored since (none), nothing per chair; a monitor second adds no per-chair statement."""
+    """Nothing stored since the last refresh: the board reads the change mark, the rows stored
+    since (none) and the alarm events stored since, nothing per chair; a monitor second adds no
+    per-chair statement."""
     nurse = people["nurse"]
     statements: list[str] = []
 
@@ -680,8 +681,12 @@ def test_an_unchanged_board_refresh_reads_no_chair(ctx, people, infusing, clock)
             if ctx.engine.dialect.name == "sqlite":
                 assert statements[0].startswith("BEGIN")
             reads = [x for x in statements if not x.startswith("BEGIN")]
-            assert [x.split()[0] for x in reads] == ["SELECT", "SELECT"]
+            # The change mark, the rows stored since, and the alarm events other stations stored
+            # since the last one seen (issue 15: alarms shared through alarm_events): three range
+            # reads, none per chair.
+            assert [x.split()[0] for x in reads] == ["SELECT", "SELECT", "SELECT"]
             assert "audit_events" in reads[0] and "vital_readings" in reads[1]
+            assert "FROM alarm_events" in reads[2] and "alarm_events.id >" in reads[2]
     finally:
         event.remove(ctx.engine, "before_cursor_execute", on_sql)
     clock.advance(seconds=discharge.READY_REUSE_S + 1)  # a full reload at least this often
