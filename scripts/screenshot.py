@@ -10,7 +10,8 @@ laid out at the given window size; a view whose minimum size is larger than the 
 reported (the window would then be larger than the screen).
 
 Files: board.png, session-vitals.png, session-medications.png, session-discharge.png,
-session-note.png, then one PNG per dialog (dialog-*.png). A line per file on stdout.
+session-note.png (after "Preview note"), session-note-reading.png (the note's reading view), then one
+PNG per dialog (dialog-*.png). A line per file on stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +87,25 @@ def _seed_alarm_chair(ctx: object, nurse_name: str, password: str) -> int:
         ctx.clock = real
 
 
+def _preview_note(panel: object, settle: Callable[[int], None]) -> None:
+    """Press "Preview note" as the nurse would and wait for its pages (rendered on a worker
+    thread), so the note tab is shot with a real page in it, not an empty view."""
+    from nursestation.ui.note_panel import NotePanel
+
+    assert isinstance(panel, NotePanel)
+    done: list[str] = []
+    panel.job_finished.connect(done.append)
+    panel.preview_btn.click()
+    for _ in range(600):  # up to a minute
+        if "preview" in done and len(panel.page_view.page_labels()) == len(
+            panel.page_view.images()
+        ):
+            break
+        settle(100)
+    else:
+        raise SystemExit("the note preview did not finish within a minute")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Shoot every view at the size asked; returns 1 when a view does not fit it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -144,7 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(view.tabs.count()):
         view.tabs.setCurrentIndex(i)
         name = view.tabs.tabText(i).replace("&", "").split()[-1].lower()
+        if view.tabs.currentWidget() is view.panels["Session note"]:
+            _preview_note(view.panels["Session note"], settle)
         shot(window, f"session-{name}")
+        if view.tabs.currentWidget() is view.panels["Session note"]:
+            # The note at full height (the reading view under the alarm band), then back.
+            note = view.panels["Session note"]
+            note.read_btn.click()  # type: ignore[attr-defined]
+            shot(window, f"session-{name}-reading")
+            note.close_reader()  # type: ignore[attr-defined]
     view.tabs.setCurrentIndex(0)
 
     def dialog(d: QDialog, name: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from nursestation.app.board import ChairCard
 from nursestation.ui.style import ALARM_COLOURS, ALARM_TEXT_COLOURS, DUE_COLOURS
@@ -64,6 +64,7 @@ class DueStrip(QWidget):
         self._lay.addWidget(self.none)
         self._lay.addStretch(1)
         self._shown: list[DueItem] | None = None
+        self._stacked = False
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def show_items(self, items: list[DueItem]) -> None:
@@ -73,6 +74,7 @@ class DueStrip(QWidget):
         self._shown = list(items)
         while len(self._labels) < len(items):
             label = QLabel()
+            label.setWordWrap(self._stacked)
             self._lay.insertWidget(len(self._labels), label)
             self._labels.append(label)
         for label, item in zip(self._labels, items, strict=False):
@@ -83,6 +85,17 @@ class DueStrip(QWidget):
         for label in self._labels[len(items) :]:
             label.hide()
         self.none.setVisible(not items)
+
+    def set_stacked(self, stacked: bool) -> None:
+        """One reminder under the other, wrapped (in a narrow column: the note's reading view),
+        or side by side (beside the tab titles)."""
+        self._stacked = stacked
+        direction = (
+            QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight
+        )
+        self._lay.setDirection(direction)
+        for label in (*self._labels, self.none):
+            label.setWordWrap(stacked)
 
     def lines(self) -> list[tuple[str, str]]:
         """(text, status) of every reminder shown, most urgent first (tests, accessibility)."""

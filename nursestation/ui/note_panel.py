@@ -18,9 +18,9 @@ import tempfile
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QUrl, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -38,13 +38,18 @@ from nursestation.app import notes
 from nursestation.errors import DomainError
 from nursestation.ui import printing
 from nursestation.ui.feedback import ask_password, show_refusal
+from nursestation.ui.note_reader import ReaderHost
 from nursestation.ui.page_view import RENDER_DPI, PageView
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone, local_hm
 
+if TYPE_CHECKING:
+    from nursestation.ui.note_reader import NoteReader
+
 OK_STYLE = "background:#dcefdc; color:#1b5e20; font-weight:bold; padding:4px;"
 BAD_STYLE = "background:#fde2e1; color:#b71c1c; font-weight:bold; padding:4px;"
 INFO_STYLE = "background:#ececec; color:#333; padding:4px;"
+READ_TEXT = "⤢ Read in &full view"
 
 
 class _Signals(QObject):
@@ -113,6 +118,13 @@ class NotePanel(QWidget):
         self.verify_label.setWordWrap(True)
 
         self.preview_btn = QPushButton("Preview note")
+        # The tab leaves the pages about 175 px at 1366×768: the reading view gives them the
+        # session view's height under the alarm band (ui/note_reader.py).
+        self.read_btn = QPushButton(READ_TEXT)
+        self.read_btn.setToolTip(
+            "Read the note at full height; the chair's alarms stay in view. Esc returns."
+        )
+        self.reader: NoteReader | None = None  # built on first use
         self.sign_btn = QPushButton("Sign note…")
         self.open_btn = QPushButton("Open signed note")
         self.print_btn = QPushButton("Print note…")
@@ -126,6 +138,7 @@ class NotePanel(QWidget):
         self.addendum_toggle.setToolTip("Add a signed late entry to the signed note")
         for b in (
             self.preview_btn,
+            self.read_btn,
             self.sign_btn,
             self.open_btn,
             self.print_btn,
@@ -163,6 +176,7 @@ class NotePanel(QWidget):
         layout.addWidget(self.preview_text, 1)
 
         self.preview_btn.clicked.connect(self.preview)
+        self.read_btn.clicked.connect(self.open_reader)
         self.sign_btn.clicked.connect(self.sign)
         self.open_btn.clicked.connect(self.open_signed)
         self.print_btn.clicked.connect(self.print_note)
@@ -192,6 +206,7 @@ class NotePanel(QWidget):
     def set_session(self, session_id: int | None) -> None:
         """Show the note of `session_id` (None clears the panel)."""
         if session_id != self.session_id:
+            self.close_reader()
             self._generation += 1
             self._verified_sha = None
             self._clear_preview()
@@ -242,6 +257,7 @@ class NotePanel(QWidget):
         has_session = self.session_id is not None and not self._busy
         signed = self.latest is not None
         self.preview_btn.setEnabled(has_session and self.station.can("view_session"))
+        self.read_btn.setEnabled(bool(self.page_view.images()))
         self.sign_btn.setEnabled(has_session and not signed and self.station.can("sign_note"))
         self.open_btn.setEnabled(has_session and signed)
         self.print_btn.setEnabled(has_session and signed)
@@ -319,6 +335,7 @@ class NotePanel(QWidget):
     def _clear_preview(self) -> None:
         self.page_view.clear()
         self.preview_text.clear()
+        self._update_buttons()
 
     def _show_preview(self, result: tuple[list[QImage] | None, str]) -> None:
         pages, text = result
@@ -332,9 +349,64 @@ class NotePanel(QWidget):
         self.preview_text.hide()
         self.page_view.show()
         self.page_view.set_pages(pages)
-        self.preview_info.setText(
+        self._update_buttons()
+        self._set_info(
             f"Preview of the note as it will be signed: {len(pages)} page(s). Not yet signed."
         )
+
+    def _set_info(self, text: str) -> None:
+        """The line above the pages, repeated in the reading view (new pages shown there)."""
+        self.preview_info.setText(text)
+        if self.reader is not None and self.reader.isVisible():
+            self.reader.show_pages(self.page_view.images(), text)
+
+    # ------------------------------------------------------------ reading view
+
+    def open_reader(self) -> None:
+        """The pages at full height (ui/note_reader.py): in the session view, in place of
+        everything under the alarm band; a panel on its own opens it as a window."""
+        images = self.page_view.images()
+        if not images:
+            return
+        if self.reader is None:
+            from nursestation.ui.note_reader import NoteReader
+
+            self.reader = NoteReader()
+            self.reader.back_requested.connect(self.close_reader)
+        # On screen first, then the pages: they are fitted to the width the reader has there
+        # (pages laid out in a hidden widget kept their old height, cut top and bottom).
+        host = self._reading_host()
+        if host is not None:
+            host.show_reader(self.reader)
+        else:
+            self.reader.setWindowTitle("Session note")
+            self.reader.setParent(self.window(), Qt.WindowType.Window)
+            self.reader.resize(self.window().size())
+            self.reader.show()
+            self.reader.page_view.scroll_area.setFocus()
+        self.reader.show_pages(images, self.preview_info.text())
+
+    def close_reader(self) -> None:
+        """Back from the reading view to the note tab; nothing else changes."""
+        reader = self.reader
+        if reader is None or not reader.isVisible():
+            return
+        host = self._reading_host()
+        if host is not None and host.reader is reader:
+            host.close_reader()
+        else:
+            reader.hide()
+        if self.read_btn.isVisible():
+            self.read_btn.setFocus()
+
+    def _reading_host(self) -> ReaderHost | None:
+        """The session view this panel is in (it hosts the reader), or None on its own."""
+        w = self.parentWidget()
+        while w is not None:
+            if isinstance(w, ReaderHost):
+                return w
+            w = w.parentWidget()
+        return None
 
     # ------------------------------------------------------------ sign and addendum
 
@@ -390,7 +462,7 @@ class NotePanel(QWidget):
 
         def show(result: tuple[list[QImage] | None, str]) -> None:
             self._show_preview(result)
-            self.preview_info.setText(
+            self._set_info(
                 f"Signed note {info.label} version {info.version}, as stored (with its signatures)."
             )
 

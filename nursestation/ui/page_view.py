@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,6 +29,7 @@ ZOOM_STEPS = (0.5, 0.67, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 PAGE_GAP = 12
 # Pages put on screen per turn of the event loop: a long note must not freeze the GUI.
 PAGES_PER_TURN = 4
+SIDE_PX = 230  # the controls' column beside the pages (side_controls)
 
 
 class _Scroll(QScrollArea):
@@ -43,7 +45,10 @@ class PageView(QWidget):
 
     zoom_changed = Signal(float)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, side_controls: bool = False) -> None:
+        """`side_controls` puts the zoom controls in a column left of the pages (the reading
+        view: a row above them would take height from the pages on a 768 px screen); `controls`
+        is that column's (or the bar's) layout, for a host to add its own widgets to."""
         super().__init__(parent)
         self._images: list[QImage] = []
         self._labels: list[QLabel] = []
@@ -66,14 +71,24 @@ class PageView(QWidget):
         self.zoom_label = QLabel("")
         self.zoom_label.setMinimumWidth(48)
         self.page_count = QLabel("")
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Zoom"))
-        bar.addWidget(self.out_btn)
-        bar.addWidget(self.zoom_label)
-        bar.addWidget(self.in_btn)
-        bar.addWidget(self.fit_btn)
-        bar.addStretch(1)
-        bar.addWidget(self.page_count)
+        zoom_row = QHBoxLayout()
+        zoom_row.addWidget(QLabel("Zoom"))
+        zoom_row.addWidget(self.out_btn)
+        zoom_row.addWidget(self.zoom_label)
+        zoom_row.addWidget(self.in_btn)
+        self.controls: QBoxLayout
+        if side_controls:
+            self.controls = QVBoxLayout()
+            zoom_row.addStretch(1)
+            self.controls.addLayout(zoom_row)
+            self.controls.addWidget(self.fit_btn)
+            self.controls.addWidget(self.page_count)
+            self.controls.addStretch(1)
+        else:
+            self.controls = zoom_row
+            zoom_row.addWidget(self.fit_btn)
+            zoom_row.addStretch(1)
+            zoom_row.addWidget(self.page_count)
 
         self.pages = QWidget()
         self.pages.setStyleSheet("background:#8a8f96;")
@@ -86,9 +101,18 @@ class PageView(QWidget):
         self.scroll_area.setWidget(self.pages)
         self.scroll_area.resized.connect(self._on_resized)
 
-        layout = QVBoxLayout(self)
+        layout: QBoxLayout
+        if side_controls:
+            layout = QHBoxLayout(self)
+            self.side = QWidget()
+            self.side.setFixedWidth(SIDE_PX)
+            self.side.setLayout(self.controls)
+            self.controls.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(self.side)
+        else:
+            layout = QVBoxLayout(self)
+            layout.addLayout(self.controls)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
         layout.addWidget(self.scroll_area, 1)
 
         self.fit_btn.clicked.connect(self.fit_width)
@@ -102,6 +126,10 @@ class PageView(QWidget):
     def zoom(self) -> float:
         """The zoom: 1.0 shows the paper at its real size on a 96 dpi screen."""
         return self._zoom
+
+    def images(self) -> list[QImage]:
+        """The pages shown, as rendered (another view can show the same pages)."""
+        return list(self._images)
 
     def page_labels(self) -> list[QLabel]:
         """The page widgets on screen, in order (for tests and screenshots)."""

@@ -36,6 +36,7 @@ from nursestation.ui.alarm_strip import AlarmStrip
 from nursestation.ui.due_strip import DueStrip, due_items
 from nursestation.ui.feedback import ask_text, show_refusal
 from nursestation.ui.infusion_dialogs import ChecklistDialog, RateDialog, ReasonDialog
+from nursestation.ui.note_reader import NoteReader
 from nursestation.ui.refresh import Coalescer, defer_while_hidden
 from nursestation.ui.scale_entry import OutcomesBox
 from nursestation.ui.spravato_panel import SpravatoPanel
@@ -187,7 +188,12 @@ class SessionView(QWidget):
         top.addWidget(self.back_btn, 0, Qt.AlignmentFlag.AlignTop)
         top.addLayout(who, 1)
         top.addWidget(self._outcomes_box(), 0, Qt.AlignmentFlag.AlignTop)
-        root.addLayout(top)
+        # The patient row and the infusion row are widgets so that the note's reading view can
+        # take their place (show_reader) whatever their children show.
+        self.top_row = QWidget()
+        self.top_row.setLayout(top)
+        top.setContentsMargins(0, 0, 0, 0)
+        root.addWidget(self.top_row)
         # The chair's alarms, always in the same place and of the same height whether there are
         # none or five (issue 18: a strip that appeared pushed everything below it down ~140 px
         # and clicks landed on the wrong control). More alarms than fit scroll inside the band;
@@ -204,7 +210,10 @@ class SessionView(QWidget):
 
         mid = QHBoxLayout()
         mid.setSpacing(6)
-        root.addLayout(mid)
+        mid.setContentsMargins(0, 0, 0, 0)
+        self.mid_row = QWidget()
+        self.mid_row.setLayout(mid)
+        root.addWidget(self.mid_row)
         # Never taller than their content: the room left goes to the tabs (the flowsheet).
         timer = self._timer_box()
         timer.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -234,6 +243,10 @@ class SessionView(QWidget):
         self.tabs.setCornerWidget(self.due_strip, Qt.Corner.TopRightCorner)
         self.panels: dict[str, QWidget] = {}
         root.addWidget(self.tabs, 1)
+        self._root = root
+        # The note's reading view while it is on screen (show_reader), else None.
+        self.reader: NoteReader | None = None
+        self._spare_corner = QWidget()
 
         # One refresh per event-loop turn for the tick and change notices, none while the view
         # is not on screen (the board is): ui/refresh.py.
@@ -291,6 +304,41 @@ class SessionView(QWidget):
     def current_tab(self) -> str:
         """The title (TAB_TITLES) of the tab in front."""
         return TAB_TITLES[self.tabs.currentIndex()]
+
+    # ---------------------------------------------------------------- reading view
+
+    def show_reader(self, reader: NoteReader) -> None:
+        """Give the note's reading view everything under the alarm band: the patient row, the
+        infusion row and the tabs step aside until close_reader(). The alarm band stays on
+        screen and working (a reading view never hides the chair's alarms) and the reminders
+        move into the reader's column, so nothing due is hidden either."""
+        if self.reader is reader:
+            return
+        self.close_reader()
+        self.reader = reader
+        reader.set_subject(self.header.text())
+        for row in (self.top_row, self.mid_row, self.tabs):
+            row.hide()
+        # The tabs keep an empty corner meanwhile (the reminders cannot be in two places).
+        self.tabs.setCornerWidget(self._spare_corner, Qt.Corner.TopRightCorner)
+        self.due_strip.set_stacked(True)
+        reader.hold_reminders(self.due_strip)
+        self._root.addWidget(reader, 1)
+        reader.show()
+        reader.page_view.scroll_area.setFocus()  # arrows and Page Down scroll the pages
+
+    def close_reader(self) -> None:
+        """Back from the reading view to the session as it was (nothing else changes)."""
+        reader, self.reader = self.reader, None
+        if reader is None:
+            return
+        reader.hide()
+        self._root.removeWidget(reader)
+        self.due_strip.set_stacked(False)
+        self.tabs.setCornerWidget(self.due_strip, Qt.Corner.TopRightCorner)
+        self.due_strip.show()
+        for row in (self.top_row, self.mid_row, self.tabs):
+            row.show()
 
     # ---------------------------------------------------------------- layout
 
@@ -378,6 +426,7 @@ class SessionView(QWidget):
 
     def set_session(self, session_id: int | None) -> None:
         """Show a session (None clears the view)."""
+        self.close_reader()  # a chair opened again starts at its controls, not in a note
         self.session_id = session_id
         self._ensure_panels()
         for panel in self.panels.values():
