@@ -5,10 +5,11 @@ changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QThreadPool
+from PySide6.QtCore import QEvent, QPoint, Qt, QThreadPool
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 
@@ -40,8 +41,12 @@ def _jobs_end_with_the_test(qtbot: Any) -> Any:
 
 
 @pytest.fixture
-def window(qtbot: Any, ctx: Any, people: dict[str, Any], infusing: int, clock: Any) -> MainWindow:
-    """The main window at 1366×768 on the infusing session with five alarms, note tab in front."""
+def window(
+    qtbot: Any, ctx: Any, people: dict[str, Any], infusing: int, clock: Any
+) -> Iterator[MainWindow]:
+    """The main window at 1366×768 on the infusing session with five alarms, note tab in front.
+    Deleted before the context closes: its 1 s timers must not read a database already gone
+    (on PostgreSQL the test's database is dropped at teardown)."""
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     app.setStyleSheet(APP_STYLESHEET)
@@ -50,14 +55,17 @@ def window(qtbot: Any, ctx: Any, people: dict[str, Any], infusing: int, clock: A
     station = Station(ctx)
     station.set_actor(people["nurse"])
     w = MainWindow(station)
-    qtbot.addWidget(w)
     w.resize(SCREEN_W, SCREEN_H)
     w.show()
     qtbot.waitExposed(w)
     w.open_session(infusing)
     w.session_view.show_tab("Session note")
     qtbot.waitUntil(lambda: len(w.session_view.alarm_strip.alarm_lines()) >= 5, timeout=3000)
-    return w
+    yield w
+    QThreadPool.globalInstance().waitForDone(60_000)
+    w.close()
+    w.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def _note(window: MainWindow) -> NotePanel:
