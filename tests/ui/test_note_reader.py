@@ -64,7 +64,10 @@ def window(
     yield w
     QThreadPool.globalInstance().waitForDone(60_000)
     w.close()
-    w.deleteLater()
+    # The station too: its AlarmSound (a child of the station) answers a read still in flight
+    # after the window's closeEvent stopped it, and would update the deleted window's banner.
+    for obj in (w, station):
+        obj.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
