@@ -84,12 +84,93 @@ def wait_change(st: Station, timeout_s: float) -> dict[str, Any]:
     return {"seen_after_s": None}
 
 
+def record_confirmed(st: Station, session_id: int, reading: dict[str, Any]) -> dict[str, Any]:
+    """One entry whose values the nurse confirmed as correct though outside the usual range
+    (e.g. SBP 215): the alarms follow in its transaction."""
+    from nursestation.app import vitals
+
+    return {
+        "id": vitals.record_vitals(st.ctx, st.me(), session_id, reading, soft_confirmed=True).id
+    }
+
+
+def chair_alarms(st: Station, chair: str) -> dict[str, Any]:
+    """The chair's alarms as this station shows them (the alarm strip's read)."""
+    from nursestation.app import alarms
+
+    state = alarms.chair_alarms(st.ctx, chair)
+    shown = [
+        {"id": d.alarm.id, "priority": d.alarm.priority, "acknowledged_by": d.alarm.acknowledged_by}
+        for d in state.alarms
+    ]
+    return {"alarms": shown, "audio_on": state.audio_on}
+
+
+def acknowledge_alarm(st: Station, chair: str) -> dict[str, Any]:
+    """Acknowledge every alarm of the chair as the signed-in user."""
+    from nursestation.app import alarms
+
+    events = alarms.acknowledge_alarm(st.ctx, st.me(), chair)
+    return {"acknowledged": [e.alarm_id for e in events if e.kind == "acknowledged"]}
+
+
+def stop_infusion(st: Station, session_id: int, reason: str) -> dict[str, Any]:
+    """Stop the pump (observation starts): the note can be signed from then on."""
+    from nursestation.app import sessions
+
+    return {"version": sessions.stop_infusion(st.ctx, st.me(), session_id, reason).version}
+
+
+def sign_note(st: Station, session_id: int, password: str) -> dict[str, Any]:
+    """Sign the session's note as the signed-in nurse (her key from the database)."""
+    from nursestation.app import notes
+
+    info = notes.sign_note(st.ctx, st.me(), session_id, password)
+    return {"note_id": info.note_id, "version": info.version}
+
+
+def verify_note(st: Station, note_id: int) -> dict[str, Any]:
+    """Verify a stored note at this station, against the clinic CA it reads."""
+    from nursestation.app import notes
+
+    check = notes.verify_note(st.ctx, st.me(), note_id)
+    return {"verified": check.ok, "lines": list(check.lines)}
+
+
+def export_notes(st: Station, out_dir: str, date_from: str, date_to: str) -> dict[str, Any]:
+    """The administrator export (PDF) of the notes of sessions between the two dates."""
+    from nursestation.app import export
+
+    flt = export.ExportFilter.from_strings(date_from, date_to)
+    result = export.export_notes(st.ctx, st.me(), flt, out_dir, ("pdf",))
+    return {
+        "all_verified": result.ok,
+        "exported": [n.note_id for n in result.exported],
+        "failed": [[n.note_id, list(n.problems)] for n in result.failed],
+    }
+
+
+def ca_pem(st: Station) -> dict[str, Any]:
+    """The clinic CA certificate this station trusts (PEM)."""
+    from nursestation.app.pki import ca_certificate_pem
+
+    return {"pem": ca_certificate_pem(st.ctx).decode()}
+
+
 COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
     "sign_in": sign_in,
     "record_vitals": record_vitals,
     "summary": summary,
     "change_rate": change_rate,
     "wait_change": wait_change,
+    "record_confirmed": record_confirmed,
+    "chair_alarms": chair_alarms,
+    "acknowledge_alarm": acknowledge_alarm,
+    "stop_infusion": stop_infusion,
+    "sign_note": sign_note,
+    "verify_note": verify_note,
+    "export_notes": export_notes,
+    "ca_pem": ca_pem,
 }
 
 

@@ -4,11 +4,13 @@ Python process with its own AppContext (tests/station_process.py), as two workst
 - both record vital signs for different chairs at the same time: nothing is lost;
 - both change one session on the same version: exactly one wins, the other gets the clear
   "changed at another station" refusal naming who, where and when;
-- a station sees the other's change within 2 seconds, as its screens would.
+- a station sees the other's change within 2 seconds, as its screens would;
+- an alarm raised at A is shown and acknowledged at B, and the acknowledgement survives B's
+  restart;
+- a note signed at A verifies at B and is in B's administrator export.
 
-The parts "a note signed at A verifies and exports at B" and "an alarm raised at A is shown and
-acknowledged at B, and the acknowledgement survives B's restart" are for engineers identity and
-alarms' work: add a command to tests/station_process.py COMMANDS and a test here.
+Each station has its own data directory: the clinic CA and the users' keys come from the
+database. A new check is a command in tests/station_process.py COMMANDS and a test here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import select
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from nursestation.app import patients, sessions, users, vitals
 from nursestation.app.context import AppContext
 from nursestation.clock import SystemClock
 from nursestation.config import StationConfig
-from nursestation.db.models import AuditEvent, VitalReading
+from nursestation.db.models import AlarmEvent, AuditEvent, VitalReading
 from nursestation.dosing import Protocol
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -99,6 +101,7 @@ def _seed(url: str, data_dir: Path) -> dict[str, Any]:
         for username, name, role in (
             ("rn.ana", "Ana Ruiz, RN", "nurse"),
             ("cn.ben", "Ben Ode, RN", "charge_nurse"),
+            ("ad.dana", "Dana Admin", "administrator"),
         ):
             users.provision_user(
                 ctx, username=username, full_name=name, roles={role}, password=PASSWORD
@@ -127,16 +130,16 @@ def _seed(url: str, data_dir: Path) -> dict[str, Any]:
 def stations(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Stations A (nurse Ana) and B (charge nurse Ben) as processes on one fresh database."""
     url = request.getfixturevalue("sync_pg_url")
-    # One data directory for both until the clinic CA lives in the database (engineer
-    # "identity"): today each data directory would make its own CA.
-    data = tmp_path / "data"
-    sids = _seed(url, data)
-    a = StationProcess(url, "station-A", data)
-    b = StationProcess(url, "station-B", data)
+    # A data directory per station, as on two machines: the clinic CA (made by the set-up)
+    # and the users' signing keys are read from the database.
+    sids = _seed(url, tmp_path / "set-up")
+    data = tmp_path / "data"  # the checker's
+    a = StationProcess(url, "station-A", tmp_path / "a")
+    b = StationProcess(url, "station-B", tmp_path / "b")
     try:
         assert a.ask("sign_in", username="rn.ana", password=PASSWORD)["ok"]
         assert b.ask("sign_in", username="cn.ben", password=PASSWORD)["ok"]
-        yield {"a": a, "b": b, "sids": sids, "url": url, "data": data}
+        yield {"a": a, "b": b, "sids": sids, "url": url, "data": data, "tmp": tmp_path}
     finally:
         a.close()
         b.close()
@@ -218,3 +221,66 @@ def test_a_station_sees_the_others_change_within_two_seconds(stations) -> None:
     assert b.ask("record_vitals", session_id=sids["2"], readings=[_reading(1)])["ok"]
     seen = a.answer()["seen_after_s"]
     assert seen is not None and seen - 1.0 <= 2.0, seen
+
+
+def test_alarm_raised_at_a_is_acknowledged_at_b_and_survives_b_restart(stations) -> None:
+    """Issue 15 Must show: SBP 215 entered at A raises the alarms at B too; B acknowledges;
+    A shows B's acknowledgement; B restarted (a new process) still shows it."""
+    a, b, sids = stations["a"], stations["b"], stations["sids"]
+    assert b.ask("chair_alarms", chair="1")["alarms"] == []
+    high_bp = {"sbp": 215, "dbp": 100, "hr": 76, "spo2": 98, "rr": 14}
+    assert a.ask("record_confirmed", session_id=sids["1"], reading=high_bp)["ok"]
+    at_a = a.ask("chair_alarms", chair="1")
+    ids = {x["id"] for x in at_a["alarms"]}
+    assert {x["priority"] for x in at_a["alarms"]} == {"high", "medium", "low"}
+    at_b = b.ask("chair_alarms", chair="1")
+    assert {x["id"] for x in at_b["alarms"]} == ids and at_b["audio_on"]
+    assert set(b.ask("acknowledge_alarm", chair="1")["acknowledged"]) == ids
+    at_a = a.ask("chair_alarms", chair="1")
+    assert {x["acknowledged_by"] for x in at_a["alarms"]} == {"cn.ben"} and not at_a["audio_on"]
+    b.close()
+    b2 = StationProcess(stations["url"], "station-B", stations["tmp"] / "b")
+    try:
+        assert b2.ask("sign_in", username="cn.ben", password=PASSWORD)["ok"]
+        again = b2.ask("chair_alarms", chair="1")
+        assert {x["id"] for x in again["alarms"]} == ids
+        assert {x["acknowledged_by"] for x in again["alarms"]} == {"cn.ben"}
+        assert not again["audio_on"]
+    finally:
+        b2.close()
+    ctx = AppContext.open(StationConfig(stations["data"], stations["url"], "checker"))
+    try:
+        with ctx.read_tx() as s:
+            rows = list(s.execute(sql_select(AlarmEvent.event, AlarmEvent.alarm_key)))
+    finally:
+        ctx.close()
+    for key in ids:  # one raise and one acknowledgement each, whichever station looked
+        assert rows.count(("raised", key)) == 1 and rows.count(("acknowledged", key)) == 1
+
+
+def test_a_note_signed_at_a_verifies_and_exports_at_b(stations) -> None:
+    """Issue 15 Must show: Ana signs chair 1's note at A with her key from the database; B,
+    with its own data directory, trusts the same clinic CA, verifies the note and its
+    administrator's export includes it (it dropped it as "NOT trusted" when each station made
+    its own CA)."""
+    a, b, sids, tmp = stations["a"], stations["b"], stations["sids"], stations["tmp"]
+    sid = sids["1"]
+    assert a.ask("stop_infusion", session_id=sid, reason="completed")["ok"]
+    signed = a.ask("sign_note", session_id=sid, password=PASSWORD)
+    assert signed["ok"] and signed["version"] == 1, signed
+    assert b.ask("ca_pem")["pem"] == a.ask("ca_pem")["pem"]
+    assert not (tmp / "b" / "pki").exists() and not (tmp / "a" / "pki").exists()
+    assert b.ask("sign_in", username="ad.dana", password=PASSWORD)["ok"]
+    check = b.ask("verify_note", note_id=signed["note_id"])
+    assert check["ok"] and check["verified"], check
+    assert not any("NOT trusted" in line for line in check["lines"]), check
+    today = date.today()
+    out = tmp / "export-at-b"
+    result = b.ask(
+        "export_notes", out_dir=str(out), date_from=str(today - timedelta(days=1)),
+        date_to=str(today + timedelta(days=1)),
+    )  # fmt: skip
+    assert result["ok"] and result["all_verified"], result
+    assert result["exported"] == [signed["note_id"]] and not result["failed"], result
+    assert len(list(out.rglob("*.pdf"))) == 1
+    assert (out / "ca.pem").read_text() == a.ask("ca_pem")["pem"]
