@@ -246,12 +246,15 @@ def test_alarm_raised_at_a_is_acknowledged_at_b_and_survives_b_restart(stations)
         assert {x["id"] for x in again["alarms"]} == ids
         assert {x["acknowledged_by"] for x in again["alarms"]} == {"cn.ben"}
         assert not again["audio_on"]
+        after = a.ask("chair_alarms", chair="1")  # A, running all along, agrees
+        assert {x["id"] for x in after["alarms"]} == ids
+        assert {x["acknowledged_by"] for x in after["alarms"]} == {"cn.ben"}
     finally:
         b2.close()
     ctx = AppContext.open(StationConfig(stations["data"], stations["url"], "checker"))
     try:
         with ctx.read_tx() as s:
-            rows = list(s.execute(sql_select(AlarmEvent.event, AlarmEvent.alarm_key)))
+            rows = [tuple(r) for r in s.execute(sql_select(AlarmEvent.event, AlarmEvent.alarm_key))]
     finally:
         ctx.close()
     for key in ids:  # one raise and one acknowledgement each, whichever station looked
