@@ -78,6 +78,24 @@ PREGNANCY_LABELS = {
     "positive": "Positive",
     "not_applicable": "Not applicable",
 }
+CHART_FIELD_LABELS = {
+    "name": "Name",
+    "dob": "Date of birth",
+    "sex": "Sex",
+    "reproductive_potential": "Of reproductive potential",
+    "allergies": "Allergies",
+    "weight_kg": "Weight",
+    "contact.phone": "Phone",
+    "contact.email": "Email",
+    "contact.address": "Address",
+    "contact.emergency_name": "Emergency contact",
+    "contact.emergency_phone": "Emergency contact phone",
+}
+COURSE_PHASE_LABELS = {
+    "induction": "Induction series",
+    "maintenance": "Maintenance",
+    "booster": "Booster",
+}
 MEASURE_LABELS = {"bp": "BP", "nausea": "nausea", "sedation": "sedation", "none": "response"}
 
 
@@ -187,6 +205,36 @@ def scale_label(key: str) -> str:
 def indication_label(key: str) -> str:
     """Words for an indication key: "bp_above_limit" -> "BP above limit"."""
     return INDICATION_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def chart_field_label(key: str) -> str:
+    """Words for a chart field: "contact.phone" -> "Phone"."""
+    return CHART_FIELD_LABELS.get(key, key.split(".")[-1].replace("_", " ").capitalize())
+
+
+def course_phase_label(key: str) -> str:
+    """Words for a course phase: "induction" -> "Induction series"."""
+    return COURSE_PHASE_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def chart_value_text(key: str, value: Any) -> str:
+    """A chart field's stored value in words for the history: an allergy list as
+    "penicillin (rash, severe); latex", yes/no, and "not recorded" for nothing."""
+    if key == "allergies":
+        if not value:
+            return "no known allergies"
+        parts = []
+        for a in value:
+            more = ", ".join(str(x) for x in (a.get("reaction"), a.get("severity")) if x)
+            parts.append(f"{a.get('substance')} ({more})" if more else str(a.get("substance")))
+        return "; ".join(parts)
+    if value is None or value == "":
+        return NONE_RECORDED
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return num(value)
+    return str(value)
 
 
 def measure_label(measure: str) -> str:

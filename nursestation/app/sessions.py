@@ -15,7 +15,13 @@ from nursestation.app.alarms import DOSE_COMPLETE_ALARM
 from nursestation.app.concurrency import claim_session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.discharge import is_ready_in
-from nursestation.app.patients import PatientInfo, get_patient_row, info
+from nursestation.app.patients import (
+    PatientInfo,
+    confirm_visit_weight,
+    get_patient_row,
+    info,
+    store_visit_weight,
+)
 from nursestation.app.record import clinic_zone
 from nursestation.app.session_rows import (
     baseline_vitals,
@@ -189,9 +195,18 @@ def check_in(
     prescriber: str | None = None,
     order_text: str | None = None,
     order_date: date | str | None = None,
+    weight_kg: float | None = None,
+    confirm_weight_change: bool = False,
+    carried_over: tuple[str, ...] | list[str] = (),
 ) -> SessionSummary:
     """Seat a patient in a chair with the ordered protocol; the dose is calculated and stored.
-    The prescriber, the order as written and its date are optional (prescriber_order)."""
+    The prescriber, the order as written and its date are optional (prescriber_order).
+
+    `weight_kg` is today's weight (issue 16): the dose uses it, it joins the weight history, and
+    a change over the clinic's limit since the last visit is refused with confirmation_required
+    unless `confirm_weight_change`. Without it the weight on the chart is used (as before).
+    `carried_over` names the fields the nurse confirmed from the last visit (the audit says so);
+    nothing is carried over here: the caller sends every value."""
     ctx.require(actor, "check_in")
     check_chair(ctx, chair)
     order = checked_order(ctx, prescriber, order_text, order_date)
@@ -207,7 +222,13 @@ def check_in(
     min_obs = infusion.min_observation_min(ctx.settings, session_type)
     with ctx.tx() as s:
         patient, number = seat_checks(ctx, s, mrn, chair)
-        dose = calculate_dose(patient.weight_kg, protocol, DosingLimits.from_settings(ctx.settings))
+        weighed = (
+            None
+            if weight_kg is None
+            else confirm_visit_weight(ctx, s, patient, weight_kg, confirmed=confirm_weight_change)
+        )
+        kg = patient.weight_kg if weighed is None else weighed.weight_kg
+        dose = calculate_dose(kg, protocol, DosingLimits.from_settings(ctx.settings))
         row = InfusionSession(
             patient_id=patient.id,
             chair=chair,
@@ -233,21 +254,25 @@ def check_in(
         )
         s.add(row)
         s.flush()
-        ctx.audit(
-            s,
-            actor,
-            "session.check_in",
-            "session",
-            row.id,
-            after={
-                "mrn": patient.mrn,
-                "chair": chair,
-                "session_type": session_type,
-                "dose": dose.lines(),
-                "checklist": row.checklist,
-                **order_audit(order),
-            },
-        )
+        after: dict[str, Any] = {
+            "mrn": patient.mrn,
+            "chair": chair,
+            "session_type": session_type,
+            "dose": dose.lines(),
+            "checklist": row.checklist,
+            **order_audit(order),
+        }
+        if weighed is not None:
+            store_visit_weight(ctx, actor, s, patient, weighed, row.id)
+            after["weight"] = {
+                "kg": weighed.weight_kg,
+                "last_visit_kg": weighed.previous_kg,
+                "change_pct": weighed.change_pct,
+                "confirmed_over_limit": weighed.needs_confirmation,
+            }
+        if carried_over:
+            after["carried_over_confirmed"] = sorted(set(carried_over))
+        ctx.audit(s, actor, "session.check_in", "session", row.id, after=after)
         return summary_in(ctx, s, row)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0003_sync"
+HEAD_REVISION = "0003_chart"
 
 
 def alembic_config(url: str) -> Config:

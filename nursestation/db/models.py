@@ -104,6 +104,11 @@ class Patient(Base):
     weight_date: Mapped[date] = mapped_column(Date)
     weight_measured: Mapped[bool] = mapped_column(Boolean, default=True)
     allergies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The chart (issue 16): each allergy's reaction and severity, keyed by the entry in
+    # `allergies` (which the dose checks read); contact details. Every change is a row in
+    # patient_changes.
+    allergy_details: Mapped[list[dict] | None] = mapped_column(JSON)
+    contact: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[utc]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -517,6 +522,58 @@ class SafetyAssessment(Base):
     by_role: Mapped[str] = mapped_column(String(32))
     at: Mapped[utc]
     recorded_at: Mapped[utc]
+# ---------------------------------------------------------------- the patient chart (issue 16)
+
+
+class PatientChange(Base):
+    """One field of the chart changed: old and new value, who, when and why. Insert-only: the
+    chart's history is these rows, never overwritten."""
+
+    __tablename__ = "patient_changes"
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[dict] = mapped_column(JSON)  # {"value": ...}: a JSON null stays a value
+    new: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
+
+
+class PatientWeight(Base):
+    """A weight measured at a visit (or on the chart). Insert-only: the chart lists them all;
+    `change_pct` against the last visit, `confirmed_by` when it was over the clinic's limit."""
+
+    __tablename__ = "patient_weights"
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"))
+    weight_kg: Mapped[float] = mapped_column(Float)
+    measured_on: Mapped[date] = mapped_column(Date)
+    previous_kg: Mapped[float | None] = mapped_column(Float)
+    change_pct: Mapped[float | None] = mapped_column(Float)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
+
+
+class CoursePlan(Base):
+    """The patient's course plan as set by the nurse (induction series, maintenance, booster;
+    sessions planned in the phase; next appointment). Insert-only: the latest row is in force."""
+
+    __tablename__ = "course_plans"
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    sessions_planned: Mapped[int] = mapped_column(Integer)
+    phase_start: Mapped[date] = mapped_column(Date)
+    next_appointment: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notes: Mapped[str | None] = mapped_column(Text)
+    by_user: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[utc]
 
 
 # ---------------------------------------------------------------- notes and signatures
@@ -664,4 +721,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "safety_assessments",
     "audit_checkpoints",
     "clinic_settings_versions",
+    "patient_changes",
+    "patient_weights",
+    "course_plans",
 )
