@@ -26,17 +26,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nursestation.app import patients, sessions
+from nursestation.app import course_plan, patients, sessions
+from nursestation.app.course_plan import LastVisit
 from nursestation.app.patients import PatientInfo
 from nursestation.app.spravato import check_in as spravato_check_in
 from nursestation.app.spravato import config as spravato_config
 from nursestation.dosing import DosingLimits, Protocol
-from nursestation.errors import BAD_INPUT, DomainError
+from nursestation.errors import BAD_INPUT, CONFIRMATION_REQUIRED, DomainError
 from nursestation.spravato import SESSION_TYPE as SPRAVATO
-from nursestation.ui.feedback import show_refusal
+from nursestation.ui.feedback import confirm, show_refusal
 from nursestation.ui.station import Station
 from nursestation.ui.style import clinic_zone
-from nursestation.wording import pregnancy_choices, session_type_label, wall_time_in
+from nursestation.wording import date_hm, num, pregnancy_choices, session_type_label, wall_time_in
 
 
 def _required(text: str, field: str, label: str, example: str) -> str:
@@ -200,7 +201,14 @@ class CheckInDialog(QDialog):
         of.addRow("Prescriber", self.prescriber)
         of.addRow("Order", self.order_text)
         of.addRow("Order date", self.order_date)
+        # Today's weight (issue 16): the dose uses it; empty unless the chart's weight was
+        # measured today (e.g. registered now), never the last visit's.
+        self.today_weight = QLineEdit()
+        self.today_weight.setObjectName("today_weight")
+        self.today_weight.setPlaceholderText("kg, measured today (required)")
+        self.today_weight.textChanged.connect(self._update_calc)
         of.addRow("Session type", self.session_type)
+        of.addRow("Today's weight", self.today_weight)
         of.addRow("Dose", self.dose)
         of.addRow("Duration", self.duration)
         of.addRow("Concentration", self.conc)
@@ -256,6 +264,13 @@ class CheckInDialog(QDialog):
         cf.addRow(self.iv_patent)
         self.checklist_form = cf
         right.addWidget(cbox)
+        # From the last visit (issue 16): offered, never filled in until the nurse ticks a field.
+        self.last_box = QGroupBox("From the last visit — tick each value to use it")
+        self.last_form = QFormLayout(self.last_box)
+        self.last_visit: LastVisit | None = None
+        self.carry: dict[str, QCheckBox] = {}
+        self.last_box.setVisible(False)
+        middle.insertWidget(middle.count() - 1, self.last_box)  # under the order, above the stretch
         note = QLabel("Baseline vitals are recorded in the session view before the start.")
         note.setWordWrap(True)
         right.addWidget(note)
@@ -280,6 +295,7 @@ class CheckInDialog(QDialog):
             self.order_form.setRowVisible(w, not sp)
         self.order_form.setRowVisible(self.spravato_dose, sp)
         self.calc.setVisible(not sp)
+        self.order_form.setRowVisible(self.today_weight, not sp)  # a fixed dose in mg
         iv: tuple[QWidget, ...] = (self.iv_site, self.iv_gauge, self.iv_patent)
         for w in iv:
             self.checklist_form.setRowVisible(w, not sp)
@@ -318,11 +334,116 @@ class CheckInDialog(QDialog):
         p = self.patient
         if p is None:
             return
-        allergies = ", ".join(p.allergies) or "NKA"
-        self.chosen.setText(f"{p.name} · MRN {p.mrn} · {p.weight_kg:g} kg · allergies: {allergies}")
+        allergies = "; ".join(a.text() for a in p.allergy_details) or "NKA"
+        self.chosen.setText(
+            f"{p.name} · MRN {p.mrn} · chart {p.weight_kg:g} kg (weighed "
+            f"{p.weight_date:%Y-%m-%d}) · allergies: {allergies}"
+        )
         if p.reproductive_potential is False:
             self.pregnancy.setCurrentIndex(self.pregnancy.findData("not_applicable"))
+        tz = clinic_zone(self.station.ctx)
+        today = self.station.ctx.now().astimezone(tz).date()
+        self.today_weight.clear()
+        if p.weight_measured and p.weight_date == today:
+            self.today_weight.setText(num(p.weight_kg))  # measured today: today's weight
+        self._show_last_visit()
         self._update_calc()
+
+    # ---------------------------------------------------------------- from the last visit
+
+    def _show_last_visit(self) -> None:
+        while self.last_form.rowCount():
+            self.last_form.removeRow(0)
+        self.carry = {}
+        self.last_visit = None
+        if self.patient is None:
+            self.last_box.setVisible(False)
+            return
+        try:
+            last = self.station.read(course_plan.last_visit, self.patient.mrn)
+        except DomainError:
+            last = None
+        self.last_visit = last
+        self.last_box.setVisible(last is not None)
+        if last is None:
+            return
+        tz = clinic_zone(self.station.ctx)
+        self.last_form.addRow(QLabel(f"Session of {date_hm(last.checked_in_at, tz)}"))
+        offers: list[tuple[str, str]] = []
+        if last.session_type != SPRAVATO:
+            offers.append(
+                (
+                    "protocol",
+                    f"{num(last.dose_mg_per_kg)} mg/kg over {num(last.duration_min)} min at "
+                    f"{num(last.concentration_mg_per_ml)} mg/mL",
+                )
+            )
+        labels = {
+            "escort_name": "Escort name",
+            "escort_phone": "Escort phone",
+            "iv_site": "IV site",
+            "iv_gauge": "IV gauge",
+        }
+        for key, label in labels.items():
+            if key in last.values:
+                value = last.values[key]
+                offers.append(
+                    (key, f"{label}: {value} G" if key == "iv_gauge" else f"{label}: {value}")
+                )
+        for key, text in offers:
+            box = QCheckBox(f"Use {text}")
+            box.setObjectName(f"carry-{key}")
+            box.toggled.connect(lambda on, k=key: self._carry(k, on))
+            self.carry[key] = box
+            self.last_form.addRow(box)
+
+    def _carry(self, key: str, on: bool) -> None:
+        """The nurse ticked (or unticked) one value of the last visit: fill its field. Unticking
+        leaves what is in the field (it may have been corrected since)."""
+        last = self.last_visit
+        if last is None or not on:
+            return
+        if key == "protocol":
+            self.dose.setValue(last.dose_mg_per_kg)
+            self.duration.setValue(last.duration_min)
+            self.conc.setValue(last.concentration_mg_per_ml)
+        elif key == "iv_gauge":
+            self.iv_gauge.setCurrentIndex(self.iv_gauge.findData(int(last.values[key])))
+        else:
+            edit = {
+                "escort_name": self.escort_name,
+                "escort_phone": self.escort_phone,
+                "iv_site": self.iv_site,
+            }[key]
+            edit.setText(str(last.values[key]))
+
+    def carried_over(self) -> list[str]:
+        """The fields the nurse confirmed from the last visit (ticked and still as offered)."""
+        last = self.last_visit
+        if last is None:
+            return []
+        out = []
+        for key, box in self.carry.items():
+            if not box.isChecked():
+                continue
+            if key == "protocol":
+                same = (self.dose.value(), self.duration.value(), self.conc.value()) == (
+                    last.dose_mg_per_kg,
+                    last.duration_min,
+                    last.concentration_mg_per_ml,
+                )
+            elif key == "iv_gauge":
+                same = self.iv_gauge.currentData() == last.values.get(key)
+            else:
+                edit = {
+                    "escort_name": self.escort_name,
+                    "escort_phone": self.escort_phone,
+                    "iv_site": self.iv_site,
+                }[key]
+                same = edit.text().strip() == str(last.values.get(key))
+            if same:
+                out.append(key)
+        return out
 
     def on_register(self) -> None:
         """Register the new patient typed on the left and choose them (an empty or malformed
@@ -352,12 +473,19 @@ class CheckInDialog(QDialog):
         """The order as typed."""
         return Protocol(self.dose.value(), self.duration.value(), self.conc.value())
 
-    def _update_calc(self) -> None:
+    def weight_today(self) -> float:
+        """Today's weight as typed; empty or not a number is refused naming the field."""
+        return _parse_number(self.today_weight.text(), "weight_kg", "Today's weight")
+
+    def _update_calc(self, *_: object) -> None:
         if self.patient is None:
             self.calc.setText("Choose a patient to see the dose calculation.")
             return
+        if not self.today_weight.text().strip():
+            self.calc.setText("Enter today's weight to see the dose calculation.")
+            return
         try:
-            calc = sessions.preview_dose(self.station.ctx, self.patient.weight_kg, self.protocol())
+            calc = sessions.preview_dose(self.station.ctx, self.weight_today(), self.protocol())
             self.calc.setText("\n".join(calc.lines()))
         except DomainError as exc:
             self.calc.setText(exc.message)
@@ -431,16 +559,26 @@ class CheckInDialog(QDialog):
                 self.session_id = summary.id
                 self.accept()
                 return
-            summary = self.station.write(
-                sessions.check_in,
-                mrn=self.patient.mrn,
-                chair=self.chair,
-                protocol=self.protocol(),
-                checklist=checklist,
-                session_type=str(self.session_type.currentData()),
-                ketamine_lot=self.lot.text().strip() or None,
+            args: dict[str, Any] = {
+                "mrn": self.patient.mrn,
+                "chair": self.chair,
+                "protocol": self.protocol(),
+                "checklist": checklist,
+                "session_type": str(self.session_type.currentData()),
+                "ketamine_lot": self.lot.text().strip() or None,
                 **self.order(),
-            )
+                "weight_kg": self.weight_today(),
+                "carried_over": self.carried_over(),
+            }
+            try:
+                summary = self.station.write(sessions.check_in, **args)
+            except DomainError as exc:
+                if exc.code != CONFIRMATION_REQUIRED or exc.field != "weight_kg":
+                    raise
+                # Over the clinic's change limit: the nurse re-checks the scale and confirms.
+                if not confirm(self, "Confirm today's weight", exc.message):
+                    return
+                summary = self.station.write(sessions.check_in, **args, confirm_weight_change=True)
         except DomainError as exc:
             show_refusal(self, exc)
             return

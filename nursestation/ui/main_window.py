@@ -111,6 +111,10 @@ class MainWindow(QMainWindow):
         self.rems_action = QAction("REMS forms", self)
         self.rems_action.triggered.connect(self.open_rems_tracker)
         tb.addAction(self.rems_action)
+        # The patient chart (issue 16): search, then demographics, course, weights, history.
+        self.chart_action = QAction("Patient chart", self)
+        self.chart_action.triggered.connect(self.open_chart)
+        tb.addAction(self.chart_action)
         self.devices_action = QAction("Monitors", self)
         self.devices_action.triggered.connect(self.open_devices)
         tb.addAction(self.devices_action)
@@ -141,6 +145,7 @@ class MainWindow(QMainWindow):
         self.audit_action.setVisible(self.station.can("view_audit"))
         self.export_action.setVisible(self.station.can("export_notes"))
         self.rems_action.setVisible(self.station.can("rems_tracker"))
+        self.chart_action.setVisible(self.station.can("view_session"))
         actor = self.station.signed_in
         if actor is None:
             self.user_label.setText("Not signed in")
@@ -223,6 +228,13 @@ class MainWindow(QMainWindow):
         from nursestation.ui.rems_tracker import RemsTrackerDialog
 
         RemsTrackerDialog(self.station, self).exec()
+
+    def open_chart(self) -> None:
+        """The patient chart, opened on a search (nurses and charge nurses)."""
+        from nursestation.ui.patient_chart import open_chart
+
+        if self.station.can("view_session"):
+            open_chart(self.station, None, self)
 
     def open_devices(self) -> None:
         """Bedside monitors: ports, chair bindings, link health."""

@@ -176,6 +176,9 @@ class SessionView(QWidget):
         self.header = QLabel()
         self.header.setStyleSheet("font-size: 14pt; font-weight: bold;")
         self.header.setWordWrap(False)  # the patient's name and MRN never break
+        # The patient's chart (issue 16), under the Board button: no width taken from the row.
+        self.chart_btn = QPushButton("Patient chart…")
+        self.chart_btn.clicked.connect(self.open_chart)
         self.subheader = QLabel()
         self.subheader.setWordWrap(True)
         # The patient (name and MRN over the details) and the session's scales on one row: the
@@ -185,7 +188,11 @@ class SessionView(QWidget):
         who.setSpacing(0)
         who.addWidget(self.header)
         who.addWidget(self.subheader)
-        top.addWidget(self.back_btn, 0, Qt.AlignmentFlag.AlignTop)
+        nav = QVBoxLayout()
+        nav.setSpacing(2)
+        nav.addWidget(self.back_btn)
+        nav.addWidget(self.chart_btn)
+        top.addLayout(nav, 0)
         top.addLayout(who, 1)
         top.addWidget(self._outcomes_box(), 0, Qt.AlignmentFlag.AlignTop)
         # The patient row and the infusion row are widgets so that the note's reading view can
@@ -656,6 +663,14 @@ class SessionView(QWidget):
     def on_start(self) -> None:
         """Start the pump (the service checks the checklist and the baseline vitals)."""
         self._do(sessions.start_infusion)
+
+    def open_chart(self) -> QWidget | None:
+        """The patient's chart (issue 16) in its own window, beside the session."""
+        from nursestation.ui.patient_chart import open_chart
+
+        if self.summary is None:
+            return None
+        return open_chart(self.station, self.summary.patient.mrn, self)
 
     def _write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         # Inside a dialog: a refusal propagates so the dialog shows it and keeps its values.
