@@ -31,6 +31,7 @@ class NoteHeader:
     prescriber: str | None = None
     allergies: str = "none recorded"
     order: str | None = None  # the prescriber's order as written, with its date (issue 18)
+    course_plan: str = ""  # the course plan as of the session, in words (issue 16); "" none set
 
 
 @dataclass(frozen=True)

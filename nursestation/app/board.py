@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from nursestation import infusion
 from nursestation.app import alarms, discharge, medications, outcomes
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.course_plan import plan_in
 from nursestation.app.record import clinic_zone
 from nursestation.app.sessions import (
     SessionSummary,
@@ -107,6 +108,8 @@ class ChairCard:
     # A positive suicide-risk screen this session (app.outcomes.SafetyStatus.flag_text).
     safety_flag: str | None = None
     monitor_station: str | None = None  # the station that opens the chair's monitor port
+    # The patient's course plan (app.course_plan.PlanView), None when none was set (issue 16).
+    course_plan: Any = None
 
     @property
     def monitor_label(self) -> str:
@@ -231,6 +234,7 @@ class _Chair:
     snapshot: dict[str | None, Any] = field(default_factory=dict)
     # A Spravato session's BPs (for its reminders), kept up to date by take(); None otherwise.
     bp: list[BpReading] | None = None
+    course_plan: Any = None  # app.course_plan.PlanView of the patient, read with the rest
 
     def take(self, rows: list[Any]) -> bool:
         """Merge vital rows stored since; False when one needs a reload: a correction (a value
@@ -321,6 +325,7 @@ def _load(ctx: AppContext, s: Any, mark: tuple[int, int], now: datetime) -> Boar
         )
         if is_spravato(row.session_type):
             data.bp = spravato_bp_readings(s, row.id)
+        data.course_plan = plan_in(ctx, s, row.patient_id)
         # as sessions.summary_in decides whether the readiness check applies
         if not summary.approved and any(e.kind == infusion.STOP for e in summary.events):
             rec = _loaded_by_summary(before, _ready_entry(ctx, row.id))
@@ -440,6 +445,8 @@ def board_cards(ctx: AppContext, actor: Actor) -> list[ChairCard]:
                 summary.state, last.observed_at if last else None, schedule, now
             )
         extras = _extras(ctx, chair, summary.id if summary else None)
+        if summary is not None and data.chairs[chair].course_plan is not None:
+            extras["course_plan"] = data.chairs[chair].course_plan
         if summary is not None and data.chairs[chair].bp is not None:
             extras["spravato_reminders"] = _spravato_reminders(ctx, data.chairs[chair], summary, now)
         cards.append(

@@ -49,13 +49,17 @@ class PlanView:
     by_name: str
     at: datetime
 
-    def line(self, tz: tzinfo) -> str:
-        """The plan in one line, e.g. "Induction series: 2 of 6 sessions · next appointment
-        2026-12-08 10:00" (times in the clinic's display zone `tz`)."""
-        text = (
+    def progress(self) -> str:
+        """Sessions done vs planned, e.g. "Induction series: 2 of 6 sessions"."""
+        return (
             f"{course_phase_label(self.phase)}: {self.sessions_done} of "
             f"{self.sessions_planned} sessions"
         )
+
+    def line(self, tz: tzinfo) -> str:
+        """The plan in one line, e.g. "Induction series: 2 of 6 sessions · next appointment
+        2026-12-08 10:00" (times in the clinic's display zone `tz`)."""
+        text = self.progress()
         if self.next_appointment is not None:
             text += f" · next appointment {date_hm(self.next_appointment, tz)}"
         return text
@@ -69,10 +73,15 @@ def _treated(patient_id: int) -> Any:
 
 
 def plan_in(
-    ctx: AppContext, s: Session, patient_id: int, upto: datetime | None = None
+    ctx: AppContext,
+    s: Session,
+    patient_id: int,
+    upto: datetime | None = None,
+    sessions_upto: datetime | None = None,
 ) -> PlanView | None:
     """The plan in force (the latest row; as of `upto` when given, for a session's note), with
-    the sessions of its phase checked in on or after the phase start (up to `upto`)."""
+    the sessions of its phase checked in on or after the phase start (up to `sessions_upto`,
+    default `upto`)."""
     q = select(CoursePlan, User.full_name).join(User, User.id == CoursePlan.by_user)
     q = q.where(CoursePlan.patient_id == patient_id)
     if upto is not None:
@@ -85,8 +94,9 @@ def plan_in(
     count = select(func.count(InfusionSession.id)).where(
         *_treated(patient_id), InfusionSession.checked_in_at >= start
     )
-    if upto is not None:
-        count = count.where(InfusionSession.checked_in_at <= upto)
+    until = sessions_upto or upto
+    if until is not None:
+        count = count.where(InfusionSession.checked_in_at <= until)
     done = int(s.execute(count).scalar_one())
     return PlanView(
         plan.phase,

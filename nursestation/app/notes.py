@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from nursestation import __version__, infusion
 from nursestation.app import spravato
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.course_plan import plan_in
 from nursestation.app.discharge import discharge_for_note
 from nursestation.app.note_store import (
     CHARGE_FIELD,
@@ -170,12 +171,28 @@ def build_note_content(
         signature_slots=signature_slots,
         discharge=discharge,
         scored=scored,
+        course_plan=_course_plan_line(ctx, s, rec.patient.id, rec.order, generated_at),
         **_spravato_inputs(ctx, s, session_id),
         scales=outcome_settings(ctx),
     )
     # The chain's head as this transaction sees it goes inside the signed bytes (app/trail.py).
     head = chain_head(s)
     return replace(note_content(rec, inputs), audit_head=head.text() if head else None)
+
+
+def _course_plan_line(
+    ctx: AppContext, s: Session, patient_id: int, order: Any, generated_at: datetime
+) -> str:
+    """The course plan in force when the session ended (or now), counting the sessions up to
+    this one: a plan set later does not rewrite an earlier session's line."""
+    plan = plan_in(
+        ctx,
+        s,
+        patient_id,
+        upto=order.ended_at or generated_at,
+        sessions_upto=order.checked_in_at,
+    )
+    return plan.line(clinic_zone(ctx)) if plan is not None else ""
 
 
 def _spravato_inputs(ctx: AppContext, s: Session, session_id: int) -> dict[str, Any]:

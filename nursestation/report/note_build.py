@@ -114,6 +114,8 @@ class NoteInputs:
     spravato_form: MonitoringForm | None = None
     spravato_decision: str = ""
     scales: OutcomeSettings | None = None  # the clinic's scales: outcome rows and the course
+    # The patient's course plan as of this session, in words (app.course_plan); "" when none.
+    course_plan: str = ""
 
 
 def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
@@ -141,6 +143,7 @@ def note_content(rec: SessionRecord, x: NoteInputs) -> NoteContent:
         prescriber=o.prescriber,
         allergies=", ".join(p.allergies) or NONE_RECORDED,
         order=PrescriberOrder(o.prescriber, o.order_text, o.order_date).order_line(),
+        course_plan=x.course_plan,
     )
     flow = _flowsheet_rows(rec, base, x)
     by_id = {r.id: r for r in rec.vitals}

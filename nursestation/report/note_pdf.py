@@ -434,6 +434,8 @@ def _header_section(n: NoteContent, f: _Fmt) -> list[Flowable]:
             )
         )
     out.append(_table(rows, [62, 152, 52, 92, 84, 84], extra, header=False))
+    if h.course_plan:  # only when a plan was set: notes without one print as before
+        out.append(_p(f"<b>Course plan:</b> {_esc(h.course_plan)}", "body"))
     return out
 
 

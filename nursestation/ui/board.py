@@ -214,6 +214,8 @@ class ChairCardWidget(QFrame):
         if card.session is not None:
             extras += [reassessment_text(r, card.session.state.now, tz) for r in card.reassessments]
         extras += card.spravato_reminders
+        if card.course_plan is not None:  # the course plan: sessions done vs planned
+            extras.append(card.course_plan.progress())
         self.extra.setText("\n".join(extras) if show_details else "")
         # The monitor link is about the chair, not the patient: shown on a locked screen too.
         self.monitor.setText(card.monitor_label)

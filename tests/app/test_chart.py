@@ -360,3 +360,23 @@ def test_check_in_audits_the_fields_confirmed_from_the_last_visit(ctx, people, c
             .where(AuditEvent.action == "session.check_in", AuditEvent.entity_id == str(s.id))
         ).scalar_one()
     assert audit["carried_over_confirmed"] == ["escort_name", "protocol"]
+
+
+def test_board_card_and_note_show_the_course_plan(ctx, people, checked_in, clock):
+    from nursestation.app import board, notes
+
+    nurse = people["nurse"]
+    assert "Course plan" not in notes.preview_text(ctx, nurse, checked_in)
+    (card,) = [c for c in board.board_cards(ctx, nurse) if c.chair == "1"]
+    assert card.course_plan is None
+    course_plan.set_course_plan(
+        ctx,
+        nurse,
+        "K-1001",
+        phase="induction",
+        next_appointment=clock.now() + timedelta(days=3),
+    )
+    (card,) = [c for c in board.board_cards(ctx, nurse) if c.chair == "1"]
+    assert card.course_plan.progress() == "Induction series: 1 of 6 sessions"
+    text = notes.preview_text(ctx, nurse, checked_in)
+    assert "Course plan: Induction series: 1 of 6 sessions · next appointment 2026-03-05" in text
