@@ -217,17 +217,37 @@ def course_phase_label(key: str) -> str:
     return COURSE_PHASE_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
+def allergy_text(substance: str, reaction: str | None, severity: str | None) -> str:
+    """One allergy in words: "penicillin (rash, severe)"; the substance alone when nothing more
+    is recorded."""
+    more = ", ".join(x for x in (reaction, severity) if x)
+    return f"{substance} ({more})" if more else substance
+
+
+def allergy_texts(entries: Any, details: Any) -> tuple[str, ...]:
+    """The stored allergy entries (patients.allergies) in words, with the reaction and severity
+    the chart recorded for each (patients.allergy_details), in the entries' order."""
+    by_substance = {str(d.get("substance")): d for d in (details or ())}
+    return tuple(
+        allergy_text(
+            e,
+            by_substance.get(e, {}).get("reaction") or None,
+            by_substance.get(e, {}).get("severity") or None,
+        )
+        for e in entries or ()
+    )
+
+
 def chart_value_text(key: str, value: Any) -> str:
     """A chart field's stored value in words for the history: an allergy list as
     "penicillin (rash, severe); latex", yes/no, and "not recorded" for nothing."""
     if key == "allergies":
         if not value:
             return "no known allergies"
-        parts = []
-        for a in value:
-            more = ", ".join(str(x) for x in (a.get("reaction"), a.get("severity")) if x)
-            parts.append(f"{a.get('substance')} ({more})" if more else str(a.get("substance")))
-        return "; ".join(parts)
+        return "; ".join(
+            allergy_text(str(a.get("substance")), a.get("reaction"), a.get("severity"))
+            for a in value
+        )
     if value is None or value == "":
         return NONE_RECORDED
     if isinstance(value, bool):

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from nursestation.app.context import Actor, AppContext
+from nursestation.app.record import clinic_zone
 from nursestation.db.models import InfusionSession, Patient, PatientChange, PatientWeight, User
 from nursestation.dosing import DosingLimits
 from nursestation.errors import (
@@ -25,6 +26,7 @@ from nursestation.errors import (
 )
 from nursestation.text_checks import clean_list, clean_text
 from nursestation.vitals import fmt_number
+from nursestation.wording import allergy_text
 
 MAX_AGE_YEARS = 120  # a date of birth further back than this is a typing error, not a patient
 # Lengths are those of the columns (db/models.py): longer text would be cut or refused there.
@@ -44,10 +46,8 @@ class Allergy:
     severity: str | None = None
 
     def text(self) -> str:
-        """In words, e.g. "penicillin (rash, severe)"; the substance alone when nothing more is
-        recorded."""
-        more = ", ".join(x for x in (self.reaction, self.severity) if x)
-        return f"{self.substance} ({more})" if more else self.substance
+        """In words, e.g. "penicillin (rash, severe)" (wording.allergy_text)."""
+        return allergy_text(self.substance, self.reaction, self.severity)
 
     def as_json(self) -> dict[str, str | None]:
         """The stored form."""
@@ -554,9 +554,10 @@ class WeightCheck:
         )
 
 
-def last_visit_weight(s: Session, p: Patient) -> tuple[float, date] | None:
-    """The weight the last visit's dose used, and its date; before any visit the registered
-    weight (None only for a patient without one, which registration refuses)."""
+def last_visit_weight(ctx: AppContext, s: Session, p: Patient) -> tuple[float, date] | None:
+    """The weight the last visit's dose used, and its date in the clinic's zone; before any
+    visit the registered weight (None only for a patient without one, which registration
+    refuses)."""
     last = s.execute(
         select(InfusionSession.weight_kg_used, InfusionSession.checked_in_at)
         .where(InfusionSession.patient_id == p.id)
@@ -564,7 +565,7 @@ def last_visit_weight(s: Session, p: Patient) -> tuple[float, date] | None:
         .limit(1)
     ).first()
     if last is not None:
-        return float(last[0]), last[1].date()
+        return float(last[0]), last[1].astimezone(clinic_zone(ctx)).date()
     if p.weight_kg:
         return float(p.weight_kg), p.weight_date
     return None
@@ -573,7 +574,7 @@ def last_visit_weight(s: Session, p: Patient) -> tuple[float, date] | None:
 def weight_check_in(ctx: AppContext, s: Session, p: Patient, weight_kg: Any) -> WeightCheck:
     """Today's weight validated (the registry's limits) and compared with the last visit."""
     _validate(ctx, p.mrn, p.name, p.dob, weight_kg, ctx.now().date())
-    last = last_visit_weight(s, p)
+    last = last_visit_weight(ctx, s, p)
     limit = float(ctx.settings.get("chart.weight_change_confirm_pct"))
     kg = float(weight_kg)
     if last is None:

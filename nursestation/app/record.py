@@ -51,7 +51,7 @@ from nursestation.record import (
     SpravatoDeviceRecord,
     freeze,
 )
-from nursestation.wording import display_zone
+from nursestation.wording import allergy_texts, display_zone
 
 
 def clinic_zone(ctx: AppContext) -> tzinfo:
@@ -94,7 +94,8 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
         sex=p.sex,
         weight_kg=p.weight_kg,
         weight_date=p.weight_date,
-        allergies=tuple(p.allergies or ()),
+        # with reaction and severity where the chart records them (issue 16)
+        allergies=allergy_texts(p.allergies, p.allergy_details),
     )
     order = OrderRecord(
         session_type=row.session_type,

@@ -17,6 +17,7 @@ from nursestation.clock import FakeClock
 from nursestation.config import resolve_config
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario import (
+    steps_chart,
     steps_devices,
     steps_discharge,
     steps_medications,
@@ -45,6 +46,7 @@ STEP_MODULES = (
     steps_security,
     steps_spravato,
     steps_outcomes,
+    steps_chart,
 )
 
 

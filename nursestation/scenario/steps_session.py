@@ -10,6 +10,7 @@ from nursestation.app.context import Actor
 from nursestation.dosing import MG_PER_H, ML_PER_H, Protocol
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.scenario.registry import STATE_CHECKS, StepContext, need, state_check, step
+from nursestation.scenario.steps_chart import carried_over_check_in
 from nursestation.scenario.steps_spravato import spravato_check_in
 from nursestation.spravato import SESSION_TYPE as SPRAVATO
 
@@ -45,6 +46,7 @@ def _register(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
 def _check_in(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
     if st.get("session_type") == SPRAVATO:
         return spravato_check_in(sc, actor, st)
+    st = carried_over_check_in(sc, actor, st)  # issue 16: "carry_over" from the last visit
     summary = sessions.check_in(
         sc.ctx,
         actor,
@@ -57,6 +59,9 @@ def _check_in(sc: StepContext, actor: Actor, st: dict[str, Any]) -> str:
         prescriber=st.get("prescriber"),
         order_text=st.get("order"),
         order_date=st.get("order_date"),
+        weight_kg=st.get("weight_kg"),
+        confirm_weight_change=bool(st.get("confirm_weight_change", False)),
+        carried_over=list(st.get("carry_over") or ()),
     )
     return "; ".join(summary.dose.lines())
 
