@@ -23,7 +23,7 @@ from nursestation.dosing import Protocol
 from nursestation.ui import checkin_dialog, patient_chart
 from nursestation.ui.checkin_dialog import CheckInDialog
 from nursestation.ui.main_window import MainWindow
-from nursestation.ui.patient_chart import CoursePlanDialog, PatientChart
+from nursestation.ui.patient_chart import COURSE_COLUMNS, CoursePlanDialog, PatientChart
 from nursestation.ui.station import Station
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -146,11 +146,11 @@ def test_course_tab_shows_the_plan_the_session_and_opens_the_signed_note(
     assert chart.plan_label.text() == (
         f"Course plan — Induction series: 1 of 6 sessions · next appointment {nxt}"
     )
-    row = _cells(chart.course_table, 0)
-    assert row[0] == "1" and row[2] == "IV ketamine: 0.5 mg/kg over 40 min at 1 mg/mL"
-    assert row[3] == "36 mg" and row[4] == "72 kg"
-    assert row[5] == "adverse event: nausea"
-    btn = chart.course_table.cellWidget(0, 7)
+    row = dict(zip(COURSE_COLUMNS, _cells(chart.course_table, 0), strict=True))
+    assert row["#"] == "1" and row["Order"] == "IV ketamine: 0.5 mg/kg over 40 min at 1 mg/mL"
+    assert row["Dose"] == "36 mg" and row["Weight"] == "72 kg"
+    assert row["Adverse events"] == "adverse event: nausea"
+    btn = chart.course_table.cellWidget(0, COURSE_COLUMNS.index("Signed note"))
     assert btn.text() == "Open note v1"
     qtbot.mouseClick(btn, Qt.MouseButton.LeftButton)
     assert chart.opened_path is not None and chart.opened_path.read_bytes()[:5] == b"%PDF-"
