@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from nursestation.app.context import Actor, AppContext
 from nursestation.app.patients import get_patient_row
 from nursestation.app.record import clinic_zone
+from nursestation.app.session_rows import course_totals
 from nursestation.db.models import (
     CoursePlan,
     InfusionEvent,
@@ -28,7 +29,14 @@ from nursestation.db.models import (
 from nursestation.errors import BAD_INPUT, OUT_OF_RANGE, DomainError
 from nursestation.formulary import Formulary
 from nursestation.text_checks import clean_text
-from nursestation.wording import course_phase_label, date_hm, drug_label, num, protocol_text
+from nursestation.wording import (
+    course_phase_label,
+    date_hm,
+    drug_label,
+    num,
+    protocol_text,
+    scale_label,
+)
 
 # A session that gave no drug is not a treatment of the course (as app.sessions numbers them).
 NOT_A_TREATMENT = ("cancelled", "not_treated")
@@ -173,8 +181,7 @@ def set_course_plan(
     if next_appointment is not None and next_appointment <= now:
         raise DomainError(
             OUT_OF_RANGE,
-            f"Next appointment {date_hm(next_appointment, clinic_zone(ctx))} is not in the "
-            "future.",
+            f"Next appointment {date_hm(next_appointment, clinic_zone(ctx))} is not in the future.",
             field="next_appointment",
         )
     text = clean_text(
@@ -247,6 +254,7 @@ class CourseSession:
     adverse_events: tuple[str, ...]
     medications: tuple[str, ...]
     notes: tuple[tuple[int, int], ...]  # (note id, version) of the signed versions
+    outcome_scores: tuple[str, ...] = ()  # pre-infusion totals, e.g. "PHQ-9 12" (app.outcomes)
 
     @property
     def treated(self) -> bool:
@@ -255,7 +263,7 @@ class CourseSession:
 
 
 def course_sessions(ctx: AppContext, actor: Actor, mrn: str) -> list[CourseSession]:
-    """Every session of the patient, oldest first (4 statements whatever the course length)."""
+    """Every session of the patient, oldest first (6 statements whatever the course length)."""
     ctx.require(actor, "view_session")
     with ctx.read_tx() as s:
         p = get_patient_row(s, mrn)
@@ -299,6 +307,9 @@ def course_sessions(ctx: AppContext, actor: Actor, mrn: str) -> list[CourseSessi
             .order_by(Note.version)
         ):
             notes[sid].append((nid, version))
+        scores: dict[int, list[str]] = defaultdict(list)
+        for t in course_totals(s, p.id):  # the course's outcome totals (engineer "course")
+            scores[t.session_id].append(f"{scale_label(t.scale)} {t.total}")
         return [
             CourseSession(
                 r.id,
@@ -318,6 +329,7 @@ def course_sessions(ctx: AppContext, actor: Actor, mrn: str) -> list[CourseSessi
                 tuple(adverse[r.id]),
                 tuple(meds[r.id]),
                 tuple(notes[r.id]),
+                tuple(scores[r.id]),
             )
             for r in rows
         ]

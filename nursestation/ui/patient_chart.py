@@ -45,6 +45,7 @@ from nursestation.app.patients import Allergy, PatientInfo
 from nursestation.app.record import clinic_zone
 from nursestation.errors import BAD_INPUT, DomainError
 from nursestation.ui.feedback import show_refusal
+from nursestation.ui.outcome_trend import OutcomeTrend
 from nursestation.ui.station import Station
 from nursestation.wording import (
     CHART_FIELD_LABELS,
@@ -66,6 +67,7 @@ COURSE_COLUMNS = (
     "Order",
     "Dose",
     "Weight",
+    "Outcome scores",
     "Adverse events",
     "Medications given",
     "Signed note",
@@ -330,8 +332,10 @@ class PatientChart(QDialog):
         lay.addLayout(top)
         self.course_table = _table(COURSE_COLUMNS)
         lay.addWidget(self.course_table, 1)
-        self.trend_box = QVBoxLayout()  # the outcome trend goes here
-        lay.addLayout(self.trend_box, 1)
+        # The outcome trend over the course (engineer "course"'s widget, embedded as is).
+        self.trend = OutcomeTrend.for_station(self.station)
+        self.trend.setMinimumHeight(260)
+        lay.addWidget(self.trend, 1)
         return tab
 
     def _edit_widgets(self) -> list[QWidget]:
@@ -394,6 +398,10 @@ class PatientChart(QDialog):
         )
         self._show_details(p)
         self._show_course(tz)
+        try:
+            self.trend.load(self.station, mrn)
+        except DomainError as exc:  # the chart stays usable; the trend says why it is empty
+            self.trend.summary.setText(exc.message)
         _fill(
             self.weights,
             [
@@ -454,6 +462,7 @@ class PatientChart(QDialog):
                 c.protocol if c.treated else f"{c.protocol} — not treated",
                 c.dose,
                 f"{num(c.weight_kg)} kg",
+                ", ".join(c.outcome_scores) or "—",
                 "; ".join(c.adverse_events) or "none recorded",
                 "; ".join(c.medications) or "none",
             ]

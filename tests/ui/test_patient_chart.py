@@ -115,9 +115,7 @@ def test_an_edit_keeps_the_old_value_in_the_history_tab(qtbot, ctx, people, sign
     assert chart.reason.text() == ""  # the next edit asks again
 
 
-def test_an_allergy_without_its_substance_is_refused_and_kept(
-    qtbot, ctx, people, signed, refusals
-):
+def test_an_allergy_without_its_substance_is_refused_and_kept(qtbot, ctx, people, signed, refusals):
     chart = _chart(qtbot, ctx, people["charge"])
     qtbot.mouseClick(chart.add_allergy_btn, Qt.MouseButton.LeftButton)
     chart.allergy_table.item(1, 1).setText("hives")
@@ -260,9 +258,7 @@ def test_check_in_offers_the_last_visit_field_by_field_and_asks_todays_weight(
     assert course_plan.last_visit(ctx, people["nurse"], "K-9").session_id == dlg.session_id
 
 
-def test_a_value_changed_after_ticking_is_not_counted_as_carried_over(
-    qtbot, ctx, people, clock
-):
+def test_a_value_changed_after_ticking_is_not_counted_as_carried_over(qtbot, ctx, people, clock):
     _returning_patient(ctx, people, clock)
     dlg = CheckInDialog(_station(ctx, people["nurse"]), "2")
     qtbot.addWidget(dlg)
@@ -271,3 +267,45 @@ def test_a_value_changed_after_ticking_is_not_counted_as_carried_over(
     dlg.carry["iv_site"].setChecked(True)
     dlg.iv_site.setText("right forearm")
     assert dlg.carried_over() == ["escort_name"]
+
+
+def test_the_course_of_three_sessions_with_its_trend_on_the_chart(qtbot, example_runs, tmp_path):
+    """The chart of course_three_sessions' patient (engineer "course"'s example: PHQ-9 falling
+    over three sessions, response marked): the course table lists each session's totals and the
+    embedded trend draws them. Screenshot: build/screenshots/patient_chart_trend.png."""
+    from nursestation.app import users
+    from nursestation.app.context import AppContext
+    from nursestation.clinic import load_clinic_settings
+    from nursestation.clock import FakeClock
+    from nursestation.config import resolve_config
+
+    run = example_runs("course_three_sessions")
+    data = example_runs.copy_data("course_three_sessions", tmp_path / "data")
+    config = resolve_config(str(data), None)
+    settings = load_clinic_settings(config.clinic_file)
+    if run.spec.get("clinic"):
+        settings = settings.with_overrides(run.spec["clinic"], "scenario 'clinic'")
+    ctx = AppContext.open(config, clock=FakeClock(run.end), settings=settings)
+    try:
+        nurse = users.authenticate(ctx, "rn.ana", "Ana-pass-2026")
+        mrn = run.spec["patients"][0]["mrn"]
+        chart = PatientChart(_station(ctx, nurse), mrn)
+        qtbot.addWidget(chart)
+        chart.resize(1200, 900)
+        chart.show()
+        col = COURSE_COLUMNS.index("Outcome scores")
+        scores = [
+            chart.course_table.item(r, col).text() for r in range(chart.course_table.rowCount())
+        ]
+        assert len(scores) == 3 and all(s.startswith("PHQ-9 ") for s in scores)
+        phq9 = chart.trend.series["phq9"]
+        assert [n for n, _ in phq9] == [1, 2, 3]
+        assert [f"PHQ-9 {t}" for _, t in phq9] == [s.split(",")[0] for s in scores]
+        assert phq9[-1][1] < phq9[0][1]  # falling
+        assert chart.trend.markers  # response (and remission, if reached) marked
+        chart.tabs.setCurrentIndex(1)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        assert chart.grab().save(str(SHOTS / "patient_chart_trend.png"))
+        chart.close()
+    finally:
+        ctx.close()
