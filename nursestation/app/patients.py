@@ -105,6 +105,24 @@ def allergies_of(p: Patient) -> tuple[Allergy, ...]:
     return tuple(out)
 
 
+def _check_dob(dob: Any, today: date) -> None:
+    """A date of birth is a date, not in the future, within MAX_AGE_YEARS (field dob)."""
+    if not isinstance(dob, date) or isinstance(dob, datetime):
+        raise DomainError(BAD_INPUT, "Date of birth must be a date (YYYY-MM-DD).", field="dob")
+    if dob > today:
+        raise DomainError(
+            OUT_OF_RANGE,
+            f"Date of birth {dob} is in the future: allowed up to {today}.",
+            field="dob",
+        )
+    if today.year - dob.year > MAX_AGE_YEARS:
+        raise DomainError(
+            OUT_OF_RANGE,
+            f"Date of birth {dob} is impossible: allowed within the last {MAX_AGE_YEARS} years.",
+            field="dob",
+        )
+
+
 def _validate(
     ctx: AppContext,
     mrn: str,
@@ -119,22 +137,9 @@ def _validate(
     # Both drive the dose and the note: required, never assumed (Convention 12).
     if dob is None:
         raise DomainError(BAD_INPUT, "Date of birth is required.", field="dob")
-    if not isinstance(dob, date) or isinstance(dob, datetime):
-        raise DomainError(BAD_INPUT, "Date of birth must be a date (YYYY-MM-DD).", field="dob")
+    _check_dob(dob, today)
     if weight_kg is None:
         raise DomainError(BAD_INPUT, "Weight is required (kg).", field="weight_kg")
-    if dob > today:
-        raise DomainError(
-            OUT_OF_RANGE,
-            f"Date of birth {dob} is in the future: allowed up to {today}.",
-            field="dob",
-        )
-    if today.year - dob.year > MAX_AGE_YEARS:
-        raise DomainError(
-            OUT_OF_RANGE,
-            f"Date of birth {dob} is impossible: allowed within the last {MAX_AGE_YEARS} years.",
-            field="dob",
-        )
     limits = DosingLimits.from_settings(ctx.settings)
     if (
         isinstance(weight_kg, bool)
@@ -350,21 +355,7 @@ def _checked_value(ctx: AppContext, key: str, value: Any) -> Any:
                 raise DomainError(
                     BAD_INPUT, f"Date of birth '{value}' is not a date (YYYY-MM-DD).", field="dob"
                 ) from None
-        if not isinstance(value, date) or isinstance(value, datetime):
-            raise DomainError(BAD_INPUT, "Date of birth must be a date (YYYY-MM-DD).", field="dob")
-        if value > today:
-            raise DomainError(
-                OUT_OF_RANGE,
-                f"Date of birth {value} is in the future: allowed up to {today}.",
-                field="dob",
-            )
-        if today.year - value.year > MAX_AGE_YEARS:
-            raise DomainError(
-                OUT_OF_RANGE,
-                f"Date of birth {value} is impossible: allowed within the last "
-                f"{MAX_AGE_YEARS} years.",
-                field="dob",
-            )
+        _check_dob(value, today)
         return value.isoformat()
     if key == "sex":
         if value in (None, ""):

@@ -410,12 +410,16 @@ class CheckInDialog(QDialog):
         elif key == "iv_gauge":
             self.iv_gauge.setCurrentIndex(self.iv_gauge.findData(int(last.values[key])))
         else:
-            edit = {
-                "escort_name": self.escort_name,
-                "escort_phone": self.escort_phone,
-                "iv_site": self.iv_site,
-            }[key]
-            edit.setText(str(last.values[key]))
+            self._carry_edit(key).setText(str(last.values[key]))
+
+    def _carry_edit(self, key: str) -> QLineEdit:
+        """The text field a carried-over checklist answer goes into."""
+        edits = {
+            "escort_name": self.escort_name,
+            "escort_phone": self.escort_phone,
+            "iv_site": self.iv_site,
+        }
+        return edits[key]
 
     def carried_over(self) -> list[str]:
         """The fields the nurse confirmed from the last visit (ticked and still as offered)."""
@@ -435,12 +439,7 @@ class CheckInDialog(QDialog):
             elif key == "iv_gauge":
                 same = self.iv_gauge.currentData() == last.values.get(key)
             else:
-                edit = {
-                    "escort_name": self.escort_name,
-                    "escort_phone": self.escort_phone,
-                    "iv_site": self.iv_site,
-                }[key]
-                same = edit.text().strip() == str(last.values.get(key))
+                same = self._carry_edit(key).text().strip() == str(last.values.get(key))
             if same:
                 out.append(key)
         return out

@@ -92,6 +92,7 @@ def _cells(table, row: int) -> list[str]:
 def test_an_edit_keeps_the_old_value_in_the_history_tab(qtbot, ctx, people, signed, refusals):
     chart = _chart(qtbot, ctx, people["nurse"])
     assert chart.dob.text() == "1985-04-02" and chart.allergy_table.rowCount() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
     chart.dob.clear()
     qtbot.keyClicks(chart.dob, "1985-04-12")
     chart.allergy_table.item(0, 1).setText("rash")
@@ -113,6 +114,9 @@ def test_an_edit_keeps_the_old_value_in_the_history_tab(qtbot, ctx, people, sign
     ]
     assert "Allergies: sulfa (rash, moderate)" in chart.subheader.text()
     assert chart.reason.text() == ""  # the next edit asks again
+    assert chart.grab().save(str(SHOTS / "patient_chart_details.png"))
+    chart.tabs.setCurrentWidget(chart.history)
+    assert chart.grab().save(str(SHOTS / "patient_chart_history.png"))
 
 
 def test_an_allergy_without_its_substance_is_refused_and_kept(qtbot, ctx, people, signed, refusals):
@@ -167,6 +171,9 @@ def test_chart_reached_from_session_view_and_toolbar_not_by_the_administrator(
     qtbot.addWidget(win)
     win.show()
     assert win.chart_action.isVisible()
+    course_plan.set_course_plan(ctx, people["nurse"], "K-7", phase="booster", sessions_planned=2)
+    win.board.refresh()
+    assert "Booster: 1 of 2 sessions" in win.board.card("1").extra.text()
     win.open_session(signed)
     chart = win.session_view.open_chart()
     assert isinstance(chart, PatientChart) and chart.mrn == "K-7"
