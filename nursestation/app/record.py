@@ -4,7 +4,7 @@ values of nursestation.record. The note, the CSV and the FHIR export are built f
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import date, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from nursestation.db.models import (
     OutcomeScore,
     Patient,
     SafetyAssessment,
+    PatientWeight,
     SpravatoDevice,
     User,
 )
@@ -77,7 +78,7 @@ def get_record(ctx: AppContext, actor: Actor, session_id: int) -> SessionRecord:
 
 
 def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
-    """Everything stored about the session, inside the caller's transaction (16 statements)."""
+    """Everything stored about the session, inside the caller's transaction (17 statements)."""
     found = s.execute(
         select(InfusionSession, Patient)
         .join(Patient, Patient.id == InfusionSession.patient_id)
@@ -93,7 +94,9 @@ def load_record(ctx: AppContext, s: Session, session_id: int) -> SessionRecord:
         dob=p.dob,
         sex=p.sex,
         weight_kg=p.weight_kg,
-        weight_date=p.weight_date,
+        # the day the weight this session's dose used was measured (issue 16: weighed at each
+        # visit); sessions from before per-visit weights keep the chart's date
+        weight_date=_weighed_on(s, row.id) or p.weight_date,
         # with reaction and severity where the chart records them (issue 16)
         allergies=allergy_texts(p.allergies, p.allergy_details),
     )
@@ -224,6 +227,16 @@ def _spravato_devices(s: Session, session_id: int) -> tuple[SpravatoDeviceRecord
         .order_by(SpravatoDevice.device_no)
     ).scalars()
     return tuple(SpravatoDeviceRecord(d.device_no, d.at, d.lot, d.mg, d.given_by) for d in rows)
+
+
+def _weighed_on(s: Session, session_id: int) -> date | None:
+    """When the weight measured at this session's check-in was taken (None: not weighed then)."""
+    return s.execute(
+        select(PatientWeight.measured_on)
+        .where(PatientWeight.session_id == session_id)
+        .order_by(PatientWeight.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def _note_versions(s: Session, session_id: int) -> tuple[NoteVersionRecord, ...]:

@@ -380,3 +380,17 @@ def test_board_card_and_note_show_the_course_plan(ctx, people, checked_in, clock
     assert card.course_plan.progress() == "Induction series: 1 of 6 sessions"
     text = notes.preview_text(ctx, nurse, checked_in)
     assert "Course plan: Induction series: 1 of 6 sessions · next appointment 2026-03-05" in text
+
+
+def test_an_earlier_sessions_record_keeps_the_day_its_weight_was_measured(ctx, people, clock):
+    """The note's infusion record prints "70 kg (weighed …)" from the record's weight_date."""
+    from nursestation.app.record import get_record
+
+    nurse = people["nurse"]
+    _jane(ctx, nurse)
+    first = _visit(ctx, nurse, clock, weight_kg=80)  # 2026-03-02, then a week passes
+    sessions.check_in(
+        ctx, nurse, mrn="K-7", chair="2", protocol=PROTO, checklist=CHECKLIST_OK, weight_kg=81
+    )
+    assert get_record(ctx, nurse, first).patient.weight_date == date(2026, 3, 2)
+    assert patients.get_patient(ctx, nurse, "K-7").weight_date == date(2026, 3, 9)
