@@ -26,8 +26,8 @@ from nursestation.db.models import (
     NoteSignature,
     OutcomeScore,
     Patient,
-    SafetyAssessment,
     PatientWeight,
+    SafetyAssessment,
     SpravatoDevice,
     User,
 )
