@@ -45,6 +45,8 @@ SEALED: dict[str, tuple[str, ...]] = {
         "weight_date",
         "weight_measured",
         "allergies",
+        "allergy_details",  # the chart's reaction and severity (issue 16, revision 0003_chart)
+        "contact",
     ),
     "infusion_sessions": (
         "patient_id",

@@ -394,3 +394,34 @@ def test_an_earlier_sessions_record_keeps_the_day_its_weight_was_measured(ctx, p
     )
     assert get_record(ctx, nurse, first).patient.weight_date == date(2026, 3, 2)
     assert patients.get_patient(ctx, nurse, "K-7").weight_date == date(2026, 3, 9)
+
+
+def test_an_allergy_severity_changed_outside_the_app_fails_the_trail_check(ctx, people):
+    """The chart's allergy details are sealed like the allergies (db/seals.py): an edit made
+    through the app passes `check`, the same change made with plain SQL does not."""
+    import io
+
+    from trail_support import Raw
+
+    from nursestation.app.checks import run_checks
+
+    def fails() -> list[str]:
+        out = io.StringIO()
+        run_checks(ctx.config, out, headless=True)
+        return [line for line in out.getvalue().splitlines() if line.startswith("FAIL")]
+
+    nurse = people["nurse"]
+    _jane(ctx, nurse)
+    patients.edit_patient(
+        ctx,
+        nurse,
+        "K-7",
+        {"allergies": [{"substance": "latex", "reaction": "hives", "severity": "severe"}]},
+        "Allergy history taken",
+    )
+    assert fails() == []
+    Raw(ctx).run(
+        "UPDATE patients SET allergy_details = "
+        "'[{\"substance\": \"latex\", \"reaction\": \"hives\", \"severity\": \"mild\"}]'"
+    )
+    assert any("patients" in line for line in fails())
