@@ -232,6 +232,9 @@ def test_check_in_offers_the_last_visit_field_by_field_and_asks_todays_weight(
     assert (dlg.dose.value(), dlg.duration.value(), dlg.conc.value()) == (0.6, 45, 2)
     assert dlg.escort_name.text() == "John Doe" and dlg.iv_gauge.currentData() == 22
     assert dlg.escort_phone.text() == ""  # not ticked, not filled
+    qtbot.waitUntil(lambda: all(box.isVisible() for box in dlg.carry.values()))  # on screen
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert dlg.grab().save(str(SHOTS / "checkin_last_visit.png"))
     dlg.consent.setChecked(True)
     _fasting(qtbot, dlg)
     dlg.on_check_in()
