@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 from support import CHECKLIST_OK, PASSWORD
 
@@ -27,6 +28,15 @@ from nursestation.ui.patient_chart import COURSE_COLUMNS, CoursePlanDialog, Pati
 from nursestation.ui.station import Station
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _note_jobs_end_with_the_test(qtbot: Any) -> Any:
+    """The session view's note panel verifies in a worker thread: wait for it while this
+    test's widgets exist (as tests/ui/test_note_ui.py does), not in the next test's loop."""
+    yield
+    QThreadPool.globalInstance().waitForDone(60_000)
+    QApplication.processEvents()
 
 
 @pytest.fixture
