@@ -293,15 +293,15 @@ def test_the_course_of_three_sessions_with_its_trend_on_the_chart(qtbot, example
     """The chart of course_three_sessions' patient (engineer "course"'s example: PHQ-9 falling
     over three sessions, response marked): the course table lists each session's totals and the
     embedded trend draws them. Screenshot: build/screenshots/patient_chart_trend.png."""
+    from pg_support import station_config  # the copied run's database on either engine
+
     from nursestation.app import users
     from nursestation.app.context import AppContext
     from nursestation.clinic import load_clinic_settings
     from nursestation.clock import FakeClock
-    from nursestation.config import resolve_config
 
     run = example_runs("course_three_sessions")
-    data = example_runs.copy_data("course_three_sessions", tmp_path / "data")
-    config = resolve_config(str(data), None)
+    config = station_config(example_runs.copy_data("course_three_sessions", tmp_path / "data"))
     settings = load_clinic_settings(config.clinic_file)
     if run.spec.get("clinic"):
         settings = settings.with_overrides(run.spec["clinic"], "scenario 'clinic'")
