@@ -54,6 +54,13 @@ MAX_STALL_MS = 250.0
 # limit is not met for these two yet; every other stall counts against MAX_STALL_MS.
 MAX_OPEN_MS = 500.0
 OPEN_ACTIONS = ("board: open chair", "sign in")
+# Signing in now runs two Argon2id derivations by design (issue 15): the password check and, when
+# an audit checkpoint is due (at most hourly), opening the user's signing key to sign it; each is
+# meant to cost ~130 ms of memory-hard work. Its response time is judged against the 1 s limit
+# for the user's flow of thought (same source as above) and reported on its own (max_signin_ms);
+# moving sign-in off the GUI thread is the open fix (see the session-4 note).
+MAX_SIGNIN_MS = 1000.0
+SIGNIN_ACTION = "sign in"
 OPEN_WINDOW_S = 1.0  # only the stall right after the click is the open's; later ones count fully
 # The stall probe: a timer every 50 ms; lateness beyond its interval is the stall.
 PROBE_MS = 50
@@ -217,6 +224,7 @@ class Soak:
         self.started = time.perf_counter()
         self.stalls: list[float] = []
         self.open_stalls: list[float] = []
+        self.signin_stalls: list[float] = []
         self._action_started = 0.0
         self._last_probe: float | None = None
         self.rss: list[tuple[float, float]] = []
@@ -266,7 +274,10 @@ class Soak:
             late = max(0.0, (now - self._last_probe) * 1000.0 - PROBE_MS)
             opening = self.sampler.action.startswith(OPEN_ACTIONS)
             if opening and now - self._action_started < OPEN_WINDOW_S and late > 0.0:
-                self.open_stalls.append(late)  # the nurse's own screen switch (MAX_OPEN_MS)
+                if self.sampler.action.startswith(SIGNIN_ACTION):
+                    self.signin_stalls.append(late)  # the sign-in's own check (MAX_SIGNIN_MS)
+                else:
+                    self.open_stalls.append(late)  # the nurse's own screen switch (MAX_OPEN_MS)
             else:
                 self.stalls.append(late)
         self._last_probe = now
@@ -609,6 +620,11 @@ class Soak:
             self.breach(
                 f"opening a chair froze the screen {max_open:.0f} ms >= {MAX_OPEN_MS:.0f} ms"
             )
+        max_signin = max(self.signin_stalls, default=0.0)
+        if max_signin >= MAX_SIGNIN_MS:
+            self.breach(
+                f"signing in froze the screen {max_signin:.0f} ms >= {MAX_SIGNIN_MS:.0f} ms"
+            )
         window_h = (warm[-1][0] - warm[0][0]) / 3600.0 if warm else 0.0
         if window_h * 60 >= MIN_MINUTES_FOR_SLOPE_VERDICT and growth > MAX_RSS_GROWTH_MIB_PER_H:
             self.breach(f"RSS grows {growth:.1f} MiB/h > {MAX_RSS_GROWTH_MIB_PER_H:.0f} MiB/h")
@@ -630,6 +646,7 @@ class Soak:
             f"soak: minutes={self.minutes:g} rss_start_mib={rss_start:.1f} "
             f"rss_end_mib={rss_end:.1f} rss_growth_mib_per_h={growth:.1f} "
             f"max_stall_ms={max_stall:.0f} p99_stall_ms={p99:.0f} max_open_ms={max_open:.0f} "
+            f"max_signin_ms={max_signin:.0f} "
             f"readings_sent={sent} readings_stored={stored} "
             f"frames_sent={written} frames_decoded={decoded} "
             f"none_refs_delta={none_delta} alarms={self.counts['alarms']} "

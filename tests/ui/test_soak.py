@@ -111,6 +111,8 @@ def _judged(soak, **changes):  # type: ignore[no-untyped-def]
     s.started = 0.0
     s.warm_at = 60.0
     s.stalls = [3.0] * 1000 + [changes.get("stall", 120.0)]
+    s.open_stalls = [changes.get("open", 300.0)]
+    s.signin_stalls = [changes.get("signin", 400.0)]
     s.rss = [(60.0 + i * 5, 300.0) for i in range(25)]
     s.rss[-1] = (180.0, 300.0 + changes.get("rss_growth", 1.0))
     s.none_refs = [(60.0, 10_000), (180.0, 10_000 - changes.get("none_fall", 40))]
@@ -129,6 +131,12 @@ def test_soak_verdict_at_the_thresholds(qapp) -> None:  # type: ignore[no-untype
     # GUI stall: just inside / at the limit.
     assert _judged(soak, stall=soak.MAX_STALL_MS - 1)[0]
     assert not _judged(soak, stall=soak.MAX_STALL_MS)[0]
+    # Opening a chair and signing in, each against its own limit.
+    assert _judged(soak, open=soak.MAX_OPEN_MS - 1)[0]
+    assert not _judged(soak, open=soak.MAX_OPEN_MS)[0]
+    ok, fig = _judged(soak, signin=soak.MAX_OPEN_MS + 100)
+    assert ok and fig["max_signin_ms"] == "600" and fig["max_open_ms"] == "300"
+    assert not _judged(soak, signin=soak.MAX_SIGNIN_MS)[0]
     # One monitor reading not stored.
     ok, fig = _judged(soak, lost=1)
     assert not ok and fig["readings_stored"] == "4999" and fig["result"] == "FAIL"
