@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import available_timezones
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -280,7 +281,11 @@ class FirstRunDialog(QDialog):
             "added or a certificate renewed. Keep it in the clinic's password safe."
         )
         ca_text.setWordWrap(True)
-        kbox.addWidget(ca_text)  # above the form: a wrapped label in a form row is clipped
+        # In the dialog's own column, not inside the group box: Qt does not pass a wrapped
+        # label's height-for-width up through a group box, and under a real X display the last
+        # line was cut (a form row clips it too).
+        lay.addWidget(ca_text)
+        self.ca_text = ca_text
         kbox.addLayout(kform)
         self.ca_passphrase = QLineEdit()
         self.ca_passphrase.setEchoMode(QLineEdit.EchoMode.Password)
@@ -294,6 +299,7 @@ class FirstRunDialog(QDialog):
             self.clinic_name.setText(self.existing_ca)
             self.clinic_name.setReadOnly(True)
             self.ca_box.setVisible(False)
+            self.ca_text.setVisible(False)
 
         admin = QGroupBox("Administrator")
         form = QFormLayout(admin)
@@ -325,6 +331,16 @@ class FirstRunDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.clinic_name.setFocus()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """As tall as the wrapped texts need at the width the dialog got."""
+        super().showEvent(event)
+        # Qt sized the dialog from the texts' heights before the style's 11 pt font applied:
+        # under a real X display it was 682 px high and squeezed the administrator's fields.
+        layout = self.layout()
+        needed = layout.totalHeightForWidth(self.width()) if layout is not None else -1
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def _zone(self) -> str:
         text = self.time_zone.currentText().strip()
