@@ -57,6 +57,7 @@ from nursestation.alarms import AlarmEvent as CoreAlarmEvent
 from nursestation.app.context import Actor, AppContext, other_version_of
 from nursestation.app.session_rows import baseline_vitals, events_of, open_session_in_chair
 from nursestation.clock import ensure_utc
+from nursestation.db.audit import AUDIT_CHAIN_LOCK_KEY
 from nursestation.db.models import AlarmEvent, Assessment, InfusionSession, VitalReading
 from nursestation.flowsheet import heart_rate
 from nursestation.limits import PARAMS, SEDATION_PARAM, VitalLimits, evaluate
@@ -850,7 +851,7 @@ _SINCE = _since_statement()
 # alarm change is audited, so the chain's lock is taken anyway; with two locks, a use case that
 # audits first and then judges alarms (record_vitals) and one that judges first and then audits
 # (the monitor writer, a tick) took them in opposite orders and deadlocked across stations.
-ALARM_LOCK_KEY = 727001
+ALARM_LOCK_KEY = AUDIT_CHAIN_LOCK_KEY
 
 
 def alarm_write_lock(s: Session) -> None:

@@ -41,6 +41,11 @@ def audit_fields(ev: AuditEvent) -> dict[str, Any]:
     }
 
 
+# The PostgreSQL advisory lock that serialises extending the chain across stations; the alarm
+# center takes the same one (app/alarms.alarm_write_lock) so the two never deadlock.
+AUDIT_CHAIN_LOCK_KEY = 727001
+
+
 def append_audit(
     session: Session,
     *,
@@ -57,7 +62,7 @@ def append_audit(
     """Add one chained audit row to the caller's transaction."""
     if session.get_bind().dialect.name == "postgresql":
         # Several stations share one database: serialise chain extension.
-        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY})
     prev = session.execute(
         select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()
